@@ -1,0 +1,6 @@
+"""python -m pyredis: the same as the pyredis-server command."""
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,128 @@
+"""The command table: the spine of dispatch.
+
+Each command is declared once. Its static facts (arity, flags, key
+positions, ACL categories, tips, key specs, COMMAND DOCS) come from Redis
+7.0 itself (spec.py, generated from a real server), so COMMAND INFO/DOCS/
+GETKEYS, the arity errors, the auth/readonly/OOM/loading/pub-sub checks and
+MULTI queueing all read the same table that Redis has. A command family
+module only provides handlers:
+
+    @command('get')
+    def get(c, argv):
+        ...
+        return reply_bytes
+
+A handler receives the Client and the argument list (bytes, argv[0] being
+the name as typed) and returns the encoded reply (bytes) or None when it has
+already written its reply (or will, for blocking commands).
+
+Subcommands are declared as 'config|get'; the container command ('config')
+is created from the spec and dispatches on argv[1].
+"""
+
+from . import spec
+
+TABLE = {}          # lower-case bytes name -> Command (top-level commands)
+
+
+class Command:
+    __slots__ = ('name', 'fullname', 'proc', 'arity', 'min_args', 'max_args',
+                 'flags', 'first_key', 'last_key', 'key_step', 'info', 'docs',
+                 'subcommands', 'parent', 'calls', 'rejected_calls',
+                 'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
+                 'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
+                 'usec', 'keys_proc')
+
+    def __init__(self, fullname, info, docs, parent=None):
+        self.fullname = fullname
+        self.name = fullname.split('|')[-1].encode()
+        self.info = info
+        self.docs = docs
+        self.parent = parent
+        self.proc = None
+        self.keys_proc = None
+        self.arity = info[1]
+        self.min_args = abs(self.arity)
+        self.max_args = self.arity if self.arity > 0 else 1 << 30
+        self.flags = frozenset(info[2])
+        self.first_key, self.last_key, self.key_step = info[3], info[4], info[5]
+        self.subcommands = None
+        self.calls = self.rejected_calls = self.failed_calls = self.usec = 0
+        f = self.flags
+        self.is_write = 'write' in f
+        self.denyoom = 'denyoom' in f
+        self.no_auth = 'no_auth' in f
+        self.loading = 'loading' in f
+        self.stale = 'stale' in f
+        self.no_multi = 'no_multi' in f
+        self.admin = 'admin' in f
+        self.may_replicate = 'may_replicate' in f
+        self.pubsub_ok = fullname in ('ping', 'subscribe', 'ssubscribe', 'unsubscribe',
+                                      'sunsubscribe', 'psubscribe', 'punsubscribe',
+                                      'quit', 'reset')
+
+    def implemented(self):
+        if self.subcommands is not None:
+            return any(s.proc for s in self.subcommands.values())
+        return self.proc is not None
+
+
+def _container(name):
+    cmd = TABLE.get(name.encode())
+    if cmd is None:
+        cmd = Command(name, spec.INFO[name], spec.DOCS.get(name))
+        TABLE[name.encode()] = cmd
+    if cmd.subcommands is None:
+        cmd.subcommands = {}
+    return cmd
+
+
+def command(fullname, keys=None):
+    """Register the decorated function as the handler of a Redis command.
+
+    ``keys`` optionally gives a function (argv -> list of key indexes) for
+    commands whose keys are not described by first/last/step (COMMAND
+    GETKEYS uses it)."""
+    def register(proc):
+        if '|' in fullname:
+            parent_name, sub = fullname.split('|')
+            parent = _container(parent_name)
+            info = next(s for s in spec.INFO[parent_name][9] if s[0].decode() == fullname)
+            docs = (spec.DOCS.get(parent_name) or {}).get(b'subcommands', {}).get(fullname.encode())
+            cmd = Command(fullname, info, docs, parent)
+            parent.subcommands[sub.encode()] = cmd
+        else:
+            cmd = TABLE.get(fullname.encode())
+            if cmd is None:
+                cmd = Command(fullname, spec.INFO[fullname], spec.DOCS.get(fullname))
+                TABLE[fullname.encode()] = cmd
+        cmd.proc = proc
+        cmd.keys_proc = keys
+        return proc
+    return register
+
+
+def lookup(name):
+    """The top-level Command for a name (any case), or None."""
+    cmd = TABLE.get(name)
+    if cmd is None:
+        cmd = TABLE.get(name.lower())
+    return cmd
+
+
+def all_commands():
+    """Every implemented command, containers included, in table order."""
+    return [c for c in TABLE.values() if c.implemented()]
+
+
+def load_all():
+    """Import every command family so its handlers register themselves."""
+    from . import (connection, server, keys, strings, config_cmd)  # noqa: F401
+    for name in ('lists', 'hashes', 'sets', 'zsets', 'bitmaps', 'hyperloglog',
+                 'transactions', 'pubsub', 'sort', 'persistence', 'replication',
+                 'memory', 'blocking', 'scripting'):
+        try:
+            __import__(__name__ + '.' + name)
+        except ModuleNotFoundError as e:
+            if e.name != __name__ + '.' + name:
+                raise

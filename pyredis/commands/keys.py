@@ -1,0 +1,531 @@
+"""Generic keyspace commands (db.c, expire.c): DEL, UNLINK, EXISTS, TYPE, KEYS,
+SCAN, RANDOMKEY, RENAME, RENAMENX, COPY, MOVE, TOUCH, OBJECT, the EXPIRE
+family, TTL family and PERSIST.
+
+Relative expiries are propagated as PEXPIREAT with an absolute time, and an
+expiry already in the past as a DEL, so the AOF and the replicas replay
+the same outcome whenever they replay it.
+"""
+
+import copy as _copy
+import time
+from collections import deque
+
+from . import command
+from .. import resp
+from ..resp import OK, ZERO, ONE, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR, \
+    NO_SUCH_KEY_ERR
+from ..util import string2ll, glob_match, LLONG_MAX, LLONG_MIN
+from ..notify import NotifyFlags
+from ..scan import scan_container
+
+G = NotifyFlags.GENERIC
+
+# Python type -> Redis TYPE name. Data type modules add their own classes.
+TYPE_NAMES = {bytes: b'string', bytearray: b'string', deque: b'list', dict: b'hash',
+              set: b'set'}
+# Python type -> function(server, value) -> OBJECT ENCODING name.
+ENCODERS = {}
+
+
+def type_name(v):
+    return TYPE_NAMES.get(type(v), b'none')
+
+
+def object_encoding(server, v):
+    t = type(v)
+    if t is bytes:
+        if len(v) <= 20 and string2ll(v) is not None:
+            return b'int'
+        return b'embstr' if len(v) <= 44 else b'raw'
+    if t is bytearray:
+        return b'raw'
+    enc = ENCODERS.get(t)
+    if enc is not None:
+        return enc(server, v)
+    return b'unknown'
+
+
+def deep_copy(v):
+    """A value copy for COPY: strings are immutable bytes (bytearray copied)."""
+    t = type(v)
+    if t is bytes:
+        return v
+    if t is bytearray:
+        return bytearray(v)
+    if t is deque:
+        return deque(v)
+    if t is dict:
+        return dict(v)
+    if t is set:
+        return set(v)
+    if hasattr(v, 'copy'):
+        return v.copy()
+    return _copy.deepcopy(v)
+
+
+@command('del')
+def del_(c, argv):
+    db = c.db
+    server = c.server
+    deleted = 0
+    for key in argv[1:]:
+        if db.exists(key) and db.delete(key):
+            deleted += 1
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(G, b'del', key, db.id)
+    return integer(deleted)
+
+
+command('unlink')(del_)
+
+
+@command('exists')
+def exists(c, argv):
+    db = c.db
+    n = 0
+    for key in argv[1:]:
+        if db.exists(key):
+            n += 1
+    return integer(n)
+
+
+@command('type')
+def type_(c, argv):
+    v = c.db.lookup(argv[1])
+    if v is None:
+        return b'+none\r\n'
+    return b'+%s\r\n' % type_name(v)
+
+
+@command('keys')
+def keys(c, argv):
+    pattern = argv[1]
+    db = c.db
+    expires = db.expires
+    now = time.time() * 1000
+    out = []
+    allkeys = pattern == b'*'
+    for k in db.data:
+        if allkeys or glob_match(pattern, k):
+            when = expires.get(k)
+            if when is None or when > now:
+                out.append(k)
+    return resp.bulk_array(out)
+
+
+def parse_scan_cursor(arg):
+    """Cursors are unsigned 64-bit numbers; Redis parses with strtoul."""
+    if not arg or not arg.isdigit():
+        return None
+    v = int(arg)
+    if v > (1 << 64) - 1:
+        return None
+    return v
+
+
+def scan_options(argv, start, allow_type):
+    """Parse [MATCH pattern] [COUNT n] [TYPE t]; returns (pattern, count,
+    type) or an error reply."""
+    pattern = None
+    count = 10
+    typ = None
+    i = start
+    while i < len(argv):
+        opt = argv[i].lower()
+        left = len(argv) - i - 1
+        if opt == b'count' and left >= 1:
+            n = string2ll(argv[i + 1])
+            if n is None:
+                return NOT_INT_ERR
+            if n < 1:
+                return SYNTAX_ERR
+            count = n
+            i += 2
+        elif opt == b'match' and left >= 1:
+            pattern = argv[i + 1]
+            if pattern == b'*':
+                pattern = None
+            i += 2
+        elif opt == b'type' and left >= 1 and allow_type:
+            typ = argv[i + 1].lower()
+            i += 2
+        else:
+            return SYNTAX_ERR
+    return pattern, count, typ
+
+
+@command('scan')
+def scan(c, argv):
+    cursor = parse_scan_cursor(argv[1])
+    if cursor is None:
+        return b'-ERR invalid cursor\r\n'
+    opts = scan_options(argv, 2, True)
+    if isinstance(opts, bytes):
+        return opts
+    pattern, count, typ = opts
+    db = c.db
+    cursor, found = scan_container(db, 'scan_index', db.data, count, cursor, len(db.data))
+    out = []
+    data = db.data
+    for k in found:
+        if pattern is not None and not glob_match(pattern, k):
+            continue
+        v = data.get(k)
+        if v is None:
+            continue
+        if typ is not None and type_name(v) != typ:
+            continue
+        if db.is_expired(k) and c.server.expire_if_needed(db, k):
+            continue
+        out.append(k)
+    return b'*2\r\n' + bulk(b'%d' % cursor) + resp.bulk_array(out)
+
+
+@command('randomkey')
+def randomkey(c, argv):
+    k = c.db.random_key()
+    if k is None:
+        return resp.null(c.resp)
+    return bulk(k)
+
+
+def _rename(c, argv, nx):
+    src, dst = argv[1], argv[2]
+    db = c.db
+    server = c.server
+    v = db.lookup_write(src)
+    if v is None:
+        return NO_SUCH_KEY_ERR
+    if src == dst:
+        return ZERO if nx else OK
+    when = db.get_expire(src)
+    if db.exists(dst):
+        if nx:
+            return ZERO
+        db.delete(dst)
+    db.delete(src)
+    db.add(dst, v)
+    if when != -1:
+        db.set_expire(dst, when)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(G, b'rename_from', src, db.id)
+        server.notify(G, b'rename_to', dst, db.id)
+    return ONE if nx else OK
+
+
+@command('rename')
+def rename(c, argv):
+    return _rename(c, argv, False)
+
+
+@command('renamenx')
+def renamenx(c, argv):
+    return _rename(c, argv, True)
+
+
+@command('copy')
+def copy(c, argv):
+    src, dst = argv[1], argv[2]
+    server = c.server
+    srcdb = dstdb = c.db
+    replace = False
+    i = 3
+    while i < len(argv):
+        opt = argv[i].lower()
+        if opt == b'replace':
+            replace = True
+            i += 1
+        elif opt == b'db' and i + 1 < len(argv):
+            n = string2ll(argv[i + 1])
+            if n is None or n > 0x7fffffff or n < -0x80000000:
+                return NOT_INT_ERR
+            if n < 0 or n >= len(server.dbs):
+                return b'-ERR DB index is out of range\r\n'
+            dstdb = server.dbs[n]
+            i += 2
+        else:
+            return SYNTAX_ERR
+    if srcdb is dstdb and src == dst:
+        return b'-ERR source and destination objects are the same\r\n'
+    v = srcdb.lookup(src)
+    if v is None:
+        return ZERO
+    when = srcdb.get_expire(src)
+    if dstdb.exists(dst):
+        if not replace:
+            return ZERO
+        dstdb.delete(dst)
+    dstdb.add(dst, deep_copy(v))
+    if when != -1:
+        dstdb.set_expire(dst, when)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(G, b'copy_to', dst, dstdb.id)
+    return ONE
+
+
+@command('move')
+def move(c, argv):
+    key = argv[1]
+    server = c.server
+    n = string2ll(argv[2])
+    if n is None or n > 0x7fffffff or n < -0x80000000:
+        return NOT_INT_ERR
+    if n < 0 or n >= len(server.dbs):
+        return b'-ERR DB index is out of range\r\n'
+    src = c.db
+    dst = server.dbs[n]
+    if src is dst:
+        return b'-ERR source and destination objects are the same\r\n'
+    v = src.lookup_write(key)
+    if v is None:
+        return ZERO
+    if dst.exists(key):
+        return ZERO
+    when = src.get_expire(key)
+    src.delete(key)
+    dst.add(key, v)
+    if when != -1:
+        dst.set_expire(key, when)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(G, b'move_from', key, src.id)
+        server.notify(G, b'move_to', key, dst.id)
+    return ONE
+
+
+@command('touch')
+def touch(c, argv):
+    db = c.db
+    n = 0
+    for key in argv[1:]:
+        if db.lookup(key) is not None:
+            n += 1
+    return integer(n)
+
+
+# -- OBJECT -----------------------------------------------------------------
+
+LFU_POLICY_ERR = (b'-ERR An LFU maxmemory policy is selected, idle time not tracked. Please '
+                  b'note that when switching between policies at runtime LRU and LFU data '
+                  b'will take some time to adjust.\r\n')
+NOT_LFU_ERR = (b'-ERR An LFU maxmemory policy is not selected, access frequency not '
+               b'tracked. Please note that when switching between policies at runtime LRU '
+               b'and LFU data will take some time to adjust.\r\n')
+
+
+def _object_value(c, key):
+    # OBJECT does not touch the key's access time (LOOKUP_NOTOUCH).
+    db = c.db
+    if not db.exists(key):
+        return None
+    return db.data.get(key)
+
+
+@command('object|encoding')
+def object_encoding_cmd(c, argv):
+    v = _object_value(c, argv[2])
+    if v is None:
+        return resp.null(c.resp)
+    return bulk(object_encoding(c.server, v))
+
+
+@command('object|refcount')
+def object_refcount(c, argv):
+    v = _object_value(c, argv[2])
+    if v is None:
+        return resp.null(c.resp)
+    if type(v) is bytes and len(v) <= 5:
+        n = string2ll(v)
+        if n is not None and 0 <= n < 10000 and 'lfu' not in c.server.config.maxmemory_policy \
+                and 'lru' not in c.server.config.maxmemory_policy:
+            return integer(2147483647)
+    return ONE
+
+
+@command('object|idletime')
+def object_idletime(c, argv):
+    v = _object_value(c, argv[2])
+    if v is None:
+        return resp.null(c.resp)
+    if 'lfu' in c.server.config.maxmemory_policy:
+        return LFU_POLICY_ERR
+    server = c.server
+    lru = c.db.lru.get(argv[2], server.lruclock)
+    return integer(((server.lruclock - lru) & ((1 << 24) - 1)))
+
+
+@command('object|freq')
+def object_freq(c, argv):
+    v = _object_value(c, argv[2])
+    if v is None:
+        return resp.null(c.resp)
+    if 'lfu' not in c.server.config.maxmemory_policy:
+        return NOT_LFU_ERR
+    freq = getattr(c.server, 'lfu_frequency', None)
+    return integer(freq(c.db, argv[2]) if freq else 0)
+
+
+OBJECT_HELP = [
+    'ENCODING <key>',
+    '    Return the kind of internal representation used in order to store the value',
+    '    associated with a <key>.',
+    'FREQ <key>',
+    '    Return the access frequency index of the <key>. The returned integer is',
+    '    proportional to the logarithm of the recent access frequency of the key.',
+    'IDLETIME <key>',
+    '    Return the idle time of the <key>, that is the approximated number of',
+    '    seconds elapsed since the last access to the key.',
+    'REFCOUNT <key>',
+    '    Return the number of references of the value associated with the specified',
+    '    <key>.',
+]
+
+
+@command('object|help')
+def object_help(c, argv):
+    return help_reply('OBJECT', OBJECT_HELP)
+
+
+# -- expiry -----------------------------------------------------------------
+
+def parse_expire_flags(argv, start):
+    """NX/XX/GT/LT for EXPIRE and friends; returns a set or an error reply."""
+    flags = set()
+    for a in argv[start:]:
+        o = a.lower()
+        if o in (b'nx', b'xx', b'gt', b'lt'):
+            flags.add(o)
+        else:
+            return error(b'ERR Unsupported option %s' % a)
+    if b'nx' in flags and (b'xx' in flags or b'gt' in flags or b'lt' in flags):
+        return b'-ERR NX and XX, GT or LT options at the same time are not compatible\r\n'
+    if b'gt' in flags and b'lt' in flags:
+        return b'-ERR GT and LT options at the same time are not compatible\r\n'
+    return flags
+
+
+def invalid_expire(cmdname):
+    return error(b"ERR invalid expire time in '%s' command" % cmdname)
+
+
+def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
+    key = argv[1]
+    when = string2ll(argv[2])
+    if when is None:
+        return NOT_INT_ERR
+    flags = parse_expire_flags(argv, 3)
+    if isinstance(flags, bytes):
+        return flags
+    if unit_seconds:
+        if when > LLONG_MAX // 1000 or when < LLONG_MIN // 1000:
+            return invalid_expire(cmdname)
+        when *= 1000
+    if when > LLONG_MAX - basetime_ms:
+        return invalid_expire(cmdname)
+    when += basetime_ms
+    db = c.db
+    server = c.server
+    if db.lookup_write(key) is None:
+        return ZERO
+    if flags:
+        current = db.get_expire(key)
+        if b'nx' in flags and current != -1:
+            return ZERO
+        if b'xx' in flags and current == -1:
+            return ZERO
+        if b'gt' in flags and (current == -1 or when <= current):
+            return ZERO
+        if b'lt' in flags and current != -1 and when >= current:
+            return ZERO
+    if when <= time.time() * 1000 and not server.loading and not server.masterhost:
+        # Already in the past: the key goes now, and a DEL is what replays.
+        db.delete(key)
+        server.dirty += 1
+        c.propagate_argv = [[b'DEL', key]]
+        if server.notify_flags:
+            server.notify(G, b'del', key, db.id)
+        return ONE
+    db.set_expire(key, when)
+    if argv[0].lower() != b'pexpireat':
+        c.propagate_argv = [[b'PEXPIREAT', key, b'%d' % when]]
+    server.dirty += 1
+    if db.watched:
+        server.signal_modified(db, key)
+    if server.notify_flags:
+        server.notify(G, b'expire', key, db.id)
+    return ONE
+
+
+@command('expire')
+def expire(c, argv):
+    return expire_generic(c, argv, int(time.time() * 1000), True, b'expire')
+
+
+@command('pexpire')
+def pexpire(c, argv):
+    return expire_generic(c, argv, int(time.time() * 1000), False, b'pexpire')
+
+
+@command('expireat')
+def expireat(c, argv):
+    return expire_generic(c, argv, 0, True, b'expireat')
+
+
+@command('pexpireat')
+def pexpireat(c, argv):
+    return expire_generic(c, argv, 0, False, b'pexpireat')
+
+
+def ttl_generic(c, key, ms, absolute):
+    db = c.db
+    if db.lookup(key) is None:
+        return integer(-2)
+    when = db.get_expire(key)
+    if when == -1:
+        return integer(-1)
+    if absolute:
+        return integer(when if ms else when // 1000)
+    left = when - int(time.time() * 1000)
+    if left < 0:
+        left = 0
+    return integer(left if ms else (left + 500) // 1000)
+
+
+@command('ttl')
+def ttl(c, argv):
+    return ttl_generic(c, argv[1], False, False)
+
+
+@command('pttl')
+def pttl(c, argv):
+    return ttl_generic(c, argv[1], True, False)
+
+
+@command('expiretime')
+def expiretime(c, argv):
+    return ttl_generic(c, argv[1], False, True)
+
+
+@command('pexpiretime')
+def pexpiretime(c, argv):
+    return ttl_generic(c, argv[1], True, True)
+
+
+@command('persist')
+def persist(c, argv):
+    db = c.db
+    key = argv[1]
+    if db.lookup_write(key) is None:
+        return ZERO
+    if db.persist(key):
+        c.server.dirty += 1
+        if db.watched:
+            c.server.signal_modified(db, key)
+        if c.server.notify_flags:
+            c.server.notify(G, b'persist', key, db.id)
+        return ONE
+    return ZERO

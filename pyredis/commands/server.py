@@ -1,0 +1,665 @@
+"""Server commands: DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, INFO, TIME, LASTSAVE,
+SHUTDOWN, DEBUG, COMMAND and its subcommands.
+
+INFO is assembled from sections; each is a function returning (field, value)
+pairs. Subsystems in other modules (persistence, replication, memory) replace
+or extend a section through ``server.info_sections`` so that this module does
+not need to know about them.
+"""
+
+import os
+import platform
+import resource
+import sys
+import time
+
+from . import command, all_commands, lookup, TABLE
+from .. import resp
+from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
+from ..util import string2ll, bytes_to_human, glob_match
+from ..config import REDIS_VERSION
+
+
+@command('dbsize')
+def dbsize(c, argv):
+    return integer(len(c.db.data))
+
+
+def _flush_mode(argv):
+    if len(argv) > 2:
+        return None
+    if len(argv) == 2 and argv[1].lower() not in (b'sync', b'async'):
+        return None
+    return True
+
+
+@command('flushdb')
+def flushdb(c, argv):
+    if _flush_mode(argv) is None:
+        return SYNTAX_ERR
+    server = c.server
+    server.dirty += len(c.db.data) + 1
+    c.db.clear()
+    for hook in FLUSH_HOOKS:
+        hook(server, c.db)
+    return OK
+
+
+@command('flushall')
+def flushall(c, argv):
+    if _flush_mode(argv) is None:
+        return SYNTAX_ERR
+    server = c.server
+    for db in server.dbs:
+        server.dirty += len(db.data)
+        db.clear()
+        for hook in FLUSH_HOOKS:
+            hook(server, db)
+    server.dirty += 1
+    for hook in FLUSHALL_HOOKS:
+        hook(server)
+    return OK
+
+
+# Called after a database is emptied (blocking keys, lazy free...).
+FLUSH_HOOKS = []
+# Called after FLUSHALL (Redis saves an empty RDB when save points are set).
+FLUSHALL_HOOKS = []
+
+
+@command('swapdb')
+def swapdb(c, argv):
+    a, b = string2ll(argv[1]), string2ll(argv[2])
+    if a is None:
+        return b'-ERR invalid first DB index\r\n'
+    if b is None:
+        return b'-ERR invalid second DB index\r\n'
+    server = c.server
+    n = len(server.dbs)
+    if a < 0 or a >= n or b < 0 or b >= n:
+        return b'-ERR DB index is out of range\r\n'
+    if a != b:
+        da, db = server.dbs[a], server.dbs[b]
+        for d in (da, db):
+            # WATCHed keys of both databases may now see different values.
+            for key in list(d.watched):
+                server.signal_modified(d, key)
+        for attr in ('data', 'expires', 'lru', 'avg_ttl', 'expire_scan', 'expire_scan_pos',
+                     'scan_index'):
+            va, vb = getattr(da, attr), getattr(db, attr)
+            setattr(da, attr, vb)
+            setattr(db, attr, va)
+        for d in (da, db):
+            for key in d.blocking_keys:
+                if key in d.data:
+                    server.signal_key_ready(d, key)
+        server.dirty += 1
+    return OK
+
+
+@command('time')
+def time_(c, argv):
+    t = time.time_ns() // 1000
+    s, us = divmod(t, 1000000)
+    return resp.bulk_array([b'%d' % s, b'%d' % us])
+
+
+@command('lastsave')
+def lastsave(c, argv):
+    return integer(c.server.rdb_last_save_time)
+
+
+@command('shutdown')
+def shutdown(c, argv):
+    save = None
+    now = force = abort = False
+    for a in argv[1:]:
+        o = a.lower()
+        if o == b'nosave':
+            save = False
+        elif o == b'save':
+            save = True
+        elif o == b'now':
+            now = True
+        elif o == b'force':
+            force = True
+        elif o == b'abort':
+            abort = True
+        else:
+            return SYNTAX_ERR
+    if abort:
+        if save is not None or now or force:
+            return SYNTAX_ERR
+        return b'-ERR No shutdown in progress.\r\n'
+    if save is True and c.server.config.save == [] and False:
+        pass
+    err = c.server.shutdown(save=save, now=now)
+    if err:
+        return error(err.encode() if isinstance(err, str) else err)
+    return None
+
+
+# -- INFO -------------------------------------------------------------------
+
+DEFAULT_SECTIONS = ['server', 'clients', 'memory', 'persistence', 'stats', 'replication',
+                    'cpu', 'modules', 'errorstats', 'cluster', 'keyspace']
+ALL_SECTIONS = DEFAULT_SECTIONS[:8] + ['commandstats', 'errorstats', 'latencystats',
+                                       'cluster', 'keyspace']
+
+
+def info_server(server):
+    uptime = int(time.time() - server.start_time)
+    config = server.config
+    return [
+        ('redis_version', REDIS_VERSION),
+        ('redis_git_sha1', '00000000'),
+        ('redis_git_dirty', 0),
+        ('redis_build_id', '0'),
+        ('redis_mode', 'standalone'),
+        ('os', '%s %s %s' % (platform.system(), platform.release(), platform.machine())),
+        ('arch_bits', 64),
+        ('monotonic_clock', 'POSIX clock_gettime'),
+        ('multiplexing_api', 'epoll'),
+        ('atomicvar_api', 'c11-builtin'),
+        ('gcc_version', '0.0.0'),
+        ('process_id', os.getpid()),
+        ('process_supervised', 'no'),
+        ('run_id', server.run_id),
+        ('tcp_port', config.port),
+        ('server_time_usec', time.time_ns() // 1000),
+        ('uptime_in_seconds', uptime),
+        ('uptime_in_days', uptime // 86400),
+        ('hz', server.hz),
+        ('configured_hz', config.hz),
+        ('lru_clock', server.lruclock),
+        ('executable', os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ''),
+        ('config_file', config.config_file or ''),
+        ('io_threads_active', 0),
+    ]
+
+
+def info_clients(server):
+    clients = server.clients.values()
+    return [
+        ('connected_clients', sum(1 for c in clients if not c.is_replica)),
+        ('cluster_connections', 0),
+        ('maxclients', server.config.maxclients),
+        ('client_recent_max_input_buffer', 0),
+        ('client_recent_max_output_buffer', 0),
+        ('blocked_clients', server.blocked_clients),
+        ('tracking_clients', 0),
+        ('clients_in_timeout_table', 0),
+    ]
+
+
+def rss_bytes():
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def used_memory(server):
+    """The memory module replaces this with its own accounting."""
+    return rss_bytes()
+
+
+def info_memory(server):
+    used = server.used_memory() if hasattr(server, 'used_memory') else used_memory(server)
+    rss = rss_bytes()
+    peak = max(getattr(server, 'used_memory_peak', 0), used)
+    server.used_memory_peak = peak
+    try:
+        total = os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+    except (ValueError, OSError):
+        total = 0
+    maxmemory = server.config.maxmemory
+    return [
+        ('used_memory', used),
+        ('used_memory_human', bytes_to_human(used).decode()),
+        ('used_memory_rss', rss),
+        ('used_memory_rss_human', bytes_to_human(rss).decode()),
+        ('used_memory_peak', peak),
+        ('used_memory_peak_human', bytes_to_human(peak).decode()),
+        ('used_memory_peak_perc', '%.2f%%' % (used * 100.0 / peak if peak else 0)),
+        ('total_system_memory', total),
+        ('total_system_memory_human', bytes_to_human(total).decode()),
+        ('maxmemory', maxmemory),
+        ('maxmemory_human', bytes_to_human(maxmemory).decode()),
+        ('maxmemory_policy', server.config.maxmemory_policy),
+        ('mem_fragmentation_ratio', '%.2f' % (rss / used if used else 0)),
+        ('mem_fragmentation_bytes', rss - used),
+        ('mem_replication_backlog', 0),
+        ('mem_total_replication_buffers', 0),
+        ('mem_clients_slaves', 0),
+        ('mem_clients_normal', 0),
+        ('mem_aof_buffer', 0),
+        ('mem_allocator', 'libc'),
+        ('lazyfree_pending_objects', 0),
+        ('lazyfreed_objects', 0),
+    ]
+
+
+def info_persistence(server):
+    return [
+        ('loading', int(server.loading)),
+        ('async_loading', 0),
+        ('current_cow_peak', 0),
+        ('current_cow_size', 0),
+        ('current_cow_size_age', 0),
+        ('current_fork_perc', '0.00'),
+        ('current_save_keys_processed', 0),
+        ('current_save_keys_total', 0),
+        ('rdb_changes_since_last_save', server.dirty),
+        ('rdb_bgsave_in_progress', 0),
+        ('rdb_last_save_time', server.rdb_last_save_time),
+        ('rdb_last_bgsave_status', 'ok'),
+        ('rdb_last_bgsave_time_sec', -1),
+        ('rdb_current_bgsave_time_sec', -1),
+        ('rdb_saves', 0),
+        ('rdb_last_cow_size', 0),
+        ('rdb_last_load_keys_expired', 0),
+        ('rdb_last_load_keys_loaded', 0),
+        ('aof_enabled', int(server.config.appendonly)),
+        ('aof_rewrite_in_progress', 0),
+        ('aof_rewrite_scheduled', 0),
+        ('aof_last_rewrite_time_sec', -1),
+        ('aof_current_rewrite_time_sec', -1),
+        ('aof_last_bgrewrite_status', 'ok'),
+        ('aof_rewrites', 0),
+        ('aof_rewrites_consecutive_failures', 0),
+        ('aof_last_write_status', 'ok'),
+        ('aof_last_cow_size', 0),
+        ('module_fork_in_progress', 0),
+        ('module_fork_last_cow_size', 0),
+    ]
+
+
+def info_stats(server):
+    st = server.stat
+    pubsub = server.pubsub
+    return [
+        ('total_connections_received', st.numconnections),
+        ('total_commands_processed', st.numcommands),
+        ('instantaneous_ops_per_sec', st.instantaneous_ops),
+        ('total_net_input_bytes', sum(c.tot_net_in for c in server.clients.values())
+         + st.net_input_bytes),
+        ('total_net_output_bytes', sum(c.tot_net_out for c in server.clients.values())
+         + st.net_output_bytes),
+        ('total_net_repl_input_bytes', 0),
+        ('total_net_repl_output_bytes', 0),
+        ('instantaneous_input_kbps', '0.00'),
+        ('instantaneous_output_kbps', '0.00'),
+        ('instantaneous_input_repl_kbps', '0.00'),
+        ('instantaneous_output_repl_kbps', '0.00'),
+        ('rejected_connections', st.rejected_conn),
+        ('sync_full', 0),
+        ('sync_partial_ok', 0),
+        ('sync_partial_err', 0),
+        ('expired_keys', st.expired_keys),
+        ('expired_stale_perc', '%.2f' % (st.expired_stale_perc * 100)),
+        ('expired_time_cap_reached_count', st.expired_time_cap_reached_count),
+        ('expire_cycle_cpu_milliseconds', int(st.expire_cycle_time_used * 1000)),
+        ('evicted_keys', st.evicted_keys),
+        ('evicted_clients', 0),
+        ('total_eviction_exceeded_time', 0),
+        ('current_eviction_exceeded_time', 0),
+        ('keyspace_hits', st.keyspace_hits),
+        ('keyspace_misses', st.keyspace_misses),
+        ('pubsub_channels', pubsub.num_channels() if pubsub else 0),
+        ('pubsub_patterns', pubsub.num_patterns() if pubsub else 0),
+        ('pubsubshard_channels', pubsub.num_shard_channels() if pubsub else 0),
+        ('latest_fork_usec', 0),
+        ('total_forks', 0),
+        ('migrate_cached_sockets', 0),
+        ('slave_expires_tracked_keys', 0),
+        ('active_defrag_hits', 0),
+        ('active_defrag_misses', 0),
+        ('active_defrag_key_hits', 0),
+        ('active_defrag_key_misses', 0),
+        ('total_active_defrag_time', 0),
+        ('current_active_defrag_time', 0),
+        ('tracking_total_keys', 0),
+        ('tracking_total_items', 0),
+        ('tracking_total_prefixes', 0),
+        ('unexpected_error_replies', 0),
+        ('total_error_replies', st.total_error_replies),
+        ('dump_payload_sanitizations', 0),
+        ('total_reads_processed', 0),
+        ('total_writes_processed', 0),
+        ('io_threaded_reads_processed', 0),
+        ('io_threaded_writes_processed', 0),
+        ('reply_buffer_shrinks', 0),
+        ('reply_buffer_expands', 0),
+    ]
+
+
+def info_replication(server):
+    return [
+        ('role', 'master'),
+        ('connected_slaves', 0),
+        ('master_failover_state', 'no-failover'),
+        ('master_replid', server.run_id),
+        ('master_replid2', '0' * 40),
+        ('master_repl_offset', 0),
+        ('second_repl_offset', -1),
+        ('repl_backlog_active', 0),
+        ('repl_backlog_size', 1048576),
+        ('repl_backlog_first_byte_offset', 0),
+        ('repl_backlog_histlen', 0),
+    ]
+
+
+def info_cpu(server):
+    self_ = resource.getrusage(resource.RUSAGE_SELF)
+    child = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return [
+        ('used_cpu_sys', '%.6f' % self_.ru_stime),
+        ('used_cpu_user', '%.6f' % self_.ru_utime),
+        ('used_cpu_sys_children', '%.6f' % child.ru_stime),
+        ('used_cpu_user_children', '%.6f' % child.ru_utime),
+        ('used_cpu_sys_main_thread', '%.6f' % self_.ru_stime),
+        ('used_cpu_user_main_thread', '%.6f' % self_.ru_utime),
+    ]
+
+
+def info_commandstats(server):
+    out = []
+    for cmd in all_commands():
+        cmds = list(cmd.subcommands.values()) if cmd.subcommands is not None else [cmd]
+        for x in cmds:
+            if x.calls or x.rejected_calls or x.failed_calls:
+                out.append(('cmdstat_%s' % x.fullname,
+                            'calls=%d,usec=0,usec_per_call=0.00,rejected_calls=%d,'
+                            'failed_calls=%d' % (x.calls, x.rejected_calls, x.failed_calls)))
+    return out
+
+
+def info_keyspace(server):
+    out = []
+    for db in server.dbs:
+        if db.data:
+            out.append(('db%d' % db.id, 'keys=%d,expires=%d,avg_ttl=%d' % (
+                len(db.data), len(db.expires), int(db.avg_ttl))))
+    return out
+
+
+def info_cluster(server):
+    return [('cluster_enabled', 0)]
+
+
+def info_empty(server):
+    return []
+
+
+SECTIONS = {
+    'server': info_server, 'clients': info_clients, 'memory': info_memory,
+    'persistence': info_persistence, 'stats': info_stats,
+    'replication': info_replication, 'cpu': info_cpu, 'modules': info_empty,
+    'commandstats': info_commandstats, 'errorstats': info_empty,
+    'latencystats': info_empty, 'cluster': info_cluster, 'keyspace': info_keyspace,
+}
+
+
+def gen_info(server, names):
+    wanted = []
+    if not names:
+        wanted = DEFAULT_SECTIONS
+    else:
+        for n in names:
+            n = n.lower()
+            if n in ('all', 'everything'):
+                wanted += ALL_SECTIONS
+            elif n == 'default':
+                wanted += DEFAULT_SECTIONS
+            else:
+                wanted.append(n)
+    seen = set()
+    parts = []
+    for name in wanted:
+        if name in seen:
+            continue
+        seen.add(name)
+        fn = server.info_sections.get(name) or SECTIONS.get(name)
+        if fn is None:
+            continue
+        lines = ['# %s' % name.capitalize() if name != 'cpu' else '# CPU']
+        for k, v in fn(server):
+            lines.append('%s:%s' % (k, v))
+        parts.append('\r\n'.join(lines) + '\r\n')
+    return '\r\n'.join(parts).encode()
+
+
+@command('info')
+def info(c, argv):
+    text = gen_info(c.server, [a.decode('latin-1') for a in argv[1:]])
+    return resp.encode(resp.Verbatim(text), c.resp)
+
+
+# -- DEBUG --------------------------------------------------------------------
+
+DEBUG_DENIED = (b'-ERR DEBUG command not allowed. If the enable-debug-command option is set '
+                b'to "local", you can run it from a local connection, otherwise you need to '
+                b'set this option in the configuration file, and then restart the server.\r\n')
+
+
+def debug_allowed(c):
+    mode = getattr(c.server.config, 'enable_debug_command', 'no')
+    if mode in ('yes', True):
+        return True
+    if mode == 'local':
+        return c.unix or c.addr.startswith(b'127.') or c.addr.startswith(b'::1')
+    return False
+
+
+# DEBUG subcommand handlers registered by other modules (RELOAD, ...).
+DEBUG_SUBCOMMANDS = {}
+
+
+@command('debug')
+def debug(c, argv):
+    if not debug_allowed(c):
+        return DEBUG_DENIED
+    sub = argv[1].lower()
+    server = c.server
+    if sub == b'sleep' and len(argv) == 3:
+        from ..util import strtod
+        secs = strtod(argv[2]) or 0
+        time.sleep(secs)
+        return OK
+    if sub == b'set-active-expire' and len(argv) == 3:
+        server.active_expire_enabled = argv[2] != b'0'
+        return OK
+    if sub == b'object' and len(argv) == 3:
+        db = c.db
+        if argv[2] not in db.data:
+            return b'-ERR no such key\r\n'
+        from .keys import object_encoding
+        v = db.data[argv[2]]
+        enc = object_encoding(server, v)
+        lru = db.lru.get(argv[2], server.lruclock)
+        idle = (server.lruclock - lru) & ((1 << 24) - 1)
+        size = len(v) if isinstance(v, (bytes, bytearray)) else 0
+        return resp.status(b'Value at:0x0 refcount:1 encoding:%s serializedlength:%d '
+                           b'lru:%d lru_seconds_idle:%d' % (enc, size, lru, idle))
+    if sub == b'jmap' or sub == b'log':
+        return OK
+    if sub == b'change-repl-id':
+        return OK
+    handler = DEBUG_SUBCOMMANDS.get(sub)
+    if handler is not None:
+        return handler(c, argv)
+    if sub == b'help':
+        return help_reply('DEBUG', ['SLEEP <seconds>', '    Stop the server for <seconds>.',
+                                    'SET-ACTIVE-EXPIRE <0|1>',
+                                    '    Setting it to 0 disables expiring keys in background '
+                                    'when they are not accessed (otherwise the Redis behavior)'
+                                    '. Setting it to 1 reenables back the default.',
+                                    'OBJECT <key>',
+                                    '    Show low level info about `key` and associated value.'])
+    return error(b"ERR unknown subcommand '%s'. Try DEBUG HELP." % argv[1])
+
+
+# -- COMMAND ------------------------------------------------------------------
+
+def command_info(cmd):
+    info = list(cmd.info)
+    subs = cmd.subcommands
+    if subs is not None:
+        info[9] = [command_info(s) for s in subs.values() if s.proc is not None]
+        info[9] = tuple(info[9]) if isinstance(cmd.info[9], tuple) else info[9]
+    return info
+
+
+@command('command')
+def command_(c, argv):
+    return resp.encode([command_info(x) for x in all_commands()], c.resp)
+
+
+@command('command|count')
+def command_count(c, argv):
+    return integer(len(all_commands()))
+
+
+@command('command|list')
+def command_list(c, argv):
+    names = []
+    for x in all_commands():
+        names.append(x.fullname.encode())
+        if x.subcommands:
+            names.extend(s.fullname.encode() for s in x.subcommands.values() if s.proc)
+    if len(argv) == 2:
+        return resp.bulk_array(names)
+    if len(argv) == 5 and argv[2].lower() == b'filterby':
+        kind, val = argv[3].lower(), argv[4]
+        if kind == b'pattern':
+            names = [n for n in names if glob_match(val, n, nocase=True)]
+        elif kind == b'aclcat':
+            cat = b'@' + val.lower()
+            names = [n for n in names if cat in [x.encode() for x in _find(n).info[6]]]
+        elif kind == b'module':
+            names = []
+        else:
+            return SYNTAX_ERR
+        return resp.bulk_array(names)
+    return SYNTAX_ERR
+
+
+def _find(fullname):
+    parts = fullname.split(b'|')
+    cmd = TABLE.get(parts[0])
+    if len(parts) == 2 and cmd is not None and cmd.subcommands:
+        return cmd.subcommands.get(parts[1])
+    return cmd
+
+
+def _lookup_for_info(name):
+    cmd = _find(name.lower())
+    if cmd is None or not cmd.implemented():
+        return None
+    return cmd
+
+
+@command('command|info')
+def command_info_cmd(c, argv):
+    if len(argv) == 2:
+        return command_(c, argv)
+    out = []
+    for name in argv[2:]:
+        cmd = _lookup_for_info(name)
+        out.append(command_info(cmd) if cmd is not None else None)
+    return resp.encode(out, c.resp)
+
+
+def command_docs(cmd):
+    docs = dict(cmd.docs or {})
+    if cmd.subcommands is not None and b'subcommands' in docs:
+        docs[b'subcommands'] = {s.fullname.encode(): command_docs(s)
+                                for s in cmd.subcommands.values() if s.proc is not None}
+    return docs
+
+
+@command('command|docs')
+def command_docs_cmd(c, argv):
+    out = {}
+    if len(argv) == 2:
+        for x in all_commands():
+            out[x.fullname.encode()] = command_docs(x)
+    else:
+        for name in argv[2:]:
+            cmd = _lookup_for_info(name)
+            if cmd is not None:
+                out[cmd.fullname.encode()] = command_docs(cmd)
+    return resp.encode(out, c.resp)
+
+
+def get_keys(argv):
+    """Key positions for a full command line (COMMAND GETKEYS), or an error."""
+    cmd = lookup(argv[0])
+    if cmd is None:
+        return b'-ERR Invalid command specified\r\n'
+    if cmd.subcommands is not None and len(argv) >= 2:
+        sub = cmd.subcommands.get(argv[1].lower())
+        if sub is not None:
+            cmd = sub
+    if len(argv) < cmd.min_args or len(argv) > cmd.max_args:
+        return b'-ERR Invalid number of arguments specified for command\r\n'
+    if cmd.keys_proc is not None:
+        return cmd.keys_proc(argv)
+    first, last, step = cmd.first_key, cmd.last_key, cmd.key_step
+    if first == 0:
+        return []
+    if last < 0:
+        last = len(argv) + last
+    return list(range(first, min(last, len(argv) - 1) + 1, step))
+
+
+@command('command|getkeys')
+def command_getkeys(c, argv):
+    keys = get_keys(argv[2:])
+    if isinstance(keys, bytes):
+        return keys
+    if not keys:
+        return b'-ERR The command has no key arguments\r\n'
+    return resp.bulk_array([argv[2 + i] for i in keys])
+
+
+@command('command|getkeysandflags')
+def command_getkeysandflags(c, argv):
+    keys = get_keys(argv[2:])
+    if isinstance(keys, bytes):
+        return keys
+    if not keys:
+        return b'-ERR The command has no key arguments\r\n'
+    cmd = lookup(argv[2])
+    specs = cmd.info[8]
+    flags = tuple(specs[0][b'flags']) if specs else ()
+    return resp.encode([[argv[2 + i], flags] for i in keys], c.resp)
+
+
+COMMAND_HELP = [
+    '(no subcommand)',
+    '    Return details about all Redis commands.',
+    'COUNT',
+    '    Return the total number of commands in this Redis server.',
+    'LIST',
+    '    Return a list of all commands in this Redis server.',
+    'INFO [<command-name> ...]',
+    '    Return details about multiple Redis commands.',
+    '    If no command names are given, documentation details for all',
+    '    commands are returned.',
+    'DOCS [<command-name> ...]',
+    '    Return documentation details about multiple Redis commands.',
+    '    If no command names are given, documentation details for all',
+    '    commands are returned.',
+    'GETKEYS <full-command>',
+    '    Return the keys from a full Redis command.',
+    'GETKEYSANDFLAGS <full-command>',
+    '    Return the keys and the access flags from a full Redis command.',
+]
+
+
+@command('command|help')
+def command_help(c, argv):
+    return help_reply('COMMAND', COMMAND_HELP)

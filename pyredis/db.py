@@ -1,0 +1,174 @@
+"""A Redis database: the keyspace dict and the expires dict (db.c).
+
+``data`` maps a key (bytes) to its value. The value's Python type is its
+Redis type, so no wrapper object is needed on the hot path:
+
+    bytes / bytearray  string (bytearray once modified in place: APPEND,
+                       SETRANGE, SETBIT, which Redis reports as "raw")
+    collections.deque  list
+    dict               hash
+    set                set
+    ZSet               sorted set (pyredis.zset)
+
+``expires`` maps a key to its absolute expiry time in Unix milliseconds and
+only holds keys that exist in ``data``. Every read and write goes through
+``lookup``/``lookup_write``, which is where lazy expiry happens: an expired
+key is deleted (through Server.delete_expired, the single path that also
+counts it, fires the keyspace event and propagates a DEL) and reported as
+missing. On a replica the key is reported missing but kept: only the master's
+DEL removes it.
+
+``lru`` maps a key to the server's LRU clock (seconds, 24 bits) at its last
+access, for OBJECT IDLETIME and the approximated-LRU eviction.
+"""
+
+import itertools
+import random
+import time
+
+
+class Database:
+    __slots__ = ('id', 'server', 'data', 'expires', 'lru', 'avg_ttl',
+                 'expire_scan', 'expire_scan_pos', 'watched', 'blocking_keys',
+                 'scan_index')
+
+    def __init__(self, server, dbid):
+        self.id = dbid
+        self.server = server
+        self.data = {}
+        self.expires = {}
+        self.lru = {}
+        self.avg_ttl = 0
+        # Active expiry walks a snapshot of the expires keys, a batch per
+        # cron run, the way Redis walks its dict with a scan cursor.
+        self.expire_scan = None
+        self.expire_scan_pos = 0
+        # key -> clients WATCHing it / clients blocked on it.
+        self.watched = {}
+        self.blocking_keys = {}
+        # Buckets for SCAN (pyredis.scan), built by the first SCAN.
+        self.scan_index = None
+
+    # -- reads and writes -------------------------------------------------
+
+    def lookup(self, key):
+        """lookupKeyRead: the value, or None if missing or expired; counts
+        keyspace hits and misses."""
+        when = self.expires.get(key)
+        if when is not None and when <= time.time() * 1000:
+            if self.server.expire_if_needed(self, key):
+                self.server.stat.keyspace_misses += 1
+                return None
+        v = self.data.get(key)
+        if v is not None:
+            self.lru[key] = self.server.lruclock
+            self.server.stat.keyspace_hits += 1
+        else:
+            self.server.stat.keyspace_misses += 1
+        return v
+
+    def lookup_write(self, key):
+        """lookupKeyWrite: like lookup, without the hit/miss statistics."""
+        when = self.expires.get(key)
+        if when is not None and when <= time.time() * 1000:
+            if self.server.expire_if_needed(self, key):
+                return None
+        v = self.data.get(key)
+        if v is not None:
+            self.lru[key] = self.server.lruclock
+        return v
+
+    def exists(self, key):
+        """Existence check that honours expiry but does not touch the LRU."""
+        when = self.expires.get(key)
+        if when is not None and when <= time.time() * 1000:
+            if self.server.expire_if_needed(self, key):
+                return False
+        return key in self.data
+
+    def set(self, key, value, keepttl=False):
+        """setKey: store a value, dropping any TTL unless keepttl."""
+        if self.scan_index is not None and key not in self.data:
+            self.scan_index.add(key)
+        self.data[key] = value
+        self.lru[key] = self.server.lruclock
+        if not keepttl and self.expires:
+            self.expires.pop(key, None)
+        if self.watched:
+            self.server.signal_modified(self, key)
+
+    def add(self, key, value):
+        """dbAdd: store a value under a key known not to exist."""
+        if self.scan_index is not None:
+            self.scan_index.add(key)
+        self.data[key] = value
+        self.lru[key] = self.server.lruclock
+        if self.watched:
+            self.server.signal_modified(self, key)
+        if self.blocking_keys and key in self.blocking_keys:
+            self.server.signal_key_ready(self, key)
+
+    def delete(self, key):
+        """dbDelete: remove a key and its TTL; True if it existed."""
+        if self.data.pop(key, None) is None:
+            return False
+        self.lru.pop(key, None)
+        if self.expires:
+            self.expires.pop(key, None)
+        if self.scan_index is not None:
+            self.scan_index.remove(key)
+        if self.watched:
+            self.server.signal_modified(self, key)
+        return True
+
+    def set_expire(self, key, when_ms):
+        self.expires[key] = when_ms
+
+    def persist(self, key):
+        return self.expires.pop(key, None) is not None
+
+    def get_expire(self, key):
+        """Absolute expiry in ms, or -1 when the key has none."""
+        return self.expires.get(key, -1)
+
+    def is_expired(self, key):
+        when = self.expires.get(key)
+        return when is not None and when <= time.time() * 1000
+
+    def random_key(self):
+        """A random key that is not expired (expired samples are removed,
+        as in dbRandomKey; on a replica they may be returned after many
+        tries so the loop always ends)."""
+        data = self.data
+        tries = 0
+        while data:
+            key = _sample_key(data)
+            if key in self.expires:
+                tries += 1
+                if self.server.masterhost and tries > 100:
+                    return key
+                if self.is_expired(key) and self.server.expire_if_needed(self, key):
+                    continue
+            return key
+        return None
+
+    def clear(self):
+        removed = len(self.data)
+        if self.watched:
+            for key in list(self.watched):
+                if key in self.data:
+                    self.server.signal_modified(self, key)
+        self.data = {}
+        self.expires = {}
+        self.lru = {}
+        self.avg_ttl = 0
+        self.scan_index = None
+        self.expire_scan = None
+        self.expire_scan_pos = 0
+        return removed
+
+
+def _sample_key(data):
+    # Skip a random distance into the dict: O(distance), but in C and with
+    # no copy of the keys.
+    return next(itertools.islice(iter(data), random.randrange(len(data)), None))

@@ -1,0 +1,291 @@
+"""One Client per connection: read, parse, dispatch, reply (networking.c).
+
+This is a thin adapter between asyncio and the protocol logic. The hot path
+is ``data_received``: the bytes go to hiredis's C reader, each complete
+request goes straight to ``server.process_command``, the replies are
+collected in a list and written with one ``transport.write`` per read.
+
+hiredis accepts things Redis rejects (inline commands, non-bulk elements,
+huge declared lengths it would patiently buffer). So the fast path only
+ever starts parsing at a request boundary, and whenever hiredis is unsure
+(a chunk that does not start with '*', a protocol error, a non-bulk
+element, or a request left incomplete at the end of a read) the rest of the
+input goes to ``resp.RequestParser``, the port of Redis's own parser, until
+the stream is back at a boundary. That parser gives the exact Redis errors
+and limits, and the common case pays nothing for it.
+"""
+
+import asyncio
+import time
+
+import hiredis
+
+from . import resp
+from .resp import RequestParser, ProtocolError
+
+# CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
+REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
+
+
+class Client(asyncio.Protocol):
+    __slots__ = ('server', 'transport', 'reader', 'slow', 'out', 'db', 'resp',
+                 'authenticated', 'id', 'name', 'addr', 'laddr', 'fd', 'ctime',
+                 'last_interaction', 'closing', 'close_after_reply', 'flags',
+                 'reply_mode', 'lib_name', 'lib_ver', 'no_evict', 'multi',
+                 'watched', 'dirty_cas', 'subscriptions', 'psubscriptions',
+                 'ssubscriptions', 'blocked', 'last_cmd', 'argv', 'user',
+                 'paused_reading', 'is_master', 'is_replica', 'repl',
+                 'unix', 'qbuf_peak', 'write_paused', 'propagate_argv',
+                 'tot_net_in', 'tot_net_out', 'tot_cmds', 'no_touch', 'gated',
+                 'dirty_exec')
+
+    def __init__(self, server, unix=False):
+        self.server = server
+        self.transport = None
+        self.reader = hiredis.Reader()
+        self.slow = None             # RequestParser while off the fast path
+        self.out = []
+        self.db = server.dbs[0]
+        self.resp = 2
+        self.authenticated = not server.requires_auth()
+        self.id = server.next_client_id()
+        self.name = b''
+        self.addr = b''
+        self.laddr = b''
+        self.fd = -1
+        self.unix = unix
+        self.ctime = self.last_interaction = time.time()
+        self.closing = False
+        self.close_after_reply = False
+        self.flags = b'N'
+        self.reply_mode = 0
+        self.lib_name = self.lib_ver = b''
+        self.no_evict = False
+        self.no_touch = False
+        self.multi = None            # list of queued (cmd, argv) inside MULTI
+        self.watched = None          # list of (db, key) WATCHed
+        self.dirty_cas = False
+        self.subscriptions = set()
+        self.psubscriptions = set()
+        self.ssubscriptions = set()
+        self.blocked = None          # blocking-state object while blocked
+        self.last_cmd = b'NULL'
+        self.argv = None
+        self.user = b'default'
+        self.paused_reading = False
+        self.write_paused = False
+        self.is_master = False
+        self.is_replica = False
+        self.repl = None
+        self.qbuf_peak = 0
+        self.propagate_argv = None
+        self.tot_net_in = self.tot_net_out = self.tot_cmds = 0
+        self.dirty_exec = False
+        # True when this client needs the slow checks in process_command
+        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off...).
+        self.gated = not self.authenticated
+
+    def update_gate(self):
+        self.gated = bool(not self.authenticated or self.multi is not None
+                          or self.subscriptions or self.psubscriptions
+                          or self.ssubscriptions or self.reply_mode
+                          or self.is_master)
+
+    def flags_string(self):
+        f = b''
+        if self.is_replica:
+            f += b'S'
+        if self.is_master:
+            f += b'M'
+        if self.subscriptions or self.psubscriptions or self.ssubscriptions:
+            f += b'P'
+        if self.multi is not None:
+            f += b'x'
+        if self.blocked is not None:
+            f += b'b'
+        if self.dirty_cas:
+            f += b'd'
+        if self.close_after_reply:
+            f += b'c'
+        if self.no_evict:
+            f += b'e'
+        if self.no_touch:
+            f += b'T'
+        return f or b'N'
+
+    # -- asyncio.Protocol ---------------------------------------------------
+
+    def connection_made(self, transport):
+        self.transport = transport
+        server = self.server
+        sock = transport.get_extra_info('socket')
+        if sock is not None:
+            self.fd = sock.fileno()
+        if self.unix:
+            self.addr = b'/unixsocket:0'
+            self.laddr = (server.config.unixsocket or '').encode() + b':0'
+        else:
+            peer = transport.get_extra_info('peername')
+            local = transport.get_extra_info('sockname')
+            self.addr = _fmt_addr(peer)
+            self.laddr = _fmt_addr(local)
+        reason = server.accept_client(self)
+        if reason:
+            transport.write(reason)
+            self.closing = True
+            transport.close()
+
+    def connection_lost(self, exc):
+        self.closing = True
+        self.server.remove_client(self)
+
+    def pause_writing(self):
+        # The peer is not reading its replies: stop reading its requests
+        # until the buffer drains, so one client cannot grow memory forever.
+        self.write_paused = True
+        if not self.paused_reading and self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self):
+        self.write_paused = False
+        if not self.paused_reading and self.transport is not None:
+            self.transport.resume_reading()
+
+    def data_received(self, data):
+        self.last_interaction = self.server.unixtime
+        self.tot_net_in += len(data)
+        if self.slow is not None or data[0] != 42:
+            self._slow_path(data, 0)
+        else:
+            reader = self.reader
+            reader.feed(data)
+            process = self.server.process_command
+            done = 0
+            try:
+                while True:
+                    req = reader.gets()
+                    if req is False:
+                        if reader.has_data():
+                            # A request is split across reads: finish it with
+                            # the exact parser, which enforces Redis's limits.
+                            self.reader = hiredis.Reader()
+                            self._slow_path(data, done)
+                        break
+                    if req.__class__ is not list:
+                        raise _NotBulk
+                    for a in req:
+                        if a.__class__ is not bytes:
+                            raise _NotBulk
+                    done += 1
+                    if req:
+                        process(self, req)
+                        if self.closing:
+                            break
+                        if self.paused_reading:
+                            # Blocked (BLPOP...) or paused: keep the rest of
+                            # this read, unprocessed, for when it resumes.
+                            self.reader = hiredis.Reader()
+                            self._slow_path(data, done)
+                            break
+            except (hiredis.ProtocolError, _NotBulk):
+                self.reader = hiredis.Reader()
+                self._slow_path(data, done)
+        if self.out:
+            self.flush()
+
+    def _slow_path(self, data, skip):
+        """Parse with the exact parser. ``skip`` requests at the start of
+        ``data`` were already executed by the fast path."""
+        parser = self.slow
+        if parser is None:
+            parser = self.slow = RequestParser()
+            parser.feed(data)
+            for _ in range(skip):
+                parser.next(1 << 62, True, True)
+        else:
+            parser.feed(data)
+        self._run_parser()
+
+    def _run_parser(self):
+        parser = self.slow
+        server = self.server
+        config = server.config
+        try:
+            while not self.closing and not self.paused_reading:
+                req = parser.next(config.proto_max_bulk_len, self.authenticated, self.is_master)
+                if req is None:
+                    break
+                if req:
+                    server.process_command(self, req)
+                elif self.is_replica and self.repl is not None:
+                    self.repl.ack_time = time.time()
+        except ProtocolError as e:
+            server.log_verbose('Protocol error (%s) from client: %s' % (
+                e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
+            self.out.append(b'-ERR Protocol error: %s\r\n' % e.args[0])
+            self.close_after_reply = True
+            self.closing = True
+            self.flush()
+            self.transport.close()
+            return
+        if self.closing or self.paused_reading:
+            return
+        if parser.at_boundary():
+            self.slow = None
+        elif parser.pending() > config.client_query_buffer_limit:
+            server.log_warning('Closing client that reached max query buffer length')
+            self.closing = True
+            self.transport.close()
+
+    def resume(self):
+        """Called when a blocked or paused client may run again: execute
+        whatever requests arrived meanwhile."""
+        if self.paused_reading:
+            return
+        if self.slow is not None:
+            self._run_parser()
+        if self.out:
+            self.flush()
+
+    # -- replies ------------------------------------------------------------
+
+    def flush(self):
+        out = self.out
+        if len(out) == 1:
+            data = out[0]
+        else:
+            data = b''.join(out)
+        self.out = []
+        if self.transport is not None and not self.transport.is_closing():
+            self.tot_net_out += len(data)
+            self.transport.write(data)
+        if self.close_after_reply and self.transport is not None:
+            self.transport.close()
+
+    def write(self, data):
+        """Queue a reply outside the request path (push messages, unblocking)
+        and send it at once."""
+        self.out.append(data)
+        self.flush()
+
+    def close(self):
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def describe(self):
+        """One CLIENT LIST line (without the trailing newline)."""
+        return self.server.describe_client(self)
+
+
+class _NotBulk(Exception):
+    pass
+
+
+def _fmt_addr(a):
+    if not a:
+        return b''
+    if isinstance(a, tuple):
+        host, port = a[0], a[1]
+        return ('%s:%d' % (host, port)).encode()
+    return str(a).encode()

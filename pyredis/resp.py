@@ -1,0 +1,283 @@
+"""RESP2/RESP3 encoding and the exact-rules request parser. No I/O here.
+
+Replies are built as ``bytes`` by the command handlers and appended to the
+client's output list; the helpers below are the only places that know the wire
+format. Where RESP2 and RESP3 differ (null, maps, sets, doubles, booleans,
+push messages) the helper takes the client's protocol version.
+
+Requests normally go through hiredis's C parser (see networking.py). hiredis
+is lenient where Redis is strict, so ``RequestParser`` is a port of Redis's
+processInlineBuffer/processMultibulkBuffer: it is used for inline commands,
+for any chunk hiredis rejects, and for requests split across reads, and it is
+what produces Redis's exact ``-ERR Protocol error: ...`` replies.
+"""
+
+from .util import format_double
+
+OK = b'+OK\r\n'
+PONG = b'+PONG\r\n'
+QUEUED = b'+QUEUED\r\n'
+ZERO = b':0\r\n'
+ONE = b':1\r\n'
+EMPTY_ARRAY = b'*0\r\n'
+NULL_BULK = b'$-1\r\n'
+NULL_ARRAY = b'*-1\r\n'
+NULL3 = b'_\r\n'
+
+# Reply and inline-request limits from server.h.
+PROTO_INLINE_MAX_SIZE = 64 * 1024
+
+
+def bulk(v):
+    return b'$%d\r\n%s\r\n' % (len(v), v)
+
+
+def integer(n):
+    return b':%d\r\n' % n
+
+
+def error(msg):
+    """An error reply; msg has no leading '-'. Newlines would break the
+    protocol, so they are turned into spaces as Redis's addReplyError does."""
+    if b'\r' in msg or b'\n' in msg:
+        msg = msg.replace(b'\r\n', b'  ').replace(b'\r', b' ').replace(b'\n', b' ')
+    return b'-%s\r\n' % msg
+
+
+def status(s):
+    return b'+%s\r\n' % s
+
+
+def bulk_array(items):
+    """An array of bulk strings (None items become null bulks)."""
+    parts = [b'*%d\r\n' % len(items)]
+    for v in items:
+        if v is None:
+            parts.append(NULL_BULK)
+        else:
+            parts.append(b'$%d\r\n%s\r\n' % (len(v), v))
+    return b''.join(parts)
+
+
+def null(resp):
+    return NULL3 if resp == 3 else NULL_BULK
+
+
+def null_array(resp):
+    return NULL3 if resp == 3 else NULL_ARRAY
+
+
+def double(d, resp):
+    if resp == 3:
+        return b',%s\r\n' % format_double(d)
+    return bulk(format_double(d))
+
+
+def boolean(b, resp):
+    if resp == 3:
+        return b'#t\r\n' if b else b'#f\r\n'
+    return ONE if b else ZERO
+
+
+def map_header(n, resp):
+    return b'%%%d\r\n' % n if resp == 3 else b'*%d\r\n' % (2 * n)
+
+
+def set_header(n, resp):
+    return b'~%d\r\n' % n if resp == 3 else b'*%d\r\n' % n
+
+
+def push_header(n, resp):
+    return b'>%d\r\n' % n if resp == 3 else b'*%d\r\n' % n
+
+
+def encode(value, resp):
+    """Encode a nested Python value: bytes -> bulk, str -> simple string,
+    int -> integer, float -> double, bool -> boolean, None -> null,
+    list -> array, tuple -> set, dict -> map, Verbatim -> verbatim string."""
+    out = []
+    _encode(value, resp, out)
+    return b''.join(out)
+
+
+class Verbatim(bytes):
+    """Text that RESP3 sends as a verbatim string (=len\\r\\ntxt:...)."""
+
+
+class ErrorReply(str):
+    """An error element inside an aggregate reply (e.g. EXEC results)."""
+
+
+def _encode(v, resp, out):
+    t = type(v)
+    if t is bytes or t is bytearray:
+        out.append(b'$%d\r\n%s\r\n' % (len(v), v))
+    elif t is int:
+        out.append(b':%d\r\n' % v)
+    elif t is str:
+        out.append(b'+%s\r\n' % v.encode())
+    elif t is list:
+        out.append(b'*%d\r\n' % len(v))
+        for x in v:
+            _encode(x, resp, out)
+    elif t is tuple:
+        out.append(set_header(len(v), resp))
+        for x in v:
+            _encode(x, resp, out)
+    elif t is dict:
+        out.append(map_header(len(v), resp))
+        for k, x in v.items():
+            _encode(k, resp, out)
+            _encode(x, resp, out)
+    elif v is None:
+        out.append(NULL3 if resp == 3 else NULL_BULK)
+    elif t is bool:
+        out.append(boolean(v, resp))
+    elif t is float:
+        out.append(double(v, resp))
+    elif t is Verbatim:
+        if resp == 3:
+            out.append(b'=%d\r\ntxt:%s\r\n' % (len(v) + 4, v))
+        else:
+            out.append(b'$%d\r\n%s\r\n' % (len(v), v))
+    elif t is ErrorReply:
+        out.append(b'-%s\r\n' % v.encode())
+    else:
+        raise TypeError('cannot encode %r' % (v,))
+
+
+class ProtocolError(Exception):
+    """A malformed request; args[0] is the bytes after '-ERR Protocol error: '."""
+
+
+class RequestParser:
+    """Redis's query-buffer parser, for the cases hiredis does not cover.
+
+    ``feed`` appends bytes; ``next`` returns one request (a list of bytes), an
+    empty list for a blank inline line, or None when more input is needed. It
+    raises ProtocolError with Redis's message when the input is malformed.
+    ``limits`` is called for each request to learn (max_bulk_len, authed).
+    """
+
+    __slots__ = ('buf', 'pos', 'argc', 'argv', 'bulklen')
+
+    def __init__(self):
+        self.buf = bytearray()
+        self.pos = 0
+        self.argc = 0          # multibulk arguments still to read (0: none pending)
+        self.argv = None       # the multibulk request being assembled
+        self.bulklen = -1      # length of the bulk being read, -1 before its header
+
+    def feed(self, data):
+        if self.pos and self.pos == len(self.buf):
+            self.buf.clear()
+            self.pos = 0
+        self.buf += data
+
+    def pending(self):
+        """Bytes received but not yet returned as a request."""
+        return len(self.buf) - self.pos
+
+    def at_boundary(self):
+        return self.argv is None and self.pos == len(self.buf)
+
+    def remaining(self):
+        """The unparsed bytes, for handing back to the fast parser."""
+        rest = bytes(self.buf[self.pos:])
+        self.buf.clear()
+        self.pos = 0
+        return rest
+
+    def next(self, max_bulk_len, authed, is_master=False):
+        buf = self.buf
+        if self.argv is None:
+            if self.pos >= len(buf):
+                return None
+            if buf[self.pos] != 42:  # not '*': an inline command
+                return self._inline()
+            nl = buf.find(b'\r', self.pos)
+            if nl < 0 or nl + 1 >= len(buf):
+                if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
+                    raise ProtocolError(b'too big mbulk count string')
+                return None
+            try:
+                ll = int(bytes(buf[self.pos + 1:nl]))
+                ok = b'%d' % ll == buf[self.pos + 1:nl] and ll <= 0x7fffffff
+            except ValueError:
+                ok = False
+            if not ok or (ll > 10 and not authed):
+                raise ProtocolError(b'invalid multibulk length')
+            self.pos = nl + 2
+            if ll <= 0:
+                self._compact()
+                return []
+            self.argc = ll
+            self.argv = []
+        while self.argc:
+            if self.bulklen == -1:
+                nl = buf.find(b'\r', self.pos)
+                if nl < 0 or nl + 1 >= len(buf):
+                    if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
+                        raise ProtocolError(b'too big bulk count string')
+                    return None
+                if buf[self.pos] != 36:  # '$'
+                    raise ProtocolError(b"expected '$', got '%c'" % buf[self.pos])
+                try:
+                    ll = int(bytes(buf[self.pos + 1:nl]))
+                    ok = b'%d' % ll == buf[self.pos + 1:nl] and ll >= 0
+                except ValueError:
+                    ok = False
+                if not ok or (ll > max_bulk_len and not is_master):
+                    raise ProtocolError(b'invalid bulk length')
+                if ll > 16384 and not authed:
+                    raise ProtocolError(b'invalid bulk length')
+                self.pos = nl + 2
+                self.bulklen = ll
+            if len(buf) - self.pos < self.bulklen + 2:
+                return None
+            end = self.pos + self.bulklen
+            self.argv.append(bytes(buf[self.pos:end]))
+            self.pos = end + 2
+            self.bulklen = -1
+            self.argc -= 1
+        argv, self.argv = self.argv, None
+        self._compact()
+        return argv
+
+    def _inline(self):
+        from .util import split_args
+        buf = self.buf
+        nl = buf.find(b'\n', self.pos)
+        if nl < 0:
+            if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
+                raise ProtocolError(b'too big inline request')
+            return None
+        line = bytes(buf[self.pos:nl])
+        if line.endswith(b'\r'):
+            line = line[:-1]
+        argv = split_args(line)
+        if argv is None:
+            raise ProtocolError(b'unbalanced quotes in request')
+        self.pos = nl + 1
+        self._compact()
+        return argv
+
+    def _compact(self):
+        if self.pos > 65536 and self.pos * 2 > len(self.buf):
+            del self.buf[:self.pos]
+            self.pos = 0
+
+
+def help_reply(name, lines):
+    """addReplyHelp: the usage line, the given lines, then HELP's own entry,
+    all as simple strings."""
+    lines = ['%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:' % name] + \
+        list(lines) + ['HELP', '    Prints this help.']
+    return b'*%d\r\n' % len(lines) + b''.join(b'+%s\r\n' % s.encode() for s in lines)
+
+
+SYNTAX_ERR = b'-ERR syntax error\r\n'
+NOT_INT_ERR = b'-ERR value is not an integer or out of range\r\n'
+WRONGTYPE_ERR = b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'
+NOT_FLOAT_ERR = b'-ERR value is not a valid float\r\n'
+NO_SUCH_KEY_ERR = b'-ERR no such key\r\n'

@@ -1,0 +1,539 @@
+"""The server: databases, clients, command execution, the cron (server.c).
+
+``process_command`` is Redis's processCommand: look the command up in the
+table, check arity, then - only when some condition makes it necessary - the
+slower gates (authentication, MULTI queueing, pub/sub context, loading,
+read-only replica, OOM, MISCONF). Whether any gate can apply is kept in two
+booleans (``Server.gated`` and ``Client.gated``... computed on change, not per
+command), so the common command runs lookup -> arity -> handler -> reply.
+
+``call`` runs a handler and, when the command changed the dataset (the
+``dirty`` counter moved), hands its argument vector to ``propagate``: the one
+place where writes reach the AOF and the replicas. Handlers that must be
+propagated in a different form (relative expiries, SPOP, INCRBYFLOAT) set
+``client.propagate_argv``; side effects such as an expired key's DEL are
+queued with ``also_propagate`` and flushed after the command, wrapped in
+MULTI/EXEC when there is more than one, as Redis 7.0 does.
+
+The cron (``server_cron``) runs ``hz`` times a second: clocks, client
+timeouts, the active expire cycle (expire.py), instantaneous metrics and
+whatever the persistence and replication modules register in ``cron_hooks``.
+"""
+
+import asyncio
+import os
+import resource
+import signal
+import socket
+import sys
+import time
+
+from . import commands, expire, log, resp
+from .commands import TABLE
+from .db import Database
+from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
+from .notify import NotifyFlags
+
+LRU_CLOCK_MAX = (1 << 24) - 1
+MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
+
+
+class Server:
+    def __init__(self, config):
+        self.config = config
+        self.dbs = [Database(self, i) for i in range(config.databases)]
+        self.clients = {}
+        self._next_client_id = 0
+        self.listeners = []
+        self.loop = None
+        self.start_time = time.time()
+        self.unixtime = int(self.start_time)
+        self.lruclock = self.unixtime & LRU_CLOCK_MAX
+        self.run_id = os.urandom(20).hex()
+        self.dirty = 0
+        self.masterhost = None
+        self.master_client = None
+        self.loading = False
+        self.shutting_down = False
+        self.active_expire_enabled = True
+        self.executing_client = None
+        # Propagation to the AOF and the replicas: consumers register here.
+        self.propagate_targets = []
+        self.also_propagated = []
+        self.in_exec = False
+        # Extension points for the subsystems that live in other modules.
+        self.cron_hooks = []
+        self.shutdown_hooks = []
+        self.info_sections = {}
+        self.pubsub = None
+        self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
+        # Gate: True when some server-wide condition needs the slow checks.
+        self.gated = False
+        self.oom_check = None
+        self.write_denied_reason = None
+        self.stat = Stats()
+        self.cronloops = 0
+        self.hz = config.hz
+        self.expire_state = expire.ExpireState()
+        self.blocked_clients = 0
+        self.ready_keys = []
+        self.exit_code = None
+        self._stopped = None
+        self.rdb_last_save_time = int(time.time())
+
+    # -- clients --------------------------------------------------------------
+
+    def next_client_id(self):
+        self._next_client_id += 1
+        return self._next_client_id
+
+    def requires_auth(self):
+        return bool(self.config.requirepass)
+
+    def accept_client(self, c):
+        """Register a new connection; returns an error reply to send before
+        closing it, or None."""
+        config = self.config
+        if len(self.clients) >= config.maxclients:
+            self.stat.rejected_conn += 1
+            return b'-ERR max number of clients reached\r\n'
+        if (config.protected_mode and not config.requirepass and not c.unix
+                and not _is_loopback(c.addr)):
+            self.stat.rejected_conn += 1
+            return PROTECTED_MODE_ERR
+        self.clients[c.id] = c
+        self.stat.numconnections += 1
+        if config.tcp_keepalive and not c.unix and c.transport is not None:
+            _set_keepalive(c.transport, config.tcp_keepalive)
+        c.gated = not c.authenticated
+        return None
+
+    def remove_client(self, c):
+        if self.clients.pop(c.id, None) is None:
+            return
+        for hook in self.client_close_hooks:
+            hook(c)
+
+    client_close_hooks = []
+
+    def describe_client(self, c):
+        now = time.time()
+        flags = c.flags_string()
+        sub = len(c.subscriptions)
+        psub = len(c.psubscriptions)
+        ssub = len(c.ssubscriptions)
+        multi = len(c.multi) if c.multi is not None else -1
+        qbuf = c.slow.pending() if c.slow is not None else 0
+        return (b'id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d '
+                b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
+                b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r '
+                b'cmd=%s user=%s redir=-1 resp=%d') % (
+            c.id, c.addr, c.laddr, c.fd, c.name, int(now - c.ctime),
+            int(now - c.last_interaction), flags, c.db.id, sub, psub, ssub, multi,
+            qbuf, 0, 0, 1024 + qbuf, c.last_cmd, c.user, c.resp)
+
+    # -- command execution ------------------------------------------------------
+
+    def process_command(self, c, argv):
+        name = argv[0]
+        cmd = TABLE.get(name)
+        if cmd is None:
+            cmd = TABLE.get(name.lower())
+            if cmd is None:
+                return self._reject(c, unknown_command_error(argv))
+        n = len(argv)
+        if cmd.subcommands is not None:
+            if n >= 2:
+                sub = cmd.subcommands.get(argv[1].lower())
+                if sub is None or sub.proc is None:
+                    return self._reject(c, b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n" % (
+                        argv[1][:128], cmd.name.upper()))
+                cmd = sub
+        if n < cmd.min_args or n > cmd.max_args:
+            return self._reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
+                                cmd.fullname.encode())
+        if c.gated or self.gated:
+            return self._gated(c, cmd, argv)
+        # The common case: call() inlined.
+        dirty = self.dirty
+        try:
+            reply = cmd.proc(c, argv)
+        except Exception as e:  # a handler bug must not take the server down
+            reply = self._internal_error(c, cmd, e)
+        cmd.calls += 1
+        self.stat.numcommands += 1
+        if reply is not None:
+            c.out.append(reply)
+        if self.dirty != dirty and self.propagate_targets:
+            self._propagate_call(c, cmd, argv)
+        elif self.also_propagated:
+            self.flush_propagation()
+        c.last_cmd = cmd.name
+
+    def _reject(self, c, err):
+        self.stat.rejected_calls += 1
+        if c.multi is not None:
+            c.dirty_exec = True
+        c.out.append(err)
+
+    def _internal_error(self, c, cmd, e):
+        import traceback
+        log.warning('Error executing %s: %s\n%s' % (cmd.fullname, e, traceback.format_exc()))
+        cmd.failed_calls += 1
+        return b'-ERR internal error while executing %s: %s\r\n' % (
+            cmd.fullname.encode(), str(e).encode().replace(b'\r', b' ').replace(b'\n', b' '))
+
+    def _gated(self, c, cmd, argv):
+        """The slow part of processCommand, in Redis's order."""
+        if not c.authenticated and not cmd.no_auth:
+            if self.requires_auth():
+                return self._reject(c, b'-NOAUTH Authentication required.\r\n')
+            c.authenticated = True
+        if c.multi is not None and cmd.no_multi:
+            return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n')
+        if self.gated:
+            err = self._server_gates(c, cmd, argv)
+            if err is not None:
+                return self._reject(c, err)
+        if c.resp == 2 and (c.subscriptions or c.psubscriptions or c.ssubscriptions) \
+                and not cmd.pubsub_ok:
+            return self._reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
+                                b"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                                b"context\r\n" % cmd.fullname.encode())
+        if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
+            c.multi.append((cmd, argv))
+            c.out.append(resp.QUEUED)
+            return
+        self.call(c, cmd, argv)
+        c.update_gate()
+
+    def _server_gates(self, c, cmd, argv):
+        if self.oom_check is not None and cmd.denyoom and not c.is_master:
+            err = self.oom_check(c, cmd)
+            if err is not None:
+                return err
+        if self.write_denied_reason is not None and not c.is_master and (
+                cmd.is_write or cmd.fullname == 'ping'):
+            return self.write_denied_reason
+        if (self.masterhost and self.config.replica_read_only and not c.is_master
+                and cmd.is_write):
+            return b"-READONLY You can't write against a read only replica.\r\n"
+        if self.loading and not cmd.loading:
+            return b'-LOADING Redis is loading the dataset in memory\r\n'
+        extra = self.extra_gate
+        if extra is not None:
+            return extra(c, cmd, argv)
+        return None
+
+    extra_gate = None
+
+    def call(self, c, cmd, argv):
+        """Execute a command with its side effects (Redis's call())."""
+        dirty = self.dirty
+        try:
+            reply = cmd.proc(c, argv)
+        except Exception as e:
+            reply = self._internal_error(c, cmd, e)
+        cmd.calls += 1
+        self.stat.numcommands += 1
+        mode = c.reply_mode
+        if reply is not None and not mode & (REPLY_OFF | REPLY_SKIP):
+            c.out.append(reply)
+        if mode & (REPLY_SKIP | REPLY_SKIP_NEXT):
+            # SKIP silences exactly the command after CLIENT REPLY SKIP.
+            mode &= ~REPLY_SKIP
+            if mode & REPLY_SKIP_NEXT:
+                mode = (mode & ~REPLY_SKIP_NEXT) | REPLY_SKIP
+            c.reply_mode = mode
+        if self.dirty != dirty and self.propagate_targets:
+            self._propagate_call(c, cmd, argv)
+        elif self.also_propagated and not self.in_exec:
+            self.flush_propagation()
+        c.last_cmd = cmd.name
+
+    # -- propagation --------------------------------------------------------------
+
+    def _propagate_call(self, c, cmd, argv):
+        if c.propagate_argv is not None:
+            ops, c.propagate_argv = c.propagate_argv, None
+            for op in ops:
+                self.also_propagated.append((c.db.id, op))
+        elif cmd.is_write or cmd.may_replicate:
+            self.also_propagated.append((c.db.id, argv))
+        if not self.in_exec:
+            self.flush_propagation()
+
+    def also_propagate(self, dbid, argv):
+        """Queue an extra operation (an expired key's DEL, an evicted key's DEL,
+        a rewritten command) to be propagated after the current command."""
+        if self.propagate_targets:
+            self.also_propagated.append((dbid, argv))
+
+    def flush_propagation(self, wrap=True):
+        ops = self.also_propagated
+        if not ops:
+            return
+        self.also_propagated = []
+        if wrap and len(ops) > 1:
+            ops = [(ops[0][0], [b'MULTI'])] + ops + [(ops[0][0], [b'EXEC'])]
+        for target in self.propagate_targets:
+            target(ops)
+
+    # -- keyspace hooks ------------------------------------------------------------
+
+    def expire_if_needed(self, db, key):
+        """Called by a lookup that found an expired key. Returns True when the
+        key must be treated as missing (it always is)."""
+        if self.loading:
+            return False
+        if self.masterhost is not None:
+            # Replicas wait for the master's DEL, but the master's own
+            # stream must still see the key.
+            if self.executing_client is not None and self.executing_client.is_master:
+                return False
+            return True
+        self.delete_expired(db, key)
+        return True
+
+    def delete_expired(self, db, key):
+        """The single path for expiry deletions (lazy and active): delete,
+        count, notify 'expired', and propagate a DEL."""
+        db.delete(key)
+        self.stat.expired_keys += 1
+        if self.notify_flags:
+            self.notify(NotifyFlags.EXPIRED, b'expired', key, db.id)
+        if self.propagate_targets:
+            self.also_propagate(db.id, [b'DEL', key])
+
+    def signal_modified(self, db, key):
+        """signalModifiedKey: invalidate WATCHes on this key."""
+        clients = db.watched.get(key)
+        if clients:
+            for c in clients:
+                c.dirty_cas = True
+
+    def signal_key_ready(self, db, key):
+        """signalKeyAsReady: a key some client is blocked on may be usable."""
+        self.ready_keys.append((db, key))
+        if self.handle_ready_keys is not None:
+            self.loop.call_soon(self.handle_ready_keys)
+
+    handle_ready_keys = None
+
+    def notify(self, cls, event, key, dbid):
+        """notifyKeyspaceEvent."""
+        flags = self.notify_flags
+        if not flags & cls or self.pubsub is None:
+            return
+        publish = self.pubsub.publish
+        if flags & NotifyFlags.KEYSPACE:
+            publish(b'__keyspace@%d__:%s' % (dbid, key), event)
+        if flags & NotifyFlags.KEYEVENT:
+            publish(b'__keyevent@%d__:%s' % (dbid, event), key)
+
+    def update_gate(self):
+        self.gated = bool(self.loading or self.masterhost or self.oom_check is not None
+                          or self.write_denied_reason is not None
+                          or self.extra_gate is not None)
+
+    # -- cron -----------------------------------------------------------------------
+
+    def server_cron(self):
+        if self.shutting_down:
+            return
+        now = time.time()
+        self.unixtime = int(now)
+        self.lruclock = self.unixtime & LRU_CLOCK_MAX
+        self.cronloops += 1
+        self.stat.track_instantaneous(now)
+        if self.config.timeout:
+            self._clients_timeout(now)
+        if self.masterhost is None and self.active_expire_enabled:
+            expire.active_expire_cycle(self)
+        for hook in self.cron_hooks:
+            try:
+                hook()
+            except Exception as e:
+                import traceback
+                log.warning('cron hook failed: %s\n%s' % (e, traceback.format_exc()))
+        hz = self.config.hz or 1
+        if self.config.dynamic_hz:
+            # As Redis: raise the frequency with many clients.
+            while len(self.clients) / hz > 200 and hz < 500:
+                hz *= 2
+        self.hz = hz
+        self.loop.call_later(1.0 / hz, self.server_cron)
+
+    def _clients_timeout(self, now):
+        limit = self.config.timeout
+        for c in list(self.clients.values()):
+            if (c.is_replica or c.is_master or c.blocked is not None
+                    or c.subscriptions or c.psubscriptions or c.ssubscriptions):
+                continue
+            if now - c.last_interaction > limit:
+                log.verbose('Closing idle client')
+                c.close()
+
+    # -- start and stop -------------------------------------------------------------
+
+    async def start(self):
+        self.loop = asyncio.get_running_loop()
+        config = self.config
+        addrs = config.bind or ['*', '-::*']
+        if config.port:
+            for addr in addrs:
+                optional = addr.startswith('-')
+                host = addr.lstrip('-')
+                if host == '*':
+                    host = '0.0.0.0'
+                elif host == '::*':
+                    host = '::'
+                try:
+                    srv = await self.loop.create_server(
+                        lambda: Client(self), host=host, port=config.port,
+                        backlog=config.tcp_backlog, reuse_address=True,
+                        family=socket.AF_INET6 if ':' in host else socket.AF_INET)
+                except OSError as e:
+                    if optional or e.errno in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL
+                        log.warning('Could not create server TCP listening socket %s:%d: %s' % (
+                            host, config.port, e.strerror))
+                        continue
+                    log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
+                    raise SystemExit(1)
+                self.listeners.append(srv)
+        if config.unixsocket:
+            try:
+                os.unlink(config.unixsocket)
+            except OSError:
+                pass
+            srv = await self.loop.create_unix_server(lambda: Client(self, unix=True),
+                                                     path=config.unixsocket,
+                                                     backlog=config.tcp_backlog)
+            if config.unixsocketperm:
+                os.chmod(config.unixsocket, config.unixsocketperm)
+            self.listeners.append(srv)
+        if not self.listeners:
+            log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
+            raise SystemExit(1)
+        self._stopped = self.loop.create_future()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            try:
+                self.loop.add_signal_handler(sig, self._on_signal, sig)
+            except (NotImplementedError, RuntimeError):
+                pass
+        self.update_gate()
+        self.loop.call_later(1.0 / (config.hz or 1), self.server_cron)
+        log.notice('Ready to accept connections')
+
+    def _on_signal(self, sig):
+        name = 'SIGTERM' if sig == signal.SIGTERM else 'SIGINT'
+        log.warning('Received %s scheduling shutdown...' % name)
+        self.loop.call_soon(self.shutdown, None, False, True)
+
+    def shutdown(self, save=None, now=False, from_signal=False):
+        """Stop serving; persistence hooks run first (they may refuse by
+        returning an error message). Returns an error message or None."""
+        log.warning('User requested shutdown...')
+        for hook in self.shutdown_hooks:
+            err = hook(save)
+            if err:
+                return err
+        self.shutting_down = True
+        for srv in self.listeners:
+            srv.close()
+        if self.config.unixsocket:
+            try:
+                os.unlink(self.config.unixsocket)
+            except OSError:
+                pass
+        for c in list(self.clients.values()):
+            if c.out:
+                c.flush()
+            c.close()
+        log.warning('Redis is now ready to exit, bye bye...')
+        if self._stopped is not None and not self._stopped.done():
+            self._stopped.set_result(0)
+        return None
+
+    async def wait_closed(self):
+        await self._stopped
+
+
+class Stats:
+    """INFO stats counters and the instantaneous-metric samples."""
+
+    def __init__(self):
+        self.numcommands = 0
+        self.numconnections = 0
+        self.rejected_conn = 0
+        self.rejected_calls = 0
+        self.expired_keys = 0
+        self.evicted_keys = 0
+        self.keyspace_hits = 0
+        self.keyspace_misses = 0
+        self.expired_stale_perc = 0.0
+        self.expired_time_cap_reached_count = 0
+        self.expire_cycle_time_used = 0.0   # seconds
+        self.total_error_replies = 0
+        self.net_input_bytes = 0
+        self.net_output_bytes = 0
+        self._samples = []
+        self._last_sample = (time.time(), 0)
+        self.instantaneous_ops = 0
+
+    def track_instantaneous(self, now):
+        last_t, last_n = self._last_sample
+        if now - last_t < 0.1:
+            return
+        ops = (self.numcommands - last_n) / (now - last_t)
+        self._samples.append(ops)
+        if len(self._samples) > 16:
+            del self._samples[0]
+        self._last_sample = (now, self.numcommands)
+        self.instantaneous_ops = int(sum(self._samples) / len(self._samples))
+
+
+def unknown_command_error(argv):
+    args = b''
+    for a in argv[1:]:
+        if len(args) >= 128:
+            break
+        args += b"'%s' " % a[:128 - len(args)]
+    return resp.error(b"ERR unknown command '%s', with args beginning with: %s" % (
+        argv[0][:128], args))
+
+
+PROTECTED_MODE_ERR = (
+    b"-DENIED Redis is running in protected mode because protected mode is enabled and "
+    b"no password is set for the default user. In this mode connections are only "
+    b"accepted from the loopback interface. If you want to connect from external "
+    b"computers to Redis you may adopt one of the following solutions: 1) Just disable "
+    b"protected mode sending the command 'CONFIG SET protected-mode no' from the "
+    b"loopback interface by connecting to Redis from the same host the server is "
+    b"running, however MAKE SURE Redis is not publicly accessible from internet if you "
+    b"do so. Use CONFIG REWRITE to make this change permanent. 2) Alternatively you can "
+    b"just disable the protected mode by editing the Redis configuration file, and "
+    b"setting the protected mode option to 'no', and then restarting the server. 3) If "
+    b"you started the server manually just for testing, restart it with the "
+    b"'--protected-mode no' option. 4) Set up an authentication password for the "
+    b"default user. NOTE: You only need to do one of the above things in order for the "
+    b"server to start accepting connections from the outside.\r\n")
+
+
+def _is_loopback(addr):
+    host = addr.rsplit(b':', 1)[0]
+    return host.startswith(b'127.') or host in (b'::1', b'') or host.startswith(b'::ffff:127.')
+
+
+def _set_keepalive(transport, interval):
+    sock = transport.get_extra_info('socket')
+    if sock is None:
+        return
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        if hasattr(socket, 'TCP_KEEPIDLE'):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 3))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    except OSError:
+        pass

@@ -1,0 +1,234 @@
+"""Small pure functions that Redis keeps in util.c and sds.c.
+
+Redis clients see the exact behaviour of these helpers through error replies
+(which strings are integers, which floats are accepted), through KEYS/SCAN
+pattern matching and through the way numbers are printed, so each one follows
+the C original rule for rule rather than Python's more lenient built-ins.
+"""
+
+import math
+import re
+
+LLONG_MIN = -(1 << 63)
+LLONG_MAX = (1 << 63) - 1
+
+
+def string2ll(s):
+    """Parse s as Redis's string2ll does, or return None.
+
+    Only the canonical spelling is accepted: no spaces, no '+', no leading
+    zeros, no '-0', and the value must fit in a signed 64-bit integer.
+    """
+    if not 0 < len(s) <= 20:
+        return None
+    try:
+        n = int(s)
+    except ValueError:
+        return None
+    if b'%d' % n != s or n < LLONG_MIN or n > LLONG_MAX:
+        return None
+    return n
+
+
+_FLOAT_RE = re.compile(
+    rb'[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|inf(?:inity)?|nan|'
+    rb'0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)(?:[pP][+-]?\d+)?)',
+    re.IGNORECASE)
+
+
+def strtod(s):
+    """Parse s as Redis's string-to-double helpers do (strtod/strtold over the
+    whole string, no leading space), or return None. NaN is rejected."""
+    if not s or len(s) > 5120 or s[:1].isspace() or not _FLOAT_RE.fullmatch(s):
+        return None
+    if b'x' in s or b'X' in s:
+        try:
+            v = float.fromhex(s.decode())
+        except ValueError:
+            return None
+    else:
+        v = float(s)
+    if math.isnan(v):
+        return None
+    return v
+
+
+def format_double(d):
+    """Redis 7.0's "%.17g" reply format for doubles, with inf/-inf spelled out."""
+    if math.isinf(d):
+        return b'inf' if d > 0 else b'-inf'
+    return b'%.17g' % d
+
+
+def format_long_double(d):
+    """INCRBYFLOAT / HINCRBYFLOAT output: humanized long double (%.17Lf with
+    trailing zeros and dot stripped). Python floats are doubles, so the
+    digits are those of the double; Redis prints at most 17 decimals."""
+    if math.isinf(d):
+        return b'inf' if d > 0 else b'-inf'
+    s = b'%.17f' % d
+    if b'.' in s:
+        s = s.rstrip(b'0')
+        if s.endswith(b'.'):
+            s = s[:-1]
+    if s == b'-0':
+        s = b'0'
+    return s
+
+
+def split_args(line):
+    """sdssplitargs: split a line into arguments the way redis-cli, inline
+    commands and redis.conf do. Returns a list of bytes, or None when quotes
+    are unbalanced or a closing quote is not followed by a space."""
+    args = []
+    i, n = 0, len(line)
+    while True:
+        while i < n and line[i] in b' \n\r\t\f\v':
+            i += 1
+        if i >= n:
+            return args
+        current = bytearray()
+        inq = insq = False
+        while True:
+            if inq:
+                if i >= n:
+                    return None
+                ch = line[i]
+                if (ch == 92 and i + 3 < n and line[i + 1] == 120 and
+                        _ishex(line[i + 2]) and _ishex(line[i + 3])):
+                    current.append(int(line[i + 2:i + 4], 16))
+                    i += 3
+                elif ch == 92 and i + 1 < n:
+                    i += 1
+                    c = line[i]
+                    current.append({110: 10, 114: 13, 116: 9, 98: 8, 97: 7}.get(c, c))
+                elif ch == 34:
+                    if i + 1 < n and line[i + 1] not in b' \n\r\t\f\v':
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(ch)
+            elif insq:
+                if i >= n:
+                    return None
+                ch = line[i]
+                if ch == 92 and i + 1 < n and line[i + 1] == 39:
+                    i += 1
+                    current.append(39)
+                elif ch == 39:
+                    if i + 1 < n and line[i + 1] not in b' \n\r\t\f\v':
+                        return None
+                    i += 1
+                    break
+                else:
+                    current.append(ch)
+            else:
+                if i >= n:
+                    break
+                ch = line[i]
+                if ch in b' \n\r\t\0':
+                    break
+                if ch == 34:
+                    inq = True
+                elif ch == 39:
+                    insq = True
+                else:
+                    current.append(ch)
+            i += 1
+        args.append(bytes(current))
+
+
+def _ishex(c):
+    return c in b'0123456789abcdefABCDEF'
+
+
+def glob_match(pattern, string, nocase=False):
+    """stringmatchlen: Redis's glob matcher for KEYS, SCAN MATCH, PSUBSCRIBE
+    and CONFIG GET: *, ?, [abc], [^abc], [a-z] (either order), \\ escapes."""
+    if pattern == b'*':
+        return True
+    if nocase:
+        pattern = pattern.lower()
+        string = string.lower()
+    return _match(pattern, 0, string, 0, 0, [False])
+
+
+def _match(p, pi, s, si, nesting, skip_longer):
+    # A line-by-line port of the C code, including its recursion cap and the
+    # "skipLongerMatches" cut that keeps patterns like a*a*a*b linear.
+    if nesting > 1000:
+        return False
+    plen, slen = len(p), len(s)
+    while pi < plen and si < slen:
+        c = p[pi]
+        if c == 42:  # '*'
+            while pi + 1 < plen and p[pi + 1] == 42:
+                pi += 1
+            if pi + 1 == plen:
+                return True
+            while si < slen:
+                if _match(p, pi + 1, s, si, nesting + 1, skip_longer):
+                    return True
+                if skip_longer[0]:
+                    return False
+                si += 1
+            skip_longer[0] = True
+            return False
+        elif c == 63:  # '?'
+            si += 1
+        elif c == 91:  # '['
+            pi += 1
+            negate = pi < plen and p[pi] == 94
+            if negate:
+                pi += 1
+            matched = False
+            while True:
+                left = plen - pi
+                if left >= 2 and p[pi] == 92:
+                    pi += 1
+                    if p[pi] == s[si]:
+                        matched = True
+                elif left > 0 and p[pi] == 93:
+                    break
+                elif left <= 0:
+                    pi -= 1
+                    break
+                elif left >= 3 and p[pi + 1] == 45:
+                    lo, hi = p[pi], p[pi + 2]
+                    if lo > hi:
+                        lo, hi = hi, lo
+                    pi += 2
+                    if lo <= s[si] <= hi:
+                        matched = True
+                elif p[pi] == s[si]:
+                    matched = True
+                pi += 1
+            if negate:
+                matched = not matched
+            if not matched:
+                return False
+            si += 1
+        else:
+            if c == 92 and plen - pi >= 2:  # '\\' escapes the next byte
+                pi += 1
+                c = p[pi]
+            if c != s[si]:
+                return False
+            si += 1
+        pi += 1
+        if si == slen:
+            while pi < plen and p[pi] == 42:
+                pi += 1
+            break
+    return pi == plen and si == slen
+
+
+def bytes_to_human(n):
+    """INFO's *_human fields (used_memory_human etc.)."""
+    if n < 1024:
+        return b'%dB' % n
+    for unit, scale in ((b'K', 1024), (b'M', 1024 ** 2), (b'G', 1024 ** 3),
+                        (b'T', 1024 ** 4), (b'P', 1024 ** 5)):
+        if n < scale * 1024 or unit == b'P':
+            return b'%.2f%s' % (n / scale, unit)

@@ -1,0 +1,201 @@
+"""Test helpers: start servers on free ports, talk raw RESP, compare replies.
+
+Every server a test starts listens on 127.0.0.1 on a free port and is
+stopped by the fixture that started it, also when the test fails.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REDIS_SERVER = shutil.which('redis-server')
+REDIS_CLI = shutil.which('redis-cli')
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A pyredis or redis-server child process."""
+
+    def __init__(self, kind='pyredis', args=(), config_text=None, port=None, cwd=None,
+                 wait=True, stdin=None):
+        self.kind = kind
+        self.port = port or free_port()
+        self.dir = cwd or tempfile.mkdtemp(prefix='pyredis-test-')
+        cmd = self.command(kind)
+        if config_text is not None:
+            path = os.path.join(self.dir, 'test.conf')
+            with open(path, 'w') as f:
+                f.write(config_text)
+            cmd.append(path)
+        cmd += ['--port', str(self.port), '--bind', '127.0.0.1', '--dir', self.dir]
+        if not any(a == '--save' for a in args):
+            cmd += ['--save', '']
+        if kind == 'redis':
+            cmd += ['--enable-debug-command', 'yes']
+        else:
+            cmd += ['--enable-debug-command', 'yes']
+        cmd += list(args)
+        self.cmd = cmd
+        self.logpath = os.path.join(self.dir, 'server.log')
+        self.log = open(self.logpath, 'ab')
+        env = dict(os.environ)
+        env['PYTHONPATH'] = ROOT + os.pathsep + env.get('PYTHONPATH', '')
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     cwd=self.dir, env=env,
+                                     stdin=subprocess.PIPE if stdin is not None else None)
+        if stdin is not None:
+            self.proc.stdin.write(stdin)
+            self.proc.stdin.close()
+        if wait:
+            self.wait_ready()
+
+    @staticmethod
+    def command(kind):
+        if kind == 'redis':
+            return [REDIS_SERVER]
+        return [sys.executable, '-m', 'pyredis']
+
+    def wait_ready(self, timeout=15):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError('server exited with %s:\n%s' % (
+                    self.proc.returncode, self.read_log()))
+            try:
+                with socket.create_connection(('127.0.0.1', self.port), timeout=0.5) as s:
+                    s.sendall(b'PING\r\n')
+                    data = s.recv(100)
+                    if data.startswith((b'+PONG', b'-NOAUTH', b'-LOADING')):
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError('server did not start:\n' + self.read_log())
+
+    def read_log(self):
+        try:
+            with open(self.logpath, 'rb') as f:
+                return f.read().decode('utf-8', 'replace')
+        except OSError:
+            return ''
+
+    def client(self, **kw):
+        import redis
+        return redis.Redis(host='127.0.0.1', port=self.port, **kw)
+
+    def raw(self):
+        return RawConn(self.port)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def kill(self):
+        self.stop(signal.SIGKILL)
+
+
+class RawConn:
+    """A socket speaking raw RESP: send bytes or commands, read whole replies
+    as the exact bytes the server sent."""
+
+    def __init__(self, port, timeout=5):
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=timeout)
+        self.buf = b''
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def send_command(self, *args):
+        self.sock.sendall(encode_command(args))
+
+    def call(self, *args):
+        self.send_command(*args)
+        return self.read_reply()
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise ConnectionError('connection closed')
+        self.buf += data
+
+    def _line(self, pos):
+        while True:
+            i = self.buf.find(b'\r\n', pos)
+            if i >= 0:
+                return i
+            self._fill()
+
+    def read_reply(self):
+        end = self._skip(0)
+        out, self.buf = self.buf[:end], self.buf[end:]
+        return out
+
+    def _skip(self, pos):
+        while len(self.buf) <= pos:
+            self._fill()
+        t = self.buf[pos:pos + 1]
+        nl = self._line(pos)
+        head = self.buf[pos + 1:nl]
+        pos = nl + 2
+        if t in b'$=!':
+            n = int(head)
+            if n < 0:
+                return pos
+            while len(self.buf) < pos + n + 2:
+                self._fill()
+            return pos + n + 2
+        if t in b'*~>':
+            n = int(head)
+            for _ in range(max(n, 0)):
+                pos = self._skip(pos)
+            return pos
+        if t == b'%' or t == b'|':
+            for _ in range(int(head) * 2):
+                pos = self._skip(pos)
+            return pos
+        return pos
+
+    def closed(self, timeout=2):
+        """True when the server closes the connection (reads until EOF)."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                data = self.sock.recv(1 << 16)
+                if not data:
+                    return True
+                self.buf += data
+        except (socket.timeout, TimeoutError):
+            return False
+        except ConnectionResetError:
+            return True
+
+
+def encode_command(args):
+    out = [b'*%d\r\n' % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            a = a.encode()
+        elif isinstance(a, int):
+            a = b'%d' % a
+        out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(out)
