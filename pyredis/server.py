@@ -35,6 +35,11 @@ from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from .notify import NotifyFlags
 
 LRU_CLOCK_MAX = (1 << 24) - 1
+
+# Functions called with each new Server at the end of its __init__: the way
+# subsystems in other modules (persistence, replication, memory) attach
+# their per-server state and register cron/shutdown/startup hooks.
+INIT_HOOKS = []
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -80,6 +85,12 @@ class Server:
         self.exit_code = None
         self._stopped = None
         self.rdb_last_save_time = int(time.time())
+        # Run in start() once the listeners are open (loading data: a hook
+        # may return an awaitable, and clients get -LOADING meanwhile).
+        self.startup_hooks = []
+        self.client_close_hooks = []
+        for hook in INIT_HOOKS:
+            hook(self)
 
     # -- clients --------------------------------------------------------------
 
@@ -113,8 +124,6 @@ class Server:
             return
         for hook in self.client_close_hooks:
             hook(c)
-
-    client_close_hooks = []
 
     def describe_client(self, c):
         now = time.time()
@@ -423,6 +432,10 @@ class Server:
                 pass
         self.update_gate()
         self.loop.call_later(1.0 / (config.hz or 1), self.server_cron)
+        for hook in self.startup_hooks:
+            result = hook()
+            if result is not None and hasattr(result, '__await__'):
+                await result
         log.notice('Ready to accept connections')
 
     def _on_signal(self, sig):
