@@ -155,9 +155,7 @@ class Database:
     def clear(self):
         removed = len(self.data)
         if self.watched:
-            for key in list(self.watched):
-                if key in self.data:
-                    self.server.signal_modified(self, key)
+            self.server.touch_all_watched_keys_in_db(self)
         self.data = {}
         self.expires = {}
         self.lru = {}

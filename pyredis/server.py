@@ -319,7 +319,46 @@ class Server:
         clients = db.watched.get(key)
         if clients:
             for c in clients:
+                watched = c.watched
+                if watched and watched.get((db, key)) and key not in db.data:
+                    # Watched while already expired, now deleted: no
+                    # logical change (Redis 7.0's watchedKey.expired).
+                    watched[(db, key)] = False
+                    continue
                 c.dirty_cas = True
+
+    def touch_all_watched_keys_in_db(self, emptied, replaced_with=None):
+        """touchAllWatchedKeysInDb: ``emptied`` is about to be flushed, or
+        swapped with ``replaced_with`` (SWAPDB). Only keys that exist on
+        either side count; the expired-when-watched flag is kept exact."""
+        for key, clients in list(emptied.watched.items()):
+            in_emptied = key in emptied.data
+            in_replacement = replaced_with is not None and key in replaced_with.data
+            if not (in_emptied or in_replacement):
+                continue
+            for c in list(clients):
+                wk = (emptied, key)
+                if c.watched and c.watched.get(wk):
+                    if not in_replacement:
+                        c.watched[wk] = False
+                        continue
+                    if replaced_with.is_expired(key):
+                        continue
+                elif not in_emptied and replaced_with.is_expired(key):
+                    if c.watched:
+                        c.watched[wk] = True
+                    continue
+                c.dirty_cas = True
+
+    def delete_evicted(self, db, key):
+        """The single path for eviction deletions (evict.py): delete, count,
+        notify 'evicted', and propagate a DEL."""
+        db.delete(key)
+        self.stat.evicted_keys += 1
+        if self.notify_flags:
+            self.notify(NotifyFlags.EVICTED, b'evicted', key, db.id)
+        if self.propagate_targets:
+            self.also_propagate(db.id, [b'DEL', key])
 
     def signal_key_ready(self, db, key):
         """signalKeyAsReady: a key some client is blocked on may be usable."""

@@ -80,10 +80,9 @@ def swapdb(c, argv):
         return b'-ERR DB index is out of range\r\n'
     if a != b:
         da, db = server.dbs[a], server.dbs[b]
-        for d in (da, db):
-            # WATCHed keys of both databases may now see different values.
-            for key in list(d.watched):
-                server.signal_modified(d, key)
+        # WATCHed keys of both databases may now see different values.
+        server.touch_all_watched_keys_in_db(da, db)
+        server.touch_all_watched_keys_in_db(db, da)
         for attr in ('data', 'expires', 'lru', 'avg_ttl', 'expire_scan', 'expire_scan_pos',
                      'scan_index'):
             va, vb = getattr(da, attr), getattr(db, attr)
