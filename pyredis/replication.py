@@ -1,0 +1,1003 @@
+"""Master/replica replication, wire-compatible with Redis 7.0 (replication.c).
+
+One ``Replication`` object per server (``server.replication``) holds both
+roles, because a replica can itself have replicas (chaining), exactly like
+Redis's globals ``server.replid``, ``server.master_repl_offset``,
+``server.repl_backlog`` and ``server.slaves``.
+
+Master side
+-----------
+A replica connects like any client, sends PING / AUTH / REPLCONF and then
+PSYNC (or the legacy SYNC). From then on its Client carries a
+``ReplicaLink`` in ``client.repl`` and ``client.is_replica`` is set.
+
+* The replication stream is the RESP encoding of every propagated write
+  (``Server.propagate_targets`` gets ``feed``), with a SELECT whenever the
+  database changes, exactly what Redis sends. Each byte goes to the
+  backlog, advances ``master_repl_offset`` and is written to every online
+  replica.
+* The backlog is a bytearray holding the last ``repl-backlog-size`` bytes
+  of the stream (trimmed in chunks so appends stay amortised O(1)). It is
+  created when the first replica arrives and freed after
+  ``repl-backlog-ttl`` seconds without replicas, as in Redis.
+* PSYNC with a replid we know (the current one, or replid2 up to
+  ``second_replid_offset``) and an offset still inside the backlog gets
+  ``+CONTINUE`` and the missing bytes. Anything else gets ``+FULLRESYNC``
+  and a snapshot: the dataset is serialised by pyredis.rdb at that moment,
+  so the offset in +FULLRESYNC is exactly the stream position of the
+  snapshot and nothing needs to be buffered during a background save. The
+  payload goes out with the ``$EOF:<40 bytes mark>`` framing when
+  diskless sync is on and the replica declared ``capa eof`` (in which case,
+  as Redis, the stream only starts after the replica's first REPLCONF ACK,
+  since the replica reads the payload in large chunks), or with the
+  ``$<length>`` framing otherwise.
+* ``REPLCONF ACK`` updates a replica's acknowledged offset: WAIT and
+  ``min-replicas-to-write`` read it. The cron pings the replicas every
+  ``repl-ping-replica-period`` seconds (a PING in the stream) and drops
+  replicas silent for ``repl-timeout`` seconds.
+
+Replica side
+------------
+``set_master`` starts ``_master_link``, a coroutine doing the handshake
+over asyncio streams (PING, AUTH, REPLCONF listening-port / capa eof capa
+psync2, PSYNC), receiving and loading the RDB (keeping logically expired
+keys: only the master expires), then applying the stream. The stream is
+executed through ``server.process_command`` by a Client whose
+``is_master`` is set (so it bypasses READONLY and sees keys that are
+expired but not yet deleted) and whose replies are discarded. The offset
+advances by the exact byte length of each applied command; the applied
+bytes are copied verbatim into this server's own backlog and to its own
+replicas, so a chain of replicas shares one replid and one offset space
+(PSYNC2). ``REPLCONF GETACK`` is answered with ``REPLCONF ACK <offset>``
+(the offset before the GETACK itself, as Redis computes it), and an ACK is
+sent every second anyway. When the link drops the replica keeps its replid
+and offset (Redis's cached master) and reconnects with PSYNC.
+"""
+
+import asyncio
+import os
+import time
+
+from . import log
+from .networking import Client
+
+# Replica states on the master side (INFO's names).
+WAIT_BGSAVE = 'wait_bgsave'
+SEND_BULK = 'send_bulk'
+ONLINE = 'online'
+
+# Link states on the replica side (ROLE's names).
+REPL_NONE = 'none'
+REPL_CONNECT = 'connect'
+REPL_CONNECTING = 'connecting'
+REPL_HANDSHAKE = 'handshake'
+REPL_TRANSFER = 'sync'
+REPL_CONNECTED = 'connected'
+
+ZERO_REPLID = '0' * 40
+PING_CMD = b'*1\r\n$4\r\nPING\r\n'
+GETACK_CMD = b'*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n'
+
+
+def new_replid():
+    return os.urandom(20).hex()
+
+
+def encode_command(argv):
+    parts = [b'*%d\r\n' % len(argv)]
+    for a in argv:
+        parts.append(b'$%d\r\n%s\r\n' % (len(a), a))
+    return b''.join(parts)
+
+
+def command_length(argv):
+    """Byte length of argv's canonical multibulk encoding: what a master's
+    stream holds, so it is what the replica adds to its offset."""
+    n = len(b'*%d\r\n' % len(argv))
+    for a in argv:
+        la = len(a)
+        n += len(b'$%d\r\n' % la) + la + 2
+    return n
+
+
+def cfg(server, name, default):
+    return getattr(server.config, name, default)
+
+
+# -- the RDB payload: the interface to pyredis.rdb ------------------------------
+
+EMPTY_RDB = b'REDIS0009\xff' + bytes(8)
+
+
+def rdb_snapshot(server):
+    """The dataset serialised as an RDB file (bytes)."""
+    try:
+        from . import rdb
+    except ImportError:
+        if any(db.data for db in server.dbs):
+            raise
+        return EMPTY_RDB
+    return rdb.dumps(server, repl_info=(server.replication.replid,
+                                        server.replication.master_repl_offset))
+
+
+def rdb_load(server, payload):
+    """Replace the dataset with an RDB payload (bytes), keeping keys whose
+    TTL already passed: a replica waits for the master's DEL."""
+    try:
+        from . import rdb
+    except ImportError:
+        if payload == EMPTY_RDB:
+            return
+        raise
+    return rdb.loads(server, payload, keep_expired=True)
+
+
+class ReplicaLink:
+    """Master-side state of one connected replica (client.repl)."""
+
+    __slots__ = ('state', 'listening_port', 'announced_ip', 'capa_eof', 'capa_psync2',
+                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync')
+
+    def __init__(self):
+        self.state = WAIT_BGSAVE
+        self.listening_port = 0
+        self.announced_ip = b''
+        self.capa_eof = False
+        self.capa_psync2 = False
+        self.ack_off = 0
+        self.ack_time = time.time()
+        # True between an EOF-framed payload and the replica's first ACK:
+        # the stream is held in ``pending`` meanwhile.
+        self.wait_ack = False
+        self.pending = []
+        self.legacy_sync = False
+
+
+class Replication:
+    def __init__(self, server):
+        self.server = server
+        self.replid = new_replid()
+        self.replid2 = ZERO_REPLID
+        self.master_repl_offset = 0
+        self.second_replid_offset = -1
+        # Backlog: the last bytes of the stream; backlog_off is the stream
+        # offset of backlog[0] minus one (so offset+len == master_repl_offset).
+        self.backlog = None
+        self.backlog_off = 0
+        self.replicas = []           # Clients with is_replica
+        self.slaveseldb = -1
+        self.no_replicas_since = time.time()
+        self.last_ping = 0.0
+        self.stat_sync_full = 0
+        self.stat_sync_partial_ok = 0
+        self.stat_sync_partial_err = 0
+        self.stat_net_repl_out = 0
+        self.stat_net_repl_in = 0
+        self.good_replicas = 0
+        self.waiting = []            # WaitState of clients blocked in WAIT
+        self.getack_scheduled = False
+        # Replica side.
+        self.masterhost = None
+        self.masterport = 0
+        self.link_task = None
+        self.link_state = REPL_NONE
+        self.master_client = None
+        self.master_writer = None
+        self.last_io = 0.0
+        self.down_since = None       # time the link went down (None: never up)
+        self.can_psync = False       # our replid/offset describe our data
+        self.sync_total = self.sync_read = 0
+        self.sync_last_io = 0.0
+        self.prev_gate = None
+
+    # -- backlog and the stream ---------------------------------------------------
+
+    def backlog_size(self):
+        return max(16 * 1024, cfg(self.server, 'repl_backlog_size', 1024 * 1024))
+
+    def create_backlog(self):
+        self.backlog = bytearray()
+        self.backlog_off = self.master_repl_offset
+        if self.feed not in self.server.propagate_targets:
+            self.server.propagate_targets.append(self.feed)
+
+    def free_backlog(self):
+        self.backlog = None
+        if self.feed in self.server.propagate_targets:
+            self.server.propagate_targets.remove(self.feed)
+
+    def backlog_first_byte(self):
+        if self.backlog is None:
+            return 0
+        return self.master_repl_offset - self.histlen() + 1
+
+    def histlen(self):
+        if self.backlog is None:
+            return 0
+        return min(len(self.backlog), self.backlog_size())
+
+    def feed(self, ops):
+        """Propagate target: encode ops (list of (dbid, argv)) as the stream."""
+        if self.masterhost is not None:
+            # A replica only proxies its master's stream (feed_raw).
+            return
+        parts = []
+        seldb = self.slaveseldb
+        for dbid, argv in ops:
+            if dbid != seldb:
+                s = b'%d' % dbid
+                parts.append(b'*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n' % (len(s), s))
+                seldb = dbid
+            parts.append(encode_command(argv))
+        self.slaveseldb = seldb
+        self.feed_raw(b''.join(parts))
+
+    def feed_raw(self, data):
+        """Append bytes to the stream: backlog, offset, online replicas."""
+        if not data:
+            return
+        self.master_repl_offset += len(data)
+        self.append_stream(data)
+
+    def append_stream(self, data):
+        """Bytes already counted in master_repl_offset: to the backlog and
+        the replicas."""
+        backlog = self.backlog
+        if backlog is not None:
+            backlog += data
+            size = self.backlog_size()
+            # Trim in chunks: deleting from the front of a bytearray moves
+            # the rest, so do it once per ~size/4 bytes, not per write.
+            if len(backlog) > size + (size >> 2):
+                cut = len(backlog) - size
+                del backlog[:cut]
+                self.backlog_off += cut
+        for c in self.replicas:
+            r = c.repl
+            if r.state == ONLINE and not r.wait_ack:
+                self.stat_net_repl_out += len(data)
+                if c.transport is not None:
+                    c.transport.write(data)
+            else:
+                r.pending.append(data)
+
+    def backlog_from(self, offset):
+        """The stream bytes from ``offset`` (first byte wanted) onwards."""
+        start = offset - self.backlog_off - 1
+        return bytes(self.backlog[start:])
+
+    # -- master side: PSYNC / SYNC ------------------------------------------------------
+
+    def psync(self, c, replid, offset):
+        """PSYNC/SYNC from client c; writes its reply directly."""
+        server = self.server
+        if c.is_replica:
+            return
+        if self.masterhost is not None and self.link_state != REPL_CONNECTED:
+            c.out.append(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
+            return
+        r = c.repl if isinstance(c.repl, ReplicaLink) else ReplicaLink()
+        c.repl = r
+        desc = self.replica_name(c)
+        if replid is not None:
+            if self.try_partial(c, r, replid, offset, desc):
+                return
+        else:
+            r.legacy_sync = True
+        # Full resynchronisation.
+        if replid is not None and replid != '?':
+            self.stat_sync_partial_err += 1
+        log.notice('Replica %s asks for synchronization' % desc)
+        if replid == '?':
+            log.notice('Full resync requested by replica %s' % desc)
+        if self.backlog is None:
+            if self.masterhost is None:
+                self.change_replid()
+                self.clear_replid2()
+            self.create_backlog()
+            log.notice('Replication backlog created, my new replication IDs are \'%s\' and '
+                       '\'%s\'' % (self.replid, self.replid2))
+        self.stat_sync_full += 1
+        self.attach_replica(c, r)
+        if self.masterhost is None:
+            # The replica starts from db 0 after the RDB: force a SELECT.
+            self.slaveseldb = -1
+        offset = self.master_repl_offset
+        if c.out:
+            c.flush()
+        if not r.legacy_sync:
+            c.transport.write(b'+FULLRESYNC %s %d\r\n' % (self.replid.encode(), offset))
+        diskless = cfg(server, 'repl_diskless_sync', True) and r.capa_eof and not r.legacy_sync
+        log.notice('Starting BGSAVE for SYNC with target: %s' % (
+            'replicas sockets' if diskless else 'disk'))
+        r.state = SEND_BULK
+        try:
+            payload = rdb_snapshot(server)
+        except Exception as e:
+            log.warning('Can\'t produce the RDB for SYNC: %s' % e)
+            c.close()
+            return
+        if diskless:
+            mark = os.urandom(20).hex().encode()
+            c.transport.write(b'$EOF:%s\r\n' % mark)
+            c.transport.write(payload)
+            c.transport.write(mark)
+            r.wait_ack = True
+            log.notice('Streamed RDB transfer with replica %s succeeded (socket). Waiting for '
+                       'REPLCONF ACK from replica to enable streaming' % desc)
+        else:
+            c.transport.write(b'$%d\r\n' % len(payload))
+            c.transport.write(payload)
+            log.notice('Synchronization with replica %s succeeded' % desc)
+        self.stat_net_repl_out += len(payload)
+        r.state = ONLINE
+        r.ack_time = time.time()
+        if not r.wait_ack:
+            self.flush_pending(c)
+
+    def try_partial(self, c, r, replid, offset, desc):
+        if replid != self.replid and (replid != self.replid2 or offset > self.second_replid_offset):
+            if replid != '?':
+                if replid != self.replid and replid != self.replid2:
+                    log.notice('Partial resynchronization not accepted: Replication ID '
+                               'mismatch (Replica asked for \'%s\', my replication IDs are '
+                               '\'%s\' and \'%s\')' % (replid, self.replid, self.replid2))
+                else:
+                    log.notice('Partial resynchronization not accepted: Requested offset for '
+                               'second ID was %d, but I can reply up to %d' % (
+                                   offset, self.second_replid_offset))
+            return False
+        if (self.backlog is None or offset < self.backlog_first_byte()
+                or offset > self.master_repl_offset + 1):
+            log.notice('Unable to partial resync with replica %s for lack of backlog (Replica '
+                       'request was: %d).' % (desc, offset))
+            if offset > self.master_repl_offset + 1:
+                log.warning('Warning: replica %s tried to PSYNC with an offset that is greater '
+                            'than the master replication offset.' % desc)
+            return False
+        self.attach_replica(c, r)
+        r.state = ONLINE
+        r.ack_time = time.time()
+        if c.out:
+            c.flush()
+        if r.capa_psync2:
+            c.transport.write(b'+CONTINUE %s\r\n' % self.replid.encode())
+        else:
+            c.transport.write(b'+CONTINUE\r\n')
+        data = self.backlog_from(offset)
+        if data:
+            c.transport.write(data)
+            self.stat_net_repl_out += len(data)
+        self.stat_sync_partial_ok += 1
+        log.notice('Partial resynchronization request from %s accepted. Sending %d bytes of '
+                   'backlog starting from offset %d.' % (desc, len(data), offset))
+        self.refresh_good_replicas()
+        return True
+
+    def attach_replica(self, c, r):
+        c.is_replica = True
+        c.update_gate()
+        if c not in self.replicas:
+            self.replicas.append(c)
+
+    def flush_pending(self, c):
+        r = c.repl
+        if r.pending and c.transport is not None:
+            data = b''.join(r.pending)
+            self.stat_net_repl_out += len(data)
+            c.transport.write(data)
+        r.pending = []
+
+    def replica_ack(self, c, offset):
+        r = c.repl
+        if offset > r.ack_off:
+            r.ack_off = offset
+        r.ack_time = time.time()
+        if r.wait_ack:
+            r.wait_ack = False
+            log.notice('Synchronization with replica %s succeeded' % self.replica_name(c))
+            self.flush_pending(c)
+            self.refresh_good_replicas()
+        if self.waiting:
+            self.check_waiting()
+
+    def replica_name(self, c):
+        r = c.repl
+        ip = self.replica_ip(c)
+        port = r.listening_port if r is not None else 0
+        return '%s:%d' % (ip.decode('latin-1'), port)
+
+    @staticmethod
+    def replica_ip(c):
+        r = c.repl
+        if r is not None and r.announced_ip:
+            return r.announced_ip
+        return c.addr.rsplit(b':', 1)[0]
+
+    def client_closed(self, c):
+        if c.is_replica and c in self.replicas:
+            self.replicas.remove(c)
+            log.notice('Connection with replica %s lost.' % self.replica_name(c))
+            if not self.replicas:
+                self.no_replicas_since = time.time()
+            self.refresh_good_replicas()
+        if c.blocked is not None and isinstance(c.blocked, WaitState):
+            if c.blocked in self.waiting:
+                self.waiting.remove(c.blocked)
+            c.blocked = None
+            self.server.blocked_clients -= 1
+        if c is self.master_client:
+            self.master_client = None
+
+    # -- replid / role changes ---------------------------------------------------------
+
+    def change_replid(self):
+        self.replid = new_replid()
+
+    def clear_replid2(self):
+        self.replid2 = ZERO_REPLID
+        self.second_replid_offset = -1
+
+    def shift_replid(self):
+        """A replica becoming master: the old history stays valid as replid2."""
+        self.replid2 = self.replid
+        self.second_replid_offset = self.master_repl_offset + 1
+        self.change_replid()
+        log.warning('Setting secondary replication ID to %s, valid up to offset: %d. New '
+                    'replication ID is %s' % (self.replid2, self.second_replid_offset,
+                                              self.replid))
+
+    def disconnect_replicas(self):
+        for c in list(self.replicas):
+            c.close()
+
+    def set_master(self, host, port):
+        server = self.server
+        was_master = self.masterhost is None
+        self.masterhost = host
+        self.masterport = port
+        server.masterhost = host
+        self.stop_link()
+        if was_master:
+            # Our own history is a valid starting point for PSYNC.
+            self.can_psync = True
+            log.notice('Before turning into a replica, using my own master parameters to '
+                       'synthesize a cached master: I may be able to synchronize with the new '
+                       'master with just a partial transfer.')
+            self.unblock_waiting()
+        log.logger.role = 'S'
+        self.link_state = REPL_CONNECT
+        self.update_gate()
+        log.notice('Connecting to MASTER %s:%d' % (host, port))
+        self.start_link()
+
+    def unset_master(self):
+        server = self.server
+        if self.masterhost is None:
+            return
+        self.masterhost = None
+        server.masterhost = None
+        self.stop_link()
+        self.shift_replid()
+        self.disconnect_replicas()
+        self.link_state = REPL_NONE
+        self.slaveseldb = -1
+        self.down_since = None
+        log.logger.role = 'M'
+        self.update_gate()
+
+    def update_gate(self):
+        """Install or remove our gate (MASTERDOWN, NOREPLICAS) and recompute
+        the server's gated flag."""
+        server = self.server
+        need = ((self.masterhost is not None and not cfg(server, 'replica_serve_stale_data', True)
+                 and self.link_state != REPL_CONNECTED)
+                or (self.masterhost is None and cfg(server, 'min_replicas_to_write', 0) > 0
+                    and cfg(server, 'min_replicas_max_lag', 10) > 0))
+        current = server.extra_gate
+        if need and current is not self.gate:
+            self.prev_gate = current
+            server.extra_gate = self.gate
+        elif not need and current is self.gate:
+            server.extra_gate = self.prev_gate
+            self.prev_gate = None
+        server.update_gate()
+
+    def gate(self, c, cmd, argv):
+        server = self.server
+        if c.is_master:
+            return None
+        if (self.masterhost is not None and self.link_state != REPL_CONNECTED
+                and not cfg(server, 'replica_serve_stale_data', True) and not cmd.stale):
+            return (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
+                    b"to 'no'.\r\n")
+        if (self.masterhost is None and cmd.is_write
+                and cfg(server, 'min_replicas_to_write', 0) > 0
+                and cfg(server, 'min_replicas_max_lag', 10) > 0
+                and self.good_replicas < cfg(server, 'min_replicas_to_write', 0)):
+            return b'-NOREPLICAS Not enough good replicas to write.\r\n'
+        if self.prev_gate is not None:
+            return self.prev_gate(c, cmd, argv)
+        return None
+
+    def refresh_good_replicas(self):
+        lag = cfg(self.server, 'min_replicas_max_lag', 10)
+        now = time.time()
+        self.good_replicas = sum(1 for c in self.replicas
+                                 if c.repl.state == ONLINE and now - c.repl.ack_time <= lag)
+
+    # -- WAIT ---------------------------------------------------------------------
+
+    def acked(self, offset):
+        return sum(1 for c in self.replicas
+                   if c.repl.state == ONLINE and c.repl.ack_off >= offset)
+
+    def block_wait(self, c, numreplicas, timeout_ms, offset):
+        w = WaitState(c, numreplicas, offset)
+        c.blocked = w
+        c.paused_reading = True
+        if c.transport is not None:
+            c.transport.pause_reading()
+        self.server.blocked_clients += 1
+        self.waiting.append(w)
+        if timeout_ms > 0:
+            w.timer = self.server.loop.call_later(timeout_ms / 1000.0, self.wait_timeout, w)
+        if not self.getack_scheduled:
+            self.getack_scheduled = True
+            self.server.loop.call_soon(self.send_getack)
+
+    def send_getack(self):
+        self.getack_scheduled = False
+        if self.waiting and self.replicas:
+            self.feed_raw(GETACK_CMD)
+
+    def check_waiting(self):
+        for w in list(self.waiting):
+            n = self.acked(w.offset)
+            if n >= w.numreplicas:
+                self.finish_wait(w, n)
+
+    def wait_timeout(self, w):
+        if w in self.waiting:
+            self.finish_wait(w, self.acked(w.offset))
+
+    def finish_wait(self, w, n):
+        self.waiting.remove(w)
+        if w.timer is not None:
+            w.timer.cancel()
+        c = w.client
+        c.blocked = None
+        self.server.blocked_clients -= 1
+        c.paused_reading = False
+        if c.closing:
+            return
+        if c.transport is not None and not c.write_paused:
+            c.transport.resume_reading()
+        c.write(b':%d\r\n' % n)
+        c.resume()
+
+    def unblock_waiting(self):
+        for w in list(self.waiting):
+            self.finish_wait(w, self.acked(w.offset))
+
+    # -- cron -----------------------------------------------------------------------
+
+    def cron(self):
+        """replicationCron, run every second."""
+        server = self.server
+        now = time.time()
+        timeout = cfg(server, 'repl_timeout', 60)
+        # Master side.
+        if self.replicas:
+            period = cfg(server, 'repl_ping_replica_period', 10)
+            if self.masterhost is None and now - self.last_ping >= period:
+                self.last_ping = now
+                # The PING goes through the stream (and the backlog).
+                self.feed_raw(PING_CMD)
+            for c in list(self.replicas):
+                r = c.repl
+                if r.state == ONLINE and not r.legacy_sync and now - r.ack_time > timeout:
+                    log.warning('Disconnecting timedout replica (streaming sync): %s' %
+                                self.replica_name(c))
+                    c.close()
+        elif self.backlog is not None and self.masterhost is None:
+            ttl = cfg(server, 'repl_backlog_ttl', 3600)
+            if ttl and now - self.no_replicas_since > ttl:
+                # Like Redis, a new replid: the freed history can't be continued.
+                self.change_replid()
+                self.clear_replid2()
+                self.free_backlog()
+                log.notice('Replication backlog freed after %d seconds without connected '
+                           'replicas.' % ttl)
+        self.refresh_good_replicas()
+        # Replica side.
+        if self.masterhost is not None:
+            if self.link_state == REPL_CONNECTED:
+                if now - self.last_io > timeout:
+                    log.warning('MASTER timeout: no data nor PING received...')
+                    self.stop_link()
+                    self.link_lost()
+                else:
+                    self.send_ack()
+            elif self.link_state in (REPL_HANDSHAKE, REPL_TRANSFER, REPL_CONNECTING):
+                if now - self.sync_last_io > timeout:
+                    log.warning('Timeout connecting to the MASTER...' if
+                                self.link_state != REPL_TRANSFER else
+                                'Timeout receiving bulk data from MASTER... If the problem '
+                                'persists try to set the \'repl-timeout\' parameter in '
+                                'redis.conf to a larger value.')
+                    self.stop_link()
+                    self.link_state = REPL_CONNECT
+            if self.link_state == REPL_CONNECT and self.link_task is None:
+                log.notice('Connecting to MASTER %s:%d' % (self.masterhost, self.masterport))
+                self.start_link()
+        self.update_gate()
+
+    # -- replica side: the link to our master ------------------------------------------
+
+    def start_link(self):
+        self.link_state = REPL_CONNECTING
+        self.sync_last_io = time.time()
+        self.link_task = self.server.loop.create_task(self._master_link(
+            self.masterhost, self.masterport))
+
+    def stop_link(self):
+        task, self.link_task = self.link_task, None
+        if task is not None and not task.done():
+            task.cancel()
+        writer, self.master_writer = self.master_writer, None
+        if writer is not None:
+            writer.close()
+        mc = self.master_client
+        if mc is not None:
+            self.master_client = None
+            self.server.clients.pop(mc.id, None)
+        if self.link_state == REPL_CONNECTED:
+            self.down_since = time.time()
+
+    def link_lost(self):
+        if self.masterhost is None:
+            return
+        if self.link_state == REPL_CONNECTED:
+            log.notice('Connection with master lost.')
+            log.notice('* Caching the disconnected master state.')
+            self.down_since = time.time()
+        self.link_state = REPL_CONNECT
+        self.update_gate()
+
+    def send_ack(self):
+        w = self.master_writer
+        if w is not None and self.link_state == REPL_CONNECTED:
+            off = b'%d' % self.master_repl_offset
+            w.write(b'*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$%d\r\n%s\r\n' % (len(off), off))
+
+    async def _master_link(self, host, port):
+        try:
+            await self._sync_with_master(host, port)
+        except asyncio.CancelledError:
+            raise
+        except (OSError, asyncio.IncompleteReadError, ConnectionError) as e:
+            if self.link_state == REPL_CONNECTING:
+                log.warning('Error condition on socket for SYNC: %s' % (
+                    getattr(e, 'strerror', None) or e))
+            elif self.link_state != REPL_CONNECTED:
+                log.warning('I/O error trying to sync with MASTER: %s' % (
+                    getattr(e, 'strerror', None) or 'connection lost'))
+        except ReplicationError as e:
+            log.warning(str(e))
+        except Exception as e:  # never let the link kill the server
+            import traceback
+            log.warning('Replication link error: %s\n%s' % (e, traceback.format_exc()))
+        if self.link_task is asyncio.current_task():
+            self.link_task = None
+            w, self.master_writer = self.master_writer, None
+            if w is not None:
+                w.close()
+            mc = self.master_client
+            if mc is not None:
+                self.master_client = None
+                self.server.clients.pop(mc.id, None)
+            self.link_lost()
+
+    async def _sync_with_master(self, host, port):
+        server = self.server
+        reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
+        self.master_writer = writer
+        self.link_state = REPL_HANDSHAKE
+        self.sync_last_io = time.time()
+        log.notice('MASTER <-> REPLICA sync started')
+        log.notice('Non blocking connect for SYNC fired the event.')
+
+        async def command(*args):
+            writer.write(encode_command([a if isinstance(a, bytes) else str(a).encode()
+                                         for a in args]))
+            while True:
+                line = await reader.readline()
+                if not line:
+                    raise ConnectionError('connection lost')
+                self.sync_last_io = time.time()
+                line = line.rstrip(b'\r\n')
+                if line:
+                    return line.decode('latin-1')
+
+        reply = await command('PING')
+        if reply[0] == '-' and not reply.startswith(('-NOAUTH', '-NOPERM', '-ERR operation not permitted')):
+            raise ReplicationError('Error reply to PING from master: \'%s\'' % reply)
+        log.notice('Master replied to PING, replication can continue...')
+        masterauth = cfg(server, 'masterauth', '')
+        if masterauth:
+            user = cfg(server, 'masteruser', '')
+            reply = await (command('AUTH', user, masterauth) if user else
+                           command('AUTH', masterauth))
+            if reply[0] == '-':
+                raise ReplicationError('Unable to AUTH to MASTER: %s' % reply)
+        announce_port = cfg(server, 'replica_announce_port', 0) or server.config.port
+        reply = await command('REPLCONF', 'listening-port', announce_port)
+        if reply[0] == '-':
+            log.notice('(Non critical) Master does not understand REPLCONF listening-port: %s'
+                       % reply)
+        announce_ip = cfg(server, 'replica_announce_ip', '')
+        if announce_ip:
+            reply = await command('REPLCONF', 'ip-address', announce_ip)
+            if reply[0] == '-':
+                log.notice('(Non critical) Master does not understand REPLCONF ip-address: %s'
+                           % reply)
+        reply = await command('REPLCONF', 'capa', 'eof', 'capa', 'psync2')
+        if reply[0] == '-':
+            log.notice('(Non critical) Master does not understand REPLCONF capa: %s' % reply)
+        if self.can_psync:
+            psync_id, psync_off = self.replid, self.master_repl_offset + 1
+            log.notice('Trying a partial resynchronization (request %s:%d).' % (
+                psync_id, psync_off))
+        else:
+            psync_id, psync_off = '?', -1
+            log.notice('Partial resynchronization not possible (no cached master)')
+        reply = await command('PSYNC', psync_id, psync_off)
+        leftover = b''
+        if reply.startswith('+FULLRESYNC'):
+            parts = reply.split()
+            master_replid = parts[1] if len(parts) > 1 else ZERO_REPLID
+            master_offset = int(parts[2]) if len(parts) > 2 else -1
+            log.notice('Full resync from master: %s:%d' % (master_replid, master_offset))
+            if self.can_psync:
+                log.notice('Discarding previously cached master state.')
+            self.can_psync = False
+            leftover = await self._receive_rdb(reader, master_replid, master_offset)
+            self.send_ack()
+        elif reply.startswith('+CONTINUE'):
+            parts = reply.split()
+            new_id = parts[1] if len(parts) > 1 else self.replid
+            log.notice('Successful partial resynchronization with master.')
+            if new_id != self.replid:
+                self.replid2 = self.replid
+                self.second_replid_offset = self.master_repl_offset + 1
+                self.replid = new_id
+                log.warning('Master replication ID changed to %s' % new_id)
+                # Our replicas must learn the new history too.
+                self.disconnect_replicas()
+            if self.backlog is None:
+                self.create_backlog()
+            self.link_up()
+            log.notice('MASTER <-> REPLICA sync: Master accepted a Partial Resynchronization.')
+        elif reply.startswith(('-NOMASTERLINK', '-LOADING')):
+            raise ReplicationError('Master is currently unable to PSYNC but should be in the '
+                                   'future: %s' % reply)
+        else:
+            raise ReplicationError('Unexpected reply to PSYNC from master: %s' % reply)
+        await self._stream(reader, leftover)
+
+    async def _receive_rdb(self, reader, master_replid, master_offset):
+        server = self.server
+        self.link_state = REPL_TRANSFER
+        while True:
+            line = await reader.readline()
+            if not line:
+                raise ConnectionError('connection lost')
+            self.sync_last_io = time.time()
+            if line.strip():
+                break
+        line = line.rstrip(b'\r\n')
+        if line[:1] == b'-':
+            raise ReplicationError('MASTER aborted replication with an error: %s' %
+                                   line[1:].decode('latin-1'))
+        if line[:1] != b'$':
+            raise ReplicationError('Bad protocol from MASTER, the first byte is not \'$\' '
+                                   '(we received \'%s\'), are you sure the host and port are '
+                                   'right?' % line.decode('latin-1'))
+        leftover = b''
+        if line.startswith(b'$EOF:'):
+            mark = line[5:]
+            log.notice('MASTER <-> REPLICA sync: receiving streamed RDB from master with EOF '
+                       'to memory')
+            buf = bytearray()
+            self.sync_total = -1
+            while True:
+                chunk = await reader.read(1 << 20)
+                if not chunk:
+                    raise ConnectionError('connection lost')
+                self.sync_last_io = time.time()
+                start = max(0, len(buf) - len(mark))
+                buf += chunk
+                self.sync_read = len(buf)
+                i = buf.find(mark, start)
+                if i >= 0:
+                    leftover = bytes(buf[i + len(mark):])
+                    del buf[i:]
+                    break
+            payload = bytes(buf)
+        else:
+            size = int(line[1:])
+            self.sync_total = size
+            log.notice('MASTER <-> REPLICA sync: receiving %d bytes from master to memory' % size)
+            buf = bytearray()
+            while len(buf) < size:
+                chunk = await reader.read(min(1 << 20, size - len(buf)))
+                if not chunk:
+                    raise ConnectionError('connection lost')
+                self.sync_last_io = time.time()
+                buf += chunk
+                self.sync_read = len(buf)
+            payload = bytes(buf)
+        self.stat_net_repl_in += len(payload)
+        # Our replicas had our old history: they must sync again.
+        self.disconnect_replicas()
+        self.free_backlog()
+        log.notice('MASTER <-> REPLICA sync: Flushing old data')
+        for db in server.dbs:
+            db.clear()
+        log.notice('MASTER <-> REPLICA sync: Loading DB in memory')
+        server.loading = True
+        server.update_gate()
+        try:
+            rdb_load(server, payload)
+        except Exception as e:
+            for db in server.dbs:
+                db.clear()
+            raise ReplicationError('Failed trying to load the MASTER synchronization DB from '
+                                   'socket: %s' % e)
+        finally:
+            server.loading = False
+            self.update_gate()
+        self.replid = master_replid
+        self.master_repl_offset = master_offset
+        self.clear_replid2()
+        self.create_backlog()
+        self.link_up(fresh=True)
+        log.notice('MASTER <-> REPLICA sync: Finished with success')
+        return leftover
+
+    def link_up(self, fresh=False):
+        """The link reached the streaming phase: create the master client."""
+        server = self.server
+        mc = Client(server)
+        mc.is_master = True
+        mc.authenticated = True
+        mc.flags = b'M'
+        mc.user = b'(superuser)'
+        w = self.master_writer
+        mc.transport = w.transport if w is not None else None
+        peer = w.get_extra_info('peername') if w is not None else None
+        local = w.get_extra_info('sockname') if w is not None else None
+        if peer:
+            mc.addr = ('%s:%d' % (peer[0], peer[1])).encode()
+        if local:
+            mc.laddr = ('%s:%d' % (local[0], local[1])).encode()
+        sock = w.get_extra_info('socket') if w is not None else None
+        if sock is not None:
+            mc.fd = sock.fileno()
+        if not fresh and self.cached_db is not None:
+            mc.db = server.dbs[self.cached_db]
+        mc.update_gate()
+        server.clients[mc.id] = mc
+        self.master_client = mc
+        self.link_state = REPL_CONNECTED
+        self.can_psync = True
+        self.last_io = time.time()
+        self.down_since = None
+        self.update_gate()
+
+    cached_db = None
+
+    async def _stream(self, reader, leftover):
+        """Apply the master's command stream until the link drops."""
+        import hiredis
+        server = self.server
+        parser = hiredis.Reader()
+        process = server.process_command
+        raw = bytearray()            # received bytes not yet applied
+        data = leftover
+        while True:
+            if data:
+                self.last_io = time.time()
+                self.stat_net_repl_in += len(data)
+                raw += data
+                parser.feed(data)
+                mc = self.master_client
+                applied = 0
+                prev_exec = server.executing_client
+                server.executing_client = mc
+                try:
+                    while True:
+                        req = parser.gets()
+                        if req is False:
+                            break
+                        n = command_length(req) if isinstance(req, list) else 0
+                        if n and req:
+                            # master_repl_offset moves after the command, so
+                            # a GETACK reports the offset before itself.
+                            process(mc, req)
+                            mc.out = []
+                            if mc.closing or self.master_client is not mc:
+                                return
+                        applied += n
+                        self.master_repl_offset += n
+                finally:
+                    server.executing_client = prev_exec
+                self.cached_db = mc.db.id
+                if applied:
+                    # Proxy the applied bytes verbatim to our own backlog and
+                    # replicas: the whole chain shares one offset space.
+                    self.append_stream(bytes(raw[:applied]))
+                    del raw[:applied]
+            data = await reader.read(1 << 16)
+            if not data:
+                raise ConnectionError('connection lost')
+
+
+class ReplicationError(Exception):
+    """A failed handshake or transfer; str(e) is the log line."""
+
+
+class WaitState:
+    """A client blocked in WAIT (client.blocked)."""
+
+    __slots__ = ('client', 'numreplicas', 'offset', 'timer')
+
+    def __init__(self, client, numreplicas, offset):
+        self.client = client
+        self.numreplicas = numreplicas
+        self.offset = offset
+        self.timer = None
+
+
+def parse_replicaof(value):
+    """The ``replicaof`` directive's value as (host, port), or None."""
+    if not value:
+        return None
+    if isinstance(value, (list, tuple)):
+        parts = [str(v) for v in value]
+    else:
+        parts = str(value).split()
+    if len(parts) != 2 or parts[0].lower() == 'no':
+        return None
+    try:
+        return parts[0], int(parts[1])
+    except ValueError:
+        return None
+
+
+def _init(server):
+    repl = server.replication = Replication(server)
+    last = [0.0]
+
+    def cron():
+        now = time.time()
+        if now - last[0] >= 1.0:
+            last[0] = now
+            repl.cron()
+
+    def startup():
+        target = parse_replicaof(cfg(server, 'replicaof', None))
+        if target is not None:
+            repl.set_master(*target)
+
+    server.cron_hooks.append(cron)
+    server.startup_hooks.append(startup)
+    server.client_close_hooks.append(repl.client_closed)
+
+
+def install():
+    from . import server as server_mod
+    if _init not in server_mod.INIT_HOOKS:
+        server_mod.INIT_HOOKS.append(_init)
