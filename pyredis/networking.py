@@ -250,6 +250,11 @@ class Client(asyncio.Protocol):
     # -- replies ------------------------------------------------------------
 
     def flush(self):
+        barrier = self.server.reply_barrier
+        if barrier is not None and barrier(self):
+            # The AOF holds replies until their writes are in the file
+            # (fsynced with appendfsync always); it calls flush() again.
+            return
         out = self.out
         if len(out) == 1:
             data = out[0]

@@ -235,6 +235,9 @@ class Server:
         return None
 
     extra_gate = None
+    # Set by the AOF while it has unwritten data: Client.flush asks it
+    # whether a reply must wait (see aof.py).
+    reply_barrier = None
 
     def call(self, c, cmd, argv):
         """Execute a command with its side effects (Redis's call())."""

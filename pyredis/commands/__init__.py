@@ -120,7 +120,7 @@ def load_all():
     from . import (connection, server, keys, strings, config_cmd)  # noqa: F401
     for name in ('lists', 'hashes', 'sets', 'zsets', 'bitmaps', 'hyperloglog',
                  'transactions', 'pubsub', 'sort', 'persistence', 'replication',
-                 'memory', 'blocking', 'scripting'):
+                 'memory', 'blocking', 'scripting', 'aof_cmd'):
         try:
             __import__(__name__ + '.' + name)
         except ModuleNotFoundError as e:

@@ -1,0 +1,59 @@
+"""BGREWRITEAOF, DEBUG LOADAOF and the CONFIG SET hooks of the AOF.
+
+The mechanics (fork, manifest switch, loading) live in pyredis/aof.py; this
+module is the command surface. Importing it registers the AOF with every
+new Server (INIT_HOOKS).
+"""
+
+from . import command
+from .. import aof as aof_mod
+from ..resp import OK, status, error
+from .config_cmd import APPLY
+
+aof_mod.register()
+APPLY['appendonly'] = aof_mod.set_appendonly
+APPLY['appendfsync'] = aof_mod.set_appendfsync
+
+
+@command('bgrewriteaof')
+def bgrewriteaof(c, argv):
+    server = c.server
+    aof = server.aof
+    if aof.child_pid is not None:
+        return error(b'ERR Background append only file rewriting already in progress')
+    if aof.other_child_active() or server.in_exec:
+        aof.rewrite_scheduled = True
+        # A manual request is not subject to the failure back-off.
+        aof.consecutive_failures = 0
+        return status(b'Background append only file rewriting scheduled')
+    if aof.rewrite_background():
+        return status(b'Background append only file rewriting started')
+    return error(b"ERR Can't execute an AOF background rewriting. Please check the server "
+                 b"logs for more information.")
+
+
+def debug_loadaof(c, argv):
+    """DEBUG LOADAOF: flush the AOF, empty the keyspace and load it again."""
+    server = c.server
+    aof = server.aof
+    if aof.state == aof_mod.AOF_ON:
+        aof.flush(True)
+    for db in server.dbs:
+        db.clear()
+    dirty = server.dirty
+    ret = aof.load_files()
+    server.dirty = dirty
+    if ret not in (aof_mod.AOF_OK, aof_mod.AOF_EMPTY, aof_mod.AOF_TRUNCATED,
+                   aof_mod.AOF_NOT_EXIST):
+        return error(b'ERR Error loading the AOF file.')
+    from .. import log
+    log.notice('Append Only File loaded by DEBUG LOADAOF')
+    return OK
+
+
+def _register_debug():
+    from .server import DEBUG_SUBCOMMANDS
+    DEBUG_SUBCOMMANDS[b'loadaof'] = debug_loadaof
+
+
+_register_debug()
