@@ -1,0 +1,117 @@
+"""Per-operation cost of ZADD, ZRANK and ZRANGE as a sorted set grows.
+
+Runs in-process (no server, no sockets): it drives the command handlers of
+pyredis.commands.zsets with a minimal client object, so what is measured is
+argument parsing + the sorted set structure (pyredis.zset) + reply encoding.
+For each size (10k, 100k, 1M members) it builds the set, then times:
+
+    ZADD    adding new members with random scores (and removing them again,
+            untimed, so the set keeps its size)
+    ZRANK   the rank of random existing members
+    ZRANGE  ZRANGE key <random start> <start+9> (10 elements) WITHSCORES
+
+An O(log N) structure shows near-constant cost per operation across the
+three sizes (a 100x bigger set costs a small constant more); an O(N) one
+would be 100x slower at 1M than at 10k.
+
+    python benchmarks/zset_scaling.py [--sizes 10000,100000,1000000] [--ops 20000]
+"""
+
+import argparse
+import os
+import random
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from pyredis import commands  # noqa: E402
+from pyredis.commands import TABLE  # noqa: E402
+from pyredis.zset import ZSet  # noqa: E402
+
+
+class _Config:
+    zset_max_listpack_entries = 128
+    zset_max_listpack_value = 64
+
+
+class _Stat:
+    keyspace_hits = keyspace_misses = 0
+
+
+class _Server:
+    notify_flags = 0
+    dirty = 0
+    lruclock = 0
+    config = _Config()
+    stat = _Stat()
+
+    def expire_if_needed(self, db, key):
+        return True
+
+
+
+
+class _Client:
+    def __init__(self):
+        from pyredis.db import Database
+        self.server = _Server()
+        self.db = Database(self.server, 0)
+        self.resp = 2
+        self.propagate_argv = None
+
+
+def run(sizes, ops):
+    commands.load_all()
+    zadd = TABLE[b'zadd'].proc
+    zrank = TABLE[b'zrank'].proc
+    zrange = TABLE[b'zrange'].proc
+    zrem = TABLE[b'zrem'].proc
+    rnd = random.Random(42)
+    print('%10s %14s %14s %14s' % ('members', 'ZADD us/op', 'ZRANK us/op', 'ZRANGE us/op'))
+    for size in sizes:
+        c = _Client()
+        key = b'z'
+        # Build the set directly (bulk loading through ZADD would only make
+        # the benchmark slower to start, not the numbers different).
+        z = ZSet()
+        z.big = True
+        for i in range(size):
+            z.add(b'member:%d' % i, rnd.random() * size)
+        c.db.data[key] = z
+
+        new = [[b'ZADD', key, b'%r' % (rnd.random() * size), b'new:%d' % i] for i in range(ops)]
+        t0 = time.perf_counter()
+        for argv in new:
+            zadd(c, argv)
+        t_zadd = (time.perf_counter() - t0) / ops
+        zrem(c, [b'ZREM', key] + [a[3] for a in new])
+        assert len(z) == size
+
+        ranks = [[b'ZRANK', key, b'member:%d' % rnd.randrange(size)] for _ in range(ops)]
+        t0 = time.perf_counter()
+        for argv in ranks:
+            zrank(c, argv)
+        t_zrank = (time.perf_counter() - t0) / ops
+
+        ranges = []
+        for _ in range(ops):
+            start = rnd.randrange(size - 10)
+            ranges.append([b'ZRANGE', key, b'%d' % start, b'%d' % (start + 9), b'WITHSCORES'])
+        t0 = time.perf_counter()
+        for argv in ranges:
+            zrange(c, argv)
+        t_zrange = (time.perf_counter() - t0) / ops
+        print('%10d %14.2f %14.2f %14.2f' % (size, t_zadd * 1e6, t_zrank * 1e6, t_zrange * 1e6))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--sizes', default='10000,100000,1000000')
+    p.add_argument('--ops', type=int, default=20000)
+    a = p.parse_args()
+    run([int(s) for s in a.sizes.split(',')], a.ops)
+
+
+if __name__ == '__main__':
+    main()
