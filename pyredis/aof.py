@@ -456,19 +456,30 @@ def rewrite_commands(server, timestamp=False):
 
 
 def _rdb_api():
-    """(save, load) from the RDB module when it provides them, else None.
+    """(save, load) for RDB-format bases, from pyredis.rdb, or None when that
+    module (being written separately) is not there.
 
-    save(server, fileobj, aof_base=True) writes the dataset in RDB format;
-    load(server, fileobj) loads one RDB from the file object's position and
-    leaves the position just after it (so an AOF tail can follow)."""
+    save(server, f) writes the dataset as an RDB with the aof-base AUX field
+    set; load(server, data) loads the RDB at the start of ``data`` and
+    returns the offset just past it (an AOF tail may follow)."""
     try:
         from . import rdb
     except ImportError:
         return None
-    save = getattr(rdb, 'save_to_fileobj', None) or getattr(rdb, 'write_rdb', None)
-    load = getattr(rdb, 'load_from_fileobj', None) or getattr(rdb, 'read_rdb', None)
-    if save is None or load is None:
+    if not (hasattr(rdb, 'Writer') and hasattr(rdb, 'Options') and hasattr(rdb, 'load_bytes')):
         return None
+
+    def save(server, f):
+        old = getattr(server, 'rdb_aof_base', False)
+        server.rdb_aof_base = True
+        try:
+            rdb.Writer(f, rdb.Options(server.config)).save(server)
+        finally:
+            server.rdb_aof_base = old
+
+    def load(server, data):
+        return rdb.load_bytes(server, data).end
+
     return save, load
 
 
@@ -655,12 +666,9 @@ class Aof:
         """Once per loop iteration with data: write (and fsync when
         'always'), then release the replies held meanwhile."""
         self.scheduled = False
+        # If the write failed the data stays buffered for the cron to retry
+        # and the replies go anyway, as in Redis (appendfsync always exits).
         self.flush()
-        if self.buf:
-            # The write failed and the data is kept for a retry: the
-            # replies go anyway, as Redis's do (the MISCONF state stops
-            # further writes in Redis; here they are retried by the cron).
-            pass
         waiting = self.waiting
         if waiting:
             self.waiting = {}
@@ -1016,7 +1024,7 @@ class Aof:
 
     def del_history_files(self):
         m = self.manifest
-        if not m.history:
+        if not m.history or setting(self.server, 'aof_disable_auto_gc', False):
             return True
         for info in m.history:
             log.notice('Removing the history file %s in the background' % info.name)
@@ -1309,15 +1317,14 @@ def load_single_file(aof, filename):
         api = _rdb_api()
         ok = False
         if api is not None:
-            import io
-            bio = io.BytesIO(data)
             try:
-                result = api[1](server, bio)
-                ok = result is not False and not isinstance(result, Exception)
+                pos = api[1](server, data)
+                ok = True
             except Exception as e:
-                log.warning('RDB loading error: %s' % e)
-                ok = False
-            pos = bio.tell()
+                # RDBError carries the offset of the damage.
+                offset = getattr(e, 'offset', None)
+                log.warning('%s%s' % (getattr(e, 'msg', e),
+                                      ' at offset %d' % offset if offset is not None else ''))
         else:
             log.warning('RDB format is not supported by this build')
         if not ok:
