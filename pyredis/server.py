@@ -160,7 +160,7 @@ class Server:
                 cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
             return self._reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
-                                cmd.fullname.encode())
+                                cmd.fullname.encode(), cmd)
         if c.gated or self.gated:
             return self._gated(c, cmd, argv)
         # The common case: call() inlined.
@@ -179,11 +179,16 @@ class Server:
             self.flush_propagation()
         c.last_cmd = cmd.name
 
-    def _reject(self, c, err):
+    def _reject(self, c, err, cmd=None):
         self.stat.rejected_calls += 1
         if c.multi is not None:
             c.dirty_exec = True
+        if cmd is not None and cmd.name == b'exec' and self.exec_abort is not None:
+            # execCommandAbort: a rejected EXEC discards the transaction.
+            err = self.exec_abort(c, err)
         c.out.append(err)
+
+    exec_abort = None   # set by commands/transactions.py
 
     def _internal_error(self, c, cmd, e):
         import traceback
@@ -196,19 +201,19 @@ class Server:
         """The slow part of processCommand, in Redis's order."""
         if not c.authenticated and not cmd.no_auth:
             if self.requires_auth():
-                return self._reject(c, b'-NOAUTH Authentication required.\r\n')
+                return self._reject(c, b'-NOAUTH Authentication required.\r\n', cmd)
             c.authenticated = True
         if c.multi is not None and cmd.no_multi:
             return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n')
         if self.gated:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
-                return self._reject(c, err)
+                return self._reject(c, err, cmd)
         if c.resp == 2 and (c.subscriptions or c.psubscriptions or c.ssubscriptions) \
                 and not cmd.pubsub_ok:
             return self._reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                 b"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
-                                b"context\r\n" % cmd.fullname.encode())
+                                b"context\r\n" % cmd.fullname.encode(), cmd)
         if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
             c.multi.append((cmd, argv))
             c.out.append(resp.QUEUED)

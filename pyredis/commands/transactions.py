@@ -159,9 +159,8 @@ def exec_(c, argv):
         from ..commands import lookup
         err = server._server_gates(c, _QueuedFlags(lookup(b'exec'), queued), argv)
         if err is not None:
-            discard_transaction(c)
             server.stat.rejected_calls += 1
-            return b'-EXECABORT Transaction discarded because of: %s' % err[1:]
+            return exec_abort(c, err)
     # Unwatch first: the transaction's own writes must not matter.
     unwatch_all(c)
     c.out.append(b'*%d\r\n' % len(queued))
@@ -177,6 +176,17 @@ def exec_(c, argv):
     return None
 
 
+def exec_abort(c, err):
+    """execCommandAbort: EXEC itself was rejected (wrong arity, NOAUTH, a
+    server gate...): the transaction is discarded and the error says why."""
+    discard_transaction(c)
+    msg = err[1:]
+    if msg.startswith(b'ERR '):
+        # Redis formats these rejections without the code (rejectCommandFormat).
+        msg = msg[4:]
+    return b'-EXECABORT Transaction discarded because of: %s' % msg
+
+
 # -- hooks -----------------------------------------------------------------------------
 
 def _forget_client(c):
@@ -186,6 +196,7 @@ def _forget_client(c):
 
 def _attach(server):
     server.client_close_hooks.append(_forget_client)
+    server.exec_abort = exec_abort
 
 
 RESET_HOOKS.append(unwatch_all)
