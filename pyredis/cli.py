@@ -1,11 +1,20 @@
-"""The command line, as redis-server has it:
+"""The command line and process start-up, as redis-server has them:
 
     pyredis-server [/path/to/redis.conf] [--directive value ...] [-]
 
-A first argument that does not start with '--' is the config file ('-'
-reads the config from standard input). Every '--name' starts a directive
-line whose arguments run up to the next '--name', so '--save 900 1 300 10'
-works as in Redis. Command-line directives are applied after the file.
+A first argument that does not start with '-' is the config file. Every
+'--name' starts a directive line whose arguments run up to the next
+'--name' (so '--save 900 1 300 10' works); as in Redis, an option name with
+no value yet takes the next word as its value even when it starts with
+'--' ('--requirepass --secret'), and '--save' with nothing after it means
+'save ""'. The options are turned into config text (values quoted) and
+read after the file and after standard input ('-' as the first or last
+argument), so they win, and errors in them are reported with the line
+numbers Redis reports.
+
+Start-up then follows Redis's order: logging (file or stdout, syslog),
+daemonize, the pid file, the open-files limit for maxclients, the working
+directory, rename-command, and the server itself.
 """
 
 import asyncio
@@ -13,49 +22,65 @@ import os
 import sys
 
 from . import config as config_mod, log
-from .config import REDIS_VERSION, FatalConfigError
+from .config import REDIS_VERSION, FatalConfigError, OpenError, repr_string
 
 USAGE = """Usage: ./redis-server [/path/to/redis.conf] [options] [-]
        ./redis-server - (read config from stdin)
        ./redis-server -v or --version
        ./redis-server -h or --help
+       ./redis-server --test-memory <megabytes>
+       ./redis-server --check-system
 
 Examples:
        ./redis-server (run the server with default conf)
+       echo 'maxmemory 128mb' | ./redis-server -
        ./redis-server /etc/redis/6379.conf
        ./redis-server --port 7777
        ./redis-server --port 7777 --replicaof 127.0.0.1 8888
        ./redis-server /etc/myredis.conf --loglevel verbose -
        ./redis-server /etc/myredis.conf --loglevel verbose
+
+Sentinel mode:
+       ./redis-server /etc/sentinel.conf --sentinel
 """
+
+DEFAULT_PID_FILE = '/var/run/redis.pid'
 
 
 def parse_argv(args):
-    """Split argv into (config file or None, read stdin?, [directive argv])."""
+    """Split argv as redis-server's main() does. Returns (config file or
+    None, read stdin?, options text)."""
     path = None
     stdin = False
-    options = []
-    i = 0
-    if args and not args[0].startswith('--') and args[0] != '-':
+    options = ''
+    j = 0
+    if args and not args[0].startswith('-'):
         path = args[0]
-        i = 1
-    current = None
-    while i < len(args):
-        a = args[i]
-        if a == '-':
+        j = 1
+    handled_last = True
+    n = len(args)
+    while j < n:
+        a = args[j]
+        if a == '-' and (j == 0 or j == n - 1):
             stdin = True
-        elif a.startswith('--') and len(a) > 2:
-            current = [a[2:]]
-            options.append(current)
-        elif current is not None:
-            current.append(a)
+        elif handled_last and a.startswith('--'):
+            if options:
+                options += '\n'
+            options += a[2:] + ' '
+            parts = config_mod.split_args(a.encode('utf-8', 'surrogateescape')) or []
+            if len(parts) == 1:
+                handled_last = False
+                nxt_is_opt = j != n - 1 and args[j + 1].startswith('--')
+                if a.lower() == '--save' and (nxt_is_opt or j == n - 1):
+                    # '--save' alone means 'save ""' (pre-7.0 compatibility).
+                    options += '""'
+                    handled_last = nxt_is_opt
+            else:
+                handled_last = True
         else:
-            raise FatalConfigError("Invalid option '%s'" % a)
-        i += 1
-    # '--save' with no value means an empty save list, as in Redis.
-    for opt in options:
-        if len(opt) == 1 and opt[0].lower() == 'save':
-            opt.append('')
+            options += repr_string(a) + ' '
+            handled_last = True
+        j += 1
     return path, stdin, options
 
 
@@ -66,54 +91,135 @@ def main(argv=None):
               REDIS_VERSION)
         return 0
     if args and args[0] in ('-h', '--help'):
-        sys.stdout.write(USAGE)
-        return 0
+        sys.stderr.write(USAGE)
+        return 1
+    # The command table must exist before the config is read: rename-command
+    # checks the names it renames.
+    from . import commands
+    commands.load_all()
+    log.logger.role = 'C'
     try:
         path, stdin, options = parse_argv(args)
-        stdin_text = sys.stdin.buffer.read() if stdin else None
+        stdin_text = None
+        if stdin:
+            log.warning('Reading config from stdin')
+            stdin_text = sys.stdin.buffer.read()
         config = config_mod.load(path, options, stdin_text)
+    except OpenError as e:
+        log.warning(str(e))
+        return 1
     except FatalConfigError as e:
         sys.stderr.write(str(e))
-        if not str(e).endswith('\n'):
-            sys.stderr.write('\n')
+        sys.stderr.flush()
         return 1
-    return run(config)
+    return run(config, bool(path or stdin or options))
 
 
-def run(config):
-    log.logger.level = log.LEVELS[config.loglevel]
-    log.logger.logfile = config.logfile
-    if config.dir:
-        try:
-            os.chdir(config.dir)
-        except OSError as e:
-            log.warning("Can't chdir to '%s': %s" % (config.dir, e.strerror))
-            return 1
+def setup_logging(config):
+    logger = log.logger
+    logger.level = log.LEVELS[config.loglevel]
+    logger.logfile = config.logfile
+    if config.syslog_enabled:
+        logger.open_syslog(config.syslog_ident, config.syslog_facility)
+
+
+def daemonize():
+    """Fork into the background like Redis: the parent exits, the child
+    starts a new session with stdin/stdout/stderr on /dev/null."""
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    fd = os.open(os.devnull, os.O_RDWR)
+    for std in (0, 1, 2):
+        os.dup2(fd, std)
+    if fd > 2:
+        os.close(fd)
+
+
+def write_pidfile(path):
+    try:
+        with open(path, 'w') as f:
+            f.write('%d\n' % os.getpid())
+        return True
+    except OSError as e:
+        log.warning('Failed to write PID file: %s' % e.strerror)
+        return False
+
+
+def apply_renames(config):
+    """rename-command: move (or, with an empty new name, remove) entries of
+    the command table."""
+    from .commands import TABLE, DISPATCH
+    for old, new in config.renames:
+        old = old.encode('utf-8', 'surrogateescape')
+        cmd = TABLE.pop(old, None)
+        DISPATCH.pop(old, None)
+        DISPATCH.pop(old.upper(), None)
+        if cmd is not None and new:
+            new = new.encode('utf-8', 'surrogateescape')
+            TABLE[new] = DISPATCH[new] = DISPATCH[new.upper()] = cmd
+
+
+def run(config, loaded=True):
+    from .commands.config_cmd import adjust_open_files_limit, log_no_effect
+    setup_logging(config)
+    if config.daemonize and config.supervised == 'no':
+        daemonize()
+        if not config.logfile:
+            log.logger.quiet = True       # Redis: stdout logging goes to /dev/null
     try:
         import uvloop
     except ImportError:
         uvloop = None
-    log.notice('oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo')
-    log.notice('Redis version=%s, bits=64, commit=00000000, modified=0, pid=%d, just started' %
-               (REDIS_VERSION, os.getpid()))
-    if config.config_file:
-        log.notice('Configuration loaded')
+    log.warning('oO0OoO0OoO0Oo Redis is starting oO0OoO0OoO0Oo')
+    log.warning('Redis version=%s, bits=64, commit=00000000, modified=0, pid=%d, just started' %
+                (REDIS_VERSION, os.getpid()))
+    if loaded:
+        log.warning('Configuration loaded')
     else:
         log.warning('Warning: no config file specified, using the default config. In order to '
                     'specify a config file use %s /path/to/redis.conf' % sys.argv[0])
-    from .server import Server
-    from . import commands
-    commands.load_all()
-    server = Server(config)
+    pidfile = config.pidfile
+    if config.daemonize and not pidfile:
+        pidfile = DEFAULT_PID_FILE
+    wrote_pid = bool(pidfile) and write_pidfile(pidfile)
+    log.logger.role = 'M'
+    try:
+        adjust_open_files_limit(config)
+        if config.dir:
+            try:
+                os.chdir(config.dir)
+            except OSError as e:
+                log.warning("Can't chdir to '%s': %s" % (config.dir, e.strerror))
+                return 1
+        if not config.port and not config.unixsocket and not config.tls_port:
+            log.warning('Configured to not listen anywhere, exiting.')
+            return 1
+        apply_renames(config)
+        for mod in config.modules:
+            log.warning("Module %s not loaded: pyredis does not support modules "
+                        "(loadmodule has no effect)" % mod[0])
+        for name in config.module_configs:
+            log.warning("Module configuration '%s' has no effect: pyredis does not support "
+                        "modules" % name)
+        log_no_effect(sorted(n for n in config.explicit if n in config.non_default()))
+        from .server import Server
+        server = Server(config)
 
-    async def serve():
-        await server.start()
-        await server.wait_closed()
+        async def serve():
+            await server.start()
+            await server.wait_closed()
 
-    if uvloop is not None:
-        runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
-    else:
-        runner = asyncio.Runner()
-    with runner:
-        runner.run(serve())
-    return server.exit_code or 0
+        if uvloop is not None:
+            runner = asyncio.Runner(loop_factory=uvloop.new_event_loop)
+        else:
+            runner = asyncio.Runner()
+        with runner:
+            runner.run(serve())
+        return server.exit_code or 0
+    finally:
+        if wrote_pid:
+            try:
+                os.unlink(pidfile)
+            except OSError:
+                pass

@@ -1,8 +1,11 @@
 """Logging in Redis's format: ``pid:role dd Mon yyyy hh:mm:ss.mmm * message``.
 
 The level characters are Redis's: '.' debug, '-' verbose, '*' notice,
-'#' warning. Output goes to stdout, or to ``logfile`` (opened for each line,
-as Redis does, so log rotation needs no signal).
+'#' warning; the role is 'M' (master), 'S' (replica), 'C' (a child, or the
+process before the server exists). Output goes to stdout, or to ``logfile``
+(opened for each line, as Redis does, so log rotation needs no signal), and
+also to syslog when ``syslog-enabled`` is set (ident and facility from
+``syslog-ident`` / ``syslog-facility``, levels mapped as Redis maps them).
 """
 
 import os
@@ -19,7 +22,15 @@ class Logger:
         self.level = NOTICE
         self.logfile = ''
         self.role = 'M'
-        self.syslog = None
+        self.quiet = False          # daemonized without a logfile: stdout is /dev/null
+        self._syslog = None
+
+    def open_syslog(self, ident, facility):
+        import syslog
+        fac = getattr(syslog, 'LOG_' + facility.upper(), syslog.LOG_LOCAL0)
+        syslog.openlog(ident, syslog.LOG_PID | syslog.LOG_NDELAY | syslog.LOG_NOWAIT, fac)
+        levels = (syslog.LOG_DEBUG, syslog.LOG_INFO, syslog.LOG_NOTICE, syslog.LOG_WARNING)
+        self._syslog = lambda level, msg: syslog.syslog(levels[level], msg)
 
     def log(self, level, msg):
         if level < self.level:
@@ -28,29 +39,27 @@ class Logger:
         stamp = time.strftime('%d %b %Y %H:%M:%S', time.localtime(now))
         line = '%d:%s %s.%03d %s %s\n' % (os.getpid(), self.role, stamp,
                                           int(now * 1000) % 1000, _MARKS[level], msg)
-        try:
-            if self.logfile:
-                with open(self.logfile, 'a') as f:
-                    f.write(line)
-            else:
-                sys.stdout.write(line)
-                sys.stdout.flush()
-        except OSError:
-            pass
-        if self.syslog is not None:
-            self.syslog(level, msg)
+        self._write(line)
+        if self._syslog is not None:
+            try:
+                self._syslog(level, msg)
+            except OSError:
+                pass
 
-    def raw(self, text):
-        """Unformatted output (the start-up banner)."""
+    def _write(self, text):
         try:
             if self.logfile:
                 with open(self.logfile, 'a') as f:
                     f.write(text)
-            else:
+            elif not self.quiet:
                 sys.stdout.write(text)
                 sys.stdout.flush()
-        except OSError:
+        except (OSError, ValueError):
             pass
+
+    def raw(self, text):
+        """Unformatted output (the start-up banner)."""
+        self._write(text)
 
 
 logger = Logger()

@@ -1,23 +1,68 @@
-"""CONFIG GET / SET / RESETSTAT / REWRITE / HELP (config.c's command side).
+"""CONFIG GET / SET / RESETSTAT / REWRITE / HELP (config.c's command side),
+and the functions that apply a directive's new value to the running server.
 
 The directive table and its parsing live in pyredis.config; this module is
-the command surface. CONFIG SET is atomic as in Redis 7.0: every name/value
-pair is validated first, then all are stored, then their apply functions
-run; if one apply fails, the old values are restored and re-applied.
+the command surface. CONFIG SET is atomic as in Redis 7.0: every
+name/value pair is checked (known, mutable, not protected, not duplicated),
+then every value is converted, then all are stored, then the apply
+functions of the directives that actually changed run (each function once,
+even when several directives share it); if one apply fails, the old values
+are restored and re-applied, and the reply names the directive.
+
+Registering runtime behaviour for a directive (for the modules that
+implement RDB, AOF, replication, eviction...):
+
+    from pyredis.commands.config_cmd import register_apply
+
+    def apply_appendonly(server):
+        ...   # read server.config.appendonly; raise ConfigError('text') to refuse
+    register_apply('appendonly', apply_appendonly)
+
+The function runs after CONFIG SET changed the value (never at start-up: a
+subsystem reads its directives when it initialises, from an INIT_HOOK).
+Registering also marks the directive as effective, so the server stops
+saying that it has no effect.
 """
 
+import errno
+import os
+import socket
+
 from . import command
-from .. import resp
-from ..resp import OK, error, help_reply
+from .. import config as config_mod, log, resp
+from ..resp import OK, SYNTAX_ERR, error, help_reply
 from ..config import BY_NAME, ConfigError, config_get
 
 # directive name -> function(server) run after a CONFIG SET changed it.
 APPLY = {}
+# functions(server) run by CONFIG RESETSTAT, for statistics kept elsewhere.
+RESETSTAT_HOOKS = []
+# names already reported as having no effect (said once per process)
+_no_effect_logged = set()
 
+
+def register_apply(name, fn):
+    """Run ``fn(server)`` whenever CONFIG SET changes directive ``name``
+    (and its aliases). ``fn`` raises ConfigError(reason) to make the whole
+    CONFIG SET fail and roll back."""
+    d = BY_NAME[name]
+    APPLY[d.name] = fn
+    config_mod.mark_effective(d.name)
+
+
+def log_no_effect(names):
+    for name in names:
+        if name not in config_mod.EFFECTIVE and name not in _no_effect_logged:
+            _no_effect_logged.add(name)
+            log.notice("Directive '%s' is accepted and stored but has no effect in pyredis"
+                       % name)
+
+
+# -- apply functions ------------------------------------------------------------
 
 def apply_hz(server):
-    hz = server.config.hz
-    server.config.hz = max(1, min(hz, 500))
+    # As Redis: hz is a hint, out-of-range values are capped, not refused.
+    server.config.hz = max(1, min(server.config.hz, 500))
     server.hz = server.config.hz
 
 
@@ -27,81 +72,297 @@ def apply_notify(server):
 
 
 def apply_loglevel(server):
-    from .. import log
     log.logger.level = log.LEVELS[server.config.loglevel]
 
 
-APPLY['hz'] = apply_hz
-APPLY['notify-keyspace-events'] = apply_notify
-APPLY['loglevel'] = apply_loglevel
+def apply_dir(server):
+    try:
+        os.chdir(server.config.dir)
+    except OSError as e:
+        raise ConfigError(e.strerror)
 
+
+def apply_maxmemory(server):
+    config = server.config
+    if config.maxmemory:
+        used = getattr(server, 'used_memory', None)
+        used = used() if callable(used) else used
+        if used and config.maxmemory < used:
+            log.warning('WARNING: the new maxmemory value set via CONFIG SET (%d) is smaller '
+                        'than the current memory usage (%d). This will result in key eviction '
+                        'and/or the inability to accept new write commands depending on the '
+                        'maxmemory-policy.' % (config.maxmemory, used))
+
+
+def apply_maxclients(server):
+    wanted = server.config.maxclients
+    got = adjust_open_files_limit(server.config)
+    if got != wanted:
+        raise ConfigError('The operating system is not able to handle the specified number '
+                          'of clients, try with %d' % got)
+
+
+MIN_RESERVED_FDS = 32
+
+
+def adjust_open_files_limit(config):
+    """adjustOpenFilesLimit: raise RLIMIT_NOFILE to maxclients + 32, or lower
+    maxclients to what the system allows. Returns the resulting maxclients."""
+    import resource
+    maxfiles = config.maxclients + MIN_RESERVED_FDS
+    try:
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (OSError, ValueError):
+        return config.maxclients
+    if soft != resource.RLIM_INFINITY and soft < maxfiles:
+        best = maxfiles
+        if hard != resource.RLIM_INFINITY:
+            best = min(best, hard)
+        err = None
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (best, hard))
+        except (OSError, ValueError) as e:
+            err = e
+            best = soft
+        if best < maxfiles:
+            old = config.maxclients
+            if best <= MIN_RESERVED_FDS:
+                log.warning("Your current 'ulimit -n' of %d is not enough for the server to "
+                            "start. Please increase your open file limit to at least %d. "
+                            "Exiting." % (soft, maxfiles))
+                raise SystemExit(1)
+            config.maxclients = best - MIN_RESERVED_FDS
+            log.warning('You requested maxclients of %d requiring at least %d max file '
+                        'descriptors.' % (old, maxfiles))
+            if err is not None:
+                log.warning("Server can't set maximum open files to %d because of OS error: "
+                            "%s." % (maxfiles, getattr(err, 'strerror', None) or err))
+            log.warning("Current maximum open files is %d. maxclients has been reduced to %d "
+                        "to compensate for low ulimit. If you need higher maxclients increase "
+                        "'ulimit -n'." % (best, config.maxclients))
+        else:
+            log.notice('Increased maximum number of open files to %d (it was originally set '
+                       'to %d).' % (maxfiles, soft))
+    return config.maxclients
+
+
+# -- listening sockets -------------------------------------------------------------
+
+def open_listeners(config, addrs):
+    """Create, bind and listen TCP sockets for ``addrs`` (bind syntax) on
+    ``port``, synchronously, so a failure is known before anything changes.
+    Returns the list of sockets; raises OSError (the first fatal one)."""
+    socks = []
+    try:
+        for addr in addrs:
+            optional = addr.startswith('-')
+            host = addr[1:] if optional else addr
+            if host == '*':
+                host = '0.0.0.0'
+            elif host == '::*':
+                host = '::'
+            family = socket.AF_INET6 if ':' in host else socket.AF_INET
+            try:
+                s = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as e:
+                if optional or e.errno == errno.EAFNOSUPPORT:
+                    log.warning('Warning: Could not create server TCP listening socket '
+                                '%s:%d: %s' % (host, config.port, e.strerror))
+                    continue
+                raise
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((host, config.port))
+                s.listen(config.tcp_backlog)
+                s.setblocking(False)
+            except OSError as e:
+                s.close()
+                log.warning('Warning: Could not create server TCP listening socket %s:%d: '
+                            'bind: %s' % (host, config.port, e.strerror))
+                if (optional and e.errno == errno.EADDRNOTAVAIL) or e.errno in (
+                        errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT):
+                    continue
+                raise
+            socks.append(s)
+    except OSError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def _listener_addr(srv):
+    for s in srv.sockets or ():
+        if s.family in (socket.AF_INET, socket.AF_INET6):
+            return s.getsockname()[:2]
+    return None
+
+
+def update_tcp_listeners(server):
+    """Listen on exactly the addresses of ``bind`` and ``port``. Sockets
+    already listening on a wanted address are kept (so the change can be
+    rolled back, and an unchanged address never stops accepting); new ones
+    are all bound before any old one is closed."""
+    from ..networking import Client
+    config = server.config
+    current = {}
+    for srv in server.listeners:
+        addr = _listener_addr(srv)
+        if addr is not None:
+            current[addr] = srv
+    wanted = []
+    for addr in (config.bind or config_mod.DEFAULT_BIND) if config.port else ():
+        host = addr[1:] if addr.startswith('-') else addr
+        host = {'*': '0.0.0.0', '::*': '::'}.get(host, host)
+        wanted.append((host, config.port))
+    keep = {a: current[a] for a in wanted if a in current}
+    missing = [a for a in (config.bind or config_mod.DEFAULT_BIND)
+               if ({'*': '0.0.0.0', '::*': '::'}.get(a.lstrip('-'), a.lstrip('-')),
+                   config.port) not in keep]
+    socks = open_listeners(config, missing) if config.port else []
+    for addr, srv in current.items():
+        if addr not in keep:
+            srv.close()
+            server.listeners.remove(srv)
+
+    async def serve(sock):
+        srv = await server.loop.create_server(lambda: Client(server), sock=sock)
+        server.listeners.append(srv)
+
+    for s in socks:
+        server.loop.create_task(serve(s))
+
+
+def apply_port(server):
+    try:
+        update_tcp_listeners(server)
+    except OSError:
+        raise ConfigError('Unable to listen on this port. Check server logs.')
+
+
+def apply_bind(server):
+    try:
+        update_tcp_listeners(server)
+    except OSError:
+        raise ConfigError('Failed to bind to specified addresses.')
+
+
+for _name, _fn in (('hz', apply_hz), ('notify-keyspace-events', apply_notify),
+                   ('loglevel', apply_loglevel), ('dir', apply_dir),
+                   ('maxmemory', apply_maxmemory), ('maxclients', apply_maxclients),
+                   ('port', apply_port), ('bind', apply_bind)):
+    register_apply(_name, _fn)
+del _name, _fn
+
+
+# -- the commands --------------------------------------------------------------------
 
 @command('config|get')
 def config_get_cmd(c, argv):
     pairs = config_get(c.server.config, [a.decode('utf-8', 'surrogateescape') for a in argv[2:]])
-    out = {k.encode(): v.encode('utf-8', 'surrogateescape') for k, v in pairs.items()}
+    out = {k.encode('utf-8', 'surrogateescape'): v.encode('utf-8', 'surrogateescape')
+           for k, v in pairs.items()}
     return resp.encode(out, c.resp)
+
+
+def _is_local(c):
+    if c.unix:
+        return True
+    host = c.addr.rsplit(b':', 1)[0]
+    return host.startswith(b'127.') or host in (b'::1',) or host.startswith(b'::ffff:127.')
+
+
+def _allow_protected(server, c):
+    v = server.config.enable_protected_configs
+    return v == 'yes' or (v == 'local' and _is_local(c))
+
+
+def _fail(name, reason=None):
+    if isinstance(name, str):
+        name = name.encode('utf-8', 'surrogateescape')
+    if reason is None:
+        return error(b"ERR CONFIG SET failed (possibly related to argument '%s')" % name)
+    return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (
+        name, reason.encode('utf-8', 'surrogateescape')))
 
 
 @command('config|set')
 def config_set_cmd(c, argv):
     if len(argv) % 2:
-        return b"-ERR wrong number of arguments for 'config|set' command\r\n"
+        return SYNTAX_ERR
     server = c.server
     config = server.config
-    changes = []
-    seen = set()
+    items = []              # (registered name, directive, value string)
+    first_error = None
+    deny_loading = False
     for i in range(2, len(argv), 2):
-        name = argv[i].decode('utf-8', 'surrogateescape').lower()
+        typed = argv[i]
+        name = typed.decode('utf-8', 'surrogateescape').lower()
         d = BY_NAME.get(name)
         if d is None:
-            return error(b"ERR Unknown option or number of arguments for CONFIG SET - '%s'" %
-                         argv[i])
-        if not d.mutable:
-            return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - can't "
-                         b"set immutable config" % argv[i])
-        if d.name in seen:
-            return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - "
-                         b"duplicate parameter" % argv[i])
-        seen.add(d.name)
-        raw = argv[i + 1].decode('utf-8', 'surrogateescape')
-        try:
+            if first_error is None:
+                first_error = error(b"ERR Unknown option or number of arguments for CONFIG "
+                                    b"SET - '%s'" % typed)
+            continue
+        if first_error is not None:
+            continue
+        if not d.mutable or (d.protected and not _allow_protected(server, c)):
+            first_error = _fail(typed, "can't set immutable config" if not d.mutable
+                                else "can't set protected config")
+            continue
+        if server.loading and d.deny_loading:
+            deny_loading = True
+            first_error = b''
+            continue
+        if any(n == name for n, _, _ in items):
+            first_error = _fail(typed, 'duplicate parameter')
+            continue
+        items.append((name, d, argv[i + 1].decode('utf-8', 'surrogateescape')))
+    if deny_loading:
+        return b'-LOADING Redis is loading the dataset in memory\r\n'
+    if first_error is not None:
+        return first_error
+    # Convert every value first: nothing is stored unless all are valid.
+    new_values = []
+    for name, d, raw in items:
+        if d.multi_arg:
+            args = raw.split(' ') if raw else []
+        else:
             args = [raw]
-            if d.multi_arg:
-                from ..util import split_args
-                args = [a.decode('utf-8', 'surrogateescape')
-                        for a in (split_args(argv[i + 1]) or [])] or ['']
-            value = d.convert(args)
-            if d.name == 'notify-keyspace-events':
-                from ..notify import NotifyFlags
-                flags = NotifyFlags.parse(value)
-                if flags is None:
-                    raise ConfigError("Invalid event class character. Use 'Ag$lshzxeKEtmdn'.")
-                value = NotifyFlags.format(flags)
+        try:
+            value = d.convert(args, config, loading=False)
         except ConfigError as e:
-            return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (
-                argv[i], str(e).encode()))
-        changes.append((d, value))
-    old = [(d, getattr(config, d.attr)) for d, _ in changes]
-    for d, value in changes:
+            return _fail(name, str(e))
+        new_values.append((d, value))
+    old = {d.attr: getattr(config, d.attr) for d, _ in new_values}
+    changed = []
+    for d, value in new_values:
+        if getattr(config, d.attr) != value:
+            changed.append(d)
         setattr(config, d.attr, value)
-    try:
-        for d, _ in changes:
-            fn = APPLY.get(d.name)
-            if fn is not None:
-                fn(server)
-    except ConfigError as e:
-        for d, value in old:
-            setattr(config, d.attr, value)
-        for d, _ in changes:
-            fn = APPLY.get(d.name)
-            if fn is not None:
+        config.explicit.add(d.name)
+    fns = []
+    for d in changed:
+        fn = APPLY.get(d.name)
+        if fn is not None and all(f is not fn for f, _ in fns):
+            fns.append((fn, d))
+    for fn, d in fns:
+        try:
+            fn(server)
+        except ConfigError as e:
+            log.warning('Failed applying new configuration. Possibly related to new %s '
+                        'setting. Restoring previous settings.' % d.name)
+            for attr, value in old.items():
+                setattr(config, attr, value)
+            for fn2, _ in fns:
                 try:
-                    fn(server)
-                except ConfigError:
-                    pass
-        return error(b"ERR CONFIG SET failed (possibly related to argument '%s') - %s" % (
-            changes[0][0].name.encode(), str(e).encode()))
+                    fn2(server)
+                except ConfigError as e2:
+                    log.warning('Failed applying restored failed CONFIG SET command: %s' % e2)
+            return _fail(d.name, str(e))
+    log_no_effect([d.name for d in changed])
     return OK
 
 
@@ -112,12 +373,19 @@ def config_resetstat(c, argv):
     server.stat = Stats()
     for cmd in server_commands():
         cmd.calls = cmd.rejected_calls = cmd.failed_calls = 0
+        cmd.usec = 0
+    for hook in RESETSTAT_HOOKS:
+        hook(server)
     return OK
 
 
 def server_commands():
     from . import TABLE
+    seen = set()
     for cmd in TABLE.values():
+        if id(cmd) in seen:
+            continue
+        seen.add(id(cmd))
         yield cmd
         if cmd.subcommands:
             yield from cmd.subcommands.values()
@@ -125,14 +393,21 @@ def server_commands():
 
 @command('config|rewrite')
 def config_rewrite(c, argv):
-    rewrite = getattr(c.server, 'config_rewrite', None)
-    if c.server.config.config_file is None:
+    server = c.server
+    config = server.config
+    if config.config_file is None:
         return b'-ERR The server is running without a config file\r\n'
-    if rewrite is None:
-        return b'-ERR Rewriting config file: not supported yet\r\n'
-    err = rewrite()
+    # REPLICAOF at runtime changes the server, not the directive: sync it.
+    if hasattr(server, 'masterport') and server.masterhost:
+        config.replicaof = (server.masterhost if isinstance(server.masterhost, str)
+                            else server.masterhost.decode(), server.masterport)
+    elif server.masterhost is None:
+        config.replicaof = None
+    err = config_mod.rewrite(config)
     if err:
+        log.warning('CONFIG REWRITE failed: %s' % err)
         return error(b'ERR Rewriting config file: ' + err.encode())
+    log.warning('CONFIG REWRITE executed with success.')
     return OK
 
 
