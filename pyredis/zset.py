@@ -29,7 +29,9 @@ Interface used by the rest of the server (RDB, AOF rewrite, SORT, blocking):
 
 ``big`` records the OBJECT ENCODING: False while Redis would keep the set as
 a listpack, True once it converted it to a skiplist (a one-way conversion in
-Redis 7.0: shrinking the set does not make it a listpack again).
+Redis 7.0: shrinking the set does not make it a listpack again), None for a
+set built elsewhere (RDB/AOF loading): the sorted set commands then decide
+from the zset-max-listpack-* thresholds at first use, as Redis does on load.
 """
 
 from bisect import bisect_left, bisect_right, insort
@@ -46,7 +48,7 @@ class ZSet:
         self._lists = []     # sorted sublists of (score, member)
         self._maxes = []     # _maxes[i] == _lists[i][-1]
         self._fen = None     # Fenwick tree over sublist lengths; None = rebuild
-        self.big = False
+        self.big = None      # see the module docstring
         self.scan_index = None
 
     def __len__(self):

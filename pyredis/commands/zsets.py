@@ -47,7 +47,10 @@ _keys.TYPE_NAMES[ZSet] = b'zset'
 
 
 def _encoding(server, z):
-    if not z.big:
+    if z.big is None:
+        # Built outside this module (RDB/AOF loading): decide as Redis does
+        # when it loads a sorted set.
+        z.big = False
         cfg = server.config
         if len(z) > cfg.zset_max_listpack_entries or \
                 any(len(m) > cfg.zset_max_listpack_value for m in z.dict):
@@ -198,6 +201,8 @@ def lookup_zset(c, key, write=False):
         return None, None
     if v.__class__ is not ZSet:
         return None, WRONGTYPE_ERR
+    if v.big is None:
+        _encoding(c.server, v)
     return v, None
 
 
@@ -336,13 +341,14 @@ def zadd_generic(c, argv, incr):
         if xx:
             return _null(c) if incr else ZERO
         z = ZSet()
-        if server.config.zset_max_listpack_entries == 0 or \
-                server.config.zset_max_listpack_value < len(argv[i + 1]):
-            z.big = True
+        z.big = (server.config.zset_max_listpack_entries == 0 or
+                 server.config.zset_max_listpack_value < len(argv[i + 1]))
         db.add(key, z)
         created = True
     elif z.__class__ is not ZSet:
         return WRONGTYPE_ERR
+    elif z.big is None:
+        _encoding(server, z)
     added = updated = processed = 0
     score = 0.0
     d = z.dict
@@ -967,8 +973,11 @@ def zmpop(c, argv):
 def zrandmember(c, argv):
     if len(argv) >= 3:
         count = string2ll(argv[2])
-        if count is None or count < -LLONG_MAX:
+        if count is None:
             return NOT_INT_ERR
+        if count < -LLONG_MAX:
+            return (b'-ERR value is out of range, value must between -9223372036854775807 '
+                    b'and 9223372036854775807\r\n')
         withscores = False
         if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b'withscores'):
             return SYNTAX_ERR
@@ -1000,7 +1009,8 @@ def _zrandmember_count(c, key, count, withscores):
         tuples = [at(rr(n)) for _ in range(k)]
         return reply_tuples(c, tuples, withscores)
     if count >= n:
-        return reply_tuples(c, list(z.iter_tuples()), withscores)
+        # The whole set, highest rank first (as Redis replies).
+        return reply_tuples(c, list(z.iter_range_rev(0, n - 1)), withscores)
     # Distinct members: sample ranks without replacement; the order of the
     # reply is random, as Redis's dict-based selection.
     ranks = random.sample(range(n), count)
