@@ -1,0 +1,1156 @@
+"""RDB snapshots in Redis 7.0's own format (rdb.c, listpack.c, ziplist.c,
+intset.c, zipmap.c): the writer and the reader.
+
+Writer. A file is ``REDIS0010``, AUX fields (redis-ver, redis-bits, ctime,
+used-mem, aof-base, plus whatever the caller adds, e.g. replication info),
+then per non-empty database SELECTDB + RESIZEDB and its keys, each optionally
+preceded by EXPIRETIME_MS and IDLE/FREQ, then EOF and the CRC64 (8 zero bytes
+with ``rdbchecksum no``). Keys whose TTL has passed are not written.
+
+Values are written in the encoding Redis 7.0 itself would hold them in, so
+the file (and every DUMP payload) is what Redis writes for the same data:
+
+    string      integer-encoded when it is a canonical int32, LZF when
+                longer than 20 bytes and ``rdbcompression yes`` and it saves
+                4+ bytes, raw otherwise
+    list        QUICKLIST_2 of listpack nodes, split with quicklist's fill
+                rule (``list-max-listpack-size``) as RPUSH would build them
+    set         INTSET when every member is an integer and there are at
+                most ``set-max-intset-entries``; plain SET otherwise
+    hash        HASH_LISTPACK within ``hash-max-listpack-entries/value``,
+                plain HASH otherwise
+    sorted set  ZSET_LISTPACK within ``zset-max-listpack-entries/value``,
+                ZSET_2 (binary doubles, highest score first) otherwise
+
+The compact encodings are chosen over the always-valid plain ones because
+that makes DUMP payloads byte-identical to Redis's for the same values, and
+because Redis loads a small collection written in plain form but then keeps
+it in memory in whatever encoding it was given (a 3-field hash would load as
+a hashtable): the compact form keeps a round trip through pyredis invisible
+to a Redis that loads the file. Listpack blobs are what Redis would write too
+(LZF-compressed by rdbSaveRawString when longer than 20 bytes).
+
+Reader. Everything Redis 7.0 writes or loads: versions 1-10, AUX, SELECTDB,
+RESIZEDB, EXPIRETIME(_MS), IDLE, FREQ, strings (raw, int, LZF), lists (plain,
+ZIPLIST, QUICKLIST of ziplists, QUICKLIST_2 of listpacks and plain nodes),
+sets (plain, INTSET), sorted sets (ZSET with text doubles, ZSET_2, ZIPLIST,
+LISTPACK), hashes (plain, ZIPMAP, ZIPLIST, LISTPACK). Streams, module values,
+module AUX data and functions are recognised and refused with a clear error.
+Every blob is parsed defensively: corrupt input raises ``RDBError`` (with
+the offset), never a crash or a half-built value.
+
+The loader is a generator that yields every couple of megabytes, so the
+start-up loader can hand control back to the event loop and answer
+``-LOADING`` meanwhile; ``load_bytes`` runs it to completion.
+"""
+
+import math
+import os
+import struct
+import time
+from collections import deque
+
+from . import crc64 as _crc64, lzf
+from .zset import ZSet
+
+crc64 = _crc64.crc64
+
+RDB_VERSION = 10
+REDIS_VERSION = '7.0.15'
+
+# Value types (rdb.h).
+TYPE_STRING = 0
+TYPE_LIST = 1
+TYPE_SET = 2
+TYPE_ZSET = 3
+TYPE_HASH = 4
+TYPE_ZSET_2 = 5
+TYPE_MODULE_PRE_GA = 6
+TYPE_MODULE_2 = 7
+TYPE_HASH_ZIPMAP = 9
+TYPE_LIST_ZIPLIST = 10
+TYPE_SET_INTSET = 11
+TYPE_ZSET_ZIPLIST = 12
+TYPE_HASH_ZIPLIST = 13
+TYPE_LIST_QUICKLIST = 14
+TYPE_STREAM_LISTPACKS = 15
+TYPE_HASH_LISTPACK = 16
+TYPE_ZSET_LISTPACK = 17
+TYPE_LIST_QUICKLIST_2 = 18
+TYPE_STREAM_LISTPACKS_2 = 19
+
+# Opcodes.
+OP_FUNCTION2 = 245
+OP_FUNCTION_PRE_GA = 246
+OP_MODULE_AUX = 247
+OP_IDLE = 248
+OP_FREQ = 249
+OP_AUX = 250
+OP_RESIZEDB = 251
+OP_EXPIRETIME_MS = 252
+OP_EXPIRETIME = 253
+OP_SELECTDB = 254
+OP_EOF = 255
+
+QUICKLIST_NODE_PLAIN = 1
+QUICKLIST_NODE_PACKED = 2
+
+LRU_CLOCK_MAX = (1 << 24) - 1
+LFU_INIT_VAL = 5
+
+_pack_q = struct.Struct('<q').pack
+_pack_Q = struct.Struct('<Q').pack
+_pack_d = struct.Struct('<d').pack
+_unpack_d = struct.Struct('<d').unpack_from
+_unpack_Q = struct.Struct('<Q').unpack_from
+_unpack_q = struct.Struct('<q').unpack_from
+_unpack_I = struct.Struct('<I').unpack_from
+_unpack_BE_I = struct.Struct('>I').unpack_from
+_unpack_BE_Q = struct.Struct('>Q').unpack_from
+_unpack_h = struct.Struct('<h').unpack_from
+_unpack_i = struct.Struct('<i').unpack_from
+_unpack_H = struct.Struct('<H').unpack_from
+
+
+class RDBError(Exception):
+    """A file or payload that cannot be loaded; ``offset`` is where."""
+
+    def __init__(self, msg, offset=None):
+        super().__init__(msg)
+        self.msg = msg
+        self.offset = offset
+
+    def __str__(self):
+        if self.offset is None:
+            return self.msg
+        return '%s (at offset %d)' % (self.msg, self.offset)
+
+
+# =============================================================================
+# Writing
+# =============================================================================
+
+_SMALL_LEN = [bytes([n]) for n in range(64)]
+
+
+def encode_len(n):
+    if n < 64:
+        return _SMALL_LEN[n]
+    if n < 16384:
+        return bytes((0x40 | (n >> 8), n & 0xff))
+    if n <= 0xffffffff:
+        return b'\x80' + n.to_bytes(4, 'big')
+    return b'\x81' + n.to_bytes(8, 'big')
+
+
+def _int_encoding(s):
+    """rdbTryIntegerEncoding: the INT8/16/32 form of a canonical integer
+    string of at most 11 bytes, or None."""
+    c = s[0]
+    if not (48 <= c <= 57 or c == 45):
+        return None
+    try:
+        v = int(s)
+    except ValueError:
+        return None
+    if b'%d' % v != s:
+        return None
+    if -128 <= v <= 127:
+        return bytes((0xc0, v & 0xff))
+    if -32768 <= v <= 32767:
+        return b'\xc1' + v.to_bytes(2, 'little', signed=True)
+    if -2147483648 <= v <= 2147483647:
+        return b'\xc2' + v.to_bytes(4, 'little', signed=True)
+    return None
+
+
+def encode_string(s, compress=True):
+    """rdbSaveRawString."""
+    n = len(s)
+    if n <= 11:
+        if n:
+            enc = _int_encoding(s)
+            if enc is not None:
+                return enc
+        return _SMALL_LEN[n] + s
+    if compress and n > 20:
+        c = lzf.compress(s)
+        if c is not None:
+            return b'\xc3' + encode_len(len(c)) + encode_len(n) + c
+    return encode_len(n) + s
+
+
+def _encode_blob(b, compress):
+    """A listpack/intset blob: rdbSaveRawString without the integer attempt
+    (a binary blob is never a decimal number)."""
+    n = len(b)
+    if compress and n > 20:
+        c = lzf.compress(b)
+        if c is not None:
+            return b'\xc3' + encode_len(len(c)) + encode_len(n) + c
+    return encode_len(n) + b
+
+
+# -- listpack ------------------------------------------------------------------
+
+def _lp_backlen(n):
+    if n <= 127:
+        return _SMALL_BACKLEN[n]
+    if n < 16383:
+        return bytes((n >> 7, (n & 127) | 128))
+    if n < 2097151:
+        return bytes((n >> 14, ((n >> 7) & 127) | 128, (n & 127) | 128))
+    if n < 268435455:
+        return bytes((n >> 21, ((n >> 14) & 127) | 128, ((n >> 7) & 127) | 128,
+                      (n & 127) | 128))
+    return bytes((n >> 28, ((n >> 21) & 127) | 128, ((n >> 14) & 127) | 128,
+                  ((n >> 7) & 127) | 128, (n & 127) | 128))
+
+
+_SMALL_BACKLEN = [bytes([n]) for n in range(128)]
+
+
+def _lp_int_entry(v):
+    if 0 <= v <= 127:
+        return _LP_SMALL_UINT[v]
+    if -4096 <= v <= 4095:
+        if v < 0:
+            v += 1 << 13
+        return bytes((0xc0 | (v >> 8), v & 0xff, 2))
+    if -32768 <= v <= 32767:
+        return b'\xf1' + v.to_bytes(2, 'little', signed=True) + b'\x03'
+    if -8388608 <= v <= 8388607:
+        return b'\xf2' + v.to_bytes(3, 'little', signed=True) + b'\x04'
+    if -2147483648 <= v <= 2147483647:
+        return b'\xf3' + v.to_bytes(4, 'little', signed=True) + b'\x05'
+    return b'\xf4' + v.to_bytes(8, 'little', signed=True) + b'\x09'
+
+
+_LP_SMALL_UINT = [bytes((n, 1)) for n in range(128)]
+
+
+def lp_entry(s):
+    """One listpack entry (encoding, data, backlen) for a bytes element,
+    integer-encoded when it is a canonical int64 (lpStringToInt64)."""
+    n = len(s)
+    if 0 < n <= 20:
+        c = s[0]
+        if 48 <= c <= 57 or c == 45:
+            try:
+                v = int(s)
+            except ValueError:
+                v = None
+            if v is not None and -(1 << 63) <= v < (1 << 63) and b'%d' % v == s:
+                return _lp_int_entry(v)
+    if n < 64:
+        return bytes((0x80 | n,)) + s + _SMALL_BACKLEN[n + 1]
+    if n < 4096:
+        return bytes((0xe0 | (n >> 8), n & 0xff)) + s + _lp_backlen(n + 2)
+    return b'\xf0' + n.to_bytes(4, 'little') + s + _lp_backlen(n + 5)
+
+
+def lp_build(entries, count):
+    """A listpack from already-encoded entries."""
+    body = b''.join(entries)
+    total = 6 + len(body) + 1
+    return (total.to_bytes(4, 'little') + min(count, 65535).to_bytes(2, 'little')
+            + body + b'\xff')
+
+
+# -- intset --------------------------------------------------------------------
+
+def intset_build(values):
+    values = sorted(values)
+    lo, hi = values[0], values[-1]
+    if -32768 <= lo and hi <= 32767:
+        width, fmt = 2, 'h'
+    elif -2147483648 <= lo and hi <= 2147483647:
+        width, fmt = 4, 'i'
+    else:
+        width, fmt = 8, 'q'
+    return (struct.pack('<II', width, len(values))
+            + struct.pack('<%d%s' % (len(values), fmt), *values))
+
+
+def _as_int64(s):
+    """string2ll: the canonical int64 a string spells, or None."""
+    n = len(s)
+    if not 0 < n <= 20:
+        return None
+    c = s[0]
+    if not (48 <= c <= 57 or c == 45):
+        return None
+    try:
+        v = int(s)
+    except ValueError:
+        return None
+    if b'%d' % v != s or not -(1 << 63) <= v < (1 << 63):
+        return None
+    return v
+
+
+# -- quicklist node splitting --------------------------------------------------
+
+_OPTIMIZATION_LEVEL = (4096, 8192, 16384, 32768, 65536)
+_SIZE_SAFETY_LIMIT = 8192
+_SIZE_ESTIMATE_OVERHEAD = 8
+
+
+def _node_allows_insert(node_sz, node_count, fill, sz):
+    """quicklist.c _quicklistNodeAllowInsert (7.0)."""
+    new_sz = node_sz + sz + _SIZE_ESTIMATE_OVERHEAD
+    if fill < 0:
+        offset = -fill - 1
+        if offset < len(_OPTIMIZATION_LEVEL) and new_sz <= _OPTIMIZATION_LEVEL[offset]:
+            return True
+    if new_sz > _SIZE_SAFETY_LIMIT:
+        return False
+    return node_count < fill
+
+
+def encode_list(lst, fill, compress):
+    nodes = []
+    entries = []
+    node_sz = 0
+    for item in lst:
+        if entries and _node_allows_insert(node_sz, len(entries), fill, len(item)):
+            e = lp_entry(item)
+            entries.append(e)
+            node_sz += len(e)
+        else:
+            if entries:
+                nodes.append(lp_build(entries, len(entries)))
+            e = lp_entry(item)
+            entries = [e]
+            node_sz = 7 + len(e)
+    if entries:
+        nodes.append(lp_build(entries, len(entries)))
+    out = [encode_len(len(nodes))]
+    for blob in nodes:
+        out.append(b'\x02')
+        out.append(_encode_blob(blob, compress))
+    return b''.join(out)
+
+
+def _d2string(d):
+    """util.c d2string as Redis 7.0 has it (what a listpack zset stores)."""
+    if math.isnan(d):
+        return b'nan'
+    if math.isinf(d):
+        return b'inf' if d > 0 else b'-inf'
+    if d == 0:
+        return b'-0' if math.copysign(1.0, d) < 0 else b'0'
+    if -4503599627370495 < d < 4503599627370496 and d == int(d):
+        return b'%d' % int(d)
+    return b'%.17g' % d
+
+
+class Options:
+    """The config values that shape what is written."""
+    __slots__ = ('compress', 'checksum', 'list_fill', 'hash_entries', 'hash_value',
+                 'set_entries', 'zset_entries', 'zset_value', 'save_lru', 'save_lfu')
+
+    def __init__(self, config=None):
+        g = (lambda name, default: getattr(config, name, default)) if config is not None \
+            else (lambda name, default: default)
+        self.compress = _truthy(g('rdbcompression', True))
+        self.checksum = _truthy(g('rdbchecksum', True))
+        self.list_fill = g('list_max_listpack_size', -2)
+        self.hash_entries = g('hash_max_listpack_entries', 512)
+        self.hash_value = g('hash_max_listpack_value', 64)
+        self.set_entries = g('set_max_intset_entries', 512)
+        self.zset_entries = g('zset_max_listpack_entries', 128)
+        self.zset_value = g('zset_max_listpack_value', 64)
+        policy = str(g('maxmemory_policy', 'noeviction'))
+        self.save_lru = policy.endswith('-lru')
+        self.save_lfu = policy.endswith('-lfu')
+
+
+def _truthy(v):
+    if isinstance(v, str):
+        return v.lower() in ('yes', '1', 'true')
+    return bool(v)
+
+
+def encode_value(v, opts):
+    """(type byte, serialized value) for a value (rdbSaveObjectType +
+    rdbSaveObject)."""
+    t = type(v)
+    if t is bytes or t is bytearray:
+        return TYPE_STRING, encode_string(bytes(v), opts.compress)
+    if t is deque:
+        return TYPE_LIST_QUICKLIST_2, encode_list(v, opts.list_fill, opts.compress)
+    if t is dict:
+        n = len(v)
+        if n <= opts.hash_entries:
+            limit = opts.hash_value
+            if all(len(f) <= limit and len(x) <= limit for f, x in v.items()):
+                entries = []
+                for f, x in v.items():
+                    entries.append(lp_entry(f))
+                    entries.append(lp_entry(x))
+                return TYPE_HASH_LISTPACK, _encode_blob(lp_build(entries, 2 * n), opts.compress)
+        out = [encode_len(n)]
+        comp = opts.compress
+        for f, x in v.items():
+            out.append(encode_string(f, comp))
+            out.append(encode_string(x, comp))
+        return TYPE_HASH, b''.join(out)
+    if t is set:
+        if len(v) <= opts.set_entries:
+            ints = []
+            for m in v:
+                i = _as_int64(m)
+                if i is None:
+                    break
+                ints.append(i)
+            else:
+                return TYPE_SET_INTSET, _encode_blob(intset_build(ints), opts.compress)
+        comp = opts.compress
+        return TYPE_SET, encode_len(len(v)) + b''.join(encode_string(m, comp) for m in v)
+    if isinstance(v, ZSet):
+        n = len(v)
+        items = v.items()
+        if n <= opts.zset_entries and opts.zset_entries:
+            limit = opts.zset_value
+            if all(len(m) <= limit for m, _ in items):
+                entries = []
+                for m, s in items:
+                    entries.append(lp_entry(m))
+                    entries.append(lp_entry(_d2string(s)))
+                return TYPE_ZSET_LISTPACK, _encode_blob(lp_build(entries, 2 * n), opts.compress)
+        out = [encode_len(n)]
+        comp = opts.compress
+        # Highest first: Redis walks the skiplist from the tail so that the
+        # loader inserts each element at the head in O(1).
+        for m, s in reversed(list(items)):
+            out.append(encode_string(m, comp))
+            out.append(_pack_d(s))
+        return TYPE_ZSET_2, b''.join(out)
+    raise RDBError('cannot serialize a value of type %s' % t.__name__)
+
+
+def dump_payload(v, opts):
+    """DUMP: type, value, RDB version (2 bytes LE), CRC64 of all that."""
+    t, body = encode_value(v, opts)
+    payload = bytes((t,)) + body + bytes((RDB_VERSION, 0))
+    return payload + _pack_Q(crc64(payload))
+
+
+def _aux(key, value):
+    return b'\xfa' + encode_string(key, False) + encode_string(value, False)
+
+
+class Writer:
+    """Streams an RDB file to a binary file object, computing the CRC as it
+    goes. ``keys_processed`` is visible to INFO while saving."""
+
+    FLUSH_AT = 1 << 20
+
+    def __init__(self, f, opts):
+        self.f = f
+        self.opts = opts
+        self.buf = []
+        self.size = 0
+        self.crc = 0
+        self.written = 0
+        self.keys_processed = 0
+
+    def write(self, b):
+        self.buf.append(b)
+        self.size += len(b)
+        if self.size >= self.FLUSH_AT:
+            self.flush()
+
+    def flush(self):
+        if self.buf:
+            chunk = b''.join(self.buf)
+            self.buf = []
+            self.size = 0
+            if self.opts.checksum:
+                self.crc = crc64(chunk, self.crc)
+            self.f.write(chunk)
+            self.written += len(chunk)
+
+    def save(self, server, aux=None, now_ms=None):
+        opts = self.opts
+        w = self.write
+        w(b'REDIS%04d' % RDB_VERSION)
+        w(_aux(b'redis-ver', REDIS_VERSION.encode()))
+        w(_aux(b'redis-bits', b'64'))
+        w(_aux(b'ctime', b'%d' % int(time.time())))
+        w(_aux(b'used-mem', b'%d' % _used_memory(server)))
+        for k, v in (aux or {}).items():
+            w(_aux(k, v))
+        w(_aux(b'aof-base', b'1' if getattr(server, 'rdb_aof_base', False) else b'0'))
+        if now_ms is None:
+            now_ms = int(time.time() * 1000)
+        lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
+        for db in server.dbs:
+            self.save_db(db, now_ms, lruclock)
+        w(b'\xff')
+        self.flush()
+        self.f.write(_pack_Q(self.crc) if opts.checksum else b'\0' * 8)
+        self.written += 8
+
+    def save_db(self, db, now_ms, lruclock):
+        data = db.data
+        if not data:
+            return
+        opts = self.opts
+        w = self.write
+        expires = db.expires
+        w(b'\xfe' + encode_len(db.id))
+        w(b'\xfb' + encode_len(len(data)) + encode_len(len(expires)))
+        lru = db.lru
+        lfu = getattr(db, 'lfu', None)
+        save_lru, save_lfu = opts.save_lru, opts.save_lfu
+        comp = opts.compress
+        for key, v in list(data.items()):
+            head = b''
+            if expires:
+                when = expires.get(key)
+                if when is not None:
+                    if when < now_ms:
+                        continue
+                    head = b'\xfc' + _pack_q(when)
+            if save_lru:
+                idle = (lruclock - lru.get(key, lruclock)) & LRU_CLOCK_MAX
+                head += b'\xf8' + encode_len(idle)
+            elif save_lfu:
+                freq = lfu.get(key, LFU_INIT_VAL) if lfu else LFU_INIT_VAL
+                head += b'\xf9' + bytes((freq & 0xff,))
+            t = type(v)
+            if t is bytes:
+                # The common case inline: a short string value.
+                w(head + b'\x00' + encode_string(key, comp) + encode_string(v, comp))
+            else:
+                tb, body = encode_value(v, opts)
+                w(head + bytes((tb,)) + encode_string(key, comp) + body)
+            self.keys_processed += 1
+
+
+def _used_memory(server):
+    fn = getattr(server, 'used_memory', None)
+    try:
+        if callable(fn):
+            return int(fn())
+    except Exception:
+        pass
+    try:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def save_to_file(server, path, opts=None, aux=None):
+    """Write a whole snapshot to ``path`` (no temp file: callers rename)."""
+    opts = opts or Options(server.config)
+    with open(path, 'wb') as f:
+        writer = Writer(f, opts)
+        server.rdb_save_writer = writer
+        try:
+            writer.save(server, aux)
+        finally:
+            server.rdb_save_writer = None
+        f.flush()
+        os.fsync(f.fileno())
+    return writer
+
+
+def save_to_bytes(server, opts=None, aux=None):
+    import io
+    f = io.BytesIO()
+    Writer(f, opts or Options(server.config)).save(server, aux)
+    return f.getvalue()
+
+
+# =============================================================================
+# Reading
+# =============================================================================
+
+class Reader:
+    """Cursor over an in-memory RDB image (bytes or memoryview)."""
+
+    __slots__ = ('data', 'pos', 'end')
+
+    def __init__(self, data, pos=0, end=None):
+        self.data = data
+        self.pos = pos
+        self.end = len(data) if end is None else end
+
+    def fail(self, msg):
+        raise RDBError(msg, self.pos)
+
+    def take(self, n):
+        p = self.pos
+        q = p + n
+        if q > self.end:
+            raise RDBError('Unexpected EOF reading RDB file', p)
+        self.pos = q
+        return self.data[p:q]
+
+    def byte(self):
+        p = self.pos
+        if p >= self.end:
+            raise RDBError('Unexpected EOF reading RDB file', p)
+        self.pos = p + 1
+        return self.data[p]
+
+    def length(self):
+        """rdbLoadLenByRef: (length, is_encoded)."""
+        b = self.byte()
+        kind = b >> 6
+        if kind == 0:
+            return b & 0x3f, False
+        if kind == 1:
+            return ((b & 0x3f) << 8) | self.byte(), False
+        if kind == 3:
+            return b & 0x3f, True
+        if b == 0x80:
+            return _unpack_BE_I(self.take(4))[0], False
+        if b == 0x81:
+            return _unpack_BE_Q(self.take(8))[0], False
+        raise RDBError('Unknown length encoding %d in rdbLoadLen()' % b, self.pos - 1)
+
+    def plain_length(self):
+        n, enc = self.length()
+        if enc:
+            raise RDBError('Unexpected encoded length', self.pos - 1)
+        return n
+
+    def string(self):
+        """rdbGenericLoadStringObject: bytes."""
+        n, enc = self.length()
+        if not enc:
+            p = self.pos
+            q = p + n
+            if q > self.end:
+                raise RDBError('Unexpected EOF reading RDB file', p)
+            self.pos = q
+            return bytes(self.data[p:q])
+        if n == 0:
+            return b'%d' % ((self.byte() ^ 0x80) - 0x80)
+        if n == 1:
+            return b'%d' % _unpack_h(self.take(2))[0]
+        if n == 2:
+            return b'%d' % _unpack_i(self.take(4))[0]
+        if n == 3:
+            clen = self.plain_length()
+            ulen = self.plain_length()
+            start = self.pos
+            comp = self.take(clen)
+            try:
+                return lzf.decompress(comp, ulen)
+            except ValueError as e:
+                raise RDBError('Invalid LZF compressed string (%s)' % e, start)
+        raise RDBError('Unknown RDB string encoding type %d' % n, self.pos - 1)
+
+    def double_text(self):
+        """rdbLoadDoubleValue (ZSET v1)."""
+        n = self.byte()
+        if n == 253:
+            return math.nan
+        if n == 254:
+            return math.inf
+        if n == 255:
+            return -math.inf
+        s = bytes(self.take(n))
+        try:
+            return float(s)
+        except ValueError:
+            raise RDBError('Invalid double value', self.pos - n)
+
+    def double_binary(self):
+        return _unpack_d(self.take(8))[0]
+
+
+# -- blob parsers ----------------------------------------------------------------
+
+def _lp_items(blob):
+    """Every element of a listpack, as bytes."""
+    n = len(blob)
+    if n < 7:
+        raise ValueError('listpack too short')
+    total = _unpack_I(blob, 0)[0]
+    if total != n:
+        raise ValueError('listpack size mismatch')
+    if blob[-1] != 0xff:
+        raise ValueError('listpack not terminated')
+    count = _unpack_H(blob, 4)[0]
+    out = []
+    append = out.append
+    p = 6
+    end = n - 1
+    while p < end:
+        b = blob[p]
+        if b < 0x80:                      # 7-bit uint
+            append(b'%d' % b)
+            p += 2
+            continue
+        if b < 0xc0:                      # 6-bit string length
+            ln = b & 0x3f
+            q = p + 1 + ln
+            if q > end:
+                raise ValueError('listpack entry overflow')
+            append(bytes(blob[p + 1:q]))
+            p = q + _backlen_size(1 + ln)
+            continue
+        if b < 0xe0:                      # 13-bit int
+            if p + 2 > end:
+                raise ValueError('listpack entry overflow')
+            v = ((b & 0x1f) << 8) | blob[p + 1]
+            if v >= 1 << 12:
+                v -= 1 << 13
+            append(b'%d' % v)
+            p += 3
+            continue
+        if b < 0xf0:                      # 12-bit string length
+            if p + 2 > end:
+                raise ValueError('listpack entry overflow')
+            ln = ((b & 0x0f) << 8) | blob[p + 1]
+            q = p + 2 + ln
+            if q > end:
+                raise ValueError('listpack entry overflow')
+            append(bytes(blob[p + 2:q]))
+            p = q + _backlen_size(2 + ln)
+            continue
+        if b == 0xf0:                     # 32-bit string length
+            if p + 5 > end:
+                raise ValueError('listpack entry overflow')
+            ln = _unpack_I(blob, p + 1)[0]
+            q = p + 5 + ln
+            if q > end:
+                raise ValueError('listpack entry overflow')
+            append(bytes(blob[p + 5:q]))
+            p = q + _backlen_size(5 + ln)
+            continue
+        width = _LP_INT_WIDTH.get(b)
+        if width is None:
+            raise ValueError('invalid listpack encoding 0x%02x' % b)
+        if p + 1 + width > end:
+            raise ValueError('listpack entry overflow')
+        v = int.from_bytes(blob[p + 1:p + 1 + width], 'little', signed=True)
+        append(b'%d' % v)
+        p += 1 + width + 1
+    if p != end:
+        raise ValueError('listpack entries overflow')
+    if count != 65535 and count != len(out):
+        raise ValueError('listpack count mismatch')
+    return out
+
+
+_LP_INT_WIDTH = {0xf1: 2, 0xf2: 3, 0xf3: 4, 0xf4: 8}
+
+
+def _backlen_size(n):
+    if n <= 127:
+        return 1
+    if n < 16383:
+        return 2
+    if n < 2097151:
+        return 3
+    if n < 268435455:
+        return 4
+    return 5
+
+
+def _zl_items(blob):
+    """Every element of a ziplist, as bytes."""
+    n = len(blob)
+    if n < 11:
+        raise ValueError('ziplist too short')
+    if _unpack_I(blob, 0)[0] != n or blob[-1] != 0xff:
+        raise ValueError('ziplist header mismatch')
+    count = _unpack_H(blob, 8)[0]
+    out = []
+    append = out.append
+    p = 10
+    end = n - 1
+    while p < end:
+        # prevlen
+        p += 5 if blob[p] == 0xfe else 1
+        if p >= end:
+            raise ValueError('ziplist entry overflow')
+        b = blob[p]
+        kind = b >> 6
+        if kind == 0:
+            ln = b & 0x3f
+            p += 1
+        elif kind == 1:
+            ln = ((b & 0x3f) << 8) | blob[p + 1]
+            p += 2
+        elif kind == 2:
+            ln = int.from_bytes(blob[p + 1:p + 5], 'big')
+            p += 5
+        else:
+            if b == 0xc0:
+                w = 2
+            elif b == 0xd0:
+                w = 4
+            elif b == 0xe0:
+                w = 8
+            elif b == 0xf0:
+                w = 3
+            elif b == 0xfe:
+                w = 1
+            elif 0xf1 <= b <= 0xfd:
+                append(b'%d' % ((b & 0x0f) - 1))
+                p += 1
+                continue
+            else:
+                raise ValueError('invalid ziplist encoding 0x%02x' % b)
+            if p + 1 + w > end:
+                raise ValueError('ziplist entry overflow')
+            append(b'%d' % int.from_bytes(blob[p + 1:p + 1 + w], 'little', signed=True))
+            p += 1 + w
+            continue
+        if p + ln > end:
+            raise ValueError('ziplist entry overflow')
+        append(bytes(blob[p:p + ln]))
+        p += ln
+    if p != end:
+        raise ValueError('ziplist entries overflow')
+    if count != 65535 and count != len(out):
+        raise ValueError('ziplist count mismatch')
+    return out
+
+
+def _intset_items(blob):
+    if len(blob) < 8:
+        raise ValueError('intset too short')
+    width, count = struct.unpack_from('<II', blob, 0)
+    fmt = {2: 'h', 4: 'i', 8: 'q'}.get(width)
+    if fmt is None or len(blob) != 8 + width * count:
+        raise ValueError('intset header mismatch')
+    return [b'%d' % v for v in struct.unpack_from('<%d%s' % (count, fmt), blob, 8)]
+
+
+def _zipmap_items(blob):
+    """Old (Redis < 2.6) small hash encoding: (field, value) pairs."""
+    n = len(blob)
+    out = []
+    p = 1
+
+    def zm_len(p):
+        b = blob[p]
+        if b < 254:
+            return b, p + 1
+        if b == 254:
+            return _unpack_I(blob, p + 1)[0], p + 5
+        return None, p
+
+    while True:
+        if p >= n:
+            raise ValueError('zipmap not terminated')
+        ln, p = zm_len(p)
+        if ln is None:
+            break
+        if p + ln > n:
+            raise ValueError('zipmap entry overflow')
+        field = bytes(blob[p:p + ln])
+        p += ln
+        ln, p = zm_len(p)
+        if ln is None or p + 1 + ln > n:
+            raise ValueError('zipmap entry overflow')
+        free = blob[p]
+        p += 1
+        value = bytes(blob[p:p + ln])
+        p += ln + free
+        out.append((field, value))
+    return out
+
+
+def _pairs(items):
+    if len(items) % 2:
+        raise ValueError('odd number of elements')
+    it = iter(items)
+    return list(zip(it, it))
+
+
+def _to_hash(pairs):
+    h = dict(pairs)
+    if len(h) != len(pairs):
+        raise ValueError('duplicate hash fields')
+    return h
+
+
+def _to_zset(pairs):
+    z = ZSet()
+    for m, s in pairs:
+        try:
+            score = float(s)
+        except ValueError:
+            raise ValueError('invalid score')
+        if math.isnan(score):
+            raise ValueError('NaN score')
+        if m in z.dict:
+            raise ValueError('duplicate zset members')
+        z.add(m, score)
+    return z
+
+
+def _module_name(module_id):
+    cset = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+    module_id >>= 10
+    name = []
+    for _ in range(9):
+        name.append(cset[module_id & 63])
+        module_id >>= 6
+    return ''.join(reversed(name))
+
+
+def read_value(r, t):
+    """rdbLoadObject: one value of type t from the reader."""
+    start = r.pos
+    try:
+        if t == TYPE_STRING:
+            return r.string()
+        if t == TYPE_LIST_QUICKLIST_2:
+            out = deque()
+            for _ in range(r.plain_length()):
+                container = r.plain_length()
+                blob = r.string()
+                if container == QUICKLIST_NODE_PLAIN:
+                    out.append(blob)
+                elif container == QUICKLIST_NODE_PACKED:
+                    items = _lp_items(blob)
+                    if not items:
+                        raise ValueError('empty listpack in quicklist')
+                    out.extend(items)
+                else:
+                    raise ValueError('unknown quicklist node container %d' % container)
+            return out
+        if t == TYPE_HASH_LISTPACK:
+            return _to_hash(_pairs(_lp_items(r.string())))
+        if t == TYPE_ZSET_LISTPACK:
+            return _to_zset(_pairs(_lp_items(r.string())))
+        if t == TYPE_SET_INTSET:
+            items = _intset_items(r.string())
+            s = set(items)
+            if len(s) != len(items):
+                raise ValueError('duplicate intset members')
+            return s
+        if t == TYPE_SET:
+            n = r.plain_length()
+            s = set()
+            for _ in range(n):
+                s.add(r.string())
+            if len(s) != n:
+                raise ValueError('duplicate set members')
+            return s
+        if t == TYPE_HASH:
+            n = r.plain_length()
+            h = {}
+            for _ in range(n):
+                f = r.string()
+                h[f] = r.string()
+            if len(h) != n:
+                raise ValueError('duplicate hash fields')
+            return h
+        if t == TYPE_ZSET_2 or t == TYPE_ZSET:
+            n = r.plain_length()
+            z = ZSet()
+            read_score = r.double_binary if t == TYPE_ZSET_2 else r.double_text
+            for _ in range(n):
+                m = r.string()
+                score = read_score()
+                if math.isnan(score):
+                    raise ValueError('NaN score')
+                if m in z.dict:
+                    raise ValueError('duplicate zset members')
+                z.add(m, score)
+            return z
+        if t == TYPE_LIST:
+            n = r.plain_length()
+            return deque(r.string() for _ in range(n))
+        if t == TYPE_LIST_QUICKLIST:
+            out = deque()
+            for _ in range(r.plain_length()):
+                items = _zl_items(r.string())
+                if not items:
+                    raise ValueError('empty ziplist in quicklist')
+                out.extend(items)
+            return out
+        if t == TYPE_LIST_ZIPLIST:
+            return deque(_zl_items(r.string()))
+        if t == TYPE_HASH_ZIPLIST:
+            return _to_hash(_pairs(_zl_items(r.string())))
+        if t == TYPE_ZSET_ZIPLIST:
+            return _to_zset(_pairs(_zl_items(r.string())))
+        if t == TYPE_HASH_ZIPMAP:
+            return _to_hash(_zipmap_items(r.string()))
+    except (ValueError, IndexError, struct.error, OverflowError) as e:
+        raise RDBError('Bad data format: %s' % e, start)
+    if t in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
+        raise RDBError('The RDB file contains a stream value, which pyredis does not '
+                       'support yet', start)
+    if t in (TYPE_MODULE_PRE_GA, TYPE_MODULE_2):
+        module_id = r.plain_length()
+        raise RDBError("The RDB file contains module data I can't load: no matching "
+                       "module '%s'" % _module_name(module_id), start)
+    raise RDBError('Unknown RDB encoding type %d' % t, start - 1)
+
+
+def is_empty(v):
+    return type(v) is not bytes and len(v) == 0
+
+
+def verify_dump_payload(payload):
+    """verifyDumpPayload: True when the footer's version and CRC are fine."""
+    if len(payload) < 10:
+        return False
+    ver = payload[-10] | (payload[-9] << 8)
+    if ver > RDB_VERSION:
+        return False
+    return _unpack_Q(payload, len(payload) - 8)[0] == crc64(memoryview(payload)[:-8])
+
+
+def load_dump_payload(payload):
+    """The value inside a DUMP payload (checked with verify_dump_payload
+    first); raises RDBError on bad data."""
+    r = Reader(payload, 0, len(payload) - 10)
+    t = r.byte()
+    v = read_value(r, t)
+    return v
+
+
+class LoadStats:
+    __slots__ = ('keys_loaded', 'keys_expired', 'aux', 'end', 'empty_skipped')
+
+    def __init__(self):
+        self.keys_loaded = 0
+        self.keys_expired = 0
+        self.empty_skipped = 0
+        self.aux = {}
+        self.end = 0
+
+
+def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
+              yield_every=2 << 20, allow_dup=False, now_ms=None):
+    """Load an RDB image into server.dbs; a generator that yields (bytes
+    read so far) every ``yield_every`` bytes so a caller can serve events.
+    ``stats.end`` is the offset just past the file (an AOF may follow)."""
+    r = Reader(data)
+    if len(data) < 9 or bytes(data[:5]) != b'REDIS':
+        raise RDBError('Wrong signature trying to load DB from file', 0)
+    try:
+        ver = int(bytes(data[5:9]))
+    except ValueError:
+        raise RDBError('Wrong signature trying to load DB from file', 5)
+    if ver < 1 or ver > RDB_VERSION:
+        raise RDBError("Can't handle RDB format version %d" % ver, 5)
+    r.pos = 9
+    dbs = server.dbs
+    db = dbs[0]
+    if now_ms is None:
+        now_ms = int(time.time() * 1000)
+    lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
+    expire = None
+    idle = None
+    next_yield = yield_every
+    touched = set()
+    while True:
+        if r.pos >= next_yield:
+            next_yield = r.pos + yield_every
+            yield r.pos
+        t = r.byte()
+        if t == OP_EXPIRETIME_MS:
+            expire = _unpack_q(r.take(8))[0]
+            continue
+        if t == OP_EXPIRETIME:
+            expire = _unpack_i(r.take(4))[0] * 1000
+            continue
+        if t == OP_IDLE:
+            idle = r.plain_length()
+            continue
+        if t == OP_FREQ:
+            r.byte()
+            continue
+        if t == OP_SELECTDB:
+            n = r.plain_length()
+            if n >= len(dbs):
+                raise RDBError('FATAL: Data file was created with a Redis server configured '
+                               'to handle more than %d databases. Exiting' % len(dbs), r.pos)
+            db = dbs[n]
+            continue
+        if t == OP_RESIZEDB:
+            r.plain_length()
+            r.plain_length()
+            continue
+        if t == OP_AUX:
+            k = r.string()
+            stats.aux[k] = r.string()
+            continue
+        if t == OP_EOF:
+            break
+        if t == OP_MODULE_AUX:
+            module_id = r.plain_length()
+            raise RDBError("The RDB file contains AUX module data I can't load: no matching "
+                           "module '%s'" % _module_name(module_id), r.pos)
+        if t == OP_FUNCTION2 or t == OP_FUNCTION_PRE_GA:
+            raise RDBError('The RDB file contains functions (FUNCTION LOAD libraries), '
+                           'which pyredis does not support yet', r.pos - 1)
+        key = r.string()
+        v = read_value(r, t)
+        if is_empty(v):
+            stats.empty_skipped += 1
+            expire = idle = None
+            continue
+        if expire is not None and not is_replica and expire < now_ms:
+            stats.keys_expired += 1
+            expire = idle = None
+            continue
+        data_ = db.data
+        if key in data_:
+            if not allow_dup:
+                raise RDBError("Duplicated key '%s' found in RDB file" %
+                               key.decode('utf-8', 'replace'), r.pos)
+            db.delete(key)
+        data_[key] = v
+        db.lru[key] = (lruclock - idle) & LRU_CLOCK_MAX if idle is not None else lruclock
+        if expire is not None:
+            db.expires[key] = expire
+        touched.add(db)
+        stats.keys_loaded += 1
+        expire = idle = None
+    if ver >= 5:
+        footer = r.take(8)
+        expected = _unpack_Q(footer)[0]
+        if verify_checksum and expected != 0:
+            got = crc64(memoryview(data)[:r.pos - 8])
+            if got != expected:
+                raise RDBError('Wrong RDB checksum expected: (%x) got (%x). Aborting now.' % (
+                    expected, got), r.pos - 8)
+    stats.end = r.pos
+    for d in touched:
+        d.scan_index = None      # rebuilt by the next SCAN
+
+
+def dumps(server, repl_info=None, opts=None):
+    """The dataset as an RDB image (bytes), for a replica's full sync;
+    ``repl_info`` = (replid, offset[, stream db]) becomes the repl-* AUX
+    fields."""
+    aux = None
+    if repl_info:
+        replid, offset = repl_info[0], repl_info[1]
+        stream_db = repl_info[2] if len(repl_info) > 2 else 0
+        if isinstance(replid, str):
+            replid = replid.encode()
+        aux = {b'repl-stream-db': b'%d' % stream_db, b'repl-id': replid,
+               b'repl-offset': b'%d' % offset}
+    return save_to_bytes(server, opts, aux)
+
+
+def loads(server, data, keep_expired=False):
+    """Load an RDB image (bytes) into the dataset; a replica keeps keys whose
+    TTL has passed (its master sends the DELs)."""
+    return load_bytes(server, data, is_replica=keep_expired)
+
+
+def load_bytes(server, data, **kw):
+    stats = LoadStats()
+    for _ in load_iter(server, data, stats, **kw):
+        pass
+    return stats
