@@ -106,31 +106,25 @@ def cfg(server, name, default):
 
 # -- the RDB payload: the interface to pyredis.rdb ------------------------------
 
-EMPTY_RDB = b'REDIS0009\xff' + bytes(8)
-
-
 def rdb_snapshot(server):
-    """The dataset serialised as an RDB file (bytes)."""
-    try:
-        from . import rdb
-    except ImportError:
-        if any(db.data for db in server.dbs):
-            raise
-        return EMPTY_RDB
-    return rdb.dumps(server, repl_info=(server.replication.replid,
-                                        server.replication.master_repl_offset))
+    """The dataset serialised as an RDB file (bytes), with the replication
+    AUX fields Redis writes for a replica (repl-stream-db/id/offset)."""
+    from . import rdb
+    repl = server.replication
+    aux = {b'repl-stream-db': b'%d' % max(repl.slaveseldb, 0),
+           b'repl-id': repl.replid.encode(),
+           b'repl-offset': b'%d' % repl.master_repl_offset}
+    return rdb.save_to_bytes(server, aux=aux)
 
 
 def rdb_load(server, payload):
-    """Replace the dataset with an RDB payload (bytes), keeping keys whose
-    TTL already passed: a replica waits for the master's DEL."""
-    try:
-        from . import rdb
-    except ImportError:
-        if payload == EMPTY_RDB:
-            return
-        raise
-    return rdb.loads(server, payload, keep_expired=True)
+    """Load an RDB payload (bytes) into the (flushed) dataset, keeping keys
+    whose TTL already passed: a replica waits for the master's DEL."""
+    from . import rdb
+    stats = rdb.load_bytes(server, payload, is_replica=True)
+    log.notice('Done loading RDB, keys loaded: %d, keys expired: %d.' % (
+        stats.keys_loaded, stats.keys_expired))
+    return stats
 
 
 class ReplicaLink:

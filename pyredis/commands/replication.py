@@ -61,7 +61,7 @@ def replconf(c, argv):
                 return NOT_INT_ERR
             _link(c).listening_port = port
         elif opt == b'ip-address':
-            if len(val) >= 46:
+            if len(val) >= 256:      # NET_HOST_STR_LEN
                 return error(b'ERR REPLCONF ip-address provided by replica instance is too '
                              b'long: %d bytes' % len(val))
             _link(c).announced_ip = val

@@ -1,0 +1,539 @@
+"""Replication end to end, on loopback: pyredis master -> replica -> sub-replica,
+expiry consistency, interop with a real redis-server in both directions,
+partial resynchronisation, WAIT, and failure cases.
+
+Data is compared key by key (type, value and absolute expire time) with
+``snapshot``. No timing assertions: every wait polls until a condition holds
+or a generous deadline passes.
+"""
+
+import os
+import time
+
+import pytest
+import redis
+
+from helpers import REDIS_SERVER, RawConn
+
+needs_redis = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed: '
+                                 'interop tests need it (apt-get install redis-server)')
+
+DBS = (0, 1, 5)
+
+
+def wait_for(cond, timeout=15, what='condition'):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            if cond():
+                return
+        except (redis.ConnectionError, redis.TimeoutError, ConnectionError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError('timed out waiting for ' + what)
+
+
+def info(srv, section='replication'):
+    return srv.client().info(section)
+
+
+def link_up(srv):
+    return info(srv).get('master_link_status') == 'up'
+
+
+def offsets_equal(master, *replicas):
+    off = info(master)['master_repl_offset']
+    return all(info(r)['master_repl_offset'] == off for r in replicas)
+
+
+def supports_config(srv, name):
+    try:
+        return bool(srv.client().config_get(name))
+    except redis.ResponseError:
+        return False
+
+
+def snapshot(srv, dbs=DBS):
+    """{(db, key): (type, value, pexpiretime)} for every key."""
+    out = {}
+    for dbid in dbs:
+        r = srv.client(db=dbid)
+        for key in r.keys('*'):
+            t = r.type(key)
+            if t == b'string':
+                v = r.get(key)
+            elif t == b'list':
+                v = r.lrange(key, 0, -1)
+            elif t == b'hash':
+                v = sorted(r.hgetall(key).items())
+            elif t == b'set':
+                v = sorted(r.smembers(key))
+            elif t == b'zset':
+                v = r.zrange(key, 0, -1, withscores=True)
+            else:
+                v = None
+            out[(dbid, key)] = (t, v, r.execute_command('PEXPIRETIME', key))
+    return out
+
+
+def has_cmd(srv, name):
+    """True when the server implements the command (command families land
+    independently; a missing one skips its part of a test)."""
+    conn = RawConn(srv.port)
+    try:
+        reply = conn.call('COMMAND', 'INFO', name)
+    finally:
+        conn.close()
+    return reply not in (b'*1\r\n*-1\r\n', b'*1\r\n$-1\r\n')
+
+
+def write_everything(srv):
+    """Writes of every type that the server implements, in several
+    databases, a MULTI/EXEC and keys with TTLs."""
+    r0, r1, r5 = srv.client(db=0), srv.client(db=1), srv.client(db=5)
+    r0.set('s', 'v')
+    r0.set('counter', 10)
+    r0.incr('counter')
+    r0.incrbyfloat('counter', 1.5)
+    r0.append('s', 'xyz')
+    r0.set('ttl', 'x', ex=1000)
+    r0.expire('s', 500)
+    r0.psetex('pttl', 800000, 'y')
+    r1.set('db1', 'one')
+    r1.mset({'a': '1', 'b': '2'})
+    r1.delete('b')
+    r5.set('db5', 'five')
+    r5.rename('db5', 'db5b')
+    if has_cmd(srv, 'rpush'):
+        r0.rpush('list', 'a', 'b', 'c')
+        r0.lpush('list', 'z')
+        r0.lpop('list')
+        r1.rpush('list1', *range(300))
+    if has_cmd(srv, 'hset'):
+        r0.hset('hash', mapping={'f1': 'v1', 'f2': 'v2'})
+        r0.hincrby('hash', 'n', 5)
+        r0.hincrbyfloat('hash', 'fl', 0.25)
+    if has_cmd(srv, 'sadd'):
+        r0.sadd('set', 'a', 'b', 'c', 'd')
+        r0.srem('set', 'a')
+        r0.spop('set')
+    if has_cmd(srv, 'zadd'):
+        r0.zadd('zset', {'a': 1, 'b': 2.5, 'c': -3})
+        r0.zincrby('zset', 2, 'a')
+    p = r0.pipeline(transaction=True)
+    p.set('tx1', 'a')
+    p.incr('txn')
+    p.expire('tx1', 300)
+    p.execute()
+    p = r1.pipeline(transaction=True)
+    p.set('tx2', 'b')
+    p.incr('tx2n')
+    p.execute()
+
+
+def start_pyredis(server_factory, *args):
+    return server_factory('pyredis', *args)
+
+
+def make_replica(replica, master):
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    wait_for(lambda: link_up(replica), what='link up')
+
+
+# -- pyredis -> pyredis -------------------------------------------------------------
+
+def test_chain_stream_every_type(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    sub = start_pyredis(server_factory)
+    make_replica(replica, master)
+    make_replica(sub, replica)
+    write_everything(master)
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    snap = snapshot(master)
+    assert len(snap) > 10
+    assert snapshot(replica) == snap
+    assert snapshot(sub) == snap
+    # The whole chain shares the master's replid and offset (PSYNC2).
+    mi, ri, si = info(master), info(replica), info(sub)
+    assert mi['master_replid'] == ri['master_replid'] == si['master_replid']
+    assert ri['role'] == si['role'] == 'slave'
+    assert mi['connected_slaves'] == 1 and ri['connected_slaves'] == 1
+    # Replicas are read-only; the master client can write.
+    with pytest.raises(redis.ReadOnlyError):
+        replica.client().set('x', 1)
+    # FLUSHALL and SWAPDB reach the chain too.
+    master.client().swapdb(0, 1)
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    assert snapshot(sub) == snapshot(master)
+    master.client().flushall()
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    assert snapshot(sub) == {} and snapshot(replica) == {}
+
+
+def test_full_sync_carries_existing_data(server_factory):
+    master = start_pyredis(server_factory)
+    write_everything(master)
+    replica = start_pyredis(server_factory)
+    try:
+        make_replica(replica, master)
+    except AssertionError:
+        pytest.skip('full sync of a non-empty dataset needs pyredis.rdb: ' +
+                    replica.read_log()[-400:])
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    assert snapshot(replica) == snapshot(master)
+    sub = start_pyredis(server_factory)
+    make_replica(sub, replica)
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    assert snapshot(sub) == snapshot(master)
+
+
+def test_lazy_expiry_reaches_replica_as_del(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    m, r = master.client(), replica.client()
+    m.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
+    m.set('k', 'v', px=150)
+    m.set('other', 'x')
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    time.sleep(0.3)
+    # Expired on both clocks: the replica hides it but keeps it.
+    assert r.get('k') is None
+    assert r.exists('k') == 0
+    assert r.ttl('k') == -2
+    assert r.dbsize() == 2
+    assert r.get('k') is None and r.dbsize() == 2
+    # The master expires it on access and propagates the DEL.
+    assert m.get('k') is None
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    assert r.dbsize() == 1
+    assert info(master, 'stats')['expired_keys'] == 1
+    assert info(replica, 'stats')['expired_keys'] == 0
+
+
+def test_active_expiry_reaches_replica_as_del(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    m, r = master.client(), replica.client()
+    m.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
+    for i in range(20):
+        m.set('k%d' % i, 'v', px=100)
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    time.sleep(0.3)
+    assert r.dbsize() == 20
+    assert r.mget(['k%d' % i for i in range(20)]) == [None] * 20
+    # The replica has no active expiry of its own.
+    time.sleep(0.3)
+    assert r.dbsize() == 20
+    m.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '1')
+    wait_for(lambda: r.dbsize() == 0, what='DELs from the active expire cycle')
+    assert m.dbsize() == 0
+
+
+def test_wait_and_role(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    m = master.client()
+    assert m.execute_command('WAIT', 0, 0) == 0
+    assert m.execute_command('WAIT', 1, 50) == 0
+    make_replica(replica, master)
+    m.set('a', 1)
+    assert m.execute_command('WAIT', 1, 0) == 1
+    assert m.execute_command('WAIT', 2, 100) == 1
+    role = m.execute_command('ROLE')
+    assert role[0] == b'master' and role[1] == info(master)['master_repl_offset']
+    # The replica's acked offset (the GETACK sent for WAIT is acked by the
+    # next periodic ACK, as in Redis).
+    assert role[2][0][:2] == [b'127.0.0.1', str(replica.port).encode()]
+    wait_for(lambda: m.execute_command('ROLE')[2][0][2] == str(
+        info(master)['master_repl_offset']).encode(), what='periodic ACK')
+    rrole = replica.client().execute_command('ROLE')
+    assert rrole[:4] == [b'slave', b'127.0.0.1', master.port, b'connected']
+    with pytest.raises(redis.ResponseError, match='WAIT cannot be used with replica'):
+        replica.client().execute_command('WAIT', 1, 0)
+    line = info(master)['slave0']
+    assert line['ip'] == '127.0.0.1' and line['port'] == replica.port
+    assert line['state'] == 'online'
+
+
+def test_partial_resync_after_client_kill(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    m = master.client()
+    m.set('a', 1)
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    m.client_kill_filter(_type='replica')
+    m.set('b', 2)            # written while the replica is away
+    m.rpush('l', 1, 2) if has_cmd(master, 'rpush') else m.set('l', 'x')
+    wait_for(lambda: info(master, 'stats')['sync_partial_ok'] == 1, what='partial resync')
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    assert info(master, 'stats')['sync_full'] == 1
+    assert snapshot(replica) == snapshot(master)
+
+
+def test_replicaof_no_one_promotes_and_keeps_data(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    sub = start_pyredis(server_factory)
+    make_replica(replica, master)
+    make_replica(sub, replica)
+    master.client().set('k', 'v')
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    old_id = info(replica)['master_replid']
+    off = info(replica)['master_repl_offset']
+    assert replica.client().execute_command('REPLICAOF', 'NO', 'ONE') == b'OK'
+    ri = info(replica)
+    assert ri['role'] == 'master'
+    assert ri['master_replid2'] == old_id and ri['second_repl_offset'] == off + 1
+    assert replica.client().get('k') == b'v'
+    replica.client().set('new', 'w')
+    # The sub-replica continues with the new history without a full sync.
+    wait_for(lambda: sub.client().get('new') == b'w', what='sub-replica follows')
+    assert info(replica, 'stats')['sync_partial_ok'] >= 1
+    assert info(replica, 'stats')['sync_full'] == 1      # the sub-replica's first sync
+
+
+def test_master_disappears_stale_data(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    master.client().set('k', 'v')
+    wait_for(lambda: replica.client().get('k') == b'v', what='write')
+    master.stop()
+    wait_for(lambda: not link_up(replica), what='link down')
+    ri = info(replica)
+    assert ri['master_link_status'] == 'down'
+    assert replica.client().get('k') == b'v'
+    if not supports_config(replica, 'replica-serve-stale-data'):
+        return
+    replica.client().config_set('replica-serve-stale-data', 'no')
+    conn = replica.raw()
+    assert conn.call('GET', 'k') == (b"-MASTERDOWN Link with MASTER is down and "
+                                     b"replica-serve-stale-data is set to 'no'.\r\n")
+    conn.close()
+    assert replica.client().ping()           # 'stale' commands still run
+
+
+def test_master_restart_full_sync(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    master.client().set('k', 'v')
+    wait_for(lambda: replica.client().get('k') == b'v', what='write')
+    port = master.port
+    master.stop()
+    wait_for(lambda: not link_up(replica), what='link down')
+    master2 = server_factory('pyredis', port=port)
+    wait_for(lambda: link_up(replica), what='link up again')
+    # A new master has a new replid: the replica resynced from scratch.
+    assert info(master2, 'stats')['sync_full'] == 1
+    assert info(replica)['master_replid'] == info(master2)['master_replid']
+    master2.client().set('after', 1)
+    wait_for(lambda: replica.client().get('after') == b'1', what='stream')
+    assert replica.client().get('k') is None
+
+
+def test_wrong_masterauth_logs_and_retries(server_factory):
+    master = server_factory('pyredis', '--requirepass', 'secret')
+    try:
+        replica = server_factory('pyredis', '--masterauth', 'wrong')
+    except RuntimeError:
+        pytest.skip('masterauth directive not available yet')
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    wait_for(lambda: replica.read_log().count('Unable to AUTH to MASTER') >= 2,
+             what='AUTH failures logged and retried')
+    assert not link_up(replica)
+    if supports_config(replica, 'masterauth'):
+        replica.client().config_set('masterauth', 'secret')
+        wait_for(lambda: link_up(replica), what='link up with the right password')
+
+
+# -- interop with redis-server --------------------------------------------------------
+
+@needs_redis
+def test_redis_replica_of_pyredis_master(server_factory):
+    master = start_pyredis(server_factory)
+    m = master.client()
+    m.set('before', 'sync', ex=1000)
+    real = server_factory('redis', '--repl-diskless-load', 'disabled')
+    real.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    try:
+        wait_for(lambda: link_up(real), timeout=10, what='redis replica link')
+    except AssertionError:
+        pytest.skip('full sync of a non-empty dataset needs pyredis.rdb: ' +
+                    real.read_log()[-400:])
+    write_everything(master)
+    wait_for(lambda: offsets_equal(master, real), what='offsets')
+    assert snapshot(real) == snapshot(master)
+    # Partial resync after the link is cut.
+    m.client_kill_filter(_type='replica')
+    m.set('during', 'gap')
+    wait_for(lambda: info(master, 'stats')['sync_partial_ok'] == 1, what='partial resync')
+    wait_for(lambda: offsets_equal(master, real), what='offsets')
+    assert snapshot(real) == snapshot(master)
+    assert info(master, 'stats')['sync_full'] == 1
+    assert 'Successful partial resynchronization' in real.read_log()
+
+
+@needs_redis
+def test_redis_replica_of_empty_pyredis_master_stream(server_factory):
+    """Full sync of an empty dataset, then the live stream (works without
+    an RDB writer)."""
+    master = start_pyredis(server_factory)
+    real = server_factory('redis')
+    real.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    wait_for(lambda: link_up(real), what='redis replica link')
+    write_everything(master)
+    wait_for(lambda: offsets_equal(master, real), what='offsets')
+    assert snapshot(real) == snapshot(master)
+    assert master.client().execute_command('WAIT', 1, 0) == 1
+
+
+@needs_redis
+def test_pyredis_replica_of_redis_master(server_factory):
+    real = server_factory('redis', '--repl-diskless-sync-delay', '0')
+    r = real.client()
+    r.set('before', 'sync', ex=1000)
+    replica = start_pyredis(server_factory)
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', real.port)
+    try:
+        wait_for(lambda: link_up(replica), timeout=10, what='pyredis replica link')
+    except AssertionError:
+        pytest.skip('loading the master\'s RDB needs pyredis.rdb: ' +
+                    replica.read_log()[-400:])
+    write_everything(real)
+    wait_for(lambda: offsets_equal(real, replica), what='offsets')
+    assert snapshot(replica) == snapshot(real)
+    r.client_kill_filter(_type='replica')
+    r.set('during', 'gap')
+    wait_for(lambda: info(real, 'stats')['sync_partial_ok'] == 1, what='partial resync')
+    wait_for(lambda: offsets_equal(real, replica), what='offsets')
+    assert snapshot(replica) == snapshot(real)
+    assert info(real, 'stats')['sync_full'] == 1
+    # WAIT on the real master counts our ACKs.
+    r.set('acked', 1)
+    assert r.execute_command('WAIT', 1, 0) == 1
+
+
+@needs_redis
+def test_pyredis_replica_of_redis_master_expiry(server_factory):
+    real = server_factory('redis', '--repl-diskless-sync-delay', '0')
+    replica = start_pyredis(server_factory)
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', real.port)
+    try:
+        wait_for(lambda: link_up(replica), timeout=10, what='pyredis replica link')
+    except AssertionError:
+        pytest.skip('loading the master\'s RDB needs pyredis.rdb')
+    r, p = real.client(), replica.client()
+    r.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
+    r.set('k', 'v', px=100)
+    wait_for(lambda: offsets_equal(real, replica), what='offsets')
+    time.sleep(0.25)
+    assert p.get('k') is None and p.dbsize() == 1
+    assert r.get('k') is None
+    wait_for(lambda: p.dbsize() == 0, what='DEL from the real master')
+
+
+# -- command replies compared with redis-server --------------------------------------
+
+@pytest.mark.parametrize('args', [
+    ('REPLCONF',),
+    ('REPLCONF', 'listening-port'),
+    ('REPLCONF', 'listening-port', 'abc'),
+    ('REPLCONF', 'listening-port', '6380'),
+    ('REPLCONF', 'capa', 'eof', 'capa', 'psync2'),
+    ('REPLCONF', 'capa', 'whatever'),
+    ('REPLCONF', 'nonsense', '1'),
+    ('REPLCONF', 'ip-address', 'x' * 255),
+    ('REPLCONF', 'ip-address', 'x' * 256),
+    ('REPLCONF', 'ip-address', '10.0.0.1'),
+    ('REPLICAOF', '127.0.0.1', 'notaport'),
+    ('REPLICAOF', '127.0.0.1', '70000'),
+    ('REPLICAOF', '127.0.0.1', '-1'),
+    ('REPLICAOF', 'no', 'one'),
+    ('SLAVEOF', 'NO', 'ONE'),
+    ('REPLICAOF', 'no'),
+    ('WAIT', 'x', '0'),
+    ('WAIT', '0', 'x'),
+    ('WAIT', '0', '-1'),
+    ('WAIT', '0', '0'),
+    ('WAIT', '1'),
+    ('PSYNC', '?'),
+    ('PSYNC', '?', 'abc'),
+    ('SYNC', 'extra'),
+    ('ROLE', 'extra'),
+])
+def test_command_compat(compat, args):
+    compat.call(*args)
+
+
+def test_replconf_ack_getack_no_reply_compat(compat):
+    # Neither gets a reply from a normal client: the PING's is the next one.
+    compat.raw(b'*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n100\r\n*1\r\n$4\r\nPING\r\n')
+    compat.raw(b'*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n*1\r\n$4\r\nPING\r\n')
+
+
+def test_wait_with_timeout_compat(compat):
+    # No replicas: WAIT 1 blocks for its timeout, then replies 0.
+    compat.call('WAIT', '1', '20')
+
+
+def test_role_compat(compat):
+    compat.call('ROLE')
+
+
+def test_psync_in_multi_compat(compat):
+    compat.call('MULTI')
+    compat.call('PSYNC', '?', '-1')
+    compat.call('SYNC')
+    compat.call('DISCARD')
+
+
+def test_raw_psync_protocol(server_factory):
+    """What a replica sees on the wire: +FULLRESYNC, the payload, then the
+    stream with a SELECT, and +CONTINUE with the missing bytes."""
+    master = start_pyredis(server_factory)
+    conn = RawConn(master.port)
+    assert conn.call('REPLCONF', 'listening-port', '1') == b'+OK\r\n'
+    assert conn.call('REPLCONF', 'capa', 'psync2') == b'+OK\r\n'
+    conn.send_command('PSYNC', '?', '-1')
+    line = _readline(conn)
+    assert line.startswith(b'+FULLRESYNC ')
+    replid, offset = line.split()[1], int(line.split()[2])
+    assert len(replid) == 40 and offset == 0
+    head = _readline(conn)
+    assert head.startswith(b'$') and not head.startswith(b'$EOF:')  # no capa eof
+    size = int(head[1:])
+    payload = _readexact(conn, size)
+    assert payload.startswith(b'REDIS')
+    master.client().set('k', 'v')
+    stream = b'*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n'
+    assert _readexact(conn, len(stream)) == stream
+    assert info(master)['master_repl_offset'] == len(stream)
+    conn.send_command('REPLCONF', 'ACK', str(len(stream)))   # no reply to an ACK
+    wait_for(lambda: info(master)['slave0']['offset'] == len(stream), what='ack')
+    conn.close()
+    # A second replica continues from the middle of the backlog.
+    conn2 = RawConn(master.port)
+    conn2.call('REPLCONF', 'capa', 'psync2')
+    conn2.send_command('PSYNC', replid, str(offset + 1 + 25))
+    assert _readline(conn2) == b'+CONTINUE ' + replid
+    assert _readexact(conn2, len(stream) - 25) == stream[25:]
+    conn2.close()
+
+
+def _readline(conn):
+    while b'\r\n' not in conn.buf:
+        conn._fill()
+    line, conn.buf = conn.buf.split(b'\r\n', 1)
+    return line
+
+
+def _readexact(conn, n):
+    while len(conn.buf) < n:
+        conn._fill()
+    data, conn.buf = conn.buf[:n], conn.buf[n:]
+    return data
