@@ -26,11 +26,16 @@ import itertools
 import random
 import time
 
+from .notify import NotifyFlags
+
+NEW = NotifyFlags.NEW
+KEY_MISS = NotifyFlags.KEY_MISS
+
 
 class Database:
     __slots__ = ('id', 'server', 'data', 'expires', 'lru', 'avg_ttl',
                  'expire_scan', 'expire_scan_pos', 'watched', 'blocking_keys',
-                 'scan_index')
+                 'scan_index', 'lruclock', 'hits', 'misses')
 
     def __init__(self, server, dbid):
         self.id = dbid
@@ -38,6 +43,11 @@ class Database:
         self.data = {}
         self.expires = {}
         self.lru = {}
+        # The server's LRU clock, copied here by the cron so that a lookup
+        # reads one attribute; keyspace hits/misses are summed by INFO.
+        self.lruclock = server.lruclock
+        self.hits = 0
+        self.misses = 0
         self.avg_ttl = 0
         # Active expiry walks a snapshot of the expires keys, a batch per
         # cron run, the way Redis walks its dict with a scan cursor.
@@ -58,13 +68,17 @@ class Database:
         if when is not None and when <= time.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 self.server.stat.keyspace_misses += 1
+                if self.server.notify_flags & KEY_MISS:
+                    self.server.notify(KEY_MISS, b'keymiss', key, self.id)
                 return None
         v = self.data.get(key)
         if v is not None:
-            self.lru[key] = self.server.lruclock
+            self.lru[key] = self.lruclock
             self.server.stat.keyspace_hits += 1
         else:
             self.server.stat.keyspace_misses += 1
+            if self.server.notify_flags & KEY_MISS:
+                self.server.notify(KEY_MISS, b'keymiss', key, self.id)
         return v
 
     def lookup_write(self, key):
@@ -75,7 +89,7 @@ class Database:
                 return None
         v = self.data.get(key)
         if v is not None:
-            self.lru[key] = self.server.lruclock
+            self.lru[key] = self.lruclock
         return v
 
     def exists(self, key):
@@ -90,8 +104,10 @@ class Database:
         """setKey: store a value, dropping any TTL unless keepttl."""
         if self.scan_index is not None and key not in self.data:
             self.scan_index.add(key)
+        if self.server.notify_flags & NEW and key not in self.data:
+            self.server.notify(NEW, b'new', key, self.id)
         self.data[key] = value
-        self.lru[key] = self.server.lruclock
+        self.lru[key] = self.lruclock
         if not keepttl and self.expires:
             self.expires.pop(key, None)
         if self.watched:
@@ -101,8 +117,10 @@ class Database:
         """dbAdd: store a value under a key known not to exist."""
         if self.scan_index is not None:
             self.scan_index.add(key)
+        if self.server.notify_flags & NEW:
+            self.server.notify(NEW, b'new', key, self.id)
         self.data[key] = value
-        self.lru[key] = self.server.lruclock
+        self.lru[key] = self.lruclock
         if self.watched:
             self.server.signal_modified(self, key)
         if self.blocking_keys and key in self.blocking_keys:

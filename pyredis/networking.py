@@ -16,11 +16,12 @@ and limits, and the common case pays nothing for it.
 """
 
 import asyncio
+import re
 import time
 
 import hiredis
 
-from . import resp
+from . import log, resp
 from .resp import RequestParser, ProtocolError
 
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
@@ -69,7 +70,7 @@ class Client(asyncio.Protocol):
         self.psubscriptions = set()
         self.ssubscriptions = set()
         self.blocked = None          # blocking-state object while blocked
-        self.last_cmd = b'NULL'
+        self.last_cmd = None         # the last Command executed
         self.argv = None
         self.user = b'default'
         self.paused_reading = False
@@ -82,11 +83,13 @@ class Client(asyncio.Protocol):
         self.tot_net_in = self.tot_net_out = self.tot_cmds = 0
         self.dirty_exec = False
         # True when this client needs the slow checks in process_command
-        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off...).
-        self.gated = not self.authenticated
+        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a
+        # server-wide condition such as loading or being a replica).
+        self.gated = True
+        self.update_gate()
 
     def update_gate(self):
-        self.gated = bool(not self.authenticated or self.multi is not None
+        self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
                           or self.subscriptions or self.psubscriptions
                           or self.ssubscriptions or self.reply_mode
                           or self.is_master)
@@ -154,7 +157,7 @@ class Client(asyncio.Protocol):
     def data_received(self, data):
         self.last_interaction = self.server.unixtime
         self.tot_net_in += len(data)
-        if self.slow is not None or data[0] != 42:
+        if self.slow is not None or data[0] != 42 or _huge_count(data) is not None:
             self._slow_path(data, 0)
         else:
             reader = self.reader
@@ -165,7 +168,7 @@ class Client(asyncio.Protocol):
                 while True:
                     req = reader.gets()
                     if req is False:
-                        if reader.has_data():
+                        if reader.has_data() or not _at_boundary(reader):
                             # A request is split across reads: finish it with
                             # the exact parser, which enforces Redis's limits.
                             self.reader = hiredis.Reader()
@@ -220,7 +223,7 @@ class Client(asyncio.Protocol):
                 elif self.is_replica and self.repl is not None:
                     self.repl.ack_time = time.time()
         except ProtocolError as e:
-            server.log_verbose('Protocol error (%s) from client: %s' % (
+            log.verbose('Protocol error (%s) from client: %s' % (
                 e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
             self.out.append(b'-ERR Protocol error: %s\r\n' % e.args[0])
             self.close_after_reply = True
@@ -233,7 +236,7 @@ class Client(asyncio.Protocol):
         if parser.at_boundary():
             self.slow = None
         elif parser.pending() > config.client_query_buffer_limit:
-            server.log_warning('Closing client that reached max query buffer length')
+            log.warning('Closing client that reached max query buffer length')
             self.closing = True
             self.transport.close()
 
@@ -285,6 +288,27 @@ class Client(asyncio.Protocol):
 
 class _NotBulk(Exception):
     pass
+
+
+# hiredis allocates a list for a multibulk as soon as it reads the header,
+# so "*2147483648\r\n" would cost gigabytes and seconds to allocate and free:
+# chunks that may hold such a count go to the exact parser, which grows argv
+# as the arguments arrive (as Redis does) and rejects counts over INT_MAX.
+_huge_count = re.compile(rb'\*[1-9][0-9]{7}').search
+
+
+def _at_boundary(reader):
+    """True when hiredis holds no partial request. has_data() is False both
+    at a boundary and inside a multibulk whose header or last element was
+    consumed (``*3\\r\\n``, ``*``), so probe it with a null array: at the top
+    level that is a complete (None) reply and leaves the reader clean;
+    inside a request it becomes an element, an unfinished reply or an error
+    (the reader is then replaced anyway)."""
+    reader.feed(b'*-1\r\n')
+    try:
+        return reader.gets() is None
+    except hiredis.ProtocolError:
+        return False
 
 
 def _fmt_addr(a):

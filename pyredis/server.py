@@ -29,7 +29,7 @@ import sys
 import time
 
 from . import commands, expire, log, resp
-from .commands import TABLE
+from .commands import TABLE, DISPATCH
 from .db import Database
 from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from .notify import NotifyFlags
@@ -98,6 +98,13 @@ class Server:
         self._next_client_id += 1
         return self._next_client_id
 
+    def total_commands(self):
+        """total_commands_processed: the sum of every command's calls."""
+        return self.stat.numcommands_base + sum(
+            cmd.calls + (sum(s.calls for s in cmd.subcommands.values())
+                         if cmd.subcommands else 0)
+            for cmd in TABLE.values())
+
     def requires_auth(self):
         return bool(self.config.requirepass)
 
@@ -116,7 +123,7 @@ class Server:
         self.stat.numconnections += 1
         if config.tcp_keepalive and not c.unix and c.transport is not None:
             _set_keepalive(c.transport, config.tcp_keepalive)
-        c.gated = not c.authenticated
+        c.update_gate()
         return None
 
     def remove_client(self, c):
@@ -139,45 +146,40 @@ class Server:
                 b'cmd=%s user=%s redir=-1 resp=%d') % (
             c.id, c.addr, c.laddr, c.fd, c.name, int(now - c.ctime),
             int(now - c.last_interaction), flags, c.db.id, sub, psub, ssub, multi,
-            qbuf, 0, 0, 1024 + qbuf, c.last_cmd, c.user, c.resp)
+            qbuf, 0, 0, 1024 + qbuf,
+            c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user, c.resp)
 
     # -- command execution ------------------------------------------------------
 
     def process_command(self, c, argv):
-        name = argv[0]
-        cmd = TABLE.get(name)
+        cmd = DISPATCH.get(argv[0])
         if cmd is None:
-            cmd = TABLE.get(name.lower())
+            cmd = DISPATCH.get(argv[0].lower())
             if cmd is None:
                 return self._reject(c, unknown_command_error(argv))
         n = len(argv)
-        if cmd.subcommands is not None:
-            if n >= 2:
-                sub = cmd.subcommands.get(argv[1].lower())
-                if sub is None or sub.proc is None:
-                    return self._reject(c, b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n" % (
-                        argv[1][:128], cmd.name.upper()))
-                cmd = sub
+        if cmd.subcommands is not None and n >= 2:
+            sub = cmd.subcommands.get(argv[1].lower())
+            if sub is None or sub.proc is None:
+                return self._reject(c, b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n" % (
+                    argv[1][:128], cmd.name.upper()))
+            cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
             return self._reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
                                 cmd.fullname.encode(), cmd)
-        if c.gated or self.gated:
+        if c.gated:
             return self._gated(c, cmd, argv)
-        # The common case: call() inlined.
-        dirty = self.dirty
+        if self.propagate_targets:
+            return self.call(c, cmd, argv)
+        # The common case, call() without the propagation bookkeeping.
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:  # a handler bug must not take the server down
             reply = self._internal_error(c, cmd, e)
         cmd.calls += 1
-        self.stat.numcommands += 1
         if reply is not None:
             c.out.append(reply)
-        if self.dirty != dirty and self.propagate_targets:
-            self._propagate_call(c, cmd, argv)
-        elif self.also_propagated:
-            self.flush_propagation()
-        c.last_cmd = cmd.name
+        c.last_cmd = cmd
 
     def _reject(self, c, err, cmd=None):
         self.stat.rejected_calls += 1
@@ -252,7 +254,6 @@ class Server:
         except Exception as e:
             reply = self._internal_error(c, cmd, e)
         cmd.calls += 1
-        self.stat.numcommands += 1
         mode = c.reply_mode
         if reply is not None and not mode & (REPLY_OFF | REPLY_SKIP):
             c.out.append(reply)
@@ -266,7 +267,7 @@ class Server:
             self._propagate_call(c, cmd, argv)
         elif self.also_propagated and not self.in_exec:
             self.flush_propagation()
-        c.last_cmd = cmd.name
+        c.last_cmd = cmd
 
     # -- propagation --------------------------------------------------------------
 
@@ -388,9 +389,14 @@ class Server:
             publish(b'__keyevent@%d__:%s' % (dbid, event), key)
 
     def update_gate(self):
+        """Recompute whether server-wide conditions need the slow checks, and
+        fold that into every client's own ``gated`` flag, so the hot path
+        tests a single attribute."""
         self.gated = bool(self.loading or self.masterhost or self.oom_check is not None
                           or self.write_denied_reason is not None
                           or self.extra_gate is not None)
+        for c in self.clients.values():
+            c.update_gate()
 
     # -- cron -----------------------------------------------------------------------
 
@@ -400,8 +406,10 @@ class Server:
         now = time.time()
         self.unixtime = int(now)
         self.lruclock = self.unixtime & LRU_CLOCK_MAX
+        for db in self.dbs:
+            db.lruclock = self.lruclock
         self.cronloops += 1
-        self.stat.track_instantaneous(now)
+        self.stat.track_instantaneous(now, self.total_commands())
         if self.config.timeout:
             self._clients_timeout(now)
         if self.masterhost is None and self.active_expire_enabled:
@@ -523,7 +531,9 @@ class Stats:
     """INFO stats counters and the instantaneous-metric samples."""
 
     def __init__(self):
-        self.numcommands = 0
+        # Commands counted before the last CONFIG RESETSTAT is subtracted here;
+        # the live count is the sum of the command table's call counters.
+        self.numcommands_base = 0
         self.numconnections = 0
         self.rejected_conn = 0
         self.rejected_calls = 0
@@ -541,15 +551,15 @@ class Stats:
         self._last_sample = (time.time(), 0)
         self.instantaneous_ops = 0
 
-    def track_instantaneous(self, now):
+    def track_instantaneous(self, now, numcommands):
         last_t, last_n = self._last_sample
         if now - last_t < 0.1:
             return
-        ops = (self.numcommands - last_n) / (now - last_t)
+        ops = (numcommands - last_n) / (now - last_t)
         self._samples.append(ops)
         if len(self._samples) > 16:
             del self._samples[0]
-        self._last_sample = (now, self.numcommands)
+        self._last_sample = (now, numcommands)
         self.instantaneous_ops = int(sum(self._samples) / len(self._samples))
 
 

@@ -23,6 +23,9 @@ is created from the spec and dispatches on argv[1].
 from . import spec
 
 TABLE = {}          # lower-case bytes name -> Command (top-level commands)
+# What dispatch looks names up in: TABLE plus the upper-case spellings, so
+# the usual "SET"/"set" cost one dict lookup (others fall back to lower()).
+DISPATCH = {}
 
 
 class Command:
@@ -71,9 +74,24 @@ def _container(name):
     cmd = TABLE.get(name.encode())
     if cmd is None:
         cmd = Command(name, spec.INFO[name], spec.DOCS.get(name))
-        TABLE[name.encode()] = cmd
+        _register_top(cmd)
     if cmd.subcommands is None:
         cmd.subcommands = {}
+    return cmd
+
+
+def _register_top(cmd):
+    name = cmd.fullname.encode()
+    TABLE[name] = cmd
+    DISPATCH[name] = cmd
+    DISPATCH[name.upper()] = cmd
+
+
+def unregister(name):
+    """Remove a command from dispatch (rename-command NAME "")."""
+    cmd = TABLE.get(name)
+    DISPATCH.pop(name, None)
+    DISPATCH.pop(name.upper(), None)
     return cmd
 
 
@@ -95,7 +113,7 @@ def command(fullname, keys=None):
             cmd = TABLE.get(fullname.encode())
             if cmd is None:
                 cmd = Command(fullname, spec.INFO[fullname], spec.DOCS.get(fullname))
-                TABLE[fullname.encode()] = cmd
+                _register_top(cmd)
         cmd.proc = proc
         cmd.keys_proc = keys
         return proc

@@ -280,7 +280,7 @@ def info_stats(server):
     pubsub = server.pubsub
     return [
         ('total_connections_received', st.numconnections),
-        ('total_commands_processed', st.numcommands),
+        ('total_commands_processed', server.total_commands()),
         ('instantaneous_ops_per_sec', st.instantaneous_ops),
         ('total_net_input_bytes', sum(c.tot_net_in for c in server.clients.values())
          + st.net_input_bytes),
@@ -304,8 +304,8 @@ def info_stats(server):
         ('evicted_clients', 0),
         ('total_eviction_exceeded_time', 0),
         ('current_eviction_exceeded_time', 0),
-        ('keyspace_hits', st.keyspace_hits),
-        ('keyspace_misses', st.keyspace_misses),
+        ('keyspace_hits', st.keyspace_hits + sum(db.hits for db in server.dbs)),
+        ('keyspace_misses', st.keyspace_misses + sum(db.misses for db in server.dbs)),
         ('pubsub_channels', pubsub.num_channels() if pubsub else 0),
         ('pubsub_patterns', pubsub.num_patterns() if pubsub else 0),
         ('pubsubshard_channels', pubsub.num_shard_channels() if pubsub else 0),

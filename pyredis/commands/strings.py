@@ -440,20 +440,32 @@ def incr_generic(c, key, by):
         cur = 0
     else:
         cls = v.__class__
-        if cls is not bytes and cls is not bytearray:
+        if cls is bytes and v.isdigit() and len(v) < 19 and (v[0] != 48 or len(v) == 1):
+            # Canonical non-negative integers (what INCR itself stores): no
+            # need for string2ll's full check, which costs a formatting.
+            cur = int(v)
+        elif cls is bytes or cls is bytearray:
+            cur = string2ll(bytes(v))
+            if cur is None:
+                return NOT_INT_ERR
+        else:
             return WRONGTYPE_ERR
-        cur = string2ll(bytes(v) if cls is bytearray else v)
-        if cur is None:
-            return NOT_INT_ERR
     new = cur + by
     if new > LLONG_MAX or new < LLONG_MIN:
         return b'-ERR increment or decrement would overflow\r\n'
-    db.set(key, b'%d' % new, keepttl=True)
+    reply = b':%d\r\n' % new
+    if v is None:
+        db.add(key, reply[1:-2])
+    else:
+        # The key exists and keeps its TTL; lookup_write refreshed its LRU.
+        db.data[key] = reply[1:-2]
+        if db.watched:
+            c.server.signal_modified(db, key)
     server = c.server
     server.dirty += 1
     if server.notify_flags:
         server.notify(S, b'incrby', key, db.id)
-    return b':%d\r\n' % new
+    return reply
 
 
 @command('incr')

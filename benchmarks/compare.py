@@ -1,0 +1,123 @@
+"""Side-by-side throughput: pyredis vs a real redis-server, same machine, same run.
+
+Starts both servers on free loopback ports (no persistence), then for each
+pipeline depth and each test runs redis-benchmark against one and then the
+other, alternating which goes first, a few rounds, and reports the best
+requests/s of each and the ratio pyredis/redis.
+
+    python benchmarks/compare.py                      # set,get,incr,mset at -P 1 and -P 16
+    python benchmarks/compare.py -t set,get -P 16 -n 200000 --rounds 3
+    python benchmarks/compare.py --server-args "--appendonly yes" ...
+
+Extra server arguments (--server-args) go to both servers, so the two are
+always compared under the same configuration.
+"""
+
+import argparse
+import csv
+import io
+import os
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(port, proc, timeout=20):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError('server exited early')
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=0.5) as s:
+                s.sendall(b'PING\r\n')
+                if s.recv(16).startswith(b'+PONG'):
+                    return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError('server did not start')
+
+
+def start(kind, extra):
+    port = free_port()
+    workdir = tempfile.mkdtemp(prefix='bench-%s-' % kind)
+    if kind == 'redis':
+        cmd = [shutil.which('redis-server')]
+    else:
+        cmd = [sys.executable, '-m', 'pyredis']
+    cmd += ['--port', str(port), '--bind', '127.0.0.1', '--save', '', '--dir', workdir]
+    cmd += extra
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, cwd=workdir)
+    wait_ready(port, proc)
+    return proc, port
+
+
+def run_benchmark(port, test, n, clients, pipeline, extra):
+    cmd = ['redis-benchmark', '-p', str(port), '-t', test, '-n', str(n), '-c', str(clients),
+           '-P', str(pipeline), '--csv'] + extra
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    rows = list(csv.reader(io.StringIO(out)))
+    for row in rows[1:]:
+        return row[0], float(row[1])
+    raise RuntimeError('no result from redis-benchmark: %r' % out)
+
+
+def flush(port):
+    with socket.create_connection(('127.0.0.1', port)) as s:
+        s.sendall(b'FLUSHALL\r\n')
+        s.recv(16)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    ap.add_argument('-t', '--tests', default='set,get,incr,mset')
+    ap.add_argument('-P', '--pipelines', default='1,16')
+    ap.add_argument('-n', '--requests', type=int, default=100000)
+    ap.add_argument('-c', '--clients', type=int, default=50)
+    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--server-args', default='', help='extra arguments for both servers')
+    ap.add_argument('--bench-args', default='', help='extra arguments for redis-benchmark')
+    args = ap.parse_args()
+    extra = shlex.split(args.server_args)
+    bench_extra = shlex.split(args.bench_args)
+    ours, our_port = start('pyredis', extra)
+    theirs, their_port = start('redis', extra)
+    try:
+        print('%-22s %4s %14s %14s %7s' % ('test', '-P', 'pyredis rps', 'redis rps', 'ratio'))
+        for pipeline in [int(p) for p in args.pipelines.split(',')]:
+            for test in args.tests.split(','):
+                best = {'pyredis': 0.0, 'redis': 0.0}
+                name = test
+                for r in range(args.rounds):
+                    order = [('pyredis', our_port), ('redis', their_port)]
+                    if r % 2:
+                        order.reverse()
+                    for kind, port in order:
+                        flush(port)
+                        name, rps = run_benchmark(port, test, args.requests, args.clients,
+                                                  pipeline, bench_extra)
+                        best[kind] = max(best[kind], rps)
+                ratio = best['pyredis'] / best['redis'] if best['redis'] else 0
+                print('%-22s %4d %14.0f %14.0f %7.2f' % (name, pipeline, best['pyredis'],
+                                                         best['redis'], ratio), flush=True)
+    finally:
+        for p in (ours, theirs):
+            p.terminate()
+            p.wait()
+
+
+if __name__ == '__main__':
+    main()
