@@ -45,7 +45,7 @@ class Database:
         self.lru = {}
         # The server's LRU clock, copied here by the cron so that a lookup
         # reads one attribute; keyspace hits/misses are summed by INFO.
-        self.lruclock = server.lruclock
+        self.lruclock = int(time.time()) & ((1 << 24) - 1)
         self.hits = 0
         self.misses = 0
         self.avg_ttl = 0
