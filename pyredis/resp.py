@@ -248,6 +248,10 @@ class RequestParser:
         from .util import split_args
         buf = self.buf
         nl = buf.find(b'\n', self.pos)
+        if nl >= 0 and buf.find(b'\0', self.pos, nl) >= 0:
+            # Redis looks for the newline with strchr(), which stops at a
+            # NUL: such a line never ends (until it is too big).
+            nl = -1
         if nl < 0:
             if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
                 raise ProtocolError(b'too big inline request')

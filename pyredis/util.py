@@ -80,6 +80,10 @@ def split_args(line):
     """sdssplitargs: split a line into arguments the way redis-cli, inline
     commands and redis.conf do. Returns a list of bytes, or None when quotes
     are unbalanced or a closing quote is not followed by a space."""
+    # The C code walks a NUL-terminated string: a NUL ends the input.
+    nul = line.find(b'\0')
+    if nul >= 0:
+        line = line[:nul]
     args = []
     i, n = 0, len(line)
     while True:
