@@ -29,6 +29,8 @@ class NotifyFlags:
     @classmethod
     def parse(cls, s):
         """keyspaceEventsStringToFlags: the mask, or None for an unknown char."""
+        if isinstance(s, FlagString):
+            return s.flags
         flags = 0
         table = dict(cls._CHARS)
         for ch in s:
@@ -48,7 +50,8 @@ class NotifyFlags:
             for ch, bit in (('g', cls.GENERIC), ('$', cls.STRING), ('l', cls.LIST),
                             ('s', cls.SET), ('h', cls.HASH), ('z', cls.ZSET),
                             ('x', cls.EXPIRED), ('e', cls.EVICTED), ('t', cls.STREAM),
-                            ('d', cls.MODULE)):
+                            ('d', cls.MODULE), ('n', cls.NEW)):
+                # 'n' is only spelled out without 'A' (Redis 7.0 does the same).
                 if flags & bit:
                     out += ch
         if flags & cls.KEYSPACE:
@@ -57,6 +60,14 @@ class NotifyFlags:
             out += 'E'
         if flags & cls.KEY_MISS:
             out += 'm'
-        if flags & cls.NEW:
-            out += 'n'
-        return out
+        return FlagString(out, flags)
+
+
+class FlagString(str):
+    """The spelling CONFIG GET shows, remembering the exact mask: Redis 7.0
+    drops 'n' from the spelling when 'A' is present, but keeps the flag."""
+
+    def __new__(cls, text, flags):
+        s = super().__new__(cls, text)
+        s.flags = flags
+        return s
