@@ -87,6 +87,10 @@ class Client(asyncio.Protocol):
         # server-wide condition such as loading or being a replica).
         self.gated = True
         self.update_gate()
+        if not self.authenticated:
+            # Unauthenticated clients have tighter request limits, which
+            # only the exact parser enforces.
+            self.slow = RequestParser()
 
     def update_gate(self):
         self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
@@ -233,7 +237,7 @@ class Client(asyncio.Protocol):
             return
         if self.closing or self.paused_reading:
             return
-        if parser.at_boundary():
+        if parser.at_boundary() and self.authenticated:
             self.slow = None
         elif parser.pending() > config.client_query_buffer_limit:
             log.warning('Closing client that reached max query buffer length')

@@ -205,8 +205,10 @@ class RequestParser:
                 ok = b'%d' % ll == buf[self.pos + 1:nl] and ll <= 0x7fffffff
             except ValueError:
                 ok = False
-            if not ok or (ll > 10 and not authed):
+            if not ok:
                 raise ProtocolError(b'invalid multibulk length')
+            if ll > 10 and not authed:
+                raise ProtocolError(b'unauthenticated multibulk length')
             self.pos = nl + 2
             if ll <= 0:
                 self._compact()
@@ -230,7 +232,7 @@ class RequestParser:
                 if not ok or (ll > max_bulk_len and not is_master):
                     raise ProtocolError(b'invalid bulk length')
                 if ll > 16384 and not authed:
-                    raise ProtocolError(b'invalid bulk length')
+                    raise ProtocolError(b'unauthenticated bulk length')
                 self.pos = nl + 2
                 self.bulklen = ll
             if len(buf) - self.pos < self.bulklen + 2:

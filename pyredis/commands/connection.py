@@ -103,7 +103,7 @@ def hello(c, argv):
         c.authenticated = True
     if not c.authenticated:
         return (b'-NOAUTH HELLO must be called with the client already authenticated, '
-                b'otherwise the HELLO <proto> AUTH <user> <pass> option can be used to '
+                b'otherwise the HELLO AUTH <user> <pass> option can be used to '
                 b'authenticate the client and select the RESP protocol version at the '
                 b'same time\r\n')
     if setname is not None:
