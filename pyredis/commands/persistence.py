@@ -384,7 +384,7 @@ def load_file(server, path, is_replica=None, allow_dup=False):
     return stats
 
 
-def _load_gen(server, path, stats, is_replica=None, allow_dup=False):
+def _load_gen(server, path, stats, is_replica=None, allow_dup=False, yield_every=2 << 20):
     st = server.rdb_state
     if is_replica is None:
         is_replica = server.masterhost is not None
@@ -399,7 +399,8 @@ def _load_gen(server, path, stats, is_replica=None, allow_dup=False):
         st.loading_loaded = 0
         checksum = _flag(cfg(server, 'rdbchecksum', True))
         for pos in rdb.load_iter(server, data, stats, is_replica=is_replica,
-                                 verify_checksum=checksum, allow_dup=allow_dup):
+                                 verify_checksum=checksum, allow_dup=allow_dup,
+                                 yield_every=yield_every):
             st.loading_loaded = pos
             yield pos
         st.loading_loaded = size
@@ -439,9 +440,13 @@ async def startup_load(server):
     # serverCron while loading).
     active_expire = server.active_expire_enabled
     server.active_expire_enabled = False
+    # key-load-delay (microseconds per key, a debug knob Redis's own tests
+    # use to observe -LOADING): yield after every key and sleep.
+    delay = cfg(server, 'key_load_delay', 0) or 0
+    pause = delay / 1e6 if delay > 0 else 0
     try:
-        for _ in _load_gen(server, path, stats):
-            await asyncio.sleep(0)
+        for _ in _load_gen(server, path, stats, yield_every=1 if pause else 2 << 20):
+            await asyncio.sleep(pause)
     except (rdb.RDBError, OSError) as e:
         offset = getattr(e, 'offset', None)
         if isinstance(e, rdb.RDBError):
