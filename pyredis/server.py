@@ -34,6 +34,7 @@ from .commands import TABLE, DISPATCH
 from .db import Database
 from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from .notify import NotifyFlags
+from .util import c_string
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 
@@ -162,8 +163,8 @@ class Server:
         if cmd.subcommands is not None and n >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None or sub.proc is None:
-                return self._reject(c, b"-ERR unknown subcommand '%s'. Try %s HELP.\r\n" % (
-                    argv[1][:128], cmd.name.upper()))
+                return self._reject(c, resp.error(b"ERR unknown subcommand '%s'. Try %s HELP." % (
+                    c_string(argv[1])[:128], cmd.name.upper())))
             cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
             return self._reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
@@ -571,13 +572,14 @@ class Stats:
 
 
 def unknown_command_error(argv):
+    # C's "%.*s": at most that many bytes, and nothing after a NUL.
     args = b''
     for a in argv[1:]:
         if len(args) >= 128:
             break
-        args += b"'%s' " % a[:128 - len(args)]
+        args += b"'%s' " % c_string(a)[:128 - len(args)]
     return resp.error(b"ERR unknown command '%s', with args beginning with: %s" % (
-        argv[0][:128], args))
+        c_string(argv[0])[:128], args))
 
 
 PROTECTED_MODE_ERR = (

@@ -143,6 +143,13 @@ def split_args(line):
         args.append(bytes(current))
 
 
+def c_string(s):
+    """What C's "%s" prints of s: everything before the first NUL. Error
+    messages that quote arguments (unknown command...) show them this way."""
+    nul = s.find(b'\0')
+    return s if nul < 0 else s[:nul]
+
+
 def _ishex(c):
     return c in b'0123456789abcdefABCDEF'
 

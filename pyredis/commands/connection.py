@@ -12,6 +12,8 @@ from ..config import REDIS_VERSION
 
 @command('ping')
 def ping(c, argv):
+    if len(argv) > 2:
+        return b"-ERR wrong number of arguments for 'ping' command\r\n"
     if c.resp == 2 and (c.subscriptions or c.psubscriptions or c.ssubscriptions):
         msg = argv[1] if len(argv) == 2 else b''
         return b'*2\r\n$4\r\npong\r\n' + bulk(msg)
@@ -31,11 +33,25 @@ def quit_(c, argv):
     return OK
 
 
+def get_int(arg, msg=None):
+    """getIntFromObjectOrReply: a C int, or the error reply (``msg`` for
+    both failures when given, as Redis does)."""
+    n = string2ll(arg)
+    if n is None:
+        return error(msg) if msg else NOT_INT_ERR
+    if n > 0x7fffffff or n < -0x80000000:
+        return error(msg) if msg else INT_RANGE_ERR
+    return n
+
+
+INT_RANGE_ERR = b'-ERR value is out of range, value must between -2147483648 and 2147483647\r\n'
+
+
 @command('select')
 def select(c, argv):
-    idx = string2ll(argv[1])
-    if idx is None or idx > 0x7fffffff or idx < -0x80000000:
-        return NOT_INT_ERR
+    idx = get_int(argv[1])
+    if idx.__class__ is bytes:
+        return idx
     if idx < 0 or idx >= len(c.server.dbs):
         return b'-ERR DB index is out of range\r\n'
     c.db = c.server.dbs[idx]
@@ -254,7 +270,7 @@ def client_list(c, argv):
         ids = []
         for a in argv[3:]:
             n = string2ll(a)
-            if n is None or n <= 0:
+            if n is None:
                 return b'-ERR Invalid client ID\r\n'
             ids.append(n)
         clients = [c.server.clients[i] for i in ids if i in c.server.clients]

@@ -18,6 +18,7 @@ from ..resp import OK, ZERO, ONE, bulk, integer, error, help_reply, SYNTAX_ERR, 
 from ..util import string2ll, glob_match, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 from ..scan import scan_container
+from .connection import get_int
 
 G = NotifyFlags.GENERIC
 
@@ -116,13 +117,22 @@ def keys(c, argv):
 
 
 def parse_scan_cursor(arg):
-    """Cursors are unsigned 64-bit numbers; Redis parses with strtoul."""
-    if not arg or not arg.isdigit():
+    """Cursors are unsigned 64-bit numbers parsed with strtoul(), so Redis
+    takes "" as 0, a sign ("+5", "-1" = 2**64-1) and rejects leading
+    space, trailing junk and overflow. Returns None when invalid."""
+    digits = arg
+    negative = False
+    if digits[:1] in (b'+', b'-'):
+        negative = digits[:1] == b'-'
+        digits = digits[1:]
+    if not digits:
+        return 0 if not arg else None
+    if not digits.isdigit():
         return None
-    v = int(arg)
+    v = int(digits)
     if v > (1 << 64) - 1:
         return None
-    return v
+    return (-v) & ((1 << 64) - 1) if negative else v
 
 
 def scan_options(argv, start, allow_type):
@@ -239,9 +249,9 @@ def copy(c, argv):
             replace = True
             i += 1
         elif opt == b'db' and i + 1 < len(argv):
-            n = string2ll(argv[i + 1])
-            if n is None or n > 0x7fffffff or n < -0x80000000:
-                return NOT_INT_ERR
+            n = get_int(argv[i + 1])
+            if n.__class__ is bytes:
+                return n
             if n < 0 or n >= len(server.dbs):
                 return b'-ERR DB index is out of range\r\n'
             dstdb = server.dbs[n]
@@ -271,9 +281,9 @@ def copy(c, argv):
 def move(c, argv):
     key = argv[1]
     server = c.server
-    n = string2ll(argv[2])
-    if n is None or n > 0x7fffffff or n < -0x80000000:
-        return NOT_INT_ERR
+    n = get_int(argv[2])
+    if n.__class__ is bytes:
+        return n
     if n < 0 or n >= len(server.dbs):
         return b'-ERR DB index is out of range\r\n'
     src = c.db

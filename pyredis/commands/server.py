@@ -16,8 +16,9 @@ import time
 from . import command, all_commands, lookup, TABLE
 from .. import resp
 from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
-from ..util import string2ll, bytes_to_human, glob_match
+from ..util import string2ll, bytes_to_human, glob_match, c_string
 from ..config import REDIS_VERSION
+from .connection import get_int
 
 
 @command('dbsize')
@@ -69,11 +70,12 @@ FLUSHALL_HOOKS = []
 
 @command('swapdb')
 def swapdb(c, argv):
-    a, b = string2ll(argv[1]), string2ll(argv[2])
-    if a is None:
-        return b'-ERR invalid first DB index\r\n'
-    if b is None:
-        return b'-ERR invalid second DB index\r\n'
+    a = get_int(argv[1], b'ERR invalid first DB index')
+    if a.__class__ is bytes:
+        return a
+    b = get_int(argv[2], b'ERR invalid second DB index')
+    if b.__class__ is bytes:
+        return b
     server = c.server
     n = len(server.dbs)
     if a < 0 or a >= n or b < 0 or b >= n:
@@ -497,7 +499,8 @@ def debug(c, argv):
                                     '. Setting it to 1 reenables back the default.',
                                     'OBJECT <key>',
                                     '    Show low level info about `key` and associated value.'])
-    return error(b"ERR unknown subcommand '%s'. Try DEBUG HELP." % argv[1])
+    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+                 % c_string(argv[1])[:128])
 
 
 # -- COMMAND ------------------------------------------------------------------

@@ -233,17 +233,18 @@ def getex(c, argv):
     if parsed.__class__ is bytes:
         return parsed
     flags, expire = parsed
-    when = None
-    if expire is not None:
-        when = expire_ms(expire, flags, b'getex')
-        if when.__class__ is bytes:
-            return when
     key = argv[1]
+    # Redis looks the key up before it validates the expire time.
     v, err = _get_string(c, key)
     if err:
         return err
     if v is None:
         return _null(c)
+    when = None
+    if expire is not None:
+        when = expire_ms(expire, flags, b'getex')
+        if when.__class__ is bytes:
+            return when
     db = c.db
     server = c.server
     if when is not None and when <= time.time() * 1000 and not server.masterhost:
