@@ -193,8 +193,15 @@ class Replication:
     def create_backlog(self):
         self.backlog = bytearray()
         self.backlog_off = self.master_repl_offset
-        if self.feed not in self.server.propagate_targets:
-            self.server.propagate_targets.append(self.feed)
+        server = self.server
+        if self.feed not in server.propagate_targets:
+            if not server.propagate_targets:
+                # Without targets, call() never consumes a handler's
+                # propagate_argv: drop the stale ones so the next write of
+                # those clients is not propagated in an older form.
+                for c in server.clients.values():
+                    c.propagate_argv = None
+            server.propagate_targets.append(self.feed)
 
     def free_backlog(self):
         self.backlog = None
