@@ -92,16 +92,16 @@ def fsync_policy(server):
 try:
     from hiredis import pack_command as _pack
 except ImportError:     # older hiredis
-    _pack = None
+    def _pack(argv):
+        raise TypeError
 
 
 def encode_command(argv):
     """One command as a RESP multibulk, the way the AOF stores it."""
-    if _pack is not None:
-        try:
-            return _pack(tuple(argv))
-        except TypeError:
-            pass
+    try:
+        return _pack(tuple(argv))
+    except TypeError:
+        pass
     out = [b'*%d\r\n' % len(argv)]
     for a in argv:
         if not isinstance(a, (bytes, bytearray)):
@@ -550,7 +550,8 @@ class Aof:
         self.fsync_offset = 0
         self.last_fsync = 0
         self.cur_timestamp = 0
-        self.always = False
+        self.always = self.everysec = self.ts_enabled = False
+        self.flush_postponed_start = 0
         self.child_pid = None
         self.rewrite_scheduled = False
         self.rewrite_time_start = -1
@@ -626,29 +627,35 @@ class Aof:
     # -- writing ---------------------------------------------------------------
 
     def refresh_policy(self):
-        self.always = fsync_policy(self.server) == 'always'
+        """Cache the settings the write path reads (CONFIG SET hooks and the
+        cron call this), so feeding a command reads no config."""
+        policy = fsync_policy(self.server)
+        self.always = policy == 'always'
+        self.everysec = policy == 'everysec'
+        self.ts_enabled = bool(setting(self.server, 'aof_timestamp_enabled', False))
 
     def feed(self, ops):
         """The propagation target: queue the operations in the AOF buffer."""
-        if self.state == AOF_WAIT_REWRITE and self.child_pid is None:
-            return
+        if self.state != AOF_ON and self.child_pid is None:
+            return      # waiting for the rewrite that will create the base
         buf = self.buf
         if not buf and not self.scheduled:
             self.scheduled = True
             loop = self.server.loop
             if loop is not None:
                 loop.call_soon(self.before_sleep)
-        server = self.server
-        if setting(server, 'aof_timestamp_enabled', False) and \
-                self.cur_timestamp < server.unixtime:
-            self.cur_timestamp = server.unixtime
+        if self.ts_enabled and self.cur_timestamp < self.server.unixtime:
+            self.cur_timestamp = self.server.unixtime
             buf.append(b'#TS:%d\r\n' % self.cur_timestamp)
         sel = self.selected_db
         for dbid, argv in ops:
             if dbid != sel and dbid != -1:
                 buf.append(select_command(dbid))
                 sel = dbid
-            buf.append(encode_command(argv))
+            try:
+                buf.append(_pack(tuple(argv)))
+            except TypeError:   # bytearray / memoryview arguments, or no pack_command
+                buf.append(encode_command(argv))
         self.selected_db = sel
 
     def reply_barrier(self, c):
@@ -685,6 +692,20 @@ class Aof:
             return
         if not self.buf:
             return
+        if self.everysec and not force and self.fsync_in_progress():
+            # write(2) would wait for the background fsync of the same
+            # file: postpone it, for at most two seconds (as Redis does).
+            now = self.server.unixtime
+            if not self.flush_postponed_start:
+                self.flush_postponed_start = now
+                return
+            if now - self.flush_postponed_start < 2:
+                return
+            self.delayed_fsync += 1
+            log.notice('Asynchronous AOF fsync is taking too long (disk is busy?). Writing the '
+                       'AOF buffer without waiting for fsync to complete, this may slow down '
+                       'Redis.')
+        self.flush_postponed_start = 0
         data = b''.join(self.buf)
         self.buf = []
         written = 0
@@ -830,11 +851,11 @@ class Aof:
     def other_child_active(self):
         """A BGSAVE (or other) child of another subsystem is running."""
         server = self.server
-        pid = getattr(server, 'child_pid', None)
-        if pid is not None and pid != self.child_pid:
+        if getattr(server, 'rdb_child_pid', None):
             return True
-        active = getattr(server, 'rdb_child_pid', None)
-        return bool(active)
+        # pid -> callback of the children other subsystems reap.
+        handlers = getattr(server, 'child_handlers', None)
+        return bool(handlers) and any(pid != self.child_pid for pid in handlers)
 
     def temp_incr_name(self):
         return 'temp-%s.incr' % aof_filename(self.server)
@@ -1069,10 +1090,11 @@ class Aof:
             if growth >= perc and not self.rewrite_limited():
                 log.notice('Starting automatic rewriting of AOF on %d%% growth' % growth)
                 self.rewrite_background()
+        self.refresh_policy()
         if self.state == AOF_ON:
             if self.buf and not self.scheduled:
                 self.flush()
-            if not self.always and fsync_policy(server) == 'everysec':
+            if self.everysec:
                 self.everysec_fsync()
 
     def shutdown(self, save=None):
@@ -1562,3 +1584,19 @@ def register():
     from . import server as server_mod
     if init_server not in server_mod.INIT_HOOKS:
         server_mod.INIT_HOOKS.append(init_server)
+
+
+def restart_after_sync(server):
+    """For the replica side of a full sync: the dataset was replaced, so the
+    AOF starts over from a rewrite of the new one (Redis's
+    stopAppendOnly before loading and restartAOFAfterSYNC after)."""
+    aof = getattr(server, 'aof', None)
+    if aof is None or aof.state == AOF_OFF:
+        return
+    aof.stop()
+    if not aof.start():
+        log.warning('Failed enabling the AOF after successful master synchronization! '
+                    'Trying it again in one second.')
+        aof.state = AOF_WAIT_REWRITE
+        aof.attach()
+        aof.rewrite_scheduled = True

@@ -13,6 +13,7 @@ from .config_cmd import APPLY
 aof_mod.register()
 APPLY['appendonly'] = aof_mod.set_appendonly
 APPLY['appendfsync'] = aof_mod.set_appendfsync
+APPLY['aof-timestamp-enabled'] = aof_mod.set_appendfsync
 
 
 @command('bgrewriteaof')
