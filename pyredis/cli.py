@@ -162,6 +162,14 @@ def apply_renames(config):
 
 def run(config, loaded=True):
     from .commands.config_cmd import adjust_open_files_limit, log_no_effect
+    if config.dir:
+        # First, as Redis (which chdir()s while reading 'dir'): every relative
+        # path (logfile, pidfile, unixsocket, dbfilename) is relative to it.
+        try:
+            os.chdir(config.dir)
+        except OSError as e:
+            sys.stderr.write("Can't chdir to '%s': %s\n" % (config.dir, e.strerror))
+            return 1
     setup_logging(config)
     if config.daemonize and config.supervised == 'no':
         daemonize()
@@ -186,12 +194,6 @@ def run(config, loaded=True):
     log.logger.role = 'M'
     try:
         adjust_open_files_limit(config)
-        if config.dir:
-            try:
-                os.chdir(config.dir)
-            except OSError as e:
-                log.warning("Can't chdir to '%s': %s" % (config.dir, e.strerror))
-                return 1
         if not config.port and not config.unixsocket and not config.tls_port:
             log.warning('Configured to not listen anywhere, exiting.')
             return 1

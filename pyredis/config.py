@@ -477,8 +477,12 @@ def _set_dir(config, args, loading):
     if len(args) != 1:
         raise ConfigError('wrong number of arguments')
     path = args[0]
-    # Redis chdir()s on the spot; the value is only checked here and the
-    # server changes directory when it applies the configuration.
+    # Redis chdir()s on the spot, so later relative paths (include, logfile,
+    # pidfile...) are relative to it; here the value is checked, remembered as
+    # the reader's working directory, and the server changes directory when
+    # it starts from the configuration.
+    if config is not None and config.base_dir and not os.path.isabs(path):
+        path = os.path.join(config.base_dir, path)
     try:
         st = os.stat(path)
     except OSError as e:
@@ -892,6 +896,17 @@ class Config:
         self.module_configs = {}     # 'module.name' -> value
         self._save_loaded = False
 
+    @property
+    def base_dir(self):
+        """The directory relative paths are resolved from (the 'dir' set so
+        far, as Redis has chdir()ed there by then), or None for the cwd."""
+        return self.dir or None
+
+    def resolve(self, path):
+        if self.dir and not os.path.isabs(path):
+            return os.path.join(self.dir, path)
+        return path
+
     def get(self, name):
         return getattr(self, BY_NAME[name.lower()].attr)
 
@@ -961,6 +976,7 @@ class Loader:
         return content, real
 
     def include(self, pattern, path, linenum, line):
+        pattern = self.config.resolve(pattern)
         if any(ch in pattern for ch in '*?['):
             files = sorted(glob.glob(pattern))
         else:
@@ -1101,7 +1117,7 @@ def finish(config):
     """The checks Redis makes once the whole text is read."""
     if config.logfile:
         try:
-            with open(config.logfile, 'a'):
+            with open(config.resolve(config.logfile), 'a'):
                 pass
         except OSError as e:
             raise FatalConfigError(fatal_message(None, None, "Can't open the log file: %s" %
