@@ -8,6 +8,8 @@ the C original rule for rule rather than Python's more lenient built-ins.
 
 import math
 import re
+import sys
+from fractions import Fraction
 
 LLONG_MIN = -(1 << 63)
 LLONG_MAX = (1 << 63) - 1
@@ -60,17 +62,133 @@ def format_double(d):
     return b'%.17g' % d
 
 
+# -- long double (x87 80-bit extended precision) ------------------------------
+#
+# INCRBYFLOAT and HINCRBYFLOAT compute in C's long double, which on x86-64 is
+# the 80-bit format: a 64-bit significand and a 15-bit exponent. Its results
+# differ from a double's in the last digits Redis prints ("%.17Lf"), so the
+# values are kept exact (Fraction) and rounded to that format after each
+# operation, as the FPU does (round half to even).
+
+LD_MANT_BITS = 64
+LD_MIN_EXP = -16382           # smallest normal exponent
+LD_MAX_EXP = 16383            # largest finite exponent
+_LD_INF = float('inf')
+# A long double prints with up to ~4950 digits (and Redis parses inputs up to
+# 5120 bytes): allow Python's int <-> str conversions of that size.
+if hasattr(sys, 'get_int_max_str_digits') and 0 < sys.get_int_max_str_digits() < 6000:
+    sys.set_int_max_str_digits(6000)
+
+
+def ld_round(x):
+    """Round an exact Fraction to the nearest long double (ties to even).
+    Returns a Fraction, or float +-inf on overflow."""
+    if not x:
+        return Fraction(0)
+    sign = -1 if x < 0 else 1
+    n, d = abs(x.numerator), x.denominator
+    e = n.bit_length() - d.bit_length()         # 2**e <= |x| < 2**(e+2)
+    if (n << max(0, -e)) < (d << max(0, e)):
+        e -= 1
+    e = max(e, LD_MIN_EXP)                      # subnormals: fixed quantum
+    q = e - (LD_MANT_BITS - 1)
+    if q >= 0:
+        m, r = divmod(n, d << q)
+        half = d << q
+    else:
+        m, r = divmod(n << -q, d)
+        half = d
+    if 2 * r > half or (2 * r == half and m & 1):
+        m += 1
+    if m.bit_length() + q > LD_MAX_EXP + 1:
+        return sign * _LD_INF
+    return Fraction(sign * m) * (Fraction(2) ** q)
+
+
+_LD_DEC_RE = re.compile(rb'([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?')
+_LD_HEX_RE = re.compile(rb'([+-]?)0[xX]([0-9a-fA-F]*)(?:\.([0-9a-fA-F]*))?(?:[pP]([+-]?\d+))?')
+_LD_INF_RE = re.compile(rb'([+-]?)(?:inf|infinity)', re.IGNORECASE)
+
+
+def strtold(s):
+    """Redis's string2ld: the whole of s must be a number for strtold(); no
+    leading space, no NaN, no overflow and no underflow to zero. Returns an
+    exact Fraction (already rounded to a long double), float +-inf for
+    "inf", or None."""
+    if not s or len(s) >= 5120 or s[:1].isspace():
+        return None
+    m = _LD_INF_RE.fullmatch(s)
+    if m:
+        return -_LD_INF if m.group(1) == b'-' else _LD_INF
+    m = _LD_HEX_RE.fullmatch(s)
+    if m:
+        sign, ip, fp, ex = m.groups()
+        fp = fp or b''
+        if not ip and not fp:
+            return None
+        digits = int((ip + fp) or b'0', 16)
+        exp2 = int(ex or b'0') - 4 * len(fp)
+        scale_bits = digits.bit_length() + exp2
+        if digits and scale_bits > LD_MAX_EXP + 2:
+            return None                         # overflow: HUGE_VALL
+        if digits and scale_bits < LD_MIN_EXP - LD_MANT_BITS - 2:
+            return None                         # underflow to zero
+        if not digits:
+            return Fraction(0)
+        value = Fraction(digits) * (Fraction(2) ** exp2)
+    else:
+        m = _LD_DEC_RE.fullmatch(s)
+        if not m:
+            return None
+        sign, ip, fp, ex = m.groups()
+        fp = fp or b''
+        if not ip and not fp:
+            return None
+        mant = (ip + fp).lstrip(b'0')
+        exp10 = int(ex or b'0') - len(fp)
+        if mant:
+            magnitude = len(mant) + exp10       # 10**(mag-1) <= |x| < 10**mag
+            if magnitude > 4934:
+                return None
+            if magnitude < -4952:
+                return None
+        if not mant:
+            return Fraction(0)
+        value = Fraction(int(mant)) * (Fraction(10) ** exp10)
+    if sign == b'-':
+        value = -value
+    r = ld_round(value)
+    if r.__class__ is float or (value and not r):
+        return None
+    return r
+
+
+def ld_add(a, b):
+    """a + b in long double arithmetic; float inf/nan when not finite."""
+    if a.__class__ is float or b.__class__ is float:
+        # An infinity is involved; finite operands (possibly beyond a
+        # double's range) do not change the outcome.
+        return (a if a.__class__ is float else 0.0) + (b if b.__class__ is float else 0.0)
+    return ld_round(a + b)
+
+
 def format_long_double(d):
-    """INCRBYFLOAT / HINCRBYFLOAT output: humanized long double (%.17Lf with
-    trailing zeros and dot stripped). Python floats are doubles, so the
-    digits are those of the double; Redis prints at most 17 decimals."""
-    if math.isinf(d):
-        return b'inf' if d > 0 else b'-inf'
-    s = b'%.17f' % d
-    if b'.' in s:
-        s = s.rstrip(b'0')
-        if s.endswith(b'.'):
-            s = s[:-1]
+    """INCRBYFLOAT / HINCRBYFLOAT output: ld2string(LD_STR_HUMAN), that is
+    "%.17Lf" with the trailing zeros and dot stripped and "-0" as "0". ``d``
+    is an exact value (Fraction from strtold/ld_add) or a float."""
+    if d.__class__ is float:
+        if math.isinf(d):
+            return b'inf' if d > 0 else b'-inf'
+        d = Fraction(d)
+    # printf rounds the exact binary value, ties to even.
+    scaled = d * 10 ** 17
+    n = round(scaled)
+    neg = d < 0
+    n = abs(n)
+    s = b'%s%d.%017d' % (b'-' if neg else b'', n // 10 ** 17, n % 10 ** 17)
+    s = s.rstrip(b'0')
+    if s.endswith(b'.'):
+        s = s[:-1]
     if s == b'-0':
         s = b'0'
     return s

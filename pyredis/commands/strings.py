@@ -16,7 +16,7 @@ from . import command
 from .. import resp
 from ..resp import OK, bulk, integer, error, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
-from ..util import string2ll, strtod, format_long_double, LLONG_MAX, LLONG_MIN
+from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 
 S = NotifyFlags.STRING
@@ -503,19 +503,20 @@ def incrbyfloat(c, argv):
     key = argv[1]
     v = db.lookup_write(key)
     if v is None:
-        cur = 0.0
+        cur = 0
     else:
         cls = v.__class__
         if cls is not bytes and cls is not bytearray:
             return WRONGTYPE_ERR
-        cur = strtod(bytes(v))
+        cur = strtold(bytes(v))
         if cur is None:
             return NOT_FLOAT_ERR
-    by = strtod(argv[2])
+    by = strtold(argv[2])
     if by is None:
         return NOT_FLOAT_ERR
-    new = cur + by
-    if new != new or new in (float('inf'), float('-inf')):
+    # Redis adds in long double precision (see util.strtold).
+    new = ld_add(cur, by)
+    if new.__class__ is float:
         return b'-ERR increment would produce NaN or Infinity\r\n'
     out = format_long_double(new)
     db.set(key, out, keepttl=True)
