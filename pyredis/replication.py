@@ -453,7 +453,7 @@ class Replication:
         for c in list(self.replicas):
             c.close()
 
-    def set_master(self, host, port):
+    def set_master(self, host, port, from_config=False):
         server = self.server
         was_master = self.masterhost is None
         self.masterhost = host
@@ -461,7 +461,8 @@ class Replication:
         server.masterhost = host
         self.stop_link()
         if was_master:
-            # Our own history is a valid starting point for PSYNC.
+            # Our own history is a valid starting point for PSYNC (Redis's
+            # replicationCacheMasterUsingMyself).
             self.can_psync = True
             log.notice('Before turning into a replica, using my own master parameters to '
                        'synthesize a cached master: I may be able to synchronize with the new '
@@ -487,6 +488,58 @@ class Replication:
         self.down_since = None
         log.logger.role = 'M'
         self.update_gate()
+
+    def restore_from_rdb(self):
+        """A replica restarting from its own RDB continues the replication
+        history saved in it (AUX repl-id / repl-offset / repl-stream-db), so
+        it can PSYNC instead of a full sync, as Redis's loadDataFromDisk."""
+        server = self.server
+        if cfg(server, 'appendonly', False):
+            return
+        try:
+            from . import rdb
+            from .commands.persistence import dump_path
+            with open(dump_path(server), 'rb') as f:
+                head = f.read(1 << 16)
+            aux = {}
+            r = rdb.Reader(head, 9)
+            if head[:5] != b'REDIS':
+                return
+            while r.pos < len(head) and r.byte() == rdb.OP_AUX:
+                k = r.string()
+                aux[bytes(k)] = bytes(r.string())
+        except (ImportError, OSError, Exception):
+            return
+        replid = aux.get(b'repl-id')
+        offset = aux.get(b'repl-offset')
+        stream_db = aux.get(b'repl-stream-db')
+        if not replid or offset is None or len(replid) != 40:
+            return
+        try:
+            offset = int(offset)
+            stream_db = int(stream_db) if stream_db is not None else 0
+        except ValueError:
+            return
+        if offset < 0 or not 0 <= stream_db < len(server.dbs):
+            return
+        self.replid = replid.decode('latin-1')
+        self.master_repl_offset = offset
+        self.cached_db = stream_db
+        self.can_psync = True
+        self.restored = True
+        log.notice('Restoring replication ID %s and offset %d from the RDB file' % (
+            self.replid, offset))
+
+    restored = False
+
+    def repl_stream_db(self):
+        """The database the replication stream is in (AUX repl-stream-db)."""
+        if self.masterhost is not None:
+            mc = self.master_client
+            if mc is not None:
+                return mc.db.id
+            return self.cached_db or 0
+        return max(self.slaveseldb, 0)
 
     def update_gate(self):
         """Install or remove our gate (MASTERDOWN, NOREPLICAS) and recompute
@@ -988,10 +1041,17 @@ def _init(server):
             last[0] = now
             repl.cron()
 
+    # A replica from the configuration is a replica from the start, so the
+    # start-up load already keeps expired keys (server.masterhost is set).
+    target = parse_replicaof(cfg(server, 'replicaof', None))
+    if target is not None:
+        server.masterhost = repl.masterhost = target[0]
+        repl.masterport = target[1]
+
     def startup():
-        target = parse_replicaof(cfg(server, 'replicaof', None))
-        if target is not None:
-            repl.set_master(*target)
+        if repl.masterhost is not None:
+            repl.restore_from_rdb()
+            repl.set_master(repl.masterhost, repl.masterport, from_config=True)
 
     server.cron_hooks.append(cron)
     server.startup_hooks.append(startup)
