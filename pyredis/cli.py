@@ -136,6 +136,43 @@ def daemonize():
         os.close(fd)
 
 
+def supervised_mode(config):
+    """redisIsSupervised: 'systemd' or 'upstart' when the process really
+    runs under one (NOTIFY_SOCKET / UPSTART_JOB), else None."""
+    mode = config.supervised
+    if mode == 'auto':
+        mode = 'systemd' if os.environ.get('NOTIFY_SOCKET') else (
+            'upstart' if os.environ.get('UPSTART_JOB') else 'no')
+    if mode == 'systemd' and os.environ.get('NOTIFY_SOCKET'):
+        return 'systemd'
+    if mode == 'upstart' and os.environ.get('UPSTART_JOB'):
+        return 'upstart'
+    if mode in ('systemd', 'upstart'):
+        log.warning('%s supervision requested or auto-detected, but no %s environment '
+                    'variable found' % (mode, 'NOTIFY_SOCKET' if mode == 'systemd'
+                                        else 'UPSTART_JOB'))
+    return None
+
+
+def notify_supervisor(mode):
+    """Tell the supervisor the server is ready (sd_notify READY=1, or
+    SIGSTOP for upstart's 'expect stop')."""
+    if mode == 'systemd':
+        import socket
+        addr = os.environ['NOTIFY_SOCKET']
+        if addr.startswith('@'):
+            addr = '\0' + addr[1:]
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+                s.sendto(b'STATUS=Ready to accept connections\nREADY=1', addr)
+        except OSError as e:
+            log.warning('Failed to notify systemd: %s' % e)
+    else:
+        import signal
+        os.environ.pop('UPSTART_JOB', None)
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def write_pidfile(path):
     try:
         with open(path, 'w') as f:
@@ -171,7 +208,8 @@ def run(config, loaded=True):
             sys.stderr.write("Can't chdir to '%s': %s\n" % (config.dir, e.strerror))
             return 1
     setup_logging(config)
-    if config.daemonize and config.supervised == 'no':
+    supervised = supervised_mode(config)
+    if config.daemonize and not supervised:
         daemonize()
         if not config.logfile:
             log.logger.quiet = True       # Redis: stdout logging goes to /dev/null
@@ -194,7 +232,7 @@ def run(config, loaded=True):
     log.logger.role = 'M'
     try:
         adjust_open_files_limit(config)
-        if not config.port and not config.unixsocket and not config.tls_port:
+        if (not config.port or not config.bind) and not config.unixsocket:
             log.warning('Configured to not listen anywhere, exiting.')
             return 1
         apply_renames(config)
@@ -207,6 +245,8 @@ def run(config, loaded=True):
         log_no_effect(sorted(n for n in config.explicit if n in config.non_default()))
         from .server import Server
         server = Server(config)
+        if supervised:
+            server.startup_hooks.append(lambda: notify_supervisor(supervised))
 
         async def serve():
             await server.start()

@@ -445,28 +445,19 @@ class Server:
     async def start(self):
         self.loop = asyncio.get_running_loop()
         config = self.config
-        addrs = config.bind or ['*', '-::*']
-        if config.port:
-            for addr in addrs:
-                optional = addr.startswith('-')
-                host = addr.lstrip('-')
-                if host == '*':
-                    host = '0.0.0.0'
-                elif host == '::*':
-                    host = '::'
-                try:
-                    srv = await self.loop.create_server(
-                        lambda: Client(self), host=host, port=config.port,
-                        backlog=config.tcp_backlog, reuse_address=True,
-                        family=socket.AF_INET6 if ':' in host else socket.AF_INET)
-                except OSError as e:
-                    if optional or e.errno in (97, 99):  # EAFNOSUPPORT, EADDRNOTAVAIL
-                        log.warning('Could not create server TCP listening socket %s:%d: %s' % (
-                            host, config.port, e.strerror))
-                        continue
-                    log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
-                    raise SystemExit(1)
-                self.listeners.append(srv)
+        if config.port and config.bind:
+            # The sockets are made by the config module, the same way CONFIG
+            # SET bind/port makes them (Redis's listenToPort: '-' optional
+            # addresses, IPV6_V6ONLY, errors logged as Redis logs them).
+            from .commands.config_cmd import open_listeners
+            try:
+                socks = open_listeners(config, config.bind)
+            except OSError:
+                log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
+                raise SystemExit(1)
+            for sock in socks:
+                self.listeners.append(await self.loop.create_server(
+                    lambda: Client(self), sock=sock))
         if config.unixsocket:
             try:
                 os.unlink(config.unixsocket)

@@ -148,6 +148,12 @@ def adjust_open_files_limit(config):
 
 # -- listening sockets -------------------------------------------------------------
 
+def _host(addr):
+    """A bind address as a socket host ('-' optional prefix removed)."""
+    host = addr[1:] if addr.startswith('-') else addr
+    return {'*': '0.0.0.0', '::*': '::'}.get(host, host)
+
+
 def open_listeners(config, addrs):
     """Create, bind and listen TCP sockets for ``addrs`` (bind syntax) on
     ``port``, synchronously, so a failure is known before anything changes.
@@ -156,11 +162,7 @@ def open_listeners(config, addrs):
     try:
         for addr in addrs:
             optional = addr.startswith('-')
-            host = addr[1:] if optional else addr
-            if host == '*':
-                host = '0.0.0.0'
-            elif host == '::*':
-                host = '::'
+            host = _host(addr)
             family = socket.AF_INET6 if ':' in host else socket.AF_INET
             try:
                 s = socket.socket(family, socket.SOCK_STREAM)
@@ -212,16 +214,16 @@ def update_tcp_listeners(server):
         addr = _listener_addr(srv)
         if addr is not None:
             current[addr] = srv
-    wanted = []
-    for addr in (config.bind or config_mod.DEFAULT_BIND) if config.port else ():
-        host = addr[1:] if addr.startswith('-') else addr
-        host = {'*': '0.0.0.0', '::*': '::'}.get(host, host)
-        wanted.append((host, config.port))
-    keep = {a: current[a] for a in wanted if a in current}
-    missing = [a for a in (config.bind or config_mod.DEFAULT_BIND)
-               if ({'*': '0.0.0.0', '::*': '::'}.get(a.lstrip('-'), a.lstrip('-')),
-                   config.port) not in keep]
-    socks = open_listeners(config, missing) if config.port else []
+    # bind "" (no address) means no TCP listener at all, as in Redis.
+    addrs = config.bind if config.port else []
+    keep, missing = {}, []
+    for addr in addrs:
+        key = (_host(addr), config.port)
+        if key in current:
+            keep[key] = current[key]
+        else:
+            missing.append(addr)
+    socks = open_listeners(config, missing)
     for addr, srv in current.items():
         if addr not in keep:
             srv.close()
