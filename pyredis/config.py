@@ -864,6 +864,9 @@ EFFECTIVE = set('''
     supervised ignore-warnings crash-log-enabled crash-memcheck-enabled disable-thp
     jemalloc-bg-thread activerehashing activedefrag proc-title-template
     shutdown-timeout shutdown-on-sigint shutdown-on-sigterm
+    rdbchecksum rdbcompression aof-load-truncated aof-timestamp-enabled appendfilename
+    appenddirname appendfsync replicaof masterauth masteruser replica-serve-stale-data
+    min-replicas-to-write min-replicas-max-lag hll-sparse-max-bytes
 '''.split())
 
 

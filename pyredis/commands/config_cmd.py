@@ -52,7 +52,8 @@ def register_apply(name, fn):
 
 def log_no_effect(names):
     for name in names:
-        if name not in config_mod.EFFECTIVE and name not in _no_effect_logged:
+        if (name not in config_mod.EFFECTIVE and name not in APPLY
+                and name not in _no_effect_logged):
             _no_effect_logged.add(name)
             log.notice("Directive '%s' is accepted and stored but has no effect in pyredis"
                        % name)
