@@ -635,7 +635,9 @@ class Aof:
         self.ts_enabled = bool(setting(self.server, 'aof_timestamp_enabled', False))
 
     def feed(self, ops):
-        """The propagation target: queue the operations in the AOF buffer."""
+        """The propagation target: queue the operations for the next write.
+        They are encoded when written (_encode), in one loop per event-loop
+        iteration rather than one call per command."""
         if self.state != AOF_ON and self.child_pid is None:
             return      # waiting for the rewrite that will create the base
         buf = self.buf
@@ -647,16 +649,28 @@ class Aof:
         if self.ts_enabled and self.cur_timestamp < self.server.unixtime:
             self.cur_timestamp = self.server.unixtime
             buf.append(b'#TS:%d\r\n' % self.cur_timestamp)
+        buf.append(ops)
+
+    def _encode(self):
+        """The buffer as bytes: queued operations become RESP, with a
+        SELECT wherever the database changes (feedAppendOnlyFile)."""
+        out = []
         sel = self.selected_db
-        for dbid, argv in ops:
-            if dbid != sel and dbid != -1:
-                buf.append(select_command(dbid))
-                sel = dbid
-            try:
-                buf.append(_pack(tuple(argv)))
-            except TypeError:   # bytearray / memoryview arguments, or no pack_command
-                buf.append(encode_command(argv))
+        for item in self.buf:
+            if item.__class__ is bytes:
+                out.append(item)
+                continue
+            for dbid, argv in item:
+                if dbid != sel and dbid != -1:
+                    out.append(select_command(dbid))
+                    sel = dbid
+                try:
+                    out.append(_pack(tuple(argv)))
+                except TypeError:   # bytearray / memoryview arguments
+                    out.append(encode_command(argv))
         self.selected_db = sel
+        self.buf = []
+        return b''.join(out)
 
     def reply_barrier(self, c):
         """Client.flush asks before sending: True holds the reply until the
@@ -706,8 +720,7 @@ class Aof:
                        'AOF buffer without waiting for fsync to complete, this may slow down '
                        'Redis.')
         self.flush_postponed_start = 0
-        data = b''.join(self.buf)
-        self.buf = []
+        data = self._encode()
         written = 0
         try:
             while written < len(data):
@@ -897,8 +910,9 @@ class Aof:
         if not self.ensure_dir():
             self.lastbgrewrite_ok = False
             return False
-        self.selected_db = -1
         self.flush(True)
+        # The new incr file starts with a SELECT.
+        self.selected_db = -1
         if not self.open_new_incr():
             self.lastbgrewrite_ok = False
             return False
@@ -1513,7 +1527,7 @@ def info_fields(server):
             ('aof_current_size', aof.current_size),
             ('aof_base_size', aof.rewrite_base_size),
             ('aof_pending_rewrite', int(aof.rewrite_scheduled)),
-            ('aof_buffer_length', sum(len(b) for b in aof.buf)),
+            ('aof_buffer_length', sum(len(b) for b in aof.buf if b.__class__ is bytes)),
             ('aof_pending_bio_fsync', int(aof.fsync_in_progress())),
             ('aof_delayed_fsync', aof.delayed_fsync),
         ]

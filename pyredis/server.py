@@ -279,6 +279,13 @@ class Server:
             for op in ops:
                 self.also_propagated.append((c.db.id, op))
         elif cmd.is_write or cmd.may_replicate:
+            if not self.also_propagated and not self.in_exec:
+                # The common case: a single operation, nothing queued before
+                # it, so no list to collect and no MULTI/EXEC to wrap.
+                ops = [(c.db.id, argv)]
+                for target in self.propagate_targets:
+                    target(ops)
+                return
             self.also_propagated.append((c.db.id, argv))
         if not self.in_exec:
             self.flush_propagation()
