@@ -372,8 +372,9 @@ def _rewrite_obuf(config, state):
         hard, soft, secs = config.client_output_buffer_limit[cls]
         force = (hard, soft, secs) != OBUF_DEFAULTS[cls]
         name = 'replica' if cls == 'slave' else cls
-        state.rewrite_line('client-output-buffer-limit', 'client-output-buffer-limit %s %s %s %d' % (
-            name, format_memory(hard), format_memory(soft), secs), force)
+        line = 'client-output-buffer-limit %s %s %s %d' % (
+            name, format_memory(hard), format_memory(soft), secs)
+        state.rewrite_line('client-output-buffer-limit', line, force)
 
 
 def _set_oom_values(config, args, loading):

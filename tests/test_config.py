@@ -372,3 +372,11 @@ def test_config_rewrite_same_file_as_redis(tmp_path, server_factory):
         results.append((lines[:sig], sorted(lines[sig:])))
     assert results[0][0] == results[1][0]
     assert results[0][1] == results[1][1]
+
+
+def test_config_get_resp3_compat(compat):
+    compat.call('HELLO', '3')
+    compat.call('CONFIG', 'GET', 'maxmemory')
+    compat.call('CONFIG', 'GET', 'slave-read-only')
+    compat.call('CONFIG', 'GET', 'nosuch*')
+    compat.call('HELLO', '2')
