@@ -258,8 +258,16 @@ TYPE_NAMES = {b'normal': b'normal', b'master': b'master', b'replica': b'replica'
               b'slave': b'replica', b'pubsub': b'pubsub'}
 
 
+def _current(c, sub):
+    # Redis sets a client's last command before running it, so the caller
+    # sees itself as cmd=client|list (or client|info).
+    from . import TABLE
+    c.last_cmd = TABLE[b'client'].subcommands[sub]
+
+
 @command('client|list')
 def client_list(c, argv):
+    _current(c, b'list')
     clients = list(c.server.clients.values())
     if len(argv) == 4 and argv[2].lower() == b'type':
         t = TYPE_NAMES.get(argv[3].lower())
@@ -282,6 +290,7 @@ def client_list(c, argv):
 
 @command('client|info')
 def client_info(c, argv):
+    _current(c, b'info')
     return resp.encode(resp.Verbatim(c.describe() + b'\n'), c.resp)
 
 

@@ -216,6 +216,13 @@ def info_memory(server):
     except (ValueError, OSError):
         total = 0
     maxmemory = server.config.maxmemory
+    # Redis's own breakdown: the memory in use when the server became ready
+    # is its startup overhead, the rest is the dataset.
+    startup = getattr(server, 'used_memory_startup', None)
+    if startup is None:
+        startup = server.used_memory_startup = used
+    startup = min(startup, used)
+    dataset = used - startup
     return [
         ('used_memory', used),
         ('used_memory_human', bytes_to_human(used).decode()),
@@ -224,19 +231,48 @@ def info_memory(server):
         ('used_memory_peak', peak),
         ('used_memory_peak_human', bytes_to_human(peak).decode()),
         ('used_memory_peak_perc', '%.2f%%' % (used * 100.0 / peak if peak else 0)),
+        ('used_memory_overhead', startup),
+        ('used_memory_startup', startup),
+        ('used_memory_dataset', dataset),
+        ('used_memory_dataset_perc', '%.2f%%' % (dataset * 100.0 / used if used else 0)),
+        ('allocator_allocated', used),
+        ('allocator_active', used),
+        ('allocator_resident', rss),
         ('total_system_memory', total),
         ('total_system_memory_human', bytes_to_human(total).decode()),
+        ('used_memory_lua', 0),
+        ('used_memory_vm_eval', 0),
+        ('used_memory_lua_human', '0B'),
+        ('used_memory_scripts_eval', 0),
+        ('number_of_cached_scripts', 0),
+        ('number_of_functions', 0),
+        ('number_of_libraries', 0),
+        ('used_memory_vm_functions', 0),
+        ('used_memory_vm_total', 0),
+        ('used_memory_vm_total_human', '0B'),
+        ('used_memory_functions', 0),
+        ('used_memory_scripts', 0),
+        ('used_memory_scripts_human', '0B'),
         ('maxmemory', maxmemory),
         ('maxmemory_human', bytes_to_human(maxmemory).decode()),
         ('maxmemory_policy', server.config.maxmemory_policy),
+        ('allocator_frag_ratio', '1.00'),
+        ('allocator_frag_bytes', 0),
+        ('allocator_rss_ratio', '%.2f' % (rss / used if used else 0)),
+        ('allocator_rss_bytes', rss - used),
+        ('rss_overhead_ratio', '1.00'),
+        ('rss_overhead_bytes', 0),
         ('mem_fragmentation_ratio', '%.2f' % (rss / used if used else 0)),
         ('mem_fragmentation_bytes', rss - used),
+        ('mem_not_counted_for_evict', 0),
         ('mem_replication_backlog', 0),
         ('mem_total_replication_buffers', 0),
         ('mem_clients_slaves', 0),
         ('mem_clients_normal', 0),
+        ('mem_cluster_links', 0),
         ('mem_aof_buffer', 0),
         ('mem_allocator', 'libc'),
+        ('active_defrag_running', 0),
         ('lazyfree_pending_objects', 0),
         ('lazyfreed_objects', 0),
     ]
