@@ -20,6 +20,9 @@ a thousand PUBLISHes to the same subscriber becomes one socket write, and a
 message a client sends to itself lands in its buffer before the reply to the
 command that produced it, as in Redis 7.0 (push first, then the reply).
 
+Subscribers that stop reading are dropped when their pending output passes
+the ``client-output-buffer-limit pubsub`` limits, as Redis does.
+
 The same registry carries keyspace notifications: Server.notify publishes
 ``__keyspace@<db>__:<key>`` and ``__keyevent@<db>__:<event>`` through
 ``publish``.
@@ -34,7 +37,8 @@ def _bulk(v):
 
 
 class PubSub:
-    __slots__ = ('server', 'channels', 'patterns', 'shard_channels', '_pending')
+    __slots__ = ('server', 'channels', 'patterns', 'shard_channels', '_pending',
+                 '_soft_since')
 
     def __init__(self, server):
         self.server = server
@@ -42,6 +46,7 @@ class PubSub:
         self.patterns = {}
         self.shard_channels = {}
         self._pending = set()
+        self._soft_since = {}      # client -> when it went over the soft limit
 
     # -- subscriptions ---------------------------------------------------------
 
@@ -115,6 +120,7 @@ class PubSub:
         c.subscriptions.clear()
         c.psubscriptions.clear()
         c.ssubscriptions.clear()
+        self._soft_since.pop(c, None)
 
     # -- counts ------------------------------------------------------------------
 
@@ -182,6 +188,38 @@ class PubSub:
         for c in pending:
             if c.out and not c.closing:
                 c.flush()
+                if c.transport is not None and not c.is_replica and not c.is_master:
+                    self._check_output_limit(c)
+
+    def _check_output_limit(self, c):
+        """client-output-buffer-limit for the pubsub class: a subscriber
+        that does not read would otherwise grow the server's memory without
+        bound. Over the hard limit, or over the soft limit for longer than
+        its seconds, the client is dropped with whatever it had pending."""
+        if not (c.subscriptions or c.psubscriptions or c.ssubscriptions):
+            return
+        limits = getattr(self.server.config, 'client_output_buffer_limit', None)
+        if not limits or 'pubsub' not in limits:
+            return
+        hard, soft, seconds = limits['pubsub']
+        if not hard and not soft:
+            return
+        size = c.transport.get_write_buffer_size()
+        soft_since = self._soft_since
+        over = hard and size >= hard
+        if not over and soft and size >= soft:
+            now = self.server.unixtime
+            since = soft_since.setdefault(c, now)
+            over = now - since > seconds
+        elif c in soft_since:
+            del soft_since[c]
+        if over:
+            soft_since.pop(c, None)
+            from . import log
+            log.warning('Client %s scheduled to be closed ASAP for overcoming of output '
+                        'buffer limits.' % c.describe().decode('latin-1'))
+            c.closing = True
+            c.transport.abort()
 
 
 def _attach(server):

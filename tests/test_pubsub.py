@@ -258,6 +258,24 @@ def test_many_messages_pipelined(pyredis):
     pub.close()
 
 
+def test_slow_subscriber_dropped_at_output_limit(server_factory):
+    srv = server_factory('pyredis', '--client-output-buffer-limit', 'pubsub', '1mb', '256kb', '60')
+    sub = RawConn(srv.port)
+    sub.sock.setsockopt(__import__('socket').SOL_SOCKET, __import__('socket').SO_RCVBUF, 4096)
+    sub.call('SUBSCRIBE', 'firehose')
+    pub = RawConn(srv.port)
+    payload = b'x' * 65536
+    sent = 0
+    # The subscriber never reads: kernel buffers fill, then the server's.
+    while pub.call('PUBLISH', 'firehose', payload) == b':1\r\n':
+        sent += 1
+        assert sent < 2000, 'slow subscriber was never disconnected'
+    assert pub.call('PUBSUB', 'NUMSUB', 'firehose') == b'*2\r\n$8\r\nfirehose\r\n:0\r\n'
+    assert 'overcoming of output buffer limits' in srv.read_log()
+    sub.close()
+    pub.close()
+
+
 # -- redis-py's PubSub, RESP2 and RESP3 -------------------------------------------
 
 def _get(p, timeout=5):
