@@ -229,6 +229,7 @@ def run(config, loaded=True):
     if config.daemonize and not pidfile:
         pidfile = DEFAULT_PID_FILE
     wrote_pid = bool(pidfile) and write_pidfile(pidfile)
+    owner = os.getpid()      # forked children (BGSAVE...) must not remove it
     log.logger.role = 'M'
     try:
         adjust_open_files_limit(config)
@@ -260,7 +261,7 @@ def run(config, loaded=True):
             runner.run(serve())
         return server.exit_code or 0
     finally:
-        if wrote_pid:
+        if wrote_pid and os.getpid() == owner:
             try:
                 os.unlink(pidfile)
             except OSError:
