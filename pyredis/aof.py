@@ -15,10 +15,10 @@ as Redis does when upgrading.
 
 Writing. The writer is one of ``server.propagate_targets``: it receives the
 operations of each write command, already in deterministic form and
-wrapped in MULTI/EXEC when they form a unit, adds a SELECT when the database
-changes and appends RESP to an in-memory buffer. The buffer is written with
-one ``write(2)`` per event-loop iteration, in a callback scheduled when it
-becomes non-empty (Redis's beforeSleep). Replies wait for that write:
+wrapped in MULTI/EXEC when they form a unit, and queues them. Once per
+event-loop iteration, in a callback scheduled when the queue becomes
+non-empty (Redis's beforeSleep), the queue is encoded as RESP, with a SELECT
+wherever the database changes, and written with one ``write(2)``. Replies wait for that write:
 ``server.reply_barrier`` holds back ``Client.flush`` while the buffer has
 data, and the callback releases the held clients right after writing, so a
 client never sees the reply to a write that is not in the file. With
@@ -45,7 +45,7 @@ server with the file name and offset. An RDB-format base (or preamble) is
 handed to the RDB module's loader, which reports where the RDB ended.
 """
 
-import errno
+import gc
 import os
 import signal
 import time
@@ -1297,6 +1297,8 @@ def _child_main(server):
     into the parent's event loop."""
     code = 1
     try:
+        # Collecting would touch (and so copy) every page of the snapshot.
+        gc.disable()
         log.logger.role = 'C'
         try:
             signal.signal(signal.SIGUSR1, signal.SIG_DFL)

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers import REDIS_SERVER, RawConn, ServerProcess, free_port
+from helpers import REDIS_SERVER, RawConn, ServerProcess
 
 REDIS_CHECK_AOF = shutil.which('redis-check-aof')
 needs_redis = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
@@ -613,3 +613,17 @@ def test_pyredis_aof_loaded_by_redis(server_factory, rewrite):
     assert dataset(r) == expected
     assert abs(int(r.call('PTTL', 'ttl2')[1:-2]) - pttl) < 5000
     assert abs(int(r.call('TTL', 'ttl1')[1:-2]) - 5000) < 100
+
+
+def test_config_set_appendfsync_and_debug_loadaof(server_factory):
+    srv = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'no')
+    c = srv.raw()
+    assert c.call('CONFIG', 'SET', 'appendfsync', 'always') == b'+OK\r\n'
+    c.call('SET', 'a', '1')
+    c.call('RPUSH' if pyredis_has(c, 'rpush') else 'SET', 'b', '2')
+    before = dataset(c)
+    assert c.call('DEBUG', 'LOADAOF') == b'+OK\r\n'
+    assert dataset(c) == before
+    srv.kill()
+    srv2 = server_factory('pyredis', '--appendonly', 'yes', cwd=srv.dir)
+    assert dataset(srv2.raw()) == before
