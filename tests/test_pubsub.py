@@ -276,6 +276,27 @@ def test_slow_subscriber_dropped_at_output_limit(server_factory):
     pub.close()
 
 
+def test_publish_reaches_subscribers_on_replicas(server_factory):
+    master = server_factory('pyredis')
+    replica = server_factory('pyredis', '--replicaof', '127.0.0.1', str(master.port))
+    r = replica.client()
+    deadline = time.time() + 15
+    while r.info('replication').get('master_link_status') != 'up':
+        assert time.time() < deadline, 'replica did not connect'
+        time.sleep(0.05)
+    p = r.pubsub(ignore_subscribe_messages=True)
+    p.subscribe('alerts')
+    p.ssubscribe('shard-alerts')
+    m = master.client()
+    m.publish('alerts', 'fire')
+    m.execute_command('SPUBLISH', 'shard-alerts', 'smoke')
+    assert _get(p)['data'] == b'fire'
+    assert _get(p)['data'] == b'smoke'
+    p.close()
+    r.close()
+    m.close()
+
+
 # -- redis-py's PubSub, RESP2 and RESP3 -------------------------------------------
 
 def _get(p, timeout=5):

@@ -9,9 +9,9 @@ classic commands, shard channels alone for the S* ones, as Redis 7.0 counts
 them. Entering or leaving subscribed mode changes which commands a RESP2
 client may run, so every handler here refreshes the client's gate.
 
-Messages published are not propagated: PUBLISH is flagged may_replicate in
-the command table, so it reaches the replicas through the normal
-propagation path (Redis does the same).
+PUBLISH and SPUBLISH do not change the dataset, but Redis forces them into
+the replication stream (not the AOF) so that clients subscribed on
+replicas receive the messages too; so does this module.
 """
 
 from . import command
@@ -105,14 +105,33 @@ def sunsubscribe(c, argv):
                                 b'sunsubscribe', lambda c: len(c.ssubscriptions))
 
 
+def _propagate_to_replicas(c, argv):
+    """forceCommandPropagation(c, PROPAGATE_REPL): subscribers connected to
+    replicas get the message too. Only the replication stream carries it;
+    the AOF does not (inside EXEC it joins the transaction's block)."""
+    server = c.server
+    if not server.propagate_targets:
+        return
+    if server.in_exec:
+        server.also_propagate(c.db.id, list(argv))
+        return
+    repl = getattr(server, 'replication', None)
+    if repl is not None and repl.feed in server.propagate_targets:
+        repl.feed([(c.db.id, list(argv))])
+
+
 @command('publish')
 def publish(c, argv):
-    return integer(c.server.pubsub.publish(argv[1], argv[2]))
+    receivers = c.server.pubsub.publish(argv[1], argv[2])
+    _propagate_to_replicas(c, argv)
+    return integer(receivers)
 
 
 @command('spublish')
 def spublish(c, argv):
-    return integer(c.server.pubsub.spublish(argv[1], argv[2]))
+    receivers = c.server.pubsub.spublish(argv[1], argv[2])
+    _propagate_to_replicas(c, argv)
+    return integer(receivers)
 
 
 # -- PUBSUB ---------------------------------------------------------------------
