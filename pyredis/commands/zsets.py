@@ -1048,7 +1048,7 @@ def zset_op(c, argv, dst, numkeys_idx, op, card_only):
     j = numkeys_idx + 1
     for _ in range(setnum):
         v = db.lookup_write(argv[j]) if dst is not None else db.lookup(argv[j])
-        if v is not None and v.__class__ is not ZSet and v.__class__ is not set:
+        if v is not None and v.__class__ is not ZSet and not isinstance(v, set):
             return WRONGTYPE_ERR
         srcs.append(v)
         j += 1
