@@ -541,7 +541,8 @@ class Aof:
         self.fd = -1
         self.buf = []
         self.scheduled = False
-        self.waiting = {}           # clients whose replies wait for the write
+        self.waiting = {}
+        self.releasing = False           # clients whose replies wait for the write
         self.selected_db = -1
         self.manifest = Manifest()
         self.current_size = 0
@@ -675,7 +676,7 @@ class Aof:
     def reply_barrier(self, c):
         """Client.flush asks before sending: True holds the reply until the
         buffer is written (and fsynced with appendfsync always)."""
-        if not self.buf:
+        if not self.buf or self.releasing:
             return False
         if not self.scheduled:
             self.scheduled = True
@@ -693,11 +694,17 @@ class Aof:
         waiting = self.waiting
         if waiting:
             self.waiting = {}
-            for c in waiting.values():
-                if c.out:
-                    c.flush()
-                elif c.close_after_reply and c.transport is not None:
-                    c.transport.close()
+            # Past the barrier even when the write was postponed (a slow
+            # background fsync) or failed: the data is retried by the cron.
+            self.releasing = True
+            try:
+                for c in waiting.values():
+                    if c.out:
+                        c.flush()
+                    elif c.close_after_reply and c.transport is not None:
+                        c.transport.close()
+            finally:
+                self.releasing = False
 
     def flush(self, force=False):
         """flushAppendOnlyFile: write the buffer, fsync when 'always'."""
