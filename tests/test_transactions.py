@@ -451,3 +451,25 @@ def test_watch_state_released_on_disconnect(local_server):
     assert set(db.watched) == {b'a', b'b'}
     srv.remove_client(c)
     assert db.watched == {}
+
+
+def test_exec_reaches_the_aof_as_one_unit(server_factory):
+    import glob
+    import os
+    srv = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'always')
+    c = RawConn(srv.port)
+    for cmd in (('MULTI',), ('SET', 'a', '1'), ('GET', 'a'), ('INCR', 'a'), ('EXEC',),
+                ('MULTI',), ('SET', 'b', '1'), ('EXEC',)):
+        c.call(*cmd)
+    c.close()
+    deadline = time.time() + 10
+    data = b''
+    while time.time() < deadline:
+        files = glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))
+        data = b''.join(open(f, 'rb').read() for f in files)
+        if b'$1\r\nb\r\n' in data:
+            break
+        time.sleep(0.05)
+    assert (b'*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n'
+            b'*2\r\n$4\r\nINCR\r\n$1\r\na\r\n*1\r\n$4\r\nEXEC\r\n'
+            b'*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n') in data
