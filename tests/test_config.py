@@ -41,6 +41,22 @@ def test_config_get_all_same_names_and_defaults_as_redis(server_factory):
     assert diff == {}
 
 
+@needs_redis
+def test_pyredis_defaults_equal_redis_defaults(server_factory):
+    """pyredis's built-in defaults (no file, no option) against the real
+    server's, except the values the test harness sets on its command line."""
+    from pyredis import config as C
+    theirs = config_dict(server_factory('redis').port)
+    ours = C.config_get(C.Config(), ['*'])
+    harness = {'bind', 'save', 'enable-debug-command'}      # given by ServerProcess
+    assert set(ours) == set(theirs)
+    diff = {k: (ours[k], theirs[k]) for k in theirs
+            if k not in MACHINE_DEPENDENT | harness and ours[k] != theirs[k]}
+    assert diff == {}
+    assert (ours['bind'], ours['save'], ours['enable-debug-command']) == (
+        '* -::*', '3600 1 300 100 60 10000', 'no')
+
+
 CONFIG_SET_CASES = [
     ('CONFIG', 'SET', 'a', 'b', 'c'),
     ('CONFIG', 'SET', 'port'),
