@@ -473,3 +473,28 @@ def test_exec_reaches_the_aof_as_one_unit(server_factory):
     assert (b'*1\r\n$5\r\nMULTI\r\n*3\r\n$3\r\nSET\r\n$1\r\na\r\n$1\r\n1\r\n'
             b'*2\r\n$4\r\nINCR\r\n$1\r\na\r\n*1\r\n$4\r\nEXEC\r\n'
             b'*3\r\n$3\r\nSET\r\n$1\r\nb\r\n$1\r\n1\r\n') in data
+
+
+def test_exec_checked_against_queued_write_flags(server_factory):
+    """A server that turned read-only replica after the commands were
+    queued rejects the EXEC as a whole (execCommandAbort), as Redis does
+    with the union of the queued commands' flags."""
+    from helpers import free_port, REDIS_SERVER
+    if not REDIS_SERVER:
+        pytest.skip('redis-server is not installed')
+    nowhere = str(free_port())
+    replies = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind)
+        a, b = RawConn(srv.port), RawConn(srv.port)
+        out = [a.call('MULTI'), a.call('SET', 'x', '1'), a.call('GET', 'x')]
+        b.call('REPLICAOF', '127.0.0.1', nowhere)
+        out.append(a.call('EXEC'))
+        out += [a.call('MULTI'), a.call('GET', 'x')]
+        out.append(a.call('EXEC'))
+        b.call('REPLICAOF', 'NO', 'ONE')
+        replies.append(out)
+        a.close()
+        b.close()
+    assert replies[0] == replies[1]
+    assert replies[0][3].startswith(b'-EXECABORT Transaction discarded because of: READONLY')
