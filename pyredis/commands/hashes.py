@@ -1,0 +1,467 @@
+"""Hash commands (t_hash.c).
+
+A hash is a Python dict (field -> value, both bytes). Redis keeps a small
+hash in a listpack and converts it, once and for good, to a hash table when
+it gets more than ``hash-max-listpack-entries`` fields or a field or value
+longer than ``hash-max-listpack-value`` bytes. The conversion shows through
+OBJECT ENCODING and through HSCAN (a listpack is returned whole with cursor
+0), so it is modelled here by the value's class:
+
+    dict        listpack while within the limits (a plain dict that is over
+                them, e.g. loaded from a file, is reported as hashtable)
+    HashTable   a dict subclass: converted, stays "hashtable" for good, and
+                carries the SCAN bucket index once HSCAN has been used.
+
+Python dicts keep insertion order and update values in place, which is
+exactly the order a listpack replies in (HGETALL, HKEYS, HSCAN).
+
+HINCRBYFLOAT is propagated as HSET with the resulting value, so replicas
+and the AOF never redo a floating point sum.
+"""
+
+import random
+from itertools import islice
+
+from . import command
+from .keys import TYPE_NAMES, ENCODERS, scan_options, parse_scan_cursor
+from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
+    NULL_BULK, NULL3, NOT_FLOAT_ERR
+from ..scan import BucketIndex
+from ..util import string2ll, strtod, format_long_double, glob_match, LLONG_MAX, LLONG_MIN
+from ..notify import NotifyFlags
+
+H = NotifyFlags.HASH
+G = NotifyFlags.GENERIC
+
+
+class HashTable(dict):
+    """A hash in its hashtable encoding (see the module docstring)."""
+    __slots__ = ('scan_index',)
+
+    def __init__(self, *args):
+        dict.__init__(self, *args)
+        self.scan_index = None
+
+    def copy(self):
+        return HashTable(self)
+
+
+def _encoding(server, h):
+    if h.__class__ is HashTable:
+        return b'hashtable'
+    cfg = server.config
+    if len(h) > cfg.hash_max_listpack_entries:
+        return b'hashtable'
+    limit = cfg.hash_max_listpack_value
+    for f, v in h.items():
+        if len(f) > limit or len(v) > limit:
+            return b'hashtable'
+    return b'listpack'
+
+
+TYPE_NAMES[HashTable] = b'hash'
+ENCODERS[dict] = _encoding
+ENCODERS[HashTable] = _encoding
+
+
+EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
+
+
+def _null(c):
+    return NULL_BULK if c.resp == 2 else NULL3
+
+
+def _bulk(v):
+    return b'$%d\r\n%s\r\n' % (len(v), v)
+
+
+def to_hashtable(db, key, h):
+    """hashTypeConvert: replace the stored dict by its HashTable form."""
+    if h.__class__ is HashTable:
+        return h
+    h = HashTable(h)
+    db.data[key] = h
+    return h
+
+
+def _read_hash(c, key):
+    h = c.db.lookup(key)
+    if h is None or isinstance(h, dict):
+        return h, None
+    return None, WRONGTYPE_ERR
+
+
+def _write_hash(c, key, create):
+    """lookupKeyWrite (+ create): (hash, error). A new hash is added empty;
+    callers always put a field in it before returning."""
+    db = c.db
+    h = db.lookup_write(key)
+    if h is None:
+        if create:
+            h = {}
+            db.add(key, h)
+        return h, None
+    if isinstance(h, dict):
+        return h, None
+    return None, WRONGTYPE_ERR
+
+
+def _set_fields(c, key, h, argv, start):
+    """hashTypeTryConversion + hashTypeSet for field/value pairs in argv;
+    returns (number of new fields, the hash, possibly converted)."""
+    added = 0
+    if h.__class__ is dict:
+        cfg = c.server.config
+        limit = cfg.hash_max_listpack_value
+        for i in range(start, len(argv)):
+            if len(argv[i]) > limit:
+                h = to_hashtable(c.db, key, h)
+                break
+    if h.__class__ is dict:
+        for i in range(start, len(argv), 2):
+            f = argv[i]
+            if f not in h:
+                added += 1
+            h[f] = argv[i + 1]
+        if len(h) > c.server.config.hash_max_listpack_entries:
+            to_hashtable(c.db, key, h)
+    else:
+        index = h.scan_index
+        for i in range(start, len(argv), 2):
+            f = argv[i]
+            if f not in h:
+                added += 1
+                if index is not None:
+                    index.add(f)
+            h[f] = argv[i + 1]
+    return added
+
+
+def _set_one(c, key, h, field, value):
+    """hashTypeSet for the HINCRBY* paths (which check lengths here)."""
+    if h.__class__ is dict:
+        limit = c.server.config.hash_max_listpack_value
+        if len(field) > limit or len(value) > limit:
+            h = to_hashtable(c.db, key, h)
+    new = field not in h
+    h[field] = value
+    if h.__class__ is dict:
+        if len(h) > c.server.config.hash_max_listpack_entries:
+            to_hashtable(c.db, key, h)
+    elif new and h.scan_index is not None:
+        h.scan_index.add(field)
+
+
+def _written(c, key, event, n=1):
+    server = c.server
+    db = c.db
+    if db.watched:
+        server.signal_modified(db, key)
+    server.dirty += n
+    if server.notify_flags:
+        server.notify(H, event, key, c.db.id)
+
+
+@command('hset')
+def hset(c, argv):
+    if len(argv) % 2:
+        return b"-ERR wrong number of arguments for '%s' command\r\n" % argv[0].lower()
+    key = argv[1]
+    h, err = _write_hash(c, key, True)
+    if err:
+        return err
+    added = _set_fields(c, key, h, argv, 2)
+    _written(c, key, b'hset', (len(argv) - 2) // 2)
+    if argv[0].lower() == b'hmset':
+        return OK
+    return integer(added)
+
+
+command('hmset')(hset)
+
+
+@command('hsetnx')
+def hsetnx(c, argv):
+    key = argv[1]
+    h, err = _write_hash(c, key, True)
+    if err:
+        return err
+    if argv[2] in h:
+        return ZERO
+    _set_fields(c, key, h, argv, 2)
+    _written(c, key, b'hset')
+    return ONE
+
+
+@command('hget')
+def hget(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    if h is None:
+        return _null(c)
+    v = h.get(argv[2])
+    if v is None:
+        return _null(c)
+    return b'$%d\r\n%s\r\n' % (len(v), v)
+
+
+@command('hmget')
+def hmget(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    null = _null(c)
+    parts = [b'*%d\r\n' % (len(argv) - 2)]
+    get = h.get if h is not None else (lambda f: None)
+    for f in argv[2:]:
+        v = get(f)
+        parts.append(null if v is None else b'$%d\r\n%s\r\n' % (len(v), v))
+    return b''.join(parts)
+
+
+@command('hdel')
+def hdel(c, argv):
+    key = argv[1]
+    h, err = _write_hash(c, key, False)
+    if err:
+        return err
+    if h is None:
+        return ZERO
+    deleted = 0
+    index = h.scan_index if h.__class__ is HashTable else None
+    for f in argv[2:]:
+        if h.pop(f, None) is not None:
+            deleted += 1
+            if index is not None:
+                index.remove(f)
+            if not h:
+                break
+    if deleted:
+        server = c.server
+        db = c.db
+        _written(c, key, b'hdel', deleted)
+        if not h:
+            db.delete(key)
+            if server.notify_flags:
+                server.notify(G, b'del', key, db.id)
+    return integer(deleted)
+
+
+@command('hlen')
+def hlen(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    return integer(len(h)) if h is not None else ZERO
+
+
+@command('hstrlen')
+def hstrlen(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    v = h.get(argv[2]) if h is not None else None
+    return integer(len(v)) if v is not None else ZERO
+
+
+@command('hexists')
+def hexists(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    return ONE if h is not None and argv[2] in h else ZERO
+
+
+def _map_reply(c, h):
+    n = len(h)
+    parts = [b'%%%d\r\n' % n if c.resp == 3 else b'*%d\r\n' % (2 * n)]
+    append = parts.append
+    for f, v in h.items():
+        append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
+    return b''.join(parts)
+
+
+@command('hgetall')
+def hgetall(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    if h is None:
+        return b'%0\r\n' if c.resp == 3 else b'*0\r\n'
+    return _map_reply(c, h)
+
+
+def _array(items):
+    return b'*%d\r\n' % len(items) + b''.join(b'$%d\r\n%s\r\n' % (len(v), v) for v in items)
+
+
+@command('hkeys')
+def hkeys(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    return _array(list(h)) if h is not None else b'*0\r\n'
+
+
+@command('hvals')
+def hvals(c, argv):
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    return _array(list(h.values())) if h is not None else b'*0\r\n'
+
+
+@command('hincrby')
+def hincrby(c, argv):
+    incr = string2ll(argv[3])
+    if incr is None:
+        return NOT_INT_ERR
+    key, field = argv[1], argv[2]
+    h, err = _write_hash(c, key, False)
+    if err:
+        return err
+    value = 0
+    if h is not None:
+        old = h.get(field)
+        if old is not None:
+            value = string2ll(old)
+            if value is None:
+                return b'-ERR hash value is not an integer\r\n'
+    new = value + incr
+    if new < LLONG_MIN or new > LLONG_MAX:
+        return b'-ERR increment or decrement would overflow\r\n'
+    if h is None:
+        h = {}
+        c.db.add(key, h)
+    _set_one(c, key, h, field, b'%d' % new)
+    _written(c, key, b'hincrby')
+    return integer(new)
+
+
+@command('hincrbyfloat')
+def hincrbyfloat(c, argv):
+    incr = strtod(argv[3])
+    if incr is None:
+        return NOT_FLOAT_ERR
+    if incr != incr or incr in (float('inf'), float('-inf')):
+        return b'-ERR value is NaN or Infinity\r\n'
+    key, field = argv[1], argv[2]
+    h, err = _write_hash(c, key, False)
+    if err:
+        return err
+    value = 0.0
+    if h is not None:
+        old = h.get(field)
+        if old is not None:
+            value = strtod(old)
+            if value is None:
+                return b'-ERR hash value is not a float\r\n'
+    new = value + incr
+    if new != new or new in (float('inf'), float('-inf')):
+        return b'-ERR increment would produce NaN or Infinity\r\n'
+    out = format_long_double(new)
+    if h is None:
+        h = {}
+        c.db.add(key, h)
+    _set_one(c, key, h, field, out)
+    _written(c, key, b'hincrbyfloat')
+    if c.server.propagate_targets:
+        c.propagate_argv = [[b'HSET', key, field, out]]
+    return _bulk(out)
+
+
+@command('hrandfield')
+def hrandfield(c, argv):
+    if len(argv) >= 3:
+        count = string2ll(argv[2])
+        if count is None:
+            return NOT_INT_ERR
+        if count == LLONG_MIN:
+            return (b'-ERR value is out of range, value must between -9223372036854775807 '
+                    b'and 9223372036854775807\r\n')
+        withvalues = False
+        if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b'withvalues'):
+            return SYNTAX_ERR
+        if len(argv) == 4:
+            withvalues = True
+            if count < -(LLONG_MAX // 2) or count > LLONG_MAX // 2:
+                return b'-ERR value is out of range\r\n'
+        h, err = _read_hash(c, argv[1])
+        if err:
+            return err
+        if h is None or count == 0:
+            return b'*0\r\n'
+        return _randfield_count(c, h, count, withvalues)
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    if h is None:
+        return _null(c)
+    return _bulk(random_member(h))
+
+
+def random_member(container):
+    """A uniformly random key of a non-empty dict or set: skip a random
+    distance into it (O(n) in C, no copy)."""
+    n = len(container)
+    if n == 1:
+        return next(iter(container))
+    return next(islice(container, random.randrange(n), None))
+
+
+def _randfield_count(c, h, count, withvalues):
+    pair = withvalues and c.resp == 3
+    if count < 0:
+        # Repetitions allowed: |count| independent picks.
+        fields = random.choices(list(h), k=-count)
+    elif count >= len(h):
+        fields = list(h)
+    else:
+        fields = random.sample(list(h), count)
+    parts = [b'*%d\r\n' % (len(fields) * (2 if withvalues and not pair else 1))]
+    append = parts.append
+    for f in fields:
+        if withvalues:
+            v = h[f]
+            if pair:
+                append(b'*2\r\n')
+            append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
+        else:
+            append(b'$%d\r\n%s\r\n' % (len(f), f))
+    return b''.join(parts)
+
+
+@command('hscan')
+def hscan(c, argv):
+    cursor = parse_scan_cursor(argv[2])
+    if cursor is None:
+        return b'-ERR invalid cursor\r\n'
+    h, err = _read_hash(c, argv[1])
+    if err:
+        return err
+    if h is None:
+        return EMPTY_SCAN
+    opts = scan_options(argv, 3, False)
+    if opts.__class__ is bytes:
+        return opts
+    pattern, count, _ = opts
+    if _encoding(c.server, h) == b'listpack':
+        # A listpack is small: Redis returns it whole, cursor 0.
+        cursor, fields = 0, list(h)
+    else:
+        h = to_hashtable(c.db, argv[1], h)
+        index = h.scan_index
+        if index is None or not index.fits(len(h)):
+            index = h.scan_index = BucketIndex(h, len(h))
+        cursor, fields = index.scan(cursor, count)
+    parts = []
+    n = 0
+    for f in fields:
+        v = h.get(f)
+        if v is None or (pattern is not None and not glob_match(pattern, f)):
+            continue
+        parts.append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
+        n += 2
+    cur = b'%d' % cursor
+    return b'*2\r\n$%d\r\n%s\r\n*%d\r\n' % (len(cur), cur, n) + b''.join(parts)

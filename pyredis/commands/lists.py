@@ -1,0 +1,556 @@
+"""List commands (t_list.c).
+
+A list is a ``collections.deque``: O(1) push and pop at both ends, and
+indexing that walks from the nearer end, which is what Redis's quicklist
+gives too. Redis 7.0 always reports lists as "quicklist" (listpack-encoded
+lists arrived in 7.2), so OBJECT ENCODING does the same.
+
+A list popped to empty is deleted, with the generic "del" event after the
+list event, as Redis does. Writes to an existing list change the value in
+place, so they invalidate WATCHes explicitly (signalModifiedKey); creating a
+list goes through ``db.add``, which also wakes clients blocked on the key.
+
+The pop helpers (``pop_reply``, ``mpop_reply``, ``move_element``) are shared
+with the blocking variants in blocking.py, so BLPOP served later and LPOP
+served now produce the same bytes, events and propagation.
+"""
+
+from collections import deque
+from itertools import islice
+
+from . import command
+from .keys import TYPE_NAMES, ENCODERS
+from ..resp import OK, ZERO, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
+    NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
+from ..util import string2ll, LLONG_MIN, LLONG_MAX
+from ..notify import NotifyFlags
+
+L = NotifyFlags.LIST
+G = NotifyFlags.GENERIC
+
+TYPE_NAMES[deque] = b'list'
+ENCODERS[deque] = lambda server, v: b'quicklist'
+
+POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
+INDEX_ERR = b'-ERR index out of range\r\n'
+
+
+def _null(c):
+    return NULL_BULK if c.resp == 2 else NULL3
+
+
+def _null_array(c):
+    return NULL_ARRAY if c.resp == 2 else NULL3
+
+
+def _bulks(items, n):
+    """An array reply of ``n`` bulk strings taken from an iterable."""
+    parts = [b'*%d\r\n' % n]
+    append = parts.append
+    for v in items:
+        append(b'$%d\r\n%s\r\n' % (len(v), v))
+    return b''.join(parts)
+
+
+def parse_side(arg):
+    """LEFT/RIGHT -> True for the head, False for the tail, None if invalid."""
+    a = arg.lower()
+    if a == b'left':
+        return True
+    if a == b'right':
+        return False
+    return None
+
+
+def _deleted_if_empty(server, db, key, lst):
+    if not lst:
+        db.delete(key)
+        if server.notify_flags:
+            server.notify(G, b'del', key, db.id)
+
+
+# -- push -------------------------------------------------------------------
+
+def _push(c, argv, head, only_existing):
+    db = c.db
+    key = argv[1]
+    lst = db.lookup_write(key)
+    if lst is None:
+        if only_existing:
+            return ZERO
+        lst = deque()
+        db.add(key, lst)
+    elif lst.__class__ is not deque:
+        return WRONGTYPE_ERR
+    elif db.watched:
+        c.server.signal_modified(db, key)
+    if head:
+        lst.extendleft(argv[2:])
+    else:
+        lst.extend(argv[2:])
+    server = c.server
+    server.dirty += len(argv) - 2
+    if server.notify_flags:
+        server.notify(L, b'lpush' if head else b'rpush', key, db.id)
+    return b':%d\r\n' % len(lst)
+
+
+@command('lpush')
+def lpush(c, argv):
+    return _push(c, argv, True, False)
+
+
+@command('rpush')
+def rpush(c, argv):
+    return _push(c, argv, False, False)
+
+
+@command('lpushx')
+def lpushx(c, argv):
+    return _push(c, argv, True, True)
+
+
+@command('rpushx')
+def rpushx(c, argv):
+    return _push(c, argv, False, True)
+
+
+# -- pop --------------------------------------------------------------------
+
+def pop_reply(c, db, key, lst, head, count=None, with_key=False):
+    """Pop from a non-empty list and build the reply: one bulk, an array of
+    ``count`` elements, or [key, element] (with_key, for BLPOP). Fires the
+    events and deletes the emptied list."""
+    server = c.server
+    if db.watched:
+        server.signal_modified(db, key)
+    pop = lst.popleft if head else lst.pop
+    if count is None:
+        v = pop()
+        if with_key:
+            reply = b'*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(key), key, len(v), v)
+        else:
+            reply = b'$%d\r\n%s\r\n' % (len(v), v)
+    else:
+        n = min(count, len(lst))
+        reply = _bulks([pop() for _ in range(n)], n)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(L, b'lpop' if head else b'rpop', key, db.id)
+    _deleted_if_empty(server, db, key, lst)
+    return reply
+
+
+def _pop(c, argv, head):
+    if len(argv) > 3:
+        return b"-ERR wrong number of arguments for '%s' command\r\n" % argv[0].lower()
+    count = None
+    if len(argv) == 3:
+        count = string2ll(argv[2])
+        if count is None or count < 0:
+            return POSITIVE_ERR
+    db = c.db
+    key = argv[1]
+    lst = db.lookup_write(key)
+    if lst is None:
+        return _null(c) if count is None else _null_array(c)
+    if lst.__class__ is not deque:
+        return WRONGTYPE_ERR
+    if count == 0:
+        return b'*0\r\n'
+    return pop_reply(c, db, key, lst, head, count)
+
+
+@command('lpop')
+def lpop(c, argv):
+    return _pop(c, argv, True)
+
+
+@command('rpop')
+def rpop(c, argv):
+    return _pop(c, argv, False)
+
+
+def mpop_reply(c, db, key, lst, head, count):
+    """LMPOP's [key, [elements...]] reply, popping up to ``count``; sets the
+    propagation to [LR]POP key n as Redis does."""
+    n = min(count, len(lst))
+    if c.server.propagate_targets:
+        c.propagate_argv = [[b'LPOP' if head else b'RPOP', key, b'%d' % n]]
+    body = pop_reply(c, db, key, lst, head, n)
+    return b'*2\r\n$%d\r\n%s\r\n' % (len(key), key) + body
+
+
+def parse_mpop(argv, numkeys_idx):
+    """[numkeys key ... LEFT|RIGHT [COUNT n]] -> (keys, head, count) or an
+    error reply (lmpopGenericCommand's checks, in its order)."""
+    numkeys = string2ll(argv[numkeys_idx])
+    if numkeys is None or numkeys < 1:
+        return b'-ERR numkeys should be greater than 0\r\n'
+    where_idx = numkeys_idx + numkeys + 1
+    if where_idx >= len(argv):
+        return SYNTAX_ERR
+    head = parse_side(argv[where_idx])
+    if head is None:
+        return SYNTAX_ERR
+    count = -1
+    j = where_idx + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b'count' and j + 1 < len(argv):
+            j += 1
+            count = string2ll(argv[j])
+            if count is None or count < 1:
+                return b'-ERR count should be greater than 0\r\n'
+        else:
+            return SYNTAX_ERR
+        j += 1
+    if count == -1:
+        count = 1
+    return argv[numkeys_idx + 1:where_idx], head, count
+
+
+@command('lmpop')
+def lmpop(c, argv):
+    parsed = parse_mpop(argv, 1)
+    if parsed.__class__ is bytes:
+        return parsed
+    keys, head, count = parsed
+    db = c.db
+    for key in keys:
+        lst = db.lookup_write(key)
+        if lst is None:
+            continue
+        if lst.__class__ is not deque:
+            return WRONGTYPE_ERR
+        return mpop_reply(c, db, key, lst, head, count)
+    return _null_array(c)
+
+
+# -- reads ------------------------------------------------------------------
+
+def _read_list(c, key):
+    lst = c.db.lookup(key)
+    if lst is None or lst.__class__ is deque:
+        return lst, None
+    return None, WRONGTYPE_ERR
+
+
+@command('llen')
+def llen(c, argv):
+    lst, err = _read_list(c, argv[1])
+    if err:
+        return err
+    return integer(len(lst)) if lst is not None else ZERO
+
+
+@command('lrange')
+def lrange(c, argv):
+    start = string2ll(argv[2])
+    end = string2ll(argv[3])
+    if start is None or end is None:
+        return NOT_INT_ERR
+    lst, err = _read_list(c, argv[1])
+    if err:
+        return err
+    if lst is None:
+        return b'*0\r\n'
+    n = len(lst)
+    if start < 0:
+        start += n
+        if start < 0:
+            start = 0
+    if end < 0:
+        end += n
+    if end >= n:
+        end = n - 1
+    if start > end or start >= n:
+        return b'*0\r\n'
+    count = end - start + 1
+    if start > n - 1 - end:
+        # Closer to the tail: walk from there instead of skipping a prefix.
+        items = list(islice(reversed(lst), n - 1 - end, n - start))
+        items.reverse()
+        return _bulks(items, count)
+    return _bulks(islice(lst, start, end + 1), count)
+
+
+@command('lindex')
+def lindex(c, argv):
+    lst, err = _read_list(c, argv[1])
+    if err:
+        return err
+    if lst is None:
+        return _null(c)
+    index = string2ll(argv[2])
+    if index is None:
+        return NOT_INT_ERR
+    n = len(lst)
+    if index < 0:
+        index += n
+    if index < 0 or index >= n:
+        return _null(c)
+    v = lst[index]
+    return b'$%d\r\n%s\r\n' % (len(v), v)
+
+
+@command('lpos')
+def lpos(c, argv):
+    rank = 1
+    count = -1
+    maxlen = 0
+    j = 3
+    while j < len(argv):
+        opt = argv[j].lower()
+        more = j + 1 < len(argv)
+        if opt == b'rank' and more:
+            rank = string2ll(argv[j + 1])
+            if rank is None:
+                return NOT_INT_ERR
+            if rank == 0:
+                return (b"-ERR RANK can't be zero: use 1 to start from the first match, 2 "
+                        b"from the second ... or use negative to start from the end of the "
+                        b"list\r\n")
+        elif opt == b'count' and more:
+            count = string2ll(argv[j + 1])
+            if count is None or count < 0:
+                return b"-ERR COUNT can't be negative\r\n"
+        elif opt == b'maxlen' and more:
+            maxlen = string2ll(argv[j + 1])
+            if maxlen is None or maxlen < 0:
+                return b"-ERR MAXLEN can't be negative\r\n"
+        else:
+            return SYNTAX_ERR
+        j += 2
+    lst, err = _read_list(c, argv[1])
+    if err:
+        return err
+    if lst is None:
+        return _null(c) if count == -1 else b'*0\r\n'
+    element = argv[2]
+    n = len(lst)
+    if rank < 0:
+        # -LLONG_MIN does not fit: Redis ends up taking the first match.
+        rank = 1 if rank == LLONG_MIN else -rank
+        it = reversed(lst)
+        positions = range(n - 1, -1, -1)
+    else:
+        it = iter(lst)
+        positions = range(n)
+    if maxlen:
+        it = islice(it, maxlen)
+    found = []
+    want = count if count > 0 else (LLONG_MAX if count == 0 else 1)
+    for pos, v in zip(positions, it):
+        if v == element:
+            if rank > 1:
+                rank -= 1
+                continue
+            found.append(pos)
+            if len(found) >= want:
+                break
+    if count == -1:
+        return integer(found[0]) if found else _null(c)
+    return b'*%d\r\n' % len(found) + b''.join(b':%d\r\n' % p for p in found)
+
+
+# -- in-place writes ---------------------------------------------------------
+
+def _write_list(c, key):
+    lst = c.db.lookup_write(key)
+    if lst is None or lst.__class__ is deque:
+        return lst, None
+    return None, WRONGTYPE_ERR
+
+
+def _modified(c, key, event):
+    server = c.server
+    db = c.db
+    if db.watched:
+        server.signal_modified(db, key)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(L, event, key, db.id)
+
+
+@command('lset')
+def lset(c, argv):
+    lst, err = _write_list(c, argv[1])
+    if err:
+        return err
+    if lst is None:
+        return NO_SUCH_KEY_ERR
+    index = string2ll(argv[2])
+    if index is None:
+        return NOT_INT_ERR
+    n = len(lst)
+    if index < 0:
+        index += n
+    if index < 0 or index >= n:
+        return INDEX_ERR
+    lst[index] = argv[3]
+    _modified(c, argv[1], b'lset')
+    return OK
+
+
+@command('linsert')
+def linsert(c, argv):
+    where = argv[2].lower()
+    if where == b'after':
+        after = True
+    elif where == b'before':
+        after = False
+    else:
+        return SYNTAX_ERR
+    lst, err = _write_list(c, argv[1])
+    if err:
+        return err
+    if lst is None:
+        return ZERO
+    try:
+        i = lst.index(argv[3])
+    except ValueError:
+        return b':-1\r\n'
+    lst.insert(i + 1 if after else i, argv[4])
+    _modified(c, argv[1], b'linsert')
+    return integer(len(lst))
+
+
+@command('lrem')
+def lrem(c, argv):
+    count = string2ll(argv[2])
+    if count is None:
+        return NOT_INT_ERR
+    key = argv[1]
+    lst, err = _write_list(c, key)
+    if err:
+        return err
+    if lst is None:
+        return ZERO
+    element = argv[3]
+    if count == 0:
+        kept = [v for v in lst if v != element]
+        removed = len(lst) - len(kept)
+        if removed:
+            lst.clear()
+            lst.extend(kept)
+    else:
+        removed = 0
+        limit = abs(count)
+        if count > 0:
+            i = 0
+            while removed < limit:
+                try:
+                    i = lst.index(element, i)
+                except ValueError:
+                    break
+                del lst[i]
+                removed += 1
+        else:
+            # From the tail: find matches on a reversed copy of the indexes.
+            n = len(lst)
+            idx = [n - 1 - i for i, v in enumerate(reversed(lst)) if v == element][:limit]
+            for i in idx:   # descending, so earlier indexes stay valid
+                del lst[i]
+            removed = len(idx)
+    if removed:
+        _modified(c, key, b'lrem')
+        _deleted_if_empty(c.server, c.db, key, lst)
+    return integer(removed)
+
+
+@command('ltrim')
+def ltrim(c, argv):
+    start = string2ll(argv[2])
+    end = string2ll(argv[3])
+    if start is None or end is None:
+        return NOT_INT_ERR
+    key = argv[1]
+    lst, err = _write_list(c, key)
+    if err:
+        return err
+    if lst is None:
+        return OK
+    n = len(lst)
+    if start < 0:
+        start += n
+    if end < 0:
+        end += n
+    if start < 0:
+        start = 0
+    if start > end or start >= n:
+        ltrim_left, ltrim_right = n, 0
+    else:
+        if end >= n:
+            end = n - 1
+        ltrim_left = start
+        ltrim_right = n - end - 1
+    if ltrim_left + ltrim_right >= n:
+        lst.clear()
+    else:
+        if ltrim_left:
+            if ltrim_left > n // 2:
+                keep = list(islice(lst, ltrim_left, n))
+                lst.clear()
+                lst.extend(keep)
+            else:
+                for _ in range(ltrim_left):
+                    lst.popleft()
+        for _ in range(ltrim_right):
+            lst.pop()
+    _modified(c, key, b'ltrim')
+    _deleted_if_empty(c.server, c.db, key, lst)
+    return OK
+
+
+# -- LMOVE / RPOPLPUSH ---------------------------------------------------------
+
+def move_element(c, db, src, lst, dst, dst_list, head_from, head_to):
+    """Pop from ``lst`` (the non-empty list at src) and push onto dst
+    (creating it when ``dst_list`` is None). Events in Redis's order: the
+    push, then the pop, then the source's "del". Returns the bulk reply."""
+    server = c.server
+    v = lst.popleft() if head_from else lst.pop()
+    if dst_list is None:
+        dst_list = deque()
+        db.add(dst, dst_list)
+    elif db.watched:
+        server.signal_modified(db, dst)
+    if head_to:
+        dst_list.appendleft(v)
+    else:
+        dst_list.append(v)
+    if db.watched:
+        server.signal_modified(db, src)
+    server.dirty += 1
+    if server.notify_flags:
+        server.notify(L, b'lpush' if head_to else b'rpush', dst, db.id)
+        server.notify(L, b'lpop' if head_from else b'rpop', src, db.id)
+    _deleted_if_empty(server, db, src, lst)
+    return b'$%d\r\n%s\r\n' % (len(v), v)
+
+
+def lmove_generic(c, src, dst, head_from, head_to):
+    db = c.db
+    lst = db.lookup_write(src)
+    if lst is None:
+        return _null(c)
+    if lst.__class__ is not deque:
+        return WRONGTYPE_ERR
+    dst_list = db.lookup_write(dst)
+    if dst_list is not None and dst_list.__class__ is not deque:
+        return WRONGTYPE_ERR
+    return move_element(c, db, src, lst, dst, dst_list, head_from, head_to)
+
+
+@command('lmove')
+def lmove(c, argv):
+    head_from = parse_side(argv[3])
+    head_to = parse_side(argv[4])
+    if head_from is None or head_to is None:
+        return SYNTAX_ERR
+    return lmove_generic(c, argv[1], argv[2], head_from, head_to)
+
+
+@command('rpoplpush')
+def rpoplpush(c, argv):
+    return lmove_generic(c, argv[1], argv[2], False, True)

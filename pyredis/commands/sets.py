@@ -1,0 +1,571 @@
+"""Set commands (t_set.c).
+
+A set is a Python set of bytes. Redis 7.0 keeps a set of integers in an
+intset (sorted, while it has at most ``set-max-intset-entries`` members)
+and converts it, for good, to a hash table as soon as a non-integer member
+or one member too many arrives. That shows through OBJECT ENCODING, through
+the reply order (an intset is iterated in ascending numeric order, a hash
+table in no particular order) and through SSCAN (an intset is returned whole
+with cursor 0), so it is modelled by the value's class:
+
+    set       intset while every member is an integer (string2ll) and there
+              are at most set-max-intset-entries of them
+    HashSet   a set subclass: converted, stays "hashtable" for good, and
+              carries the SCAN bucket index once SSCAN has been used.
+
+Random picks (SPOP, SRANDMEMBER) skip a random distance into the set, which
+is uniform and costs O(n) inside C at worst without copying the set. SPOP is
+propagated as SREM of the members it removed (or DEL when it took the whole
+set), so replicas remove exactly the same members.
+"""
+
+import random
+from itertools import islice
+
+from . import command
+from .keys import TYPE_NAMES, ENCODERS, scan_options, parse_scan_cursor
+from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
+    NULL_BULK, NULL3
+from ..scan import BucketIndex
+from ..util import string2ll, glob_match, LLONG_MIN
+from ..notify import NotifyFlags
+
+S = NotifyFlags.SET
+G = NotifyFlags.GENERIC
+
+POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
+EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
+
+
+class HashSet(set):
+    """A set in its hashtable encoding (see the module docstring)."""
+    __slots__ = ('scan_index',)
+
+    def __init__(self, *args):
+        set.__init__(self, *args)
+        self.scan_index = None
+
+    def copy(self):
+        return HashSet(self)
+
+
+def _is_int(m):
+    return len(m) <= 20 and string2ll(m) is not None
+
+
+def is_intset(server, s):
+    if s.__class__ is not set:
+        return False
+    return fits_intset(server, s)
+
+
+def fits_intset(server, s):
+    """Whether these members, added to an empty intset, would keep it one."""
+    if len(s) > server.config.set_max_intset_entries:
+        return False
+    for m in s:
+        if not _is_int(m):
+            return False
+    return True
+
+
+def _encoding(server, s):
+    return b'intset' if is_intset(server, s) else b'hashtable'
+
+
+TYPE_NAMES[HashSet] = b'set'
+ENCODERS[set] = _encoding
+ENCODERS[HashSet] = _encoding
+
+
+def new_set(server, members):
+    """A set value for computed members, encoded as Redis would encode a set
+    built by adding them one by one to an empty intset."""
+    s = set(members)
+    if not fits_intset(server, s):
+        s = HashSet(s)
+    return s
+
+
+def ordered(server, s):
+    """Members in the order Redis iterates them: ascending for an intset."""
+    if is_intset(server, s):
+        return sorted(s, key=int)
+    return list(s)
+
+
+def _null(c):
+    return NULL_BULK if c.resp == 2 else NULL3
+
+
+def _set_reply(c, members):
+    parts = [b'~%d\r\n' % len(members) if c.resp == 3 else b'*%d\r\n' % len(members)]
+    append = parts.append
+    for m in members:
+        append(b'$%d\r\n%s\r\n' % (len(m), m))
+    return b''.join(parts)
+
+
+def _empty_set(c):
+    return b'~0\r\n' if c.resp == 3 else b'*0\r\n'
+
+
+def _read_set(c, key):
+    s = c.db.lookup(key)
+    if s is None or isinstance(s, set):
+        return s, None
+    return None, WRONGTYPE_ERR
+
+
+def _write_set(c, key):
+    s = c.db.lookup_write(key)
+    if s is None or isinstance(s, set):
+        return s, None
+    return None, WRONGTYPE_ERR
+
+
+def to_hashset(db, key, s):
+    if s.__class__ is HashSet:
+        return s
+    s = HashSet(s)
+    db.data[key] = s
+    return s
+
+
+def _add(c, db, key, s, members):
+    """setTypeAdd for each member, converting the intset when needed;
+    returns the number added."""
+    added = 0
+    if s.__class__ is set:
+        limit = c.server.config.set_max_intset_entries
+        for i, m in enumerate(members):
+            if m in s:
+                continue
+            if not _is_int(m) or len(s) >= limit:
+                s = to_hashset(db, key, s)
+                break
+            s.add(m)
+            added += 1
+        else:
+            return added
+        members = members[i:]
+    index = s.scan_index
+    for m in members:
+        if m not in s:
+            s.add(m)
+            added += 1
+            if index is not None:
+                index.add(m)
+    return added
+
+
+def _remove(s, m):
+    if m in s:
+        s.remove(m)
+        if s.__class__ is HashSet and s.scan_index is not None:
+            s.scan_index.remove(m)
+        return True
+    return False
+
+
+def _changed(c, db, key, event, n=1):
+    server = c.server
+    if db.watched:
+        server.signal_modified(db, key)
+    server.dirty += n
+    if server.notify_flags:
+        server.notify(S, event, key, db.id)
+
+
+def _delete_if_empty(c, db, key, s):
+    if not s:
+        db.delete(key)
+        if c.server.notify_flags:
+            c.server.notify(G, b'del', key, db.id)
+
+
+@command('sadd')
+def sadd(c, argv):
+    db = c.db
+    key = argv[1]
+    s = db.lookup_write(key)
+    if s is None:
+        s = set()
+        db.add(key, s)
+    elif not isinstance(s, set):
+        return WRONGTYPE_ERR
+    if s.__class__ is HashSet and s.scan_index is None:
+        # The common case for a big set: plain set additions.
+        n = len(s)
+        s.update(argv[2:])
+        added = len(s) - n
+    else:
+        added = _add(c, db, key, s, argv[2:])
+    if added:
+        _changed(c, db, key, b'sadd', added)
+    return integer(added)
+
+
+@command('srem')
+def srem(c, argv):
+    db = c.db
+    key = argv[1]
+    s, err = _write_set(c, key)
+    if err:
+        return err
+    if s is None:
+        return ZERO
+    removed = 0
+    for m in argv[2:]:
+        if _remove(s, m):
+            removed += 1
+            if not s:
+                break
+    if removed:
+        _changed(c, db, key, b'srem', removed)
+        _delete_if_empty(c, db, key, s)
+    return integer(removed)
+
+
+@command('scard')
+def scard(c, argv):
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    return integer(len(s)) if s is not None else ZERO
+
+
+@command('sismember')
+def sismember(c, argv):
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    return ONE if s is not None and argv[2] in s else ZERO
+
+
+@command('smismember')
+def smismember(c, argv):
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    if s is None:
+        s = ()
+    return b'*%d\r\n' % (len(argv) - 2) + b''.join(
+        ONE if m in s else ZERO for m in argv[2:])
+
+
+@command('smembers')
+def smembers(c, argv):
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    if s is None:
+        return _empty_set(c)
+    return _set_reply(c, ordered(c.server, s))
+
+
+@command('smove')
+def smove(c, argv):
+    db = c.db
+    src, dst, m = argv[1], argv[2], argv[3]
+    sset = db.lookup_write(src)
+    dset = db.lookup_write(dst)
+    if sset is None:
+        return ZERO
+    if not isinstance(sset, set) or (dset is not None and not isinstance(dset, set)):
+        return WRONGTYPE_ERR
+    if sset is dset:
+        return ONE if m in sset else ZERO
+    if not _remove(sset, m):
+        return ZERO
+    server = c.server
+    if server.notify_flags:
+        server.notify(S, b'srem', src, db.id)
+    if db.watched:
+        server.signal_modified(db, src)
+    _delete_if_empty(c, db, src, sset)
+    if dset is None:
+        dset = set()
+        db.add(dst, dset)
+    if _add(c, db, dst, dset, [m]):
+        server.dirty += 1
+        if server.notify_flags:
+            server.notify(S, b'sadd', dst, db.id)
+    if db.watched:
+        server.signal_modified(db, dst)
+    server.dirty += 1
+    return ONE
+
+
+# -- random members -------------------------------------------------------------
+
+def random_member(s):
+    n = len(s)
+    if n == 1:
+        return next(iter(s))
+    return next(islice(s, random.randrange(n), None))
+
+
+@command('spop')
+def spop(c, argv):
+    if len(argv) == 3:
+        return _spop_count(c, argv)
+    if len(argv) > 3:
+        return SYNTAX_ERR
+    db = c.db
+    key = argv[1]
+    s, err = _write_set(c, key)
+    if err:
+        return err
+    if s is None:
+        return _null(c)
+    m = random_member(s)
+    _remove(s, m)
+    _changed(c, db, key, b'spop')
+    if c.server.propagate_targets:
+        c.propagate_argv = [[b'SREM', key, m]]
+    _delete_if_empty(c, db, key, s)
+    return b'$%d\r\n%s\r\n' % (len(m), m)
+
+
+def _spop_count(c, argv):
+    count = string2ll(argv[2])
+    if count is None or count < 0:
+        return POSITIVE_ERR
+    db = c.db
+    key = argv[1]
+    s, err = _write_set(c, key)
+    if err:
+        return err
+    if s is None or count == 0:
+        return _empty_set(c)
+    server = c.server
+    if count >= len(s):
+        members = ordered(server, s)
+        _changed(c, db, key, b'spop', len(s))
+        db.delete(key)
+        if server.notify_flags:
+            server.notify(G, b'del', key, db.id)
+        if server.propagate_targets:
+            c.propagate_argv = [[b'DEL', key]]
+        return _set_reply(c, members)
+    members = random.sample(list(s), count)
+    for m in members:
+        _remove(s, m)
+    _changed(c, db, key, b'spop', count)
+    if server.propagate_targets:
+        c.propagate_argv = [[b'SREM', key, m] for m in members]
+    return _set_reply(c, members)
+
+
+@command('srandmember')
+def srandmember(c, argv):
+    if len(argv) > 3:
+        return SYNTAX_ERR
+    if len(argv) == 3:
+        count = string2ll(argv[2])
+        if count is None:
+            return NOT_INT_ERR
+        if count == LLONG_MIN:
+            return (b'-ERR value is out of range, value must between -9223372036854775807 '
+                    b'and 9223372036854775807\r\n')
+        s, err = _read_set(c, argv[1])
+        if err:
+            return err
+        if s is None or count == 0:
+            return b'*0\r\n'
+        if count < 0:
+            members = random.choices(list(s), k=-count)
+        elif count >= len(s):
+            members = ordered(c.server, s)
+        else:
+            members = random.sample(list(s), count)
+        return b'*%d\r\n' % len(members) + b''.join(
+            b'$%d\r\n%s\r\n' % (len(m), m) for m in members)
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    if s is None:
+        return _null(c)
+    m = random_member(s)
+    return b'$%d\r\n%s\r\n' % (len(m), m)
+
+
+# -- algebra ------------------------------------------------------------------------
+
+def _load_sets(c, keys, write):
+    """The sets for keys (None for missing ones), or a WRONGTYPE reply."""
+    lookup = c.db.lookup_write if write else c.db.lookup
+    sets = []
+    for k in keys:
+        s = lookup(k)
+        if s is not None and not isinstance(s, set):
+            return WRONGTYPE_ERR
+        sets.append(s)
+    return sets
+
+
+def _store(c, dst, members, event, server_set):
+    """Store a computed result at dst (deleting dst when it is empty)."""
+    db = c.db
+    server = c.server
+    if members:
+        db.set(dst, server_set)
+        server.dirty += 1
+        if server.notify_flags:
+            server.notify(S, event, dst, db.id)
+        return integer(len(server_set))
+    if db.exists(dst) and db.delete(dst):
+        server.dirty += 1
+        if server.notify_flags:
+            server.notify(G, b'del', dst, db.id)
+    return ZERO
+
+
+def _intersection(c, sets, limit=0):
+    """Members of the intersection in Redis's order (walking the smallest
+    set), stopping at ``limit`` members when it is non-zero."""
+    sets = sorted(sets, key=len)
+    first, rest = sets[0], sets[1:]
+    out = []
+    for m in ordered(c.server, first):
+        for s in rest:
+            if m not in s:
+                break
+        else:
+            out.append(m)
+            if limit and len(out) >= limit:
+                break
+    return out
+
+
+def _sinter(c, keys, dst):
+    sets = _load_sets(c, keys, dst is not None)
+    if sets.__class__ is bytes:
+        return sets
+    if any(s is None for s in sets):
+        if dst is not None:
+            return _store(c, dst, (), b'sinterstore', None)
+        return _empty_set(c)
+    members = _intersection(c, sets)
+    if dst is not None:
+        return _store(c, dst, members, b'sinterstore', new_set(c.server, members))
+    return _set_reply(c, members)
+
+
+@command('sinter')
+def sinter(c, argv):
+    return _sinter(c, argv[1:], None)
+
+
+@command('sinterstore')
+def sinterstore(c, argv):
+    return _sinter(c, argv[2:], argv[1])
+
+
+@command('sintercard')
+def sintercard(c, argv):
+    numkeys = string2ll(argv[1])
+    if numkeys is None or numkeys < 1:
+        return b'-ERR numkeys should be greater than 0\r\n'
+    if numkeys > len(argv) - 2:
+        return b"-ERR Number of keys can't be greater than number of args\r\n"
+    limit = 0
+    j = 2 + numkeys
+    while j < len(argv):
+        if argv[j].lower() == b'limit' and j + 1 < len(argv):
+            limit = string2ll(argv[j + 1])
+            if limit is None or limit < 0:
+                return b"-ERR LIMIT can't be negative\r\n"
+            j += 2
+        else:
+            return SYNTAX_ERR
+    sets = _load_sets(c, argv[2:2 + numkeys], False)
+    if sets.__class__ is bytes:
+        return sets
+    if any(s is None for s in sets):
+        return ZERO
+    return integer(len(_intersection(c, sets, limit)))
+
+
+def _union_diff(c, keys, dst, diff):
+    sets = _load_sets(c, keys, dst is not None)
+    if sets.__class__ is bytes:
+        return sets
+    server = c.server
+    hashtable = False
+    if diff:
+        first = sets[0]
+        if first is None:
+            result = set()
+        else:
+            result = set(first)
+            others = [s for s in sets[1:] if s is not None]
+            for s in others:
+                result.difference_update(s)
+            # Redis picks between two algorithms; the second adds all of
+            # the first set before removing, which decides the encoding.
+            work_one = len(first) * (1 + len(others)) // 2
+            work_two = len(first) + sum(len(s) for s in others)
+            if work_one > work_two and not fits_intset(server, first):
+                hashtable = True
+    else:
+        result = set()
+        for s in sets:
+            if s is not None:
+                result.update(s)
+    value = new_set(server, result)
+    if hashtable and value.__class__ is set:
+        value = HashSet(value)
+    if dst is not None:
+        return _store(c, dst, result, b'sdiffstore' if diff else b'sunionstore', value)
+    return _set_reply(c, ordered(server, value))
+
+
+@command('sunion')
+def sunion(c, argv):
+    return _union_diff(c, argv[1:], None, False)
+
+
+@command('sunionstore')
+def sunionstore(c, argv):
+    return _union_diff(c, argv[2:], argv[1], False)
+
+
+@command('sdiff')
+def sdiff(c, argv):
+    return _union_diff(c, argv[1:], None, True)
+
+
+@command('sdiffstore')
+def sdiffstore(c, argv):
+    return _union_diff(c, argv[2:], argv[1], True)
+
+
+@command('sscan')
+def sscan(c, argv):
+    cursor = parse_scan_cursor(argv[2])
+    if cursor is None:
+        return b'-ERR invalid cursor\r\n'
+    s, err = _read_set(c, argv[1])
+    if err:
+        return err
+    if s is None:
+        return EMPTY_SCAN
+    opts = scan_options(argv, 3, False)
+    if opts.__class__ is bytes:
+        return opts
+    pattern, count, _ = opts
+    if is_intset(c.server, s):
+        cursor, members = 0, sorted(s, key=int)
+    else:
+        s = to_hashset(c.db, argv[1], s)
+        index = s.scan_index
+        if index is None or not index.fits(len(s)):
+            index = s.scan_index = BucketIndex(s, len(s))
+        cursor, members = index.scan(cursor, count)
+    if pattern is not None:
+        members = [m for m in members if glob_match(pattern, m)]
+    cur = b'%d' % cursor
+    return b'*2\r\n$%d\r\n%s\r\n' % (len(cur), cur) + b'*%d\r\n' % len(members) + b''.join(
+        b'$%d\r\n%s\r\n' % (len(m), m) for m in members)
