@@ -1055,8 +1055,10 @@ class Loader:
     def rename(self, old, new):
         names = self.command_names
         if names is None:
-            from .commands import TABLE
+            # Every command Redis 7.0 has (implemented in pyredis or not).
+            from .commands import TABLE, spec
             names = self.command_names = {n.decode('latin-1') for n in TABLE}
+            names.update(n.lower() for n in spec.INFO)
         old_l = old.lower()
         if old_l not in names:
             raise ConfigError('No such command in rename-command')
