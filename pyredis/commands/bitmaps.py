@@ -19,6 +19,7 @@ from .. import resp
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR
 from ..util import string2ll
 from ..notify import NotifyFlags
+from .zsets import store_value
 
 S = NotifyFlags.STRING
 G = NotifyFlags.GENERIC
@@ -309,7 +310,7 @@ def bitop(c, argv):
                 r ^= x
         else:
             r ^= (1 << (maxlen << 3)) - 1
-        db.set(dst, bytearray(r.to_bytes(maxlen, 'big')))
+        store_value(db, dst, bytearray(r.to_bytes(maxlen, 'big')))
         server.dirty += 1
         if server.notify_flags:
             server.notify(S, b'set', dst, db.id)

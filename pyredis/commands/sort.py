@@ -27,7 +27,7 @@ from ..resp import SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, integer
 from ..util import string2ll
 from ..notify import NotifyFlags
 from ..zset import ZSet
-from .zsets import _FLOAT_RE
+from .zsets import _FLOAT_RE, store_value
 
 L = NotifyFlags.LIST
 G = NotifyFlags.GENERIC
@@ -185,7 +185,7 @@ def sort_generic(c, argv, readonly):
             result.append(b'' if v is None else bytes(v))
     server = c.server
     if outputlen:
-        db.set(storekey, result)
+        store_value(db, storekey, result)
         if server.notify_flags:
             server.notify(L, b'sortstore', storekey, db.id)
         server.dirty += outputlen

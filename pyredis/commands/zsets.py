@@ -73,33 +73,38 @@ _FLOAT_RE = re.compile(
     re.IGNORECASE)
 _NONZERO_MANTISSA = re.compile(rb'[1-9]')
 _SPACE = b' \t\n\v\f\r'
+_SPACE_SET = frozenset(_SPACE[i:i + 1] for i in range(len(_SPACE)))
 
 
 def _strtod(t):
     """C strtod over the whole of t (no surrounding text); None if t is not
     a number. Returns (value, erange)."""
-    if not _FLOAT_RE.fullmatch(t):
-        return None
-    if b'x' in t or b'X' in t:
+    try:
+        # Python's float() accepts a superset of strtod's decimal syntax
+        # (surrounding spaces, "_" separators) and no hex floats: reject
+        # the former, parse the latter separately.
+        v = float(t)
+    except ValueError:
+        if not _FLOAT_RE.fullmatch(t):
+            return None
         try:
             v = float.fromhex(t.decode())
         except (ValueError, OverflowError):
-            return INF if t[:1] != b'-' else NINF, True
-    else:
-        v = float(t)
-    erange = False
-    if v in (INF, NINF) and b'inf' not in t.lower():
-        erange = True
-    elif v == 0.0:
-        mant = re.split(rb'[eEpP]', t)[0]
-        if _NONZERO_MANTISSA.search(mant.replace(b'0x', b'').replace(b'0X', b'')):
-            erange = True
-    return v, erange
+            return (INF if t[:1] != b'-' else NINF), True
+        return v, False
+    if b'_' in t or t[:1] in _SPACE_SET or t[-1:] in _SPACE_SET:
+        return None
+    if v in (INF, NINF):
+        return v, b'inf' not in t.lower()
+    if v == 0.0:
+        mant = re.split(rb'[eE]', t)[0]
+        return v, _NONZERO_MANTISSA.search(mant) is not None
+    return v, False
 
 
 def get_double(s):
     """getDoubleFromObject: the score/weight/increment rules. None on error."""
-    if not s or s[0] in _SPACE or len(s) > 5120:
+    if not s or len(s) > 5120:
         return None
     r = _strtod(s)
     if r is None:
@@ -224,6 +229,15 @@ def _delete_if_empty(c, key, z):
         return False
     c.db.delete(key)
     return True
+
+
+def store_value(db, key, value):
+    """setKey: overwrite, or add (waking clients blocked on the key) when
+    the key does not exist."""
+    if db.lookup_write(key) is None:
+        db.add(key, value)
+    else:
+        db.set(key, value)
 
 
 def _null(c):
@@ -677,7 +691,7 @@ def _store_range(c, dst, tuples, missing_src):
     server = c.server
     if tuples:
         tuples = sorted(tuples)
-        db.set(dst, new_zset_from_tuples(server, tuples))
+        store_value(db, dst, new_zset_from_tuples(server, tuples))
         server.dirty += 1
         _notify(c, Z, b'zrangestore', dst)
         return integer(len(tuples))
@@ -1132,9 +1146,9 @@ def zset_op(c, argv, dst, numkeys_idx, op, card_only):
     if dst is not None:
         server = c.server
         if tuples:
-            db.set(dst, new_zset_from_tuples(server, tuples))
+            store_value(db, dst, new_zset_from_tuples(server, tuples))
             server.dirty += 1
-            _notify(c, Z, name[:-5] + b'store' if name.endswith(b'store') else name, dst)
+            _notify(c, Z, name, dst)
             return integer(len(tuples))
         if db.lookup_write(dst) is not None and db.delete(dst):
             server.dirty += 1
