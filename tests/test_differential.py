@@ -573,3 +573,65 @@ def test_differential(pyredis, real_redis):
                              name, i, argv, ra[:300], rb[:300], recent, related))
         pytest.fail('\n'.join(lines))
     assert len(used) >= 20
+
+
+SENTINEL = b'*3\r\n$7\r\nmessage\r\n$8\r\nsentinel\r\n$1\r\nx\r\n'
+
+
+def _events(sub):
+    out = []
+    while True:
+        m = sub.read_reply()
+        if m == SENTINEL:
+            return out
+        out.append(m)
+
+
+def test_differential_keyspace_events(pyredis, real_redis):
+    """The same random command stream with notify-keyspace-events KEA and
+    a subscriber on ``__key*__:*``: every command must fire the same
+    events, in the same order, as on redis-server (all families)."""
+    conns = []
+    for srv in (pyredis, real_redis):
+        cmd, sub = RawConn(srv.port), RawConn(srv.port)
+        cmd.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+        sub.call('PSUBSCRIBE', '__key*__:*')
+        sub.call('SUBSCRIBE', 'sentinel')
+        conns.append((cmd, sub))
+    (ours, our_sub), (theirs, their_sub) = conns
+    implemented, _ = _command_info(ours)
+    _, real_info = _command_info(theirs)
+    rng = random.Random(SEED + 1)
+    gen = Generator(rng, implemented, real_info)
+    mismatches = {}
+    history = []
+    for step in range(COMMANDS // 3):
+        argv = gen.next()
+        name = argv[0].decode().lower()
+        history.append(argv)
+        ra, rb = ours.call(*argv), theirs.call(*argv)
+        ours.call('PUBLISH', 'sentinel', 'x')
+        theirs.call('PUBLISH', 'sentinel', 'x')
+        ea, eb = _events(our_sub), _events(their_sub)
+        same_reply = ra == rb or (_compare_view(real_info, name, ra) ==
+                                  _compare_view(real_info, name, rb))
+        if same_reply and ea == eb:
+            continue
+        if same_reply and name not in mismatches:
+            mismatches[name] = (step, argv, ea, eb, history[-6:-1])
+        # Start over from empty datasets (FLUSHALL fires no events).
+        for conn, sub in conns:
+            conn.call('FLUSHALL')
+            conn.call('PUBLISH', 'sentinel', 'x')
+            _events(sub)
+    for cmd, sub in conns:
+        cmd.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+        cmd.close()
+        sub.close()
+    if mismatches:
+        lines = ['%d command(s) fire different keyspace events (seed %d):' % (
+            len(mismatches), SEED + 1)]
+        for name, (i, argv, ea, eb, recent) in sorted(mismatches.items()):
+            lines.append('\n[%s] at step %d: %r\n  pyredis: %r\n  redis:   %r\n'
+                         '  just before: %r' % (name, i, argv, ea, eb, recent))
+        pytest.fail('\n'.join(lines))
