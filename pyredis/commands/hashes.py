@@ -27,7 +27,7 @@ from .keys import TYPE_NAMES, ENCODERS, scan_options, parse_scan_cursor
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
-from ..util import string2ll, strtod, format_long_double, glob_match, LLONG_MAX, LLONG_MIN
+from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 
 H = NotifyFlags.HASH
@@ -341,24 +341,25 @@ def hincrby(c, argv):
 
 @command('hincrbyfloat')
 def hincrbyfloat(c, argv):
-    incr = strtod(argv[3])
+    incr = strtold(argv[3])
     if incr is None:
         return NOT_FLOAT_ERR
-    if incr != incr or incr in (float('inf'), float('-inf')):
+    if incr.__class__ is float:
         return b'-ERR value is NaN or Infinity\r\n'
     key, field = argv[1], argv[2]
     h, err = _write_hash(c, key, False)
     if err:
         return err
-    value = 0.0
+    value = 0
     if h is not None:
         old = h.get(field)
         if old is not None:
-            value = strtod(old)
+            value = strtold(old)
             if value is None:
                 return b'-ERR hash value is not a float\r\n'
-    new = value + incr
-    if new != new or new in (float('inf'), float('-inf')):
+    # Redis adds in long double precision (see util.strtold).
+    new = ld_add(value, incr)
+    if new.__class__ is float:
         return b'-ERR increment would produce NaN or Infinity\r\n'
     out = format_long_double(new)
     if h is None:

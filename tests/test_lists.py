@@ -1,0 +1,186 @@
+"""List commands: raw replies compared with redis-server (errors included),
+OBJECT ENCODING, keyspace events, and redis-py usage."""
+
+import pytest
+
+from helpers import RawConn
+
+
+def resp3(compat):
+    """Switch both connections to RESP3 (HELLO's reply has the client id)."""
+    compat.a.call('HELLO', '3')
+    compat.b.call('HELLO', '3')
+
+
+def test_push_pop_len(compat):
+    compat.run(
+        ('RPUSH', 'l', 'a', 'b', 'c'), ('LPUSH', 'l', 'x', 'y'), ('LLEN', 'l'),
+        ('LPUSHX', 'l', '1', '2'), ('RPUSHX', 'l', '3'), ('LPUSHX', 'nol', 'a'),
+        ('RPUSHX', 'nol', 'a'), ('EXISTS', 'nol'), ('LRANGE', 'l', '0', '-1'),
+        ('LPOP', 'l'), ('RPOP', 'l'), ('LPOP', 'l', '2'), ('RPOP', 'l', '2'),
+        ('LPOP', 'l', '0'), ('LPOP', 'l', '100'), ('EXISTS', 'l'), ('LPOP', 'l'),
+        ('LPOP', 'l', '2'), ('RPOP', 'nol', '0'), ('LLEN', 'nol'),
+        ('LPOP', 'l', '-1'), ('LPOP', 'l', 'x'), ('RPOP', 'l', '1', '2'), ('LPUSH', 'l'),
+        ('RPUSH', 'l'), ('LLEN', 'l', 'x'),
+    )
+
+
+def test_resp3_nulls(compat):
+    resp3(compat)
+    compat.run(('LPOP', 'nol'), ('LPOP', 'nol', '2'), ('RPOP', 'nol', '0'),
+               ('LINDEX', 'nol', '0'), ('LMPOP', '1', 'nol', 'LEFT'), ('LPOS', 'nol', 'a'),
+               ('RPOPLPUSH', 'nol', 'x'), ('RPUSH', 'l', 'a'), ('LINDEX', 'l', '5'),
+               ('LPOS', 'l', 'b'))
+
+
+def test_wrongtype(compat):
+    compat.call('SET', 's', 'v')
+    for cmd in (('LPUSH', 's', 'a'), ('RPUSH', 's', 'a'), ('LPUSHX', 's', 'a'),
+                ('RPUSHX', 's', 'a'), ('LPOP', 's'), ('RPOP', 's', '2'), ('LLEN', 's'),
+                ('LRANGE', 's', '0', '1'), ('LINDEX', 's', '0'), ('LSET', 's', '0', 'a'),
+                ('LINSERT', 's', 'BEFORE', 'a', 'b'), ('LREM', 's', '0', 'a'),
+                ('LTRIM', 's', '0', '1'), ('LPOS', 's', 'a'), ('LMOVE', 's', 'd', 'LEFT', 'LEFT'),
+                ('RPOPLPUSH', 's', 'd'), ('LMPOP', '1', 's', 'LEFT'),
+                ('BLPOP', 's', '0'), ('BRPOP', 'nol', 's', '0'),
+                ('BLMOVE', 's', 'd', 'LEFT', 'LEFT', '0'), ('BRPOPLPUSH', 's', 'd', '0'),
+                ('BLMPOP', '0', '1', 's', 'LEFT')):
+        compat.call(*cmd)
+    compat.call('RPUSH', 'l', 'a')
+    compat.run(('LMOVE', 'l', 's', 'LEFT', 'LEFT'), ('RPOPLPUSH', 'l', 's'),
+               ('BLMOVE', 'l', 's', 'LEFT', 'LEFT', '0'), ('LLEN', 'l'))
+
+
+def test_lrange_lindex(compat):
+    compat.call('RPUSH', 'l', *[str(i) for i in range(30)])
+    for a, b in [('0', '-1'), ('0', '0'), ('-1', '-1'), ('-100', '100'), ('5', '3'),
+                 ('28', '40'), ('30', '40'), ('-3', '-2'), ('2', '-25'), ('25', '-2'),
+                 ('x', '1'), ('1', 'y'), ('1', '1.5')]:
+        compat.call('LRANGE', 'l', a, b)
+        compat.call('LRANGE', 'nol', a, b)
+    for i in ('0', '29', '30', '-1', '-30', '-31', '15', 'x', '99999999999999999999'):
+        compat.call('LINDEX', 'l', i)
+    compat.call('LINDEX', 'nol', 'x')
+
+
+def test_lset_linsert(compat):
+    compat.call('RPUSH', 'l', 'a', 'b', 'c', 'b')
+    compat.run(('LSET', 'l', '0', 'A'), ('LSET', 'l', '-1', 'Z'), ('LSET', 'l', '4', 'x'),
+               ('LSET', 'l', '-5', 'x'), ('LSET', 'l', 'x', 'x'), ('LSET', 'nol', 'x', 'x'),
+               ('LSET', 'nol', '0', 'x'), ('LINSERT', 'l', 'BEFORE', 'b', '1'),
+               ('LINSERT', 'l', 'after', 'b', '2'), ('LINSERT', 'l', 'AFTER', 'Z', 'end'),
+               ('LINSERT', 'l', 'BEFORE', 'nope', 'x'), ('LINSERT', 'nol', 'BEFORE', 'a', 'x'),
+               ('LINSERT', 'l', 'MIDDLE', 'a', 'x'), ('LINSERT', 'nol', 'MIDDLE', 'a', 'x'),
+               ('LRANGE', 'l', '0', '-1'))
+
+
+def test_lrem_ltrim(compat):
+    items = ['a', 'b', 'a', 'c', 'a', 'b', 'a']
+    compat.call('RPUSH', 'l', *items)
+    compat.run(('LREM', 'l', '1', 'a'), ('LREM', 'l', '-2', 'a'), ('LRANGE', 'l', '0', '-1'),
+               ('LREM', 'l', '0', 'b'), ('LREM', 'l', '0', 'zz'), ('LREM', 'l', 'x', 'a'),
+               ('LREM', 'nol', '0', 'a'), ('LREM', 'l', '0', 'a'), ('LREM', 'l', '0', 'c'),
+               ('EXISTS', 'l'))
+    for start, stop in [('1', '-2'), ('0', '100'), ('-100', '2'), ('1', '1'), ('3', '1'),
+                        ('-1', '-1'), ('50', '60')]:
+        compat.run(('DEL', 'l'), ('RPUSH', 'l', *[str(i) for i in range(10)]),
+                   ('LTRIM', 'l', start, stop), ('LRANGE', 'l', '0', '-1'), ('EXISTS', 'l'))
+    compat.run(('LTRIM', 'nol', '0', '1'), ('LTRIM', 'l', 'x', '1'), ('LTRIM', 'nol', '0', 'x'))
+
+
+def test_lpos(compat):
+    compat.call('RPUSH', 'l', 'a', 'b', 'c', 'a', 'b', 'c', 'a')
+    for opts in [(), ('RANK', '2'), ('RANK', '-1'), ('RANK', '-2'), ('RANK', '5'),
+                 ('COUNT', '0'), ('COUNT', '2'), ('COUNT', '2', 'RANK', '-1'),
+                 ('COUNT', '0', 'MAXLEN', '4'), ('MAXLEN', '1'), ('MAXLEN', '0'),
+                 ('RANK', '0'), ('RANK', 'x'), ('RANK', '-9223372036854775808'),
+                 ('COUNT', '-1'), ('COUNT', 'x'), ('MAXLEN', '-1'), ('MAXLEN', 'x'),
+                 ('FOO', '1'), ('RANK',), ('COUNT', '1', 'RANK', '9')]:
+        compat.call('LPOS', 'l', 'a', *opts)
+    compat.run(('LPOS', 'l', 'zz'), ('LPOS', 'l', 'zz', 'COUNT', '3'), ('LPOS', 'nol', 'a'),
+               ('LPOS', 'nol', 'a', 'COUNT', '0'), ('LPOS', 'nol', 'a', 'RANK', '0'))
+
+
+def test_lmove_rpoplpush(compat):
+    compat.call('RPUSH', 'src', '1', '2', '3', '4')
+    for a, b in [('LEFT', 'LEFT'), ('LEFT', 'RIGHT'), ('RIGHT', 'LEFT'), ('right', 'right')]:
+        compat.run(('LMOVE', 'src', 'dst', a, b), ('LRANGE', 'dst', '0', '-1'))
+    compat.run(('LMOVE', 'src', 'dst', 'UP', 'LEFT'), ('LMOVE', 'src', 'dst', 'LEFT', 'DOWN'),
+               ('LMOVE', 'nol', 'dst', 'UP', 'LEFT'), ('LMOVE', 'nol', 'dst', 'LEFT', 'LEFT'),
+               ('EXISTS', 'src'), ('RPUSH', 'r', 'a', 'b', 'c'), ('RPOPLPUSH', 'r', 'r'),
+               ('LRANGE', 'r', '0', '-1'), ('LMOVE', 'r', 'r', 'LEFT', 'RIGHT'),
+               ('LRANGE', 'r', '0', '-1'), ('RPOPLPUSH', 'r', 'n2'), ('RPOPLPUSH', 'nol', 'r'),
+               ('RPUSH', 'one', 'x'), ('LMOVE', 'one', 'one', 'LEFT', 'RIGHT'),
+               ('LRANGE', 'one', '0', '-1'))
+
+
+def test_lmpop(compat):
+    compat.run(('RPUSH', 'a', '1', '2', '3'), ('RPUSH', 'b', '4', '5'),
+               ('LMPOP', '2', 'nol', 'a', 'LEFT'), ('LMPOP', '2', 'a', 'b', 'RIGHT', 'COUNT', '5'),
+               ('LMPOP', '1', 'a', 'left'), ('LMPOP', '3', 'x', 'y', 'b', 'LEFT', 'count', '1'),
+               ('LMPOP', '1', 'b', 'RIGHT', 'COUNT', '10'), ('LMPOP', '1', 'b', 'LEFT'),
+               ('LMPOP', '0', 'a', 'LEFT'), ('LMPOP', 'x', 'a', 'LEFT'),
+               ('LMPOP', '-1', 'a', 'LEFT'), ('LMPOP', '2', 'a', 'LEFT'),
+               ('LMPOP', '1', 'a', 'UP'), ('LMPOP', '1', 'a', 'LEFT', 'COUNT', '0'),
+               ('LMPOP', '1', 'a', 'LEFT', 'COUNT', 'x'),
+               ('LMPOP', '1', 'a', 'LEFT', 'COUNT', '1', 'COUNT', '1'),
+               ('LMPOP', '1', 'a', 'LEFT', 'FOO'), ('LMPOP', '1', 'a', 'LEFT', 'COUNT'),
+               ('LMPOP', '1'))
+
+
+def test_encoding_is_quicklist(compat):
+    compat.run(('RPUSH', 'l', 'a'), ('OBJECT', 'ENCODING', 'l'),
+               ('RPUSH', 'big', *['x' * 100] * 200), ('OBJECT', 'ENCODING', 'big'),
+               ('TYPE', 'l'))
+
+
+def test_keyspace_events(compat):
+    """The same events, in the same order, from both servers."""
+    subs = []
+    for srv in (compat.ours, compat.theirs):
+        conn = RawConn(srv.port)
+        conn.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+        sub = RawConn(srv.port)
+        sub.call('PSUBSCRIBE', '__key*__:*')
+        subs.append(sub)
+        conn.close()
+    cmds = [('RPUSH', 'l', 'a', 'b', 'c', 'd'), ('LPUSH', 'l', 'z'), ('LPOP', 'l'),
+            ('RPOP', 'l', '1'), ('LSET', 'l', '0', 'A'), ('LINSERT', 'l', 'AFTER', 'A', 'B'),
+            ('LREM', 'l', '1', 'B'), ('LTRIM', 'l', '0', '1'), ('LMOVE', 'l', 'm', 'LEFT', 'RIGHT'),
+            ('RPOPLPUSH', 'l', 'm'), ('LMPOP', '1', 'm', 'LEFT', 'COUNT', '5'),
+            ('LPUSHX', 'nol', 'a'), ('SET', 'end', '1')]
+    compat.run(*cmds)
+    events = []
+    for sub in subs:
+        got = []
+        while True:
+            msg = sub.read_reply()
+            got.append(msg)
+            if b'end' in msg and b'keyevent' in msg:
+                break
+        events.append(got)
+        sub.close()
+    assert events[0] == events[1]
+
+
+def test_redis_py(pyredis):
+    r = pyredis.client()
+    assert r.rpush('q', 'a', 'b', 'c') == 3
+    assert r.lpush('q', 'z') == 4
+    assert r.lrange('q', 0, -1) == [b'z', b'a', b'b', b'c']
+    assert r.lpop('q') == b'z'
+    assert r.rpop('q', 2) == [b'c', b'b']
+    assert r.lmove('q', 'q2', 'LEFT', 'RIGHT') == b'a'
+    assert not r.exists('q')
+    assert r.lpos('q2', 'a') == 0
+    assert r.lmpop(1, 'q2', direction='LEFT', count=3) == [b'q2', [b'a']]
+    assert r.llen('q2') == 0
+    r.rpush('w', 1, 2, 3, 2)
+    assert r.lrem('w', 0, 2) == 2
+    assert r.linsert('w', 'BEFORE', 3, 9) == 3
+    assert r.lindex('w', 1) == b'9'
+    assert r.ltrim('w', 0, 0)
+    assert r.lrange('w', 0, -1) == [b'1']
+    r.set('s', 'x')
+    import redis
+    with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
+        r.lpush('s', 1)
