@@ -106,14 +106,10 @@ def cfg(server, name, default):
 
 # -- the RDB payload: the interface to pyredis.rdb ------------------------------
 
-def rdb_snapshot(server):
-    """The dataset serialised as an RDB file (bytes), with the replication
-    AUX fields Redis writes for a replica (repl-stream-db/id/offset)."""
+def rdb_snapshot(server, aux):
+    """The dataset serialised as an RDB file (bytes), in this process (used
+    where fork() is not available)."""
     from . import rdb
-    repl = server.replication
-    aux = {b'repl-stream-db': b'%d' % max(repl.slaveseldb, 0),
-           b'repl-id': repl.replid.encode(),
-           b'repl-offset': b'%d' % repl.master_repl_offset}
     return rdb.save_to_bytes(server, aux=aux)
 
 
@@ -131,7 +127,7 @@ class ReplicaLink:
     """Master-side state of one connected replica (client.repl)."""
 
     __slots__ = ('state', 'listening_port', 'announced_ip', 'capa_eof', 'capa_psync2',
-                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync')
+                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync', 'in_job')
 
     def __init__(self):
         self.state = WAIT_BGSAVE
@@ -146,6 +142,7 @@ class ReplicaLink:
         self.wait_ack = False
         self.pending = []
         self.legacy_sync = False
+        self.in_job = False        # its snapshot is being produced
 
 
 class Replication:
@@ -170,6 +167,8 @@ class Replication:
         self.stat_net_repl_in = 0
         self.good_replicas = 0
         self.waiting = []            # WaitState of clients blocked in WAIT
+        self.job = None              # SyncJob producing a snapshot
+        self.job_timer = None        # repl-diskless-sync-delay timer
         self.getack_scheduled = False
         # Replica side.
         self.masterhost = None
@@ -300,42 +299,204 @@ class Replication:
             log.notice('Replication backlog created, my new replication IDs are \'%s\' and '
                        '\'%s\'' % (self.replid, self.replid2))
         self.stat_sync_full += 1
+        r.state = WAIT_BGSAVE
+        r.in_job = False
+        r.ack_time = time.time()
         self.attach_replica(c, r)
+        self.maybe_start_sync()
+
+    # -- master side: the snapshot for full syncs ------------------------------------
+
+    def maybe_start_sync(self):
+        """Start a snapshot for the replicas waiting for one, now or after
+        repl-diskless-sync-delay (so that replicas arriving together share
+        one snapshot, as in Redis)."""
+        if self.job is not None:
+            return          # the next one starts when it ends
+        waiting = [c for c in self.replicas
+                   if c.repl.state == WAIT_BGSAVE and not c.repl.in_job]
+        if not waiting:
+            return
+        server = self.server
+        diskless = self.diskless_target(waiting)
+        delay = cfg(server, 'repl_diskless_sync_delay', 5) if diskless else 0
+        max_replicas = cfg(server, 'repl_diskless_sync_max_replicas', 0)
+        if delay > 0 and not (max_replicas and len(waiting) >= max_replicas):
+            if self.job_timer is None:
+                self.job_timer = server.loop.call_later(delay, self.start_sync)
+            return
+        self.start_sync()
+
+    def diskless_target(self, waiting):
+        return (cfg(self.server, 'repl_diskless_sync', True)
+                and all(c.repl.capa_eof and not c.repl.legacy_sync for c in waiting))
+
+    def start_sync(self):
+        """+FULLRESYNC to every waiting replica, then fork a child that
+        serialises the dataset: into a pipe whose bytes are relayed to the
+        replicas with the EOF-mark framing (diskless), or into a file sent
+        with a length prefix once complete (disk)."""
+        if self.job_timer is not None:
+            self.job_timer.cancel()
+            self.job_timer = None
+        if self.job is not None:
+            return
+        server = self.server
+        waiting = [c for c in self.replicas
+                   if c.repl.state == WAIT_BGSAVE and not c.repl.in_job and not c.closing]
+        if not waiting:
+            return
+        diskless = self.diskless_target(waiting)
         if self.masterhost is None:
-            # The replica starts from db 0 after the RDB: force a SELECT.
+            # The replicas start in db 0 after the RDB: force a SELECT.
             self.slaveseldb = -1
         offset = self.master_repl_offset
-        if c.out:
-            c.flush()
-        if not r.legacy_sync:
-            c.transport.write(b'+FULLRESYNC %s %d\r\n' % (self.replid.encode(), offset))
-        diskless = cfg(server, 'repl_diskless_sync', True) and r.capa_eof and not r.legacy_sync
+        for c in waiting:
+            c.repl.in_job = True
+            if c.out:
+                c.flush()
+            if not c.repl.legacy_sync:
+                c.transport.write(b'+FULLRESYNC %s %d\r\n' % (self.replid.encode(), offset))
         log.notice('Starting BGSAVE for SYNC with target: %s' % (
             'replicas sockets' if diskless else 'disk'))
-        r.state = SEND_BULK
-        try:
-            payload = rdb_snapshot(server)
-        except Exception as e:
-            log.warning('Can\'t produce the RDB for SYNC: %s' % e)
-            c.close()
+        job = self.job = SyncJob(waiting, diskless)
+        aux = self.rdb_aux()
+        if not hasattr(os, 'fork'):
+            try:
+                job.payload = rdb_snapshot(server, aux)
+                job.ok = True
+            except Exception as e:
+                log.warning('Can\'t produce the RDB for SYNC: %s' % e)
+            self.finish_sync()
             return
-        if diskless:
-            mark = os.urandom(20).hex().encode()
-            c.transport.write(b'$EOF:%s\r\n' % mark)
-            c.transport.write(payload)
-            c.transport.write(mark)
-            r.wait_ack = True
-            log.notice('Streamed RDB transfer with replica %s succeeded (socket). Waiting for '
-                       'REPLCONF ACK from replica to enable streaming' % desc)
+        data_r, data_w = os.pipe()
+        status_r, status_w = os.pipe()
+        if not diskless:
+            job.path = os.path.abspath('temp-repl-%d.rdb' % os.getpid())
+        pid = os.fork()
+        if pid == 0:                      # the child
+            try:
+                os.close(data_r)
+                os.close(status_r)
+                from . import rdb
+                if diskless:
+                    f = os.fdopen(data_w, 'wb', buffering=1 << 16)
+                else:
+                    os.close(data_w)
+                    f = open(job.path, 'wb')
+                rdb.Writer(f, rdb.Options(server.config)).save(server, aux)
+                f.flush()
+                f.close()
+                os.write(status_w, b'1')
+            except BaseException as e:
+                try:
+                    log.logger.role = 'C'
+                    log.warning('Write error saving DB for SYNC: %s' % e)
+                except BaseException:
+                    pass
+            os._exit(0)
+        os.close(data_w)
+        os.close(status_w)
+        job.pid = pid
+        job.data_fd = data_r
+        job.status_fd = status_r
+        log.notice('Background RDB transfer started by pid %d' % pid if diskless else
+                   'Background saving started by pid %d' % pid)
+        server.loop.add_reader(data_r, self._job_readable)
+
+    def _job_readable(self):
+        job = self.job
+        try:
+            data = os.read(job.data_fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b''
+        if data:
+            for c in job.replicas:
+                if c.transport is None or c.closing:
+                    continue
+                if not job.header_sent:
+                    c.transport.write(b'$EOF:%s\r\n' % job.mark)
+                c.transport.write(data)
+            job.header_sent = True
+            self.stat_net_repl_out += len(data) * len(job.replicas)
+            return
+        self.server.loop.remove_reader(job.data_fd)
+        os.close(job.data_fd)
+        try:
+            job.ok = os.read(job.status_fd, 1) == b'1'
+        except OSError:
+            job.ok = False
+        os.close(job.status_fd)
+        try:
+            os.waitpid(job.pid, 0)
+        except ChildProcessError:
+            pass                   # already reaped by another cron
+        self.finish_sync()
+
+    def finish_sync(self):
+        job, self.job = self.job, None
+        if not job.ok:
+            log.warning('Background RDB transfer error' if job.diskless else
+                        'Background saving error')
+            for c in job.replicas:
+                c.close()
         else:
-            c.transport.write(b'$%d\r\n' % len(payload))
-            c.transport.write(payload)
-            log.notice('Synchronization with replica %s succeeded' % desc)
-        self.stat_net_repl_out += len(payload)
-        r.state = ONLINE
-        r.ack_time = time.time()
-        if not r.wait_ack:
-            self.flush_pending(c)
+            payload = job.payload
+            if not job.diskless and payload is None:
+                try:
+                    with open(job.path, 'rb') as f:
+                        payload = f.read()
+                except OSError as e:
+                    log.warning('SYNC failed. Can\'t open/stat DB after BGSAVE: %s' % e.strerror)
+                    for c in job.replicas:
+                        c.close()
+                    payload = None
+            if payload is not None or job.diskless:
+                log.notice('Background RDB transfer terminated with success' if job.diskless
+                           else 'Background saving terminated with success')
+            for c in job.replicas:
+                if c.closing or c.transport is None or payload is None and not job.diskless:
+                    continue
+                r = c.repl
+                desc = self.replica_name(c)
+                if job.diskless:
+                    if payload is not None:           # no fork: all at once
+                        c.transport.write(b'$EOF:%s\r\n' % job.mark)
+                        c.transport.write(payload)
+                    elif not job.header_sent:
+                        c.transport.write(b'$EOF:%s\r\n' % job.mark)
+                    c.transport.write(job.mark)
+                    # The replica reads the payload in big chunks: the
+                    # stream starts after its first ACK (Redis does this too).
+                    r.wait_ack = True
+                    log.notice('Streamed RDB transfer with replica %s succeeded (socket). '
+                               'Waiting for REPLCONF ACK from replica to enable streaming'
+                               % desc)
+                else:
+                    c.transport.write(b'$%d\r\n' % len(payload))
+                    c.transport.write(payload)
+                    self.stat_net_repl_out += len(payload)
+                    log.notice('Synchronization with replica %s succeeded' % desc)
+                r.state = ONLINE
+                r.in_job = False
+                r.ack_time = time.time()
+                if not r.wait_ack:
+                    self.flush_pending(c)
+        if job.path:
+            try:
+                os.unlink(job.path)
+            except OSError:
+                pass
+        self.refresh_good_replicas()
+        # Replicas that arrived during this snapshot get the next one.
+        self.maybe_start_sync()
+
+    def rdb_aux(self):
+        return {b'repl-stream-db': b'%d' % self.repl_stream_db(),
+                b'repl-id': self.replid.encode(),
+                b'repl-offset': b'%d' % self.master_repl_offset}
 
     def try_partial(self, c, r, replid, offset, desc):
         if replid != self.replid and (replid != self.replid2 or offset > self.second_replid_offset):
@@ -550,10 +711,12 @@ class Replication:
                 or (self.masterhost is None and cfg(server, 'min_replicas_to_write', 0) > 0
                     and cfg(server, 'min_replicas_max_lag', 10) > 0))
         current = server.extra_gate
-        if need and current is not self.gate:
+        # Bound methods are new objects on each access: compare with ==.
+        mine = current is not None and current == self.gate
+        if need and not mine:
             self.prev_gate = current
             server.extra_gate = self.gate
-        elif not need and current is self.gate:
+        elif not need and mine:
             server.extra_gate = self.prev_gate
             self.prev_gate = None
         server.update_gate()
@@ -649,8 +812,14 @@ class Replication:
                 self.last_ping = now
                 # The PING goes through the stream (and the backlog).
                 self.feed_raw(PING_CMD)
+            job = self.job
             for c in list(self.replicas):
                 r = c.repl
+                if r.state == WAIT_BGSAVE and c.transport is not None and (
+                        not r.in_job or (job is not None and not job.diskless)):
+                    # Keep the link alive while the replica waits for its
+                    # payload (replicationSendNewlineToReplicas).
+                    c.transport.write(b'\n')
                 if r.state == ONLINE and not r.legacy_sync and now - r.ack_time > timeout:
                     log.warning('Disconnecting timedout replica (streaming sync): %s' %
                                 self.replica_name(c))
@@ -999,6 +1168,21 @@ class Replication:
                 raise ConnectionError('connection lost')
 
 
+class SyncJob:
+    """One snapshot being produced for the replicas that wait for it."""
+
+    def __init__(self, replicas, diskless):
+        self.replicas = replicas
+        self.diskless = diskless
+        self.mark = os.urandom(20).hex().encode()
+        self.pid = None
+        self.data_fd = self.status_fd = None
+        self.path = None
+        self.header_sent = False
+        self.payload = None        # only without fork()
+        self.ok = False
+
+
 class ReplicationError(Exception):
     """A failed handshake or transfer; str(e) is the log line."""
 
@@ -1049,6 +1233,7 @@ def _init(server):
         repl.masterport = target[1]
 
     def startup():
+        repl.update_gate()
         if repl.masterhost is not None:
             repl.restore_from_rdb()
             repl.set_master(repl.masterhost, repl.masterport, from_config=True)

@@ -134,8 +134,19 @@ def write_everything(srv, *peers):
     p.execute()
 
 
-def start_pyredis(server_factory, *args):
-    return server_factory('pyredis', *args)
+def skip_if_snapshot_unsupported(master):
+    """Full syncs of a dataset need pyredis.rdb to serialise every value
+    type; a type it does not handle yet is an integration gap, not a
+    replication failure."""
+    log = master.read_log()
+    if 'Write error saving DB for SYNC' in log:
+        pytest.skip('pyredis.rdb cannot serialise this dataset yet: ' +
+                    log[log.index('Write error saving DB for SYNC'):][:200])
+
+
+def start_pyredis(server_factory, *args, **kw):
+    # No diskless-sync delay: each full sync starts at once.
+    return server_factory('pyredis', '--repl-diskless-sync-delay', '0', *args, **kw)
 
 
 def make_replica(replica, master):
@@ -178,11 +189,12 @@ def test_full_sync_carries_existing_data(server_factory):
     master = start_pyredis(server_factory)
     write_everything(master)
     replica = start_pyredis(server_factory)
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
     try:
-        make_replica(replica, master)
+        wait_for(lambda: link_up(replica), timeout=5, what='link up')
     except AssertionError:
-        pytest.skip('full sync of a non-empty dataset needs pyredis.rdb: ' +
-                    replica.read_log()[-400:])
+        skip_if_snapshot_unsupported(master)
+        raise
     wait_for(lambda: offsets_equal(master, replica), what='offsets')
     assert snapshot(replica) == snapshot(master)
     sub = start_pyredis(server_factory)
@@ -329,7 +341,7 @@ def test_master_restart_full_sync(server_factory):
     port = master.port
     master.stop()
     wait_for(lambda: not link_up(replica), what='link down')
-    master2 = server_factory('pyredis', port=port)
+    master2 = start_pyredis(server_factory, port=port)
     wait_for(lambda: link_up(replica), what='link up again')
     # A new master has a new replid: the replica resynced from scratch.
     assert info(master2, 'stats')['sync_full'] == 1
@@ -340,11 +352,8 @@ def test_master_restart_full_sync(server_factory):
 
 
 def test_wrong_masterauth_logs_and_retries(server_factory):
-    master = server_factory('pyredis', '--requirepass', 'secret')
-    try:
-        replica = server_factory('pyredis', '--masterauth', 'wrong')
-    except RuntimeError:
-        pytest.skip('masterauth directive not available yet')
+    master = start_pyredis(server_factory, '--requirepass', 'secret')
+    replica = start_pyredis(server_factory, '--masterauth', 'wrong')
     replica.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
     wait_for(lambda: replica.read_log().count('Unable to AUTH to MASTER') >= 2,
              what='AUTH failures logged and retried')
@@ -352,147 +361,6 @@ def test_wrong_masterauth_logs_and_retries(server_factory):
     if supports_config(replica, 'masterauth'):
         replica.client().config_set('masterauth', 'secret')
         wait_for(lambda: link_up(replica), what='link up with the right password')
-
-
-# -- interop with redis-server --------------------------------------------------------
-
-@needs_redis
-def test_redis_replica_of_pyredis_master(server_factory):
-    master = start_pyredis(server_factory)
-    m = master.client()
-    m.set('before', 'sync', ex=1000)
-    real = server_factory('redis', '--repl-diskless-load', 'disabled')
-    real.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
-    try:
-        wait_for(lambda: link_up(real), timeout=10, what='redis replica link')
-    except AssertionError:
-        pytest.skip('full sync of a non-empty dataset needs pyredis.rdb: ' +
-                    real.read_log()[-400:])
-    write_everything(master)
-    wait_for(lambda: offsets_equal(master, real), what='offsets')
-    assert snapshot(real) == snapshot(master)
-    # Partial resync after the link is cut.
-    m.client_kill_filter(_type='replica')
-    m.set('during', 'gap')
-    wait_for(lambda: info(master, 'stats')['sync_partial_ok'] == 1, what='partial resync')
-    wait_for(lambda: offsets_equal(master, real), what='offsets')
-    assert snapshot(real) == snapshot(master)
-    assert info(master, 'stats')['sync_full'] == 1
-    assert 'Successful partial resynchronization' in real.read_log()
-
-
-@needs_redis
-def test_redis_replica_of_empty_pyredis_master_stream(server_factory):
-    """Full sync of an empty dataset, then the live stream (works without
-    an RDB writer)."""
-    master = start_pyredis(server_factory)
-    real = server_factory('redis')
-    real.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
-    wait_for(lambda: link_up(real), what='redis replica link')
-    write_everything(master)
-    wait_for(lambda: offsets_equal(master, real), what='offsets')
-    assert snapshot(real) == snapshot(master)
-    assert master.client().execute_command('WAIT', 1, 0) == 1
-
-
-@needs_redis
-def test_pyredis_replica_of_redis_master(server_factory):
-    real = server_factory('redis', '--repl-diskless-sync-delay', '0')
-    r = real.client()
-    r.set('before', 'sync', ex=1000)
-    replica = start_pyredis(server_factory)
-    replica.client().execute_command('REPLICAOF', '127.0.0.1', real.port)
-    try:
-        wait_for(lambda: link_up(replica), timeout=10, what='pyredis replica link')
-    except AssertionError:
-        pytest.skip('loading the master\'s RDB needs pyredis.rdb: ' +
-                    replica.read_log()[-400:])
-    write_everything(real, replica)
-    wait_for(lambda: offsets_equal(real, replica), what='offsets')
-    assert snapshot(replica) == snapshot(real)
-    r.client_kill_filter(_type='replica')
-    r.set('during', 'gap')
-    wait_for(lambda: info(real, 'stats')['sync_partial_ok'] == 1, what='partial resync')
-    wait_for(lambda: offsets_equal(real, replica), what='offsets')
-    assert snapshot(replica) == snapshot(real)
-    assert info(real, 'stats')['sync_full'] == 1
-    # WAIT on the real master counts our ACKs.
-    r.set('acked', 1)
-    assert r.execute_command('WAIT', 1, 0) == 1
-
-
-@needs_redis
-def test_pyredis_replica_of_redis_master_expiry(server_factory):
-    real = server_factory('redis', '--repl-diskless-sync-delay', '0')
-    replica = start_pyredis(server_factory)
-    replica.client().execute_command('REPLICAOF', '127.0.0.1', real.port)
-    try:
-        wait_for(lambda: link_up(replica), timeout=10, what='pyredis replica link')
-    except AssertionError:
-        pytest.skip('loading the master\'s RDB needs pyredis.rdb')
-    r, p = real.client(), replica.client()
-    r.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
-    r.set('k', 'v', px=100)
-    wait_for(lambda: offsets_equal(real, replica), what='offsets')
-    time.sleep(0.25)
-    assert p.get('k') is None and p.dbsize() == 1
-    assert r.get('k') is None
-    wait_for(lambda: p.dbsize() == 0, what='DEL from the real master')
-
-
-# -- command replies compared with redis-server --------------------------------------
-
-@pytest.mark.parametrize('args', [
-    ('REPLCONF',),
-    ('REPLCONF', 'listening-port'),
-    ('REPLCONF', 'listening-port', 'abc'),
-    ('REPLCONF', 'listening-port', '6380'),
-    ('REPLCONF', 'capa', 'eof', 'capa', 'psync2'),
-    ('REPLCONF', 'capa', 'whatever'),
-    ('REPLCONF', 'nonsense', '1'),
-    ('REPLCONF', 'ip-address', 'x' * 255),
-    ('REPLCONF', 'ip-address', 'x' * 256),
-    ('REPLCONF', 'ip-address', '10.0.0.1'),
-    ('REPLICAOF', '127.0.0.1', 'notaport'),
-    ('REPLICAOF', '127.0.0.1', '70000'),
-    ('REPLICAOF', '127.0.0.1', '-1'),
-    ('REPLICAOF', 'no', 'one'),
-    ('SLAVEOF', 'NO', 'ONE'),
-    ('REPLICAOF', 'no'),
-    ('WAIT', 'x', '0'),
-    ('WAIT', '0', 'x'),
-    ('WAIT', '0', '-1'),
-    ('WAIT', '0', '0'),
-    ('WAIT', '1'),
-    ('PSYNC', '?'),
-    ('PSYNC', '?', 'abc'),
-    ('SYNC', 'extra'),
-    ('ROLE', 'extra'),
-])
-def test_command_compat(compat, args):
-    compat.call(*args)
-
-
-def test_replconf_ack_getack_no_reply_compat(compat):
-    # Neither gets a reply from a normal client: the PING's is the next one.
-    compat.raw(b'*3\r\n$8\r\nREPLCONF\r\n$3\r\nACK\r\n$3\r\n100\r\n*1\r\n$4\r\nPING\r\n')
-    compat.raw(b'*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n*1\r\n$4\r\nPING\r\n')
-
-
-def test_wait_with_timeout_compat(compat):
-    # No replicas: WAIT 1 blocks for its timeout, then replies 0.
-    compat.call('WAIT', '1', '20')
-
-
-def test_role_compat(compat):
-    compat.call('ROLE')
-
-
-def test_psync_in_multi_compat(compat):
-    compat.call('MULTI')
-    compat.call('PSYNC', '?', '-1')
-    compat.call('SYNC')
-    compat.call('DISCARD')
 
 
 def test_raw_psync_protocol(server_factory):
@@ -546,7 +414,7 @@ def _readexact(conn, n):
 
 def test_replica_restart_partial_resync(server_factory):
     master = start_pyredis(server_factory)
-    replica = server_factory('pyredis', '--replicaof', '127.0.0.1', str(master.port))
+    replica = start_pyredis(server_factory, '--replicaof', '127.0.0.1', str(master.port))
     wait_for(lambda: link_up(replica), what='link up')
     m = master.client()
     master.client(db=1).set('in-db1', 'y')
@@ -562,8 +430,8 @@ def test_replica_restart_partial_resync(server_factory):
     # is in db 0 here.)
     m.set('gap0', 'w')
     master.client(db=1).set('gap', 'z')
-    replica2 = server_factory('pyredis', '--replicaof', '127.0.0.1', str(master.port),
-                              port=port, cwd=dirname)
+    replica2 = start_pyredis(server_factory, '--replicaof', '127.0.0.1', str(master.port),
+                             port=port, cwd=dirname)
     wait_for(lambda: link_up(replica2), what='link up after restart')
     wait_for(lambda: offsets_equal(master, replica2), what='offsets')
     stats = info(master, 'stats')
@@ -638,3 +506,40 @@ def test_link_dropped_mid_rdb_keeps_data_and_retries(server_factory):
     wait_for(lambda: link_up(replica), what='link up with a real master')
     assert replica.client().get('new') == b'data'
     assert replica.client().get('old') is None
+
+
+# -- sync variants, min-replicas ----------------------------------------------------
+
+def test_diskless_replicas_share_one_snapshot(server_factory):
+    master = server_factory('pyredis', '--repl-diskless-sync-delay', '30',
+                            '--repl-diskless-sync-max-replicas', '2')
+    master.client().set('k', 'v')
+    r1, r2 = start_pyredis(server_factory), start_pyredis(server_factory)
+    r1.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    wait_for(lambda: info(master)['connected_slaves'] == 1, what='first replica waiting')
+    assert info(master)['slave0']['state'] == 'wait_bgsave'
+    assert r1.client().execute_command('ROLE')[3] == b'handshake'
+    r2.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    # The second replica reaches max-replicas: the snapshot starts at once.
+    wait_for(lambda: link_up(r1) and link_up(r2), what='both links up')
+    assert master.read_log().count('Starting BGSAVE for SYNC') == 1
+    assert r1.client().get('k') == r2.client().get('k') == b'v'
+
+
+def test_legacy_sync(server_factory):
+    master = start_pyredis(server_factory)
+    master.client().set('k', 'v')
+    conn = RawConn(master.port)
+    conn.send_command('SYNC')
+    head = _readline(conn)
+    while head == b'' or head == b'\n':
+        head = _readline(conn)
+    assert head.startswith(b'$')
+    payload = _readexact(conn, int(head[1:]))
+    assert payload.startswith(b'REDIS') and b'k' in payload
+    master.client().set('k2', 'v2')
+    expect = b'*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n*3\r\n$3\r\nSET\r\n$2\r\nk2\r\n$2\r\nv2\r\n'
+    assert _readexact(conn, len(expect)) == expect
+    conn.close()
+
+
