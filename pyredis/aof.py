@@ -853,6 +853,10 @@ class Aof:
             if not self.rewrite_background():
                 self.state = AOF_OFF
                 self.detach()
+                if self.fd != -1:       # the temp incr file of the failed attempt
+                    os.close(self.fd)
+                    self.fd = -1
+                    _unlink(self.path(self.temp_incr_name()))
                 log.warning("Redis needs to enable the AOF but can't trigger a background AOF "
                             "rewrite operation. Check the above logs for more info about the "
                             "error.")

@@ -627,3 +627,20 @@ def test_config_set_appendfsync_and_debug_loadaof(server_factory):
     srv.kill()
     srv2 = server_factory('pyredis', '--appendonly', 'yes', cwd=srv.dir)
     assert dataset(srv2.raw()) == before
+
+
+def test_bgrewriteaof_scheduled_while_bgsave_runs(server_factory):
+    srv = server_factory('pyredis', '--appendonly', 'yes')
+    c = srv.raw()
+    if not c.call('CONFIG', 'SET', 'rdb-key-save-delay', '200000').startswith(b'+OK'):
+        pytest.skip('rdb-key-save-delay is not supported')
+    for i in range(3):
+        c.call('SET', 'k%d' % i, 'v')
+    assert c.call('BGSAVE') == b'+Background saving started\r\n'
+    assert c.call('BGREWRITEAOF') == b'+Background append only file rewriting scheduled\r\n'
+    assert info_field(c, 'aof_rewrite_scheduled') == '1'
+    c.call('CONFIG', 'SET', 'rdb-key-save-delay', '0')
+    wait_for(lambda: info_field(c, 'aof_rewrites') == '1')
+    wait_rewrite(c)
+    assert info_field(c, 'aof_last_bgrewrite_status') == 'ok'
+    assert c.call('BGSAVE').startswith(b'+Background saving started')
