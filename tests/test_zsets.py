@@ -458,3 +458,69 @@ def test_big_sorted_set(pyredis):
     assert r.zrangebyscore('z', 500, 510) == [m for s, m in ref if 500 <= s <= 510]
     assert r.zremrangebyrank('z', 0, 999) == 1000
     assert r.zrange('z', 0, 2) == [m for _, m in ref[1000:1003]]
+
+
+def _random_zset_command(rnd, keys):
+    k = rnd.choice(keys)
+    m = lambda: 'm%d' % rnd.randrange(12)  # noqa: E731
+    score = lambda: rnd.choice(['0', '1', '-1', '2.5', '-0', 'inf', '-inf', '3',  # noqa: E731
+                                str(rnd.randrange(-5, 6)), '1e3'])
+    bound = lambda: rnd.choice(['-inf', '+inf', '(1', '[1' if False else '1', '(2.5',  # noqa: E731
+                                '0', '-1', '(-1', '3', '(inf'])
+    lex = lambda: rnd.choice(['-', '+', '[m1', '(m1', '[m5', '(m9', '[m', '(m3'])  # noqa: E731
+    idx = lambda: str(rnd.randrange(-15, 15))  # noqa: E731
+    choice = rnd.randrange(30)
+    if choice < 4:
+        # Lexicographic ranges are only specified when all scores are
+        # equal: they get a key of their own where every score is 0.
+        return rnd.choice([
+            lambda: ['ZADD', 'lx', '0', m(), '0', m()],
+            lambda: ['ZREM', 'lx', m()],
+            lambda: ['ZLEXCOUNT', 'lx', lex(), lex()],
+            lambda: ['ZRANGEBYLEX', 'lx', lex(), lex()],
+            lambda: ['ZREVRANGEBYLEX', 'lx', lex(), lex(), 'LIMIT', '0', idx()],
+            lambda: ['ZRANGE', 'lx', lex(), lex(), 'BYLEX', 'LIMIT', idx(), idx()],
+            lambda: ['ZREMRANGEBYLEX', 'lx', lex(), lex()],
+        ])()
+    if choice < 10:
+        opts = rnd.sample(['NX', 'XX', 'GT', 'LT', 'CH'], rnd.randrange(3))
+        pairs = []
+        for _ in range(rnd.randrange(1, 4)):
+            pairs += [score(), m()]
+        return ['ZADD', k] + opts + pairs
+    return rnd.choice([
+        lambda: ['ZINCRBY', k, score(), m()],
+        lambda: ['ZADD', k, 'INCR', score(), m()],
+        lambda: ['ZREM', k, m(), m()],
+        lambda: ['ZCARD', k], lambda: ['ZSCORE', k, m()], lambda: ['ZMSCORE', k, m(), m()],
+        lambda: ['ZRANK', k, m()], lambda: ['ZREVRANK', k, m()],
+        lambda: ['ZCOUNT', k, bound(), bound()],
+        lambda: ['ZRANGE', k, idx(), idx(), 'WITHSCORES'],
+        lambda: ['ZRANGE', k, bound(), bound(), 'BYSCORE', 'LIMIT', idx(), idx()],
+        lambda: ['ZRANGE', k, bound(), bound(), 'BYSCORE', 'REV', 'WITHSCORES'],
+        lambda: ['ZREVRANGE', k, idx(), idx()],
+        lambda: ['ZREMRANGEBYRANK', k, idx(), idx()],
+        lambda: ['ZREMRANGEBYSCORE', k, bound(), bound()],
+        lambda: ['ZPOPMIN', k, str(rnd.randrange(3))], lambda: ['ZPOPMAX', k],
+        lambda: ['ZUNIONSTORE', 'dst', '2', k, rnd.choice(keys), 'AGGREGATE',
+                 rnd.choice(['SUM', 'MIN', 'MAX'])],
+        lambda: ['ZINTER', '2', k, rnd.choice(keys), 'WITHSCORES'],
+        lambda: ['ZDIFF', '2', k, rnd.choice(keys)],
+        lambda: ['ZRANGESTORE', 'dst2', k, idx(), idx()],
+        lambda: ['ZRANGE', 'dst', '0', '-1', 'WITHSCORES'],
+    ])()
+
+
+@pytest.mark.parametrize('entries', ['128', '4'])
+def test_randomized_differential(compat, entries):
+    compat.call('CONFIG', 'SET', 'zset-max-listpack-entries', entries)
+    try:
+        rnd = random.Random(1234 + int(entries))
+        keys = ['za', 'zb', 'zc']
+        for _ in range(1500):
+            compat.call(*_random_zset_command(rnd, keys))
+        for k in keys + ['lx', 'dst', 'dst2']:
+            compat.call('ZRANGE', k, '0', '-1', 'WITHSCORES')
+            compat.call('OBJECT', 'ENCODING', k)
+    finally:
+        compat.call('CONFIG', 'SET', 'zset-max-listpack-entries', '128')
