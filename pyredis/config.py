@@ -868,6 +868,12 @@ EFFECTIVE = set('''
     rdbchecksum rdbcompression aof-load-truncated aof-timestamp-enabled appendfilename
     appenddirname appendfsync replicaof masterauth masteruser replica-serve-stale-data
     min-replicas-to-write min-replicas-max-lag hll-sparse-max-bytes
+    stop-writes-on-bgsave-error repl-diskless-sync no-appendfsync-on-rewrite
+    aof-use-rdb-preamble replica-announced aof-disable-auto-gc replica-announce-ip
+    auto-aof-rewrite-percentage replica-priority repl-diskless-sync-delay
+    replica-announce-port repl-timeout repl-ping-replica-period rdb-key-save-delay
+    key-load-delay repl-diskless-sync-max-replicas repl-backlog-size repl-backlog-ttl
+    auto-aof-rewrite-min-size client-output-buffer-limit
 '''.split())
 
 
