@@ -190,6 +190,13 @@ class Server:
         if cmd is not None and cmd.name == b'exec' and self.exec_abort is not None:
             # execCommandAbort: a rejected EXEC discards the transaction.
             err = self.exec_abort(c, err)
+        if c.reply_mode:
+            # CLIENT REPLY OFF/SKIP silence rejections too, and a rejected
+            # command still consumes a SKIP (resetClient).
+            mode = _arm_skip(c.reply_mode)
+            c.reply_mode = mode & ~REPLY_SKIP
+            if mode & (REPLY_OFF | REPLY_SKIP):
+                return
         c.out.append(err)
 
     exec_abort = None   # set by commands/transactions.py
@@ -251,6 +258,10 @@ class Server:
     def call(self, c, cmd, argv):
         """Execute a command with its side effects (Redis's call())."""
         dirty = self.dirty
+        if c.reply_mode & REPLY_SKIP_NEXT:
+            # CLIENT REPLY SKIP ran on the fast path, which does not do the
+            # after-command transition: this is the command to silence.
+            c.reply_mode = _arm_skip(c.reply_mode)
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:
@@ -567,6 +578,14 @@ class Stats:
             del self._samples[0]
         self._last_sample = (now, numcommands)
         self.instantaneous_ops = int(sum(self._samples) / len(self._samples))
+
+
+def _arm_skip(mode):
+    """SKIP_NEXT (set by CLIENT REPLY SKIP) becomes SKIP for the command
+    that follows it."""
+    if mode & REPLY_SKIP_NEXT:
+        mode = (mode & ~REPLY_SKIP_NEXT) | REPLY_SKIP
+    return mode
 
 
 def unknown_command_error(argv):

@@ -15,7 +15,7 @@ from . import command
 from .. import resp
 from ..resp import OK, ZERO, ONE, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR, \
     NO_SUCH_KEY_ERR
-from ..util import string2ll, glob_match, LLONG_MAX, LLONG_MIN
+from ..util import string2ll, glob_match, c_string, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 from ..scan import scan_container
 from .connection import get_int
@@ -410,7 +410,7 @@ def parse_expire_flags(argv, start):
         if o in (b'nx', b'xx', b'gt', b'lt'):
             flags.add(o)
         else:
-            return error(b'ERR Unsupported option %s' % a)
+            return error(b'ERR Unsupported option %s' % c_string(a))
     if b'nx' in flags and (b'xx' in flags or b'gt' in flags or b'lt' in flags):
         return b'-ERR NX and XX, GT or LT options at the same time are not compatible\r\n'
     if b'gt' in flags and b'lt' in flags:
@@ -424,12 +424,13 @@ def invalid_expire(cmdname):
 
 def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
     key = argv[1]
-    when = string2ll(argv[2])
-    if when is None:
-        return NOT_INT_ERR
+    # Redis checks the options before the time.
     flags = parse_expire_flags(argv, 3)
     if isinstance(flags, bytes):
         return flags
+    when = string2ll(argv[2])
+    if when is None:
+        return NOT_INT_ERR
     if unit_seconds:
         if when > LLONG_MAX // 1000 or when < LLONG_MIN // 1000:
             return invalid_expire(cmdname)
