@@ -144,3 +144,43 @@ def test_bitfield_resp3_nulls(compat):
     compat.a.call('HELLO', '3')
     compat.b.call('HELLO', '3')
     compat.run(('BITFIELD', 'f', 'OVERFLOW', 'FAIL', 'SET', 'u2', '0', '7', 'GET', 'u2', '0'))
+
+
+def _events(compat, commands):
+    """Run commands on both servers with keyspace events on; return the
+    (channel, key) events each server published."""
+    subs = []
+    for srv in (compat.ours, compat.theirs):
+        r = srv.client()
+        r.config_set('notify-keyspace-events', 'KEA')
+        p = r.pubsub()
+        p.psubscribe('__keyevent@0__:*')
+        p.get_message(timeout=1)
+        subs.append((r, p))
+    compat.run(*commands)
+    out = []
+    for r, p in subs:
+        r.set('end-marker', '1')
+        got = []
+        while True:
+            m = p.get_message(timeout=2)
+            if m is None or m['data'] == b'end-marker':
+                break
+            if m['type'] == 'pmessage':
+                got.append((m['channel'], m['data']))
+        p.close()
+        r.config_set('notify-keyspace-events', '')
+        out.append(got)
+    return out
+
+
+def test_keyspace_events(compat):
+    ours, theirs = _events(compat, [
+        ('SETBIT', 'b', '3', '1'), ('SETBIT', 'b', '3', '1'), ('SETBIT', 'b', '3', '0'),
+        ('BITFIELD', 'b', 'SET', 'u8', '0', '1', 'GET', 'u8', '0'),
+        ('BITFIELD', 'b', 'GET', 'u8', '0'), ('BITFIELD', 'b', 'OVERFLOW', 'FAIL',
+                                              'INCRBY', 'u2', '0', '9'),
+        ('BITOP', 'NOT', 'd', 'b'), ('BITOP', 'AND', 'd', 'nokey'),
+    ])
+    assert ours == theirs
+    assert (b'__keyevent@0__:setbit', b'b') in ours

@@ -85,3 +85,30 @@ def test_sort_resp3_nulls(data):
     data.a.call('HELLO', '3')
     data.b.call('HELLO', '3')
     data.run(('SORT', 'l', 'GET', 'o_*'))
+
+
+def test_sortstore_event(data):
+    subs = []
+    for srv in (data.ours, data.theirs):
+        r = srv.client()
+        r.config_set('notify-keyspace-events', 'KEA')
+        p = r.pubsub()
+        p.psubscribe('__keyevent@0__:*')
+        p.get_message(timeout=1)
+        subs.append((r, p))
+    data.run(('SORT', 'l', 'STORE', 'dst'), ('SORT', 'nokey', 'STORE', 'dst'))
+    events = []
+    for r, p in subs:
+        r.set('end-marker', '1')
+        got = []
+        while True:
+            m = p.get_message(timeout=2)
+            if m is None or m['data'] == b'end-marker':
+                break
+            if m['type'] == 'pmessage':
+                got.append((m['channel'], m['data']))
+        p.close()
+        r.config_set('notify-keyspace-events', '')
+        events.append(got)
+    assert events[0] == events[1]
+    assert events[0][0] == (b'__keyevent@0__:sortstore', b'dst')

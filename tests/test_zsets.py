@@ -148,6 +148,11 @@ def test_reads_resp3(compat):
         ('ZMPOP', '1', 'z', 'MAX', 'COUNT', '3'),
         ('ZMPOP', '1', 'z', 'MAX'),
         ('ZSCAN', 'nokey', '0'),
+        ('ZADD', 'one', '1.5', 'only'),
+        ('ZRANDMEMBER', 'one', '-3', 'WITHSCORES'), ('ZRANDMEMBER', 'one', '-2'),
+        ('ZRANDMEMBER', 'one', '1', 'WITHSCORES'), ('ZRANDMEMBER', 'one'),
+        ('ZSCAN', 'one', '0'), ('ZRANGESTORE', 'dst', 'one', '0', '-1'),
+        ('ZPOPMIN', 'nokey'), ('ZPOPMIN', 'nokey', '2'), ('ZMPOP', '1', 'nokey', 'MIN'),
     )
 
 
@@ -280,6 +285,8 @@ def test_pops(compat):
 
 def test_randmember(compat):
     compat.run(
+        ('ZADD', 'one', '1.5', 'only'),
+        ('ZRANDMEMBER', 'one', '-3', 'WITHSCORES'), ('ZRANDMEMBER', 'one', '-2'),
         ('ZADD', 'z', '1', 'a', '2', 'b', '3', 'c'),
         ('ZRANDMEMBER', 'z', '0'), ('ZRANDMEMBER', 'z', '3'), ('ZRANDMEMBER', 'z', '10',
                                                                 'WITHSCORES'),

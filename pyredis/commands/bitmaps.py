@@ -477,9 +477,10 @@ def bitfield_generic(c, argv, readonly_cmd):
     else:
         if readonly_cmd:
             return b'-ERR BITFIELD_RO only supports the GET subcommand\r\n'
-        v, err, _ = string_for_write(c, key, highest)
+        v, created, grown = string_for_write(c, key, highest)
         if v is None:
-            return err
+            return created
+        dirty = created or grown
     null = resp.null(c.resp)
     out = [b'*%d\r\n' % len(ops)]
     changes = 0
@@ -487,7 +488,6 @@ def bitfield_generic(c, argv, readonly_cmd):
         if opcode == GET:
             out.append(integer(get_field(v or b'', offset, bits, signed)))
             continue
-        changes += 1
         old = get_field(v, offset, bits, signed)
         if signed:
             if opcode == INCRBY:
@@ -512,6 +512,9 @@ def bitfield_generic(c, argv, readonly_cmd):
         else:
             out.append(integer(_s64(ret)))
             set_field(v, offset, bits, new)
+            # Only real changes count (and are propagated).
+            if dirty or (old & M64) != (new & M64):
+                changes += 1
     if changes:
         _written(c, key, b'setbit', changes)
     return b''.join(out)
