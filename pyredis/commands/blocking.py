@@ -263,12 +263,12 @@ def _serve_mpop(head, count):
 
 @command('blmpop')
 def blmpop(c, argv):
-    timeout = parse_timeout(argv[1])
-    if timeout.__class__ is bytes:
-        return timeout
     parsed = lists.parse_mpop(argv, 2)
     if parsed.__class__ is bytes:
         return parsed
+    timeout = parse_timeout(argv[1])
+    if timeout.__class__ is bytes:
+        return timeout
     keys, head, count = parsed
     db = c.db
     for key in keys:
@@ -416,12 +416,12 @@ def bzpopmax(c, argv):
 
 @command('bzmpop')
 def bzmpop(c, argv):
-    timeout = parse_timeout(argv[1])
-    if timeout.__class__ is bytes:
-        return timeout
     parsed = _zsets().parse_zmpop(argv, 2)
     if parsed.__class__ is bytes:
         return parsed
+    timeout = parse_timeout(argv[1])
+    if timeout.__class__ is bytes:
+        return timeout
     keys, where, count = parsed
     return _bzpop_generic(c, keys, where, count, timeout)
 
