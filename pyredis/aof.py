@@ -110,6 +110,10 @@ def encode_command(argv):
     return b''.join(out)
 
 
+def resp_error(msg):
+    return b'-%s\r\n' % msg.encode('utf-8', 'replace').replace(b'\r', b' ').replace(b'\n', b' ')
+
+
 def select_command(dbid):
     s = b'%d' % dbid
     return b'*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n' % (len(s), s)
@@ -541,8 +545,9 @@ class Aof:
         self.fd = -1
         self.buf = []
         self.scheduled = False
-        self.waiting = {}
-        self.releasing = False           # clients whose replies wait for the write
+        self.waiting = {}               # clients whose replies wait for the write
+        self.releasing = False
+        self._misconf = None
         self.selected_db = -1
         self.manifest = Manifest()
         self.current_size = 0
@@ -738,6 +743,7 @@ class Aof:
         if not self.last_write_ok:
             log.warning('AOF write error looks solved, Redis can write again.')
             self.last_write_ok = True
+            self._update_misconf()
         self.current_size += written
         self.last_incr_size += written
         if self.always and not self._fsync_suspended():
@@ -761,10 +767,27 @@ class Aof:
                         "'always'. Exiting...")
             os._exit(1)
         self.last_write_ok = False
+        self._update_misconf()
         if written:
             self.current_size += written
             self.last_incr_size += written
         self.buf.insert(0, data[written:])
+
+    def _update_misconf(self):
+        """Deny writes with -MISCONF while the AOF cannot be written
+        (writeCommandsDeniedByDiskError), sharing server.write_denied_reason
+        with the RDB side: set it only when free, clear it only when ours."""
+        server = self.server
+        if not self.last_write_ok and server.write_denied_reason is None:
+            self._misconf = resp_error('MISCONF Errors writing to the AOF file: %s' %
+                                       self.last_write_error)
+            server.write_denied_reason = self._misconf
+            server.update_gate()
+        elif self.last_write_ok and self._misconf is not None:
+            if server.write_denied_reason is self._misconf:
+                server.write_denied_reason = None
+                server.update_gate()
+            self._misconf = None
 
     def _fsync_suspended(self):
         return (setting(self.server, 'no_appendfsync_on_rewrite', False)
@@ -865,6 +888,7 @@ class Aof:
         if not self.last_write_ok:
             log.warning('AOF reopen, just ignore the last error.')
             self.last_write_ok = True
+            self._update_misconf()
         return True
 
     # -- rewrite -----------------------------------------------------------------------

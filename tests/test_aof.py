@@ -644,3 +644,28 @@ def test_bgrewriteaof_scheduled_while_bgsave_runs(server_factory):
     wait_rewrite(c)
     assert info_field(c, 'aof_last_bgrewrite_status') == 'ok'
     assert c.call('BGSAVE').startswith(b'+Background saving started')
+
+
+def test_write_error_denies_writes_until_solved(tmp_path, monkeypatch):
+    """In-process: a failing write(2) keeps the data, answers -MISCONF to
+    writes, and both clear once a write succeeds again."""
+    monkeypatch.chdir(tmp_path)
+    from pyredis import commands, config as config_mod
+    from pyredis.server import Server
+    commands.load_all()
+    server = Server(config_mod.load(None, [['appendonly', 'yes'], ['save', '']]))
+    a = server.aof
+    good = os.open('incr.aof', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    a.fd = os.open(os.devnull, os.O_RDONLY)         # write(2) fails with EBADF
+    a.feed([(0, [b'SET', b'k', b'v'])])
+    a.flush()
+    assert not a.last_write_ok
+    assert server.write_denied_reason.startswith(b'-MISCONF Errors writing to the AOF file: ')
+    os.close(a.fd)
+    a.fd = good
+    a.flush()
+    assert a.last_write_ok and server.write_denied_reason is None
+    with open('incr.aof', 'rb') as f:
+        assert f.read() == (b'*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n'
+                            b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n')
+    os.close(good)
