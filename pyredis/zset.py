@@ -35,7 +35,7 @@ from the zset-max-listpack-* thresholds at first use, as Redis does on load.
 """
 
 from bisect import bisect_left, bisect_right, insort
-from itertools import chain, islice
+from itertools import chain
 
 LOAD = 512
 
@@ -231,30 +231,40 @@ class ZSet:
         return self._lists[pos][idx]
 
     def iter_range(self, start, end):
-        """(score, member) tuples for ranks start..end inclusive, ascending."""
+        """(score, member) tuples for ranks start..end inclusive, ascending,
+        as a list. Only the sublists that hold the range are touched."""
         if start > end:
-            return iter(())
+            return []
         pos, idx = self._locate(start)
         lists = self._lists
         count = end - start + 1
-        first = lists[pos]
-        if idx + count <= len(first):
-            return iter(first[idx:idx + count])
-        return islice(chain(first[idx:], chain.from_iterable(lists[pos + 1:])), count)
+        out = lists[pos][idx:idx + count]
+        while len(out) < count:
+            pos += 1
+            out.extend(lists[pos][:count - len(out)])
+        return out
 
     def iter_range_rev(self, start, end):
-        """Ranks end..start (inclusive), descending."""
+        """Ranks end..start (inclusive), descending, as a list."""
         if start > end:
-            return iter(())
+            return []
         pos, idx = self._locate(end)
         lists = self._lists
         count = end - start + 1
-        first = lists[pos]
-        if idx + 1 >= count:
-            return reversed(first[idx + 1 - count:idx + 1])
-        return islice(chain(reversed(first[:idx + 1]),
-                            chain.from_iterable(reversed(lst) for lst in reversed(lists[:pos]))),
-                      count)
+        lo = idx + 1 - count
+        lst = lists[pos]
+        if lo >= 0:
+            out = lst[lo:idx + 1]
+            out.reverse()
+            return out
+        out = lst[:idx + 1]
+        out.reverse()
+        while len(out) < count:
+            pos -= 1
+            need = count - len(out)
+            lst = lists[pos]
+            out.extend(reversed(lst[-need:] if need < len(lst) else lst))
+        return out
 
     def first(self):
         return self._lists[0][0]
