@@ -161,7 +161,11 @@ class Client(asyncio.Protocol):
     def data_received(self, data):
         self.last_interaction = self.server.unixtime
         self.tot_net_in += len(data)
-        if self.slow is not None or data[0] != 42 or _huge_count(data) is not None:
+        if (self.slow is not None or data[0] != 42 or _huge_count(data) is not None
+                or (43 in data and b'\r\n+' in data)):
+            # hiredis returns a "+..." element as bytes, like a bulk: such
+            # input (a simple string where Redis wants '$') goes to the
+            # exact parser too.
             self._slow_path(data, 0)
         else:
             reader = self.reader
