@@ -49,6 +49,8 @@ import gc
 import os
 import signal
 import time
+from itertools import chain
+from operator import itemgetter
 
 from . import log
 
@@ -112,6 +114,11 @@ def encode_command(argv):
 
 def resp_error(msg):
     return b'-%s\r\n' % msg.encode('utf-8', 'replace').replace(b'\r', b' ').replace(b'\n', b' ')
+
+
+_chain = chain.from_iterable
+_first = itemgetter(0)
+_second = itemgetter(1)
 
 
 def select_command(dbid):
@@ -547,6 +554,7 @@ class Aof:
         self.scheduled = False
         self.waiting = {}               # clients whose replies wait for the write
         self.releasing = False
+        self.raw_in_buf = False         # buf holds encoded bytes, not only ops
         self._misconf = None
         self.selected_db = -1
         self.manifest = Manifest()
@@ -655,14 +663,34 @@ class Aof:
         if self.ts_enabled and self.cur_timestamp < self.server.unixtime:
             self.cur_timestamp = self.server.unixtime
             buf.append(b'#TS:%d\r\n' % self.cur_timestamp)
+            self.raw_in_buf = True
         buf.append(ops)
 
     def _encode(self):
         """The buffer as bytes: queued operations become RESP, with a
         SELECT wherever the database changes (feedAppendOnlyFile)."""
+        buf = self.buf
+        self.buf = []
+        if not self.raw_in_buf:
+            # The usual batch: every operation in one database. Encode it
+            # with C-level iteration (map over pack_command), no Python loop.
+            ops = list(_chain(buf))
+            dbs = set(map(_first, ops))
+            if len(dbs) == 1:
+                dbid = dbs.pop()
+                try:
+                    data = b''.join(map(_pack, map(tuple, map(_second, ops))))
+                except TypeError:
+                    pass        # a bytearray argument: the general loop below
+                else:
+                    if dbid == self.selected_db or dbid == -1:
+                        return data
+                    self.selected_db = dbid
+                    return select_command(dbid) + data
+        self.raw_in_buf = False
         out = []
         sel = self.selected_db
-        for item in self.buf:
+        for item in buf:
             if item.__class__ is bytes:
                 out.append(item)
                 continue
@@ -675,7 +703,6 @@ class Aof:
                 except TypeError:   # bytearray / memoryview arguments
                     out.append(encode_command(argv))
         self.selected_db = sel
-        self.buf = []
         return b''.join(out)
 
     def reply_barrier(self, c):
@@ -772,6 +799,7 @@ class Aof:
             self.current_size += written
             self.last_incr_size += written
         self.buf.insert(0, data[written:])
+        self.raw_in_buf = True
 
     def _update_misconf(self):
         """Deny writes with -MISCONF while the AOF cannot be written
