@@ -669,3 +669,24 @@ def test_write_error_denies_writes_until_solved(tmp_path, monkeypatch):
         assert f.read() == (b'*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n'
                             b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n')
     os.close(good)
+
+
+@needs_redis
+def test_custom_names_match_redis(server_factory):
+    args = ('--appendonly', 'yes', '--appendfilename', 'data.aof', '--appenddirname', 'aofs',
+            '--aof-use-rdb-preamble', 'no')
+    listings = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, *args)
+        c = srv.raw()
+        c.call('SET', 'a', '1')
+        c.call('BGREWRITEAOF')
+        wait_rewrite(c)
+        c.call('SET', 'b', '2')
+        d = os.path.join(srv.dir, 'aofs')
+        with open(os.path.join(d, 'data.aof.manifest'), 'rb') as f:
+            listings.append((sorted(os.listdir(d)), f.read()))
+        srv.stop()
+    assert listings[0] == listings[1]
+    assert listings[0][1] == (b'file data.aof.2.base.aof seq 2 type b\n'
+                              b'file data.aof.2.incr.aof seq 2 type i\n')
