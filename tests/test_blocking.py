@@ -331,3 +331,98 @@ def test_redis_py_worker_queue(pyredis):
     assert r.blmove('src', 'dst', 0.01, 'LEFT', 'RIGHT') == b'a'
     r.zadd('z', {'m': 1})
     assert r.bzpopmin('z', timeout=0.01) == (b'z', b'm', 1.0)
+
+
+# -- propagation -------------------------------------------------------------
+
+def _incr_aof(srv):
+    import glob
+    import os
+    for _ in range(200):
+        files = glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))
+        if files:
+            with open(files[0], 'rb') as f:
+                data = f.read()
+            if data.endswith(b'$3\r\nend\r\n$1\r\n1\r\n'):
+                return data
+        time.sleep(0.02)
+    raise AssertionError('AOF not written in ' + srv.dir)
+
+
+def test_propagated_forms_match_redis(server_factory):
+    """The AOF (what replicas get too) holds the same deterministic commands:
+    BLPOP as LPOP, BLMPOP as [LR]POP count, BLMOVE/BRPOPLPUSH served later as
+    LMOVE/RPOPLPUSH, BZPOPMIN as ZPOPMIN, HINCRBYFLOAT as HSET, SPOP as SREM
+    or DEL."""
+    if not __import__('helpers').REDIS_SERVER:
+        pytest.skip('redis-server is not installed')
+    aofs = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--appendonly', 'yes', '--appendfsync', 'always',
+                             '--aof-use-rdb-preamble', 'yes')
+        c1, c2 = RawConn(srv.port), RawConn(srv.port)
+        c2.call('RPUSH', 'l', 'a', 'b', 'c', 'd')
+        c2.call('BLPOP', 'nokey', 'l', '0')
+        c2.call('BRPOP', 'l', '0')
+        c2.call('BLMPOP', '0', '1', 'l', 'RIGHT', 'COUNT', '5')
+        c2.call('RPUSH', 'l', 'x', 'y')
+        c2.call('BLMOVE', 'l', 'd', 'LEFT', 'RIGHT', '0')
+        c2.call('BRPOPLPUSH', 'l', 'd', '0')
+        c2.call('LMPOP', '1', 'd', 'LEFT', 'COUNT', '1')
+        for cmd in (('BLMOVE', 's', 'd', 'RIGHT', 'LEFT', '0'), ('BRPOPLPUSH', 's', 'd', '0'),
+                    ('BLPOP', 's', '0'), ('BRPOP', 's', '0'),
+                    ('BLMPOP', '0', '1', 's', 'LEFT', 'COUNT', '3')):
+            c1.send_command(*cmd)
+            wait_blocked(srv.port, 1)
+            c2.call('RPUSH', 's', 'p')
+            c1.read_reply()
+        c2.call('ZADD', 'z', '1', 'a', '2', 'b', '3', 'c')
+        c2.call('BZPOPMIN', 'z', '0')
+        c2.call('BZMPOP', '0', '1', 'z', 'MAX', 'COUNT', '1')
+        c1.send_command('BZPOPMAX', 'z2', '0')
+        wait_blocked(srv.port, 1)
+        c2.call('ZADD', 'z2', '5', 'm')
+        c1.read_reply()
+        c1.send_command('BLPOP', 'tx', '0')
+        wait_blocked(srv.port, 1)
+        c2.call('MULTI')
+        c2.call('RPUSH', 'tx', '1')
+        c2.call('RPUSH', 'tx', '2')
+        c2.call('EXEC')
+        c1.read_reply()
+        c2.call('HINCRBYFLOAT', 'h', 'f', '1.5')
+        c2.call('HINCRBYFLOAT', 'h', 'f', '0.1')
+        c2.call('SADD', 'one', 'x')
+        c2.call('SPOP', 'one')
+        c2.call('SADD', 'all', '1', '2', '3')
+        c2.call('SPOP', 'all', '3')
+        c2.call('SET', 'end', '1')
+        aofs.append(_incr_aof(srv))
+        c1.close()
+        c2.close()
+    assert _commands(aofs[0]) == _commands(aofs[1])
+
+
+def _commands(aof):
+    """The commands of a RESP AOF, one joined line each."""
+    out = []
+    lines = aof.split(b'\r\n')
+    i = 0
+    while i < len(lines) - 1:
+        n = int(lines[i][1:])
+        out.append(b' '.join(lines[i + 2:i + 2 + 2 * n:2]))
+        i += 1 + 2 * n
+    return out
+
+
+def test_spop_count_propagates_srem(server_factory):
+    srv = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'always')
+    r = srv.client()
+    r.sadd('s', *range(10))
+    popped = r.spop('s', 3)
+    single = r.spop('s')
+    r.set('end', 1)
+    aof = _incr_aof(srv)
+    for m in popped + [single]:
+        assert b'*3\r\n$4\r\nSREM\r\n$1\r\ns\r\n$1\r\n%s\r\n' % m in aof
+    assert b'SPOP' not in aof

@@ -285,11 +285,14 @@ def blmpop(c, argv):
 
 # -- BLMOVE / BRPOPLPUSH ----------------------------------------------------------
 
-def _move_argv(src, dst, head_from, head_to, rpoplpush):
+def _move_argv(src, dst, head_from, head_to, rpoplpush, sides=None):
+    """The LMOVE/RPOPLPUSH to propagate. Served at once, BLMOVE keeps its
+    arguments as typed; served later, Redis spells the sides in lower case."""
     if rpoplpush:
         return [b'RPOPLPUSH', src, dst]
-    return [b'LMOVE', src, dst, b'LEFT' if head_from else b'RIGHT',
-            b'LEFT' if head_to else b'RIGHT']
+    if sides is None:
+        sides = (b'left' if head_from else b'right', b'left' if head_to else b'right')
+    return [b'LMOVE', src, dst, sides[0], sides[1]]
 
 
 def _serve_move(dst, head_from, head_to, rpoplpush):
@@ -307,7 +310,7 @@ def _serve_move(dst, head_from, head_to, rpoplpush):
     return serve
 
 
-def _bmove(c, src, dst, head_from, head_to, timeout, rpoplpush):
+def _bmove(c, src, dst, head_from, head_to, timeout, rpoplpush, sides=None):
     db = c.db
     lst = db.lookup_write(src)
     if lst is not None:
@@ -316,7 +319,7 @@ def _bmove(c, src, dst, head_from, head_to, timeout, rpoplpush):
         dst_list = db.lookup_write(dst)
         if dst_list is not None and dst_list.__class__ is not deque:
             return WRONGTYPE_ERR
-        _propagate(c, _move_argv(src, dst, head_from, head_to, rpoplpush))
+        _propagate(c, _move_argv(src, dst, head_from, head_to, rpoplpush, sides))
         return lists.move_element(c, db, src, lst, dst, dst_list, head_from, head_to)
     if deny_blocking(c):
         return NULL_BULK if c.resp == 2 else NULL3
@@ -332,7 +335,7 @@ def blmove(c, argv):
     timeout = parse_timeout(argv[5])
     if timeout.__class__ is bytes:
         return timeout
-    return _bmove(c, argv[1], argv[2], head_from, head_to, timeout, False)
+    return _bmove(c, argv[1], argv[2], head_from, head_to, timeout, False, argv[3:5])
 
 
 @command('brpoplpush')
