@@ -594,9 +594,9 @@ def test_redis_aof_loaded_by_pyredis(server_factory, preamble):
 
 
 @needs_redis
-@pytest.mark.parametrize('rewrite', [False, True])
-def test_pyredis_aof_loaded_by_redis(server_factory, rewrite):
-    ours = server_factory('pyredis', '--appendonly', 'yes')
+@pytest.mark.parametrize('rewrite,preamble', [(False, 'yes'), (True, 'yes'), (True, 'no')])
+def test_pyredis_aof_loaded_by_redis(server_factory, rewrite, preamble):
+    ours = server_factory('pyredis', '--appendonly', 'yes', '--aof-use-rdb-preamble', preamble)
     c = ours.raw()
     types = _types(c)
     _fill(c, types)
