@@ -15,6 +15,12 @@
  *       "very fast" variant with a 2^16 hash table, so the output is the
  *       same bytes Redis writes, which keeps DUMP payloads identical.
  *   lzf_decompress(data, expected_len) -> bytes   (ValueError if corrupt)
+ *   lp_build(items) -> bytes        a listpack of bytes elements
+ *   lp_items(blob) -> [bytes]       a listpack's elements (ValueError if bad)
+ *   quicklist_nodes(items, fill) -> [bytes]   a list split into listpacks
+ *       the way RPUSH fills quicklist nodes
+ *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
+ *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -106,12 +112,23 @@ static inline unsigned lzf_slot(unsigned h)
 }
 
 /* Returns the compressed length, or 0 when it does not fit in out_cap. */
+/* The hash table: slot -> position of the last occurrence of a 3-byte
+ * prefix, valid only when its generation stamp is the current call's. The
+ * stamps spare us clearing 256 KB per call (most strings are short), and
+ * unlike Redis's uninitialised stack table they keep the output a pure
+ * function of the input. Only used with the GIL held. */
+static uint32_t lzf_pos[LZF_HASH_SIZE];
+static uint32_t lzf_gen[LZF_HASH_SIZE];
+static uint32_t lzf_generation = 0;
+
 static size_t lzf_compress_buf(const unsigned char *in, size_t in_len,
-                               unsigned char *out, size_t out_cap,
-                               uint32_t *table)
+                               unsigned char *out, size_t out_cap)
 {
-    /* table[] holds position+1 of the last occurrence of a 3-byte prefix;
-     * 0 means none (the caller zeroes it). */
+    if (++lzf_generation == 0) {
+        memset(lzf_gen, 0, sizeof(lzf_gen));
+        lzf_generation = 1;
+    }
+    const uint32_t gen = lzf_generation;
     const unsigned char *ip = in, *in_end = in + in_len;
     unsigned char *op = out, *out_end = out + out_cap;
     if (!in_len || !out_cap)
@@ -122,9 +139,9 @@ static size_t lzf_compress_buf(const unsigned char *in, size_t in_len,
     while (ip < in_end - 2) {
         hval = (hval << 8) | ip[2];
         unsigned slot = lzf_slot(hval);
-        uint32_t prev = table[slot];
-        table[slot] = (uint32_t)(ip - in) + 1;
-        const unsigned char *ref = prev ? in + prev - 1 : NULL;
+        const unsigned char *ref = lzf_gen[slot] == gen ? in + lzf_pos[slot] : NULL;
+        lzf_pos[slot] = (uint32_t)(ip - in);
+        lzf_gen[slot] = gen;
         size_t off;
         if (ref && ref > in && (off = (size_t)(ip - ref - 1)) < LZF_MAX_OFFSET
                 && ref[2] == ip[2] && ref[0] == ip[0] && ref[1] == ip[1]) {
@@ -171,10 +188,14 @@ static size_t lzf_compress_buf(const unsigned char *in, size_t in_len,
             ip -= 2;
             hval = (ip[0] << 8) | ip[1];
             hval = (hval << 8) | ip[2];
-            table[lzf_slot(hval)] = (uint32_t)(ip - in) + 1;
+            slot = lzf_slot(hval);
+            lzf_pos[slot] = (uint32_t)(ip - in);
+            lzf_gen[slot] = gen;
             ip++;
             hval = (hval << 8) | ip[2];
-            table[lzf_slot(hval)] = (uint32_t)(ip - in) + 1;
+            slot = lzf_slot(hval);
+            lzf_pos[slot] = (uint32_t)(ip - in);
+            lzf_gen[slot] = gen;
             ip++;
         } else {
             if (op >= out_end)
@@ -214,20 +235,15 @@ static PyObject *py_lzf_compress(PyObject *self, PyObject *args)
         Py_RETURN_NONE;
     }
     size_t cap = (size_t)buf.len - 4;
-    unsigned char *out = malloc(cap + 1);
-    uint32_t *table = calloc(LZF_HASH_SIZE, sizeof(uint32_t));
-    if (!out || !table) {
-        free(out);
-        free(table);
+    unsigned char stack_out[512];
+    unsigned char *out = cap < sizeof(stack_out) ? stack_out : malloc(cap + 1);
+    if (!out) {
         PyBuffer_Release(&buf);
         return PyErr_NoMemory();
     }
-    size_t n;
-    Py_BEGIN_ALLOW_THREADS
-    n = lzf_compress_buf((const unsigned char *)buf.buf, (size_t)buf.len, out, cap, table);
-    Py_END_ALLOW_THREADS
+    /* The GIL stays held: the hash table is shared. */
+    size_t n = lzf_compress_buf((const unsigned char *)buf.buf, (size_t)buf.len, out, cap);
     PyBuffer_Release(&buf);
-    free(table);
     PyObject *result;
     if (n == 0) {
         Py_INCREF(Py_None);
@@ -235,8 +251,414 @@ static PyObject *py_lzf_compress(PyObject *self, PyObject *args)
     } else {
         result = PyBytes_FromStringAndSize((const char *)out, (Py_ssize_t)n);
     }
-    free(out);
+    if (out != stack_out)
+        free(out);
     return result;
+}
+
+/* ---- listpack ---------------------------------------------------------------
+ * The encodings of every RDB value but strings: building them from a
+ * sequence of bytes (integers spelled canonically become integer entries,
+ * as lpAppend does) and reading them back, with every length checked. The
+ * pure-Python versions in pyredis/rdb.py define the behaviour. */
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} Buf;
+
+static int buf_reserve(Buf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap * 2 : 256;
+    while (cap < b->len + extra)
+        cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (!p)
+        return -1;
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+/* string2ll: canonical decimal int64 only. */
+static int parse_int64(const unsigned char *s, size_t len, int64_t *out)
+{
+    if (len == 0 || len > 20)
+        return 0;
+    if (len == 1 && s[0] == '0') {
+        *out = 0;
+        return 1;
+    }
+    int neg = 0;
+    if (*s == '-') {
+        neg = 1;
+        s++;
+        len--;
+        if (!len)
+            return 0;
+    }
+    if (*s < '1' || *s > '9')
+        return 0;
+    uint64_t v = 0;
+    for (; len; len--, s++) {
+        if (*s < '0' || *s > '9')
+            return 0;
+        unsigned d = *s - '0';
+        if (v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    if (neg) {
+        if (v > (uint64_t)INT64_MAX + 1)
+            return 0;
+        *out = (int64_t)(0 - v);
+    } else {
+        if (v > (uint64_t)INT64_MAX)
+            return 0;
+        *out = (int64_t)v;
+    }
+    return 1;
+}
+
+static size_t backlen_size(size_t n)
+{
+    if (n <= 127) return 1;
+    if (n < 16383) return 2;
+    if (n < 2097151) return 3;
+    if (n < 268435455) return 4;
+    return 5;
+}
+
+static void put_backlen(unsigned char *p, size_t n)
+{
+    size_t k = backlen_size(n);
+    /* Most significant 7-bit group first; all but the first carry bit 7. */
+    for (size_t i = 0; i < k; i++) {
+        size_t shift = 7 * (k - 1 - i);
+        unsigned char b = (unsigned char)((n >> shift) & 127);
+        if (i > 0)
+            b |= 128;
+        p[i] = b;
+    }
+}
+
+static int lp_put_entry(Buf *b, const unsigned char *s, size_t n)
+{
+    if (buf_reserve(b, n + 16) < 0)
+        return -1;
+    unsigned char *p = b->p + b->len;
+    int64_t v;
+    if (parse_int64(s, n, &v)) {
+        uint64_t u = (uint64_t)v;
+        if (v >= 0 && v <= 127) {
+            p[0] = (unsigned char)v; p[1] = 1; b->len += 2;
+        } else if (v >= -4096 && v <= 4095) {
+            uint64_t w = v < 0 ? (uint64_t)((1 << 13) + v) : u;
+            p[0] = (unsigned char)(0xc0 | (w >> 8)); p[1] = (unsigned char)(w & 0xff); p[2] = 2;
+            b->len += 3;
+        } else {
+            int width;
+            if (v >= -32768 && v <= 32767) { p[0] = 0xf1; width = 2; }
+            else if (v >= -8388608 && v <= 8388607) { p[0] = 0xf2; width = 3; }
+            else if (v >= -2147483648LL && v <= 2147483647LL) { p[0] = 0xf3; width = 4; }
+            else { p[0] = 0xf4; width = 8; }
+            for (int i = 0; i < width; i++)
+                p[1 + i] = (unsigned char)(u >> (8 * i));
+            p[1 + width] = (unsigned char)(1 + width);
+            b->len += 2 + width;
+        }
+        return 0;
+    }
+    size_t head;
+    if (n < 64) {
+        p[0] = (unsigned char)(0x80 | n);
+        head = 1;
+    } else if (n < 4096) {
+        p[0] = (unsigned char)(0xe0 | (n >> 8));
+        p[1] = (unsigned char)(n & 0xff);
+        head = 2;
+    } else {
+        p[0] = 0xf0;
+        for (int i = 0; i < 4; i++)
+            p[1 + i] = (unsigned char)(n >> (8 * i));
+        head = 5;
+    }
+    memcpy(p + head, s, n);
+    put_backlen(p + head + n, head + n);
+    b->len += head + n + backlen_size(head + n);
+    return 0;
+}
+
+static PyObject *lp_finish(Buf *b, size_t count)
+{
+    /* b->p holds 6 reserved header bytes then the entries. */
+    if (buf_reserve(b, 1) < 0) {
+        free(b->p);
+        return PyErr_NoMemory();
+    }
+    b->p[b->len++] = 0xff;
+    size_t total = b->len;
+    for (int i = 0; i < 4; i++)
+        b->p[i] = (unsigned char)(total >> (8 * i));
+    size_t c = count < 65535 ? count : 65535;
+    b->p[4] = (unsigned char)(c & 0xff);
+    b->p[5] = (unsigned char)(c >> 8);
+    PyObject *r = PyBytes_FromStringAndSize((const char *)b->p, (Py_ssize_t)total);
+    free(b->p);
+    b->p = NULL;
+    b->len = b->cap = 0;
+    return r;
+}
+
+static int buf_start(Buf *b)
+{
+    b->p = NULL;
+    b->len = b->cap = 0;
+    if (buf_reserve(b, 256) < 0)
+        return -1;
+    b->len = 6;
+    return 0;
+}
+
+/* lp_build(items) -> bytes: a listpack of the given bytes elements. */
+static PyObject *py_lp_build(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "lp_build expects a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    Buf b;
+    if (buf_start(&b) < 0) {
+        Py_DECREF(seq);
+        return PyErr_NoMemory();
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *s;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(items[i], &s, &len) < 0) {
+            free(b.p);
+            Py_DECREF(seq);
+            return NULL;
+        }
+        if (lp_put_entry(&b, (const unsigned char *)s, (size_t)len) < 0) {
+            free(b.p);
+            Py_DECREF(seq);
+            return PyErr_NoMemory();
+        }
+    }
+    Py_DECREF(seq);
+    return lp_finish(&b, (size_t)n);
+}
+
+/* quicklist_nodes(items, fill) -> [listpack bytes]: split a list into
+ * nodes with quicklist.c's _quicklistNodeAllowInsert (7.0) rule, as
+ * pushing the elements at the tail one by one builds them. */
+static const size_t optimization_level[] = {4096, 8192, 16384, 32768, 65536};
+
+static int node_allows_insert(size_t node_sz, size_t count, long fill, size_t sz)
+{
+    size_t new_sz = node_sz + sz + 8;
+    if (fill < 0) {
+        size_t offset = (size_t)(-fill) - 1;
+        if (offset < sizeof(optimization_level) / sizeof(*optimization_level)
+                && new_sz <= optimization_level[offset])
+            return 1;
+    }
+    if (new_sz > 8192)
+        return 0;
+    return (long)count < fill;
+}
+
+static PyObject *py_quicklist_nodes(PyObject *self, PyObject *args)
+{
+    PyObject *arg;
+    long fill;
+    if (!PyArg_ParseTuple(args, "Ol", &arg, &fill))
+        return NULL;
+    PyObject *seq = PySequence_Fast(arg, "quicklist_nodes expects a sequence");
+    if (!seq)
+        return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    PyObject *nodes = PyList_New(0);
+    Buf b = {NULL, 0, 0};
+    size_t count = 0;
+    if (!nodes)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        char *s;
+        Py_ssize_t len;
+        if (PyBytes_AsStringAndSize(items[i], &s, &len) < 0)
+            goto fail;
+        if (!(count && node_allows_insert(b.len + 1, count, fill, (size_t)len))) {
+            if (count) {
+                PyObject *lp = lp_finish(&b, count);
+                if (!lp || PyList_Append(nodes, lp) < 0) {
+                    Py_XDECREF(lp);
+                    goto fail;
+                }
+                Py_DECREF(lp);
+            }
+            if (buf_start(&b) < 0) {
+                PyErr_NoMemory();
+                goto fail;
+            }
+            count = 0;
+        }
+        if (lp_put_entry(&b, (const unsigned char *)s, (size_t)len) < 0) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+        count++;
+    }
+    if (count) {
+        PyObject *lp = lp_finish(&b, count);
+        if (!lp || PyList_Append(nodes, lp) < 0) {
+            Py_XDECREF(lp);
+            goto fail;
+        }
+        Py_DECREF(lp);
+    }
+    Py_DECREF(seq);
+    return nodes;
+fail:
+    free(b.p);
+    Py_XDECREF(nodes);
+    Py_DECREF(seq);
+    return NULL;
+}
+
+static PyObject *int_bytes(int64_t v)
+{
+    char tmp[24];
+    int k = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
+    return PyBytes_FromStringAndSize(tmp, k);
+}
+
+/* lp_items(blob) -> [bytes]; ValueError when the listpack is malformed. */
+static PyObject *py_lp_items(PyObject *self, PyObject *arg)
+{
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    const unsigned char *blob = buf.buf;
+    size_t n = (size_t)buf.len;
+    const char *err = NULL;
+    PyObject *out = NULL;
+    if (n < 7) { err = "listpack too short"; goto done; }
+    size_t total = blob[0] | (blob[1] << 8) | (blob[2] << 16) | ((size_t)blob[3] << 24);
+    if (total != n) { err = "listpack size mismatch"; goto done; }
+    if (blob[n - 1] != 0xff) { err = "listpack not terminated"; goto done; }
+    size_t count = blob[4] | (blob[5] << 8);
+    out = PyList_New(0);
+    if (!out)
+        goto done;
+    size_t p = 6, end = n - 1;
+    while (p < end) {
+        unsigned b = blob[p];
+        PyObject *item;
+        if (b < 0x80) {
+            item = int_bytes(b);
+            p += 2;
+        } else if (b < 0xc0) {
+            size_t ln = b & 0x3f;
+            if (p + 1 + ln > end) { err = "listpack entry overflow"; goto done; }
+            item = PyBytes_FromStringAndSize((const char *)blob + p + 1, (Py_ssize_t)ln);
+            p += 1 + ln + backlen_size(1 + ln);
+        } else if (b < 0xe0) {
+            if (p + 2 > end) { err = "listpack entry overflow"; goto done; }
+            int64_t v = ((b & 0x1f) << 8) | blob[p + 1];
+            if (v >= (1 << 12))
+                v -= (1 << 13);
+            item = int_bytes(v);
+            p += 3;
+        } else if (b < 0xf0) {
+            if (p + 2 > end) { err = "listpack entry overflow"; goto done; }
+            size_t ln = ((b & 0x0f) << 8) | blob[p + 1];
+            if (p + 2 + ln > end) { err = "listpack entry overflow"; goto done; }
+            item = PyBytes_FromStringAndSize((const char *)blob + p + 2, (Py_ssize_t)ln);
+            p += 2 + ln + backlen_size(2 + ln);
+        } else if (b == 0xf0) {
+            if (p + 5 > end) { err = "listpack entry overflow"; goto done; }
+            size_t ln = blob[p + 1] | (blob[p + 2] << 8) | (blob[p + 3] << 16)
+                        | ((size_t)blob[p + 4] << 24);
+            if (ln > end || p + 5 + ln > end) { err = "listpack entry overflow"; goto done; }
+            item = PyBytes_FromStringAndSize((const char *)blob + p + 5, (Py_ssize_t)ln);
+            p += 5 + ln + backlen_size(5 + ln);
+        } else if (b >= 0xf1 && b <= 0xf4) {
+            int width = b == 0xf1 ? 2 : b == 0xf2 ? 3 : b == 0xf3 ? 4 : 8;
+            if (p + 1 + width > end) { err = "listpack entry overflow"; goto done; }
+            uint64_t u = 0;
+            for (int i = 0; i < width; i++)
+                u |= (uint64_t)blob[p + 1 + i] << (8 * i);
+            if (width < 8 && (u >> (8 * width - 1)) & 1)
+                u |= ~(uint64_t)0 << (8 * width);        /* sign-extend */
+            item = int_bytes((int64_t)u);
+            p += 2 + width;
+        } else {
+            err = "invalid listpack encoding";
+            goto done;
+        }
+        if (!item || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(out);
+            goto done;
+        }
+        Py_DECREF(item);
+    }
+    if (p != end) { err = "listpack entries overflow"; goto done; }
+    if (count != 65535 && count != (size_t)PyList_GET_SIZE(out)) {
+        err = "listpack count mismatch";
+        goto done;
+    }
+done:
+    PyBuffer_Release(&buf);
+    if (err) {
+        Py_XDECREF(out);
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    return out;
+}
+
+/* Decompress into out[out_len]; NULL on success, else what went wrong. */
+static const char *lzf_decompress_into(const unsigned char *ip, size_t in_len,
+                                       unsigned char *out, size_t out_len)
+{
+    const unsigned char *in_end = ip + in_len;
+    unsigned char *op = out, *out_end = out + out_len;
+    while (ip < in_end) {
+        unsigned ctrl = *ip++;
+        if (ctrl < (1 << 5)) {
+            ctrl++;
+            if (op + ctrl > out_end) return "LZF output overflow";
+            if (ip + ctrl > in_end) return "LZF input truncated";
+            memcpy(op, ip, ctrl);
+            op += ctrl;
+            ip += ctrl;
+        } else {
+            size_t len = ctrl >> 5;
+            if (len == 7) {
+                if (ip >= in_end) return "LZF input truncated";
+                len += *ip++;
+            }
+            if (ip >= in_end) return "LZF input truncated";
+            size_t back = ((ctrl & 0x1f) << 8) + 1 + *ip++;
+            len += 2;
+            if (op + len > out_end) return "LZF output overflow";
+            if (back > (size_t)(op - out)) return "LZF back reference out of range";
+            const unsigned char *ref = op - back;
+            /* Byte by byte: the source may overlap the destination. */
+            while (len--)
+                *op++ = *ref++;
+        }
+    }
+    if (op != out_end)
+        return "LZF length mismatch";
+    return NULL;
 }
 
 static PyObject *py_lzf_decompress(PyObject *self, PyObject *args)
@@ -255,38 +677,10 @@ static PyObject *py_lzf_decompress(PyObject *self, PyObject *args)
         PyBuffer_Release(&buf);
         return NULL;
     }
-    const unsigned char *ip = buf.buf, *in_end = ip + buf.len;
-    unsigned char *out = (unsigned char *)PyBytes_AS_STRING(result);
-    unsigned char *op = out, *out_end = out + expected;
-    const char *err = NULL;
-    while (ip < in_end) {
-        unsigned ctrl = *ip++;
-        if (ctrl < (1 << 5)) {
-            ctrl++;
-            if (op + ctrl > out_end) { err = "LZF output overflow"; break; }
-            if (ip + ctrl > in_end) { err = "LZF input truncated"; break; }
-            memcpy(op, ip, ctrl);
-            op += ctrl;
-            ip += ctrl;
-        } else {
-            size_t len = ctrl >> 5;
-            if (len == 7) {
-                if (ip >= in_end) { err = "LZF input truncated"; break; }
-                len += *ip++;
-            }
-            if (ip >= in_end) { err = "LZF input truncated"; break; }
-            const unsigned char *ref = op - ((ctrl & 0x1f) << 8) - 1 - *ip++;
-            len += 2;
-            if (op + len > out_end) { err = "LZF output overflow"; break; }
-            if (ref < out) { err = "LZF back reference out of range"; break; }
-            /* Byte by byte: the source may overlap the destination. */
-            while (len--)
-                *op++ = *ref++;
-        }
-    }
+    const char *err = lzf_decompress_into(buf.buf, (size_t)buf.len,
+                                          (unsigned char *)PyBytes_AS_STRING(result),
+                                          (size_t)expected);
     PyBuffer_Release(&buf);
-    if (!err && op != out_end)
-        err = "LZF length mismatch";
     if (err) {
         Py_DECREF(result);
         PyErr_SetString(PyExc_ValueError, err);
@@ -295,11 +689,188 @@ static PyObject *py_lzf_decompress(PyObject *self, PyObject *args)
     return result;
 }
 
+/* ---- RDB strings ----------------------------------------------------------
+ * The two calls made for nearly every key: reading a length-prefixed (or
+ * integer- or LZF-encoded) string, and writing one. */
+
+/* rdb_read_length(buf, pos, end) -> (value, encoded, newpos) */
+static int read_length(const unsigned char *p, size_t pos, size_t end,
+                       uint64_t *value, int *encoded, size_t *newpos, const char **err)
+{
+    if (pos >= end) { *err = "Unexpected EOF reading RDB file"; return -1; }
+    unsigned b = p[pos];
+    unsigned kind = b >> 6;
+    *encoded = 0;
+    if (kind == 0) {
+        *value = b & 0x3f;
+        *newpos = pos + 1;
+    } else if (kind == 1) {
+        if (pos + 2 > end) { *err = "Unexpected EOF reading RDB file"; return -1; }
+        *value = ((b & 0x3f) << 8) | p[pos + 1];
+        *newpos = pos + 2;
+    } else if (kind == 3) {
+        *value = b & 0x3f;
+        *encoded = 1;
+        *newpos = pos + 1;
+    } else if (b == 0x80) {
+        if (pos + 5 > end) { *err = "Unexpected EOF reading RDB file"; return -1; }
+        *value = ((uint64_t)p[pos + 1] << 24) | (p[pos + 2] << 16) | (p[pos + 3] << 8) | p[pos + 4];
+        *newpos = pos + 5;
+    } else if (b == 0x81) {
+        if (pos + 9 > end) { *err = "Unexpected EOF reading RDB file"; return -1; }
+        uint64_t v = 0;
+        for (int i = 1; i <= 8; i++)
+            v = (v << 8) | p[pos + i];
+        *value = v;
+        *newpos = pos + 9;
+    } else {
+        *err = "Unknown length encoding in rdbLoadLen()";
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *py_rdb_read_string(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t spos, send;
+    if (!PyArg_ParseTuple(args, "y*nn", &buf, &spos, &send))
+        return NULL;
+    const unsigned char *p = buf.buf;
+    size_t end = (size_t)send <= (size_t)buf.len ? (size_t)send : (size_t)buf.len;
+    size_t pos = (size_t)spos;
+    const char *err = NULL;
+    PyObject *value = NULL;
+    uint64_t n;
+    int encoded;
+    if (read_length(p, pos, end, &n, &encoded, &pos, &err) < 0)
+        goto done;
+    if (!encoded) {
+        if (n > end - pos) { err = "Unexpected EOF reading RDB file"; goto done; }
+        value = PyBytes_FromStringAndSize((const char *)p + pos, (Py_ssize_t)n);
+        pos += n;
+    } else if (n <= 2) {
+        size_t width = n == 0 ? 1 : n == 1 ? 2 : 4;
+        if (pos + width > end) { err = "Unexpected EOF reading RDB file"; goto done; }
+        int64_t v;
+        if (width == 1) v = (int8_t)p[pos];
+        else if (width == 2) v = (int16_t)(p[pos] | (p[pos + 1] << 8));
+        else v = (int32_t)((uint32_t)p[pos] | ((uint32_t)p[pos + 1] << 8) |
+                           ((uint32_t)p[pos + 2] << 16) | ((uint32_t)p[pos + 3] << 24));
+        value = int_bytes(v);
+        pos += width;
+    } else if (n == 3) {
+        uint64_t clen, ulen;
+        int enc2;
+        if (read_length(p, pos, end, &clen, &enc2, &pos, &err) < 0) goto done;
+        if (enc2) { err = "Unexpected encoded length"; goto done; }
+        if (read_length(p, pos, end, &ulen, &enc2, &pos, &err) < 0) goto done;
+        if (enc2) { err = "Unexpected encoded length"; goto done; }
+        if (clen > end - pos) { err = "Unexpected EOF reading RDB file"; goto done; }
+        if (ulen > ((uint64_t)1 << 40)) { err = "Invalid LZF compressed string"; goto done; }
+        value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)ulen);
+        if (!value) goto done;
+        err = lzf_decompress_into(p + pos, (size_t)clen,
+                                  (unsigned char *)PyBytes_AS_STRING(value), (size_t)ulen);
+        if (err) { Py_CLEAR(value); goto done; }
+        pos += clen;
+    } else {
+        err = "Unknown RDB string encoding type";
+    }
+done:
+    PyBuffer_Release(&buf);
+    if (err) {
+        PyErr_SetString(PyExc_ValueError, err);
+        return NULL;
+    }
+    if (!value)
+        return NULL;
+    PyObject *r = Py_BuildValue("(Nn)", value, (Py_ssize_t)pos);
+    return r;
+}
+
+static size_t put_len(unsigned char *p, uint64_t n)
+{
+    if (n < 64) { p[0] = (unsigned char)n; return 1; }
+    if (n < 16384) { p[0] = (unsigned char)(0x40 | (n >> 8)); p[1] = (unsigned char)(n & 0xff); return 2; }
+    if (n <= 0xffffffffULL) {
+        p[0] = 0x80;
+        for (int i = 0; i < 4; i++) p[1 + i] = (unsigned char)(n >> (24 - 8 * i));
+        return 5;
+    }
+    p[0] = 0x81;
+    for (int i = 0; i < 8; i++) p[1 + i] = (unsigned char)(n >> (56 - 8 * i));
+    return 9;
+}
+
+/* rdb_encode_string(s, compress) -> bytes (rdbSaveRawString) */
+static PyObject *py_rdb_encode_string(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    int compress = 1;
+    if (!PyArg_ParseTuple(args, "y*|p", &buf, &compress))
+        return NULL;
+    const unsigned char *s = buf.buf;
+    size_t n = (size_t)buf.len;
+    unsigned char head[24];
+    PyObject *r = NULL;
+    if (n <= 11 && n > 0) {
+        int64_t v;
+        if (parse_int64(s, n, &v) && v >= -2147483648LL && v <= 2147483647LL) {
+            size_t k;
+            uint64_t u = (uint64_t)v;
+            if (v >= -128 && v <= 127) { head[0] = 0xc0; k = 1; }
+            else if (v >= -32768 && v <= 32767) { head[0] = 0xc1; k = 2; }
+            else { head[0] = 0xc2; k = 4; }
+            for (size_t i = 0; i < k; i++) head[1 + i] = (unsigned char)(u >> (8 * i));
+            PyBuffer_Release(&buf);
+            return PyBytes_FromStringAndSize((const char *)head, (Py_ssize_t)(1 + k));
+        }
+    }
+    if (compress && n > 20) {
+        size_t cap = n - 4;
+        unsigned char *out = malloc(cap + 32);
+        if (!out) {
+            PyBuffer_Release(&buf);
+            return PyErr_NoMemory();
+        }
+        size_t c = lzf_compress_buf(s, n, out + 32, cap);
+        if (c) {
+            size_t h = 0;
+            head[h++] = 0xc3;
+            h += put_len(head + h, c);
+            h += put_len(head + h, n);
+            memcpy(out + 32 - h, head, h);
+            r = PyBytes_FromStringAndSize((const char *)out + 32 - h, (Py_ssize_t)(h + c));
+            free(out);
+            PyBuffer_Release(&buf);
+            return r;
+        }
+        free(out);
+    }
+    size_t h = put_len(head, n);
+    r = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(h + n));
+    if (r) {
+        memcpy(PyBytes_AS_STRING(r), head, h);
+        memcpy(PyBytes_AS_STRING(r) + h, s, n);
+    }
+    PyBuffer_Release(&buf);
+    return r;
+}
+
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
     {"lzf_compress", py_lzf_compress, METH_VARARGS, "lzf_compress(data) -> bytes or None"},
     {"lzf_decompress", py_lzf_decompress, METH_VARARGS,
      "lzf_decompress(data, expected_len) -> bytes"},
+    {"rdb_read_string", py_rdb_read_string, METH_VARARGS,
+     "rdb_read_string(buf, pos, end) -> (bytes, newpos)"},
+    {"rdb_encode_string", py_rdb_encode_string, METH_VARARGS,
+     "rdb_encode_string(s, compress=True) -> bytes"},
+    {"lp_build", py_lp_build, METH_O, "lp_build(items) -> listpack bytes"},
+    {"lp_items", py_lp_items, METH_O, "lp_items(blob) -> list of bytes"},
+    {"quicklist_nodes", py_quicklist_nodes, METH_VARARGS,
+     "quicklist_nodes(items, fill) -> list of listpack bytes"},
     {NULL, NULL, 0, NULL}
 };
 

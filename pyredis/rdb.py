@@ -164,7 +164,7 @@ def _int_encoding(s):
     return None
 
 
-def encode_string(s, compress=True):
+def encode_string_py(s, compress=True):
     """rdbSaveRawString."""
     n = len(s)
     if n <= 11:
@@ -178,6 +178,14 @@ def encode_string(s, compress=True):
         if c is not None:
             return b'\xc3' + encode_len(len(c)) + encode_len(n) + c
     return encode_len(n) + s
+
+
+try:
+    from ._speedups import rdb_encode_string as encode_string, \
+        rdb_read_string as _read_string_c
+except ImportError:  # extension not built: the pure-Python versions
+    encode_string = encode_string_py
+    _read_string_c = None
 
 
 def _encode_blob(b, compress):
@@ -308,11 +316,12 @@ def _node_allows_insert(node_sz, node_count, fill, sz):
     return node_count < fill
 
 
-def encode_list(lst, fill, compress):
+def quicklist_nodes_py(items, fill):
+    """A list split into listpack nodes the way RPUSH fills a quicklist."""
     nodes = []
     entries = []
     node_sz = 0
-    for item in lst:
+    for item in items:
         if entries and _node_allows_insert(node_sz, len(entries), fill, len(item)):
             e = lp_entry(item)
             entries.append(e)
@@ -325,6 +334,16 @@ def encode_list(lst, fill, compress):
             node_sz = 7 + len(e)
     if entries:
         nodes.append(lp_build(entries, len(entries)))
+    return nodes
+
+
+def lp_build_items_py(items):
+    """A listpack holding the given bytes elements."""
+    return lp_build([lp_entry(x) for x in items], len(items))
+
+
+def encode_list(lst, fill, compress):
+    nodes = quicklist_nodes(lst if isinstance(lst, list) else list(lst), fill)
     out = [encode_len(len(nodes))]
     for blob in nodes:
         out.append(b'\x02')
@@ -385,11 +404,11 @@ def encode_value(v, opts):
         if n <= opts.hash_entries:
             limit = opts.hash_value
             if all(len(f) <= limit and len(x) <= limit for f, x in v.items()):
-                entries = []
+                items = []
                 for f, x in v.items():
-                    entries.append(lp_entry(f))
-                    entries.append(lp_entry(x))
-                return TYPE_HASH_LISTPACK, _encode_blob(lp_build(entries, 2 * n), opts.compress)
+                    items.append(f)
+                    items.append(x)
+                return TYPE_HASH_LISTPACK, _encode_blob(lp_build_items(items), opts.compress)
         out = [encode_len(n)]
         comp = opts.compress
         for f, x in v.items():
@@ -414,11 +433,11 @@ def encode_value(v, opts):
         if n <= opts.zset_entries and opts.zset_entries:
             limit = opts.zset_value
             if all(len(m) <= limit for m, _ in items):
-                entries = []
+                flat = []
                 for m, s in items:
-                    entries.append(lp_entry(m))
-                    entries.append(lp_entry(_d2string(s)))
-                return TYPE_ZSET_LISTPACK, _encode_blob(lp_build(entries, 2 * n), opts.compress)
+                    flat.append(m)
+                    flat.append(_d2string(s))
+                return TYPE_ZSET_LISTPACK, _encode_blob(lp_build_items(flat), opts.compress)
         out = [encode_len(n)]
         comp = opts.compress
         # Highest first: Redis walks the skiplist from the tail so that the
@@ -622,6 +641,15 @@ class Reader:
 
     def string(self):
         """rdbGenericLoadStringObject: bytes."""
+        if _read_string_c is not None:
+            try:
+                v, self.pos = _read_string_c(self.data, self.pos, self.end)
+            except ValueError as e:
+                raise RDBError(str(e), self.pos)
+            return v
+        return self.string_py()
+
+    def string_py(self):
         n, enc = self.length()
         if not enc:
             p = self.pos
@@ -668,7 +696,7 @@ class Reader:
 
 # -- blob parsers ----------------------------------------------------------------
 
-def _lp_items(blob):
+def lp_items_py(blob):
     """Every element of a listpack, as bytes."""
     n = len(blob)
     if n < 7:
@@ -742,6 +770,14 @@ def _lp_items(blob):
 
 
 _LP_INT_WIDTH = {0xf1: 2, 0xf2: 3, 0xf3: 4, 0xf4: 8}
+
+try:
+    from ._speedups import lp_items as _lp_items, lp_build as lp_build_items, \
+        quicklist_nodes
+except ImportError:  # extension not built: the pure-Python versions
+    _lp_items = lp_items_py
+    lp_build_items = lp_build_items_py
+    quicklist_nodes = quicklist_nodes_py
 
 
 def _backlen_size(n):
@@ -877,14 +913,30 @@ def _to_hash(pairs):
 
 
 def _to_zset(pairs):
-    z = ZSet()
+    tuples = []
     for m, s in pairs:
         try:
             score = float(s)
         except ValueError:
             raise ValueError('invalid score')
-        if math.isnan(score):
+        if score != score:
             raise ValueError('NaN score')
+        tuples.append((score, m))
+    return _build_zset(tuples)
+
+
+def _build_zset(tuples):
+    """A ZSet from (score, member) tuples, rejecting duplicate members."""
+    from_sorted = getattr(ZSet, 'from_sorted', None)
+    if from_sorted is not None:
+        # Files list members in order already: the sort is a linear check.
+        tuples.sort()
+        z = from_sorted(tuples, big=None)
+        if len(z.dict) != len(tuples):
+            raise ValueError('duplicate zset members')
+        return z
+    z = ZSet()
+    for score, m in tuples:
         if m in z.dict:
             raise ValueError('duplicate zset members')
         z.add(m, score)
@@ -951,17 +1003,17 @@ def read_value(r, t):
             return h
         if t == TYPE_ZSET_2 or t == TYPE_ZSET:
             n = r.plain_length()
-            z = ZSet()
+            tuples = []
             read_score = r.double_binary if t == TYPE_ZSET_2 else r.double_text
             for _ in range(n):
                 m = r.string()
                 score = read_score()
-                if math.isnan(score):
+                if score != score:
                     raise ValueError('NaN score')
-                if m in z.dict:
-                    raise ValueError('duplicate zset members')
-                z.add(m, score)
-            return z
+                tuples.append((score, m))
+            # ZSET_2 lists the highest score first.
+            tuples.reverse()
+            return _build_zset(tuples)
         if t == TYPE_LIST:
             n = r.plain_length()
             return deque(r.string() for _ in range(n))
@@ -1051,6 +1103,8 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     idle = None
     next_yield = yield_every
     touched = set()
+    read_c = _read_string_c
+    end = r.end
     while True:
         if r.pos >= next_yield:
             next_yield = r.pos + yield_every
@@ -1092,9 +1146,17 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
         if t == OP_FUNCTION2 or t == OP_FUNCTION_PRE_GA:
             raise RDBError('The RDB file contains functions (FUNCTION LOAD libraries), '
                            'which pyredis does not support yet', r.pos - 1)
-        key = r.string()
-        v = read_value(r, t)
-        if is_empty(v):
+        if t == TYPE_STRING and read_c is not None:
+            # The common record, in two C calls.
+            try:
+                key, pos = read_c(data, r.pos, end)
+                v, r.pos = read_c(data, pos, end)
+            except ValueError as e:
+                raise RDBError(str(e), r.pos)
+        else:
+            key = r.string()
+            v = read_value(r, t)
+        if type(v) is not bytes and not v:
             stats.empty_skipped += 1
             expire = idle = None
             continue

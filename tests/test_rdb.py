@@ -185,7 +185,7 @@ def test_string_encodings():
     assert rdb.encode_string(b'2147483648') == b'\x0a2147483648'
     assert rdb.encode_string(b'012') == b'\x03012'
     assert rdb.encode_string(b'a' * 30)[:1] == b'\xc3'
-    assert rdb.encode_string(b'a' * 30, compress=False) == b'\x1e' + b'a' * 30
+    assert rdb.encode_string(b'a' * 30, False) == b'\x1e' + b'a' * 30
     # Length encodings: 6, 14, 32 bits.
     assert rdb.encode_len(63) == b'\x3f'
     assert rdb.encode_len(64) == b'\x40\x40'
@@ -504,3 +504,58 @@ def test_listpack_integer_encodings_round_trip():
     items = [b'%d' % v for v in values] + [b'9223372036854775808', b'-0', b'+1', b'x' * 5000]
     lp = rdb.lp_build([rdb.lp_entry(s) for s in items], len(items))
     assert rdb._lp_items(lp) == items
+
+
+def _lp_samples():
+    rnd = random.Random(11)
+    nums = [0, 127, 128, -1, -4096, 4095, 4096, -32768, 32767, 32768, -(1 << 23),
+            (1 << 23) - 1, 1 << 23, -(1 << 31), (1 << 31) - 1, 1 << 31, -(1 << 63),
+            (1 << 63) - 1]
+    base = [b'%d' % v for v in nums] + [b'9223372036854775808', b'-0', b'+1', b'01', b'',
+                                         b'x' * 63, b'x' * 64, b'y' * 4095, b'y' * 4096,
+                                         b'z' * 70000]
+    out = [base]
+    for _ in range(30):
+        out.append([rnd.choice(base) if rnd.random() < 0.3 else
+                    bytes(rnd.getrandbits(8) for _ in range(rnd.choice([1, 5, 60, 200, 3000])))
+                    for _ in range(rnd.randint(1, 80))])
+    return out
+
+
+def test_listpack_extension_matches_fallback():
+    for items in _lp_samples():
+        lp = rdb.lp_build_items_py(items)
+        assert rdb.lp_build_items(items) == lp
+        assert rdb._lp_items(lp) == rdb.lp_items_py(lp) == items
+        for fill in (-1, -2, -3, -5, -6, 0, 1, 5, 128):
+            assert rdb.quicklist_nodes(items, fill) == rdb.quicklist_nodes_py(items, fill)
+
+
+def test_listpack_extension_rejects_what_fallback_rejects():
+    good = rdb.lp_build_items_py([b'abc', b'12', b'x' * 100])
+    bad = [good[:-1], good[:6] + b'\xff', bytes([len(good) + 1]) + good[1:],
+           good[:6] + b'\xf5' + good[7:], good[:4] + b'\x09\x00' + good[6:], b'\x07\x00']
+    for blob in bad:
+        with pytest.raises(ValueError):
+            rdb.lp_items_py(blob)
+        with pytest.raises(ValueError):
+            rdb._lp_items(blob)
+
+
+def test_string_codec_extension_matches_fallback():
+    samples = [b'', b'0', b'-0', b'12', b'-128', b'127', b'128', b'-32769', b'2147483647',
+               b'-2147483648', b'2147483648', b'99999999999', b'007', b'+5', b' 5', b'a' * 20,
+               b'a' * 21, b'ab' * 100, os.urandom(100), b'x' * 70000]
+    for compress in (True, False):
+        for s in samples:
+            enc = rdb.encode_string(s, compress)
+            assert enc == rdb.encode_string_py(s, compress), s
+            r1 = rdb.Reader(enc + b'tail')
+            r2 = rdb.Reader(enc + b'tail')
+            assert r1.string() == r2.string_py() == s
+            assert r1.pos == r2.pos == len(enc)
+    for bad in (b'\x05abc', b'\xc1\x01', b'\xc3\x05\x10abcde', b'\xc4', b'\x82'):
+        with pytest.raises(rdb.RDBError):
+            rdb.Reader(bad).string()
+        with pytest.raises(rdb.RDBError):
+            rdb.Reader(bad).string_py()
