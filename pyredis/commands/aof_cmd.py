@@ -5,8 +5,10 @@ module is the command surface. Importing it registers the AOF with every
 new Server (INIT_HOOKS).
 """
 
+import os
+
 from . import command
-from .. import aof as aof_mod
+from .. import aof as aof_mod, log
 from ..resp import OK, status, error
 from .config_cmd import APPLY
 
@@ -34,20 +36,24 @@ def bgrewriteaof(c, argv):
 
 
 def debug_loadaof(c, argv):
-    """DEBUG LOADAOF: flush the AOF, empty the keyspace and load it again."""
+    """DEBUG LOADAOF: flush the AOF, empty the keyspace and load the files
+    the manifest on disk lists. As in Redis, a load that fails stops the
+    server (exit 1): the dataset would be incomplete."""
     server = c.server
     aof = server.aof
     if aof.state == aof_mod.AOF_ON:
         aof.flush(True)
     for db in server.dbs:
         db.clear()
-    dirty = server.dirty
-    ret = aof.load_files()
-    server.dirty = dirty
-    if ret not in (aof_mod.AOF_OK, aof_mod.AOF_EMPTY, aof_mod.AOF_TRUNCATED,
-                   aof_mod.AOF_NOT_EXIST):
-        return error(b'ERR Error loading the AOF file.')
-    from .. import log
+    try:
+        aof.load_manifest_from_disk()
+        aof.del_history_files()
+        ret = aof.load_files()
+    except aof_mod.AofFatal:
+        ret = aof_mod.AOF_FAILED
+    if ret not in (aof_mod.AOF_OK, aof_mod.AOF_EMPTY):
+        os._exit(1)
+    server.dirty = 0
     log.notice('Append Only File loaded by DEBUG LOADAOF')
     return OK
 
