@@ -11,6 +11,7 @@ import random
 import shutil
 import struct
 import subprocess
+import sys
 import time
 from collections import deque
 
@@ -559,3 +560,34 @@ def test_string_codec_extension_matches_fallback():
             rdb.Reader(bad).string()
         with pytest.raises(rdb.RDBError):
             rdb.Reader(bad).string_py()
+
+
+_DIGEST_SCRIPT = r'''
+import sys, hashlib
+if sys.argv[1] == 'pure':
+    sys.modules['pyredis._speedups'] = None
+sys.path.insert(0, 'tests')
+from pyredis import rdb, lzf
+from test_rdb import sample_values, plain
+h = hashlib.sha256()
+opts = rdb.Options()
+for k, v in sample_values().items():
+    p = rdb.dump_payload(v, opts)
+    assert plain(rdb.load_dump_payload(p)) == plain(v)
+    h.update(p)
+print(lzf.ACCELERATED, h.hexdigest())
+'''
+
+
+def test_pure_python_fallback_gives_identical_payloads():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {}
+    for mode in ('pure', 'default'):
+        # Same set iteration order in both processes.
+        env = dict(os.environ, PYTHONHASHSEED='0')
+        r = subprocess.run([sys.executable, '-c', _DIGEST_SCRIPT, mode], cwd=root, env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        out[mode] = r.stdout.split()
+    assert out['pure'][0] == 'False'
+    assert out['pure'][1] == out['default'][1]
