@@ -12,13 +12,16 @@ For each size (10k, 100k, 1M members) it builds the set, then times
     ZRANGE  ZRANGE key <random start> <start+9> (10 elements) WITHSCORES
 
 An O(log N) structure shows near-constant cost per operation across the
-three sizes (a 100x bigger set costs a small constant more); an O(N) one
-would be 100x slower at 1M than at 10k.
+three sizes (a 100x bigger set costs a small constant more, most of it
+cache misses on a bigger heap); an O(N) one is 100x slower at 1M than at
+10k. The last column is that O(N) reference: bisect.insort into one flat
+sorted list of (score, member) tuples, the structure this module replaces.
 
     python benchmarks/zset_scaling.py [--sizes 10000,100000,1000000] [--ops 20000]
 """
 
 import argparse
+import bisect
 import os
 import random
 import sys
@@ -81,7 +84,8 @@ def run(sizes, ops, repeat):
     zrange = TABLE[b'zrange'].proc
     zrem = TABLE[b'zrem'].proc
     rnd = random.Random(42)
-    print('%10s %14s %14s %14s' % ('members', 'ZADD us/op', 'ZRANK us/op', 'ZRANGE us/op'))
+    print('%10s %14s %14s %14s %18s' % ('members', 'ZADD us/op', 'ZRANK us/op',
+                                         'ZRANGE us/op', 'flat insort us/op'))
     for size in sizes:
         c = _Client()
         key = b'z'
@@ -134,7 +138,20 @@ def run(sizes, ops, repeat):
             for argv in argvs:
                 zrange(c, argv)
         t_zrange = _best(range_batch, ranges, repeat)
-        print('%10d %14.2f %14.2f %14.2f' % (size, t_zadd * 1e6, t_zrank * 1e6, t_zrange * 1e6))
+
+        flat = list(z.iter_tuples())
+        t_flat = float('inf')
+        for _ in range(repeat):
+            items = [(rnd.random() * size, b'new:%d' % i) for i in range(200)]
+            t0 = time.perf_counter()
+            for item in items:
+                bisect.insort(flat, item)
+            t_flat = min(t_flat, (time.perf_counter() - t0) / len(items))
+            for item in items:
+                del flat[bisect.bisect_left(flat, item)]
+        del flat
+        print('%10d %14.2f %14.2f %14.2f %18.2f' % (size, t_zadd * 1e6, t_zrank * 1e6,
+                                                   t_zrange * 1e6, t_flat * 1e6))
         sys.stdout.flush()
 
 
