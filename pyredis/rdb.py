@@ -502,6 +502,12 @@ class Writer:
         for k, v in (aux or {}).items():
             w(_aux(k, v))
         w(_aux(b'aof-base', b'1' if getattr(server, 'rdb_aof_base', False) else b'0'))
+        # Function libraries (FUNCTION LOAD), when the scripting module
+        # provides them: server.rdb_functions() -> [library code].
+        functions = getattr(server, 'rdb_functions', None)
+        if functions is not None:
+            for code in functions():
+                w(b'\xf5' + encode_string(code, opts.compress))
         if now_ms is None:
             now_ms = int(time.time() * 1000)
         lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
@@ -1105,6 +1111,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     touched = set()
     read_c = _read_string_c
     end = r.end
+    skip_expired = not is_replica
     while True:
         if r.pos >= next_yield:
             next_yield = r.pos + yield_every
@@ -1135,7 +1142,11 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             continue
         if t == OP_AUX:
             k = r.string()
-            stats.aux[k] = r.string()
+            v = stats.aux[k] = r.string()
+            if k == b'aof-base' and v == b'1':
+                # An AOF's RDB preamble keeps expired keys, as Redis does
+                # (RDBFLAGS_AOF_PREAMBLE): they expire through the normal path.
+                skip_expired = False
             continue
         if t == OP_EOF:
             break
@@ -1143,9 +1154,19 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             module_id = r.plain_length()
             raise RDBError("The RDB file contains AUX module data I can't load: no matching "
                            "module '%s'" % _module_name(module_id), r.pos)
-        if t == OP_FUNCTION2 or t == OP_FUNCTION_PRE_GA:
-            raise RDBError('The RDB file contains functions (FUNCTION LOAD libraries), '
-                           'which pyredis does not support yet', r.pos - 1)
+        if t == OP_FUNCTION2:
+            start = r.pos - 1
+            code = r.string()
+            load_function = getattr(server, 'rdb_load_function', None)
+            if load_function is None:
+                raise RDBError('The RDB file contains functions (FUNCTION LOAD libraries), '
+                               'which pyredis does not support yet', start)
+            err = load_function(code)
+            if err:
+                raise RDBError('Failed loading library: %s' % err, start)
+            continue
+        if t == OP_FUNCTION_PRE_GA:
+            raise RDBError('Pre-release function format not supported.', r.pos - 1)
         if t == TYPE_STRING and read_c is not None:
             # The common record, in two C calls.
             try:
@@ -1160,7 +1181,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             stats.empty_skipped += 1
             expire = idle = None
             continue
-        if expire is not None and not is_replica and expire < now_ms:
+        if expire is not None and skip_expired and expire < now_ms:
             stats.keys_expired += 1
             expire = idle = None
             continue

@@ -591,3 +591,31 @@ def test_pure_python_fallback_gives_identical_payloads():
         out[mode] = r.stdout.split()
     assert out['pure'][0] == 'False'
     assert out['pure'][1] == out['default'][1]
+
+
+def test_aof_preamble_keeps_expired_keys():
+    """An RDB written as an AOF base (aof-base 1) keeps keys whose TTL has
+    passed: Redis loads the preamble with RDBFLAGS_AOF_PREAMBLE."""
+    srv = FakeServer(1)
+    srv.rdb_aof_base = True
+    srv.dbs[0].data = {b'k': b'v'}
+    srv.dbs[0].expires = {b'k': int(time.time() * 1000) + 50}
+    data = rdb.save_to_bytes(srv)
+    time.sleep(0.06)
+    loaded = FakeServer(1)
+    rdb.load_bytes(loaded, data)
+    assert b'k' in loaded.dbs[0].data
+
+
+def test_function_libraries_hook():
+    code = b"#!lua name=mylib\nredis.register_function('f', function() return 1 end)"
+    srv = FakeServer(1)
+    srv.rdb_functions = lambda: [code]
+    data = rdb.save_to_bytes(srv)
+    got = []
+    loaded = FakeServer(1)
+    loaded.rdb_load_function = lambda c: got.append(c)
+    rdb.load_bytes(loaded, data)
+    assert got == [code]
+    with pytest.raises(rdb.RDBError, match='functions'):
+        rdb.load_bytes(FakeServer(1), data)

@@ -199,6 +199,14 @@ def _child_main(server, path):
         except (ValueError, OSError):
             pass
         log.logger.role = 'C'
+        # Let go of the listening sockets (closeChildUnusedResourceAfterFork):
+        # if the parent dies, the port must not stay taken by the child.
+        for listener in server.listeners:
+            for sock in getattr(listener, 'sockets', None) or ():
+                try:
+                    os.close(sock.fileno())
+                except (OSError, ValueError):
+                    pass
         delay = cfg(server, 'rdb_key_save_delay', 0)
         if delay:
             # Debug knob (rdb-key-save-delay, microseconds per key) the
