@@ -135,7 +135,9 @@ class Server:
             hook(c)
 
     def describe_client(self, c):
-        now = time.time()
+        # Redis computes age and idle from its cached clock, which is also
+        # what last_interaction is stamped with.
+        now = self.unixtime
         flags = c.flags_string()
         sub = len(c.subscriptions)
         psub = len(c.psubscriptions)
@@ -146,8 +148,8 @@ class Server:
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
                 b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r '
                 b'cmd=%s user=%s redir=-1 resp=%d') % (
-            c.id, c.addr, c.laddr, c.fd, c.name, int(now - c.ctime),
-            int(now - c.last_interaction), flags, c.db.id, sub, psub, ssub, multi,
+            c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
+            max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
             qbuf, 0, 0, 1024 + qbuf,
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user, c.resp)
 
