@@ -1,70 +1,135 @@
 """Hash commands (t_hash.c).
 
-A hash is a Python dict (field -> value, both bytes). Redis keeps a small
-hash in a listpack and converts it, once and for good, to a hash table when
-it gets more than ``hash-max-listpack-entries`` fields or a field or value
-longer than ``hash-max-listpack-value`` bytes. The conversion shows through
-OBJECT ENCODING and through HSCAN (a listpack is returned whole with cursor
-0), so it is modelled here by the value's class:
+A hash is a plain Python dict (field -> value, both bytes): that is the
+type the rest of the server (RDB, AOF rewrite, SORT, COPY) knows. Python
+dicts keep insertion order and update values in place, which is exactly the
+order a listpack replies in (HGETALL, HKEYS, HSCAN).
 
-    dict        listpack while within the limits (a plain dict that is over
-                them, e.g. loaded from a file, is reported as hashtable)
-    HashTable   a dict subclass: converted, stays "hashtable" for good, and
-                carries the SCAN bucket index once HSCAN has been used.
+Encoding. Redis keeps a small hash in a listpack and converts it, once and
+for good, to a hash table when it gets more than
+``hash-max-listpack-entries`` fields or a field or value longer than
+``hash-max-listpack-value`` bytes. That shows through OBJECT ENCODING and
+HSCAN (a listpack is returned whole with cursor 0). The encoding is derived
+from the content (what Redis's conversion rules imply for it), except for a
+hash that was converted and then shrank back within the limits: only those
+are remembered, in ``CONVERTED`` (see ObjectState), and only at the rare
+moment they shrink (HDEL of a field that made it big, a long value
+overwritten by a short one), so the common write path never pays for it.
 
-Python dicts keep insertion order and update values in place, which is
-exactly the order a listpack replies in (HGETALL, HKEYS, HSCAN).
+HSCAN over a hash table walks a ``scan.BucketIndex`` kept in ``SCAN_INDEX``
+for the hashes being scanned; a scan starting at cursor 0 rebuilds it, so
+it never needs to follow the writes in between (fields added during an
+iteration may or may not be returned, as in Redis).
 
-HINCRBYFLOAT is propagated as HSET with the resulting value, so replicas
-and the AOF never redo a floating point sum.
+HINCRBYFLOAT computes in long double precision (util.strtold) and is
+propagated as HSET with the resulting value, so replicas and the AOF never
+redo a floating point sum.
 """
 
 import random
+import sys
 from itertools import islice
 
 from . import command
-from .keys import TYPE_NAMES, ENCODERS, scan_options, parse_scan_cursor
+from .keys import ENCODERS, scan_options, parse_scan_cursor
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
-from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, LLONG_MIN
+from ..server import INIT_HOOKS
+from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, \
+    LLONG_MIN
 from ..notify import NotifyFlags
 
 H = NotifyFlags.HASH
 G = NotifyFlags.GENERIC
+EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 
-class HashTable(dict):
-    """A hash in its hashtable encoding (see the module docstring)."""
-    __slots__ = ('scan_index',)
+class ObjectState:
+    """Per-container state for the few dicts/sets that need some, keyed by
+    id(). Each entry keeps its container alive, so an id is never reused
+    while it is registered; ``sweep`` (from the cron) drops the entries
+    whose container nothing else references any more (deleted keys)."""
 
-    def __init__(self, *args):
-        dict.__init__(self, *args)
-        self.scan_index = None
+    def __init__(self):
+        self.entries = {}
 
-    def copy(self):
-        return HashTable(self)
+    def get(self, obj):
+        e = self.entries.get(id(obj))
+        if e is not None and e[0] is obj:
+            return e[1]
+        return None
+
+    def set(self, obj, value):
+        self.entries[id(obj)] = (obj, value)
+
+    def discard(self, obj):
+        self.entries.pop(id(obj), None)
+
+    def sweep(self):
+        entries = self.entries
+        for k, e in list(entries.items()):
+            obj = e[0]
+            if sys.getrefcount(obj) <= _UNREFERENCED:
+                del entries[k]
 
 
-def _encoding(server, h):
-    if h.__class__ is HashTable:
-        return b'hashtable'
+def _calibrate():
+    # The reference count sweep() sees for a container held by nothing else.
+    probe = ObjectState()
+    probe.set({}, True)
+    seen = []
+    for k, e in list(probe.entries.items()):
+        obj = e[0]
+        seen.append(sys.getrefcount(obj))
+    return seen[0]
+
+
+_UNREFERENCED = _calibrate()
+CONVERTED = ObjectState()    # dicts/sets converted (to hashtable) then shrunk back
+SCAN_INDEX = ObjectState()   # dict/set -> BucketIndex, for HSCAN/SSCAN
+
+
+def _sweep_cron(server):
+    # Once a second is plenty: entries only pin deleted containers meanwhile.
+    server._object_state_ticks = getattr(server, '_object_state_ticks', 0) + 1
+    if server._object_state_ticks >= (server.hz or 10):
+        server._object_state_ticks = 0
+        if CONVERTED.entries:
+            CONVERTED.sweep()
+        if SCAN_INDEX.entries:
+            SCAN_INDEX.sweep()
+
+
+INIT_HOOKS.append(lambda server: server.cron_hooks.append(lambda: _sweep_cron(server)))
+
+
+def is_hashtable(server, h):
+    """OBJECT ENCODING of a hash: hashtable (True) or listpack."""
     cfg = server.config
     if len(h) > cfg.hash_max_listpack_entries:
-        return b'hashtable'
+        return True
+    if CONVERTED.entries and CONVERTED.get(h):
+        return True
     limit = cfg.hash_max_listpack_value
     for f, v in h.items():
         if len(f) > limit or len(v) > limit:
-            return b'hashtable'
-    return b'listpack'
+            return True
+    return False
 
 
-TYPE_NAMES[HashTable] = b'hash'
+def _encoding(server, h):
+    return b'hashtable' if is_hashtable(server, h) else b'listpack'
+
+
 ENCODERS[dict] = _encoding
-ENCODERS[HashTable] = _encoding
 
 
-EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
+def _shrinking(server, h, was_hashtable):
+    """After a write that may have taken a converted hash back within the
+    listpack limits: remember that it stays a hash table."""
+    if was_hashtable and h and not is_hashtable(server, h):
+        CONVERTED.set(h, True)
 
 
 def _null(c):
@@ -73,15 +138,6 @@ def _null(c):
 
 def _bulk(v):
     return b'$%d\r\n%s\r\n' % (len(v), v)
-
-
-def to_hashtable(db, key, h):
-    """hashTypeConvert: replace the stored dict by its HashTable form."""
-    if h.__class__ is HashTable:
-        return h
-    h = HashTable(h)
-    db.data[key] = h
-    return h
 
 
 def _read_hash(c, key):
@@ -106,50 +162,27 @@ def _write_hash(c, key, create):
     return None, WRONGTYPE_ERR
 
 
-def _set_fields(c, key, h, argv, start):
-    """hashTypeTryConversion + hashTypeSet for field/value pairs in argv;
-    returns (number of new fields, the hash, possibly converted)."""
+def _set_fields(c, h, argv, start):
+    """hashTypeSet for the field/value pairs of argv[start:]; returns the
+    number of new fields. Nothing to convert: the encoding follows from the
+    content, except when a long value is overwritten (see _shrinking)."""
     added = 0
-    if h.__class__ is dict:
-        cfg = c.server.config
-        limit = cfg.hash_max_listpack_value
-        for i in range(start, len(argv)):
-            if len(argv[i]) > limit:
-                h = to_hashtable(c.db, key, h)
-                break
-    if h.__class__ is dict:
-        for i in range(start, len(argv), 2):
-            f = argv[i]
-            if f not in h:
-                added += 1
-            h[f] = argv[i + 1]
-        if len(h) > c.server.config.hash_max_listpack_entries:
-            to_hashtable(c.db, key, h)
-    else:
-        index = h.scan_index
-        for i in range(start, len(argv), 2):
-            f = argv[i]
-            if f not in h:
-                added += 1
-                if index is not None:
-                    index.add(f)
-            h[f] = argv[i + 1]
+    long_old = False
+    limit = c.server.config.hash_max_listpack_value
+    index = SCAN_INDEX.get(h) if SCAN_INDEX.entries else None
+    for i in range(start, len(argv), 2):
+        f = argv[i]
+        old = h.get(f)
+        if old is None:
+            added += 1
+            if index is not None:
+                index.add(f)
+        elif len(old) > limit:
+            long_old = True
+        h[f] = argv[i + 1]
+    if long_old:
+        _shrinking(c.server, h, True)
     return added
-
-
-def _set_one(c, key, h, field, value):
-    """hashTypeSet for the HINCRBY* paths (which check lengths here)."""
-    if h.__class__ is dict:
-        limit = c.server.config.hash_max_listpack_value
-        if len(field) > limit or len(value) > limit:
-            h = to_hashtable(c.db, key, h)
-    new = field not in h
-    h[field] = value
-    if h.__class__ is dict:
-        if len(h) > c.server.config.hash_max_listpack_entries:
-            to_hashtable(c.db, key, h)
-    elif new and h.scan_index is not None:
-        h.scan_index.add(field)
 
 
 def _written(c, key, event, n=1):
@@ -170,7 +203,7 @@ def hset(c, argv):
     h, err = _write_hash(c, key, True)
     if err:
         return err
-    added = _set_fields(c, key, h, argv, 2)
+    added = _set_fields(c, h, argv, 2)
     _written(c, key, b'hset', (len(argv) - 2) // 2)
     if argv[0].lower() == b'hmset':
         return OK
@@ -188,7 +221,7 @@ def hsetnx(c, argv):
         return err
     if argv[2] in h:
         return ZERO
-    _set_fields(c, key, h, argv, 2)
+    _set_fields(c, h, argv, 2)
     _written(c, key, b'hset')
     return ONE
 
@@ -228,18 +261,27 @@ def hdel(c, argv):
         return err
     if h is None:
         return ZERO
+    server = c.server
+    cfg = server.config
+    # Deleting what made the hash a hash table does not make it a listpack.
+    big = len(h) > cfg.hash_max_listpack_entries
+    limit = cfg.hash_max_listpack_value
     deleted = 0
-    index = h.scan_index if h.__class__ is HashTable else None
+    index = SCAN_INDEX.get(h) if SCAN_INDEX.entries else None
     for f in argv[2:]:
-        if h.pop(f, None) is not None:
+        v = h.pop(f, None)
+        if v is not None:
             deleted += 1
+            if len(f) > limit or len(v) > limit:
+                big = True
             if index is not None:
                 index.remove(f)
             if not h:
                 break
     if deleted:
-        server = c.server
         db = c.db
+        if big:
+            _shrinking(server, h, True)
         _written(c, key, b'hdel', deleted)
         if not h:
             db.delete(key)
@@ -334,7 +376,7 @@ def hincrby(c, argv):
     if h is None:
         h = {}
         c.db.add(key, h)
-    _set_one(c, key, h, field, b'%d' % new)
+    _set_fields(c, h, (field, b'%d' % new), 0)
     _written(c, key, b'hincrby')
     return integer(new)
 
@@ -365,7 +407,7 @@ def hincrbyfloat(c, argv):
     if h is None:
         h = {}
         c.db.add(key, h)
-    _set_one(c, key, h, field, out)
+    _set_fields(c, h, (field, out), 0)
     _written(c, key, b'hincrbyfloat')
     if c.server.propagate_targets:
         c.propagate_argv = [[b'HSET', key, field, out]]
@@ -433,6 +475,15 @@ def _randfield_count(c, h, count, withvalues):
     return b''.join(parts)
 
 
+def scan_with_index(container, cursor, count):
+    """One SCAN step over a hash table encoded dict or set."""
+    index = SCAN_INDEX.get(container)
+    if index is None or not index.fits(len(container)):
+        index = BucketIndex(container, len(container))
+        SCAN_INDEX.set(container, index)
+    return index.scan(cursor, count)
+
+
 @command('hscan')
 def hscan(c, argv):
     cursor = parse_scan_cursor(argv[2])
@@ -447,15 +498,11 @@ def hscan(c, argv):
     if opts.__class__ is bytes:
         return opts
     pattern, count, _ = opts
-    if _encoding(c.server, h) == b'listpack':
+    if not is_hashtable(c.server, h):
         # A listpack is small: Redis returns it whole, cursor 0.
         cursor, fields = 0, list(h)
     else:
-        h = to_hashtable(c.db, argv[1], h)
-        index = h.scan_index
-        if index is None or not index.fits(len(h)):
-            index = h.scan_index = BucketIndex(h, len(h))
-        cursor, fields = index.scan(cursor, count)
+        cursor, fields = scan_with_index(h, cursor, count)
     parts = []
     n = 0
     for f in fields:

@@ -1,17 +1,21 @@
 """Set commands (t_set.c).
 
-A set is a Python set of bytes. Redis 7.0 keeps a set of integers in an
-intset (sorted, while it has at most ``set-max-intset-entries`` members)
-and converts it, for good, to a hash table as soon as a non-integer member
-or one member too many arrives. That shows through OBJECT ENCODING, through
-the reply order (an intset is iterated in ascending numeric order, a hash
-table in no particular order) and through SSCAN (an intset is returned whole
-with cursor 0), so it is modelled by the value's class:
+A set is a plain Python set of bytes: the type the rest of the server (RDB,
+AOF rewrite, SORT, COPY) knows.
 
-    set       intset while every member is an integer (string2ll) and there
-              are at most set-max-intset-entries of them
-    HashSet   a set subclass: converted, stays "hashtable" for good, and
-              carries the SCAN bucket index once SSCAN has been used.
+Encoding. Redis 7.0 keeps a set of integers in an intset (sorted, while it
+has at most ``set-max-intset-entries`` members) and converts it, for good,
+to a hash table as soon as a non-integer member or one member too many
+arrives. That shows through OBJECT ENCODING, through the reply order (an
+intset is iterated in ascending numeric order, a hash table in no
+particular order) and through SSCAN (an intset is returned whole with
+cursor 0). The encoding is derived from the content, except for a set that
+was converted and then shrank back to a few integers: those are remembered
+in hashes.CONVERTED, at the moment they shrink (removing a non-integer
+member, or crossing the size limit downwards), so SADD never pays for it.
+
+SSCAN over a hash table walks a ``scan.BucketIndex`` kept in
+hashes.SCAN_INDEX for the sets being scanned, updated by the writes.
 
 Random picks (SPOP, SRANDMEMBER) skip a random distance into the set, which
 is uniform and costs O(n) inside C at worst without copying the set. SPOP is
@@ -23,10 +27,10 @@ import random
 from itertools import islice
 
 from . import command
-from .keys import TYPE_NAMES, ENCODERS, scan_options, parse_scan_cursor
+from .hashes import CONVERTED, SCAN_INDEX, scan_with_index
+from .keys import ENCODERS, scan_options, parse_scan_cursor
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3
-from ..scan import BucketIndex
 from ..util import string2ll, glob_match, LLONG_MIN
 from ..notify import NotifyFlags
 
@@ -37,26 +41,15 @@ POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 
-class HashSet(set):
-    """A set in its hashtable encoding (see the module docstring)."""
-    __slots__ = ('scan_index',)
-
-    def __init__(self, *args):
-        set.__init__(self, *args)
-        self.scan_index = None
-
-    def copy(self):
-        return HashSet(self)
-
-
 def _is_int(m):
     return len(m) <= 20 and string2ll(m) is not None
 
 
 def is_intset(server, s):
-    if s.__class__ is not set:
+    """OBJECT ENCODING of a set: intset (True) or hashtable."""
+    if not fits_intset(server, s):
         return False
-    return fits_intset(server, s)
+    return not (CONVERTED.entries and CONVERTED.get(s))
 
 
 def fits_intset(server, s):
@@ -73,18 +66,13 @@ def _encoding(server, s):
     return b'intset' if is_intset(server, s) else b'hashtable'
 
 
-TYPE_NAMES[HashSet] = b'set'
 ENCODERS[set] = _encoding
-ENCODERS[HashSet] = _encoding
 
 
 def new_set(server, members):
     """A set value for computed members, encoded as Redis would encode a set
     built by adding them one by one to an empty intset."""
-    s = set(members)
-    if not fits_intset(server, s):
-        s = HashSet(s)
-    return s
+    return set(members)
 
 
 def ordered(server, s):
@@ -124,48 +112,45 @@ def _write_set(c, key):
     return None, WRONGTYPE_ERR
 
 
-def to_hashset(db, key, s):
-    if s.__class__ is HashSet:
-        return s
-    s = HashSet(s)
-    db.data[key] = s
-    return s
-
-
-def _add(c, db, key, s, members):
-    """setTypeAdd for each member, converting the intset when needed;
-    returns the number added."""
-    added = 0
-    if s.__class__ is set:
-        limit = c.server.config.set_max_intset_entries
-        for i, m in enumerate(members):
-            if m in s:
-                continue
-            if not _is_int(m) or len(s) >= limit:
-                s = to_hashset(db, key, s)
-                break
-            s.add(m)
-            added += 1
-        else:
-            return added
-        members = members[i:]
-    index = s.scan_index
-    for m in members:
-        if m not in s:
-            s.add(m)
-            added += 1
-            if index is not None:
+def _add(s, members):
+    """Add members; returns the number added. Nothing to convert: the
+    encoding follows from the content."""
+    n = len(s)
+    index = SCAN_INDEX.get(s) if SCAN_INDEX.entries else None
+    if index is None:
+        s.update(members)
+    else:
+        for m in members:
+            if m not in s:
+                s.add(m)
                 index.add(m)
-    return added
+    return len(s) - n
 
 
 def _remove(s, m):
     if m in s:
         s.remove(m)
-        if s.__class__ is HashSet and s.scan_index is not None:
-            s.scan_index.remove(m)
+        if SCAN_INDEX.entries:
+            index = SCAN_INDEX.get(s)
+            if index is not None:
+                index.remove(m)
         return True
     return False
+
+
+def _shrunk(server, s, was_big, removed):
+    """After removals: a set that was a hash table (too many members, or a
+    non-integer one now removed) stays one even if it looks like an intset."""
+    if not s:
+        return
+    if not was_big:
+        for m in removed:
+            if not _is_int(m):
+                break
+        else:
+            return
+    if fits_intset(server, s):
+        CONVERTED.set(s, True)
 
 
 def _changed(c, db, key, event, n=1):
@@ -194,13 +179,7 @@ def sadd(c, argv):
         db.add(key, s)
     elif not isinstance(s, set):
         return WRONGTYPE_ERR
-    if s.__class__ is HashSet and s.scan_index is None:
-        # The common case for a big set: plain set additions.
-        n = len(s)
-        s.update(argv[2:])
-        added = len(s) - n
-    else:
-        added = _add(c, db, key, s, argv[2:])
+    added = _add(s, argv[2:])
     if added:
         _changed(c, db, key, b'sadd', added)
     return integer(added)
@@ -215,16 +194,18 @@ def srem(c, argv):
         return err
     if s is None:
         return ZERO
-    removed = 0
+    was_big = len(s) > c.server.config.set_max_intset_entries
+    removed = []
     for m in argv[2:]:
         if _remove(s, m):
-            removed += 1
+            removed.append(m)
             if not s:
                 break
     if removed:
-        _changed(c, db, key, b'srem', removed)
+        _shrunk(c.server, s, was_big, removed)
+        _changed(c, db, key, b'srem', len(removed))
         _delete_if_empty(c, db, key, s)
-    return integer(removed)
+    return integer(len(removed))
 
 
 @command('scard')
@@ -276,9 +257,11 @@ def smove(c, argv):
         return WRONGTYPE_ERR
     if sset is dset:
         return ONE if m in sset else ZERO
+    server = c.server
+    was_big = len(sset) > server.config.set_max_intset_entries
     if not _remove(sset, m):
         return ZERO
-    server = c.server
+    _shrunk(server, sset, was_big, (m,))
     if server.notify_flags:
         server.notify(S, b'srem', src, db.id)
     if db.watched:
@@ -287,7 +270,7 @@ def smove(c, argv):
     if dset is None:
         dset = set()
         db.add(dst, dset)
-    if _add(c, db, dst, dset, [m]):
+    if _add(dset, (m,)):
         server.dirty += 1
         if server.notify_flags:
             server.notify(S, b'sadd', dst, db.id)
@@ -320,7 +303,9 @@ def spop(c, argv):
     if s is None:
         return _null(c)
     m = random_member(s)
+    was_big = len(s) > c.server.config.set_max_intset_entries
     _remove(s, m)
+    _shrunk(c.server, s, was_big, (m,))
     _changed(c, db, key, b'spop')
     if c.server.propagate_targets:
         c.propagate_argv = [[b'SREM', key, m]]
@@ -350,8 +335,10 @@ def _spop_count(c, argv):
             c.propagate_argv = [[b'DEL', key]]
         return _set_reply(c, members)
     members = random.sample(list(s), count)
+    was_big = len(s) > server.config.set_max_intset_entries
     for m in members:
         _remove(s, m)
+    _shrunk(server, s, was_big, members)
     _changed(c, db, key, b'spop', count)
     if server.propagate_targets:
         c.propagate_argv = [[b'SREM', key, m] for m in members]
@@ -514,9 +501,9 @@ def _union_diff(c, keys, dst, diff):
         for s in sets:
             if s is not None:
                 result.update(s)
-    value = new_set(server, result)
-    if hashtable and value.__class__ is set:
-        value = HashSet(value)
+    value = result
+    if hashtable and fits_intset(server, value):
+        CONVERTED.set(value, True)
     if dst is not None:
         return _store(c, dst, result, b'sdiffstore' if diff else b'sunionstore', value)
     return _set_reply(c, ordered(server, value))
@@ -559,11 +546,7 @@ def sscan(c, argv):
     if is_intset(c.server, s):
         cursor, members = 0, sorted(s, key=int)
     else:
-        s = to_hashset(c.db, argv[1], s)
-        index = s.scan_index
-        if index is None or not index.fits(len(s)):
-            index = s.scan_index = BucketIndex(s, len(s))
-        cursor, members = index.scan(cursor, count)
+        cursor, members = scan_with_index(s, cursor, count)
     if pattern is not None:
         members = [m for m in members if glob_match(pattern, m)]
     cur = b'%d' % cursor
