@@ -270,17 +270,24 @@ def sparse_to_dense(h):
     return True
 
 
-def sparse_set(h, index, count, max_bytes):
+def sparse_set(h, index, count, max_bytes, hint=None):
     """hllSparseSet: set register ``index`` to ``count`` if greater, editing
     the sparse bytearray ``h`` in place (possibly promoting it to dense).
-    Returns 1 if changed, 0 if not, -1 if the HLL is corrupt."""
+    Returns 1 if changed, 0 if not, -1 if the HLL is corrupt.
+
+    ``hint`` (a 3-item list, initially [HLL_HDR_SIZE, 0, -1]) lets a caller
+    setting registers in increasing index order (PFMERGE) resume the opcode
+    scan where the previous call left it instead of at the first opcode:
+    nothing before the opcode preceding the last change can have moved."""
     if count > HLL_SPARSE_VAL_MAX_VALUE:
         return _promote(h, index, count)
-    p = HLL_HDR_SIZE
+    if hint is not None:
+        p, first, prev = hint
+    else:
+        p, first, prev = HLL_HDR_SIZE, 0, -1
     end = len(h)
-    first = 0
-    prev = -1
     span = 0
+    prev_first = pprev = -1
     while p < end:
         op = h[p]
         oplen = 1
@@ -295,11 +302,23 @@ def sparse_set(h, index, count, max_bytes):
             oplen = 2
         if index <= first + span - 1:
             break
+        pprev = prev
         prev = p
+        prev_first = first
         p += oplen
         first += span
     if span == 0 or p >= end:
         return -1
+    if hint is not None:
+        # Resume next time at the opcode before this one (the merge below
+        # starts there, so it is still an opcode boundary covering the same
+        # first register); p itself may change.
+        if prev >= 0:
+            if prev_first < 0:
+                prev_first = hint[1] if prev == hint[0] else _first_of(h, prev)
+            hint[0], hint[1], hint[2] = prev, prev_first, pprev if pprev >= 0 else -1
+        else:
+            hint[0], hint[1], hint[2] = p, first, -1
     op = h[p]
     is_zero = op & 0xc0 == 0
     is_xzero = op & 0xc0 == 0x40
@@ -367,6 +386,25 @@ def sparse_set(h, index, count, max_bytes):
         p += 1
     invalidate_cache(h)
     return 1
+
+
+def _first_of(h, q):
+    """First register covered by the opcode at q (a full scan; only needed
+    when a resumed scan stopped at its very first opcode)."""
+    p = HLL_HDR_SIZE
+    first = 0
+    while p < q:
+        op = h[p]
+        if op & 0xc0 == 0:
+            first += (op & 0x3f) + 1
+            p += 1
+        elif op & 0x80:
+            first += (op & 3) + 1
+            p += 1
+        else:
+            first += (((op & 0x3f) << 8) | h[p + 1]) + 1
+            p += 2
+    return first
 
 
 def _promote(h, index, count):
@@ -619,6 +657,7 @@ def pfmerge(c, argv):
         h[HLL_HDR_SIZE:] = dense_pack(_merge_max(regs, acc))
     else:
         max_bytes = server.config.hll_sparse_max_bytes
+        hint = [HLL_HDR_SIZE, 0, -1]
         for j, val in enumerate(acc):
             if not val:
                 continue
@@ -626,7 +665,7 @@ def pfmerge(c, argv):
                 if dense_get(h, HLL_HDR_SIZE, j) < val:
                     dense_set(h, HLL_HDR_SIZE, j, val)
             else:
-                sparse_set(h, j, val, max_bytes)
+                sparse_set(h, j, val, max_bytes, hint)
     invalidate_cache(h)
     if db.watched:
         server.signal_modified(db, dst)
