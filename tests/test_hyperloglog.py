@@ -106,6 +106,12 @@ def test_pfcount_and_merge(compat):
         ('PFMERGE', 'empty'), ('GET', 'empty'), ('PFCOUNT', 'empty'),
         ('PFMERGE', 'empty2', 'nokey'), ('GET', 'empty2'),
     )
+    # Larger sparse merges, into an empty and into a non-empty destination,
+    # one of them crossing hll-sparse-max-bytes on the way.
+    compat.call('PFADD', 's3', *_elements(5, 500))
+    compat.call('PFADD', 's4', *_elements(6, 700))
+    compat.run(('PFMERGE', 'm3', 's3'), ('GET', 'm3'), ('PFMERGE', 's3', 's4'), ('GET', 's3'),
+               ('PFMERGE', 'm4', 's4', 's1', 's2'), ('GET', 'm4'), ('PFCOUNT', 'm4'))
 
 
 def test_errors(compat):
