@@ -180,7 +180,9 @@ def test_misconf_after_failed_bgsave_matches_redis(server_factory):
         wait_for(lambda: persistence(c)['rdb_bgsave_in_progress'] == 0 and
                  persistence(c)['rdb_last_bgsave_status'] == 'err')
         out += [raw.call('SET', 'a', 'b'), raw.call('PING'), raw.call('GET', 'a'),
-                raw.call('DEL', 'a')]
+                raw.call('DEL', 'a'), raw.call('SAVE'),
+                # Save points exist and the final save fails: no shutdown.
+                raw.call('SHUTDOWN'), raw.call('PING')]
         # A successful save lifts the gate.
         c.config_set('dir', srv.dir)
         out.append(raw.call('BGSAVE'))
@@ -190,6 +192,7 @@ def test_misconf_after_failed_bgsave_matches_redis(server_factory):
         raw.close()
     assert replies['pyredis'] == replies['redis']
     assert replies['pyredis'][1].startswith(b'-MISCONF ')
+    assert replies['pyredis'][6] == b'-ERR Errors trying to SHUTDOWN. Check logs.\r\n'
 
 
 def test_corrupt_dump_refuses_to_start(tmp_path):

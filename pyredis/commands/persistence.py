@@ -112,20 +112,50 @@ def _repl_aux(server):
     return {b'repl-stream-db': b'0', b'repl-id': replid, b'repl-offset': b'%d' % offset}
 
 
+class SaveError(Exception):
+    """A snapshot could not be written; the message is Redis's log line."""
+
+
 def write_snapshot(server, path):
-    """Write the dataset to a temp file and rename it over ``path``
-    (rdbSave's file dance). Raises OSError/RDBError on failure."""
+    """Write the dataset to a temp file, fsync it and rename it over
+    ``path`` (rdbSave's file dance). Raises SaveError with Redis's log
+    message; the temp file never survives a failure."""
     tmp = 'temp-%d.rdb' % os.getpid()
     try:
-        rdb.save_to_file(server, tmp, aux=_repl_aux(server))
-        os.rename(tmp, path)
+        f = open(tmp, 'wb')
+    except OSError as e:
+        raise SaveError('Failed opening the temp RDB file %s (in server root dir %s) for '
+                        'saving: %s' % (tmp, _cwd(), e.strerror))
+    try:
+        with f:
+            writer = rdb.Writer(f, rdb.Options(server.config))
+            server.rdb_save_writer = writer
+            try:
+                writer.save(server, _repl_aux(server))
+            finally:
+                server.rdb_save_writer = None
+            f.flush()
+            os.fsync(f.fileno())
+    except (OSError, rdb.RDBError) as e:
+        _unlink(tmp)
+        raise SaveError('Write error saving DB on disk: %s' % (getattr(e, 'strerror', None) or e))
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        _unlink(tmp)
         raise
+    try:
+        os.rename(tmp, path)
+    except OSError as e:
+        _unlink(tmp)
+        raise SaveError('Error moving temp DB file %s on the final destination %s (in server '
+                        'root dir %s): %s' % (tmp, path, _cwd(), e.strerror))
     _fsync_dir(path)
+
+
+def _cwd():
+    try:
+        return os.getcwd()
+    except OSError:
+        return '(removed directory)'
 
 
 def rdb_save(server):
@@ -134,9 +164,8 @@ def rdb_save(server):
     st.saves += 1
     try:
         write_snapshot(server, dump_path(server))
-    except (OSError, rdb.RDBError) as e:
-        log.warning('Failed saving the DB: %s (in server root dir %s)' % (
-            getattr(e, 'strerror', None) or e, os.getcwd()))
+    except SaveError as e:
+        log.warning(str(e))
         return False
     log.notice('DB saved on disk')
     server.dirty = 0
@@ -217,8 +246,8 @@ def _child_main(server, path):
         code = 0
     except BaseException as e:  # the child must never go back to the loop
         try:
-            log.warning('Write error saving DB on disk: %s' % (
-                getattr(e, 'strerror', None) or e))
+            log.warning(str(e) if isinstance(e, SaveError) else
+                        'Write error saving DB on disk: %s' % e)
         except BaseException:
             pass
     finally:
@@ -689,19 +718,6 @@ def info_persistence(server):
         ('rdb_last_load_keys_expired', st.last_load_keys_expired),
         ('rdb_last_load_keys_loaded', st.last_load_keys_loaded),
     ]
-    if server.loading:
-        total = st.loading_total or 1
-        loaded = st.loading_loaded
-        elapsed = now - st.loading_start
-        eta = int((total - loaded) / (loaded / elapsed)) if loaded and elapsed > 0 else 1
-        fields[1:1] = [
-            ('loading_start_time', st.loading_start),
-            ('loading_total_bytes', st.loading_total),
-            ('loading_rdb_used_mem', 0),
-            ('loading_loaded_bytes', loaded),
-            ('loading_loaded_perc', '%.2f' % (loaded * 100.0 / total)),
-            ('loading_eta_seconds', eta),
-        ]
     # The AOF module wraps this section and fills these in.
     fields += [
         ('aof_enabled', int(_flag(cfg(server, 'appendonly', False)))),
@@ -717,6 +733,19 @@ def info_persistence(server):
         ('module_fork_in_progress', 0),
         ('module_fork_last_cow_size', 0),
     ]
+    if server.loading:
+        total = st.loading_total or 1
+        loaded = st.loading_loaded
+        elapsed = now - st.loading_start
+        eta = int((total - loaded) / (loaded / elapsed)) if loaded and elapsed > 0 else 1
+        fields += [
+            ('loading_start_time', st.loading_start),
+            ('loading_total_bytes', st.loading_total),
+            ('loading_rdb_used_mem', 0),
+            ('loading_loaded_bytes', loaded),
+            ('loading_loaded_perc', '%.2f' % (loaded * 100.0 / total)),
+            ('loading_eta_seconds', eta),
+        ]
     return fields
 
 
