@@ -426,3 +426,30 @@ def test_spop_count_propagates_srem(server_factory):
     for m in popped + [single]:
         assert b'*3\r\n$4\r\nSREM\r\n$1\r\ns\r\n$1\r\n%s\r\n' % m in aof
     assert b'SPOP' not in aof
+
+
+def test_keyspace_events_of_served_clients(compat):
+    def scenario(port):
+        admin = RawConn(port)
+        admin.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+        sub = RawConn(port)
+        sub.call('PSUBSCRIBE', '__keyevent@*')
+        c1, c2 = RawConn(port), RawConn(port)
+        for cmd, push in ((('BLPOP', 'a', '0'), ('RPUSH', 'a', '1')),
+                          (('BLMOVE', 'b', 'c', 'RIGHT', 'LEFT', '0'), ('RPUSH', 'b', '1')),
+                          (('BLMPOP', '0', '1', 'd', 'LEFT', 'COUNT', '2'), ('RPUSH', 'd', '1', '2', '3')),
+                          (('BZPOPMIN', 'z', '0'), ('ZADD', 'z', '1', 'm'))):
+            c1.send_command(*cmd)
+            wait_blocked(port, 1)
+            c2.call(*push)
+            c1.read_reply()
+        c2.call('SET', 'end', '1')
+        events = []
+        while True:
+            msg = sub.read_reply()
+            events.append(msg)
+            if msg.endswith(b'$3\r\nend\r\n'):
+                break
+        admin.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+        return events
+    both(compat, scenario)

@@ -184,3 +184,47 @@ def test_redis_py(pyredis):
     import redis
     with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
         r.lpush('s', 1)
+
+
+def _watch_scenario(port, setup, write):
+    """EXEC's reply after another client ran ``write`` on a WATCHed key."""
+    a, b = RawConn(port), RawConn(port)
+    a.call('FLUSHALL')
+    for cmd in setup:
+        a.call(*cmd)
+    a.call('WATCH', 'k')
+    b.call(*write)
+    a.call('MULTI')
+    a.call('PING')
+    reply = a.call('EXEC')
+    a.close()
+    b.close()
+    return reply
+
+
+@pytest.mark.parametrize('setup, write', [
+    ([('RPUSH', 'k', 'a', 'b')], ('RPUSH', 'k', 'c')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LPOP', 'k')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LSET', 'k', '0', 'x')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LREM', 'k', '0', 'zz')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LTRIM', 'k', '0', '-1')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LINSERT', 'k', 'BEFORE', 'zz', 'x')),
+    ([('RPUSH', 'k', 'a', 'b')], ('LMOVE', 'k', 'o', 'LEFT', 'LEFT')),
+    ([('RPUSH', 'o', 'a')], ('LMOVE', 'o', 'k', 'LEFT', 'LEFT')),
+    ([('HSET', 'k', 'f', '1')], ('HSET', 'k', 'g', '2')),
+    ([('HSET', 'k', 'f', '1')], ('HSETNX', 'k', 'f', '2')),
+    ([('HSET', 'k', 'f', '1')], ('HINCRBY', 'k', 'f', '2')),
+    ([('HSET', 'k', 'f', '1', 'g', '2')], ('HDEL', 'k', 'f')),
+    ([('HSET', 'k', 'f', '1')], ('HDEL', 'k', 'zz')),
+    ([('SADD', 'k', '1')], ('SADD', 'k', '2')),
+    ([('SADD', 'k', '1')], ('SADD', 'k', '1')),
+    ([('SADD', 'k', '1', '2')], ('SREM', 'k', '1')),
+    ([('SADD', 'k', '1', '2')], ('SPOP', 'k')),
+    ([('SADD', 'k', '1', '2')], ('SMOVE', 'k', 'o', '1')),
+    ([('SADD', 'o', '1')], ('SMOVE', 'o', 'k', '1')),
+    ([('SADD', 'o', '1')], ('SINTERSTORE', 'k', 'o')),
+])
+def test_writes_invalidate_watch(compat, setup, write):
+    ours = _watch_scenario(compat.ours.port, setup, write)
+    theirs = _watch_scenario(compat.theirs.port, setup, write)
+    assert ours == theirs

@@ -234,3 +234,18 @@ def test_redis_py(pyredis):
     r.set('str', 'x')
     with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
         r.sadd('str', 'a')
+
+
+def test_saved_and_reloaded(compat):
+    """Sets, hashes and lists go through an RDB round trip (DEBUG RELOAD)
+    with the encodings Redis gives them after loading."""
+    compat.run(('SADD', 'ints', '3', '1', '2'), ('SADD', 'strs', 'a', 'b'),
+               ('SADD', 'shrunk', 'x', '1'), ('SREM', 'shrunk', 'x'),
+               ('HSET', 'h', 'f', 'v'), ('HSET', 'hbig', 'f', 'x' * 100),
+               ('RPUSH', 'l', 'a', 'b'), ('OBJECT', 'ENCODING', 'shrunk'))
+    compat.call('DEBUG', 'RELOAD')
+    compat.run(('SMEMBERS', 'ints'), ('OBJECT', 'ENCODING', 'ints'),
+               ('OBJECT', 'ENCODING', 'strs'), ('OBJECT', 'ENCODING', 'shrunk'),
+               ('SMEMBERS', 'shrunk'), ('HGETALL', 'h'), ('OBJECT', 'ENCODING', 'hbig'),
+               ('LRANGE', 'l', '0', '-1'))
+    same_members(compat, 'SMEMBERS', 'strs')
