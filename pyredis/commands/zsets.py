@@ -31,7 +31,7 @@ import re
 
 from . import command
 from .. import resp
-from ..resp import ZERO, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, NULL_BULK, NULL3, \
+from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, NULL_BULK, NULL3, \
     EMPTY_ARRAY, NOT_FLOAT_ERR
 from ..util import string2ll, format_double, glob_match, LLONG_MAX
 from ..notify import NotifyFlags
@@ -403,6 +403,31 @@ def zadd_generic(c, argv, incr):
 
 @command('zadd')
 def zadd(c, argv):
+    if len(argv) == 4:
+        # ZADD key score member on an existing sorted set: the common case,
+        # without the option parsing (an option name never parses as a
+        # score, so anything unusual takes the general path).
+        score = get_double(argv[2])
+        if score is not None:
+            key = argv[1]
+            db = c.db
+            z = db.lookup_write(key)
+            if z.__class__ is ZSet and z.big is not None:
+                member = argv[3]
+                cur = z.dict.get(member)
+                if cur is not None and cur == score:
+                    return ZERO
+                server = c.server
+                if cur is None:
+                    zset_add(server, z, member, score)
+                else:
+                    _set_score(z, member, score)
+                server.dirty += 1
+                if db.watched:
+                    server.signal_modified(db, key)
+                if server.notify_flags:
+                    server.notify(Z, b'zadd', key, db.id)
+                return ZERO if cur is not None else ONE
     return zadd_generic(c, argv, False)
 
 
