@@ -178,14 +178,6 @@ def dense_pack(regs):
 
 # -- sparse representation ---------------------------------------------------------------
 
-def _is_zero(op):
-    return op & 0xc0 == 0
-
-
-def _is_xzero(op):
-    return op & 0xc0 == 0x40
-
-
 def _val_value(op):
     return ((op >> 2) & 0x1f) + 1
 

@@ -191,11 +191,6 @@ def _lex_empty(lo, hi):
     return cmp > 0 or (cmp == 0 and (lo[2] or hi[2]))
 
 
-def get_long(s):
-    v = string2ll(s)
-    return v
-
-
 # -- value access ------------------------------------------------------------------
 
 def lookup_zset(c, key, write=False):
