@@ -92,6 +92,21 @@ def test_zadd_options(compat):
     )
 
 
+def test_score_formatting(compat):
+    compat.run(
+        ('ZADD', 'z', '5e-324', 'a', '2e-320', 'b', '1.7976931348623157e308', 'c',
+         '0.30000000000000004', 'd', '123456789012345678', 'e', '-1.5e-7', 'f', '1e16', 'g',
+         '0x1.8p1', 'h', '.5', 'i', '5.', 'j', '+3', 'k', '-inf', 'l', '1E2', 'm'),
+        ('ZRANGE', 'z', '0', '-1', 'WITHSCORES'),
+        ('ZADD', 'z', '1e-400', 'x'), ('ZADD', 'z', '1_0', 'x'), ('ZADD', 'z', '1 ', 'x'),
+        ('ZADD', 'z', '', 'x'), ('ZADD', 'z', '0x', 'x'), ('ZADD', 'z', '1e', 'x'),
+        ('ZADD', 'z', 'infinity', 'x'), ('ZADD', 'z', '-INF', 'y'), ('ZSCORE', 'z', 'x'),
+        ('ZINCRBY', 'z', '1e308', 'c'), ('ZINCRBY', 'z', '1e308', 'c'),
+        ('ZCOUNT', 'z', '1e-400', '1e400'), ('ZCOUNT', 'z', '0x10', '(0x1p10'),
+        ('ZRANGEBYSCORE', 'z', '-1e400', '(5e-324'),
+    )
+
+
 def test_negative_zero_encodings(compat):
     compat.run(
         ('ZADD', 'small', '-0', 'a'),
