@@ -43,13 +43,30 @@ def _null_array(c):
     return NULL_ARRAY if c.resp == 2 else NULL3
 
 
+# "$<len>" headers for the common short elements, so that an array reply
+# is built by C-level list operations instead of one format per element.
+_LEN_HEADERS = [b'$%d' % n for n in range(1024)]
+
+
+def bulk_items(items):
+    """The elements of an array reply of bulk strings (a list of bytes),
+    without the array header."""
+    if not items:
+        return b''
+    lens = list(map(len, items))
+    if max(lens) < 1024:
+        out = [None] * (2 * len(items))
+        out[0::2] = map(_LEN_HEADERS.__getitem__, lens)
+        out[1::2] = items
+        return b'\r\n'.join(out) + b'\r\n'
+    return b''.join([b'$%d\r\n%s\r\n' % (len(v), v) for v in items])
+
+
 def _bulks(items, n):
     """An array reply of ``n`` bulk strings taken from an iterable."""
-    parts = [b'*%d\r\n' % n]
-    append = parts.append
-    for v in items:
-        append(b'$%d\r\n%s\r\n' % (len(v), v))
-    return b''.join(parts)
+    if items.__class__ is not list:
+        items = list(items)
+    return b'*%d\r\n' % n + bulk_items(items)
 
 
 def parse_side(arg):
