@@ -332,3 +332,19 @@ def test_restore_then_save_reload_keeps_everything(pyredis):
     for k, v in values.items():
         assert plain(rdb.load_dump_payload(c.dump(k))) == plain(v), k
     assert 990 <= c.ttl(b'str') <= 1000
+
+
+def test_bgsave_inside_multi_is_scheduled(compat, pyredis, real_redis):
+    compat.run(('SET', 'k', 'v'), ('MULTI',), ('BGSAVE',), ('EXEC',))
+    # The cron then runs the scheduled BGSAVE on both.
+    import time
+    for srv in (pyredis, real_redis):
+        c = srv.client()
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            info = c.info('persistence')
+            if info['rdb_bgsave_in_progress'] == 0 and info['rdb_changes_since_last_save'] == 0:
+                break
+            time.sleep(0.05)
+        assert info['rdb_changes_since_last_save'] == 0
+        assert info['rdb_last_bgsave_status'] == 'ok'
