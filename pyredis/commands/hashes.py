@@ -28,9 +28,10 @@ redo a floating point sum.
 
 import random
 import sys
-from itertools import islice
+from itertools import chain, islice
 
 from . import command
+from .lists import bulk_items
 from .keys import ENCODERS, scan_options, parse_scan_cursor
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
@@ -317,11 +318,8 @@ def hexists(c, argv):
 
 def _map_reply(c, h):
     n = len(h)
-    parts = [b'%%%d\r\n' % n if c.resp == 3 else b'*%d\r\n' % (2 * n)]
-    append = parts.append
-    for f, v in h.items():
-        append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
-    return b''.join(parts)
+    head = b'%%%d\r\n' % n if c.resp == 3 else b'*%d\r\n' % (2 * n)
+    return head + bulk_items(list(chain.from_iterable(h.items())))
 
 
 @command('hgetall')
@@ -335,7 +333,7 @@ def hgetall(c, argv):
 
 
 def _array(items):
-    return b'*%d\r\n' % len(items) + b''.join(b'$%d\r\n%s\r\n' % (len(v), v) for v in items)
+    return b'*%d\r\n' % len(items) + bulk_items(items)
 
 
 @command('hkeys')

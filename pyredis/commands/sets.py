@@ -28,6 +28,7 @@ from itertools import islice
 
 from . import command
 from .hashes import CONVERTED, SCAN_INDEX, scan_with_index
+from .lists import bulk_items
 from .keys import ENCODERS, scan_options, parse_scan_cursor
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3
@@ -87,11 +88,8 @@ def _null(c):
 
 
 def _set_reply(c, members):
-    parts = [b'~%d\r\n' % len(members) if c.resp == 3 else b'*%d\r\n' % len(members)]
-    append = parts.append
-    for m in members:
-        append(b'$%d\r\n%s\r\n' % (len(m), m))
-    return b''.join(parts)
+    head = b'~%d\r\n' % len(members) if c.resp == 3 else b'*%d\r\n' % len(members)
+    return head + bulk_items(members)
 
 
 def _empty_set(c):
