@@ -387,3 +387,18 @@ def test_info_persistence_fields_match_redis(pyredis, real_redis):
     ours = list(pyredis.client().info('persistence'))
     theirs = list(real_redis.client().info('persistence'))
     assert ours == theirs
+
+
+def test_shutdown_while_loading_does_not_overwrite_dump(tmp_path):
+    original = rdb.save_to_bytes(_with_keys(300))
+    (tmp_path / 'dump.rdb').write_bytes(original)
+    srv = ServerProcess('pyredis', ['--key-load-delay', '5000', '--save', '3600', '1'],
+                        cwd=str(tmp_path), wait=False)
+    try:
+        wait_for(lambda: _ping(srv.port) == b'-LOADING Redis is loading the dataset '
+                 b'in memory\r\n')
+        srv.proc.send_signal(signal.SIGTERM)
+        srv.proc.wait(20)
+    finally:
+        srv.stop()
+    assert (tmp_path / 'dump.rdb').read_bytes() == original

@@ -484,6 +484,9 @@ async def startup_load(server):
     try:
         for _ in _load_gen(server, path, stats, yield_every=1 if pause else 2 << 20):
             await asyncio.sleep(pause)
+            if server.shutting_down:
+                log.warning('Shutdown requested while loading: the load is abandoned.')
+                return
     except (rdb.RDBError, OSError) as e:
         offset = getattr(e, 'offset', None)
         if isinstance(e, rdb.RDBError):
@@ -512,7 +515,9 @@ def on_shutdown(server, save):
     if server.rdb_state.child_pid is not None:
         log.warning('There is a child saving an .rdb. Killing it!')
         kill_rdb_child(server)
-    if save is False:
+    # Never save a half-loaded dataset over the dump (shutdownCommand forces
+    # NOSAVE while loading).
+    if save is False or server.loading:
         return None
     if save or cfg(server, 'save', []):
         log.notice('Saving the final RDB snapshot before exiting.')
