@@ -199,7 +199,11 @@ SEQUENCES = {
         DEBUG
         DEBUG OBJECT nokey
         DEBUG SLEEP 0
+        DEBUG SLEEP -1
+        DEBUG SLEEP x
+        DEBUG HELP
         DEBUG SET-ACTIVE-EXPIRE 1
+        CLIENT KILL MAXAGE 5
         OBJECT ENCODING
         OBJECT ENCODING nokey
         OBJECT REFCOUNT nokey
@@ -1332,9 +1336,14 @@ def test_debug_object_and_sleep(pyredis, real_redis):
     for srv in (pyredis, real_redis):
         conn = RawConn(srv.port)
         conn.call('SET', 'k', 'hello')
-        reply = conn.call('DEBUG', 'OBJECT', 'k')
-        assert re.match(rb'\+Value at:0x[0-9a-f]+ refcount:1 encoding:embstr '
-                        rb'serializedlength:\d+ lru:\d+ lru_seconds_idle:\d+', reply), reply
+        conn.call('SET', 'n', '123')
+        conn.call('SET', 'r', 'a' * 100)
+        replies = [conn.call('DEBUG', 'OBJECT', k) for k in ('k', 'n', 'r')]
+        for reply, rest in zip(replies, (b'refcount:1 encoding:embstr serializedlength:6',
+                                         b'refcount:2147483647 encoding:int serializedlength:2',
+                                         b'refcount:1 encoding:raw serializedlength:13')):
+            assert re.match(rb'\+Value at:0x[0-9a-f]+ %s lru:\d+ lru_seconds_idle:\d+\r\n$'
+                            % rest, reply), reply
         assert conn.call('DEBUG', 'SLEEP', '0') == b'+OK\r\n'
         assert conn.call('DEBUG', 'SLEEP', '0.01') == b'+OK\r\n'
 

@@ -1,7 +1,5 @@
 """Connection commands: PING, ECHO, QUIT, SELECT, AUTH, HELLO, RESET, CLIENT."""
 
-import time
-
 from . import command
 from .. import resp
 from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
@@ -336,15 +334,9 @@ def client_kill(c, argv):
                 skipme = False
             else:
                 return SYNTAX_ERR
-        elif opt == b'maxage':
-            n = string2ll(val)
-            if n is None:
-                return SYNTAX_ERR
-            filters['maxage'] = n
         else:
             return SYNTAX_ERR
     killed = 0
-    now = time.time()
     for x in list(server.clients.values()):
         if 'id' in filters and x.id != filters['id']:
             continue
@@ -355,8 +347,6 @@ def client_kill(c, argv):
         if 'laddr' in filters and x.laddr != filters['laddr']:
             continue
         if 'user' in filters and x.user != filters['user']:
-            continue
-        if 'maxage' in filters and now - x.ctime < filters['maxage']:
             continue
         if x is c and skipme:
             continue
