@@ -690,3 +690,29 @@ def test_custom_names_match_redis(server_factory):
     assert listings[0] == listings[1]
     assert listings[0][1] == (b'file data.aof.2.base.aof seq 2 type b\n'
                               b'file data.aof.2.incr.aof seq 2 type i\n')
+
+
+@needs_redis
+def test_legacy_file_with_rdb_preamble(server_factory, tmp_path):
+    """A pre-7.0 appendonly.aof: an RDB preamble followed by commands."""
+    real = server_factory('redis', '--appendonly', 'yes', '--aof-use-rdb-preamble', 'yes')
+    r = real.raw()
+    r.call('SET', 'from', 'preamble')
+    r.call('SET', 'ttl', 'v', 'EX', '1000')
+    r.call('BGREWRITEAOF')
+    wait_rewrite(r)
+    real.stop()
+    base = [n for n, _, t in manifest_files(real) if t == 'b'][0]
+    assert base.endswith('.rdb')
+    with open(os.path.join(aof_dir(real), base), 'rb') as f:
+        preamble = f.read()
+    with open(os.path.join(str(tmp_path), 'appendonly.aof'), 'wb') as f:
+        f.write(preamble + b'*2\r\n$6\r\nSELECT\r\n$1\r\n0\r\n'
+                b'*3\r\n$3\r\nSET\r\n$4\r\ntail\r\n$3\r\naof\r\n')
+    srv = server_factory('pyredis', '--appendonly', 'yes', cwd=str(tmp_path))
+    c = srv.raw()
+    assert c.call('MGET', 'from', 'tail') == b'*2\r\n$8\r\npreamble\r\n$3\r\naof\r\n'
+    assert int(c.call('TTL', 'ttl')[1:-2]) > 900
+    log = srv.read_log()
+    assert 'Reading RDB preamble from AOF file...' in log
+    assert 'Reading the remaining AOF tail...' in log
