@@ -55,6 +55,7 @@ def test_sort_by_and_get(data):
         ('SORT', 'l', 'GET', 'w_*->f'), ('SORT', 'l', 'BY', 'w_*', 'GET', '#', 'LIMIT', '0', '2'),
         ('SORT', 'l', 'BY', 'o_*'), ('SORT', 'words', 'BY', 'w_*'),
         ('SORT', 'l', 'BY', 'words'),
+        ('OBJECT', 'ENCODING', 'z'), ('SORT_RO', 'z', 'BY', 'nosort'), ('OBJECT', 'ENCODING', 'z'),
     )
 
 

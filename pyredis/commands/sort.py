@@ -10,7 +10,10 @@ Patterns substitute the first "*" with the element; "key*->field" reads a
 hash field; "#" is the element itself. A BY pattern without "*" means "do
 not sort": lists and sorted sets keep their own order, and a set is then
 sorted ALPHA when the result is stored (so replicas and the AOF see the
-same list), as Redis does.
+same list), as Redis does. Elements of a set or sorted set whose sort keys
+tie (ALPHA with BY) come out in the container's iteration order, which in
+Redis is its hash table's (seeded at random per process): such ties have
+no order to match.
 
 Comparison follows sortCompare: numeric ties are broken by comparing the
 elements bytewise, so the order is total and matches Redis; ALPHA compares
@@ -131,6 +134,10 @@ def sort_generic(c, argv, readonly):
         dontsort = False
         alpha = True
         sortby = None
+    if cls is ZSet:
+        # SORT converts a listpack sorted set to a skiplist for good, as
+        # Redis does (visible in OBJECT ENCODING).
+        value.big = True
     vectorlen = len(value)
     start = 0 if limit_start < 0 else limit_start
     end = vectorlen - 1 if limit_count < 0 else start + limit_count - 1
