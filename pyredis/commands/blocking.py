@@ -85,8 +85,9 @@ def parse_timeout(arg):
 
 
 def deny_blocking(c):
-    """CLIENT_DENY_BLOCKING: inside a transaction, or the master's stream."""
-    return c.server.in_exec or c.multi is not None or c.is_master
+    """CLIENT_DENY_BLOCKING: inside a transaction, the master's stream, or a
+    client without a connection (the AOF loader)."""
+    return c.server.in_exec or c.multi is not None or c.is_master or c.transport is None
 
 
 def block(c, keys, timeout_ms, serve, kind):
