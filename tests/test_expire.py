@@ -90,7 +90,7 @@ def test_lazy_expiry_replies_match_redis(compat):
                    ('PTTL', 'b'), ('EXPIRETIME', 'c'), ('DBSIZE',), ('APPEND', 'd', 'x'),
                    ('GET', 'd'), ('TTL', 'd'), ('INCR', 'e'), ('TTL', 'e'),
                    ('SET', 'f', 'v', 'XX'), ('EXISTS', 'f'), ('DBSIZE',),
-                   ('RANDOMKEY',), ('DBSIZE',))
+                   ('DEL', 'd'), ('RANDOMKEY',), ('DBSIZE',))
     finally:
         compat.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1')
 
