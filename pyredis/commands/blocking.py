@@ -42,6 +42,7 @@ from collections import deque
 
 from . import command
 from . import lists
+from .. import log
 from ..resp import ZERO, ONE, WRONGTYPE_ERR, NULL_ARRAY, NULL_BULK, NULL3, SYNTAX_ERR, \
     NOT_INT_ERR
 from ..server import INIT_HOOKS
@@ -181,6 +182,9 @@ def handle_ready_keys(server):
                 server.executing_client = client
                 try:
                     reply = state.serve(client, key, value)
+                except Exception as e:  # a bug must not strand the others
+                    log.warning('Error serving a blocked client: %r' % (e,))
+                    reply = b'-ERR internal error while serving a blocked command\r\n'
                 finally:
                     server.executing_client = None
                 if reply is None:
