@@ -864,6 +864,7 @@ class Aof:
 
     def stop(self):
         """stopAppendOnly (CONFIG SET appendonly no)."""
+        waiting_rewrite = self.state == AOF_WAIT_REWRITE
         self.flush(True)
         if self.fd != -1:
             try:
@@ -881,6 +882,10 @@ class Aof:
         self.kill_child()
         self.buf = []
         self.detach()
+        if waiting_rewrite:
+            # Turned off before the first rewrite finished: its temp incr
+            # file belongs to no manifest.
+            _unlink(self.path(self.temp_incr_name()))
 
     def start(self):
         """startAppendOnly (CONFIG SET appendonly yes): the base is created by
