@@ -453,3 +453,22 @@ def test_keyspace_events_of_served_clients(compat):
         admin.call('CONFIG', 'SET', 'notify-keyspace-events', '')
         return events
     both(compat, scenario)
+
+
+def test_pipelined_pusher_does_not_overtake_blocked_clients(compat):
+    """Redis serves blocked clients right after the command that made their
+    key ready, before the pusher's next pipelined request."""
+    def scenario(port):
+        c1, c2 = RawConn(port), RawConn(port)
+        c1.send_command('BLPOP', 'k', '0')
+        wait_blocked(port, 1)
+        c2.send(b'*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$1\r\na\r\n*2\r\n$4\r\nLPOP\r\n$1\r\nk\r\n'
+                b'*2\r\n$4\r\nLLEN\r\n$1\r\nk\r\n*3\r\n$5\r\nRPUSH\r\n$1\r\nk\r\n$1\r\nb\r\n')
+        out = [c2.read_reply() for _ in range(4)] + [c1.read_reply()]
+        c1.send_command('BLMOVE', 'm', 'k', 'LEFT', 'LEFT', '0')
+        wait_blocked(port, 1)
+        c2.send(b'*3\r\n$5\r\nLPUSH\r\n$1\r\nm\r\n$1\r\nx\r\n*2\r\n$6\r\nEXISTS\r\n$1\r\nm\r\n')
+        out += [c2.read_reply() for _ in range(2)] + [c1.read_reply()]
+        out.append(c2.call('LRANGE', 'k', '0', '-1'))
+        return out
+    both(compat, scenario)

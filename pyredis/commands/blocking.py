@@ -139,8 +139,29 @@ def unblock(c, reply):
         return
     c.out.append(reply)
     c.flush()
-    # Run the requests it sent meanwhile, outside the current pass.
+    _release(c)
+
+
+def _release(c):
+    """Let a paused client read and run its buffered requests again, outside
+    the current pass."""
+    c.paused_reading = False
+    if c.transport is not None and not c.write_paused:
+        # Output back-pressure may have paused the transport meanwhile and
+        # left it to us to resume (Client.resume_writing defers to us).
+        c.transport.resume_reading()
     c.server.loop.call_soon(c.resume)
+
+
+def hold_until_served(c):
+    """Called by a command of ``c`` that created a key other clients wait
+    for: Redis serves them right after that command, before the next
+    request of ``c`` (so a pipelined LPUSH + LPOP does not overtake them).
+    ``c`` stops running its pipelined requests until the ready pass."""
+    if c.transport is None or c.paused_reading or c.blocked is not None:
+        return
+    c.paused_reading = True
+    c.server.held_for_ready_keys.append(c)
 
 
 def timeout_reply(c):
@@ -195,12 +216,19 @@ def handle_ready_keys(server):
                         server.also_propagate(db.id, op)
                 unblock(client, reply)
     server.flush_propagation()
+    if server.held_for_ready_keys:
+        held, server.held_for_ready_keys = server.held_for_ready_keys, []
+        for c in held:
+            if not c.closing and c.blocked is None:
+                _release(c)
 
 
 def _attach(server):
     # Server.signal_key_ready schedules this with call_soon: it runs once
     # the command (or the whole EXEC) that created the key has finished.
     server.handle_ready_keys = functools.partial(handle_ready_keys, server)
+    server.held_for_ready_keys = []
+    server.hold_until_served = hold_until_served
     server.client_close_hooks.append(_client_closed)
 
 

@@ -97,6 +97,8 @@ def _push(c, argv, head, only_existing):
             return ZERO
         lst = deque()
         db.add(key, lst)
+        if db.blocking_keys and key in db.blocking_keys:
+            c.server.hold_until_served(c)
     elif lst.__class__ is not deque:
         return WRONGTYPE_ERR
     elif db.watched:
@@ -530,6 +532,8 @@ def move_element(c, db, src, lst, dst, dst_list, head_from, head_to):
     if dst_list is None:
         dst_list = deque()
         db.add(dst, dst_list)
+        if db.blocking_keys and dst in db.blocking_keys and c.blocked is None:
+            server.hold_until_served(c)
     elif db.watched:
         server.signal_modified(db, dst)
     if head_to:
