@@ -1093,6 +1093,24 @@ def test_hello_setname_and_reset(compat):
     ''')
 
 
+def test_reset_clears_connection_state(pyredis, real_redis):
+    import re
+    seen = []
+    for srv in (pyredis, real_redis):
+        conn = RawConn(srv.port)
+        for cmd in (('CLIENT', 'NO-EVICT', 'ON'), ('CLIENT', 'SETNAME', 'x'), ('SELECT', '4'),
+                    ('HELLO', '3')):
+            conn.call(*cmd)
+        states = []
+        for _ in range(2):
+            info = parse(conn.call('CLIENT', 'INFO'))
+            states.append(re.sub(rb'id=\d+ addr=\S+ laddr=\S+ fd=\d+ |qbuf.*tot-mem=\d+ ', b'',
+                                 info))
+            assert conn.call('RESET') == b'+RESET\r\n'
+        seen.append(states)
+    assert seen[0] == seen[1]
+
+
 def test_client_reply_modes(compat):
     """CLIENT REPLY OFF sends nothing until ON; SKIP silences one command."""
     for conn in (compat.a, compat.b):

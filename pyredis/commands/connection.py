@@ -152,7 +152,7 @@ def reset(c, argv):
     c.resp = 2
     c.name = b''
     c.reply_mode = 0
-    c.no_evict = False
+    # CLIENT NO-EVICT survives RESET in Redis 7.0 (clearClientConnectionState).
     c.authenticated = not server.requires_auth()
     c.user = b'default'
     c.update_gate()
