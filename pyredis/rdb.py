@@ -367,9 +367,10 @@ def _d2string(d):
 class Options:
     """The config values that shape what is written."""
     __slots__ = ('compress', 'checksum', 'list_fill', 'hash_entries', 'hash_value',
-                 'set_entries', 'zset_entries', 'zset_value', 'save_lru', 'save_lfu')
+                 'set_entries', 'zset_entries', 'zset_value', 'save_lru', 'save_lfu',
+                 'encoding_of')
 
-    def __init__(self, config=None):
+    def __init__(self, config=None, server=None):
         g = (lambda name, default: getattr(config, name, default)) if config is not None \
             else (lambda name, default: default)
         self.compress = _truthy(g('rdbcompression', True))
@@ -383,6 +384,22 @@ class Options:
         policy = str(g('maxmemory_policy', 'noeviction'))
         self.save_lru = policy.endswith('-lru')
         self.save_lfu = policy.endswith('-lfu')
+        # With a server, a collection is written in the encoding OBJECT
+        # ENCODING reports for it (the data type modules know when Redis
+        # would have converted it for good, e.g. a hash that grew past the
+        # limits and shrank back stays a hashtable); without one, the
+        # thresholds decide.
+        self.encoding_of = None
+        if server is not None:
+            try:
+                from .commands.keys import ENCODERS
+            except ImportError:
+                ENCODERS = {}
+            if ENCODERS:
+                def encoding_of(v, _get=ENCODERS.get, _server=server):
+                    fn = _get(type(v))
+                    return fn(_server, v) if fn is not None else None
+                self.encoding_of = encoding_of
 
 
 def _truthy(v):
@@ -399,11 +416,13 @@ def encode_value(v, opts):
         return TYPE_STRING, encode_string(bytes(v), opts.compress)
     if t is deque:
         return TYPE_LIST_QUICKLIST_2, encode_list(v, opts.list_fill, opts.compress)
+    enc = opts.encoding_of(v) if opts.encoding_of is not None else None
     if t is dict:
         n = len(v)
-        if n <= opts.hash_entries:
+        if enc == b'listpack' or (enc is None and n <= opts.hash_entries):
             limit = opts.hash_value
-            if all(len(f) <= limit and len(x) <= limit for f, x in v.items()):
+            if enc is not None or all(len(f) <= limit and len(x) <= limit
+                                      for f, x in v.items()):
                 items = []
                 for f, x in v.items():
                     items.append(f)
@@ -416,7 +435,7 @@ def encode_value(v, opts):
             out.append(encode_string(x, comp))
         return TYPE_HASH, b''.join(out)
     if t is set:
-        if len(v) <= opts.set_entries:
+        if enc == b'intset' or (enc is None and len(v) <= opts.set_entries):
             ints = []
             for m in v:
                 i = _as_int64(m)
@@ -430,9 +449,10 @@ def encode_value(v, opts):
     if isinstance(v, ZSet):
         n = len(v)
         items = v.items()
-        if n <= opts.zset_entries and opts.zset_entries:
+        if enc == b'listpack' or (enc is None and n <= opts.zset_entries
+                                  and opts.zset_entries):
             limit = opts.zset_value
-            if all(len(m) <= limit for m, _ in items):
+            if enc is not None or all(len(m) <= limit for m, _ in items):
                 flat = []
                 for m, s in items:
                     flat.append(m)
@@ -511,6 +531,7 @@ class Writer:
         if now_ms is None:
             now_ms = int(time.time() * 1000)
         lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
+        self.server = server
         for db in server.dbs:
             self.save_db(db, now_ms, lruclock)
         w(b'\xff')
@@ -528,10 +549,19 @@ class Writer:
         w(b'\xfe' + encode_len(db.id))
         w(b'\xfb' + encode_len(len(data)) + encode_len(len(expires)))
         lru = db.lru
-        lfu = getattr(db, 'lfu', None)
         save_lru, save_lfu = opts.save_lru, opts.save_lfu
+        if save_lfu:
+            freq_of = _lfu_frequency_fn()
+            server = getattr(self, 'server', None)
         comp = opts.compress
-        for key, v in list(data.items()):
+        enc = encode_string
+        flush_at = self.FLUSH_AT
+        append = self.buf.append
+        size = 0
+        count = 0
+        # No copy of the keyspace: nothing runs while a SAVE iterates, and a
+        # BGSAVE child has its own.
+        for key, v in data.items():
             head = b''
             if expires:
                 when = expires.get(key)
@@ -543,16 +573,49 @@ class Writer:
                 idle = (lruclock - lru.get(key, lruclock)) & LRU_CLOCK_MAX
                 head += b'\xf8' + encode_len(idle)
             elif save_lfu:
-                freq = lfu.get(key, LFU_INIT_VAL) if lfu else LFU_INIT_VAL
+                freq = freq_of(server, db, key) if freq_of is not None else LFU_INIT_VAL
                 head += b'\xf9' + bytes((freq & 0xff,))
-            t = type(v)
-            if t is bytes:
-                # The common case inline: a short string value.
-                w(head + b'\x00' + encode_string(key, comp) + encode_string(v, comp))
+            if type(v) is bytes:
+                rec = head + b'\x00' + enc(key, comp) + enc(v, comp)
             else:
                 tb, body = encode_value(v, opts)
-                w(head + bytes((tb,)) + encode_string(key, comp) + body)
-            self.keys_processed += 1
+                rec = head + _TYPE_BYTE[tb] + enc(key, comp) + body
+            append(rec)
+            size += len(rec)
+            count += 1
+            if size >= flush_at:
+                self.size += size
+                size = 0
+                self.flush()
+                append = self.buf.append
+                self.keys_processed += count
+                count = 0
+        self.size += size
+        self.keys_processed += count
+
+
+_TYPE_BYTE = [bytes((n,)) for n in range(256)]
+
+
+def _lfu_frequency_fn():
+    """evict.lfu_frequency (the decayed LFU counter of a key) when the
+    memory module is there."""
+    try:
+        from .evict import lfu_frequency
+    except ImportError:
+        return None
+    return lfu_frequency
+
+
+def set_lfu_frequency(server, db, key, freq):
+    """Store a key's LFU counter (FREQ opcode, RESTORE FREQ) when db.lru
+    holds LFU fields: 16 bits of minutes, 8 bits of counter."""
+    lru = db.lru
+    if type(lru) is dict:
+        return False
+    minutes = (int(getattr(server, 'unixtime', time.time())) // 60) & 0xFFFF
+    dict.__setitem__(lru, key, (minutes << 8) | (freq & 255))
+    return True
 
 
 def _used_memory(server):
@@ -571,7 +634,7 @@ def _used_memory(server):
 
 def save_to_file(server, path, opts=None, aux=None):
     """Write a whole snapshot to ``path`` (no temp file: callers rename)."""
-    opts = opts or Options(server.config)
+    opts = opts or Options(server.config, server)
     with open(path, 'wb') as f:
         writer = Writer(f, opts)
         server.rdb_save_writer = writer
@@ -587,7 +650,7 @@ def save_to_file(server, path, opts=None, aux=None):
 def save_to_bytes(server, opts=None, aux=None):
     import io
     f = io.BytesIO()
-    Writer(f, opts or Options(server.config)).save(server, aux)
+    Writer(f, opts or Options(server.config, server)).save(server, aux)
     return f.getvalue()
 
 
@@ -918,17 +981,17 @@ def _to_hash(pairs):
     return h
 
 
-def _to_zset(pairs):
-    tuples = []
-    for m, s in pairs:
-        try:
-            score = float(s)
-        except ValueError:
-            raise ValueError('invalid score')
-        if score != score:
-            raise ValueError('NaN score')
-        tuples.append((score, m))
-    return _build_zset(tuples)
+def _zset_from_items(items):
+    """A ZSet from a flat [member, score, member, score...] list."""
+    if len(items) % 2:
+        raise ValueError('odd number of elements')
+    try:
+        scores = list(map(float, items[1::2]))
+    except ValueError:
+        raise ValueError('invalid score')
+    if any(map(math.isnan, scores)):
+        raise ValueError('NaN score')
+    return _build_zset(list(zip(scores, items[0::2])))
 
 
 def _build_zset(tuples):
@@ -983,7 +1046,7 @@ def read_value(r, t):
         if t == TYPE_HASH_LISTPACK:
             return _to_hash(_pairs(_lp_items(r.string())))
         if t == TYPE_ZSET_LISTPACK:
-            return _to_zset(_pairs(_lp_items(r.string())))
+            return _zset_from_items(_lp_items(r.string()))
         if t == TYPE_SET_INTSET:
             items = _intset_items(r.string())
             s = set(items)
@@ -1036,7 +1099,7 @@ def read_value(r, t):
         if t == TYPE_HASH_ZIPLIST:
             return _to_hash(_pairs(_zl_items(r.string())))
         if t == TYPE_ZSET_ZIPLIST:
-            return _to_zset(_pairs(_zl_items(r.string())))
+            return _zset_from_items(_zl_items(r.string()))
         if t == TYPE_HASH_ZIPMAP:
             return _to_hash(_zipmap_items(r.string()))
     except (ValueError, IndexError, struct.error, OverflowError) as e:
@@ -1106,17 +1169,24 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
         now_ms = int(time.time() * 1000)
     lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
     expire = None
-    idle = None
+    idle = freq = None
     next_yield = yield_every
-    touched = set()
+    touched = {db}
     read_c = _read_string_c
     end = r.end
     skip_expired = not is_replica
+    keyspace, lrus, expires = db.data, db.lru, db.expires
+    loaded = 0
     while True:
-        if r.pos >= next_yield:
-            next_yield = r.pos + yield_every
-            yield r.pos
-        t = r.byte()
+        pos = r.pos
+        if pos >= next_yield:
+            next_yield = pos + yield_every
+            stats.keys_loaded = loaded
+            yield pos
+        if pos >= end:
+            raise RDBError('Unexpected EOF reading RDB file', pos)
+        t = data[pos]
+        r.pos = pos + 1
         if t == OP_EXPIRETIME_MS:
             expire = _unpack_q(r.take(8))[0]
             continue
@@ -1127,7 +1197,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             idle = r.plain_length()
             continue
         if t == OP_FREQ:
-            r.byte()
+            freq = r.byte()
             continue
         if t == OP_SELECTDB:
             n = r.plain_length()
@@ -1135,6 +1205,8 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
                 raise RDBError('FATAL: Data file was created with a Redis server configured '
                                'to handle more than %d databases. Exiting' % len(dbs), r.pos)
             db = dbs[n]
+            touched.add(db)
+            keyspace, lrus, expires = db.data, db.lru, db.expires
             continue
         if t == OP_RESIZEDB:
             r.plain_length()
@@ -1179,25 +1251,34 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             v = read_value(r, t)
         if type(v) is not bytes and not v:
             stats.empty_skipped += 1
-            expire = idle = None
+            expire = idle = freq = None
             continue
         if expire is not None and skip_expired and expire < now_ms:
             stats.keys_expired += 1
-            expire = idle = None
+            expire = idle = freq = None
             continue
-        data_ = db.data
-        if key in data_:
+        if key in keyspace:
             if not allow_dup:
                 raise RDBError("Duplicated key '%s' found in RDB file" %
                                key.decode('utf-8', 'replace'), r.pos)
             db.delete(key)
-        data_[key] = v
-        db.lru[key] = (lruclock - idle) & LRU_CLOCK_MAX if idle is not None else lruclock
+        keyspace[key] = v
+        if freq is not None:
+            if not set_lfu_frequency(server, db, key, freq):
+                lrus[key] = lruclock
+            freq = idle = None
+        elif idle is None:
+            lrus[key] = lruclock
+        else:
+            if type(lrus) is dict:
+                lrus[key] = (lruclock - idle) & LRU_CLOCK_MAX
+            else:
+                lrus[key] = lruclock
+            idle = None
         if expire is not None:
-            db.expires[key] = expire
-        touched.add(db)
-        stats.keys_loaded += 1
-        expire = idle = None
+            expires[key] = expire
+            expire = None
+        loaded += 1
     if ver >= 5:
         footer = r.take(8)
         expected = _unpack_Q(footer)[0]
@@ -1206,6 +1287,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             if got != expected:
                 raise RDBError('Wrong RDB checksum expected: (%x) got (%x). Aborting now.' % (
                     expected, got), r.pos - 8)
+    stats.keys_loaded = loaded
     stats.end = r.pos
     for d in touched:
         d.scan_index = None      # rebuilt by the next SCAN

@@ -348,3 +348,21 @@ def test_bgsave_inside_multi_is_scheduled(compat, pyredis, real_redis):
             time.sleep(0.05)
         assert info['rdb_changes_since_last_save'] == 0
         assert info['rdb_last_bgsave_status'] == 'ok'
+
+
+def test_lfu_freq_through_restore_and_reload(server_factory):
+    payload = rdb.dump_payload(b'value', rdb.Options())
+    replies = {}
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--maxmemory-policy', 'allkeys-lfu')
+        raw = RawConn(srv.port)
+        out = [raw.call('RESTORE', 'k', '0', payload, 'FREQ', '100'),
+               raw.call('OBJECT', 'FREQ', 'k'),
+               raw.call('RESTORE', 'j', '0', payload, 'IDLETIME', '100'),
+               raw.call('OBJECT', 'FREQ', 'j'),
+               raw.call('DEBUG', 'RELOAD'),
+               raw.call('OBJECT', 'FREQ', 'k')]
+        replies[kind] = out
+        raw.close()
+    assert replies['pyredis'] == replies['redis']
+    assert replies['pyredis'][1] == b':100\r\n'

@@ -128,7 +128,7 @@ def write_snapshot(server, path):
                         'saving: %s' % (tmp, _cwd(), e.strerror))
     try:
         with f:
-            writer = rdb.Writer(f, rdb.Options(server.config))
+            writer = rdb.Writer(f, rdb.Options(server.config, server))
             server.rdb_save_writer = writer
             try:
                 writer.save(server, _repl_aux(server))
@@ -582,7 +582,7 @@ def dump_cmd(c, argv):
     v = c.db.lookup(argv[1])
     if v is None:
         return resp.null(c.resp)
-    return resp.bulk(rdb.dump_payload(v, rdb.Options(c.server.config)))
+    return resp.bulk(rdb.dump_payload(v, rdb.Options(c.server.config, c.server)))
 
 
 @command('restore')
@@ -652,12 +652,12 @@ def restore_cmd(c, argv):
         db.set_expire(key, ttl)
         if not absttl:
             c.propagate_argv = [[argv[0], key, b'%d' % ttl] + list(argv[3:]) + [b'ABSTTL']]
-    if idle >= 0:
+    # objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
+    if type(db.lru) is not dict:
+        if freq >= 0:
+            rdb.set_lfu_frequency(server, db, key, freq)
+    elif idle >= 0:
         db.lru[key] = (server.lruclock - idle) & rdb.LRU_CLOCK_MAX
-    if freq >= 0:
-        lfu = getattr(db, 'lfu', None)
-        if isinstance(lfu, dict):
-            lfu[key] = freq
     if server.notify_flags:
         server.notify(NotifyFlags.GENERIC, b'restore', key, db.id)
     server.dirty += 1
