@@ -366,3 +366,18 @@ def test_lfu_freq_through_restore_and_reload(server_factory):
         raw.close()
     assert replies['pyredis'] == replies['redis']
     assert replies['pyredis'][1] == b':100\r\n'
+
+
+def test_dump_of_converted_collections_compat(compat):
+    long = 'x' * 100
+    compat.run(
+        ('HSET', 'h', 'a', '1', 'b', long), ('HDEL', 'h', 'b'), ('DUMP', 'h'),
+        ('SADD', 's', '1', 'x'), ('SREM', 's', 'x'), ('DUMP', 's'),
+        ('ZADD', 'z', '1', long, '2', 'a'), ('ZREM', 'z', long), ('DUMP', 'z'),
+        ('HSET', 'h2', 'f', '1', 'g', '2'), ('DUMP', 'h2'),
+        ('SADD', 's2', '3', '1', '2'), ('DUMP', 's2'),
+        ('ZADD', 'z2', '3', 'c', '1', 'a', '2.5', 'b'), ('DUMP', 'z2'),
+        ('RPUSH', 'l', 'a', 'b', '3'), ('LPUSH', 'l', 'z'), ('DUMP', 'l'),
+        ('SET', 'n', '123'), ('DUMP', 'n'), ('APPEND', 'n', '4'), ('DUMP', 'n'),
+        ('SET', 'big', long), ('DUMP', 'big'),
+    )
