@@ -19,13 +19,17 @@ block:
   after a whole EXEC) that created the key, serves the clients blocked on
   each ready key in the order they blocked, as long as the value is still
   there and of the type they wait for, and loops while serving creates new
-  ready keys (BLMOVE pushing into a key others wait for).
+  ready keys (BLMOVE pushing into a key others wait for). Redis serves them
+  right after the command that made the key ready; so that a pipelined
+  "RPUSH k a; LPOP k" cannot overtake a client blocked on k, the list push
+  commands call ``hold_until_served``, which holds the pusher's next
+  requests (``paused_reading``) until the pass has run.
 
 * Serving a client runs the same helpers as the immediate path (lists.py's
   pop/move helpers, zsets.zpop), so replies, keyspace events and the empty
   key deletion are identical. It is propagated as the deterministic command
   Redis propagates (LPOP/RPOP [count], LMOVE/RPOPLPUSH, ZPOPMIN/ZPOPMAX
-  [count]); everything served in one pass is flushed together.
+  [count]), one served client at a time.
 
 * The client is unblocked by being served, by its timer (null array reply),
   by CLIENT UNBLOCK, or by disconnecting (``client_close_hooks``); in every
@@ -214,6 +218,9 @@ def handle_ready_keys(server):
                 if ops:
                     for op in ops:
                         server.also_propagate(db.id, op)
+                # Each served client is its own unit (no MULTI/EXEC around
+                # several of them), as in Redis.
+                server.flush_propagation()
                 unblock(client, reply)
     server.flush_propagation()
     if server.held_for_ready_keys:
