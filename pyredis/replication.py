@@ -253,14 +253,22 @@ class Replication:
                 cut = len(backlog) - size
                 del backlog[:cut]
                 self.backlog_off += cut
+        # Queue per replica and write once per event-loop iteration: with
+        # pipelined clients that is one write for many commands.
+        for c in self.replicas:
+            c.repl.pending.append(data)
+        if not self.flush_scheduled and self.replicas:
+            self.flush_scheduled = True
+            self.server.loop.call_soon(self.flush_replicas)
+
+    flush_scheduled = False
+
+    def flush_replicas(self):
+        self.flush_scheduled = False
         for c in self.replicas:
             r = c.repl
-            if r.state == ONLINE and not r.wait_ack:
-                self.stat_net_repl_out += len(data)
-                if c.transport is not None:
-                    c.transport.write(data)
-            else:
-                r.pending.append(data)
+            if r.pending and r.state == ONLINE and not r.wait_ack:
+                self.flush_pending(c)
 
     def backlog_from(self, offset):
         """The stream bytes from ``offset`` (first byte wanted) onwards."""

@@ -1,22 +1,18 @@
 """Replication end to end, on loopback: pyredis master -> replica -> sub-replica,
-expiry consistency, interop with a real redis-server in both directions,
-partial resynchronisation, WAIT, and failure cases.
+expiry consistency, partial resynchronisation, WAIT, the wire protocol, and
+failure cases (interop with redis-server: test_replication_interop.py).
 
 Data is compared key by key (type, value and absolute expire time) with
 ``snapshot``. No timing assertions: every wait polls until a condition holds
 or a generous deadline passes.
 """
 
-import os
 import time
 
 import pytest
 import redis
 
-from helpers import REDIS_SERVER, RawConn
-
-needs_redis = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed: '
-                                 'interop tests need it (apt-get install redis-server)')
+from helpers import RawConn
 
 DBS = (0, 1, 5)
 

@@ -4,10 +4,10 @@ key by key and TTL by TTL), and the replication commands' replies compared
 byte for byte with redis-server (the ``compat`` fixture).
 """
 
+import os
 import time
 
 import pytest
-import redis
 
 from helpers import REDIS_SERVER
 from test_replication import (info, link_up, offsets_equal, skip_if_snapshot_unsupported,
