@@ -56,6 +56,7 @@ and offset (Redis's cached master) and reconnects with PSYNC.
 
 import asyncio
 import os
+import socket
 import time
 
 from . import log
@@ -548,6 +549,13 @@ class Replication:
     def attach_replica(self, c, r):
         c.is_replica = True
         c.update_gate()
+        if cfg(self.server, 'repl_disable_tcp_nodelay', False) and c.transport is not None:
+            # Fewer, bigger packets to the replica, at the price of lag.
+            sock = c.transport.get_extra_info('socket')
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 0)
+            except (OSError, AttributeError):
+                pass
         if c not in self.replicas:
             self.replicas.append(c)
 

@@ -176,3 +176,27 @@ def test_min_replicas_to_write(server_factory):
     ours.client().config_set('min-replicas-to-write', '0')
     replica.stop()
     ours.client().set('k2', 'v')
+
+
+def _fields(srv):
+    conn = srv.raw()
+    text = conn.call('INFO', 'replication').decode()
+    conn.close()
+    return [line.split(':', 1)[0] for line in text.splitlines()
+            if ':' in line and not line.startswith('slave0')]
+
+
+def test_info_replication_fields_match_redis(server_factory):
+    """Same field names, in the same order, in both roles."""
+    ours, theirs = start_pyredis(server_factory), server_factory('redis')
+    assert _fields(ours) == _fields(theirs)
+    master = start_pyredis(server_factory)
+    for srv in (ours, theirs):
+        make_replica(srv, master)
+    wait_for(lambda: offsets_equal(master, ours, theirs), what='offsets')
+    assert _fields(ours) == _fields(theirs)
+    assert info(master)['connected_slaves'] == 2
+    assert info(master)['slave0']['state'] == info(master)['slave1']['state'] == 'online'
+    master.stop()
+    wait_for(lambda: not link_up(ours) and not link_up(theirs), what='links down')
+    assert _fields(ours) == _fields(theirs)
