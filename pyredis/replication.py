@@ -14,8 +14,9 @@ PSYNC (or the legacy SYNC). From then on its Client carries a
 * The replication stream is the RESP encoding of every propagated write
   (``Server.propagate_targets`` gets ``feed``), with a SELECT whenever the
   database changes, exactly what Redis sends. Each byte goes to the
-  backlog, advances ``master_repl_offset`` and is written to every online
-  replica.
+  backlog, advances ``master_repl_offset`` and is queued for every replica;
+  the queues are written once per event-loop iteration, so a pipeline of
+  writes costs one socket write per replica.
 * The backlog is a bytearray holding the last ``repl-backlog-size`` bytes
   of the stream (trimmed in chunks so appends stay amortised O(1)). It is
   created when the first replica arrives and freed after
@@ -23,14 +24,19 @@ PSYNC (or the legacy SYNC). From then on its Client carries a
 * PSYNC with a replid we know (the current one, or replid2 up to
   ``second_replid_offset``) and an offset still inside the backlog gets
   ``+CONTINUE`` and the missing bytes. Anything else gets ``+FULLRESYNC``
-  and a snapshot: the dataset is serialised by pyredis.rdb at that moment,
-  so the offset in +FULLRESYNC is exactly the stream position of the
-  snapshot and nothing needs to be buffered during a background save. The
-  payload goes out with the ``$EOF:<40 bytes mark>`` framing when
-  diskless sync is on and the replica declared ``capa eof`` (in which case,
-  as Redis, the stream only starts after the replica's first REPLCONF ACK,
-  since the replica reads the payload in large chunks), or with the
-  ``$<length>`` framing otherwise.
+  and a snapshot. The snapshot is written by a forked child (pyredis.rdb's
+  Writer on the copy-on-write image), so the offset in +FULLRESYNC is the
+  stream position at the fork and the master keeps serving meanwhile; the
+  stream produced during the transfer waits in the replica's queue. With
+  ``repl-diskless-sync`` and replicas that declared ``capa eof`` the child
+  writes into a pipe whose bytes are relayed as they come with the
+  ``$EOF:<40 bytes mark>`` framing, after ``repl-diskless-sync-delay``
+  seconds (or as soon as ``repl-diskless-sync-max-replicas`` wait) so that
+  replicas arriving together share one snapshot; as in Redis the stream
+  then starts only after the replica's first REPLCONF ACK, because it reads
+  the payload in large chunks. Otherwise the child writes a temporary file
+  sent with the ``$<length>`` framing once complete. Replicas waiting for
+  their payload get a newline every second to keep the link alive.
 * ``REPLCONF ACK`` updates a replica's acknowledged offset: WAIT and
   ``min-replicas-to-write`` read it. The cron pings the replicas every
   ``repl-ping-replica-period`` seconds (a PING in the stream) and drops

@@ -539,3 +539,26 @@ def test_legacy_sync(server_factory):
     conn.close()
 
 
+
+
+def test_repl_timeout_both_sides(server_factory):
+    import signal
+    master = start_pyredis(server_factory, '--repl-timeout', '1',
+                           '--repl-ping-replica-period', '1')
+    replica = start_pyredis(server_factory, '--repl-timeout', '1')
+    make_replica(replica, master)
+    # A master that stops answering: the replica gives up on the link.
+    master.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: 'MASTER timeout' in replica.read_log(), what='replica-side timeout')
+    finally:
+        master.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: link_up(replica), what='link up again')
+    # A replica that stops acknowledging: the master drops it.
+    replica.proc.send_signal(signal.SIGSTOP)
+    try:
+        wait_for(lambda: 'Disconnecting timedout replica' in master.read_log(),
+                 what='master-side timeout')
+    finally:
+        replica.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: link_up(replica), what='link up again')
