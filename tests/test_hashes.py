@@ -117,8 +117,9 @@ def test_hrandfield_random_counts(pyredis):
 
 
 def test_listpack_to_hashtable(compat):
-    # Field count: 128 fields stay a listpack, the 129th converts.
-    compat.call('HSET', 'h', *[x for i in range(128) for x in ('f%d' % i, 'v')])
+    # Field count: hash-max-listpack-entries (512 in Redis 7.0) fields stay a
+    # listpack, one more converts.
+    compat.call('HSET', 'h', *[x for i in range(512) for x in ('f%d' % i, 'v')])
     compat.call('OBJECT', 'ENCODING', 'h')
     compat.call('HGETALL', 'h')
     compat.call('HSCAN', 'h', '0')

@@ -12,14 +12,13 @@ for good, to a hash table when it gets more than
 HSCAN (a listpack is returned whole with cursor 0). The encoding is derived
 from the content (what Redis's conversion rules imply for it), except for a
 hash that was converted and then shrank back within the limits: only those
-are remembered, in ``CONVERTED`` (see ObjectState), and only at the rare
+are remembered, in ``STATE`` (see ObjectState), and only at the rare
 moment they shrink (HDEL of a field that made it big, a long value
 overwritten by a short one), so the common write path never pays for it.
 
-HSCAN over a hash table walks a ``scan.BucketIndex`` kept in ``SCAN_INDEX``
-for the hashes being scanned; a scan starting at cursor 0 rebuilds it, so
-it never needs to follow the writes in between (fields added during an
-iteration may or may not be returned, as in Redis).
+HSCAN over a hash table walks a ``scan.BucketIndex`` kept in ``STATE``
+for the hashes being scanned (the writes keep it up to date; when no scan
+is running, that costs them one check of an empty dict).
 
 HINCRBYFLOAT computes in long double precision (util.strtold) and is
 propagated as HSET with the resulting value, so replicas and the AOF never
@@ -48,24 +47,37 @@ EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 class ObjectState:
     """Per-container state for the few dicts/sets that need some, keyed by
-    id(). Each entry keeps its container alive, so an id is never reused
-    while it is registered; ``sweep`` (from the cron) drops the entries
-    whose container nothing else references any more (deleted keys)."""
+    id(): whether it was converted to a hash table (and shrank back since),
+    and its SCAN bucket index. Each entry keeps its container alive, so an
+    id is never reused while it is registered; ``sweep`` (from the cron)
+    drops the entries whose container nothing else references any more
+    (deleted keys)."""
 
     def __init__(self):
-        self.entries = {}
+        self.entries = {}    # id -> [container, converted, BucketIndex or None]
 
-    def get(self, obj):
+    def _entry(self, obj, create=False):
         e = self.entries.get(id(obj))
         if e is not None and e[0] is obj:
-            return e[1]
+            return e
+        if create:
+            e = self.entries[id(obj)] = [obj, False, None]
+            return e
         return None
 
-    def set(self, obj, value):
-        self.entries[id(obj)] = (obj, value)
+    def converted(self, obj):
+        e = self._entry(obj)
+        return e is not None and e[1]
 
-    def discard(self, obj):
-        self.entries.pop(id(obj), None)
+    def mark_converted(self, obj):
+        self._entry(obj, True)[1] = True
+
+    def index(self, obj):
+        e = self._entry(obj)
+        return e[2] if e is not None else None
+
+    def set_index(self, obj, index):
+        self._entry(obj, True)[2] = index
 
     def sweep(self):
         entries = self.entries
@@ -78,17 +90,14 @@ class ObjectState:
 def _calibrate():
     # The reference count sweep() sees for a container held by nothing else.
     probe = ObjectState()
-    probe.set({}, True)
-    seen = []
+    probe.mark_converted({})
     for k, e in list(probe.entries.items()):
         obj = e[0]
-        seen.append(sys.getrefcount(obj))
-    return seen[0]
+        return sys.getrefcount(obj)
 
 
 _UNREFERENCED = _calibrate()
-CONVERTED = ObjectState()    # dicts/sets converted (to hashtable) then shrunk back
-SCAN_INDEX = ObjectState()   # dict/set -> BucketIndex, for HSCAN/SSCAN
+STATE = ObjectState()
 
 
 def _sweep_cron(server):
@@ -96,10 +105,8 @@ def _sweep_cron(server):
     server._object_state_ticks = getattr(server, '_object_state_ticks', 0) + 1
     if server._object_state_ticks >= (server.hz or 10):
         server._object_state_ticks = 0
-        if CONVERTED.entries:
-            CONVERTED.sweep()
-        if SCAN_INDEX.entries:
-            SCAN_INDEX.sweep()
+        if STATE.entries:
+            STATE.sweep()
 
 
 INIT_HOOKS.append(lambda server: server.cron_hooks.append(lambda: _sweep_cron(server)))
@@ -110,7 +117,7 @@ def is_hashtable(server, h):
     cfg = server.config
     if len(h) > cfg.hash_max_listpack_entries:
         return True
-    if CONVERTED.entries and CONVERTED.get(h):
+    if STATE.entries and STATE.converted(h):
         return True
     limit = cfg.hash_max_listpack_value
     for f, v in h.items():
@@ -130,7 +137,7 @@ def _shrinking(server, h, was_hashtable):
     """After a write that may have taken a converted hash back within the
     listpack limits: remember that it stays a hash table."""
     if was_hashtable and h and not is_hashtable(server, h):
-        CONVERTED.set(h, True)
+        STATE.mark_converted(h)
 
 
 def _null(c):
@@ -170,7 +177,7 @@ def _set_fields(c, h, argv, start):
     added = 0
     long_old = False
     limit = c.server.config.hash_max_listpack_value
-    index = SCAN_INDEX.get(h) if SCAN_INDEX.entries else None
+    index = STATE.index(h) if STATE.entries else None
     for i in range(start, len(argv), 2):
         f = argv[i]
         old = h.get(f)
@@ -268,7 +275,7 @@ def hdel(c, argv):
     big = len(h) > cfg.hash_max_listpack_entries
     limit = cfg.hash_max_listpack_value
     deleted = 0
-    index = SCAN_INDEX.get(h) if SCAN_INDEX.entries else None
+    index = STATE.index(h) if STATE.entries else None
     for f in argv[2:]:
         v = h.pop(f, None)
         if v is not None:
@@ -475,10 +482,10 @@ def _randfield_count(c, h, count, withvalues):
 
 def scan_with_index(container, cursor, count):
     """One SCAN step over a hash table encoded dict or set."""
-    index = SCAN_INDEX.get(container)
+    index = STATE.index(container)
     if index is None or not index.fits(len(container)):
         index = BucketIndex(container, len(container))
-        SCAN_INDEX.set(container, index)
+        STATE.set_index(container, index)
     return index.scan(cursor, count)
 
 

@@ -11,11 +11,11 @@ intset is iterated in ascending numeric order, a hash table in no
 particular order) and through SSCAN (an intset is returned whole with
 cursor 0). The encoding is derived from the content, except for a set that
 was converted and then shrank back to a few integers: those are remembered
-in hashes.CONVERTED, at the moment they shrink (removing a non-integer
+in hashes.STATE, at the moment they shrink (removing a non-integer
 member, or crossing the size limit downwards), so SADD never pays for it.
 
 SSCAN over a hash table walks a ``scan.BucketIndex`` kept in
-hashes.SCAN_INDEX for the sets being scanned, updated by the writes.
+hashes.STATE for the sets being scanned, updated by the writes.
 
 Random picks (SPOP, SRANDMEMBER) skip a random distance into the set, which
 is uniform and costs O(n) inside C at worst without copying the set. SPOP is
@@ -27,7 +27,7 @@ import random
 from itertools import islice
 
 from . import command
-from .hashes import CONVERTED, SCAN_INDEX, scan_with_index
+from .hashes import STATE, scan_with_index
 from .lists import bulk_items
 from .keys import ENCODERS, scan_options, parse_scan_cursor
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
@@ -50,7 +50,7 @@ def is_intset(server, s):
     """OBJECT ENCODING of a set: intset (True) or hashtable."""
     if not fits_intset(server, s):
         return False
-    return not (CONVERTED.entries and CONVERTED.get(s))
+    return not (STATE.entries and STATE.converted(s))
 
 
 def fits_intset(server, s):
@@ -114,7 +114,7 @@ def _add(s, members):
     """Add members; returns the number added. Nothing to convert: the
     encoding follows from the content."""
     n = len(s)
-    index = SCAN_INDEX.get(s) if SCAN_INDEX.entries else None
+    index = STATE.index(s) if STATE.entries else None
     if index is None:
         s.update(members)
     else:
@@ -128,8 +128,8 @@ def _add(s, members):
 def _remove(s, m):
     if m in s:
         s.remove(m)
-        if SCAN_INDEX.entries:
-            index = SCAN_INDEX.get(s)
+        if STATE.entries:
+            index = STATE.index(s)
             if index is not None:
                 index.remove(m)
         return True
@@ -148,7 +148,7 @@ def _shrunk(server, s, was_big, removed):
         else:
             return
     if fits_intset(server, s):
-        CONVERTED.set(s, True)
+        STATE.mark_converted(s)
 
 
 def _changed(c, db, key, event, n=1):
@@ -501,7 +501,7 @@ def _union_diff(c, keys, dst, diff):
                 result.update(s)
     value = result
     if hashtable and fits_intset(server, value):
-        CONVERTED.set(value, True)
+        STATE.mark_converted(value)
     if dst is not None:
         return _store(c, dst, result, b'sdiffstore' if diff else b'sunionstore', value)
     return _set_reply(c, ordered(server, value))
