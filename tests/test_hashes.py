@@ -221,3 +221,17 @@ def test_redis_py(pyredis):
     r.set('s', 'x')
     with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
         r.hget('s', 'a')
+
+
+def test_object_state_forgets_deleted_containers():
+    """The side table pins only live containers once swept (unit test)."""
+    from pyredis.commands.hashes import ObjectState
+    state = ObjectState()
+    live, dead = {b'f': b'v'}, {b'g': b'v'}
+    state.mark_converted(live)
+    state.mark_converted(dead)
+    state.set_index(live, None)
+    del dead
+    state.sweep()
+    assert list(state.entries) == [id(live)]
+    assert state.converted(live) and not state.converted({})
