@@ -200,3 +200,17 @@ def test_info_replication_fields_match_redis(server_factory):
     master.stop()
     wait_for(lambda: not link_up(ours) and not link_up(theirs), what='links down')
     assert _fields(ours) == _fields(theirs)
+
+
+def test_pyredis_replica_of_redis_master_disk_sync(server_factory):
+    """A redis-server master with repl-diskless-sync no sends the RDB with
+    a length prefix and the stream right behind it."""
+    real = server_factory('redis', '--repl-diskless-sync', 'no')
+    write_everything(real)
+    replica = start_pyredis(server_factory)
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', real.port)
+    wait_for(lambda: link_up(replica), what='pyredis replica link')
+    real.client().set('after', 'sync')
+    wait_for(lambda: offsets_equal(real, replica), what='offsets')
+    assert snapshot(replica) == snapshot(real)
+    assert 'receiving' in replica.read_log() and 'bytes from master' in replica.read_log()
