@@ -116,6 +116,10 @@ def resp_error(msg):
     return b'-%s\r\n' % msg.encode('utf-8', 'replace').replace(b'\r', b' ').replace(b'\n', b' ')
 
 
+# The EXEC closing a propagated unit is not bound to a database: Redis
+# propagates it with dbid -1, so no SELECT is written before it (the MULTI
+# carries the first operation's database, as the server already gives it).
+_EXEC = [b'EXEC']
 _chain = chain.from_iterable
 _first = itemgetter(0)
 _second = itemgetter(1)
@@ -676,17 +680,11 @@ class Aof:
             # with C-level iteration (map over pack_command), no Python loop.
             ops = list(_chain(buf))
             dbs = set(map(_first, ops))
-            if len(dbs) == 1:
-                dbid = dbs.pop()
+            if len(dbs) == 1 and dbs.pop() in (self.selected_db, -1):
                 try:
-                    data = b''.join(map(_pack, map(tuple, map(_second, ops))))
+                    return b''.join(map(_pack, map(tuple, map(_second, ops))))
                 except TypeError:
                     pass        # a bytearray argument: the general loop below
-                else:
-                    if dbid == self.selected_db or dbid == -1:
-                        return data
-                    self.selected_db = dbid
-                    return select_command(dbid) + data
         self.raw_in_buf = False
         out = []
         sel = self.selected_db
@@ -695,7 +693,7 @@ class Aof:
                 out.append(item)
                 continue
             for dbid, argv in item:
-                if dbid != sel and dbid != -1:
+                if dbid != sel and dbid != -1 and argv != _EXEC:
                     out.append(select_command(dbid))
                     sel = dbid
                 try:
