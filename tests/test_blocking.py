@@ -481,3 +481,19 @@ def test_pipelined_pusher_does_not_overtake_blocked_clients(compat):
         out.append(c2.call('LRANGE', 'k', '0', '-1'))
         return out
     both(compat, scenario)
+
+
+def test_info_clients_in_timeout_table(compat):
+    def scenario(port):
+        c1, c2, c3 = RawConn(port), RawConn(port), RawConn(port)
+        c1.send_command('BLPOP', 'k', '100')
+        c2.send_command('BLPOP', 'k', '0')
+        wait_blocked(port, 2)
+        info = c3.call('INFO', 'clients')
+        out = [l for l in info.split(b'\r\n') if l.startswith((b'blocked', b'clients_in'))]
+        c3.call('RPUSH', 'k', 'a', 'b')
+        c1.read_reply()
+        c2.read_reply()
+        info = c3.call('INFO', 'clients')
+        return out + [l for l in info.split(b'\r\n') if l.startswith((b'blocked', b'clients_in'))]
+    both(compat, scenario)

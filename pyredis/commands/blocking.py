@@ -62,7 +62,7 @@ MAX_TIMER_SECONDS = 1e9
 
 class BlockState:
     """client.blocked while a client waits for keys."""
-    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind')
+    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind', 'timed')
 
     def __init__(self, db, keys, serve, kind):
         self.db = db
@@ -70,6 +70,7 @@ class BlockState:
         self.serve = serve       # function(client, key, value) -> reply or None
         self.timer = None
         self.kind = kind         # b'list' or b'zset': what it waits for
+        self.timed = False       # counted in INFO's clients_in_timeout_table
 
 
 def parse_timeout(arg):
@@ -107,6 +108,8 @@ def block(c, keys, timeout_ms, serve, kind):
             clients = bk[key] = {}
         clients[c] = None
     if timeout_ms:
+        state.timed = True
+        server.clients_in_timeout_table += 1
         delay = timeout_ms / 1000.0
         if delay < MAX_TIMER_SECONDS:
             state.timer = server.loop.call_later(delay, _timed_out, c, state)
@@ -128,6 +131,9 @@ def _leave(c, state):
     if state.timer is not None:
         state.timer.cancel()
         state.timer = None
+    if state.timed:
+        state.timed = False
+        c.server.clients_in_timeout_table -= 1
     c.blocked = None
     c.server.blocked_clients -= 1
 
@@ -235,6 +241,7 @@ def _attach(server):
     # the command (or the whole EXEC) that created the key has finished.
     server.handle_ready_keys = functools.partial(handle_ready_keys, server)
     server.held_for_ready_keys = []
+    server.clients_in_timeout_table = 0
     server.hold_until_served = hold_until_served
     server.client_close_hooks.append(_client_closed)
 

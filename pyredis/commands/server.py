@@ -189,7 +189,7 @@ def info_clients(server):
         ('client_recent_max_output_buffer', 0),
         ('blocked_clients', server.blocked_clients),
         ('tracking_clients', 0),
-        ('clients_in_timeout_table', 0),
+        ('clients_in_timeout_table', getattr(server, 'clients_in_timeout_table', 0)),
     ]
 
 
