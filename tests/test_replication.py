@@ -283,6 +283,14 @@ def test_partial_resync_after_client_kill(server_factory):
     wait_for(lambda: offsets_equal(master, replica), what='offsets')
     assert info(master, 'stats')['sync_full'] == 1
     assert snapshot(replica) == snapshot(master)
+    # The same from the replica's side: CLIENT KILL TYPE master.
+    r = replica.client()
+    assert [c['flags'] for c in r.client_list() if c['flags'] == 'M'] == ['M']
+    assert r.client_kill_filter(_type='master') == 1
+    m.set('c', 3)
+    wait_for(lambda: info(master, 'stats')['sync_partial_ok'] == 2, what='partial resync')
+    wait_for(lambda: r.get('c') == b'3', what='stream after the partial resync')
+    assert info(master, 'stats')['sync_full'] == 1
 
 
 def test_replicaof_no_one_promotes_and_keeps_data(server_factory):

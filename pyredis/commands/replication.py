@@ -238,14 +238,6 @@ def _install_info(server):
         server.info_sections['stats'] = info_stats
 
 
-def _apply_replicaof(server):
-    target = replication.parse_replicaof(cfg(server, 'replicaof', None))
-    if target is None:
-        server.replication.unset_master()
-    else:
-        server.replication.set_master(*target)
-
-
 def _apply_gate(server):
     server.replication.update_gate()
 
