@@ -178,7 +178,12 @@ def test_incr_file_bytes_match_redis(server_factory):
             ('SELECT', '1'), ('SET', 'z', '0'), ('MULTI',), ('SET', 'a', '1'),
             ('SELECT', '0'), ('SET', 'b', '2'), ('EXEC',), ('SET', 'c', '3'),
             ('SELECT', '2'), ('MULTI',), ('SET', 'q', '1'), ('SET', 'w', '2'), ('EXEC',),
-            ('MULTI',), ('SET', 'single', '1'), ('GET', 'single'), ('EXEC',)]
+            ('MULTI',), ('SET', 'single', '1'), ('GET', 'single'), ('EXEC',),
+            # Expiry: a TTL already in the past deletes at once, a lazy expiry
+            # inside a write is a DEL wrapped with it, one on a read is a DEL.
+            ('DEBUG', 'SET-ACTIVE-EXPIRE', '0'), ('SET', 'k', '5', 'PXAT', '1000'),
+            ('SET', 'k2', '5'), ('PEXPIREAT', 'k2', '1000'), ('INCR', 'k'),
+            ('SET', 'k3', 'v', 'PXAT', '1000'), ('GET', 'k3')]
     a, b = ours.raw(), theirs.raw()
     for cmd in cmds:
         ra, rb = a.call(*cmd), b.call(*cmd)
