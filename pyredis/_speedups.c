@@ -21,6 +21,7 @@
  *       the way RPUSH fills quicklist nodes
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
+ *   load_string_records(...)    the loader's fast path for plain string keys
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -730,28 +731,24 @@ static int read_length(const unsigned char *p, size_t pos, size_t end,
     return 0;
 }
 
-static PyObject *py_rdb_read_string(PyObject *self, PyObject *args)
+/* One RDB string at *pos (advanced past it); NULL with *err set (or a
+ * Python exception pending, *err NULL) on failure. */
+static PyObject *read_rdb_string(const unsigned char *p, size_t *ppos, size_t end,
+                                 const char **err)
 {
-    Py_buffer buf;
-    Py_ssize_t spos, send;
-    if (!PyArg_ParseTuple(args, "y*nn", &buf, &spos, &send))
-        return NULL;
-    const unsigned char *p = buf.buf;
-    size_t end = (size_t)send <= (size_t)buf.len ? (size_t)send : (size_t)buf.len;
-    size_t pos = (size_t)spos;
-    const char *err = NULL;
+    size_t pos = *ppos;
     PyObject *value = NULL;
     uint64_t n;
     int encoded;
-    if (read_length(p, pos, end, &n, &encoded, &pos, &err) < 0)
-        goto done;
+    if (read_length(p, pos, end, &n, &encoded, &pos, err) < 0)
+        return NULL;
     if (!encoded) {
-        if (n > end - pos) { err = "Unexpected EOF reading RDB file"; goto done; }
+        if (n > end - pos) { *err = "Unexpected EOF reading RDB file"; return NULL; }
         value = PyBytes_FromStringAndSize((const char *)p + pos, (Py_ssize_t)n);
         pos += n;
     } else if (n <= 2) {
         size_t width = n == 0 ? 1 : n == 1 ? 2 : 4;
-        if (pos + width > end) { err = "Unexpected EOF reading RDB file"; goto done; }
+        if (pos + width > end) { *err = "Unexpected EOF reading RDB file"; return NULL; }
         int64_t v;
         if (width == 1) v = (int8_t)p[pos];
         else if (width == 2) v = (int16_t)(p[pos] | (p[pos + 1] << 8));
@@ -762,31 +759,140 @@ static PyObject *py_rdb_read_string(PyObject *self, PyObject *args)
     } else if (n == 3) {
         uint64_t clen, ulen;
         int enc2;
-        if (read_length(p, pos, end, &clen, &enc2, &pos, &err) < 0) goto done;
-        if (enc2) { err = "Unexpected encoded length"; goto done; }
-        if (read_length(p, pos, end, &ulen, &enc2, &pos, &err) < 0) goto done;
-        if (enc2) { err = "Unexpected encoded length"; goto done; }
-        if (clen > end - pos) { err = "Unexpected EOF reading RDB file"; goto done; }
-        if (ulen > ((uint64_t)1 << 40)) { err = "Invalid LZF compressed string"; goto done; }
+        if (read_length(p, pos, end, &clen, &enc2, &pos, err) < 0) return NULL;
+        if (enc2) { *err = "Unexpected encoded length"; return NULL; }
+        if (read_length(p, pos, end, &ulen, &enc2, &pos, err) < 0) return NULL;
+        if (enc2) { *err = "Unexpected encoded length"; return NULL; }
+        if (clen > end - pos) { *err = "Unexpected EOF reading RDB file"; return NULL; }
+        if (ulen > ((uint64_t)1 << 40)) { *err = "Invalid LZF compressed string"; return NULL; }
         value = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)ulen);
-        if (!value) goto done;
-        err = lzf_decompress_into(p + pos, (size_t)clen,
-                                  (unsigned char *)PyBytes_AS_STRING(value), (size_t)ulen);
-        if (err) { Py_CLEAR(value); goto done; }
+        if (!value) return NULL;
+        *err = lzf_decompress_into(p + pos, (size_t)clen,
+                                   (unsigned char *)PyBytes_AS_STRING(value), (size_t)ulen);
+        if (*err) { Py_DECREF(value); return NULL; }
         pos += clen;
     } else {
-        err = "Unknown RDB string encoding type";
+        *err = "Unknown RDB string encoding type";
+        return NULL;
     }
-done:
+    if (value)
+        *ppos = pos;
+    return value;
+}
+
+static PyObject *py_rdb_read_string(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t spos, send;
+    if (!PyArg_ParseTuple(args, "y*nn", &buf, &spos, &send))
+        return NULL;
+    size_t end = (size_t)send <= (size_t)buf.len ? (size_t)send : (size_t)buf.len;
+    size_t pos = (size_t)spos;
+    const char *err = NULL;
+    PyObject *value = read_rdb_string(buf.buf, &pos, end, &err);
     PyBuffer_Release(&buf);
-    if (err) {
-        PyErr_SetString(PyExc_ValueError, err);
+    if (!value) {
+        if (err)
+            PyErr_SetString(PyExc_ValueError, err);
         return NULL;
     }
-    if (!value)
+    return Py_BuildValue("(Nn)", value, (Py_ssize_t)pos);
+}
+
+/* load_string_records(buf, pos, limit, end, keyspace, lrus, expires,
+ *                     lruclock, now_ms, skip_expired) -> (pos, loaded, expired)
+ *
+ * The loader's fast path: consecutive plain string records (type 0, with or
+ * without an EXPIRETIME_MS before them) go straight into the three dicts.
+ * It stops before anything else - another type or opcode, a key already
+ * present, malformed data - and returns where it stopped, so the Python
+ * loader handles that record (and reports errors) itself. */
+static PyObject *py_load_string_records(PyObject *self, PyObject *args)
+{
+    Py_buffer buf;
+    Py_ssize_t spos, slimit, send;
+    PyObject *keyspace, *lrus, *expires, *lruclock;
+    long long now_ms;
+    int skip_expired;
+    if (!PyArg_ParseTuple(args, "y*nnnO!O!O!OLp", &buf, &spos, &slimit, &send,
+                          &PyDict_Type, &keyspace, &PyDict_Type, &lrus,
+                          &PyDict_Type, &expires, &lruclock, &now_ms, &skip_expired))
         return NULL;
-    PyObject *r = Py_BuildValue("(Nn)", value, (Py_ssize_t)pos);
-    return r;
+    const unsigned char *p = buf.buf;
+    size_t end = (size_t)send <= (size_t)buf.len ? (size_t)send : (size_t)buf.len;
+    size_t limit = (size_t)slimit < end ? (size_t)slimit : end;
+    size_t pos = (size_t)spos;
+    Py_ssize_t loaded = 0, expired = 0;
+    int failed = 0;
+    while (pos < limit) {
+        size_t q = pos;
+        int has_expire = 0;
+        int64_t when = 0;
+        if (p[q] == 252) {
+            if (q + 10 > end)
+                break;
+            uint64_t u = 0;
+            for (int i = 0; i < 8; i++)
+                u |= (uint64_t)p[q + 1 + i] << (8 * i);
+            when = (int64_t)u;
+            has_expire = 1;
+            q += 9;
+        }
+        if (p[q] != 0)
+            break;
+        q++;
+        const char *err = NULL;
+        PyObject *key = read_rdb_string(p, &q, end, &err);
+        if (!key) {
+            if (!err) failed = 1;
+            else PyErr_Clear();
+            break;
+        }
+        PyObject *value = read_rdb_string(p, &q, end, &err);
+        if (!value) {
+            Py_DECREF(key);
+            if (!err) failed = 1;
+            else PyErr_Clear();
+            break;
+        }
+        int present = PyDict_Contains(keyspace, key);
+        if (present != 0) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (present < 0) failed = 1;
+            break;
+        }
+        if (has_expire && skip_expired && when < now_ms) {
+            expired++;
+        } else {
+            if (PyDict_SetItem(keyspace, key, value) < 0 ||
+                    PyDict_SetItem(lrus, key, lruclock) < 0) {
+                Py_DECREF(key);
+                Py_DECREF(value);
+                failed = 1;
+                break;
+            }
+            if (has_expire) {
+                PyObject *w = PyLong_FromLongLong(when);
+                if (!w || PyDict_SetItem(expires, key, w) < 0) {
+                    Py_XDECREF(w);
+                    Py_DECREF(key);
+                    Py_DECREF(value);
+                    failed = 1;
+                    break;
+                }
+                Py_DECREF(w);
+            }
+            loaded++;
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+        pos = q;
+    }
+    PyBuffer_Release(&buf);
+    if (failed)
+        return NULL;
+    return Py_BuildValue("(nnn)", (Py_ssize_t)pos, loaded, expired);
 }
 
 static size_t put_len(unsigned char *p, uint64_t n)
@@ -865,6 +971,9 @@ static PyMethodDef methods[] = {
      "lzf_decompress(data, expected_len) -> bytes"},
     {"rdb_read_string", py_rdb_read_string, METH_VARARGS,
      "rdb_read_string(buf, pos, end) -> (bytes, newpos)"},
+    {"load_string_records", py_load_string_records, METH_VARARGS,
+     "load_string_records(buf, pos, limit, end, keyspace, lrus, expires, lruclock, now_ms, "
+     "skip_expired) -> (pos, loaded, expired)"},
     {"rdb_encode_string", py_rdb_encode_string, METH_VARARGS,
      "rdb_encode_string(s, compress=True) -> bytes"},
     {"lp_build", py_lp_build, METH_O, "lp_build(items) -> listpack bytes"},

@@ -44,6 +44,7 @@ start-up loader can hand control back to the event loop and answer
 ``-LOADING`` meanwhile; ``load_bytes`` runs it to completion.
 """
 
+import gc
 import math
 import os
 import struct
@@ -182,10 +183,10 @@ def encode_string_py(s, compress=True):
 
 try:
     from ._speedups import rdb_encode_string as encode_string, \
-        rdb_read_string as _read_string_c
+        rdb_read_string as _read_string_c, load_string_records as _load_strings_c
 except ImportError:  # extension not built: the pure-Python versions
     encode_string = encode_string_py
-    _read_string_c = None
+    _read_string_c = _load_strings_c = None
 
 
 def _encode_blob(b, compress):
@@ -512,6 +513,15 @@ class Writer:
             self.written += len(chunk)
 
     def save(self, server, aux=None, now_ms=None):
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._save(server, aux, now_ms)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _save(self, server, aux, now_ms):
         opts = self.opts
         w = self.write
         w(b'REDIS%04d' % RDB_VERSION)
@@ -1153,6 +1163,21 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     """Load an RDB image into server.dbs; a generator that yields (bytes
     read so far) every ``yield_every`` bytes so a caller can serve events.
     ``stats.end`` is the offset just past the file (an AOF may follow)."""
+    # Millions of new containers would trigger the cyclic collector over
+    # and over (each full pass walking everything loaded so far): it cannot
+    # find cycles in plain data anyway, so it stays off while loading.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield from _load_records(server, data, stats, is_replica, verify_checksum,
+                                 yield_every, allow_dup, now_ms)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _load_records(server, data, stats, is_replica, verify_checksum, yield_every, allow_dup,
+                  now_ms):
     r = Reader(data)
     if len(data) < 9 or bytes(data[:5]) != b'REDIS':
         raise RDBError('Wrong signature trying to load DB from file', 0)
@@ -1176,6 +1201,9 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     end = r.end
     skip_expired = not is_replica
     keyspace, lrus, expires = db.data, db.lru, db.expires
+    fast = _load_strings_c
+    fast_ok = fast is not None and type(keyspace) is dict and type(lrus) is dict \
+        and type(expires) is dict
     loaded = 0
     while True:
         pos = r.pos
@@ -1186,6 +1214,16 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
         if pos >= end:
             raise RDBError('Unexpected EOF reading RDB file', pos)
         t = data[pos]
+        if fast_ok and (t == TYPE_STRING or t == OP_EXPIRETIME_MS) and expire is None \
+                and idle is None and freq is None:
+            # Runs of plain string keys load in C; it stops at anything else.
+            newpos, n, nexp = fast(data, pos, next_yield, end, keyspace, lrus, expires,
+                                   lruclock, now_ms, skip_expired)
+            if newpos != pos:
+                loaded += n
+                stats.keys_expired += nexp
+                r.pos = newpos
+                continue
         r.pos = pos + 1
         if t == OP_EXPIRETIME_MS:
             expire = _unpack_q(r.take(8))[0]
@@ -1207,6 +1245,8 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
             db = dbs[n]
             touched.add(db)
             keyspace, lrus, expires = db.data, db.lru, db.expires
+            fast_ok = fast is not None and type(keyspace) is dict and type(lrus) is dict \
+                and type(expires) is dict
             continue
         if t == OP_RESIZEDB:
             r.plain_length()
