@@ -234,3 +234,22 @@ def test_unauthenticated_request_limits(server_factory):
         a = exchange(ours.port, [payload])
         b = exchange(theirs.port, [payload])
         assert a == b, (payload[:40], a, b)
+
+
+def test_bulk_limit_follows_proto_max_bulk_len(pyredis, real_redis):
+    for srv in (pyredis, real_redis):
+        assert RawConn(srv.port).call('CONFIG', 'SET', 'proto-max-bulk-len', '1mb') == \
+            b'+OK\r\n'
+    try:
+        data, closed = both(pyredis, real_redis, [b'*2\r\n$4\r\nECHO\r\n$1048577\r\n'])
+        assert data == b'-ERR Protocol error: invalid bulk length\r\n' and closed
+        data, closed = both(pyredis, real_redis, [b'*2\r\n$4\r\nECHO\r\n$1048576\r\n'])
+        assert data == b'' and not closed
+        # SETRANGE/APPEND results are bounded by it too.
+        ours, theirs = RawConn(pyredis.port), RawConn(real_redis.port)
+        for args in (('SETRANGE', 'k', '1048576', 'x'), ('SETRANGE', 'k', '1048575', 'x'),
+                     ('APPEND', 'k', 'y'), ('STRLEN', 'k')):
+            assert ours.call(*args) == theirs.call(*args), args
+    finally:
+        for srv in (pyredis, real_redis):
+            RawConn(srv.port).call('CONFIG', 'SET', 'proto-max-bulk-len', '512mb')
