@@ -2,7 +2,8 @@
 
 Starts a pyredis master with a pyredis replica, and a redis-server master
 with a redis-server replica (no persistence, loopback, diskless sync without
-delay), waits until both links are up, then runs redis-benchmark against each
+delay). First each master runs once with no replica (the baseline), then the
+replicas attach; once both links are up it runs redis-benchmark against each
 master in turn (alternating which goes first, a few rounds) and reports the
 best requests/s of each, the ratio pyredis/redis, and the replica's lag once
 the run is over: the bytes of stream not yet applied right after the last
@@ -126,14 +127,25 @@ def main():
     ap.add_argument('-P', type=int, default=16)
     ap.add_argument('-c', type=int, default=50)
     ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--no-baseline', action='store_true',
+                    help='skip the run against masters without a replica')
     args = ap.parse_args()
     procs = []
     try:
         pm, pm_port = start('pyredis')
-        pr, pr_port = start('pyredis', ['--replicaof', '127.0.0.1', str(pm_port)])
+        pr, pr_port = start('pyredis')
         rm, rm_port = start('redis')
-        rr, rr_port = start('redis', ['--replicaof', '127.0.0.1', str(rm_port)])
+        rr, rr_port = start('redis')
         procs = [pm, pr, rm, rr]
+        base = {'pyredis': {}, 'redis': {}}
+        if not args.no_baseline:
+            # The same masters before their replicas attach: the cost of
+            # replication itself.
+            for kind, mport in (('pyredis', pm_port), ('redis', rm_port)):
+                base[kind] = bench(mport, args.t, args.n, args.P, args.c)
+                call(mport, 'FLUSHALL')
+        call(pr_port, 'REPLICAOF', '127.0.0.1', str(pm_port))
+        call(rr_port, 'REPLICAOF', '127.0.0.1', str(rm_port))
         wait_link(pr_port)
         wait_link(rr_port)
         best = {'pyredis': {}, 'redis': {}}
@@ -153,6 +165,11 @@ def main():
         for test in best['redis']:
             p, r = best['pyredis'].get(test, 0), best['redis'][test]
             print('%-10s %14.0f %14.0f %8.3f' % (test, p, r, p / r if r else 0))
+        if not args.no_baseline:
+            print('same masters without a replica (one run):')
+            for test in base['redis']:
+                p, r = base['pyredis'].get(test, 0), base['redis'][test]
+                print('%-10s %14.0f %14.0f %8.3f' % (test, p, r, p / r if r else 0))
         for kind in ('pyredis', 'redis'):
             behind = max(b for b, _ in lags[kind])
             catch = max(t for _, t in lags[kind])
