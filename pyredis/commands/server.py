@@ -9,6 +9,7 @@ not need to know about them.
 
 import os
 import platform
+import re
 import resource
 import sys
 import time
@@ -625,7 +626,9 @@ def debug(c, argv):
             time.sleep(secs)
         return OK
     if sub == b'set-active-expire' and len(argv) == 3:
-        server.active_expire_enabled = argv[2] != b'0'
+        # atoi(): "x" or "00" turn it off as surely as "0".
+        m = re.match(rb'\s*([+-]?\d+)', argv[2])
+        server.active_expire_enabled = bool(m and int(m.group(1)))
         return OK
     if sub == b'object' and len(argv) == 3:
         db = c.db
