@@ -570,3 +570,20 @@ def test_repl_timeout_both_sides(server_factory):
     finally:
         replica.proc.send_signal(signal.SIGCONT)
     wait_for(lambda: link_up(replica), what='link up again')
+
+
+def test_replica_output_buffer_limit(server_factory):
+    master = start_pyredis(server_factory, '--client-output-buffer-limit',
+                           'replica', '1mb', '0', '0')
+    conn = RawConn(master.port)
+    conn.send_command('PSYNC', '?', '-1')       # and then never read
+    wait_for(lambda: info(master)['connected_slaves'] == 1, what='replica attached')
+    r = master.client()
+    value = b'x' * (1 << 20)
+    for i in range(40):
+        r.set('big%d' % i, value)
+        if info(master)['connected_slaves'] == 0:
+            break
+    wait_for(lambda: info(master)['connected_slaves'] == 0, what='slow replica dropped')
+    assert 'overcoming of output buffer limits' in master.read_log()
+    conn.close()
