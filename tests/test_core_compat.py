@@ -167,6 +167,10 @@ SEQUENCES = {
         HELLO 2 SETNAME
         HELLO 2 SETNAME "a b"
         HELLO 2 AUTH foo bar
+        HELLO 2 SETNAME "a b" AUTH default x
+        HELLO 2 AUTH default x SETNAME "a b"
+        HELLO 2 "f\x00oo"
+        HELLO 2 SETNAME
         AUTH
         AUTH foo
         AUTH a b
@@ -1318,6 +1322,15 @@ def test_requirepass_noauth(server_factory):
         HELLO 3
         HELLO 2 AUTH default bad
         HELLO 2 AUTH nobody secret
+        HELLO 3 SETNAME "bad name"
+        HELLO 3 SETNAME "bad name" AUTH default secret
+        HELLO 3 AUTH default wrong SETNAME "bad name"
+        HELLO 3 AUTH default secret FOO
+        GET a
+        RESET
+        HELLO 3 AUTH default secret SETNAME "bad name"
+        GET a
+        RESET
         AUTH
         AUTH x
         AUTH default x

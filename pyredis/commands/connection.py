@@ -3,7 +3,7 @@
 from . import command
 from .. import resp
 from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
-from ..util import string2ll
+from ..util import string2ll, c_string
 from ..networking import REPLY_OFF, REPLY_SKIP_NEXT
 from ..config import REDIS_VERSION
 
@@ -99,31 +99,33 @@ def hello(c, argv):
         i = 2
         if ver < 2 or ver > 3:
             return b'-NOPROTO unsupported protocol version\r\n'
-    user = password = setname = None
+    setname = None
+    # Options act in order, as in Redis 7.0: AUTH authenticates on the spot
+    # (and stays done even if a later option is wrong), SETNAME is checked
+    # when it is met.
     while i < len(argv):
         opt = argv[i].lower()
         more = len(argv) - i - 1
         if opt == b'auth' and more >= 2:
-            user, password = argv[i + 1], argv[i + 2]
+            if not check_password(c.server, argv[i + 1], argv[i + 2]):
+                return WRONGPASS
+            c.authenticated = True
+            c.update_gate()
             i += 3
         elif opt == b'setname' and more >= 1:
             setname = argv[i + 1]
+            if not valid_client_name(setname):
+                return (b'-ERR Client names cannot contain spaces, newlines or special '
+                        b'characters.\r\n')
             i += 2
         else:
-            return error(b"ERR Syntax error in HELLO option '%s'" % argv[i])
-    if user is not None:
-        if not check_password(c.server, user, password):
-            return WRONGPASS
-        c.authenticated = True
+            return error(b"ERR Syntax error in HELLO option '%s'" % c_string(argv[i]))
     if not c.authenticated:
         return (b'-NOAUTH HELLO must be called with the client already authenticated, '
                 b'otherwise the HELLO AUTH <user> <pass> option can be used to '
                 b'authenticate the client and select the RESP protocol version at the '
                 b'same time\r\n')
     if setname is not None:
-        if not valid_client_name(setname):
-            return (b'-ERR Client names cannot contain spaces, newlines or special '
-                    b'characters.\r\n')
         c.name = setname
     if ver:
         c.resp = ver
