@@ -42,6 +42,20 @@ the offset), never a crash or a half-built value.
 The loader is a generator that yields every couple of megabytes, so the
 start-up loader can hand control back to the event loop and answer
 ``-LOADING`` meanwhile; ``load_bytes`` runs it to completion.
+
+Speed. The byte-level work is in the C extension pyredis._speedups when it
+is built (CRC64, LZF, listpack building/parsing, quicklist node splitting,
+RDB string read/write, and a loop that loads runs of plain string keys
+straight into the keyspace dicts); every one of those has a pure-Python
+twin here (``*_py``) that defines the behaviour, is used when the extension
+is missing, and is tested against it. The cyclic GC is paused while loading
+or saving: bulk-creating millions of containers would otherwise trigger
+full collections over and over, and plain data has no cycles to find.
+
+Entry points: ``Writer``/``Options`` (a file object), ``save_to_file``,
+``save_to_bytes``/``dumps`` (replication), ``load_iter``/``load_bytes``/
+``loads``, ``dump_payload``/``verify_dump_payload``/``load_dump_payload``
+(DUMP/RESTORE).
 """
 
 import gc
