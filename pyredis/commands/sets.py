@@ -70,12 +70,6 @@ def _encoding(server, s):
 ENCODERS[set] = _encoding
 
 
-def new_set(server, members):
-    """A set value for computed members, encoded as Redis would encode a set
-    built by adding them one by one to an empty intset."""
-    return set(members)
-
-
 def ordered(server, s):
     """Members in the order Redis iterates them: ascending for an intset."""
     if is_intset(server, s):
@@ -434,7 +428,7 @@ def _sinter(c, keys, dst):
         return _empty_set(c)
     members = _intersection(c, sets)
     if dst is not None:
-        return _store(c, dst, members, b'sinterstore', new_set(c.server, members))
+        return _store(c, dst, members, b'sinterstore', set(members))
     return _set_reply(c, members)
 
 
