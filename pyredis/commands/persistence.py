@@ -98,10 +98,13 @@ def _fsync_dir(path):
 
 
 def _repl_aux(server):
-    """repl-stream-db/repl-id/repl-offset, as rdbPopulateSaveInfo gives them
-    to a master's (or replica's) snapshot."""
+    """repl-stream-db/repl-id/repl-offset, as rdbPopulateSaveInfo gives them:
+    for a replica, or for a master that is part of a replication chain (has
+    a backlog); None otherwise."""
     repl = getattr(server, 'replication', None)
     if repl is None:
+        return None
+    if server.masterhost is None and getattr(repl, 'backlog', None) is None:
         return None
     replid = getattr(repl, 'replid', None)
     offset = getattr(repl, 'master_repl_offset', None)
@@ -109,7 +112,9 @@ def _repl_aux(server):
         return None
     if isinstance(replid, str):
         replid = replid.encode()
-    return {b'repl-stream-db': b'0', b'repl-id': replid, b'repl-offset': b'%d' % offset}
+    seldb = getattr(repl, 'slaveseldb', -1)
+    return {b'repl-stream-db': b'%d' % (seldb if seldb is not None and seldb >= 0 else 0),
+            b'repl-id': replid, b'repl-offset': b'%d' % offset}
 
 
 class SaveError(Exception):
