@@ -1126,7 +1126,7 @@ class Replication:
         server.loading = True
         server.update_gate()
         try:
-            rdb_load(server, payload)
+            stats = rdb_load(server, payload)
         except Exception as e:
             for db in server.dbs:
                 db.clear()
@@ -1139,11 +1139,19 @@ class Replication:
         self.master_repl_offset = master_offset
         self.clear_replid2()
         self.create_backlog()
-        self.link_up(fresh=True)
+        # The stream continues in the database the master's stream was in
+        # when the snapshot was taken (it matters behind a chained replica,
+        # whose stream has no SELECT at that point).
+        try:
+            stream_db = int(stats.aux.get(b'repl-stream-db', b'0'))
+        except (AttributeError, ValueError):
+            stream_db = 0
+        self.cached_db = stream_db if 0 <= stream_db < len(server.dbs) else 0
+        self.link_up()
         log.notice('MASTER <-> REPLICA sync: Finished with success')
         return leftover
 
-    def link_up(self, fresh=False):
+    def link_up(self):
         """The link reached the streaming phase: create the master client."""
         server = self.server
         mc = Client(server)
@@ -1162,7 +1170,7 @@ class Replication:
         sock = w.get_extra_info('socket') if w is not None else None
         if sock is not None:
             mc.fd = sock.fileno()
-        if not fresh and self.cached_db is not None:
+        if self.cached_db is not None:
             mc.db = server.dbs[self.cached_db]
         mc.update_gate()
         server.clients[mc.id] = mc

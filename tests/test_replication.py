@@ -587,3 +587,21 @@ def test_replica_output_buffer_limit(server_factory):
     wait_for(lambda: info(master)['connected_slaves'] == 0, what='slow replica dropped')
     assert 'overcoming of output buffer limits' in master.read_log()
     conn.close()
+
+
+def test_sub_replica_full_sync_mid_stream_database(server_factory):
+    """A sub-replica's full sync from a replica whose stream is in db 3:
+    the RDB's repl-stream-db puts the next commands (sent without a SELECT)
+    in the right database."""
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory)
+    make_replica(replica, master)
+    m3 = master.client(db=3)
+    m3.set('a', 1)
+    wait_for(lambda: offsets_equal(master, replica), what='offsets')
+    sub = start_pyredis(server_factory)
+    make_replica(sub, replica)
+    m3.set('b', 2)              # no SELECT: the master's stream is still in db 3
+    wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
+    assert sub.client(db=3).get('b') == b'2'
+    assert snapshot(sub, dbs=(0, 3)) == snapshot(master, dbs=(0, 3))
