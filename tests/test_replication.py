@@ -605,3 +605,14 @@ def test_sub_replica_full_sync_mid_stream_database(server_factory):
     wait_for(lambda: offsets_equal(master, replica, sub), what='offsets')
     assert sub.client(db=3).get('b') == b'2'
     assert snapshot(sub, dbs=(0, 3)) == snapshot(master, dbs=(0, 3))
+
+
+def test_replica_announce_ip_port(server_factory):
+    master = start_pyredis(server_factory)
+    replica = start_pyredis(server_factory, '--replica-announce-ip', '10.1.2.3',
+                            '--replica-announce-port', '1234', '--replica-priority', '7')
+    make_replica(replica, master)
+    line = info(master)['slave0']
+    assert (line['ip'], line['port']) == ('10.1.2.3', 1234)
+    assert master.client().execute_command('ROLE')[2][0][:2] == [b'10.1.2.3', b'1234']
+    assert info(replica)['slave_priority'] == 7
