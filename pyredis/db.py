@@ -176,7 +176,8 @@ class Database:
             self.server.touch_all_watched_keys_in_db(self)
         self.data = {}
         self.expires = {}
-        self.lru = {}
+        # Same kind of dict: under an LFU policy it is evict.LFUField.
+        self.lru = type(self.lru)()
         self.avg_ttl = 0
         self.scan_index = None
         self.expire_scan = None

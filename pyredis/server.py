@@ -235,7 +235,10 @@ class Server:
         c.update_gate()
 
     def _server_gates(self, c, cmd, argv):
-        if self.oom_check is not None and cmd.denyoom and not c.is_master:
+        # Inside MULTI any command may be refused for memory (queueing
+        # consumes it); oom_check decides which.
+        if self.oom_check is not None and (cmd.denyoom or c.multi is not None) \
+                and not c.is_master:
             err = self.oom_check(c, cmd)
             if err is not None:
                 return err
