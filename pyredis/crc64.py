@@ -7,6 +7,8 @@ pure-Python table loop below is the fallback when the extension is not built
 (a few MB/s: fine for DUMP payloads and tests, far too slow for big files).
 """
 
+import os
+
 _POLY_REFLECTED = 0x95ac9329ac4bc9b5
 
 
@@ -31,6 +33,8 @@ def crc64_py(data, crc=0):
 
 
 try:
+    if os.environ.get('PYREDIS_PURE_PYTHON'):
+        raise ImportError('PYREDIS_PURE_PYTHON is set')
     from ._speedups import crc64
     ACCELERATED = True
 except ImportError:  # extension not built: stay correct, just slower

@@ -11,6 +11,8 @@ The C extension (pyredis._speedups) is used when built; the pure-Python
 implementations below are the reference and the fallback.
 """
 
+import os
+
 _HLOG = 16
 _HSIZE = 1 << _HLOG
 _MAX_LIT = 32
@@ -151,6 +153,8 @@ def decompress_py(data, expected_len):
 
 
 try:
+    if os.environ.get('PYREDIS_PURE_PYTHON'):
+        raise ImportError('PYREDIS_PURE_PYTHON is set')
     from ._speedups import lzf_compress as compress, lzf_decompress as decompress
     ACCELERATED = True
 except ImportError:  # extension not built: stay correct, just slower

@@ -48,7 +48,8 @@ is built (CRC64, LZF, listpack building/parsing, quicklist node splitting,
 RDB string read/write, and a loop that loads runs of plain string keys
 straight into the keyspace dicts); every one of those has a pure-Python
 twin here (``*_py``) that defines the behaviour, is used when the extension
-is missing, and is tested against it. The cyclic GC is paused while loading
+is missing (or when PYREDIS_PURE_PYTHON is set in the environment), and is
+tested against it. The cyclic GC is paused while loading
 or saving: bulk-creating millions of containers would otherwise trigger
 full collections over and over, and plain data has no cycles to find.
 
@@ -196,6 +197,8 @@ def encode_string_py(s, compress=True):
 
 
 try:
+    if os.environ.get('PYREDIS_PURE_PYTHON'):
+        raise ImportError('PYREDIS_PURE_PYTHON is set')
     from ._speedups import rdb_encode_string as encode_string, \
         rdb_read_string as _read_string_c, load_string_records as _load_strings_c
 except ImportError:  # extension not built: the pure-Python versions
@@ -865,6 +868,8 @@ def lp_items_py(blob):
 _LP_INT_WIDTH = {0xf1: 2, 0xf2: 3, 0xf3: 4, 0xf4: 8}
 
 try:
+    if os.environ.get('PYREDIS_PURE_PYTHON'):
+        raise ImportError('PYREDIS_PURE_PYTHON is set')
     from ._speedups import lp_items as _lp_items, lp_build as lp_build_items, \
         quicklist_nodes
 except ImportError:  # extension not built: the pure-Python versions

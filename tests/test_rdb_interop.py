@@ -388,3 +388,26 @@ def test_dump_of_converted_collections_compat(compat):
         ('SET', 'n', '123'), ('DUMP', 'n'), ('APPEND', 'n', '4'), ('DUMP', 'n'),
         ('SET', 'big', long), ('DUMP', 'big'),
     )
+
+
+def test_pure_python_fallback_server_interop(redis_dump, monkeypatch):
+    """The same round trip with the C extension switched off."""
+    data, expected, _ = redis_dump
+    monkeypatch.setenv('PYREDIS_PURE_PYTHON', '1')
+    srv = start_on('pyredis', data)
+    try:
+        assert_same_dataset(expected, snapshot(srv.port))
+        assert srv.client().save()
+        mine = open(os.path.join(srv.dir, 'dump.rdb'), 'rb').read()
+    finally:
+        srv.stop()
+    if CHECK_RDB:
+        path = os.path.join(srv.dir, 'dump.rdb')
+        out = subprocess.run([CHECK_RDB, path], capture_output=True, text=True)
+        assert 'RDB looks OK' in out.stdout, out.stdout + out.stderr
+    monkeypatch.delenv('PYREDIS_PURE_PYTHON')
+    real = start_on('redis', mine)
+    try:
+        assert_same_dataset(expected, snapshot(real.port))
+    finally:
+        real.stop()
