@@ -67,9 +67,11 @@ def lookup_by_pattern(db, pattern, subst):
 def _score(v):
     """strtod over the whole string (leading spaces allowed, empty is 0);
     None when the value is not a number or is NaN/out of range."""
+    # Redis hands the value to strtod as a C string: it ends at a NUL byte.
+    v = bytes(v).split(b'\0', 1)[0]
     if not v:
         return 0.0
-    t = bytes(v).lstrip(_SPACE)
+    t = v.lstrip(_SPACE)
     if not t or not _FLOAT_RE.fullmatch(t):
         return None
     try:
@@ -167,7 +169,7 @@ def sort_generic(c, argv, readonly):
         else:
             vector = list(value)
         if not dontsort:
-            err = _sort(db, vector, sortby, alpha, desc)
+            err = _sort(db, vector, sortby, alpha, desc, storekey is not None)
             if err is not None:
                 return err
 
@@ -203,17 +205,29 @@ def sort_generic(c, argv, readonly):
     return integer(outputlen)
 
 
-def _sort(db, vector, sortby, alpha, desc):
+def _cstr(v):
+    """The string strcoll sees: Redis passes the buffer as a C string."""
+    return bytes(v).split(b'\0', 1)[0]
+
+
+def _sort(db, vector, sortby, alpha, desc, store=False):
     """Sort ``vector`` in place as sortCompare orders it; an error reply if
-    a score cannot be parsed."""
+    a score cannot be parsed. Without STORE, ALPHA compares with strcoll
+    (C strings, so up to the first NUL); with STORE, byte by byte."""
     if alpha:
         if sortby is None:
-            vector.sort(reverse=desc)
+            if store:
+                vector.sort(reverse=desc)
+            else:
+                vector.sort(key=_cstr, reverse=desc)
             return None
         keyed = []
         for ele in vector:
             v = lookup_by_pattern(db, sortby, ele)
-            keyed.append((v is not None, bytes(v) if v is not None else b'', ele))
+            if v is None:
+                keyed.append((False, b'', ele))
+            else:
+                keyed.append((True, bytes(v) if store else _cstr(v), ele))
         # Missing BY values sort first; equal keys keep their order (also
         # descending: Python's reverse sort is stable, like the negated
         # comparison under Redis's merge sort).
