@@ -411,3 +411,26 @@ def test_pure_python_fallback_server_interop(redis_dump, monkeypatch):
         assert_same_dataset(expected, snapshot(real.port))
     finally:
         real.stop()
+
+
+def test_redis_dump_with_stream_is_refused_clearly():
+    srv = ServerProcess('redis')
+    try:
+        r = redis.Redis(port=srv.port)
+        r.set('a', 'b')
+        r.xadd('s', {'f': 'v'})
+        assert r.save()
+        data = open(os.path.join(srv.dir, 'dump.rdb'), 'rb').read()
+    finally:
+        srv.stop()
+    d = __import__('tempfile').mkdtemp(prefix='pyredis-rdb-')
+    with open(os.path.join(d, 'dump.rdb'), 'wb') as f:
+        f.write(data)
+    ours = ServerProcess('pyredis', cwd=d, wait=False)
+    try:
+        assert ours.proc.wait(20) == 1
+    finally:
+        ours.stop()
+    log = ours.read_log()
+    assert 'stream value, which pyredis does not support yet' in log
+    assert 'Internal error in RDB reading offset' in log
