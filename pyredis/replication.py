@@ -1172,6 +1172,7 @@ class Replication:
             mc.fd = sock.fileno()
         if self.cached_db is not None:
             mc.db = server.dbs[self.cached_db]
+        self.slaveseldb = mc.db.id
         mc.update_gate()
         server.clients[mc.id] = mc
         self.master_client = mc
@@ -1218,7 +1219,10 @@ class Replication:
                         self.master_repl_offset += n
                 finally:
                     server.executing_client = prev_exec
-                self.cached_db = mc.db.id
+                # On a replica slaveseldb mirrors the stream's database, so a
+                # snapshot's repl-stream-db AUX field (rdbPopulateSaveInfo)
+                # is right for a restart that continues with PSYNC.
+                self.cached_db = self.slaveseldb = mc.db.id
                 if applied:
                     # Proxy the applied bytes verbatim to our own backlog and
                     # replicas: the whole chain shares one offset space.

@@ -421,19 +421,17 @@ def test_replica_restart_partial_resync(server_factory):
     replica = start_pyredis(server_factory, '--replicaof', '127.0.0.1', str(master.port))
     wait_for(lambda: link_up(replica), what='link up')
     m = master.client()
-    master.client(db=1).set('in-db1', 'y')
     m.set('a', 1)
     m.set('volatile', 'x', ex=1000)
+    master.client(db=1).set('in-db1', 'y')
     wait_for(lambda: offsets_equal(master, replica), what='offsets')
     assert replica.client().save()
     port, dirname = replica.port, replica.dir
     replica.stop()
-    # Written while the replica is down. (The stream's database comes from
-    # the RDB's repl-stream-db AUX field, which the persistence module
-    # currently always writes as 0: so the last write before the restart
-    # is in db 0 here.)
-    m.set('gap0', 'w')
+    # Written while the replica is down, first in db 1 where the stream
+    # already is (so without a SELECT): the RDB's repl-stream-db must be right.
     master.client(db=1).set('gap', 'z')
+    m.set('gap0', 'w')
     replica2 = start_pyredis(server_factory, '--replicaof', '127.0.0.1', str(master.port),
                              port=port, cwd=dirname)
     wait_for(lambda: link_up(replica2), what='link up after restart')
