@@ -253,3 +253,20 @@ def test_bulk_limit_follows_proto_max_bulk_len(pyredis, real_redis):
     finally:
         for srv in (pyredis, real_redis):
             RawConn(srv.port).call('CONFIG', 'SET', 'proto-max-bulk-len', '512mb')
+
+
+@pytest.mark.parametrize('payload', [
+    b'*1\r\n$4\r\nQUIT\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n',
+    b'PING\r\nQUIT\r\nSET x 1\r\n',
+    b'*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*1\r\n$4\r\nQUIT\r\nSET x 1\r\n',
+    b'*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\nQUIT\r\nSET x 1\r\n',
+    b'CLIENT KILL TYPE normal SKIPME no\r\nSET x 1\r\n',
+])
+def test_nothing_runs_after_quit(pyredis, real_redis, payload):
+    """Requests pipelined behind QUIT (or a CLIENT KILL of oneself) are not
+    executed. The connection is closed after the reply; with replies off
+    there is none and Redis leaves the connection open."""
+    data, closed = both(pyredis, real_redis, [payload])
+    assert closed == (b'REPLY' not in payload)
+    for srv in (pyredis, real_redis):
+        assert RawConn(srv.port).call('EXISTS', 'x') == b':0\r\n'

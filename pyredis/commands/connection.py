@@ -4,7 +4,7 @@ from . import command
 from .. import resp
 from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
 from ..util import string2ll, c_string
-from ..networking import REPLY_OFF, REPLY_SKIP_NEXT
+from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from ..config import REDIS_VERSION
 
 
@@ -28,7 +28,29 @@ def echo(c, argv):
 @command('quit')
 def quit_(c, argv):
     c.close_after_reply = True
+    # Requests pipelined after QUIT are not run (Redis stops reading).
+    c.closing = True
+    if c.reply_mode & (REPLY_OFF | REPLY_SKIP):
+        # Redis closes once the reply is written; with replies off there is
+        # none, so the connection stays open and runs nothing more.
+        c.close_after_reply = False
+        c.slow = _IgnoredInput()
+        return None
     return OK
+
+
+class _IgnoredInput:
+    """Stands in for the request parser of a client that will run no more
+    commands: input is read (so a close is noticed) and dropped."""
+
+    def feed(self, data):
+        pass
+
+    def pending(self):
+        return 0
+
+    def at_boundary(self):
+        return False
 
 
 def get_int(arg, msg=None):
@@ -359,8 +381,9 @@ def client_kill(c, argv):
 
 def kill_client(me, target):
     if target is me:
-        # Killing ourselves: reply first, then close.
+        # Killing ourselves: reply first, then close; nothing after runs.
         me.close_after_reply = True
+        me.closing = True
     else:
         target.close()
 
