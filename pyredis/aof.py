@@ -45,6 +45,7 @@ server with the file name and offset. An RDB-format base (or preamble) is
 handed to the RDB module's loader, which reports where the RDB ended.
 """
 
+import asyncio
 import gc
 import os
 import signal
@@ -1227,7 +1228,13 @@ class Aof:
                    '(%s).' % (filename, aof_dirname(server)))
 
     def load_files(self):
-        """loadAppendOnlyFiles: base then incr files, in manifest order."""
+        """loadAppendOnlyFiles, run to completion (DEBUG LOADAOF)."""
+        return _drive(self.load_files_iter())
+
+    def load_files_iter(self):
+        """loadAppendOnlyFiles: base then incr files, in manifest order. A
+        generator: it yields every 1024 commands so that the start-up can
+        serve events (-LOADING) meanwhile; returns the AOF_* result."""
         server = self.server
         m = self.manifest
         filename = aof_filename(server)
@@ -1260,7 +1267,7 @@ class Aof:
                 if is_base:
                     base_size = self.file_size(info.name)
                 start = time.time()
-                ret = load_single_file(self, info.name)
+                ret = yield from load_single_file_iter(self, info.name)
                 if ret == AOF_OK or (ret == AOF_TRUNCATED and last):
                     log.notice('DB loaded from %s file %s: %.3f seconds' % (
                         'base' if is_base else 'incr', info.name, time.time() - start))
@@ -1318,7 +1325,7 @@ class Aof:
             self.fsync_offset = self.current_size
         self.last_fsync = server.unixtime
 
-    def on_startup(self):
+    async def on_startup(self):
         """main(): load the manifest, load the AOF when enabled (it wins over
         the RDB file), open the incr file, drop history files."""
         server = self.server
@@ -1332,7 +1339,22 @@ class Aof:
                     if db.data:
                         db.clear()
                 dirty = server.dirty
-                ret = self.load_files()
+                active_expire = server.active_expire_enabled
+                loader = self.load_files_iter()
+                while True:
+                    try:
+                        next(loader)
+                    except StopIteration as e:
+                        ret = e.value
+                        break
+                    # Serve the clients from time to time (they get
+                    # -LOADING). The cron runs meanwhile: as Redis runs no
+                    # cron while loading, keep it from expiring keys or
+                    # reaching a save point on a half-loaded dataset.
+                    server.active_expire_enabled = False
+                    server.dirty = dirty
+                    await asyncio.sleep(0)
+                    server.active_expire_enabled = active_expire
                 server.dirty = dirty
                 if ret in (AOF_FAILED, AOF_OPEN_ERR):
                     raise AofFatal()
@@ -1395,8 +1417,18 @@ class _FormatError(Exception):
     pass
 
 
-def load_single_file(aof, filename):
-    """loadSingleAppendOnlyFile"""
+def _drive(gen):
+    """Run a loading generator to the end; its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as e:
+            return e.value
+
+
+def load_single_file_iter(aof, filename):
+    """loadSingleAppendOnlyFile, as a generator yielding every 1024
+    commands; returns the AOF_* result."""
     server = aof.server
     path = aof.path(filename)
     try:
@@ -1444,6 +1476,7 @@ def load_single_file(aof, filename):
     truncated = setting(server, 'aof_load_truncated', True)
     valid_up_to = pos
     valid_before_multi = pos
+    loops = 0
     n = len(data)
     find = data.find
     try:
@@ -1459,7 +1492,10 @@ def load_single_file(aof, filename):
                 raise _FormatError(pos)
             if nl < 0 or pos + 1 == n:
                 raise _Truncated()
-            argc = _atoi(data[pos + 1:nl])
+            try:
+                argc = int(data[pos + 1:nl])
+            except ValueError:
+                argc = _atoi(data[pos + 1:nl])
             if argc < 1:
                 raise _FormatError(pos)
             pos = nl + 1
@@ -1472,15 +1508,21 @@ def load_single_file(aof, filename):
                     raise _FormatError(pos)
                 if nl < 0:
                     raise _Truncated()
-                ln = _atoi(data[pos + 1:nl])
+                try:
+                    ln = int(data[pos + 1:nl])
+                except ValueError:
+                    ln = _atoi(data[pos + 1:nl])
                 start = nl + 1
                 end = start + ln
                 if end + 2 > n:
                     raise _Truncated()
                 argv.append(data[start:end])
                 pos = end + 2
-            if argv[0].lower() == b'multi':
+            if len(argv[0]) == 5 and argv[0].lower() == b'multi':
                 valid_before_multi = valid_up_to
+            loops += 1
+            if not loops & 1023:
+                yield pos
             err = loader.execute(argv)
             if err is not None:
                 log.warning(err)
@@ -1527,25 +1569,29 @@ class _Replayer:
         self.server = server
         self.filename = filename
         self.client = Client(server)
-        self.lookup = commands.lookup
+        self.table = commands.DISPATCH if hasattr(commands, 'DISPATCH') else commands.TABLE
         self.in_multi = False
         self.queue = []
 
     def execute(self, argv):
-        cmd = self.lookup(argv[0])
+        name = argv[0]
+        cmd = self.table.get(name)
+        if cmd is None:
+            cmd = self.table.get(name.lower())
         if cmd is not None and cmd.subcommands is not None and len(argv) >= 2:
             cmd = cmd.subcommands.get(argv[1].lower())
         if cmd is None or cmd.proc is None:
-            name = argv[0].lower()
-            if cmd is None or name not in (b'multi', b'exec'):
+            if name.lower() not in (b'multi', b'exec'):
                 return "Unknown command '%s' reading the append only file %s" % (
-                    argv[0].decode('utf-8', 'replace'), self.filename)
-        name = argv[0].lower()
-        if name == b'multi':
+                    name.decode('utf-8', 'replace'), self.filename)
+            kind = name.lower().decode()
+        else:
+            kind = cmd.fullname
+        if kind == 'multi':
             self.in_multi = True
             self.queue = []
             return None
-        if name == b'exec':
+        if kind == 'exec':
             queue, self.queue = self.queue, []
             self.in_multi = False
             for qcmd, qargv in queue:
@@ -1643,7 +1689,7 @@ def _startup(server):
     # Another subsystem may have replaced the INFO section after our
     # INIT_HOOK ran: make sure the aof_* fields are ours.
     _wrap_persistence(server)
-    server.aof.on_startup()
+    return server.aof.on_startup()
 
 
 def set_appendonly(server):

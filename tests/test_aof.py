@@ -21,6 +21,19 @@ REDIS_CHECK_AOF = shutil.which('redis-check-aof')
 needs_redis = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
 
 
+@pytest.fixture
+def server_factory(server_factory):
+    """The shared factory, returning once the dataset is loaded: a server
+    answers -LOADING while it replays its AOF, as Redis does."""
+    def start(kind='pyredis', *args, **kw):
+        srv = server_factory(kind, *args, **kw)
+        conn = srv.raw()
+        wait_for(lambda: not conn.call('PING').startswith(b'-LOADING'))
+        conn.close()
+        return srv
+    return start
+
+
 def aof_dir(srv):
     return os.path.join(srv.dir, 'appendonlydir')
 
