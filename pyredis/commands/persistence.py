@@ -672,6 +672,10 @@ def restore_cmd(c, argv):
 def debug_reload(c, argv):
     """DEBUG RELOAD [MERGE] [NOFLUSH] [NOSAVE]."""
     server = c.server
+    if server.loading:
+        # Saving now would write the half-loaded dataset over the dump.
+        return b'-LOADING Redis is loading the dataset in memory\r\n'
+
     flush = save = True
     merge = False
     for a in argv[2:]:
