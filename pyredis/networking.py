@@ -114,6 +114,8 @@ class Client(asyncio.Protocol):
             f += b'd'
         if self.close_after_reply:
             f += b'c'
+        if self.unix:
+            f += b'U'
         if self.no_evict:
             f += b'e'
         if self.no_touch:
@@ -129,8 +131,8 @@ class Client(asyncio.Protocol):
         if sock is not None:
             self.fd = sock.fileno()
         if self.unix:
-            self.addr = b'/unixsocket:0'
-            self.laddr = (server.config.unixsocket or '').encode() + b':0'
+            # Redis 7.0 shows the socket path for both ends.
+            self.addr = self.laddr = (server.config.unixsocket or '').encode() + b':0'
         else:
             peer = transport.get_extra_info('peername')
             local = transport.get_extra_info('sockname')

@@ -253,3 +253,22 @@ def test_hiredis_and_python_parsers_see_the_same_values(pyredis):
         r.close()
     assert all(v[0] == 'é' for v in values)
     assert all(v[1] == ['é', None] for v in values)
+
+
+def test_unix_socket_client_in_client_list(server_factory, tmp_path):
+    import socket
+    lines = {}
+    for kind in ('pyredis', 'redis'):
+        path = str(tmp_path / ('%s.sock' % kind))
+        srv = server_factory(kind, '--unixsocket', path)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(path)
+        s.sendall(b'CLIENT INFO\r\n')
+        data = b''
+        while not data.endswith(b'\n\r\n'):
+            data += s.recv(4096)
+        s.close()
+        fields = dict(_fields(data.split(b'\r\n', 1)[1][:-3].decode()))
+        assert fields['addr'] == fields['laddr'] == path + ':0'
+        lines[kind] = fields
+    assert lines['pyredis']['flags'] == lines['redis']['flags'] == 'U'
