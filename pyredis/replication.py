@@ -201,6 +201,8 @@ class Replication:
     def create_backlog(self):
         self.backlog = bytearray()
         self.backlog_off = self.master_repl_offset
+        # The first PING goes out one period after the stream starts.
+        self.last_ping = time.time()
         server = self.server
         if self.feed not in server.propagate_targets:
             if not server.propagate_targets:
