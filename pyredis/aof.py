@@ -1259,6 +1259,16 @@ class Aof:
             return AOF_EMPTY
         base_size = 0
         ret = AOF_OK
+        # The loading_* fields of INFO persistence live in the RDB side's
+        # state (startLoading / loadingAbsProgress).
+        progress = getattr(server, 'rdb_state', None)
+        if progress is not None and hasattr(progress, 'loading_total'):
+            progress.loading_start = int(time.time())
+            progress.loading_total = total
+            progress.loading_loaded = 0
+        else:
+            progress = None
+        done = 0
         self._set_loading(True)
         try:
             for i, info in enumerate(files):
@@ -1267,7 +1277,19 @@ class Aof:
                 if is_base:
                     base_size = self.file_size(info.name)
                 start = time.time()
-                ret = yield from load_single_file_iter(self, info.name)
+                gen = load_single_file_iter(self, info.name)
+                while True:
+                    try:
+                        pos = next(gen)
+                    except StopIteration as e:
+                        ret = e.value
+                        break
+                    if progress is not None:
+                        progress.loading_loaded = done + pos
+                    yield
+                done += self.file_size(info.name)
+                if progress is not None:
+                    progress.loading_loaded = done
                 if ret == AOF_OK or (ret == AOF_TRUNCATED and last):
                     log.notice('DB loaded from %s file %s: %.3f seconds' % (
                         'base' if is_base else 'incr', info.name, time.time() - start))
