@@ -1159,6 +1159,18 @@ def test_client_kill_and_setname_visible_in_list(compat, pyredis, real_redis):
         assert me.closed()
 
 
+def test_lcs_on_long_strings(compat):
+    import random
+    rng = random.Random(3)
+    for size_a, size_b, alphabet in ((2000, 1500, b'ACGT'), (3000, 3000, b'ab'),
+                                     (500, 4000, bytes(range(256)))):
+        compat.call('SET', 'a', bytes(rng.choice(alphabet) for _ in range(size_a)))
+        compat.call('SET', 'b', bytes(rng.choice(alphabet) for _ in range(size_b)))
+        compat.call('LCS', 'a', 'b', 'LEN')
+        compat.call('LCS', 'a', 'b')
+        compat.call('LCS', 'b', 'a', 'IDX', 'WITHMATCHLEN', 'MINMATCHLEN', '3')
+
+
 def test_wrong_type_errors(compat, pyredis, real_redis):
     if not has_lists(pyredis):
         pytest.skip('lists are not implemented yet: no non-string key to test WRONGTYPE')

@@ -528,6 +528,25 @@ def incrbyfloat(c, argv):
     return bulk(out)
 
 
+def _lcs_rows(a, b):
+    """The LCS dynamic-programming table of a (rows) and b (columns), one
+    int per row, bit-parallel (Allison-Dix / Hyyro): bit j of row i is 0
+    exactly where LCS(i, j+1) = LCS(i, j) + 1, so LCS(i, j) is the number of
+    zero bits below j. Same table as Redis's uint32 matrix, computed with
+    Python's big-int operations instead of len(a) * len(b) steps."""
+    full = (1 << len(b)) - 1
+    masks = {}
+    for j, ch in enumerate(b):
+        masks[ch] = masks.get(ch, 0) | (1 << j)
+    v = full
+    rows = [v]
+    for ch in a:
+        u = v & masks.get(ch, 0)
+        v = ((v + u) | (v - u)) & full
+        rows.append(v)
+    return rows
+
+
 @command('lcs')
 def lcs(c, argv):
     db = c.db
@@ -564,17 +583,8 @@ def lcs(c, argv):
     if (alen + 1) * (blen + 1) * 4 > c.server.config.proto_max_bulk_len:
         return (b'-ERR Insufficient memory, transient memory for LCS exceeds '
                 b'proto-max-bulk-len\r\n')
-    # dp[i][j]: LCS length of a[:i] and b[:j]; rows as lists for speed.
-    dp = [[0] * (blen + 1) for _ in range(alen + 1)]
-    for i in range(1, alen + 1):
-        ai = a[i - 1]
-        row, prev = dp[i], dp[i - 1]
-        for j in range(1, blen + 1):
-            if ai == b[j - 1]:
-                row[j] = prev[j - 1] + 1
-            else:
-                row[j] = row[j - 1] if row[j - 1] > prev[j] else prev[j]
-    length = dp[alen][blen]
+    rows = _lcs_rows(a, b)
+    length = blen - rows[alen].bit_count()
     if getlen:
         return integer(length)
     # Walk back from the end as lcsCommand does, emitting each range of
@@ -604,7 +614,9 @@ def lcs(c, argv):
             i -= 1
             j -= 1
         else:
-            if dp[i - 1][j] > dp[i][j - 1]:
+            low = (1 << j) - 1
+            # LCS(i-1, j) > LCS(i, j-1), from the bit rows.
+            if j - (rows[i - 1] & low).bit_count() > j - 1 - (rows[i] & (low >> 1)).bit_count():
                 i -= 1
             else:
                 j -= 1
