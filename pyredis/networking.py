@@ -164,10 +164,7 @@ class Client(asyncio.Protocol):
         self.last_interaction = self.server.unixtime
         self.tot_net_in += len(data)
         if (self.slow is not None or data[0] != 42 or _huge_count(data) is not None
-                or (43 in data and b'\r\n+' in data)):
-            # hiredis returns a "+..." element as bytes, like a bulk: such
-            # input (a simple string where Redis wants '$') goes to the
-            # exact parser too.
+                or _other_types(data)):
             self._slow_path(data, 0)
         else:
             reader = self.reader
@@ -305,6 +302,23 @@ class _NotBulk(Exception):
 # chunks that may hold such a count go to the exact parser, which grows argv
 # as the arguments arrive (as Redis does) and rejects counts over INT_MAX.
 _huge_count = re.compile(rb'\*[1-9][0-9]{7}').search
+
+
+# hiredis also accepts RESP types a request may not contain and hands them
+# back like bulks or arrays: "+str", "=len\r\ntxt:...", "(bignum" elements,
+# "~" sets, ">" pushes and "|" attributes (silently skipped). Redis answers
+# those with a protocol error (or, at the start of a request, reads an
+# inline command), so chunks that may hold one go to the exact parser. The
+# membership tests are memchr-fast and these bytes are rare in requests.
+_OTHER_TYPES = ((43, b'\r\n+'), (61, b'\r\n='), (40, b'\r\n('), (126, b'\r\n~'),
+                (62, b'\r\n>'), (124, b'\r\n|'))
+
+
+def _other_types(data):
+    for byte, marker in _OTHER_TYPES:
+        if byte in data and marker in data:
+            return True
+    return False
 
 
 def _at_boundary(reader):
