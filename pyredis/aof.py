@@ -39,7 +39,9 @@ the extra incr file simply stays in the list.
 
 Loading. Files are replayed command by command through a client that has no
 connection, with MULTI/EXEC handled here (a transaction left open at the
-end of the file is dropped, as Redis does). A cut tail is truncated away
+end of the file is dropped, as Redis does). The start-up load hands control
+back to the event loop every 1024 commands, so clients get -LOADING and
+INFO shows the progress instead of a silent socket. A cut tail is truncated away
 when ``aof-load-truncated`` is yes; any other malformed content stops the
 server with the file name and offset. An RDB-format base (or preamble) is
 handed to the RDB module's loader, which reports where the RDB ended.
