@@ -134,11 +134,14 @@ def test_shutdown_save_nosave(server_factory):
     assert srv3.client().get('a') == b'2'
 
 
-def _shutdown(c, **kw):
-    try:
-        c.shutdown(**kw)
-    except redis.ConnectionError:
-        pass
+def _shutdown(c, nosave=False, save=False):
+    """SHUTDOWN over a raw socket (redis-py retries the lost connection)."""
+    port = c.connection_pool.connection_kwargs['port']
+    c.close()
+    conn = RawConn(port)
+    conn.send_command('SHUTDOWN', *(['NOSAVE'] if nosave else ['SAVE'] if save else []))
+    assert conn.closed(10)
+    conn.close()
 
 
 def test_sigterm_saves_when_save_points_exist(server_factory):
