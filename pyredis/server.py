@@ -267,6 +267,9 @@ class Server:
             # CLIENT REPLY SKIP ran on the fast path, which does not do the
             # after-command transition: this is the command to silence.
             c.reply_mode = _arm_skip(c.reply_mode)
+        # The fast path leaves handlers' propagate_argv unconsumed when
+        # nothing is propagated: never let a stale one stand for this command.
+        c.propagate_argv = None
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:
