@@ -206,6 +206,7 @@ SEQUENCES = {
         DEBUG SLEEP -1
         DEBUG SLEEP x
         DEBUG HELP
+        DEBUG HELP extra
         DEBUG SET-ACTIVE-EXPIRE 1
         CLIENT KILL MAXAGE 5
         OBJECT ENCODING

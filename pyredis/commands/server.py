@@ -650,7 +650,7 @@ def debug(c, argv):
     handler = DEBUG_SUBCOMMANDS.get(sub)
     if handler is not None:
         return handler(c, argv)
-    if sub == b'help':
+    if sub == b'help' and len(argv) == 2:
         return help_reply('DEBUG', DEBUG_HELP)
     return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
                  % c_string(argv[1])[:128])
