@@ -16,7 +16,7 @@ import pytest
 from helpers import RawConn, encode_command
 
 
-def exchange(port, chunks, pause=0.0, quiet=0.3):
+def exchange(port, chunks, pause=0.0, quiet=0.2):
     """Send the chunks (pausing between them), then read until EOF or until
     nothing arrives for ``quiet`` seconds. Returns (data, closed)."""
     s = socket.create_connection(('127.0.0.1', port), timeout=5)
