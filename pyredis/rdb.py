@@ -416,7 +416,14 @@ class Options:
             if ENCODERS:
                 def encoding_of(v, _get=ENCODERS.get, _server=server):
                     fn = _get(type(v))
-                    return fn(_server, v) if fn is not None else None
+                    if fn is None:
+                        return None
+                    try:
+                        return fn(_server, v)
+                    except AttributeError:
+                        # A partial server object (tools, tests) without the
+                        # encoding thresholds: let the thresholds decide.
+                        return None
                 self.encoding_of = encoding_of
 
 

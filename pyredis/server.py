@@ -173,9 +173,12 @@ class Server:
                                 cmd.fullname.encode(), cmd)
         if c.gated:
             return self._gated(c, cmd, argv)
-        if self.propagate_targets:
-            return self.call(c, cmd, argv)
-        # The common case, call() without the propagation bookkeeping.
+        # The common case: call() without CLIENT REPLY handling, and with the
+        # propagation bookkeeping only when the AOF or replicas listen.
+        targets = self.propagate_targets
+        if targets:
+            dirty = self.dirty
+            c.propagate_argv = None
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:  # a handler bug must not take the server down
@@ -184,6 +187,11 @@ class Server:
         if reply is not None:
             c.out.append(reply)
         c.last_cmd = cmd
+        if targets:
+            if self.dirty != dirty:
+                self._propagate_call(c, cmd, argv)
+            elif self.also_propagated and not self.in_exec:
+                self.flush_propagation()
 
     def _reject(self, c, err, cmd=None):
         self.stat.rejected_calls += 1
