@@ -102,7 +102,9 @@ def ld_round(x):
         m += 1
     if m.bit_length() + q > LD_MAX_EXP + 1:
         return sign * _LD_INF
-    return Fraction(sign * m) * (Fraction(2) ** q)
+    if q >= 0:
+        return Fraction(sign * (m << q))
+    return Fraction(sign * m, 1 << -q)
 
 
 _LD_DEC_RE = re.compile(rb'([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?')
@@ -135,7 +137,7 @@ def strtold(s):
             return None                         # underflow to zero
         if not digits:
             return Fraction(0)
-        value = Fraction(digits) * (Fraction(2) ** exp2)
+        value = Fraction(digits << exp2) if exp2 >= 0 else Fraction(digits, 1 << -exp2)
     else:
         m = _LD_DEC_RE.fullmatch(s)
         if not m:
@@ -154,7 +156,8 @@ def strtold(s):
                 return None
         if not mant:
             return Fraction(0)
-        value = Fraction(int(mant)) * (Fraction(10) ** exp10)
+        value = (Fraction(int(mant) * 10 ** exp10) if exp10 >= 0
+                 else Fraction(int(mant), 10 ** -exp10))
     if sign == b'-':
         value = -value
     r = ld_round(value)
