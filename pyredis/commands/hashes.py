@@ -205,6 +205,33 @@ def _written(c, key, event, n=1):
 
 @command('hset')
 def hset(c, argv):
+    db = c.db
+    key = argv[1]
+    h = db.data.get(key)
+    if h.__class__ is dict and len(argv) == 4 and key not in db.expires and not STATE.entries:
+        # Fast path: one field set in an existing hash without a TTL
+        # (db.lookup_write does no more than the LRU update for such a key)
+        # and no SCAN index or conversion state to maintain. The encoding
+        # follows from the content unless a value longer than the listpack
+        # limit is replaced by a shorter one (see _set_fields).
+        f = argv[2]
+        v = argv[3]
+        old = h.get(f)
+        if old is None or len(v) >= len(old):
+            db.lru[key] = db.lruclock
+            h[f] = v
+            server = c.server
+            if db.watched:
+                server.signal_modified(db, key)
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(H, b'hset', key, db.id)
+            return ONE if old is None else ZERO
+    return hset_generic(c, argv)
+
+
+@command('hmset')
+def hset_generic(c, argv):
     if len(argv) % 2:
         return b"-ERR wrong number of arguments for '%s' command\r\n" % argv[0].lower()
     key = argv[1]
@@ -217,8 +244,6 @@ def hset(c, argv):
         return OK
     return integer(added)
 
-
-command('hmset')(hset)
 
 
 @command('hsetnx')

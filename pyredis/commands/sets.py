@@ -165,6 +165,24 @@ def _delete_if_empty(c, db, key, s):
 def sadd(c, argv):
     db = c.db
     key = argv[1]
+    s = db.data.get(key)
+    if s.__class__ is set and len(argv) == 3 and key not in db.expires:
+        # Fast path: one member added to an existing set without a TTL
+        # (db.lookup_write does no more than the LRU update for such a key).
+        db.lru[key] = db.lruclock
+        m = argv[2]
+        if m in s:
+            return ZERO
+        if not STATE.entries:   # no SSCAN index to keep up to date
+            s.add(m)
+            _changed(c, db, key, b'sadd')
+            return ONE
+    return _sadd(c, argv)
+
+
+def _sadd(c, argv):
+    db = c.db
+    key = argv[1]
     s = db.lookup_write(key)
     if s is None:
         s = set()
@@ -283,6 +301,10 @@ def random_member(s):
 
 @command('spop')
 def spop(c, argv):
+    if len(argv) == 2 and argv[1] not in c.db.data:
+        # A missing key (a key in expires is always in data): nothing to
+        # look up, expire or pop.
+        return _null(c)
     if len(argv) == 3:
         return _spop_count(c, argv)
     if len(argv) > 3:

@@ -104,6 +104,10 @@ def _strtod(t):
 
 def get_double(s):
     """getDoubleFromObject: the score/weight/increment rules. None on error."""
+    if s.isdigit() and len(s) < 300:
+        # A plain decimal integer (the usual score): float() rounds it as
+        # strtod does, and below 10**300 it cannot overflow.
+        return float(s)
     if not s or len(s) > 5120:
         return None
     r = _strtod(s)
@@ -406,8 +410,10 @@ def zadd(c, argv):
         if score is not None:
             key = argv[1]
             db = c.db
-            z = db.lookup_write(key)
-            if z.__class__ is ZSet and z.big is not None:
+            z = db.data.get(key)
+            # Without a TTL, db.lookup_write does no more than the LRU update.
+            if z.__class__ is ZSet and z.big is not None and key not in db.expires:
+                db.lru[key] = db.lruclock
                 member = argv[3]
                 cur = z.dict.get(member)
                 if cur is not None and cur == score:
