@@ -195,6 +195,8 @@ class Server:
 
     def _reject(self, c, err, cmd=None):
         self.stat.rejected_calls += 1
+        if cmd is not None:
+            cmd.rejected_calls += 1     # INFO commandstats, as rejectCommand()
         if c.multi is not None:
             c.dirty_exec = True
         if cmd is not None and cmd.name == b'exec' and self.exec_abort is not None:
@@ -225,7 +227,7 @@ class Server:
                 return self._reject(c, b'-NOAUTH Authentication required.\r\n', cmd)
             c.authenticated = True
         if c.multi is not None and cmd.no_multi:
-            return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n')
+            return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n', cmd)
         if self.gated:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
@@ -329,7 +331,9 @@ class Server:
             return
         self.also_propagated = []
         if wrap and len(ops) > 1:
-            ops = [(ops[0][0], [b'MULTI'])] + ops + [(ops[0][0], [b'EXEC'])]
+            # As Redis: MULTI takes the first operation's database (so any
+            # SELECT comes before it), EXEC none (-1: no SELECT before it).
+            ops = [(ops[0][0], [b'MULTI'])] + ops + [(-1, [b'EXEC'])]
         for target in self.propagate_targets:
             target(ops)
 

@@ -1448,3 +1448,20 @@ def test_info_keyspace_line(pyredis, real_redis):
                             'db5:keys=1,expires=0,avg_ttl=0\r\n')
         finally:
             conn.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1')
+
+
+def test_commandstats_count_rejected_calls(pyredis, real_redis):
+    lines = []
+    for srv in (pyredis, real_redis):
+        conn = RawConn(srv.port)
+        assert conn.call('CONFIG', 'RESETSTAT') == b'+OK\r\n'
+        conn.call('GET')
+        conn.call('GET', 'a', 'b')
+        conn.call('EXPIRETIME')
+        conn.call('NOSUCHCOMMAND')
+        text = parse(conn.call('INFO', 'commandstats')).decode()
+        lines.append(sorted(l for l in text.split('\r\n')
+                            if l.startswith(('cmdstat_get:', 'cmdstat_expiretime:'))))
+    assert lines[0] == lines[1] == [
+        'cmdstat_expiretime:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0',
+        'cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=2,failed_calls=0']
