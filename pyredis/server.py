@@ -331,9 +331,7 @@ class Server:
             return
         self.also_propagated = []
         if wrap and len(ops) > 1:
-            # As Redis: MULTI takes the first operation's database (so any
-            # SELECT comes before it), EXEC none (-1: no SELECT before it).
-            ops = [(ops[0][0], [b'MULTI'])] + ops + [(-1, [b'EXEC'])]
+            ops = [(ops[0][0], [b'MULTI'])] + ops + [(ops[0][0], [b'EXEC'])]
         for target in self.propagate_targets:
             target(ops)
 
