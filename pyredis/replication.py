@@ -236,7 +236,7 @@ class Replication:
         parts = []
         seldb = self.slaveseldb
         for dbid, argv in ops:
-            if dbid != seldb:
+            if dbid != seldb and dbid != -1:    # -1: no database (EXEC)
                 s = b'%d' % dbid
                 parts.append(b'*2\r\n$6\r\nSELECT\r\n$%d\r\n%s\r\n' % (len(s), s))
                 seldb = dbid

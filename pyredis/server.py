@@ -175,10 +175,11 @@ class Server:
             return self._gated(c, cmd, argv)
         # The common case: call() without CLIENT REPLY handling, and with the
         # propagation bookkeeping only when the AOF or replicas listen.
-        targets = self.propagate_targets
-        if targets:
+        if self.propagate_targets:
             dirty = self.dirty
             c.propagate_argv = None
+        else:
+            dirty = None    # (a handler may add a target, e.g. PSYNC)
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:  # a handler bug must not take the server down
@@ -187,7 +188,7 @@ class Server:
         if reply is not None:
             c.out.append(reply)
         c.last_cmd = cmd
-        if targets:
+        if dirty is not None:
             if self.dirty != dirty:
                 self._propagate_call(c, cmd, argv)
             elif self.also_propagated and not self.in_exec:
@@ -331,7 +332,9 @@ class Server:
             return
         self.also_propagated = []
         if wrap and len(ops) > 1:
-            ops = [(ops[0][0], [b'MULTI'])] + ops + [(ops[0][0], [b'EXEC'])]
+            # As Redis: MULTI takes the first operation's database (so any
+            # SELECT comes before it), EXEC none (-1: no SELECT before it).
+            ops = [(ops[0][0], [b'MULTI'])] + ops + [(-1, [b'EXEC'])]
         for target in self.propagate_targets:
             target(ops)
 
