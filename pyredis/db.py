@@ -67,16 +67,16 @@ class Database:
         when = self.expires.get(key)
         if when is not None and when <= time.time() * 1000:
             if self.server.expire_if_needed(self, key):
-                self.server.stat.keyspace_misses += 1
+                self.misses += 1
                 if self.server.notify_flags & KEY_MISS:
                     self.server.notify(KEY_MISS, b'keymiss', key, self.id)
                 return None
         v = self.data.get(key)
         if v is not None:
             self.lru[key] = self.lruclock
-            self.server.stat.keyspace_hits += 1
+            self.hits += 1
         else:
-            self.server.stat.keyspace_misses += 1
+            self.misses += 1
             if self.server.notify_flags & KEY_MISS:
                 self.server.notify(KEY_MISS, b'keymiss', key, self.id)
         return v

@@ -925,3 +925,17 @@ COMMAND_HELP = [
 @command('command|help')
 def command_help(c, argv):
     return help_reply('COMMAND', COMMAND_HELP)
+
+
+def _reset_db_stats(server):
+    # Keyspace hits/misses are counted per database on the lookup path.
+    for db in server.dbs:
+        db.hits = db.misses = 0
+
+
+def _register_resetstat():
+    from .config_cmd import RESETSTAT_HOOKS
+    RESETSTAT_HOOKS.append(_reset_db_stats)
+
+
+_register_resetstat()
