@@ -19,10 +19,13 @@ process:
   returned when completely empty), but it walks the pool headers: about
   60 us per million live objects. The average block size is calibrated from
   ``sys._debugmallocstats()`` ("bytes in allocated blocks"), about 1 ms per
-  million objects, at most once a second from the cron and whenever the
-  block count moved by more than 25% since the last calibration.
+  million objects, once a second from the cron and whenever the block
+  count moved by more than 25% since the last calibration. In between,
+  the blocks allocated since the calibration are counted at the marginal
+  block size observed between the last two calibrations.
 
-    reading   = uordblks + hblkhd + allocated_blocks * avg_block_size
+    reading   = uordblks + hblkhd
+                + calibrated_bytes + (blocks - calibrated_blocks) * block_size
     used      = reading - baseline          (never below 0)
 
 ``baseline`` is the reading when the server object was created: the
@@ -34,10 +37,10 @@ buffers, the replication backlog and the AOF buffer, like Redis.
 
 Error bounds: the glibc part is exact to the byte (chunk headers included,
 as jemalloc's size classes are in Redis). The pymalloc part is exact in the
-block count and approximate in the average size: it drifts only when the
-mix of object sizes changes between two calibrations, and the recalibration
-on a 25% change in the block count bounds that drift; in practice it is
-within a few percent. Memory that is allocated but free inside the
+block count and exact at each calibration; in between, only the blocks
+allocated or freed since the last calibration are estimated, so the error
+is at most (blocks changed since) x (their size minus the marginal size):
+a few kilobytes per second of traffic in practice. Memory that is allocated but free inside the
 allocators (fragmentation, empty pymalloc pools) is not counted, again like
 Redis's used_memory; it shows in used_memory_rss and
 mem_fragmentation_ratio.
@@ -221,8 +224,9 @@ class Memory:
 
     def __init__(self, server):
         self.server = server
-        self.block_size = 64.0
+        self.block_size = 64.0      # marginal bytes per pymalloc block
         self.calib_blocks = 0
+        self.calib_bytes = 0
         self.calib_time = 0.0
         self.calibrate()
         self.baseline = self.reading()
@@ -231,11 +235,21 @@ class Memory:
         self.peak = 0
 
     def calibrate(self):
+        """Read pymalloc's exact allocated bytes. Between two calibrations
+        the blocks allocated or freed are counted at the marginal size seen
+        between the last two, so a calibration corrects the estimate by
+        only what that size got wrong (an average over all blocks would
+        make the figure jump by its drift times the whole block count)."""
         blocks = sys.getallocatedblocks()
         nbytes = pymalloc_allocated_bytes()
-        if nbytes is not None and blocks > 0:
-            self.block_size = nbytes / blocks
+        if nbytes is None:
+            nbytes = int(blocks * 64)
+        delta = blocks - self.calib_blocks
+        if self.calib_time and abs(delta) >= 1000:
+            size = (nbytes - self.calib_bytes) / delta
+            self.block_size = min(max(size, 16.0), 512.0)
         self.calib_blocks = blocks
+        self.calib_bytes = nbytes
         self.calib_time = time.monotonic()
 
     def reading(self):
@@ -244,7 +258,9 @@ class Memory:
         cb = self.calib_blocks
         if blocks > cb + (cb >> 2) or blocks < cb - (cb >> 2):
             self.calibrate()
-        return malloc_in_use() + int(blocks * self.block_size)
+            cb = blocks
+        return (malloc_in_use() + self.calib_bytes +
+                int((blocks - cb) * self.block_size))
 
     def refresh(self):
         used = self.reading() - self.baseline
@@ -683,9 +699,32 @@ def _flush_hook(server, db):
     install_clock_kind(server)
 
 
+# A dict holding more than this many bytes per key (plus a floor) is
+# rebuilt by the cron when maxmemory is set (see compact_dicts).
+SPARSE_BYTES_PER_KEY = 100
+SPARSE_FLOOR = 64 * 1024
+
+
+def compact_dicts(server):
+    """Redis's tryResizeHashTables. A Python dict never shrinks when keys
+    are deleted, and one that keeps deleting and inserting (a cache under
+    eviction) regrows to three times its live entries: its table can hold
+    the memory that eviction is trying to free, and with maxmemory set a
+    keyspace emptied by evictions could be left with no room for any key.
+    Rebuilding a sparse dict (O(n), in C, rare) gives the memory back."""
+    getsizeof = sys.getsizeof
+    for db in server.dbs:
+        for attr in ('data', 'lru', 'expires'):
+            d = getattr(db, attr)
+            if getsizeof(d) > SPARSE_BYTES_PER_KEY * len(d) + SPARSE_FLOOR:
+                setattr(db, attr, type(d)(d))
+
+
 def _cron(server):
     server.memory.cron()
     install_clock_kind(server)
+    if server.config.maxmemory:
+        compact_dicts(server)
 
 
 def init_server(server):
@@ -708,3 +747,4 @@ def register():
         config_cmd.register_apply(name, apply_maxmemory)
     if _flush_hook not in server_cmds.FLUSH_HOOKS:
         server_cmds.FLUSH_HOOKS.append(_flush_hook)
+
