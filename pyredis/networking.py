@@ -301,7 +301,7 @@ class _NotBulk(Exception):
 # so "*2147483648\r\n" would cost gigabytes and seconds to allocate and free:
 # chunks that may hold such a count go to the exact parser, which grows argv
 # as the arguments arrive (as Redis does) and rejects counts over INT_MAX.
-_huge_count = re.compile(rb'\*[1-9][0-9]{7}').search
+_huge_count = re.compile(rb'\*\d{8}').search
 
 
 # hiredis also accepts RESP types a request may not contain and hands them
