@@ -19,7 +19,8 @@ process:
   returned when completely empty), but it walks the pool headers: about
   60 us per million live objects. The average block size is calibrated from
   ``sys._debugmallocstats()`` ("bytes in allocated blocks"), about 1 ms per
-  million objects, once a second from the cron and whenever the block
+  million objects, from the cron (every second, or every 5 s per million
+  objects on large heaps) and whenever the block
   count moved by more than 25% since the last calibration. In between,
   the blocks allocated since the calibration are counted at the marginal
   block size observed between the last two calibrations.
@@ -47,12 +48,18 @@ mem_fragmentation_ratio.
 
 The OOM gate must be O(1): ``oom_check`` runs before every ``denyoom``
 command (and every command inside MULTI) while maxmemory is set. It does not
-read the allocators each time: it adds ``COMMAND_GUESS`` bytes per command
-to the last reading and reads them again every ``REFRESH_EVERY`` commands,
-or at once when the estimate reaches maxmemory. Between two readings the
-figure can therefore lag by what at most REFRESH_EVERY commands allocated;
-as soon as it gets near the limit every command reads the allocators. With
-no maxmemory, ``server.oom_check`` is None and none of this runs.
+read the allocators each time: each reading computes how many commands fit
+in the room left if each allocated ``COMMAND_GUESS`` bytes (at most
+``REFRESH_EVERY``), and the gate only counts that down (one attribute
+decrement), reading the allocators again when it reaches zero. Between two
+readings the figure can therefore lag by what at most REFRESH_EVERY
+commands allocated beyond COMMAND_GUESS each; near the limit every command
+reads the allocators. Eviction frees a little below the limit (at most
+REFRESH_EVERY * COMMAND_GUESS, 1/64 of maxmemory for small limits) so that
+a cache under eviction does not read the allocators on every write. A
+client's unprocessed pipelined input is memory too and counts, as Redis's
+query buffers do. With no maxmemory, ``server.oom_check`` is None and none
+of this runs.
 
 Eviction
 --------
@@ -231,7 +238,7 @@ class Memory:
         self.calibrate()
         self.baseline = self.reading()
         self.used = 0
-        self.pending = 0
+        self.countdown = 0
         self.peak = 0
 
     def calibrate(self):
@@ -267,13 +274,24 @@ class Memory:
         if used < 0:
             used = 0
         self.used = used
-        self.pending = 0
+        # Commands the OOM gate lets through on the estimate alone before
+        # reading the allocators again: COMMAND_GUESS bytes each, at most
+        # REFRESH_EVERY, none when the limit is reached.
+        limit = self.server.config.maxmemory
+        if limit and used < limit:
+            self.countdown = min(REFRESH_EVERY, (limit - used) // COMMAND_GUESS)
+        else:
+            self.countdown = 0
         if used > self.peak:
             self.peak = used
         return used
 
     def cron(self):
-        if self.server.config.maxmemory and time.monotonic() - self.calib_time >= 1.0:
+        # A calibration costs about 1 ms per million live objects: every
+        # second for small heaps, every 5 s per million objects for large
+        # ones (a stall of at most ~0.2% of the time).
+        if self.server.config.maxmemory and (
+                time.monotonic() - self.calib_time >= max(1.0, self.calib_blocks / 200000)):
             self.calibrate()
 
 
@@ -650,10 +668,10 @@ def make_oom_check(server):
     mem = server.memory
 
     def oom_check(c, cmd):
-        pending = mem.pending + 1
-        mem.pending = pending
-        limit = config.maxmemory
-        if pending < REFRESH_EVERY and mem.used + pending * COMMAND_GUESS <= limit:
+        # The common case: the estimate has room for this command.
+        n = mem.countdown - 1
+        if n > 0:
+            mem.countdown = n
             return None
         if perform_evictions(server) != EVICT_FAIL:
             return None
