@@ -173,6 +173,12 @@ class Server:
                                 cmd.fullname.encode(), cmd)
         if c.gated:
             return self._gated(c, cmd, argv)
+        if cmd.denyoom and self.oom_check is not None:
+            # maxmemory: only commands that may grow memory are checked, so
+            # this gate stays out of the way of reads.
+            err = self.oom_check(c, cmd)
+            if err is not None:
+                return self._reject(c, err, cmd)
         # The common case: call() without CLIENT REPLY handling, and with the
         # propagation bookkeeping only when the AOF or replicas listen.
         if self.propagate_targets:
@@ -229,7 +235,7 @@ class Server:
             c.authenticated = True
         if c.multi is not None and cmd.no_multi:
             return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n', cmd)
-        if self.gated:
+        if self.gated or self.oom_check is not None:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
                 return self._reject(c, err, cmd)
@@ -433,7 +439,9 @@ class Server:
         """Recompute whether server-wide conditions need the slow checks, and
         fold that into every client's own ``gated`` flag, so the hot path
         tests a single attribute."""
-        self.gated = bool(self.loading or self.masterhost or self.oom_check is not None
+        # (maxmemory's oom_check is not a gate: process_command consults it
+        # for denyoom commands only.)
+        self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None
                           or self.extra_gate is not None)
         for c in self.clients.values():
