@@ -2,9 +2,10 @@
 SHUTDOWN, DEBUG, COMMAND and its subcommands.
 
 INFO is assembled from sections; each is a function returning (field, value)
-pairs. Subsystems in other modules (persistence, replication, memory) replace
-or extend a section through ``server.info_sections`` so that this module does
-not need to know about them.
+pairs. Subsystems in other modules provide or extend their own section
+through ``server.info_sections`` (persistence: commands/persistence.py and
+aof.py; replication; memory: evict.py) so that this module does not need to
+know about them. LASTSAVE lives with the persistence commands.
 """
 
 import os
@@ -104,11 +105,6 @@ def time_(c, argv):
     t = time.time_ns() // 1000
     s, us = divmod(t, 1000000)
     return resp.bulk_array([b'%d' % s, b'%d' % us])
-
-
-@command('lastsave')
-def lastsave(c, argv):
-    return integer(c.server.rdb_last_save_time)
 
 
 @command('shutdown')
@@ -279,41 +275,6 @@ def info_memory(server):
     ]
 
 
-def info_persistence(server):
-    return [
-        ('loading', int(server.loading)),
-        ('async_loading', 0),
-        ('current_cow_peak', 0),
-        ('current_cow_size', 0),
-        ('current_cow_size_age', 0),
-        ('current_fork_perc', '0.00'),
-        ('current_save_keys_processed', 0),
-        ('current_save_keys_total', 0),
-        ('rdb_changes_since_last_save', server.dirty),
-        ('rdb_bgsave_in_progress', 0),
-        ('rdb_last_save_time', server.rdb_last_save_time),
-        ('rdb_last_bgsave_status', 'ok'),
-        ('rdb_last_bgsave_time_sec', -1),
-        ('rdb_current_bgsave_time_sec', -1),
-        ('rdb_saves', 0),
-        ('rdb_last_cow_size', 0),
-        ('rdb_last_load_keys_expired', 0),
-        ('rdb_last_load_keys_loaded', 0),
-        ('aof_enabled', int(server.config.appendonly)),
-        ('aof_rewrite_in_progress', 0),
-        ('aof_rewrite_scheduled', 0),
-        ('aof_last_rewrite_time_sec', -1),
-        ('aof_current_rewrite_time_sec', -1),
-        ('aof_last_bgrewrite_status', 'ok'),
-        ('aof_rewrites', 0),
-        ('aof_rewrites_consecutive_failures', 0),
-        ('aof_last_write_status', 'ok'),
-        ('aof_last_cow_size', 0),
-        ('module_fork_in_progress', 0),
-        ('module_fork_last_cow_size', 0),
-    ]
-
-
 def info_stats(server):
     st = server.stat
     pubsub = server.pubsub
@@ -433,7 +394,7 @@ def info_empty(server):
 
 SECTIONS = {
     'server': info_server, 'clients': info_clients, 'memory': info_memory,
-    'persistence': info_persistence, 'stats': info_stats,
+    'stats': info_stats,
     'replication': info_replication, 'cpu': info_cpu, 'modules': info_empty,
     'commandstats': info_commandstats, 'errorstats': info_empty,
     'latencystats': info_empty, 'cluster': info_cluster, 'keyspace': info_keyspace,
