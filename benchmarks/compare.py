@@ -69,10 +69,12 @@ def run_benchmark(port, test, n, clients, pipeline, extra):
     cmd = ['redis-benchmark', '-p', str(port), '-t', test, '-n', str(n), '-c', str(clients),
            '-P', str(pipeline), '--csv'] + extra
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-    rows = list(csv.reader(io.StringIO(out)))
-    for row in rows[1:]:
-        return row[0], float(row[1])
-    raise RuntimeError('no result from redis-benchmark: %r' % out)
+    rows = list(csv.reader(io.StringIO(out)))[1:]
+    if not rows:
+        raise RuntimeError('no result from redis-benchmark: %r' % out)
+    # The last row is the test itself (LRANGE_* first report the LPUSH
+    # that fills the list).
+    return rows[-1][0], float(rows[-1][1])
 
 
 def flush(port):
