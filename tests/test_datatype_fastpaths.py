@@ -59,13 +59,16 @@ def test_sadd_spop(compat):
 
 
 def test_sadd_during_sscan(pyredis):
-    """A member added while SSCAN walks a hash-table set is still seen."""
+    """A member added by the SADD fast path after SSCAN built its bucket
+    index is in the index: a full iteration started afterwards sees it.
+    (A member added in the middle of an iteration may or may not be seen,
+    in Redis too, so that is not what is asserted.)"""
     c = RawConn(pyredis.port)
     c.call('SADD', 'big', *['m%d' % i for i in range(600)])
-    reply = c.call('SSCAN', 'big', '0', 'COUNT', '10')
-    cursor = reply.split(b'\r\n')[2]
+    c.call('SSCAN', 'big', '0', 'COUNT', '10')
     assert c.call('SADD', 'big', 'new') == b':1\r\n'
     assert c.call('SADD', 'big', 'new') == b':0\r\n'
+    cursor = b'0'
     seen = set()
     while True:
         reply = c.call('SSCAN', 'big', cursor, 'COUNT', '100')
