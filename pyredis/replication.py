@@ -1151,6 +1151,10 @@ class Replication:
         self.cached_db = stream_db if 0 <= stream_db < len(server.dbs) else 0
         self.link_up()
         log.notice('MASTER <-> REPLICA sync: Finished with success')
+        # The dataset was replaced: an enabled AOF starts over from a
+        # rewrite of it, as Redis's restartAOFAfterSYNC does.
+        from . import aof
+        aof.restart_after_sync(server)
         return leftover
 
     def link_up(self):

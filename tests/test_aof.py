@@ -747,3 +747,26 @@ def test_legacy_file_with_rdb_preamble(server_factory, tmp_path):
     log = srv.read_log()
     assert 'Reading RDB preamble from AOF file...' in log
     assert 'Reading the remaining AOF tail...' in log
+
+
+def test_replica_aof_restarts_from_the_synced_dataset(server_factory):
+    """A replica with appendonly yes rewrites its AOF after a full sync, so
+    a restart without the master has the master's data (restartAOFAfterSYNC)."""
+    master = server_factory('pyredis')
+    m = master.raw()
+    for i in range(50):
+        m.call('SET', 'k%d' % i, 'v%d' % i)
+    replica = server_factory('pyredis', '--appendonly', 'yes', '--replicaof', '127.0.0.1',
+                             str(master.port))
+    r = replica.raw()
+    wait_for(lambda: r.call('DBSIZE') == b':50\r\n')
+    m.call('SET', 'after', 'sync')
+    wait_for(lambda: r.call('GET', 'after') == b'$4\r\nsync\r\n')
+    wait_rewrite(r)
+    replica.kill()
+    master.stop()
+    again = server_factory('pyredis', '--appendonly', 'yes', cwd=replica.dir)
+    c = again.raw()
+    assert c.call('DBSIZE') == b':51\r\n'
+    assert c.call('GET', 'k7') == b'$2\r\nv7\r\n'
+    assert c.call('GET', 'after') == b'$4\r\nsync\r\n'
