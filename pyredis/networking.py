@@ -152,12 +152,12 @@ class Client(asyncio.Protocol):
         # The peer is not reading its replies: stop reading its requests
         # until the buffer drains, so one client cannot grow memory forever.
         self.write_paused = True
-        if not self.paused_reading and self.transport is not None:
+        if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self):
         self.write_paused = False
-        if not self.paused_reading and self.transport is not None:
+        if self.transport is not None:
             self.transport.resume_reading()
 
     def data_received(self, data):

@@ -3,9 +3,11 @@
 ``process_command`` is Redis's processCommand: look the command up in the
 table, check arity, then - only when some condition makes it necessary - the
 slower gates (authentication, MULTI queueing, pub/sub context, loading,
-read-only replica, OOM, MISCONF). Whether any gate can apply is kept in two
-booleans (``Server.gated`` and ``Client.gated``... computed on change, not per
-command), so the common command runs lookup -> arity -> handler -> reply.
+read-only replica, MISCONF). Whether any gate can apply is folded into one
+flag per client (``Client.gated``, recomputed when the client's or the
+server's state changes, not per command), so the common command runs
+lookup -> arity -> handler -> reply. maxmemory's OOM check is not a gate: it
+is consulted for denyoom commands only.
 
 ``call`` runs a handler and, when the command changed the dataset (the
 ``dirty`` counter moved), hands its argument vector to ``propagate``: the one
@@ -59,7 +61,6 @@ class Server:
         self.run_id = os.urandom(20).hex()
         self.dirty = 0
         self.masterhost = None
-        self.master_client = None
         self.loading = False
         self.shutting_down = False
         self.active_expire_enabled = True
@@ -102,7 +103,7 @@ class Server:
 
     def total_commands(self):
         """total_commands_processed: the sum of every command's calls."""
-        return self.stat.numcommands_base + sum(
+        return sum(
             cmd.calls + (sum(s.calls for s in cmd.subcommands.values())
                          if cmd.subcommands else 0)
             for cmd in TABLE.values())
@@ -361,12 +362,21 @@ class Server:
         return True
 
     def delete_expired(self, db, key):
-        """The single path for expiry deletions (lazy and active): delete,
-        count, notify 'expired', and propagate a DEL."""
-        db.delete(key)
+        """The single path for expiry deletions (lazy and active)."""
         self.stat.expired_keys += 1
+        self._delete_and_propagate(db, key, NotifyFlags.EXPIRED, b'expired')
+
+    def delete_evicted(self, db, key):
+        """The single path for eviction deletions (evict.py)."""
+        self.stat.evicted_keys += 1
+        self._delete_and_propagate(db, key, NotifyFlags.EVICTED, b'evicted')
+
+    def _delete_and_propagate(self, db, key, cls, event):
+        """Delete a key the server itself removes, fire its keyspace event and
+        propagate a DEL, so the AOF and the replicas drop it too."""
+        db.delete(key)
         if self.notify_flags:
-            self.notify(NotifyFlags.EXPIRED, b'expired', key, db.id)
+            self.notify(cls, event, key, db.id)
         if self.propagate_targets:
             self.also_propagate(db.id, [b'DEL', key])
 
@@ -405,16 +415,6 @@ class Server:
                         c.watched[wk] = True
                     continue
                 c.dirty_cas = True
-
-    def delete_evicted(self, db, key):
-        """The single path for eviction deletions (evict.py): delete, count,
-        notify 'evicted', and propagate a DEL."""
-        db.delete(key)
-        self.stat.evicted_keys += 1
-        if self.notify_flags:
-            self.notify(NotifyFlags.EVICTED, b'evicted', key, db.id)
-        if self.propagate_targets:
-            self.also_propagate(db.id, [b'DEL', key])
 
     def signal_key_ready(self, db, key):
         """signalKeyAsReady: a key some client is blocked on may be usable."""
@@ -577,9 +577,6 @@ class Stats:
     """INFO stats counters and the instantaneous-metric samples."""
 
     def __init__(self):
-        # Commands counted before the last CONFIG RESETSTAT is subtracted here;
-        # the live count is the sum of the command table's call counters.
-        self.numcommands_base = 0
         self.numconnections = 0
         self.rejected_conn = 0
         self.rejected_calls = 0

@@ -166,6 +166,36 @@ def scan_options(argv, start, allow_type):
     return pattern, count, typ
 
 
+def parse_multi_pop(argv, numkeys_idx, sides):
+    """The common tail of LMPOP/BLMPOP/ZMPOP/BZMPOP: numkeys key [key ...]
+    side [COUNT n], with ``sides`` mapping the lower-case side word to its
+    value. Returns (keys, side, count) or an error reply, checking in the
+    order Redis does."""
+    numkeys = string2ll(argv[numkeys_idx])
+    if numkeys is None or numkeys < 1:
+        return b'-ERR numkeys should be greater than 0\r\n'
+    where_idx = numkeys_idx + numkeys + 1
+    if where_idx >= len(argv):
+        return SYNTAX_ERR
+    side = sides.get(argv[where_idx].lower())
+    if side is None:
+        return SYNTAX_ERR
+    count = -1
+    j = where_idx + 1
+    while j < len(argv):
+        if count == -1 and argv[j].lower() == b'count' and j + 1 < len(argv):
+            j += 1
+            count = string2ll(argv[j])
+            if count is None or count < 1:
+                return b'-ERR count should be greater than 0\r\n'
+        else:
+            return SYNTAX_ERR
+        j += 1
+    if count == -1:
+        count = 1
+    return argv[numkeys_idx + 1:where_idx], side, count
+
+
 @command('scan')
 def scan(c, argv):
     cursor = parse_scan_cursor(argv[1])

@@ -19,7 +19,7 @@ from collections import deque
 from itertools import islice
 
 from . import command
-from .keys import TYPE_NAMES, ENCODERS
+from .keys import TYPE_NAMES, ENCODERS, parse_multi_pop
 from ..resp import OK, ZERO, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
 from ..util import string2ll, LLONG_MIN, LLONG_MAX
@@ -265,32 +265,13 @@ def mpop_reply(c, db, key, lst, head, count):
     return b'*2\r\n$%d\r\n%s\r\n' % (len(key), key) + body
 
 
+_MPOP_SIDES = {b'left': True, b'right': False}
+
+
 def parse_mpop(argv, numkeys_idx):
     """[numkeys key ... LEFT|RIGHT [COUNT n]] -> (keys, head, count) or an
-    error reply (lmpopGenericCommand's checks, in its order)."""
-    numkeys = string2ll(argv[numkeys_idx])
-    if numkeys is None or numkeys < 1:
-        return b'-ERR numkeys should be greater than 0\r\n'
-    where_idx = numkeys_idx + numkeys + 1
-    if where_idx >= len(argv):
-        return SYNTAX_ERR
-    head = parse_side(argv[where_idx])
-    if head is None:
-        return SYNTAX_ERR
-    count = -1
-    j = where_idx + 1
-    while j < len(argv):
-        if count == -1 and argv[j].lower() == b'count' and j + 1 < len(argv):
-            j += 1
-            count = string2ll(argv[j])
-            if count is None or count < 1:
-                return b'-ERR count should be greater than 0\r\n'
-        else:
-            return SYNTAX_ERR
-        j += 1
-    if count == -1:
-        count = 1
-    return argv[numkeys_idx + 1:where_idx], head, count
+    error reply."""
+    return parse_multi_pop(argv, numkeys_idx, _MPOP_SIDES)
 
 
 @command('lmpop')

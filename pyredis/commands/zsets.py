@@ -966,33 +966,7 @@ def zpopmax(c, argv):
 
 def parse_zmpop(argv, numkeys_idx):
     """Arguments of ZMPOP/BZMPOP: (keys, where, count) or an error reply."""
-    numkeys = string2ll(argv[numkeys_idx])
-    if numkeys is None or numkeys < 1:
-        return b'-ERR numkeys should be greater than 0\r\n'
-    where_idx = numkeys_idx + numkeys + 1
-    if where_idx >= len(argv):
-        return SYNTAX_ERR
-    w = argv[where_idx].lower()
-    if w == b'min':
-        where = MIN
-    elif w == b'max':
-        where = MAX
-    else:
-        return SYNTAX_ERR
-    count = -1
-    j = where_idx + 1
-    while j < len(argv):
-        if count == -1 and argv[j].lower() == b'count' and j + 1 < len(argv):
-            j += 1
-            count = string2ll(argv[j])
-            if count is None or count < 1:
-                return b'-ERR count should be greater than 0\r\n'
-        else:
-            return SYNTAX_ERR
-        j += 1
-    if count == -1:
-        count = 1
-    return argv[numkeys_idx + 1:where_idx], where, count
+    return _keys.parse_multi_pop(argv, numkeys_idx, {b'min': MIN, b'max': MAX})
 
 
 @command('zmpop')
