@@ -1,6 +1,7 @@
 /*
  * Hot loops of the RDB format in C: CRC64 (Jones polynomial, the Redis
- * variant) and LZF compression/decompression.
+ * variant) and LZF compression/decompression; and the request scanner that
+ * lets the networking layer trust hiredis with a read (scan_requests).
  *
  * Both are pure byte crunching that Python runs about a hundred times too
  * slowly for a dataset of a gigabyte. pyredis/crc64.py and pyredis/lzf.py
@@ -22,6 +23,9 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
+ *   scan_requests(data, max_bulk) -> int
+ *       the length of the longest prefix of data made of complete requests
+ *       in the strict form clients send (see the function)
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -964,6 +968,74 @@ static PyObject *py_rdb_encode_string(PyObject *self, PyObject *args)
     return r;
 }
 
+/* A request count or bulk length as Redis's string2ll reads it, in the
+ * strict spelling only (digits, no sign, no leading zero but "0" itself,
+ * at most 18 digits), followed by CRLF. Returns the position after the CRLF,
+ * or NULL if the number is not in that form or not complete. */
+static const unsigned char *scan_number(const unsigned char *p, const unsigned char *e,
+                                        long long *out)
+{
+    const unsigned char *start = p;
+    long long v = 0;
+    while (p < e && *p >= '0' && *p <= '9') {
+        v = v * 10 + (*p - '0');
+        p++;
+        if (p - start > 18)
+            return NULL;
+    }
+    if (p == start || (*start == '0' && p - start > 1))
+        return NULL;
+    if (e - p < 2 || p[0] != '\r' || p[1] != '\n')
+        return NULL;
+    *out = v;
+    return p + 2;
+}
+
+/* scan_requests(data, max_bulk) -> int
+ *
+ * The networking layer parses requests with hiredis, which is faster than
+ * anything in Python but more lenient than Redis: it takes other RESP types
+ * as arguments, allocates a declared array length before the elements
+ * arrive, and does not know Redis's limits. This scan tells it when hiredis
+ * can be trusted: it returns how many bytes at the start of data are whole
+ * requests of the form "*<n>\r\n" followed by n times "$<len>\r\n<len bytes>\r\n",
+ * with 1 <= n <= INT_MAX and len <= max_bulk. When that is all of data,
+ * hiredis will return exactly those requests, as lists of bytes, and leave
+ * nothing buffered; anything else (a request cut at the end of the read,
+ * another type, an empty or negative count, a limit exceeded, an inline
+ * command) is for the exact parser to judge. */
+static PyObject *py_scan_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "scan_requests(bytes, int)");
+        return NULL;
+    }
+    long long max_bulk = PyLong_AsLongLong(args[1]);
+    if (max_bulk == -1 && PyErr_Occurred())
+        return NULL;
+    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *e = s + PyBytes_GET_SIZE(args[0]);
+    const unsigned char *p = s, *end = s;
+    long long n, len;
+    while (p < e && *p == '*') {
+        p = scan_number(p + 1, e, &n);
+        if (p == NULL || n < 1 || n > INT_MAX)
+            break;
+        while (n--) {
+            if (p >= e || *p != '$')
+                goto done;
+            p = scan_number(p + 1, e, &len);
+            if (p == NULL || len > max_bulk || e - p < len + 2 ||
+                    p[len] != '\r' || p[len + 1] != '\n')
+                goto done;
+            p += len + 2;
+        }
+        end = p;
+    }
+done:
+    return PyLong_FromSsize_t(end - s);
+}
+
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
     {"lzf_compress", py_lzf_compress, METH_VARARGS, "lzf_compress(data) -> bytes or None"},
@@ -980,12 +1052,14 @@ static PyMethodDef methods[] = {
     {"lp_items", py_lp_items, METH_O, "lp_items(blob) -> list of bytes"},
     {"quicklist_nodes", py_quicklist_nodes, METH_VARARGS,
      "quicklist_nodes(items, fill) -> list of listpack bytes"},
+    {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,
+     "scan_requests(data, max_bulk) -> length of the prefix of strict complete requests"},
     {NULL, NULL, 0, NULL}
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "pyredis._speedups",
-    "CRC64 and LZF for the RDB format.", -1, methods
+    "CRC64 and LZF for the RDB format; the request scanner.", -1, methods
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)

@@ -2,17 +2,23 @@
 
 This is a thin adapter between asyncio and the protocol logic. The hot path
 is ``data_received``: the bytes go to hiredis's C reader, each complete
-request goes straight to ``server.process_command``, the replies are
-collected in a list and written with one ``transport.write`` per read.
+request is executed, the replies are collected in a list and written with
+one ``transport.write`` per read.
 
 hiredis accepts things Redis rejects (inline commands, non-bulk elements,
-huge declared lengths it would patiently buffer). So the fast path only
-ever starts parsing at a request boundary, and whenever hiredis is unsure
-(a chunk that does not start with '*', a protocol error, a non-bulk
-element, or a request left incomplete at the end of a read) the rest of the
-input goes to ``resp.RequestParser``, the port of Redis's own parser, until
-the stream is back at a boundary. That parser gives the exact Redis errors
-and limits, and the common case pays nothing for it.
+malformed lengths, huge declared lengths it would allocate at once). So a
+read takes one of three paths:
+
+- trusted: ``scan_requests`` (C, one pass over the bytes) found the read to
+  be whole requests in the strict form every client library sends. hiredis
+  parses it and the common command is dispatched inline (``_run_trusted``).
+- guarded: the read is not like that, or the C extension is not built.
+  hiredis still parses it, behind cheap guards and per-element type checks
+  that hand anything doubtful to the exact parser (``_run_guarded``).
+- exact: ``resp.RequestParser``, the port of Redis's own parser, takes the
+  rest of the input until the stream is back at a request boundary (inline
+  commands, protocol errors, requests split across reads, unauthenticated
+  clients' tighter limits). It gives Redis's exact errors and limits.
 """
 
 import asyncio
@@ -22,7 +28,14 @@ import time
 import hiredis
 
 from . import log, resp
+from .commands import DISPATCH
 from .resp import RequestParser, ProtocolError
+
+try:
+    from ._speedups import scan_requests
+except ImportError:     # without the C extension every read is guarded
+    def scan_requests(data, max_bulk):
+        return -1
 
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
@@ -163,45 +176,98 @@ class Client(asyncio.Protocol):
     def data_received(self, data):
         self.last_interaction = self.server.unixtime
         self.tot_net_in += len(data)
-        if (self.slow is not None or data[0] != 42 or _huge_count(data) is not None
-                or _other_types(data)):
+        if self.slow is not None or data[0] != 42:
             self._slow_path(data, 0)
+        elif scan_requests(data, self.server.config.proto_max_bulk_len) == len(data):
+            self._run_trusted(data)
         else:
-            reader = self.reader
-            reader.feed(data)
-            process = self.server.process_command
-            done = 0
-            try:
-                while True:
-                    req = reader.gets()
-                    if req is False:
-                        if reader.has_data() or not _at_boundary(reader):
-                            # A request is split across reads: finish it with
-                            # the exact parser, which enforces Redis's limits.
-                            self.reader = hiredis.Reader()
-                            self._slow_path(data, done)
-                        break
-                    if req.__class__ is not list:
-                        raise _NotBulk
-                    for a in req:
-                        if a.__class__ is not bytes:
-                            raise _NotBulk
-                    done += 1
-                    if req:
-                        process(self, req)
-                        if self.closing:
-                            break
-                        if self.paused_reading:
-                            # Blocked (BLPOP...) or paused: keep the rest of
-                            # this read, unprocessed, for when it resumes.
-                            self.reader = hiredis.Reader()
-                            self._slow_path(data, done)
-                            break
-            except (hiredis.ProtocolError, _NotBulk):
-                self.reader = hiredis.Reader()
-                self._slow_path(data, done)
+            self._run_guarded(data)
         if self.out:
             self.flush()
+
+    def _run_trusted(self, data):
+        """Execute a read that scan_requests found to be whole, strict
+        requests: hiredis returns exactly them, as lists of bytes.
+
+        The common command runs right here - process_command's fast case
+        inlined, which saves a call per command, the largest single cost
+        left once the request is parsed. Anything that needs a gate, a
+        subcommand lookup, an error reply or propagation goes through
+        process_command as usual."""
+        reader = self.reader
+        reader.feed(data)
+        gets = reader.gets
+        server = self.server
+        lookup = DISPATCH.get
+        done = 0
+        while True:
+            req = gets()
+            if req is False:
+                return
+            done += 1
+            cmd = lookup(req[0])
+            if (cmd is not None and cmd.subcommands is None
+                    and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
+                    and not server.propagate_targets
+                    and (not cmd.denyoom or server.oom_check is None)):
+                try:
+                    reply = cmd.proc(self, req)
+                except Exception as e:  # a handler bug must not take the server down
+                    reply = server._internal_error(self, cmd, e)
+                cmd.calls += 1
+                if reply is not None:
+                    self.out.append(reply)
+                self.last_cmd = cmd
+            else:
+                server.process_command(self, req)
+            if self.closing or self.paused_reading:
+                # Closing, or blocked (BLPOP...)/paused: keep the rest of
+                # this read, unprocessed, for when it resumes.
+                self.reader = hiredis.Reader()
+                if not self.closing:
+                    self._slow_path(data, done)
+                return
+
+    def _run_guarded(self, data):
+        """hiredis on a read scan_requests could not vouch for (a request
+        split across reads, unusual input, or no C extension): the guards
+        below route anything hiredis would get wrong to the exact parser."""
+        if _huge_count(data) is not None or _other_types(data):
+            self._slow_path(data, 0)
+            return
+        reader = self.reader
+        reader.feed(data)
+        process = self.server.process_command
+        done = 0
+        try:
+            while True:
+                req = reader.gets()
+                if req is False:
+                    if reader.has_data() or not _at_boundary(reader):
+                        # A request is split across reads: finish it with
+                        # the exact parser, which enforces Redis's limits.
+                        self.reader = hiredis.Reader()
+                        self._slow_path(data, done)
+                    break
+                if req.__class__ is not list:
+                    raise _NotBulk
+                for a in req:
+                    if a.__class__ is not bytes:
+                        raise _NotBulk
+                done += 1
+                if req:
+                    process(self, req)
+                    if self.closing:
+                        break
+                    if self.paused_reading:
+                        # Blocked (BLPOP...) or paused: keep the rest of
+                        # this read, unprocessed, for when it resumes.
+                        self.reader = hiredis.Reader()
+                        self._slow_path(data, done)
+                        break
+        except (hiredis.ProtocolError, _NotBulk):
+            self.reader = hiredis.Reader()
+            self._slow_path(data, done)
 
     def _slow_path(self, data, skip):
         """Parse with the exact parser. ``skip`` requests at the start of

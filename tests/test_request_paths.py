@@ -1,0 +1,198 @@
+"""The three request paths of networking.py give the same results.
+
+A read is executed on the trusted path when the C scanner vouches for it,
+on the guarded hiredis path otherwise (or when the extension is not built),
+and on the exact parser for whatever hiredis would get wrong. These tests
+check the scanner against a reference written from its contract, and feed
+the same byte streams, split at every kind of boundary, to an in-process
+client with and without the scanner: the replies and the resulting dataset
+must be identical. (End-to-end comparisons with redis-server for the same
+inputs are in test_protocol.py.)
+"""
+
+import random
+
+import pytest
+
+from pyredis import commands, config, networking
+from pyredis.networking import Client
+from pyredis.server import Server
+
+speedups = pytest.importorskip('pyredis._speedups')
+scan_requests = speedups.scan_requests
+
+
+def reference_scan(data, max_bulk):
+    """The scanner's contract in plain Python."""
+    def number(pos):
+        end = data.find(b'\r\n', pos)
+        if end < 0:
+            return None, None
+        digits = data[pos:end]
+        if (not digits or len(digits) > 18 or not digits.isdigit()
+                or (digits[:1] == b'0' and len(digits) > 1)):
+            return None, None
+        return int(digits), end + 2
+
+    pos = good = 0
+    while pos < len(data) and data[pos:pos + 1] == b'*':
+        n, pos = number(pos + 1)
+        if n is None or not 1 <= n <= 2**31 - 1:
+            break
+        for _ in range(n):
+            if data[pos:pos + 1] != b'$':
+                return good
+            length, pos = number(pos + 1)
+            if (length is None or length > max_bulk
+                    or data[pos + length:pos + length + 2] != b'\r\n'):
+                return good
+            pos += length + 2
+        good = pos
+    return good
+
+
+def req(*args):
+    return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
+
+
+SCAN_CASES = [
+    (req(b'PING'), 14),
+    (req(b'SET', b'k', b'v') * 3, 3 * len(req(b'SET', b'k', b'v'))),
+    (req(b'SET', b'k', b'') , len(req(b'SET', b'k', b''))),
+    (req(b'ECHO', b'\r\n*1\r\n'), len(req(b'ECHO', b'\r\n*1\r\n'))),
+    (req(b'PING') + b'*1\r\n$4\r\nPI', 14),              # cut at the end
+    (req(b'PING') + b'*1\r', 14),
+    (b'*0\r\n', 0),                                       # empty and negative counts
+    (b'*-1\r\n', 0),
+    (b'*01\r\n$4\r\nPING\r\n', 0),                        # leading zeros
+    (b'*1\r\n$04\r\nPING\r\n', 0),
+    (b'*+1\r\n$4\r\nPING\r\n', 0),                        # signs
+    (b'*1\r\n$-1\r\n', 0),
+    (b'*1\r\n:1\r\n', 0),                                 # other RESP types
+    (b'*1\r\n+PING\r\n', 0),
+    (b'*1\r\n*1\r\n$4\r\nPING\r\n', 0),                   # nested array
+    (b'*1\r\n$4\r\nPINGxx', 0),                           # no CRLF after the payload
+    (b'*1\n$4\r\nPING\r\n', 0),                           # LF only
+    (b'*1\r\n$4\nPING\r\n', 0),
+    (b'PING\r\n', 0),                                     # inline
+    (b'*2147483648\r\n$1\r\na\r\n', 0),                   # count over INT_MAX
+    (b'*99999999999999999999\r\n', 0),                   # too many digits
+    (b'*1\r\n$999999999999999999\r\nx\r\n', 0),
+    (b'', 0),
+]
+
+
+@pytest.mark.parametrize('data,expected', SCAN_CASES)
+def test_scan_requests_cases(data, expected):
+    assert scan_requests(data, 512 * 1024 * 1024) == expected
+    assert reference_scan(data, 512 * 1024 * 1024) == expected
+
+
+def test_scan_requests_bulk_limit():
+    data = req(b'SET', b'k', b'x' * 100)
+    assert scan_requests(data, 100) == len(data)
+    assert scan_requests(data, 99) == 0
+    assert scan_requests(req(b'PING') + data, 99) == 14
+
+
+def test_scan_requests_matches_reference_on_mutations():
+    rnd = random.Random(7)
+    base = (req(b'SET', b'key:1', b'value') + req(b'GET', b'key:1')
+            + req(b'MSET', b'a', b'', b'b', b'\r\n$3\r\n') + req(b'PING'))
+    alphabet = b'*$:+-\r\n0123456789aZ'
+    for _ in range(5000):
+        data = bytearray(base)
+        for _ in range(rnd.randint(1, 3)):
+            op = rnd.random()
+            pos = rnd.randrange(len(data) + 1)
+            if op < 0.4 and pos < len(data):
+                data[pos] = rnd.choice(alphabet)
+            elif op < 0.7:
+                data.insert(pos, rnd.choice(alphabet))
+            elif pos < len(data):
+                del data[pos]
+        data = bytes(data[:rnd.randrange(len(data) + 1)] if rnd.random() < 0.3 else data)
+        limit = rnd.choice([3, 5, 512 * 1024 * 1024])
+        assert scan_requests(data, limit) == reference_scan(data, limit), data
+
+
+# -- the paths side by side ---------------------------------------------------
+
+class Transport:
+    def __init__(self):
+        self.written = []
+        self.closed = False
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+def run_stream(chunks, trusted, monkeypatch):
+    """Feed the chunks to a fresh in-process client; returns everything it
+    wrote, whether it closed, and the dataset."""
+    commands.load_all()
+    with monkeypatch.context() as m:
+        if not trusted:
+            m.setattr(networking, 'scan_requests', lambda data, max_bulk: -1)
+        server = Server(config.Config())
+        client = Client(server)
+        client.transport = Transport()
+        server.clients[client.id] = client
+        client.update_gate()
+        for chunk in chunks:
+            if client.closing:
+                break
+            client.data_received(chunk)
+        db = server.dbs[0]
+        return (b''.join(client.transport.written), client.transport.closed,
+                sorted((k, repr(v)) for k, v in db.data.items()))
+
+
+STREAMS = {
+    'pipeline': req(b'SET', b'a', b'1') + req(b'INCR', b'a') + req(b'GET', b'a')
+                + req(b'RPUSH', b'l', b'x', b'y') + req(b'LRANGE', b'l', b'0', b'-1'),
+    'errors': req(b'GET') + req(b'NOSUCH', b'x') + req(b'get', b'a') + req(b'Set', b'b', b'2')
+              + req(b'CONFIG', b'NOPE') + req(b'INCR', b'b') + req(b'LPUSH', b'b', b'x'),
+    'inline-then-bulk': b'SET c 3\r\n' + req(b'GET', b'c') + b'PING\r\n',
+    'multi': req(b'MULTI') + req(b'SET', b'm', b'1') + req(b'INCR', b'm') + req(b'EXEC'),
+    'binary': req(b'SET', b'bin', b'\r\n*1\r\n$4\r\nPING\r\n\x00\xff') + req(b'GET', b'bin'),
+    'empty-count': b'*0\r\n' + req(b'PING') + b'*-1\r\n' + req(b'ECHO', b'x'),
+    'non-bulk-element': req(b'SET', b'n', b'1') + b'*2\r\n$3\r\nGET\r\n:1\r\n' + req(b'PING'),
+    'bad-length': req(b'SET', b'o', b'1') + b'*1\r\n$x\r\n',
+    'huge-count': req(b'PING') + b'*2147483648\r\n',
+    'leading-zero': req(b'PING') + b'*1\r\n$04\r\nPING\r\n' + req(b'PING'),
+    'quit': req(b'SET', b'q', b'1') + req(b'QUIT') + req(b'SET', b'q', b'2'),
+}
+
+
+def splits(data, rnd):
+    yield [data]
+    yield [data[i:i + 1] for i in range(len(data))]
+    for _ in range(20):
+        cuts = sorted(rnd.sample(range(1, len(data)), min(len(data) - 1, rnd.randint(1, 4))))
+        yield [data[a:b] for a, b in zip([0] + cuts, cuts + [len(data)])]
+
+
+@pytest.mark.parametrize('name', sorted(STREAMS))
+def test_trusted_and_guarded_paths_agree(name, monkeypatch):
+    rnd = random.Random(name)
+    data = STREAMS[name]
+    expected = run_stream([data], False, monkeypatch)
+    for chunks in splits(data, rnd):
+        assert run_stream(chunks, True, monkeypatch) == expected, chunks
+        assert run_stream(chunks, False, monkeypatch) == expected, chunks
