@@ -101,6 +101,18 @@ recently used, the least likely to be chosen under LRU anyway. The snapshot
 keeps references to keys evicted since it was built (at most an eighth of
 the keyspace): their few bytes are released at the next rebuild.
 
+Dict tables under churn. A Python dict does not reuse the slots of deleted
+keys: a cache that keeps evicting and inserting runs out of them and the
+dict resizes to three times its live keys, twice the table a copy would
+need. At the limit that doubling (the keyspace and the LRU dict together)
+would be paid for in keys - a large part of the cache evicted at once,
+then refilled when the cron compacts the emptied dict, and so on. Redis
+avoids the same trap by not expanding its keyspace table when that would
+exceed maxmemory (dictExpandAllowed). Here, before evicting, a dict that
+holds at least 1.5 times its compact size is rebuilt (compact_grown_dicts);
+the cron only rebuilds dicts sparser than churn alone makes them
+(compact_dicts). The cache then holds a steady number of keys.
+
 Evicted keys are deleted through Server.delete_evicted, the same path as
 expired keys: ``evicted_keys`` is counted, the ``evicted`` keyspace event
 fires, a DEL is propagated to the AOF and the replicas. A replica does not
@@ -594,6 +606,10 @@ def perform_evictions(server):
     used = mem.refresh()
     if used <= limit:
         return EVICT_OK
+    if compact_grown_dicts(server):
+        used = mem.refresh()
+        if used <= limit:
+            return EVICT_OK
     policy = config.maxmemory_policy
     if policy == 'noeviction':
         return EVICT_FAIL
@@ -718,8 +734,12 @@ def _flush_hook(server, db):
 
 
 # A dict holding more than this many bytes per key (plus a floor) is
-# rebuilt by the cron when maxmemory is set (see compact_dicts).
-SPARSE_BYTES_PER_KEY = 100
+# rebuilt by the cron when maxmemory is set (see compact_dicts). A dict
+# that churn resized holds 3 to 6 slots per key, at most 20 bytes per slot
+# (4-byte index + 2/3 of a 24-byte entry): up to 120 bytes per key. Above
+# that it was emptied by deletions; below it, a rebuild would only be
+# undone by the next churn resize (an O(n) copy for nothing).
+SPARSE_BYTES_PER_KEY = 128
 SPARSE_FLOOR = 64 * 1024
 
 
@@ -736,6 +756,47 @@ def compact_dicts(server):
             d = getattr(db, attr)
             if getsizeof(d) > SPARSE_BYTES_PER_KEY * len(d) + SPARSE_FLOOR:
                 setattr(db, attr, type(d)(d))
+
+
+# Dicts smaller than this are not worth compacting under memory pressure.
+GROWN_FLOOR = 64 * 1024
+_DICT_HEADER = 96       # sys.getsizeof of a dict beyond its table
+
+
+def compact_dict_bytes(n):
+    """sys.getsizeof of ``dict(d)`` for a ``d`` of n keys that has holes:
+    CPython sizes the copy for n (estimate_log2_keysize: 1.5 n slots,
+    rounded up to a power of two), its index entries 1, 2, 4 or 8 bytes
+    wide by table size, 2/3 of the slots as 24-byte entries."""
+    log2 = max(3, ((n * 3 + 1) // 2 - 1).bit_length())
+    size = 1 << log2
+    width = 1 if log2 < 8 else 2 if log2 < 16 else 4 if log2 < 32 else 8
+    return _DICT_HEADER + size * width + ((size << 1) // 3) * 24
+
+
+def compact_grown_dicts(server):
+    """Redis's dictExpandAllowed, after the fact. Under churn a Python
+    dict runs out of entry slots (deleted ones are not reused) and resizes
+    to three times its live keys: twice the table a copy would need. At
+    the memory limit that doubling (megabytes for the keyspace and the LRU
+    dict together) would be paid for in keys, and the cache would lose a
+    large part of its contents at once - Redis does not expand its
+    keyspace table when that would exceed maxmemory. So before evicting,
+    a dict holding at least 1.5 times its compact size is rebuilt (O(n)
+    in C, once per resize: the copy has room for as many inserts as
+    the table's free slots). Returns whether anything was rebuilt."""
+    getsizeof = sys.getsizeof
+    rebuilt = False
+    for db in server.dbs:
+        if not db.data:
+            continue
+        for attr in ('data', 'lru', 'expires'):
+            d = getattr(db, attr)
+            size = getsizeof(d)
+            if size >= GROWN_FLOOR and 2 * size >= 3 * compact_dict_bytes(len(d)):
+                setattr(db, attr, type(d)(d))
+                rebuilt = True
+    return rebuilt
 
 
 def _cron(server):
