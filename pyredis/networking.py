@@ -199,12 +199,11 @@ class Client(asyncio.Protocol):
         gets = reader.gets
         server = self.server
         lookup = DISPATCH.get
-        done = 0
+        append = self.out.append    # flush() empties this list in place
         while True:
             req = gets()
             if req is False:
                 return
-            done += 1
             cmd = lookup(req[0])
             if (cmd is not None and cmd.subcommands is None
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
@@ -216,16 +215,20 @@ class Client(asyncio.Protocol):
                     reply = server._internal_error(self, cmd, e)
                 cmd.calls += 1
                 if reply is not None:
-                    self.out.append(reply)
+                    append(reply)
                 self.last_cmd = cmd
             else:
                 server.process_command(self, req)
             if self.closing or self.paused_reading:
                 # Closing, or blocked (BLPOP...)/paused: keep the rest of
-                # this read, unprocessed, for when it resumes.
+                # this read, unprocessed, for when it resumes. The requests
+                # are strict ones, so their re-encoding is the same input.
+                rest = []
+                while (req := gets()) is not False:
+                    rest.append(resp.bulk_array(req))
                 self.reader = hiredis.Reader()
-                if not self.closing:
-                    self._slow_path(data, done)
+                if rest and not self.closing:
+                    self._slow_path(b''.join(rest), 0)
                 return
 
     def _run_guarded(self, data):
@@ -336,7 +339,7 @@ class Client(asyncio.Protocol):
             data = out[0]
         else:
             data = b''.join(out)
-        self.out = []
+        out.clear()
         if self.transport is not None and not self.transport.is_closing():
             self.tot_net_out += len(data)
             self.transport.write(data)
