@@ -64,8 +64,8 @@ class Database:
     def lookup(self, key):
         """lookupKeyRead: the value, or None if missing or expired; counts
         keyspace hits and misses."""
-        when = self.expires.get(key)
-        if when is not None and when <= time.time() * 1000:
+        expires = self.expires
+        if expires and key in expires and expires[key] <= time.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 self.misses += 1
                 if self.server.notify_flags & KEY_MISS:
@@ -83,8 +83,8 @@ class Database:
 
     def lookup_write(self, key):
         """lookupKeyWrite: like lookup, without the hit/miss statistics."""
-        when = self.expires.get(key)
-        if when is not None and when <= time.time() * 1000:
+        expires = self.expires
+        if expires and key in expires and expires[key] <= time.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 return None
         v = self.data.get(key)
