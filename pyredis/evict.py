@@ -516,7 +516,9 @@ class Evictor:
         pooled = self.pooled
         dbid = db.id
         for score, key in scored:
-            if len(pool) >= EVPOOL_SIZE and score < pool[0][0]:
+            # A full pool takes no candidate that is not strictly better
+            # than its worst (Redis: k == 0 when pool[0].idle >= idle).
+            if len(pool) >= EVPOOL_SIZE and score <= pool[0][0]:
                 continue
             if (dbid, key) in pooled:
                 continue
