@@ -23,7 +23,8 @@ What makes the comparison fair:
   (a key costs pyredis about twice the bytes it costs Redis), so a same
   maxmemory would compare cache sizes, not eviction. redis-server runs
   with a fixed ``--redis-maxmemory``; during the warm-up pyredis's
-  maxmemory is steered (from its measured bytes per key) until its DBSIZE
+  maxmemory is steered (by the bytes one more key costs it, learnt from
+  each step) until the mean of two DBSIZE readings
   is within ``--tolerance`` of redis-server's, then frozen for the
   measurement.
 * Same time line. Both LRU clocks have Redis's one-second resolution: the
