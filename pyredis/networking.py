@@ -192,8 +192,7 @@ class Client(asyncio.Protocol):
         The common command runs right here - process_command's fast case
         inlined, which saves a call per command, the largest single cost
         left once the request is parsed. Anything that needs a gate, a
-        subcommand lookup, an error reply or propagation goes through
-        process_command as usual."""
+        subcommand lookup or an error reply goes through process_command."""
         reader = self.reader
         reader.feed(data)
         gets = reader.gets
@@ -207,8 +206,12 @@ class Client(asyncio.Protocol):
             cmd = lookup(req[0])
             if (cmd is not None and cmd.subcommands is None
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
-                    and not server.propagate_targets
                     and (not cmd.denyoom or server.oom_check is None)):
+                if server.propagate_targets:
+                    dirty = server.dirty
+                    self.propagate_argv = None
+                else:
+                    dirty = None    # (a handler may add a target, e.g. PSYNC)
                 try:
                     reply = cmd.proc(self, req)
                 except Exception as e:  # a handler bug must not take the server down
@@ -217,6 +220,8 @@ class Client(asyncio.Protocol):
                 if reply is not None:
                     append(reply)
                 self.last_cmd = cmd
+                if dirty is not None:
+                    server.after_call(self, cmd, req, dirty)
             else:
                 server.process_command(self, req)
             if self.closing or self.paused_reading:

@@ -196,10 +196,16 @@ class Server:
             c.out.append(reply)
         c.last_cmd = cmd
         if dirty is not None:
-            if self.dirty != dirty:
-                self._propagate_call(c, cmd, argv)
-            elif self.also_propagated and not self.in_exec:
-                self.flush_propagation()
+            self.after_call(c, cmd, argv, dirty)
+
+    def after_call(self, c, cmd, argv, dirty):
+        """Propagation after a command ran with the AOF or replicas
+        listening: the command, if it changed the dataset (``dirty`` is the
+        counter before it), or else whatever it queued (an expired key's DEL)."""
+        if self.dirty != dirty:
+            self._propagate_call(c, cmd, argv)
+        elif self.also_propagated and not self.in_exec:
+            self.flush_propagation()
 
     def _reject(self, c, err, cmd=None):
         self.stat.rejected_calls += 1
