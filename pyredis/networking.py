@@ -206,7 +206,10 @@ class Client(asyncio.Protocol):
             cmd = lookup(req[0])
             if (cmd is not None and cmd.subcommands is None
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
-                    and (not cmd.denyoom or server.oom_check is None)):
+                    and (not cmd.denyoom or server.oom_check is None
+                         or server.oom_check(self, cmd) is None)):
+                # (maxmemory: a command the OOM check refuses goes on to
+                # process_command, which asks again and sends the error.)
                 if server.propagate_targets:
                     dirty = server.dirty
                     self.propagate_argv = None
