@@ -203,7 +203,14 @@ class Server:
         listening: the command, if it changed the dataset (``dirty`` is the
         counter before it), or else whatever it queued (an expired key's DEL)."""
         if self.dirty != dirty:
-            self._propagate_call(c, cmd, argv)
+            if (c.propagate_argv is None and not self.also_propagated and not self.in_exec
+                    and (cmd.is_write or cmd.may_replicate)):
+                # The common case: the command itself, alone, as typed.
+                ops = [(c.db.id, argv)]
+                for target in self.propagate_targets:
+                    target(ops)
+            else:
+                self._propagate_call(c, cmd, argv)
         elif self.also_propagated and not self.in_exec:
             self.flush_propagation()
 
@@ -322,13 +329,6 @@ class Server:
             for op in ops:
                 self.also_propagated.append((c.db.id, op))
         elif cmd.is_write or cmd.may_replicate:
-            if not self.also_propagated and not self.in_exec:
-                # The common case: a single operation, nothing queued before
-                # it, so no list to collect and no MULTI/EXEC to wrap.
-                ops = [(c.db.id, argv)]
-                for target in self.propagate_targets:
-                    target(ops)
-                return
             self.also_propagated.append((c.db.id, argv))
         if not self.in_exec:
             self.flush_propagation()
