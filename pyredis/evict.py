@@ -53,7 +53,9 @@ in the room left if each allocated ``COMMAND_GUESS`` bytes (at most
 ``REFRESH_EVERY``), and the gate only counts that down (one attribute
 decrement), reading the allocators again when it reaches zero. Between two
 readings the figure can therefore lag by what at most REFRESH_EVERY
-commands allocated beyond COMMAND_GUESS each; near the limit every command
+commands allocated beyond COMMAND_GUESS each (far from the limit, where a
+reading every 64 commands would cost a third of a small write's time:
+REFRESH_FAR commands beyond FAR_GUESS each); near the limit every command
 reads the allocators. Eviction frees a little below the limit (at most
 REFRESH_EVERY * COMMAND_GUESS, 1/64 of maxmemory for small limits) so that
 a cache under eviction does not read the allocators on every write. A
@@ -133,9 +135,14 @@ LFU_INIT_VAL = 5
 EVPOOL_SIZE = 16
 
 # Bytes assumed allocated by a denyoom command between two allocator
-# readings, and how many commands may run between two readings.
+# readings, and how many commands may run between two readings. Far from
+# the limit the readings (tens of microseconds on a large heap) are spaced
+# further, with a larger allowance per command: REFRESH_FAR commands, as
+# long as each of them could allocate FAR_GUESS bytes without reaching it.
 COMMAND_GUESS = 256
 REFRESH_EVERY = 64
+FAR_GUESS = 4096
+REFRESH_FAR = 1024
 
 EVICT_OK, EVICT_RUNNING, EVICT_FAIL = 0, 1, 2
 
@@ -288,10 +295,13 @@ class Memory:
         self.used = used
         # Commands the OOM gate lets through on the estimate alone before
         # reading the allocators again: COMMAND_GUESS bytes each, at most
-        # REFRESH_EVERY, none when the limit is reached.
+        # REFRESH_EVERY (or, far from the limit, FAR_GUESS bytes each, at
+        # most REFRESH_FAR), none when the limit is reached.
         limit = self.server.config.maxmemory
         if limit and used < limit:
-            self.countdown = min(REFRESH_EVERY, (limit - used) // COMMAND_GUESS)
+            room = limit - used
+            self.countdown = max(min(REFRESH_EVERY, room // COMMAND_GUESS),
+                                 min(REFRESH_FAR, room // FAR_GUESS))
         else:
             self.countdown = 0
         if used > self.peak:
