@@ -153,3 +153,22 @@ def test_keyspace_events(compat):
         events.append(got)
         sub.close()
     assert events[0] == events[1]
+
+
+def test_pop_reply_lengths(compat):
+    # The pop fast path formats short elements from a table of per-length
+    # templates and longer ones in full: both sides of the boundary.
+    elems = ['', 'a', 'x' * 1023, 'y' * 1024, 'z' * 5000, 'w' * 100]
+    compat.run(('RPUSH', 'l', *elems), *[('LPOP', 'l')] * 3, *[('RPOP', 'l')] * 3,
+               ('EXISTS', 'l'), ('RPUSH', 'l', *elems), *[('RPOP', 'l')] * 6, ('EXISTS', 'l'))
+
+
+def test_watch_invalidated_by_emptying_pop(compat):
+    # The pop that empties the list deletes it: WATCH sees the change.
+    for pop in ('LPOP', 'RPOP'):
+        compat.run(('DEL', 'k'), ('RPUSH', 'k', 'only'), ('WATCH', 'k'))
+        for conn in (compat.ours, compat.theirs):
+            other = RawConn(conn.port)
+            assert other.call(pop, 'k') == b'$4\r\nonly\r\n'
+            other.close()
+        compat.run(('MULTI',), ('GET', 'x'), ('EXEC',), ('EXISTS', 'k'))

@@ -47,6 +47,10 @@ def _null_array(c):
 # is built by C-level list operations instead of one format per element.
 _LEN_HEADERS = [b'$%d' % n for n in range(1024)]
 
+# A bulk string reply for each short length, "$<len>\r\n%b\r\n": filling
+# in the element costs half of formatting its length as well.
+BULK_FORMATS = [b'$%d\r\n%%b\r\n' % n for n in range(1024)]
+
 
 def bulk_items(items, head=b''):
     """The elements of an array reply of bulk strings (a list of bytes),
@@ -124,14 +128,15 @@ def _push(c, argv, head, only_existing):
 # The fast paths below serve the most common shape - one element pushed to
 # or popped from an existing list that has no TTL - with the lookup and the
 # side effects inlined (db.lookup_write does no more than the LRU update for
-# a key without a TTL). Anything else takes the general code.
+# a key without a TTL; an empty expires dict, the common case, is tested
+# before the key). Anything else takes the general code.
 
 @command('lpush')
 def lpush(c, argv):
     db = c.db
     key = argv[1]
     lst = db.data.get(key)
-    if lst.__class__ is deque and len(argv) == 3 and key not in db.expires:
+    if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
         db.lru[key] = db.lruclock
         server = c.server
         if db.watched:
@@ -149,7 +154,7 @@ def rpush(c, argv):
     db = c.db
     key = argv[1]
     lst = db.data.get(key)
-    if lst.__class__ is deque and len(argv) == 3 and key not in db.expires:
+    if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
         db.lru[key] = db.lruclock
         server = c.server
         if db.watched:
@@ -223,8 +228,10 @@ def lpop(c, argv):
     db = c.db
     key = argv[1]
     lst = db.data.get(key)
-    # Fast path (see LPUSH): no count, and the list does not become empty.
-    if lst.__class__ is deque and len(lst) > 1 and len(argv) == 2 and key not in db.expires:
+    # Fast path (see LPUSH): no count. A list in the keyspace is never
+    # empty, so there is something to pop; only once it is done is there a
+    # second check, for the list it emptied.
+    if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
         db.lru[key] = db.lruclock
         server = c.server
         if db.watched:
@@ -233,7 +240,12 @@ def lpop(c, argv):
         server.dirty += 1
         if server.notify_flags:
             server.notify(L, b'lpop', key, db.id)
-        return b'$%d\r\n%s\r\n' % (len(v), v)
+        if not lst:
+            _deleted_if_empty(server, db, key, lst)
+        n = len(v)
+        if n < 1024:
+            return BULK_FORMATS[n] % v
+        return b'$%d\r\n%s\r\n' % (n, v)
     return _pop(c, argv, True)
 
 
@@ -242,7 +254,7 @@ def rpop(c, argv):
     db = c.db
     key = argv[1]
     lst = db.data.get(key)
-    if lst.__class__ is deque and len(lst) > 1 and len(argv) == 2 and key not in db.expires:
+    if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
         db.lru[key] = db.lruclock
         server = c.server
         if db.watched:
@@ -251,7 +263,12 @@ def rpop(c, argv):
         server.dirty += 1
         if server.notify_flags:
             server.notify(L, b'rpop', key, db.id)
-        return b'$%d\r\n%s\r\n' % (len(v), v)
+        if not lst:
+            _deleted_if_empty(server, db, key, lst)
+        n = len(v)
+        if n < 1024:
+            return BULK_FORMATS[n] % v
+        return b'$%d\r\n%s\r\n' % (n, v)
     return _pop(c, argv, False)
 
 
