@@ -10,6 +10,24 @@ import time
 from helpers import RawConn
 
 
+def _wait_blocked(port, n):
+    conn = RawConn(port)
+    try:
+        for _ in range(500):
+            if b'blocked_clients:%d\r\n' % n in conn.call('INFO', 'clients'):
+                return
+            time.sleep(0.01)
+        raise AssertionError('blocked_clients never reached %d' % n)
+    finally:
+        conn.close()
+
+
+def _pipeline(*commands):
+    return b''.join(b'*%d\r\n' % len(cmd) + b''.join(
+        b'$%d\r\n%s\r\n' % (len(a), a) for a in (x.encode() for x in cmd))
+        for cmd in commands)
+
+
 def test_lists_fast_and_general(compat):
     compat.run(
         ('RPUSH', 'l', 'a'), ('LPUSH', 'l', 'b'), ('RPUSH', 'l', 'c'), ('LPUSH', 'l', 'dd'),
@@ -172,3 +190,33 @@ def test_watch_invalidated_by_emptying_pop(compat):
             assert other.call(pop, 'k') == b'$4\r\nonly\r\n'
             other.close()
         compat.run(('MULTI',), ('GET', 'x'), ('EXEC',), ('EXISTS', 'k'))
+
+
+def test_pipelined_zadd_does_not_overtake_blocked_clients(compat):
+    """Redis serves clients blocked on a sorted set right after the command
+    that created it (ZADD, ZUNIONSTORE...), before the creating client's
+    next pipelined request."""
+    results = []
+    for srv in (compat.ours, compat.theirs):
+        RawConn(srv.port).call('FLUSHALL')
+        c1, c2 = RawConn(srv.port), RawConn(srv.port)
+        c1.send_command('BZPOPMIN', 'z', '0')
+        _wait_blocked(srv.port, 1)
+        c2.send(_pipeline(('ZADD', 'z', '1', 'a'), ('ZPOPMIN', 'z'), ('ZCARD', 'z'),
+                          ('ZADD', 'z', '2', 'b')))
+        out = [c2.read_reply() for _ in range(4)] + [c1.read_reply()]
+        c1.send_command('BZPOPMAX', 'dst', '0')
+        _wait_blocked(srv.port, 1)
+        c2.send(_pipeline(('ZADD', 'src', '1', 'x', '2', 'y'),
+                          ('ZUNIONSTORE', 'dst', '1', 'src'), ('ZPOPMAX', 'dst'),
+                          ('ZRANGE', 'dst', '0', '-1')))
+        out += [c2.read_reply() for _ in range(4)] + [c1.read_reply()]
+        c1.send_command('BZPOPMIN', 'r', '0')
+        _wait_blocked(srv.port, 1)
+        c2.send(_pipeline(('ZRANGESTORE', 'r', 'src', '0', '-1'), ('ZPOPMIN', 'r'),
+                          ('ZINCRBY', 'n', '5', 'm'), ('ZCARD', 'r')))
+        out += [c2.read_reply() for _ in range(4)] + [c1.read_reply()]
+        results.append(out)
+        c1.close()
+        c2.close()
+    assert results[0] == results[1], 'pyredis: %r\nredis:   %r' % tuple(results)

@@ -232,11 +232,20 @@ def _delete_if_empty(c, key, z):
 
 def store_value(db, key, value):
     """setKey: overwrite, or add (waking clients blocked on the key) when
-    the key does not exist."""
+    the key does not exist. Returns True if it added the key."""
     if db.lookup_write(key) is None:
         db.add(key, value)
-    else:
-        db.set(key, value)
+        return True
+    db.set(key, value)
+    return False
+
+
+def _store_zset(c, db, key, z):
+    """store_value for the *STORE commands; a client that creates a key
+    others are blocked on waits for them to be served (hold_until_served)
+    before its next pipelined request, as after ZADD."""
+    if store_value(db, key, z) and db.blocking_keys and key in db.blocking_keys:
+        c.server.hold_until_served(c)
 
 
 def _null(c):
@@ -357,6 +366,10 @@ def zadd_generic(c, argv, incr):
         z.big = (server.config.zset_max_listpack_entries == 0 or
                  server.config.zset_max_listpack_value < len(argv[i + 1]))
         db.add(key, z)
+        if db.blocking_keys and key in db.blocking_keys:
+            # Clients blocked on the key (BZPOPMIN...) are served before
+            # this client's next pipelined request, as for LPUSH.
+            server.hold_until_served(c)
         created = True
     elif z.__class__ is not ZSet:
         return WRONGTYPE_ERR
@@ -717,7 +730,7 @@ def _store_range(c, dst, tuples, missing_src):
     server = c.server
     if tuples:
         tuples = sorted(tuples)
-        store_value(db, dst, new_zset_from_tuples(server, tuples))
+        _store_zset(c, db, dst, new_zset_from_tuples(server, tuples))
         server.dirty += 1
         _notify(c, Z, b'zrangestore', dst)
         return integer(len(tuples))
@@ -1146,7 +1159,7 @@ def zset_op(c, argv, dst, numkeys_idx, op, card_only):
     if dst is not None:
         server = c.server
         if tuples:
-            store_value(db, dst, new_zset_from_tuples(server, tuples))
+            _store_zset(c, db, dst, new_zset_from_tuples(server, tuples))
             server.dirty += 1
             _notify(c, Z, name, dst)
             return integer(len(tuples))
