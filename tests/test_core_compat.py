@@ -395,6 +395,22 @@ SEQUENCES = {
         MSET x 1 x 2
         GET x
     ''',
+    'mset-over-ttl-types-and-watch': r'''
+        SET t v EX 100
+        RPUSH l a
+        MSET t 1 l 2 n 3 n 4
+        TTL t
+        TYPE l
+        MGET t l n
+        WATCH w
+        MSET w 1
+        MULTI
+        GET w
+        EXEC
+        MSET a 1 b 2
+        OBJECT ENCODING a
+        DBSIZE
+    ''',
     'append-strlen': r'''
         APPEND
         APPEND x
