@@ -166,16 +166,23 @@ def sadd(c, argv):
     db = c.db
     key = argv[1]
     s = db.data.get(key)
-    if s.__class__ is set and len(argv) == 3 and key not in db.expires:
+    if s.__class__ is set and len(argv) == 3 and not (db.expires and key in db.expires):
         # Fast path: one member added to an existing set without a TTL
-        # (db.lookup_write does no more than the LRU update for such a key).
+        # (db.lookup_write does no more than the LRU update for such a key;
+        # an empty expires dict is tested before the key), with _changed
+        # inlined.
         db.lru[key] = db.lruclock
         m = argv[2]
         if m in s:
             return ZERO
         if not STATE.entries:   # no SSCAN index to keep up to date
             s.add(m)
-            _changed(c, db, key, b'sadd')
+            server = c.server
+            if db.watched:
+                server.signal_modified(db, key)
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(S, b'sadd', key, db.id)
             return ONE
     return _sadd(c, argv)
 
@@ -304,7 +311,7 @@ def spop(c, argv):
     if len(argv) == 2 and argv[1] not in c.db.data:
         # A missing key (a key in expires is always in data): nothing to
         # look up, expire or pop.
-        return _null(c)
+        return NULL_BULK if c.resp == 2 else NULL3
     if len(argv) == 3:
         return _spop_count(c, argv)
     if len(argv) > 3:
