@@ -208,10 +208,12 @@ def hset(c, argv):
     db = c.db
     key = argv[1]
     h = db.data.get(key)
-    if h.__class__ is dict and len(argv) == 4 and key not in db.expires and not STATE.entries:
+    if h.__class__ is dict and len(argv) == 4 and not (db.expires and key in db.expires) \
+            and not STATE.entries:
         # Fast path: one field set in an existing hash without a TTL
-        # (db.lookup_write does no more than the LRU update for such a key)
-        # and no SCAN index or conversion state to maintain. The encoding
+        # (db.lookup_write does no more than the LRU update for such a key;
+        # an empty expires dict is tested before the key) and no SCAN index
+        # or conversion state to maintain. The encoding
         # follows from the content unless a value longer than the listpack
         # limit is replaced by a shorter one (see _set_fields).
         f = argv[2]
