@@ -415,34 +415,43 @@ def zadd_generic(c, argv, incr):
 
 @command('zadd')
 def zadd(c, argv):
-    if len(argv) == 4:
-        # ZADD key score member on an existing sorted set: the common case,
-        # without the option parsing (an option name never parses as a
-        # score, so anything unusual takes the general path).
-        score = get_double(argv[2])
-        if score is not None:
-            key = argv[1]
-            db = c.db
-            z = db.data.get(key)
-            # Without a TTL, db.lookup_write does no more than the LRU update.
-            if z.__class__ is ZSet and z.big is not None and key not in db.expires:
-                db.lru[key] = db.lruclock
-                member = argv[3]
-                cur = z.dict.get(member)
-                if cur is not None and cur == score:
-                    return ZERO
-                server = c.server
-                if cur is None:
-                    zset_add(server, z, member, score)
-                else:
-                    _set_score(z, member, score)
-                server.dirty += 1
-                if db.watched:
-                    server.signal_modified(db, key)
-                if server.notify_flags:
-                    server.notify(Z, b'zadd', key, db.id)
-                return ZERO if cur is not None else ONE
-    return zadd_generic(c, argv, False)
+    # ZADD key score member on an existing sorted set without a TTL: the
+    # common case, without the option parsing (an option name never parses
+    # as a score, so anything unusual takes the general path). A plain
+    # decimal integer score is parsed here as get_double parses it; without
+    # a TTL, db.lookup_write does no more than the LRU update. (Early
+    # returns keep the jumps short, which lets CPython specialize the
+    # comparisons.)
+    if len(argv) != 4:
+        return zadd_generic(c, argv, False)
+    arg = argv[2]
+    if arg.isdigit() and len(arg) < 300:
+        score = float(arg)
+    else:
+        score = get_double(arg)
+        if score is None:
+            return zadd_generic(c, argv, False)
+    key = argv[1]
+    db = c.db
+    z = db.data.get(key)
+    if z.__class__ is not ZSet or z.big is None or (db.expires and key in db.expires):
+        return zadd_generic(c, argv, False)
+    db.lru[key] = db.lruclock
+    member = argv[3]
+    cur = z.dict.get(member)
+    if cur is not None and cur == score:
+        return ZERO
+    server = c.server
+    if cur is None:
+        zset_add(server, z, member, score)
+    else:
+        _set_score(z, member, score)
+    server.dirty += 1
+    if db.watched:
+        server.signal_modified(db, key)
+    if server.notify_flags:
+        server.notify(Z, b'zadd', key, db.id)
+    return ZERO if cur is not None else ONE
 
 
 @command('zincrby')
