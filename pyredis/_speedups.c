@@ -26,6 +26,9 @@
  *   scan_requests(data, max_bulk) -> int
  *       the length of the longest prefix of data made of complete requests
  *       in the strict form clients send (see the function)
+ *   pack_commands(argvs) -> bytes
+ *       commands (lists or tuples of bytes) as RESP multibulks, back to back:
+ *       what the AOF and the replication stream append for each write
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -1036,6 +1039,90 @@ done:
     return PyLong_FromSsize_t(end - s);
 }
 
+static Py_ssize_t decimal_len(Py_ssize_t v)
+{
+    Py_ssize_t n = 1;
+    while (v >= 10) {
+        v /= 10;
+        n++;
+    }
+    return n;
+}
+
+static char *put_line(char *p, char type, Py_ssize_t v)
+{
+    char tmp[24];
+    int n = 0;
+    *p++ = type;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    while (n)
+        *p++ = tmp[--n];
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
+/* pack_commands(argvs) -> bytes
+ *
+ * Each argv (a list or tuple of bytes) as "*<n>\r\n" and n bulks, all
+ * concatenated. Every write with the AOF on or replicas attached is
+ * encoded this way; a Python or hiredis encoder costs several times the
+ * command itself. TypeError for anything but exact bytes arguments (the
+ * callers fall back to their general encoder). Two passes: sizes, then one
+ * allocation filled in place. */
+static PyObject *py_pack_commands(PyObject *self, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "pack_commands() expects a sequence of commands");
+    if (seq == NULL)
+        return NULL;
+    Py_ssize_t ncmds = PySequence_Fast_GET_SIZE(seq), total = 0;
+    PyObject **cmds = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < ncmds; i++) {
+        PyObject *argv = cmds[i];
+        if (!PyList_Check(argv) && !PyTuple_Check(argv))
+            goto type_error;
+        Py_ssize_t argc = PySequence_Fast_GET_SIZE(argv);
+        PyObject **args = PySequence_Fast_ITEMS(argv);
+        total += 3 + decimal_len(argc);
+        for (Py_ssize_t j = 0; j < argc; j++) {
+            if (!PyBytes_CheckExact(args[j]))
+                goto type_error;
+            Py_ssize_t len = PyBytes_GET_SIZE(args[j]);
+            total += 5 + decimal_len(len) + len;
+        }
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) {
+        Py_DECREF(seq);
+        return NULL;
+    }
+    char *p = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < ncmds; i++) {
+        PyObject *argv = cmds[i];
+        Py_ssize_t argc = PySequence_Fast_GET_SIZE(argv);
+        PyObject **args = PySequence_Fast_ITEMS(argv);
+        p = put_line(p, '*', argc);
+        for (Py_ssize_t j = 0; j < argc; j++) {
+            Py_ssize_t len = PyBytes_GET_SIZE(args[j]);
+            p = put_line(p, '$', len);
+            memcpy(p, PyBytes_AS_STRING(args[j]), (size_t)len);
+            p += len;
+            *p++ = '\r';
+            *p++ = '\n';
+        }
+    }
+    Py_DECREF(seq);
+    return out;
+
+type_error:
+    Py_DECREF(seq);
+    PyErr_SetString(PyExc_TypeError, "pack_commands() takes lists or tuples of bytes");
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
     {"lzf_compress", py_lzf_compress, METH_VARARGS, "lzf_compress(data) -> bytes or None"},
@@ -1052,6 +1139,8 @@ static PyMethodDef methods[] = {
     {"lp_items", py_lp_items, METH_O, "lp_items(blob) -> list of bytes"},
     {"quicklist_nodes", py_quicklist_nodes, METH_VARARGS,
      "quicklist_nodes(items, fill) -> list of listpack bytes"},
+    {"pack_commands", py_pack_commands, METH_O,
+     "pack_commands(argvs) -> the commands as RESP multibulks, concatenated"},
     {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,
      "scan_requests(data, max_bulk) -> length of the prefix of strict complete requests"},
     {NULL, NULL, 0, NULL}

@@ -100,11 +100,17 @@ except ImportError:     # older hiredis
     def _pack(argv):
         raise TypeError
 
+try:
+    from ._speedups import pack_commands
+except ImportError:     # without the C extension: hiredis's encoder
+    def pack_commands(argvs):
+        return b''.join(map(_pack, map(tuple, argvs)))
+
 
 def encode_command(argv):
     """One command as a RESP multibulk, the way the AOF stores it."""
     try:
-        return _pack(tuple(argv))
+        return pack_commands((argv,))
     except TypeError:
         pass
     out = [b'*%d\r\n' % len(argv)]
@@ -680,12 +686,12 @@ class Aof:
         self.buf = []
         if not self.raw_in_buf:
             # The usual batch: every operation in one database. Encode it
-            # with C-level iteration (map over pack_command), no Python loop.
+            # in one C call, no Python loop.
             ops = list(_chain(buf))
             dbs = set(map(_first, ops))
             if len(dbs) == 1 and dbs.pop() in (self.selected_db, -1):
                 try:
-                    return b''.join(map(_pack, map(tuple, map(_second, ops))))
+                    return pack_commands(list(map(_second, ops)))
                 except TypeError:
                     pass        # a bytearray argument: the general loop below
         self.raw_in_buf = False
@@ -699,10 +705,7 @@ class Aof:
                 if dbid != sel and dbid != -1 and argv != _EXEC:
                     out.append(select_command(dbid))
                     sel = dbid
-                try:
-                    out.append(_pack(tuple(argv)))
-                except TypeError:   # bytearray / memoryview arguments
-                    out.append(encode_command(argv))
+                out.append(encode_command(argv))
         self.selected_db = sel
         return b''.join(out)
 

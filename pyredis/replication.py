@@ -66,6 +66,7 @@ import socket
 import time
 
 from . import log
+from .aof import pack_commands
 from .networking import Client
 
 # Replica states on the master side (INFO's names).
@@ -91,6 +92,10 @@ def new_replid():
 
 
 def encode_command(argv):
+    try:
+        return pack_commands((argv,))
+    except TypeError:   # not all bytes: the general encoder
+        pass
     parts = [b'*%d\r\n' % len(argv)]
     for a in argv:
         parts.append(b'$%d\r\n%s\r\n' % (len(a), a))

@@ -770,3 +770,24 @@ def test_replica_aof_restarts_from_the_synced_dataset(server_factory):
     assert c.call('DBSIZE') == b':51\r\n'
     assert c.call('GET', 'k7') == b'$2\r\nv7\r\n'
     assert c.call('GET', 'after') == b'$4\r\nsync\r\n'
+
+
+def test_pack_commands_matches_the_general_encoder():
+    """The C encoder of propagated commands gives the bytes of the general
+    one, and refuses (TypeError) what it does not handle itself."""
+    speedups = pytest.importorskip('pyredis._speedups')
+    from pyredis import aof, replication
+    cmds = [[b'SET', b'k', b'v'], (b'LPUSH', b'x' * 1000, b''), [b'EXEC'],
+            [b'A' * 12345], [b'\r\n*1\r\n', b'\x00']]
+    expected = b''.join(b'*%d\r\n' % len(c) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in c)
+                        for c in cmds)
+    assert speedups.pack_commands(cmds) == expected
+    assert speedups.pack_commands([]) == b''
+    for bad in ([[1]], [[bytearray(b'x')]], [b'SET'], 5):
+        with pytest.raises(TypeError):
+            speedups.pack_commands(bad)
+    # The callers fall back to the general encoder for other arguments.
+    assert aof.encode_command([b'SET', bytearray(b'k'), memoryview(b'v')]) == \
+        b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n'
+    assert replication.encode_command([b'SET', bytearray(b'k'), b'v']) == \
+        b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n'
