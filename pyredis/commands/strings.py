@@ -458,7 +458,12 @@ def incr_generic(c, argv, by=1):
     global _last_stored, _last_value
     db = c.db
     key = argv[1]
-    v = db.lookup_write(key)
+    v = db.data.get(key)
+    if v is not None and not (db.expires and key in db.expires):
+        # What lookup_write does for a key without a TTL, inline.
+        db.lru[key] = db.lruclock
+    else:
+        v = db.lookup_write(key)
     if v is None:
         cur = 0
     elif v is _last_stored:
