@@ -26,6 +26,10 @@
  *   scan_requests(data, max_bulk) -> int
  *       the length of the longest prefix of data made of complete requests
  *       in the strict form clients send (see the function)
+ *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
+ *   decimal(n) -> bytes         b'%d' % n
+ *       what Python's bytes formatting does, for the integers every counter
+ *       and length reply carries, at a fraction of its cost
  *   pack_commands(argvs) -> bytes
  *       commands (lists or tuples of bytes) as RESP multibulks, back to back:
  *       what the AOF and the replication stream append for each write
@@ -1065,6 +1069,45 @@ static char *put_line(char *p, char type, Py_ssize_t v)
     return p;
 }
 
+/* Writes v in decimal at p (room for 20 characters); returns the end. */
+static char *put_decimal(char *p, long long v)
+{
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+static PyObject *py_integer_reply(PyObject *self, PyObject *arg)
+{
+    long long v = PyLong_AsLongLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    char buf[32], *p = buf;
+    *p++ = ':';
+    p = put_decimal(p, v);
+    *p++ = '\r';
+    *p++ = '\n';
+    return PyBytes_FromStringAndSize(buf, p - buf);
+}
+
+static PyObject *py_decimal(PyObject *self, PyObject *arg)
+{
+    long long v = PyLong_AsLongLong(arg);
+    if (v == -1 && PyErr_Occurred())
+        return NULL;
+    char buf[24];
+    return PyBytes_FromStringAndSize(buf, put_decimal(buf, v) - buf);
+}
+
 /* pack_commands(argvs) -> bytes
  *
  * Each argv (a list or tuple of bytes) as "*<n>\r\n" and n bulks, all
@@ -1139,6 +1182,8 @@ static PyMethodDef methods[] = {
     {"lp_items", py_lp_items, METH_O, "lp_items(blob) -> list of bytes"},
     {"quicklist_nodes", py_quicklist_nodes, METH_VARARGS,
      "quicklist_nodes(items, fill) -> list of listpack bytes"},
+    {"integer_reply", py_integer_reply, METH_O, "integer_reply(n) -> b':%d\\r\\n' % n"},
+    {"decimal", py_decimal, METH_O, "decimal(n) -> b'%d' % n"},
     {"pack_commands", py_pack_commands, METH_O,
      "pack_commands(argvs) -> the commands as RESP multibulks, concatenated"},
     {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,

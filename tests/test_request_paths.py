@@ -196,3 +196,13 @@ def test_trusted_and_guarded_paths_agree(name, monkeypatch):
     for chunks in splits(data, rnd):
         assert run_stream(chunks, True, monkeypatch) == expected, chunks
         assert run_stream(chunks, False, monkeypatch) == expected, chunks
+
+
+def test_integer_formatting_helpers():
+    from pyredis import resp
+    for n in (0, 1, -1, 9, 10, 123456, 2**63 - 1, -2**63):
+        assert speedups.integer_reply(n) == resp.integer(n) == b':%d\r\n' % n
+        assert speedups.decimal(n) == b'%d' % n
+    for n in (2**63, -2**63 - 1):
+        with pytest.raises(OverflowError):
+            speedups.integer_reply(n)

@@ -20,7 +20,7 @@ from itertools import islice
 
 from . import command
 from .keys import TYPE_NAMES, ENCODERS, parse_multi_pop
-from ..resp import OK, ZERO, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
+from ..resp import OK, ZERO, integer, integer_reply, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
 from ..util import string2ll, LLONG_MIN, LLONG_MAX
 from ..notify import NotifyFlags
@@ -122,7 +122,7 @@ def _push(c, argv, head, only_existing):
     server.dirty += len(argv) - 2
     if server.notify_flags:
         server.notify(L, b'lpush' if head else b'rpush', key, db.id)
-    return b':%d\r\n' % len(lst)
+    return integer_reply(len(lst))
 
 
 # The fast paths below serve the most common shape - one element pushed to
@@ -145,7 +145,7 @@ def lpush(c, argv):
         server.dirty += 1
         if server.notify_flags:
             server.notify(L, b'lpush', key, db.id)
-        return b':%d\r\n' % len(lst)
+        return integer_reply(len(lst))
     return _push(c, argv, True, False)
 
 
@@ -163,7 +163,7 @@ def rpush(c, argv):
         server.dirty += 1
         if server.notify_flags:
             server.notify(L, b'rpush', key, db.id)
-        return b':%d\r\n' % len(lst)
+        return integer_reply(len(lst))
     return _push(c, argv, False, False)
 
 

@@ -14,8 +14,8 @@ import time
 
 from . import command
 from .. import resp
-from ..resp import OK, bulk, integer, error, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
-    NULL_BULK, NULL3, NOT_FLOAT_ERR
+from ..resp import OK, bulk, integer, integer_reply, decimal, error, SYNTAX_ERR, NOT_INT_ERR, \
+    WRONGTYPE_ERR, NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 
@@ -483,8 +483,8 @@ def incr_generic(c, argv, by=1):
     new = cur + by
     if new > LLONG_MAX or new < LLONG_MIN:
         return b'-ERR increment or decrement would overflow\r\n'
-    reply = b':%d\r\n' % new
-    _last_stored = stored = reply[1:-2]
+    reply = integer_reply(new)
+    _last_stored = stored = decimal(new)
     _last_value = new
     if v is None:
         db.add(key, stored)
