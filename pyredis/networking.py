@@ -223,7 +223,7 @@ class Client(asyncio.Protocol):
                 if reply is not None:
                     append(reply)
                 self.last_cmd = cmd
-                if dirty is not None:
+                if dirty is not None and (server.dirty != dirty or server.also_propagated):
                     server.after_call(self, cmd, req, dirty)
             else:
                 server.process_command(self, req)

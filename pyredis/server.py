@@ -195,7 +195,7 @@ class Server:
         if reply is not None:
             c.out.append(reply)
         c.last_cmd = cmd
-        if dirty is not None:
+        if dirty is not None and (self.dirty != dirty or self.also_propagated):
             self.after_call(c, cmd, argv, dirty)
 
     def after_call(self, c, cmd, argv, dirty):
