@@ -223,8 +223,16 @@ class Client(asyncio.Protocol):
                 if reply is not None:
                     append(reply)
                 self.last_cmd = cmd
-                if dirty is not None and (server.dirty != dirty or server.also_propagated):
-                    server.after_call(self, cmd, req, dirty)
+                if dirty is not None:
+                    if (server.dirty != dirty and self.propagate_argv is None
+                            and cmd.is_write and not server.also_propagated
+                            and not server.in_exec):
+                        # after_call's common case inline: a lone write, as typed.
+                        ops = [(self.db.id, req)]
+                        for target in server.propagate_targets:
+                            target(ops)
+                    elif server.dirty != dirty or server.also_propagated:
+                        server.after_call(self, cmd, req, dirty)
             else:
                 server.process_command(self, req)
             if self.closing or self.paused_reading:
