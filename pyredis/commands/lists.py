@@ -131,40 +131,31 @@ def _push(c, argv, head, only_existing):
 # a key without a TTL; an empty expires dict, the common case, is tested
 # before the key). Anything else takes the general code.
 
-@command('lpush')
-def lpush(c, argv):
-    db = c.db
-    key = argv[1]
-    lst = db.data.get(key)
-    if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
-        db.lru[key] = db.lruclock
-        server = c.server
-        if db.watched:
-            server.signal_modified(db, key)
-        lst.appendleft(argv[2])
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(L, b'lpush', key, db.id)
-        return integer_reply(len(lst))
-    return _push(c, argv, True, False)
+def _push_command(head):
+    """LPUSH or RPUSH: the fast path, else _push."""
+    add = deque.appendleft if head else deque.append
+    event = b'lpush' if head else b'rpush'
+
+    def push(c, argv):
+        db = c.db
+        key = argv[1]
+        lst = db.data.get(key)
+        if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
+            db.lru[key] = db.lruclock
+            server = c.server
+            if db.watched:
+                server.signal_modified(db, key)
+            add(lst, argv[2])
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(L, event, key, db.id)
+            return integer_reply(len(lst))
+        return _push(c, argv, head, False)
+    return push
 
 
-@command('rpush')
-def rpush(c, argv):
-    db = c.db
-    key = argv[1]
-    lst = db.data.get(key)
-    if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
-        db.lru[key] = db.lruclock
-        server = c.server
-        if db.watched:
-            server.signal_modified(db, key)
-        lst.append(argv[2])
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(L, b'rpush', key, db.id)
-        return integer_reply(len(lst))
-    return _push(c, argv, False, False)
+lpush = command('lpush')(_push_command(True))
+rpush = command('rpush')(_push_command(False))
 
 
 @command('lpushx')
@@ -223,53 +214,38 @@ def _pop(c, argv, head):
     return pop_reply(c, db, key, lst, head, count)
 
 
-@command('lpop')
-def lpop(c, argv):
-    db = c.db
-    key = argv[1]
-    lst = db.data.get(key)
-    # Fast path (see LPUSH): no count. A list in the keyspace is never
-    # empty, so there is something to pop; only once it is done is there a
-    # second check, for the list it emptied.
-    if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
-        db.lru[key] = db.lruclock
-        server = c.server
-        if db.watched:
-            server.signal_modified(db, key)
-        v = lst.popleft()
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(L, b'lpop', key, db.id)
-        if not lst:
-            _deleted_if_empty(server, db, key, lst)
-        n = len(v)
-        if n < 1024:
-            return BULK_FORMATS[n] % v
-        return b'$%d\r\n%s\r\n' % (n, v)
-    return _pop(c, argv, True)
+def _pop_command(head):
+    """LPOP or RPOP: the fast path (see LPUSH) for no count, else _pop. A
+    list in the keyspace is never empty, so there is something to pop; only
+    once it is done is there a second check, for the list it emptied."""
+    take = deque.popleft if head else deque.pop
+    event = b'lpop' if head else b'rpop'
+
+    def pop(c, argv):
+        db = c.db
+        key = argv[1]
+        lst = db.data.get(key)
+        if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
+            db.lru[key] = db.lruclock
+            server = c.server
+            if db.watched:
+                server.signal_modified(db, key)
+            v = take(lst)
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(L, event, key, db.id)
+            if not lst:
+                _deleted_if_empty(server, db, key, lst)
+            n = len(v)
+            if n < 1024:
+                return BULK_FORMATS[n] % v
+            return b'$%d\r\n%s\r\n' % (n, v)
+        return _pop(c, argv, head)
+    return pop
 
 
-@command('rpop')
-def rpop(c, argv):
-    db = c.db
-    key = argv[1]
-    lst = db.data.get(key)
-    if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
-        db.lru[key] = db.lruclock
-        server = c.server
-        if db.watched:
-            server.signal_modified(db, key)
-        v = lst.pop()
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(L, b'rpop', key, db.id)
-        if not lst:
-            _deleted_if_empty(server, db, key, lst)
-        n = len(v)
-        if n < 1024:
-            return BULK_FORMATS[n] % v
-        return b'$%d\r\n%s\r\n' % (n, v)
-    return _pop(c, argv, False)
+lpop = command('lpop')(_pop_command(True))
+rpop = command('rpop')(_pop_command(False))
 
 
 def mpop_reply(c, db, key, lst, head, count):
