@@ -31,7 +31,7 @@ from itertools import chain, islice
 
 from . import command
 from .lists import bulk_items
-from .keys import ENCODERS, scan_options, parse_scan_cursor
+from .keys import ENCODERS, element_scan_args, scan_reply
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
@@ -42,7 +42,6 @@ from ..notify import NotifyFlags
 
 H = NotifyFlags.HASH
 G = NotifyFlags.GENERIC
-EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 
 class ObjectState:
@@ -245,7 +244,6 @@ def hset_generic(c, argv):
     if argv[0].lower() == b'hmset':
         return OK
     return integer(added)
-
 
 
 @command('hsetnx')
@@ -518,18 +516,10 @@ def scan_with_index(container, cursor, count):
 
 @command('hscan')
 def hscan(c, argv):
-    cursor = parse_scan_cursor(argv[2])
-    if cursor is None:
-        return b'-ERR invalid cursor\r\n'
-    h, err = _read_hash(c, argv[1])
-    if err:
-        return err
-    if h is None:
-        return EMPTY_SCAN
-    opts = scan_options(argv, 3, False)
-    if opts.__class__ is bytes:
-        return opts
-    pattern, count, _ = opts
+    args = element_scan_args(c, argv, _read_hash)
+    if args.__class__ is bytes:
+        return args
+    h, cursor, pattern, count = args
     if not is_hashtable(c.server, h):
         # A listpack is small: Redis returns it whole, cursor 0.
         cursor, fields = 0, list(h)
@@ -543,5 +533,4 @@ def hscan(c, argv):
             continue
         parts.append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
         n += 2
-    cur = b'%d' % cursor
-    return b'*2\r\n$%d\r\n%s\r\n*%d\r\n' % (len(cur), cur, n) + b''.join(parts)
+    return scan_reply(cursor, n, b''.join(parts))

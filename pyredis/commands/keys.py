@@ -166,6 +166,34 @@ def scan_options(argv, start, allow_type):
     return pattern, count, typ
 
 
+INVALID_CURSOR_ERR = b'-ERR invalid cursor\r\n'
+EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
+
+
+def element_scan_args(c, argv, read):
+    """The common start of HSCAN/SSCAN/ZSCAN, in Redis's order: the cursor,
+    the key (``read(c, key)`` -> (value or None, error or None)), then the
+    options. Returns (value, cursor, pattern, count), or the reply to send
+    (an error, or an empty scan for a missing key)."""
+    cursor = parse_scan_cursor(argv[2])
+    if cursor is None:
+        return INVALID_CURSOR_ERR
+    value, err = read(c, argv[1])
+    if err:
+        return err
+    if value is None:
+        return EMPTY_SCAN
+    opts = scan_options(argv, 3, False)
+    if opts.__class__ is bytes:
+        return opts
+    return value, cursor, opts[0], opts[1]
+
+
+def scan_reply(cursor, n, items):
+    """A SCAN-family reply: the cursor and ``n`` already encoded elements."""
+    return b'*2\r\n' + bulk(b'%d' % cursor) + b'*%d\r\n' % n + items
+
+
 def parse_multi_pop(argv, numkeys_idx, sides):
     """The common tail of LMPOP/BLMPOP/ZMPOP/BZMPOP: numkeys key [key ...]
     side [COUNT n], with ``sides`` mapping the lower-case side word to its
@@ -200,7 +228,7 @@ def parse_multi_pop(argv, numkeys_idx, sides):
 def scan(c, argv):
     cursor = parse_scan_cursor(argv[1])
     if cursor is None:
-        return b'-ERR invalid cursor\r\n'
+        return INVALID_CURSOR_ERR
     opts = scan_options(argv, 2, True)
     if isinstance(opts, bytes):
         return opts

@@ -29,7 +29,7 @@ from itertools import islice
 from . import command
 from .hashes import STATE, scan_with_index
 from .lists import bulk_items
-from .keys import ENCODERS, scan_options, parse_scan_cursor
+from .keys import ENCODERS, element_scan_args, scan_reply
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3
 from ..util import string2ll, glob_match, LLONG_MIN
@@ -39,7 +39,6 @@ S = NotifyFlags.SET
 G = NotifyFlags.GENERIC
 
 POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
-EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 
 def _is_int(m):
@@ -552,24 +551,15 @@ def sdiffstore(c, argv):
 
 @command('sscan')
 def sscan(c, argv):
-    cursor = parse_scan_cursor(argv[2])
-    if cursor is None:
-        return b'-ERR invalid cursor\r\n'
-    s, err = _read_set(c, argv[1])
-    if err:
-        return err
-    if s is None:
-        return EMPTY_SCAN
-    opts = scan_options(argv, 3, False)
-    if opts.__class__ is bytes:
-        return opts
-    pattern, count, _ = opts
+    args = element_scan_args(c, argv, _read_set)
+    if args.__class__ is bytes:
+        return args
+    s, cursor, pattern, count = args
     if is_intset(c.server, s):
         cursor, members = 0, sorted(s, key=int)
     else:
         cursor, members = scan_with_index(s, cursor, count)
     if pattern is not None:
         members = [m for m in members if glob_match(pattern, m)]
-    cur = b'%d' % cursor
-    return b'*2\r\n$%d\r\n%s\r\n' % (len(cur), cur) + b'*%d\r\n' % len(members) + b''.join(
-        b'$%d\r\n%s\r\n' % (len(m), m) for m in members)
+    return scan_reply(cursor, len(members), b''.join(
+        b'$%d\r\n%s\r\n' % (len(m), m) for m in members))

@@ -1227,18 +1227,10 @@ def zdiffstore(c, argv):
 
 @command('zscan')
 def zscan(c, argv):
-    cursor = _keys.parse_scan_cursor(argv[2])
-    if cursor is None:
-        return b'-ERR invalid cursor\r\n'
-    z, err = lookup_zset(c, argv[1])
-    if err:
-        return err
-    if z is None:
-        return b'*2\r\n$1\r\n0\r\n*0\r\n'
-    opts = _keys.scan_options(argv, 3, False)
-    if opts.__class__ is bytes:
-        return opts
-    pattern, count, _ = opts
+    args = _keys.element_scan_args(c, argv, lookup_zset)
+    if args.__class__ is bytes:
+        return args
+    z, cursor, pattern, count = args
     if not z.big:
         # A listpack is returned whole, in order, with cursor 0.
         members = [m for _, m in z.iter_tuples()]
@@ -1256,5 +1248,4 @@ def zscan(c, argv):
             continue
         f = format_double(s)
         out.append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(m), m, len(f), f))
-    cur = b'%d' % cursor
-    return b'*2\r\n$%d\r\n%s\r\n*%d\r\n%s' % (len(cur), cur, 2 * len(out), b''.join(out))
+    return _keys.scan_reply(cursor, 2 * len(out), b''.join(out))
