@@ -56,6 +56,7 @@ from itertools import chain
 from operator import itemgetter
 
 from . import log
+from .util import fsync_dir
 
 AOF_OFF, AOF_ON, AOF_WAIT_REWRITE = 0, 1, 2
 
@@ -357,19 +358,6 @@ def _atoi(s):
     return int(s[:j])
 
 
-def _fsync_dir(path):
-    try:
-        fd = os.open(os.path.dirname(path) or '.', os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # -- dataset -> commands (the AOF-format base) ---------------------------------------
 
 def _fmt_score(score):
@@ -638,7 +626,7 @@ class Aof:
             log.warning('Error trying to rename the temporary AOF manifest file %s into %s: %s' % (
                 'temp-' + name, name, e.strerror))
             return False
-        _fsync_dir(final)
+        fsync_dir(final)
         m.dirty = False
         return True
 

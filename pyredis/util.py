@@ -4,9 +4,11 @@ Redis clients see the exact behaviour of these helpers through error replies
 (which strings are integers, which floats are accepted), through KEYS/SCAN
 pattern matching and through the way numbers are printed, so each one follows
 the C original rule for rule rather than Python's more lenient built-ins.
+(Plus fsync_dir, the one file-system helper the RDB and AOF writers share.)
 """
 
 import math
+import os
 import re
 import sys
 from fractions import Fraction
@@ -364,3 +366,18 @@ def bytes_to_human(n):
                         (b'T', 1024 ** 4), (b'P', 1024 ** 5)):
         if n < scale * 1024 or unit == b'P':
             return b'%.2f%s' % (n / scale, unit)
+
+
+def fsync_dir(path):
+    """fsync the directory holding path, so a rename into it is durable
+    (what Redis does after renaming an RDB or AOF file into place)."""
+    try:
+        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

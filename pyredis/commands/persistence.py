@@ -39,7 +39,7 @@ from . import command
 from .. import log, rdb, resp
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, integer
 from ..notify import NotifyFlags
-from ..util import string2ll
+from ..util import string2ll, fsync_dir
 from . import server as server_cmds
 
 MISCONF_ERR = (
@@ -82,19 +82,6 @@ def _flag(v):
 def dump_path(server):
     # The server chdir()s to `dir` (start-up and CONFIG SET dir), as Redis.
     return cfg(server, 'dbfilename', 'dump.rdb')
-
-
-def _fsync_dir(path):
-    try:
-        fd = os.open(os.path.dirname(os.path.abspath(path)), os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _repl_aux(server):
@@ -153,7 +140,7 @@ def write_snapshot(server, path):
         _unlink(tmp)
         raise SaveError('Error moving temp DB file %s on the final destination %s (in server '
                         'root dir %s): %s' % (tmp, path, _cwd(), e.strerror))
-    _fsync_dir(path)
+    fsync_dir(path)
 
 
 def _cwd():

@@ -20,6 +20,7 @@ from .. import resp
 from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
 from ..util import string2ll, bytes_to_human, glob_match, c_string
 from ..config import REDIS_VERSION
+from ..evict import rss_bytes
 from .connection import get_int
 
 
@@ -188,14 +189,6 @@ def info_clients(server):
         ('tracking_clients', 0),
         ('clients_in_timeout_table', getattr(server, 'clients_in_timeout_table', 0)),
     ]
-
-
-def rss_bytes():
-    try:
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-    except (OSError, ValueError, IndexError):
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def used_memory(server):
