@@ -52,8 +52,6 @@ import gc
 import os
 import signal
 import time
-from itertools import chain
-from operator import itemgetter
 
 from . import log
 from .util import fsync_dir
@@ -130,9 +128,6 @@ def resp_error(msg):
 # propagates it with dbid -1, so no SELECT is written before it (the MULTI
 # carries the first operation's database, as the server already gives it).
 _EXEC = [b'EXEC']
-_chain = chain.from_iterable
-_first = itemgetter(0)
-_second = itemgetter(1)
 
 
 def select_command(dbid):
@@ -551,11 +546,12 @@ class Aof:
         self.server = server
         self.state = AOF_OFF
         self.fd = -1
-        self.buf = []
+        self.buf = []                   # runs (dbid, [argv, ...]) and raw bytes
+        self.tail_db = -2               # the last run's database, -2: none open
+        self.tail = None                # the last run's argv list
         self.scheduled = False
         self.waiting = {}               # clients whose replies wait for the write
         self.releasing = False
-        self.raw_in_buf = False         # buf holds encoded bytes, not only ops
         self._misconf = None
         self.selected_db = -1
         self.manifest = Manifest()
@@ -651,8 +647,8 @@ class Aof:
 
     def feed(self, ops):
         """The propagation target: queue the operations for the next write.
-        They are encoded when written (_encode), in one loop per event-loop
-        iteration rather than one call per command."""
+        They are encoded when written (_encode), one C call per run of
+        commands in the same database rather than one call per command."""
         if self.state != AOF_ON and self.child_pid is None:
             return      # waiting for the rewrite that will create the base
         buf = self.buf
@@ -661,39 +657,58 @@ class Aof:
             loop = self.server.loop
             if loop is not None:
                 loop.call_soon(self.before_sleep)
-        if self.ts_enabled and self.cur_timestamp < self.server.unixtime:
-            self.cur_timestamp = self.server.unixtime
-            buf.append(b'#TS:%d\r\n' % self.cur_timestamp)
-            self.raw_in_buf = True
-        buf.append(ops)
+        if self.ts_enabled:
+            if self.cur_timestamp < self.server.unixtime:
+                self.cur_timestamp = self.server.unixtime
+                buf.append(b'#TS:%d\r\n' % self.cur_timestamp)
+            self.tail_db = -2   # each feed checks the clock: no appending to the run
+        tail_db = self.tail_db
+        for dbid, argv in ops:
+            if dbid != tail_db and dbid != -1 and argv != _EXEC or tail_db == -2:
+                # A new run: its database is selected before it if needed.
+                self.tail = [argv]
+                buf.append((dbid, self.tail))
+                tail_db = dbid
+            else:
+                self.tail.append(argv)
+        if not self.ts_enabled:
+            # The trusted request path appends lone writes in this database
+            # straight to the run (networking.py); a run only exists while
+            # the buffer is non-empty, so before_sleep is already scheduled.
+            self.tail_db = tail_db
+
+    def clear_buf(self):
+        self.buf = []
+        self.tail_db = -2       # no run to append to
+        self.tail = None
 
     def _encode(self):
-        """The buffer as bytes: queued operations become RESP, with a
-        SELECT wherever the database changes (feedAppendOnlyFile)."""
+        """The buffer as bytes, with a SELECT wherever the database changes
+        (feedAppendOnlyFile)."""
         buf = self.buf
-        self.buf = []
-        if not self.raw_in_buf:
-            # The usual batch: every operation in one database. Encode it
-            # in one C call, no Python loop.
-            ops = list(_chain(buf))
-            dbs = set(map(_first, ops))
-            if len(dbs) == 1 and dbs.pop() in (self.selected_db, -1):
+        self.clear_buf()
+        sel = self.selected_db
+        if len(buf) == 1 and buf[0].__class__ is tuple:
+            # The usual batch: one run in one database, one C call.
+            dbid, argvs = buf[0]
+            if dbid == sel or dbid == -1:
                 try:
-                    return pack_commands(list(map(_second, ops)))
+                    return pack_commands(argvs)
                 except TypeError:
                     pass        # a bytearray argument: the general loop below
-        self.raw_in_buf = False
         out = []
-        sel = self.selected_db
         for item in buf:
             if item.__class__ is bytes:
                 out.append(item)
                 continue
-            for dbid, argv in item:
-                if dbid != sel and dbid != -1 and argv != _EXEC:
-                    out.append(select_command(dbid))
-                    sel = dbid
-                out.append(encode_command(argv))
+            dbid, argvs = item
+            if dbid != sel and dbid != -1:
+                out.append(select_command(dbid))
+                sel = dbid
+            try:
+                out.append(pack_commands(argvs))
+            except TypeError:
+                out.extend(map(encode_command, argvs))
         self.selected_db = sel
         return b''.join(out)
 
@@ -733,7 +748,7 @@ class Aof:
     def flush(self, force=False):
         """flushAppendOnlyFile: write the buffer, fsync when 'always'."""
         if self.fd == -1:
-            self.buf = []
+            self.clear_buf()
             return
         if not self.buf:
             return
@@ -791,7 +806,6 @@ class Aof:
             self.current_size += written
             self.last_incr_size += written
         self.buf.insert(0, data[written:])
-        self.raw_in_buf = True
 
     def _update_misconf(self):
         """Deny writes with -MISCONF while the AOF cannot be written
@@ -841,12 +855,14 @@ class Aof:
         server = self.server
         if self.feed not in server.propagate_targets:
             server.propagate_targets.append(self.feed)
+            server.targets_changed()
         server.reply_barrier = self.reply_barrier
 
     def detach(self):
         server = self.server
         if self.feed in server.propagate_targets:
             server.propagate_targets.remove(self.feed)
+            server.targets_changed()
         if server.reply_barrier == self.reply_barrier:
             server.reply_barrier = None
         waiting, self.waiting = self.waiting, {}
@@ -872,7 +888,7 @@ class Aof:
         self.rewrite_scheduled = False
         self.last_incr_size = 0
         self.kill_child()
-        self.buf = []
+        self.clear_buf()
         self.detach()
         if waiting_rewrite:
             # Turned off before the first rewrite finished: its temp incr
@@ -1049,7 +1065,7 @@ class Aof:
             log.warning('Background AOF rewrite terminated by signal %d' % bysignal)
         self.remove_temp_files(pid)
         if self.state == AOF_WAIT_REWRITE:
-            self.buf = []
+            self.clear_buf()
             name = self.temp_incr_name()
             log.notice('Removing the temp incr aof file %s in the background' % name)
             _unlink(self.path(name))

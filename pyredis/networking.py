@@ -228,9 +228,13 @@ class Client(asyncio.Protocol):
                             and cmd.is_write and not server.also_propagated
                             and not server.in_exec):
                         # after_call's common case inline: a lone write, as typed.
-                        ops = [(self.db.id, req)]
-                        for target in server.propagate_targets:
-                            target(ops)
+                        aof = server.fast_aof
+                        if aof is not None and aof.tail_db == self.db.id:
+                            aof.tail.append(req)    # what Aof.feed would do
+                        else:
+                            ops = [(self.db.id, req)]
+                            for target in server.propagate_targets:
+                                target(ops)
                     elif server.dirty != dirty or server.also_propagated:
                         server.after_call(self, cmd, req, dirty)
             else:

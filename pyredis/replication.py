@@ -217,11 +217,13 @@ class Replication:
                 for c in server.clients.values():
                     c.propagate_argv = None
             server.propagate_targets.append(self.feed)
+            server.targets_changed()
 
     def free_backlog(self):
         self.backlog = None
         if self.feed in self.server.propagate_targets:
             self.server.propagate_targets.remove(self.feed)
+            self.server.targets_changed()
 
     def backlog_first_byte(self):
         if self.backlog is None:

@@ -67,6 +67,7 @@ class Server:
         self.executing_client = None
         # Propagation to the AOF and the replicas: consumers register here.
         self.propagate_targets = []
+        self.fast_aof = None        # the Aof when it is the only target (targets_changed)
         self.also_propagated = []
         self.in_exec = False
         # Extension points for the subsystems that live in other modules.
@@ -332,6 +333,14 @@ class Server:
             self.also_propagated.append((c.db.id, argv))
         if not self.in_exec:
             self.flush_propagation()
+
+    def targets_changed(self):
+        """Called whenever propagate_targets changes. With the AOF as the
+        only target, the trusted request path appends a lone verbatim write
+        to the AOF's current run itself (Aof.feed), without building an
+        operation list or calling the target."""
+        aof = getattr(self, 'aof', None)
+        self.fast_aof = aof if aof is not None and self.propagate_targets == [aof.feed] else None
 
     def also_propagate(self, dbid, argv):
         """Queue an extra operation (an expired key's DEL, an evicted key's DEL,

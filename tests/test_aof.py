@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from helpers import REDIS_SERVER, RawConn, ServerProcess
+from helpers import REDIS_SERVER, RawConn, ServerProcess, encode_command
 
 REDIS_CHECK_AOF = shutil.which('redis-check-aof')
 needs_redis = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
@@ -201,11 +201,35 @@ def test_incr_file_bytes_match_redis(server_factory):
     for cmd in cmds:
         ra, rb = a.call(*cmd), b.call(*cmd)
         assert ra == rb, cmd
+    _compare_incr_files(ours, theirs)
+
+
+def _compare_incr_files(ours, theirs):
     mine, real = incr_bytes(ours), incr_bytes(theirs)
     # Relative TTLs become absolute: mask the milliseconds they were given.
     mask = re.compile(rb'PXAT\r\n\$13\r\n\d{13}')
     mine, real = mask.sub(b'PXAT', mine), mask.sub(b'PXAT', real)
     assert mine.split(b'\r\n') == real.split(b'\r\n')
+
+
+def test_pipelined_writes_across_databases_match_redis(server_factory):
+    """Writes arriving in one read (and so written to the AOF together, in
+    runs per database) still get a SELECT exactly where Redis puts one."""
+    ours = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'everysec')
+    theirs = server_factory('redis', '--appendonly', 'yes', '--appendfsync', 'everysec')
+    cmds = [('SET', 'a', '1'), ('INCR', 'a'), ('LPUSH', 'l', 'x'), ('SELECT', '1'),
+            ('SET', 'a', '2'), ('GET', 'a'), ('RPUSH', 'l', 'y'), ('SELECT', '0'),
+            ('SET', 'b', '3'), ('MULTI',), ('SET', 'm', '1'), ('SELECT', '2'),
+            ('INCR', 'm'), ('EXEC',), ('SET', 'c', '4'), ('SELECT', '0'),
+            ('SET', 'exp', 'v', 'PX', '100000'), ('SET', 'd', '5'), ('HSET', 'h', 'f', 'v')]
+    for _ in range(3):
+        for srv in (ours, theirs):
+            conn = srv.raw()
+            conn.send(b''.join(encode_command(cmd) for cmd in cmds))
+            replies = [conn.read_reply() for _ in cmds]
+            conn.close()
+        assert len(replies) == len(cmds)
+    _compare_incr_files(ours, theirs)
 
 
 def test_timestamp_annotations(server_factory):
