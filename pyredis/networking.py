@@ -1,17 +1,18 @@
 """One Client per connection: read, parse, dispatch, reply (networking.c).
 
 This is a thin adapter between asyncio and the protocol logic. The hot path
-is ``data_received``: the bytes go to hiredis's C reader, each complete
-request is executed, the replies are collected in a list and written with
-one ``transport.write`` per read.
+is ``data_received``: the read is parsed in C, each complete request is
+executed, the replies are collected in a list and written with one
+``transport.write`` per read.
 
-hiredis accepts things Redis rejects (inline commands, non-bulk elements,
-malformed lengths, huge declared lengths it would allocate at once). So a
-read takes one of three paths:
+A read takes one of three paths, because the fast parsers accept less
+(parse_requests) or more (hiredis: inline commands, non-bulk elements,
+malformed lengths, huge declared lengths it would allocate at once) than
+Redis does:
 
-- trusted: ``scan_requests`` (C, one pass over the bytes) found the read to
-  be whole requests in the strict form every client library sends. hiredis
-  parses it and the common command is dispatched inline (``_run_trusted``).
+- trusted: the read is whole requests in the strict form every client
+  library sends. ``parse_requests`` (C) checks that and returns them all
+  in one call, and the common command is dispatched inline (``_run_trusted``).
 - guarded: the read is not like that, or the C extension is not built.
   hiredis still parses it, behind cheap guards and per-element type checks
   that hand anything doubtful to the exact parser (``_run_guarded``).
@@ -32,10 +33,10 @@ from .commands import DISPATCH
 from .resp import RequestParser, ProtocolError
 
 try:
-    from ._speedups import scan_requests
+    from ._speedups import parse_requests
 except ImportError:     # without the C extension every read is guarded
-    def scan_requests(data, max_bulk):
-        return -1
+    def parse_requests(data, max_bulk):
+        return None
 
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
@@ -178,31 +179,27 @@ class Client(asyncio.Protocol):
         self.tot_net_in += len(data)
         if self.slow is not None or data[0] != 42:
             self._slow_path(data, 0)
-        elif scan_requests(data, self.server.config.proto_max_bulk_len) == len(data):
-            self._run_trusted(data)
         else:
-            self._run_guarded(data)
+            reqs = parse_requests(data, self.server.config.proto_max_bulk_len)
+            if reqs is not None:
+                self._run_trusted(reqs)
+            else:
+                self._run_guarded(data)
         if self.out:
             self.flush()
 
-    def _run_trusted(self, data):
-        """Execute a read that scan_requests found to be whole, strict
-        requests: hiredis returns exactly them, as lists of bytes.
+    def _run_trusted(self, reqs):
+        """Execute a read that parse_requests found to be whole, strict
+        requests (``reqs``, lists of bytes).
 
         The common command runs right here - process_command's fast case
         inlined, which saves a call per command, the largest single cost
         left once the request is parsed. Anything that needs a gate, a
         subcommand lookup or an error reply goes through process_command."""
-        reader = self.reader
-        reader.feed(data)
-        gets = reader.gets
         server = self.server
         lookup = DISPATCH.get
         append = self.out.append    # flush() empties this list in place
-        while True:
-            req = gets()
-            if req is False:
-                return
+        for req in reqs:
             cmd = lookup(req[0])
             if (cmd is not None and cmd.subcommands is None
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
@@ -243,16 +240,14 @@ class Client(asyncio.Protocol):
                 # Closing, or blocked (BLPOP...)/paused: keep the rest of
                 # this read, unprocessed, for when it resumes. The requests
                 # are strict ones, so their re-encoding is the same input.
-                rest = []
-                while (req := gets()) is not False:
-                    rest.append(resp.bulk_array(req))
-                self.reader = hiredis.Reader()
+                done = next(i for i, r in enumerate(reqs) if r is req) + 1
+                rest = reqs[done:]
                 if rest and not self.closing:
-                    self._slow_path(b''.join(rest), 0)
+                    self._slow_path(b''.join(map(resp.bulk_array, rest)), 0)
                 return
 
     def _run_guarded(self, data):
-        """hiredis on a read scan_requests could not vouch for (a request
+        """hiredis on a read parse_requests could not take (a request
         split across reads, unusual input, or no C extension): the guards
         below route anything hiredis would get wrong to the exact parser."""
         if _huge_count(data) is not None or _other_types(data):

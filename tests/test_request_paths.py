@@ -1,17 +1,18 @@
 """The three request paths of networking.py give the same results.
 
-A read is executed on the trusted path when the C scanner vouches for it,
+A read is executed on the trusted path when the C parser takes it whole,
 on the guarded hiredis path otherwise (or when the extension is not built),
 and on the exact parser for whatever hiredis would get wrong. These tests
-check the scanner against a reference written from its contract, and feed
-the same byte streams, split at every kind of boundary, to an in-process
-client with and without the scanner: the replies and the resulting dataset
-must be identical. (End-to-end comparisons with redis-server for the same
+check the C scanner and parser against a reference written from their
+contract (and hiredis), and feed the same byte streams, split at every kind
+of boundary, to an in-process client with and without the C parser: the
+replies and the resulting dataset must be identical. (End-to-end comparisons with redis-server for the same
 inputs are in test_protocol.py.)
 """
 
 import random
 
+import hiredis
 import pytest
 
 from pyredis import commands, config, networking
@@ -20,6 +21,7 @@ from pyredis.server import Server
 
 speedups = pytest.importorskip('pyredis._speedups')
 scan_requests = speedups.scan_requests
+parse_requests = speedups.parse_requests
 
 
 def reference_scan(data, max_bulk):
@@ -49,6 +51,19 @@ def reference_scan(data, max_bulk):
             pos += length + 2
         good = pos
     return good
+
+
+def reference_parse(data, max_bulk):
+    """parse_requests' contract: hiredis's requests when the whole read is
+    strict requests, else None."""
+    if not data or reference_scan(data, max_bulk) != len(data):
+        return None
+    reader = hiredis.Reader()
+    reader.feed(data)
+    out = []
+    while (r := reader.gets()) is not False:
+        out.append(r)
+    return out
 
 
 def req(*args):
@@ -86,6 +101,7 @@ SCAN_CASES = [
 def test_scan_requests_cases(data, expected):
     assert scan_requests(data, 512 * 1024 * 1024) == expected
     assert reference_scan(data, 512 * 1024 * 1024) == expected
+    assert parse_requests(data, 512 * 1024 * 1024) == reference_parse(data, 512 * 1024 * 1024)
 
 
 def test_scan_requests_bulk_limit():
@@ -93,6 +109,18 @@ def test_scan_requests_bulk_limit():
     assert scan_requests(data, 100) == len(data)
     assert scan_requests(data, 99) == 0
     assert scan_requests(req(b'PING') + data, 99) == 14
+    assert parse_requests(data, 100) == [[b'SET', b'k', b'x' * 100]]
+    assert parse_requests(data, 99) is None
+
+
+def test_parse_requests_shares_command_names_only():
+    data = req(b'SET', b'key', b'val') + req(b'SET', b'key', b'val') + req(b'sEt', b'SET', b'v')
+    a, b, c = parse_requests(data, 100)
+    assert a[0] is b[0]             # the cached name
+    assert a[1] is not b[1] and a[2] is not b[2]
+    assert c[0] == b'sEt' and c[1] == b'SET' and c[1] is not a[0]
+    long_name = b'x' * 100
+    assert parse_requests(req(long_name) * 2, 1000) == [[long_name], [long_name]]
 
 
 def test_scan_requests_matches_reference_on_mutations():
@@ -114,6 +142,7 @@ def test_scan_requests_matches_reference_on_mutations():
         data = bytes(data[:rnd.randrange(len(data) + 1)] if rnd.random() < 0.3 else data)
         limit = rnd.choice([3, 5, 512 * 1024 * 1024])
         assert scan_requests(data, limit) == reference_scan(data, limit), data
+        assert parse_requests(data, limit) == reference_parse(data, limit), data
 
 
 # -- the paths side by side ---------------------------------------------------
@@ -148,7 +177,7 @@ def run_stream(chunks, trusted, monkeypatch):
     commands.load_all()
     with monkeypatch.context() as m:
         if not trusted:
-            m.setattr(networking, 'scan_requests', lambda data, max_bulk: -1)
+            m.setattr(networking, 'parse_requests', lambda data, max_bulk: None)
         server = Server(config.Config())
         client = Client(server)
         client.transport = Transport()
