@@ -1142,6 +1142,8 @@ error:
 
 static Py_ssize_t decimal_len(Py_ssize_t v)
 {
+    if (v < 10)
+        return 1;
     Py_ssize_t n = 1;
     while (v >= 10) {
         v /= 10;
@@ -1155,12 +1157,19 @@ static char *put_line(char *p, char type, Py_ssize_t v)
     char tmp[24];
     int n = 0;
     *p++ = type;
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    while (n)
-        *p++ = tmp[--n];
+    if (v < 100) {
+        /* Argument counts and most argument lengths: no division loop. */
+        if (v >= 10)
+            *p++ = (char)('0' + v / 10);
+        *p++ = (char)('0' + v % 10);
+    } else {
+        do {
+            tmp[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        while (n)
+            *p++ = tmp[--n];
+    }
     *p++ = '\r';
     *p++ = '\n';
     return p;

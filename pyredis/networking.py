@@ -222,9 +222,9 @@ class Client(asyncio.Protocol):
                 self.last_cmd = cmd
                 if dirty is not None:
                     if (server.dirty != dirty and self.propagate_argv is None
-                            and cmd.is_write and not server.also_propagated
-                            and not server.in_exec):
-                        # after_call's common case inline: a lone write, as typed.
+                            and cmd.is_write and not server.also_propagated):
+                        # after_call's common case inline: a lone write, as
+                        # typed (never inside EXEC, which is not run here).
                         aof = server.fast_aof
                         if aof is not None and aof.tail_db == self.db.id:
                             aof.tail.append(req)    # what Aof.feed would do
