@@ -32,6 +32,8 @@
  *   decimal(n) -> bytes         b'%d' % n
  *       what Python's bytes formatting does, for the integers every counter
  *       and length reply carries, at a fraction of its cost
+ *   incr_value(value, by) -> (bytes, bytes) | None | False
+ *       INCRBY's arithmetic on a string value: the new value and the reply
  *   pack_commands(argvs) -> bytes
  *       commands (lists or tuples of bytes) as RESP multibulks, back to back:
  *       what the AOF and the replication stream append for each write
@@ -1214,6 +1216,105 @@ static PyObject *py_decimal(PyObject *self, PyObject *arg)
     return PyBytes_FromStringAndSize(buf, put_decimal(buf, v) - buf);
 }
 
+/* Redis's string2ll (util.c): the canonical decimal spelling of a signed
+ * 64-bit integer only - no sign but '-', no leading zeros, no "-0", no
+ * spaces, at most 20 characters. 1 on success. */
+static int string2ll(const char *s, Py_ssize_t slen, long long *value)
+{
+    const char *p = s;
+    Py_ssize_t plen = 0;
+    int negative = 0;
+    unsigned long long v;
+    if (slen == 0 || slen > 20)
+        return 0;
+    if (slen == 1 && p[0] == '0') {
+        *value = 0;
+        return 1;
+    }
+    if (p[0] == '-') {
+        negative = 1;
+        p++;
+        plen++;
+        if (plen == slen)
+            return 0;
+    }
+    if (p[0] >= '1' && p[0] <= '9') {
+        v = (unsigned long long)(p[0] - '0');
+        p++;
+        plen++;
+    } else {
+        return 0;
+    }
+    while (plen < slen && p[0] >= '0' && p[0] <= '9') {
+        if (v > ULLONG_MAX / 10)
+            return 0;
+        v *= 10;
+        if (v > ULLONG_MAX - (unsigned long long)(p[0] - '0'))
+            return 0;
+        v += (unsigned long long)(p[0] - '0');
+        p++;
+        plen++;
+    }
+    if (plen < slen)
+        return 0;
+    if (negative) {
+        if (v > (unsigned long long)LLONG_MAX + 1)
+            return 0;
+        *value = (long long)(0ULL - v);
+    } else {
+        if (v > (unsigned long long)LLONG_MAX)
+            return 0;
+        *value = (long long)v;
+    }
+    return 1;
+}
+
+/* incr_value(value, by) -> (new_value, reply) | None | False
+ *
+ * INCR/DECR/INCRBY/DECRBY on a string value (bytes): the new value as
+ * stored and the integer reply, both formatted here - one call for what
+ * takes a parse, an overflow check and two formattings in Python. None
+ * when the value is not an integer, False when the result would overflow
+ * (incrDecrCommand's two errors). */
+static PyObject *py_incr_value(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyBytes_CheckExact(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "incr_value(bytes, int)");
+        return NULL;
+    }
+    long long by = PyLong_AsLongLong(args[1]);
+    if (by == -1 && PyErr_Occurred())
+        return NULL;
+    long long cur;
+    if (!string2ll(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), &cur))
+        Py_RETURN_NONE;
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+            (by > 0 && cur > 0 && by > LLONG_MAX - cur))
+        Py_RETURN_FALSE;
+    char buf[32], *p = buf;
+    *p++ = ':';
+    p = put_decimal(p, cur + by);
+    *p++ = '\r';
+    *p++ = '\n';
+    PyObject *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
+    if (stored == NULL)
+        return NULL;
+    PyObject *reply = PyBytes_FromStringAndSize(buf, p - buf);
+    if (reply == NULL) {
+        Py_DECREF(stored);
+        return NULL;
+    }
+    PyObject *t = PyTuple_New(2);
+    if (t == NULL) {
+        Py_DECREF(stored);
+        Py_DECREF(reply);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, stored);
+    PyTuple_SET_ITEM(t, 1, reply);
+    return t;
+}
+
 /* pack_commands(argvs) -> bytes
  *
  * Each argv (a list or tuple of bytes) as "*<n>\r\n" and n bulks, all
@@ -1290,6 +1391,8 @@ static PyMethodDef methods[] = {
      "quicklist_nodes(items, fill) -> list of listpack bytes"},
     {"integer_reply", py_integer_reply, METH_O, "integer_reply(n) -> b':%d\\r\\n' % n"},
     {"decimal", py_decimal, METH_O, "decimal(n) -> b'%d' % n"},
+    {"incr_value", (PyCFunction)(void (*)(void))py_incr_value, METH_FASTCALL,
+     "incr_value(value, by) -> (new_value, reply), None (not an integer) or False (overflow)"},
     {"pack_commands", py_pack_commands, METH_O,
      "pack_commands(argvs) -> the commands as RESP multibulks, concatenated"},
     {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,

@@ -692,7 +692,6 @@ def make_oom_check(server):
     """server.oom_check: called for denyoom commands and for every command
     in MULTI while maxmemory is set. O(1) unless the estimate says the
     limit is reached (see the module docstring)."""
-    config = server.config
     mem = server.memory
 
     def oom_check(c, cmd):

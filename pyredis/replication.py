@@ -297,7 +297,6 @@ class Replication:
 
     def psync(self, c, replid, offset):
         """PSYNC/SYNC from client c; writes its reply directly."""
-        server = self.server
         if c.is_replica:
             return
         if self.masterhost is not None and self.link_state != REPL_CONNECTED:

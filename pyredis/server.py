@@ -25,10 +25,8 @@ whatever the persistence and replication modules register in ``cron_hooks``.
 import asyncio
 import gc
 import os
-import resource
 import signal
 import socket
-import sys
 import time
 
 from . import commands, expire, log, resp

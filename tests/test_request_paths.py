@@ -235,3 +235,31 @@ def test_integer_formatting_helpers():
     for n in (2**63, -2**63 - 1):
         with pytest.raises(OverflowError):
             speedups.integer_reply(n)
+
+
+def test_incr_value_matches_string2ll_and_overflow_rules():
+    """The C INCRBY arithmetic against the plain-Python rules: Redis's
+    strict string2ll, and incrDecrCommand's overflow test."""
+    from pyredis.util import string2ll, LLONG_MAX, LLONG_MIN
+
+    def reference(v, by):
+        cur = string2ll(v)
+        if cur is None:
+            return None
+        new = cur + by
+        if new > LLONG_MAX or new < LLONG_MIN:
+            return False
+        return b'%d' % new, b':%d\r\n' % new
+
+    values = [b'0', b'1', b'-1', b'-0', b'00', b'01', b'+1', b' 1', b'1 ', b'', b'-',
+              b'9223372036854775807', b'9223372036854775808', b'-9223372036854775808',
+              b'-9223372036854775809', b'18446744073709551616', b'99999999999999999999',
+              b'123456789012345678901', b'1.5', b'1e3', b'12a', b'\x001']
+    rnd = random.Random(3)
+    for _ in range(2000):
+        n = rnd.choice([rnd.randrange(-1000, 1000), rnd.randrange(-2**63, 2**63)])
+        values.append(b'%d' % n)
+    bys = [0, 1, -1, 5, LLONG_MAX, LLONG_MIN, LLONG_MAX - 1, LLONG_MIN + 1]
+    for v in values:
+        for by in bys:
+            assert speedups.incr_value(v, by) == reference(v, by), (v, by)

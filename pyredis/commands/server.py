@@ -17,7 +17,7 @@ import time
 
 from . import command, all_commands, lookup, TABLE, spec
 from .. import resp
-from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
+from ..resp import OK, integer, error, help_reply, SYNTAX_ERR
 from ..util import string2ll, bytes_to_human, glob_match, c_string
 from ..config import REDIS_VERSION
 from ..evict import rss_bytes

@@ -14,7 +14,7 @@ import time
 
 from . import command
 from .. import resp
-from ..resp import OK, bulk, integer, integer_reply, decimal, error, SYNTAX_ERR, NOT_INT_ERR, \
+from ..resp import OK, bulk, integer, error, SYNTAX_ERR, NOT_INT_ERR, \
     WRONGTYPE_ERR, NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
@@ -443,19 +443,25 @@ def setrange(c, argv):
     return integer(len(v))
 
 
-# The value INCR/DECR stored last, and that value as an int: incrementing a
-# hot counter (the usual INCR workload: hits, rate limits) then skips
-# parsing its digits. bytes are immutable, so the same object is the same
-# number.
-_last_stored = None
-_last_value = 0
+try:
+    from .._speedups import incr_value
+except ImportError:     # without the C extension
+    def incr_value(v, by):
+        """(new value, reply), None when v is not an integer, False when
+        the result would overflow."""
+        cur = string2ll(v)
+        if cur is None:
+            return None
+        new = cur + by
+        if new > LLONG_MAX or new < LLONG_MIN:
+            return False
+        return b'%d' % new, b':%d\r\n' % new
 
 
 @command('incr')
 def incr_generic(c, argv, by=1):
     """INCR itself (one call less for the most common of the family), and
     DECR/INCRBY/DECRBY with their ``by``."""
-    global _last_stored, _last_value
     db = c.db
     key = argv[1]
     v = db.data.get(key)
@@ -465,27 +471,18 @@ def incr_generic(c, argv, by=1):
     else:
         v = db.lookup_write(key)
     if v is None:
-        cur = 0
-    elif v is _last_stored:
-        cur = _last_value
+        r = incr_value(b'0', by)
+    elif v.__class__ is bytes:
+        r = incr_value(v, by)
+    elif v.__class__ is bytearray:
+        r = incr_value(bytes(v), by)
     else:
-        cls = v.__class__
-        if cls is bytes and v.isdigit() and len(v) < 19 and (v[0] != 48 or len(v) == 1):
-            # Canonical non-negative integers (what INCR itself stores): no
-            # need for string2ll's full check, which costs a formatting.
-            cur = int(v)
-        elif cls is bytes or cls is bytearray:
-            cur = string2ll(bytes(v))
-            if cur is None:
-                return NOT_INT_ERR
-        else:
-            return WRONGTYPE_ERR
-    new = cur + by
-    if new > LLONG_MAX or new < LLONG_MIN:
+        return WRONGTYPE_ERR
+    if r.__class__ is not tuple:
+        if r is None:
+            return NOT_INT_ERR
         return b'-ERR increment or decrement would overflow\r\n'
-    reply = integer_reply(new)
-    _last_stored = stored = decimal(new)
-    _last_value = new
+    stored, reply = r
     if v is None:
         db.add(key, stored)
     else:
