@@ -199,9 +199,20 @@ class Client(asyncio.Protocol):
         server = self.server
         lookup = DISPATCH.get
         append = self.out.append    # flush() empties this list in place
+        # With the AOF as the only propagation target, a lone verbatim write
+        # is appended straight to the AOF's current run of commands when
+        # that run is in this client's database (Aof.feed). ``run_db`` is
+        # that database while the run is known to be the AOF's last one:
+        # anything that may feed the AOF otherwise (process_command,
+        # after_call) resets it, and the inline commands never change the
+        # client's database or the targets (Command.inline).
+        run_db = run_append = None
+        aof = server.fast_aof
+        if aof is not None and aof.tail_db == self.db.id:
+            run_db, run_append = self.db, aof.tail.append
         for req in reqs:
             cmd = lookup(req[0])
-            if (cmd is not None and cmd.subcommands is None
+            if (cmd is not None and cmd.inline
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
                     and (not cmd.denyoom or server.oom_check is None
                          or server.oom_check(self, cmd) is None)):
@@ -225,17 +236,21 @@ class Client(asyncio.Protocol):
                             and cmd.is_write and not server.also_propagated):
                         # after_call's common case inline: a lone write, as
                         # typed (never inside EXEC, which is not run here).
-                        aof = server.fast_aof
-                        if aof is not None and aof.tail_db == self.db.id:
-                            aof.tail.append(req)    # what Aof.feed would do
+                        if self.db is run_db:
+                            run_append(req)
                         else:
                             ops = [(self.db.id, req)]
                             for target in server.propagate_targets:
                                 target(ops)
+                            aof = server.fast_aof
+                            if aof is not None and aof.tail_db == self.db.id:
+                                run_db, run_append = self.db, aof.tail.append
                     elif server.dirty != dirty or server.also_propagated:
                         server.after_call(self, cmd, req, dirty)
+                        run_db = None
             else:
                 server.process_command(self, req)
+                run_db = None
             if self.closing or self.paused_reading:
                 # Closing, or blocked (BLPOP...)/paused: keep the rest of
                 # this read, unprocessed, for when it resumes. The requests

@@ -34,7 +34,7 @@ class Command:
                  'subcommands', 'parent', 'calls', 'rejected_calls',
                  'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
                  'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
-                 'usec', 'keys_proc')
+                 'usec', 'keys_proc', 'inline')
 
     def __init__(self, fullname, info, docs, parent=None):
         self.fullname = fullname
@@ -60,6 +60,11 @@ class Command:
         self.no_multi = 'no_multi' in f
         self.admin = 'admin' in f
         self.may_replicate = 'may_replicate' in f
+        # Whether the trusted request path may run it inline (networking.py):
+        # not a container of subcommands, nothing that changes the client's
+        # database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
+        # admin), all of which process_command handles in full.
+        self.inline = not self.admin and fullname not in ('select', 'reset')
         self.pubsub_ok = fullname in ('ping', 'subscribe', 'ssubscribe', 'unsubscribe',
                                       'sunsubscribe', 'psubscribe', 'punsubscribe',
                                       'quit', 'reset')
@@ -77,6 +82,7 @@ def _container(name):
         _register_top(cmd)
     if cmd.subcommands is None:
         cmd.subcommands = {}
+        cmd.inline = False
     return cmd
 
 
