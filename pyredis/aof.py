@@ -551,7 +551,6 @@ class Aof:
         self.tail = None                # the last run's argv list
         self.scheduled = False
         self.waiting = {}               # clients whose replies wait for the write
-        self.releasing = False
         self._misconf = None
         self.selected_db = -1
         self.manifest = Manifest()
@@ -715,7 +714,7 @@ class Aof:
     def reply_barrier(self, c):
         """Client.flush asks before sending: True holds the reply until the
         buffer is written (and fsynced with appendfsync always)."""
-        if not self.buf or self.releasing:
+        if not self.buf:
             return False
         if not self.scheduled:
             self.scheduled = True
@@ -733,17 +732,14 @@ class Aof:
         waiting = self.waiting
         if waiting:
             self.waiting = {}
-            # Past the barrier even when the write was postponed (a slow
-            # background fsync) or failed: the data is retried by the cron.
-            self.releasing = True
-            try:
-                for c in waiting.values():
-                    if c.out:
-                        c.flush()
-                    elif c.close_after_reply and c.transport is not None:
-                        c.transport.close()
-            finally:
-                self.releasing = False
+            # Past the barrier (send, not flush) even when the write was
+            # postponed (a slow background fsync) or failed: the data is
+            # retried by the cron.
+            for c in waiting.values():
+                if c.out:
+                    c.send()
+                elif c.close_after_reply and c.transport is not None:
+                    c.transport.close()
 
     def flush(self, force=False):
         """flushAppendOnlyFile: write the buffer, fsync when 'always'."""

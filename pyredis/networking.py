@@ -362,8 +362,12 @@ class Client(asyncio.Protocol):
         barrier = self.server.reply_barrier
         if barrier is not None and barrier(self):
             # The AOF holds replies until their writes are in the file
-            # (fsynced with appendfsync always); it calls flush() again.
+            # (fsynced with appendfsync always), then calls send().
             return
+        self.send()
+
+    def send(self):
+        """Write the queued replies, past any barrier."""
         out = self.out
         if len(out) == 1:
             data = out[0]
