@@ -28,6 +28,7 @@
  *       in the strict form clients send (see the function)
  *   parse_requests(data, max_bulk) -> [[bytes, ...], ...] | None
  *       those requests, when they are the whole of data
+ *   set_command_names({name: name})   the command names it hands out
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
  *       what Python's bytes formatting does, for the integers every counter
@@ -1062,9 +1063,13 @@ static PyObject *py_scan_requests(PyObject *self, PyObject *const *args, Py_ssiz
 /* Command names repeat on every request: a small cache hands out the same
  * bytes object for the same name, which saves its allocation and, as a
  * bytes object caches its hash, the hashing of the command-table lookup.
- * (Sharing is safe: bytes are immutable.) */
+ * When the command table's own key objects were registered
+ * (set_command_names), those are the ones handed out, so the lookup
+ * matches by identity without comparing the bytes. (Sharing is safe:
+ * bytes are immutable.) */
 #define NAME_CACHE_SIZE 256
 static PyObject *name_cache[NAME_CACHE_SIZE];
+static PyObject *canonical_names;      /* {name: name} or NULL */
 
 static PyObject *command_name(const unsigned char *s, Py_ssize_t len)
 {
@@ -1082,10 +1087,40 @@ static PyObject *command_name(const unsigned char *s, Py_ssize_t len)
     o = PyBytes_FromStringAndSize((const char *)s, len);
     if (o == NULL)
         return NULL;
+    if (canonical_names != NULL) {
+        PyObject *canon = PyDict_GetItemWithError(canonical_names, o);
+        if (canon != NULL && PyBytes_CheckExact(canon)) {
+            Py_INCREF(canon);
+            Py_DECREF(o);
+            o = canon;
+        } else if (PyErr_Occurred()) {
+            Py_DECREF(o);
+            return NULL;
+        }
+    }
     Py_XDECREF(name_cache[h]);
     Py_INCREF(o);
     name_cache[h] = o;
     return o;
+}
+
+/* set_command_names({name: name}) registers the command table's key
+ * objects for command_name to hand out; None unregisters. */
+static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
+{
+    if (arg != Py_None && !PyDict_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "set_command_names(dict or None)");
+        return NULL;
+    }
+    for (int i = 0; i < NAME_CACHE_SIZE; i++)
+        Py_CLEAR(name_cache[i]);
+    Py_XDECREF(canonical_names);
+    canonical_names = NULL;
+    if (arg != Py_None) {
+        Py_INCREF(arg);
+        canonical_names = arg;
+    }
+    Py_RETURN_NONE;
 }
 
 /* parse_requests(data, max_bulk) -> [[bytes, ...], ...] or None
@@ -1397,6 +1432,8 @@ static PyMethodDef methods[] = {
      "pack_commands(argvs) -> the commands as RESP multibulks, concatenated"},
     {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,
      "scan_requests(data, max_bulk) -> length of the prefix of strict complete requests"},
+    {"set_command_names", py_set_command_names, METH_O,
+     "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
      "parse_requests(data, max_bulk) -> list of requests, or None unless all strict"},
     {NULL, NULL, 0, NULL}

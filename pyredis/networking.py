@@ -33,10 +33,20 @@ from .commands import DISPATCH
 from .resp import RequestParser, ProtocolError
 
 try:
-    from ._speedups import parse_requests
+    from ._speedups import parse_requests, set_command_names
 except ImportError:     # without the C extension every read is guarded
     def parse_requests(data, max_bulk):
         return None
+
+    def set_command_names(names):
+        pass
+
+
+def share_command_names():
+    """Let parse_requests hand out the command table's own name objects,
+    so that looking a request's command up matches by identity. Only an
+    optimization: any other bytes object with the same name works too."""
+    set_command_names({name: name for name in DISPATCH})
 
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4

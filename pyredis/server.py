@@ -32,7 +32,7 @@ import time
 from . import commands, expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
-from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
+from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, share_command_names
 from .notify import NotifyFlags
 from .util import c_string
 
@@ -48,6 +48,7 @@ MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'r
 class Server:
     def __init__(self, config):
         self.config = config
+        share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
         self.clients = {}
         self._next_client_id = 0

@@ -123,6 +123,21 @@ def test_parse_requests_shares_command_names_only():
     assert parse_requests(req(long_name) * 2, 1000) == [[long_name], [long_name]]
 
 
+def test_parse_requests_hands_out_registered_names():
+    own = b''.join([b'GE', b'T'])          # not the interned literal
+    try:
+        speedups.set_command_names({own: own})
+        got = parse_requests(req(b'GET', b'key') + req(b'GET', b'key'), 100)
+        assert got[0][0] is own and got[1][0] is own
+        assert parse_requests(req(b'SET', b'key', b'val'), 100)[0][0] == b'SET'
+        speedups.set_command_names(None)
+        assert parse_requests(req(b'GET', b'key'), 100)[0][0] is not own
+        with pytest.raises(TypeError):
+            speedups.set_command_names([own])
+    finally:
+        networking.share_command_names()
+
+
 def test_scan_requests_matches_reference_on_mutations():
     rnd = random.Random(7)
     base = (req(b'SET', b'key:1', b'value') + req(b'GET', b'key:1')
