@@ -1441,7 +1441,7 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "pyredis._speedups",
-    "CRC64 and LZF for the RDB format; the request scanner.", -1, methods
+    "CRC64 and LZF for the RDB format; the request parser and other hot-path helpers.", -1, methods
 };
 
 PyMODINIT_FUNC PyInit__speedups(void)
