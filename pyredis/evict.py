@@ -50,8 +50,9 @@ The OOM gate must be O(1): ``oom_check`` runs before every ``denyoom``
 command (and every command inside MULTI) while maxmemory is set. It does not
 read the allocators each time: each reading computes how many commands fit
 in the room left if each allocated ``COMMAND_GUESS`` bytes (at most
-``REFRESH_EVERY``), and the gate only counts that down (one attribute
-decrement), reading the allocators again when it reaches zero. Between two
+``REFRESH_EVERY``), and the gate only counts that down (``next()`` on
+``server.oom_passes``, a ``repeat`` iterator of that length), reading the
+allocators again when it runs out. Between two
 readings the figure can therefore lag by what at most REFRESH_EVERY
 commands allocated beyond COMMAND_GUESS each (far from the limit, where a
 reading every 64 commands would cost a third of a small write's time:
@@ -129,6 +130,7 @@ import re
 import sys
 import time
 from bisect import insort
+from itertools import repeat
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 LFU_INIT_VAL = 5
@@ -257,7 +259,10 @@ class Memory:
         self.calibrate()
         self.baseline = self.reading()
         self.used = 0
-        self.countdown = 0
+        # The OOM gate's passes left before the next reading (refresh): an
+        # iterator, so that the gate takes one with next(), a C call, where
+        # a counter would need a Python function around it.
+        server.oom_passes = iter(())
         self.peak = 0
 
     def calibrate(self):
@@ -300,10 +305,11 @@ class Memory:
         limit = self.server.config.maxmemory
         if limit and used < limit:
             room = limit - used
-            self.countdown = max(min(REFRESH_EVERY, room // COMMAND_GUESS),
-                                 min(REFRESH_FAR, room // FAR_GUESS))
+            passes = max(min(REFRESH_EVERY, room // COMMAND_GUESS),
+                         min(REFRESH_FAR, room // FAR_GUESS))
         else:
-            self.countdown = 0
+            passes = 0
+        self.server.oom_passes = repeat(True, passes)
         if used > self.peak:
             self.peak = used
         return used
@@ -692,13 +698,10 @@ def make_oom_check(server):
     """server.oom_check: called for denyoom commands and for every command
     in MULTI while maxmemory is set. O(1) unless the estimate says the
     limit is reached (see the module docstring)."""
-    mem = server.memory
-
     def oom_check(c, cmd):
-        # The common case: the estimate has room for this command.
-        n = mem.countdown - 1
-        if n > 0:
-            mem.countdown = n
+        # The common case: the estimate has room for this command. (The
+        # trusted request path takes its pass itself, inline.)
+        if next(server.oom_passes, False):
             return None
         if perform_evictions(server) != EVICT_FAIL:
             return None

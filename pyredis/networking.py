@@ -225,9 +225,12 @@ class Client(asyncio.Protocol):
             if (cmd is not None and cmd.inline
                     and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
                     and (not cmd.denyoom or server.oom_check is None
+                         or next(server.oom_passes, False)
                          or server.oom_check(self, cmd) is None)):
-                # (maxmemory: a command the OOM check refuses goes on to
-                # process_command, which asks again and sends the error.)
+                # (maxmemory: the OOM gate's common case, a pass left on the
+                # estimate, is taken inline, the rest is oom_check's; a
+                # command it refuses goes on to process_command, which asks
+                # again and sends the error.)
                 if server.propagate_targets:
                     dirty = server.dirty
                     self.propagate_argv = None

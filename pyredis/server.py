@@ -78,6 +78,7 @@ class Server:
         # Gate: True when some server-wide condition needs the slow checks.
         self.gated = False
         self.oom_check = None
+        self.oom_passes = iter(())  # the gate's passes left (evict.Memory.refresh)
         self.write_denied_reason = None
         self.stat = Stats()
         self.cronloops = 0
