@@ -23,11 +23,9 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
- *   scan_requests(data, max_bulk) -> int
- *       the length of the longest prefix of data made of complete requests
- *       in the strict form clients send (see the function)
  *   parse_requests(data, max_bulk) -> [[bytes, ...], ...] | None
- *       those requests, when they are the whole of data
+ *       the requests of data when it is all complete requests in the
+ *       strict form clients send (see the function)
  *   set_command_names({name: name})   the command names it hands out
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
@@ -1034,32 +1032,6 @@ done:
     return end;
 }
 
-/* scan_requests(data, max_bulk) -> int
- *
- * hiredis, which parses the requests parse_requests cannot take, is more
- * lenient than Redis: it takes other RESP types as arguments, allocates a
- * declared array length before the elements arrive, and does not know
- * Redis's limits. This scan returns how many bytes at the start of data are
- * whole requests in the strict form (scan_prefix): a read that is all of
- * that form is parsed exactly the same by hiredis, Redis and
- * parse_requests; anything else (a request cut at the end of the read,
- * another type, an empty or negative count, a limit exceeded, an inline
- * command) is for the exact parser to judge. */
-static PyObject *py_scan_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "scan_requests(bytes, int)");
-        return NULL;
-    }
-    long long max_bulk = PyLong_AsLongLong(args[1]);
-    if (max_bulk == -1 && PyErr_Occurred())
-        return NULL;
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    Py_ssize_t count;
-    const unsigned char *end = scan_prefix(s, s + PyBytes_GET_SIZE(args[0]), max_bulk, &count);
-    return PyLong_FromSsize_t(end - s);
-}
-
 /* Command names repeat on every request: a small cache hands out the same
  * bytes object for the same name, which saves its allocation and, as a
  * bytes object caches its hash, the hashing of the command-table lookup.
@@ -1127,8 +1099,12 @@ static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
  *
  * The requests of a read that is entirely whole requests in the strict
  * form (scan_prefix), as hiredis would return them one by one; None when
- * the read is anything else (the caller then takes the general paths).
- * One call per read instead of one hiredis call per request. */
+ * the read is anything else: a request cut at the end of the read, another
+ * RESP type, an empty or negative count, a limit exceeded, an inline
+ * command. Those reads are for hiredis behind its guards and for the exact
+ * parser, which is as lenient or as strict as Redis; this one is stricter
+ * than both, so whatever it accepts they would parse the same way. One
+ * call per read instead of one hiredis call per request. */
 static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 2 || !PyBytes_Check(args[0])) {
@@ -1430,8 +1406,6 @@ static PyMethodDef methods[] = {
      "incr_value(value, by) -> (new_value, reply), None (not an integer) or False (overflow)"},
     {"pack_commands", py_pack_commands, METH_O,
      "pack_commands(argvs) -> the commands as RESP multibulks, concatenated"},
-    {"scan_requests", (PyCFunction)(void (*)(void))py_scan_requests, METH_FASTCALL,
-     "scan_requests(data, max_bulk) -> length of the prefix of strict complete requests"},
     {"set_command_names", py_set_command_names, METH_O,
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,

@@ -3,8 +3,8 @@
 A read is executed on the trusted path when the C parser takes it whole,
 on the guarded hiredis path otherwise (or when the extension is not built),
 and on the exact parser for whatever hiredis would get wrong. These tests
-check the C scanner and parser against a reference written from their
-contract (and hiredis), and feed the same byte streams, split at every kind
+check the C parser against a reference written from its contract (and
+hiredis), and feed the same byte streams, split at every kind
 of boundary, to an in-process client with and without the C parser: the
 replies and the resulting dataset must be identical. (End-to-end comparisons with redis-server for the same
 inputs are in test_protocol.py.)
@@ -20,12 +20,12 @@ from pyredis.networking import Client
 from pyredis.server import Server
 
 speedups = pytest.importorskip('pyredis._speedups')
-scan_requests = speedups.scan_requests
 parse_requests = speedups.parse_requests
 
 
 def reference_scan(data, max_bulk):
-    """The scanner's contract in plain Python."""
+    """The length of the longest prefix of data made of strict, complete
+    requests, in plain Python."""
     def number(pos):
         end = data.find(b'\r\n', pos)
         if end < 0:
@@ -98,19 +98,21 @@ SCAN_CASES = [
 
 
 @pytest.mark.parametrize('data,expected', SCAN_CASES)
-def test_scan_requests_cases(data, expected):
-    assert scan_requests(data, 512 * 1024 * 1024) == expected
-    assert reference_scan(data, 512 * 1024 * 1024) == expected
-    assert parse_requests(data, 512 * 1024 * 1024) == reference_parse(data, 512 * 1024 * 1024)
+def test_parse_requests_cases(data, expected):
+    limit = 512 * 1024 * 1024
+    assert reference_scan(data, limit) == expected
+    if data and expected == len(data):
+        expected_requests = reference_parse(data, limit)
+        assert expected_requests and parse_requests(data, limit) == expected_requests
+    else:
+        assert parse_requests(data, limit) is None
 
 
-def test_scan_requests_bulk_limit():
+def test_parse_requests_bulk_limit():
     data = req(b'SET', b'k', b'x' * 100)
-    assert scan_requests(data, 100) == len(data)
-    assert scan_requests(data, 99) == 0
-    assert scan_requests(req(b'PING') + data, 99) == 14
     assert parse_requests(data, 100) == [[b'SET', b'k', b'x' * 100]]
     assert parse_requests(data, 99) is None
+    assert parse_requests(req(b'PING') + data, 99) is None
 
 
 def test_parse_requests_shares_command_names_only():
@@ -138,7 +140,7 @@ def test_parse_requests_hands_out_registered_names():
         networking.share_command_names()
 
 
-def test_scan_requests_matches_reference_on_mutations():
+def test_parse_requests_matches_reference_on_mutations():
     rnd = random.Random(7)
     base = (req(b'SET', b'key:1', b'value') + req(b'GET', b'key:1')
             + req(b'MSET', b'a', b'', b'b', b'\r\n$3\r\n') + req(b'PING'))
@@ -156,8 +158,10 @@ def test_scan_requests_matches_reference_on_mutations():
                 del data[pos]
         data = bytes(data[:rnd.randrange(len(data) + 1)] if rnd.random() < 0.3 else data)
         limit = rnd.choice([3, 5, 512 * 1024 * 1024])
-        assert scan_requests(data, limit) == reference_scan(data, limit), data
         assert parse_requests(data, limit) == reference_parse(data, limit), data
+        # The whole requests at its start, alone, are a read it must take.
+        good = data[:reference_scan(data, limit)]
+        assert parse_requests(good, limit) == reference_parse(good, limit), good
 
 
 # -- the paths side by side ---------------------------------------------------
