@@ -235,7 +235,7 @@ class Client(asyncio.Protocol):
                     dirty = server.dirty
                     self.propagate_argv = None
                 else:
-                    dirty = None    # (a handler may add a target, e.g. PSYNC)
+                    dirty = None    # nothing listens: no bookkeeping
                 try:
                     reply = cmd.proc(self, req)
                 except Exception as e:  # a handler bug must not take the server down
