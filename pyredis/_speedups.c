@@ -1205,17 +1205,23 @@ static char *put_decimal(char *p, long long v)
     return p;
 }
 
+/* Writes ":<v>\r\n" at p (room for 23 characters); returns the end. */
+static char *put_integer_reply(char *p, long long v)
+{
+    *p++ = ':';
+    p = put_decimal(p, v);
+    *p++ = '\r';
+    *p++ = '\n';
+    return p;
+}
+
 static PyObject *py_integer_reply(PyObject *self, PyObject *arg)
 {
     long long v = PyLong_AsLongLong(arg);
     if (v == -1 && PyErr_Occurred())
         return NULL;
-    char buf[32], *p = buf;
-    *p++ = ':';
-    p = put_decimal(p, v);
-    *p++ = '\r';
-    *p++ = '\n';
-    return PyBytes_FromStringAndSize(buf, p - buf);
+    char buf[32];
+    return PyBytes_FromStringAndSize(buf, put_integer_reply(buf, v) - buf);
 }
 
 static PyObject *py_decimal(PyObject *self, PyObject *arg)
@@ -1302,11 +1308,7 @@ static PyObject *py_incr_value(PyObject *self, PyObject *const *args, Py_ssize_t
     if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
             (by > 0 && cur > 0 && by > LLONG_MAX - cur))
         Py_RETURN_FALSE;
-    char buf[32], *p = buf;
-    *p++ = ':';
-    p = put_decimal(p, cur + by);
-    *p++ = '\r';
-    *p++ = '\n';
+    char buf[32], *p = put_integer_reply(buf, cur + by);
     PyObject *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
     if (stored == NULL)
         return NULL;

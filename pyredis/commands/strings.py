@@ -443,19 +443,23 @@ def setrange(c, argv):
     return integer(len(v))
 
 
+def incr_value_py(v, by):
+    """INCRBY's arithmetic on a string value: (new value, reply), None when
+    v is not an integer, False when the result would overflow. The C
+    version (_speedups.incr_value) must give the same results."""
+    cur = string2ll(v)
+    if cur is None:
+        return None
+    new = cur + by
+    if new > LLONG_MAX or new < LLONG_MIN:
+        return False
+    return b'%d' % new, b':%d\r\n' % new
+
+
 try:
     from .._speedups import incr_value
 except ImportError:     # without the C extension
-    def incr_value(v, by):
-        """(new value, reply), None when v is not an integer, False when
-        the result would overflow."""
-        cur = string2ll(v)
-        if cur is None:
-            return None
-        new = cur + by
-        if new > LLONG_MAX or new < LLONG_MIN:
-            return False
-        return b'%d' % new, b':%d\r\n' % new
+    incr_value = incr_value_py
 
 
 @command('incr')
