@@ -49,20 +49,27 @@ mem_fragmentation_ratio.
 The OOM gate must be O(1): ``oom_check`` runs before every ``denyoom``
 command (and every command inside MULTI) while maxmemory is set. It does not
 read the allocators each time: each reading computes how many commands fit
-in the room left if each allocated ``COMMAND_GUESS`` bytes (at most
+in the room left if each allocated ``guess`` bytes (at most
 ``REFRESH_EVERY``), and the gate only counts that down (``next()`` on
 ``server.oom_passes``, a ``repeat`` iterator of that length), reading the
-allocators again when it runs out. Between two
-readings the figure can therefore lag by what at most REFRESH_EVERY
-commands allocated beyond COMMAND_GUESS each (far from the limit, where a
-reading every 64 commands would cost a third of a small write's time:
-REFRESH_FAR commands beyond FAR_GUESS each); near the limit every command
-reads the allocators. Eviction frees a little below the limit (at most
-REFRESH_EVERY * COMMAND_GUESS, 1/64 of maxmemory for small limits) so that
-a cache under eviction does not read the allocators on every write. A
-client's unprocessed pipelined input is memory too and counts, as Redis's
-query buffers do. With no maxmemory, ``server.oom_check`` is None and none
-of this runs.
+allocators again when it runs out. ``guess`` is learnt from the readings:
+what the commands let through since the previous one allocated each (at
+least ``COMMAND_GUESS``; it follows a rise at once, a fall slowly). Far from
+the limit, where a reading every 64 commands would cost a third of a small
+write's time, up to REFRESH_FAR commands run between readings, at FAR_GUESS
+bytes or more each. Two more bounds keep a change of workload (small values,
+then 100 KB ones) from running a whole allowance at the old guess: the bytes
+clients send count against half the room (``read_overrun``: what commands
+store mostly arrives as their arguments), and the pymalloc estimate is
+calibrated again whenever the blocks counted since the last calibration
+could be off by half the room (DRIFT_ERROR bytes each). Near the limit every
+command reads the allocators, so that noeviction stops where Redis does.
+Eviction frees a little below the limit (at most REFRESH_EVERY *
+COMMAND_GUESS, 1/64 of maxmemory for small limits) so that a cache under
+eviction does not read the allocators on every write. A client's
+unprocessed pipelined input is memory too and counts, as Redis's query
+buffers do. With no maxmemory, ``server.oom_check`` is None and none of
+this runs.
 
 Eviction
 --------
@@ -131,13 +138,15 @@ import sys
 import time
 from bisect import insort
 from itertools import repeat
+from operator import length_hint
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 LFU_INIT_VAL = 5
 EVPOOL_SIZE = 16
 
 # Bytes assumed allocated by a denyoom command between two allocator
-# readings, and how many commands may run between two readings. Far from
+# readings (at least: Memory.refresh learns the workload's real figure),
+# and how many commands may run between two readings. Far from
 # the limit the readings (tens of microseconds on a large heap) are spaced
 # further, with a larger allowance per command: REFRESH_FAR commands, as
 # long as each of them could allocate FAR_GUESS bytes without reaching it.
@@ -145,6 +154,9 @@ COMMAND_GUESS = 256
 REFRESH_EVERY = 64
 FAR_GUESS = 4096
 REFRESH_FAR = 1024
+# Bytes by which a block allocated or freed since the last calibration may
+# be mis-sized in the estimate (Memory.refresh).
+DRIFT_ERROR = 64
 
 EVICT_OK, EVICT_RUNNING, EVICT_FAIL = 0, 1, 2
 
@@ -256,6 +268,7 @@ class Memory:
         self.calib_blocks = 0
         self.calib_bytes = 0
         self.calib_time = 0.0
+        self.max_drift = 1 << 62    # blocks between calibrations (refresh)
         self.calibrate()
         self.baseline = self.reading()
         self.used = 0
@@ -263,6 +276,9 @@ class Memory:
         # iterator, so that the gate takes one with next(), a C call, where
         # a counter would need a Python function around it.
         server.oom_passes = iter(())
+        self.granted = 0            # the length oom_passes was created with
+        self.read_room = 0          # bytes clients may send before a reading
+        self.guess = COMMAND_GUESS  # bytes per command, learnt (refresh)
         self.peak = 0
 
     def calibrate(self):
@@ -287,7 +303,8 @@ class Memory:
         """What the allocators hold now (bytes), interpreter included."""
         blocks = sys.getallocatedblocks()
         cb = self.calib_blocks
-        if blocks > cb + (cb >> 2) or blocks < cb - (cb >> 2):
+        drift = min(cb >> 2, self.max_drift)
+        if blocks > cb + drift or blocks < cb - drift:
             self.calibrate()
             cb = blocks
         return (malloc_in_use() + self.calib_bytes +
@@ -297,22 +314,60 @@ class Memory:
         used = self.reading() - self.baseline
         if used < 0:
             used = 0
+        # ``guess``: what the commands let through since the last reading
+        # allocated each, at least COMMAND_GUESS. (Passes granted on a
+        # fixed guess let a workload of 1 KB values, about 1.2 KB per SET,
+        # overshoot the limit by REFRESH_EVERY times the difference: 4% of
+        # a 2 MB limit.) One interval's figure is noisy (a query buffer
+        # freed, a dict resized, an eviction from the timer in between), so
+        # the guess follows a rise at once and a fall by an eighth per
+        # reading.
+        server = self.server
+        taken = self.granted - length_hint(server.oom_passes)
+        if taken > 0:
+            seen = max(COMMAND_GUESS, (used - self.used) // taken)
+            guess = self.guess
+            self.guess = seen if seen > guess else guess - ((guess - seen) >> 3)
         self.used = used
         # Commands the OOM gate lets through on the estimate alone before
-        # reading the allocators again: COMMAND_GUESS bytes each, at most
-        # REFRESH_EVERY (or, far from the limit, FAR_GUESS bytes each, at
-        # most REFRESH_FAR), none when the limit is reached.
-        limit = self.server.config.maxmemory
+        # reading the allocators again: ``guess`` bytes each, at most
+        # REFRESH_EVERY (or, far from the limit, FAR_GUESS bytes or more
+        # each, at most REFRESH_FAR), none when the limit is reached.
+        limit = server.config.maxmemory
         if limit and used < limit:
             room = limit - used
-            passes = max(min(REFRESH_EVERY, room // COMMAND_GUESS),
-                         min(REFRESH_FAR, room // FAR_GUESS))
+            guess = self.guess
+            passes = max(min(REFRESH_EVERY, room // guess),
+                         min(REFRESH_FAR, room // max(FAR_GUESS, guess)))
         else:
-            passes = 0
-        self.server.oom_passes = repeat(True, passes)
+            room = passes = 0
+        # Near the limit, the estimate's error must stay small beside the
+        # room left: the blocks counted since the last calibration are
+        # assumed off by up to DRIFT_ERROR bytes each (100-byte values on
+        # the initial 64-byte marginal size: 400 KB short after 15,000
+        # blocks, a fifth of a 2 MB limit).
+        self.max_drift = (max(room >> 1, limit >> 6) // DRIFT_ERROR
+                          if limit else 1 << 62)
+        self.granted = passes
+        self.read_room = room >> 1
+        server.oom_passes = repeat(True, passes)
         if used > self.peak:
             self.peak = used
         return used
+
+    def read_overrun(self):
+        """Clients sent more than ``read_room`` bytes since the last reading
+        (networking.Client.data_received counts them while maxmemory is
+        set). Most of what commands store arrives as their arguments, at a
+        cost of somewhat more than their size (10 KB values take 12 KB
+        each), so the bytes read may not exceed half the room the reading
+        found: beyond that the gate reads the allocators at the next
+        command, and a workload of large values cannot run a whole
+        allowance of passes (1024 SETs of 100 KB would be 50 times a 2 MB
+        limit)."""
+        server = self.server
+        self.granted -= length_hint(server.oom_passes)
+        server.oom_passes = iter(())
 
     def cron(self):
         # A calibration costs about 1 ms per million live objects: every

@@ -185,12 +185,20 @@ class Client(asyncio.Protocol):
             self.transport.resume_reading()
 
     def data_received(self, data):
-        self.last_interaction = self.server.unixtime
+        server = self.server
+        self.last_interaction = server.unixtime
         self.tot_net_in += len(data)
+        if server.oom_check is not None:    # maxmemory is set
+            # What commands store mostly arrives as their arguments: the
+            # bytes read count against the room (evict.Memory.read_overrun).
+            mem = server.memory
+            mem.read_room -= len(data)
+            if mem.read_room < 0:
+                mem.read_overrun()
         if self.slow is not None or data[0] != 42:
             self._slow_path(data, 0)
         else:
-            reqs = parse_requests(data, self.server.config.proto_max_bulk_len)
+            reqs = parse_requests(data, server.config.proto_max_bulk_len)
             if reqs is not None:
                 self._run_trusted(reqs)
             else:
