@@ -54,22 +54,22 @@ in the room left if each allocated ``guess`` bytes (at most
 ``server.oom_passes``, a ``repeat`` iterator of that length), reading the
 allocators again when it runs out. ``guess`` is learnt from the readings:
 what the commands let through since the previous one allocated each (at
-least ``COMMAND_GUESS``; it follows a rise at once, a fall slowly). Far from
-the limit, where a reading every 64 commands would cost a third of a small
-write's time, up to REFRESH_FAR commands run between readings, at FAR_GUESS
-bytes or more each. Two more bounds keep a change of workload (small values,
-then 100 KB ones) from running a whole allowance at the old guess: the bytes
-clients send count against half the room (``read_overrun``: what commands
-store mostly arrives as their arguments), and the pymalloc estimate is
-calibrated again whenever the blocks counted since the last calibration
-could be off by half the room (DRIFT_ERROR bytes each). Near the limit every
-command reads the allocators, so that noeviction stops where Redis does.
-Eviction frees a little below the limit (at most REFRESH_EVERY *
-COMMAND_GUESS, 1/64 of maxmemory for small limits) so that a cache under
-eviction does not read the allocators on every write. A client's
+least ``COMMAND_GUESS``; it at most doubles per reading and falls by an
+eighth). Far from the limit, where a reading every 64 commands would cost a
+third of a small write's time, up to REFRESH_FAR commands run between
+readings, at FAR_GUESS bytes or more each. Two more bounds keep a change of
+workload (small values, then 100 KB ones) from running a whole allowance at
+the old guess: the bytes clients send count against half the room
+(``read_overrun``: what commands store mostly arrives as their arguments),
+and the pymalloc estimate is calibrated again whenever the blocks counted
+since the last calibration could be off by half the room (DRIFT_ERROR bytes
+each). Near the limit every command reads the allocators, so that noeviction
+stops where Redis does. Eviction frees a little below the limit (at most
+REFRESH_EVERY * COMMAND_GUESS, 1/64 of maxmemory for small limits) so that a
+cache under eviction does not read the allocators on every write. A client's
 unprocessed pipelined input is memory too and counts, as Redis's query
-buffers do. With no maxmemory, ``server.oom_check`` is None and none of
-this runs.
+buffers do. With no maxmemory, ``server.oom_check`` is None and none of this
+runs.
 
 Eviction
 --------
@@ -277,6 +277,7 @@ class Memory:
         # a counter would need a Python function around it.
         server.oom_passes = iter(())
         self.granted = 0            # the length oom_passes was created with
+        self.unpassed = 0           # commands the gate let through without
         self.read_room = 0          # bytes clients may send before a reading
         self.guess = COMMAND_GUESS  # bytes per command, learnt (refresh)
         self.peak = 0
@@ -319,15 +320,20 @@ class Memory:
         # fixed guess let a workload of 1 KB values, about 1.2 KB per SET,
         # overshoot the limit by REFRESH_EVERY times the difference: 4% of
         # a 2 MB limit.) One interval's figure is noisy (a query buffer
-        # freed, a dict resized, an eviction from the timer in between), so
-        # the guess follows a rise at once and a fall by an eighth per
-        # reading.
+        # freed, an eviction from the timer in between, a dict doubling its
+        # table: 590 KB at once for 16k keys), so the guess at most doubles
+        # and falls by an eighth per reading. The commands counted are the
+        # passes taken and those the gate let through without one
+        # (``unpassed``): with none counted, a spike would keep the guess
+        # above the room, and the room would never grant a pass again.
         server = self.server
-        taken = self.granted - length_hint(server.oom_passes)
+        taken = self.granted - length_hint(server.oom_passes) + self.unpassed
+        self.unpassed = 0
         if taken > 0:
             seen = max(COMMAND_GUESS, (used - self.used) // taken)
             guess = self.guess
-            self.guess = seen if seen > guess else guess - ((guess - seen) >> 3)
+            self.guess = (min(seen, guess << 1) if seen > guess
+                          else guess - ((guess - seen) >> 3))
         self.used = used
         # Commands the OOM gate lets through on the estimate alone before
         # reading the allocators again: ``guess`` bytes each, at most
@@ -753,11 +759,14 @@ def make_oom_check(server):
     """server.oom_check: called for denyoom commands and for every command
     in MULTI while maxmemory is set. O(1) unless the estimate says the
     limit is reached (see the module docstring)."""
+    memory = server.memory
+
     def oom_check(c, cmd):
         # The common case: the estimate has room for this command. (The
         # trusted request path takes its pass itself, inline.)
         if next(server.oom_passes, False):
             return None
+        memory.unpassed += 1
         if perform_evictions(server) != EVICT_FAIL:
             return None
         if cmd.denyoom:

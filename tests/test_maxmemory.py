@@ -359,3 +359,29 @@ def test_replica_does_not_evict(server_factory):
         time.sleep(0.1)
     assert rr.dbsize() == 2000
     assert rr.info('stats')['evicted_keys'] == 0
+
+
+def test_gate_guess_comes_back_down_without_passes():
+    """In-process, with the allocator readings scripted: a guess raised by
+    a spike (a dict doubling its table allocates hundreds of KB at once)
+    above the room left grants no pass, so every command goes through
+    oom_check and reads the allocators. Those commands count in the
+    learning, so the guess comes back down and passes are granted again."""
+    from pyredis import commands, config as config_mod
+    from pyredis.commands import DISPATCH
+    from pyredis.networking import Client
+    from pyredis.server import Server
+    commands.load_all()
+    srv = Server(config_mod.load(None, [['maxmemory', '10mb'], ['save', '']]))
+    mem = srv.memory
+    level = [mem.baseline + 10 * 1024 * 1024 - 100_000]     # 100 KB of room
+    mem.reading = lambda: level[0]
+    mem.guess = 400_000
+    mem.refresh()
+    assert next(srv.oom_passes, False) is False
+    c = Client(srv)
+    for _ in range(100):
+        assert srv.oom_check(c, DISPATCH[b'set']) is None
+        level[0] += 300
+    assert mem.guess < 10_000, mem.guess
+    assert next(srv.oom_passes, False)
