@@ -277,7 +277,7 @@ class Memory:
         # a counter would need a Python function around it.
         server.oom_passes = iter(())
         self.granted = 0            # the length oom_passes was created with
-        self.unpassed = 0           # commands the gate let through without
+        self.unpassed = 0           # commands oom_check let through passless
         self.read_room = 0          # bytes clients may send before a reading
         self.guess = COMMAND_GUESS  # bytes per command, learnt (refresh)
         self.peak = 0

@@ -32,6 +32,7 @@ import time
 from . import commands, expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
+from .evict import malloc_trim
 from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, share_command_names
 from .notify import NotifyFlags
 from .util import c_string
@@ -555,7 +556,6 @@ class Server:
         # What start-up allocated and freed (imports, compiling the command
         # table, the load's buffers: ten megabytes or more) stays resident
         # in the heap otherwise, in used_memory_rss but not used_memory.
-        from .evict import malloc_trim
         malloc_trim()
         log.notice('Ready to accept connections')
 
