@@ -1,7 +1,7 @@
 /*
  * Hot loops of the RDB format in C: CRC64 (Jones polynomial, the Redis
- * variant) and LZF compression/decompression; and the request parser for
- * reads made of strict, complete requests (parse_requests).
+ * variant) and LZF compression/decompression; and the request parser
+ * (parse_requests) for the strict form of requests every client sends.
  *
  * Both are pure byte crunching that Python runs about a hundred times too
  * slowly for a dataset of a gigabyte. pyredis/crc64.py and pyredis/lzf.py
@@ -23,9 +23,9 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
- *   parse_requests(data, max_bulk) -> [[bytes, ...], ...] | None
- *       the requests of data when it is all complete requests in the
- *       strict form clients send (see the function)
+ *   parse_requests(buf, max_bulk) -> (requests, consumed, need)
+ *       the whole requests at the start of buf in the strict form clients
+ *       send, and what follows them (see the function)
  *   set_command_names({name: name})   the command names it hands out
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
@@ -980,54 +980,95 @@ static PyObject *py_rdb_encode_string(PyObject *self, PyObject *args)
 
 /* A request count or bulk length as Redis's string2ll reads it, in the
  * strict spelling only (digits, no sign, no leading zero but "0" itself,
- * at most 18 digits), followed by CRLF. Returns the position after the CRLF,
- * or NULL if the number is not in that form or not complete. */
+ * at most 18 digits), followed by CRLF. Returns the position after the CRLF;
+ * NULL with *cut set when the input ends before the number does (it may
+ * still become strict), NULL with *cut clear when it is not in that form. */
 static const unsigned char *scan_number(const unsigned char *p, const unsigned char *e,
-                                        long long *out)
+                                        long long *out, int *cut)
 {
     const unsigned char *start = p;
     long long v = 0;
+    *cut = 0;
     while (p < e && *p >= '0' && *p <= '9') {
         v = v * 10 + (*p - '0');
         p++;
         if (p - start > 18)
             return NULL;
     }
-    if (p == start || (*start == '0' && p - start > 1))
+    if (p > start + 1 && *start == '0')
         return NULL;
-    if (e - p < 2 || p[0] != '\r' || p[1] != '\n')
+    if (p == e || (p + 1 == e && *p == '\r')) {
+        *cut = 1;
+        return NULL;
+    }
+    if (p == start || p[0] != '\r' || p[1] != '\n')
         return NULL;
     *out = v;
     return p + 2;
 }
 
-/* The longest prefix of [s, e) made of whole requests of the form
- * "*<n>\r\n" followed by n times "$<len>\r\n<len bytes>\r\n", with
- * 1 <= n <= INT_MAX and len <= max_bulk: returns its end, and the number
- * of requests in it in *count. */
+/* Scans [s, e) for whole requests of the form "*<n>\r\n" followed by n
+ * times "$<len>\r\n<len bytes>\r\n", with 1 <= n <= INT_MAX and
+ * len <= max_bulk. Returns the end of the longest prefix made of them, their
+ * number in *count, and in *need what follows that prefix:
+ *   0   nothing: the prefix is the whole input;
+ *   >0  the start of a request in that form, cut by the end of the input:
+ *       no request can complete before the input is *need bytes long (the
+ *       end of the payload being read, or one more byte);
+ *   -1  anything else (an inline command, another RESP type, a count or a
+ *       length out of range or not in the strict spelling, a missing CRLF):
+ *       the exact parser's input, which answers as Redis does. */
 static const unsigned char *scan_prefix(const unsigned char *s, const unsigned char *e,
-                                        long long max_bulk, Py_ssize_t *count)
+                                        long long max_bulk, Py_ssize_t *count,
+                                        Py_ssize_t *need)
 {
     const unsigned char *p = s, *end = s;
     long long n, len;
+    int cut;
     Py_ssize_t requests = 0;
-    while (p < e && *p == '*') {
-        p = scan_number(p + 1, e, &n);
-        if (p == NULL || n < 1 || n > INT_MAX)
-            break;
+    *need = -1;
+    while (p < e) {
+        if (*p != '*')
+            goto done;
+        p = scan_number(p + 1, e, &n, &cut);
+        if (p == NULL)
+            goto stopped;
+        if (n < 1 || n > INT_MAX)
+            goto done;
         while (n--) {
-            if (p >= e || *p != '$')
+            if (p == e) {
+                cut = 1;
+                goto stopped;
+            }
+            if (*p != '$')
                 goto done;
-            p = scan_number(p + 1, e, &len);
-            if (p == NULL || len > max_bulk || e - p < len + 2 ||
-                    p[len] != '\r' || p[len + 1] != '\n')
+            p = scan_number(p + 1, e, &len, &cut);
+            if (p == NULL)
+                goto stopped;
+            if (len > max_bulk)
+                goto done;
+            if (e - p < len + 2) {
+                /* The payload is still arriving: a request that is one
+                 * large argument is scanned once, not once per read. */
+                if (e - p > len && p[len] != '\r')
+                    goto done;
+                *need = (p - s) + len + 2;
+                goto finish;
+            }
+            if (p[len] != '\r' || p[len + 1] != '\n')
                 goto done;
             p += len + 2;
         }
         end = p;
         requests++;
     }
+    *need = 0;
+    goto finish;
+stopped:
+    if (cut)
+        *need = (e - s) + 1;
 done:
+finish:
     *count = requests;
     return end;
 }
@@ -1095,30 +1136,34 @@ static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* parse_requests(data, max_bulk) -> [[bytes, ...], ...] or None
+/* parse_requests(buf, max_bulk) -> (requests, consumed, need)
  *
- * The requests of a read that is entirely whole requests in the strict
- * form (scan_prefix), as hiredis would return them one by one; None when
- * the read is anything else: a request cut at the end of the read, another
- * RESP type, an empty or negative count, a limit exceeded, an inline
- * command. Those reads are for hiredis behind its guards and for the exact
- * parser, which is as lenient or as strict as Redis; this one is stricter
- * than both, so whatever it accepts they would parse the same way. One
- * call per read instead of one hiredis call per request. */
+ * The whole requests at the start of buf (bytes or bytearray) in the strict
+ * form (scan_prefix), as lists of bytes; how many bytes they take; and what
+ * follows them (scan_prefix's *need: 0 nothing, >0 a request cut by the end
+ * of the read, -1 input for the exact parser). This parser is stricter than
+ * Redis's, so whatever it accepts Redis reads the same way; a request split
+ * across reads stays here (the caller keeps the tail and calls again when
+ * it is need bytes long), and only what it refuses goes to the exact parser. */
 static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyBytes_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "parse_requests(bytes, int)");
+    const unsigned char *s;
+    Py_ssize_t size;
+    if (nargs == 2 && PyBytes_Check(args[0])) {
+        s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+        size = PyBytes_GET_SIZE(args[0]);
+    } else if (nargs == 2 && PyByteArray_Check(args[0])) {
+        s = (const unsigned char *)PyByteArray_AS_STRING(args[0]);
+        size = PyByteArray_GET_SIZE(args[0]);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "parse_requests(bytes or bytearray, int)");
         return NULL;
     }
     long long max_bulk = PyLong_AsLongLong(args[1]);
     if (max_bulk == -1 && PyErr_Occurred())
         return NULL;
-    const unsigned char *s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
-    const unsigned char *e = s + PyBytes_GET_SIZE(args[0]);
-    Py_ssize_t count;
-    if (scan_prefix(s, e, max_bulk, &count) != e || count == 0)
-        Py_RETURN_NONE;
+    Py_ssize_t count, need;
+    const unsigned char *end = scan_prefix(s, s + size, max_bulk, &count, &need);
     PyObject *out = PyList_New(count);
     if (out == NULL)
         return NULL;
@@ -1146,7 +1191,7 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
             p += len + 2;
         }
     }
-    return out;
+    return Py_BuildValue("(Nnn)", out, (Py_ssize_t)(end - s), need);
 
 error:
     Py_DECREF(out);
@@ -1411,7 +1456,7 @@ static PyMethodDef methods[] = {
     {"set_command_names", py_set_command_names, METH_O,
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
-     "parse_requests(data, max_bulk) -> list of requests, or None unless all strict"},
+     "parse_requests(buf, max_bulk) -> (requests, consumed, need)"},
     {NULL, NULL, 0, NULL}
 };
 

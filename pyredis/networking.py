@@ -5,28 +5,26 @@ is ``data_received``: the read is parsed in C, each complete request is
 executed, the replies are collected in a list and written with one
 ``transport.write`` per read.
 
-A read takes one of three paths, because the fast parsers accept less
-(parse_requests) or more (hiredis: inline commands, non-bulk elements,
-malformed lengths, huge declared lengths it would allocate at once) than
-Redis does:
+Two parsers share the input, as Redis has one query buffer:
 
-- trusted: the read is whole requests in the strict form every client
-  library sends. ``parse_requests`` (C) checks that and returns them all
-  in one call, and the common command is dispatched inline (``_run_trusted``).
-- guarded: the read is not like that, or the C extension is not built.
-  hiredis still parses it, behind cheap guards and per-element type checks
-  that hand anything doubtful to the exact parser (``_run_guarded``).
-- exact: ``resp.RequestParser``, the port of Redis's own parser, takes the
-  rest of the input until the stream is back at a request boundary (inline
-  commands, protocol errors, requests split across reads, unauthenticated
-  clients' tighter limits). It gives Redis's exact errors and limits.
+- ``parse_requests`` (C) takes the strict form of requests every client
+  library sends, and returns the whole requests at the start of the input,
+  how many bytes they took, and what follows them. A request cut by the end
+  of a read is kept as the client's ``tail`` (with the length the input
+  must reach before it can complete), so a continuous stream of requests
+  never leaves C, whatever the read boundaries.
+- ``resp.RequestParser``, the port of Redis's own parser, takes whatever
+  the C parser refuses - inline commands, protocol errors, unauthenticated
+  clients' tighter limits - and gives Redis's exact errors. It hands the
+  input back as soon as the stream is at a request boundary again.
+
+So a malformed request after valid ones in the same read gets its protocol
+error after the valid ones ran, as in Redis.
 """
 
 import asyncio
-import re
+import sys
 import time
-
-import hiredis
 
 from . import log, resp
 from .commands import DISPATCH
@@ -34,9 +32,9 @@ from .resp import RequestParser, ProtocolError
 
 try:
     from ._speedups import parse_requests, set_command_names
-except ImportError:     # without the C extension every read is guarded
-    def parse_requests(data, max_bulk):
-        return None
+except ImportError:     # without the C extension the exact parser takes all
+    def parse_requests(buf, max_bulk):
+        return [], 0, -1
 
     def set_command_names(names):
         pass
@@ -53,7 +51,7 @@ REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ('server', 'transport', 'reader', 'slow', 'out', 'db', 'resp',
+    __slots__ = ('server', 'transport', 'tail', 'need', 'slow', 'out', 'db', 'resp',
                  'authenticated', 'id', 'name', 'addr', 'laddr', 'fd', 'ctime',
                  'last_interaction', 'closing', 'close_after_reply', 'flags',
                  'reply_mode', 'lib_name', 'lib_ver', 'no_evict', 'multi',
@@ -67,8 +65,9 @@ class Client(asyncio.Protocol):
     def __init__(self, server, unix=False):
         self.server = server
         self.transport = None
-        self.reader = hiredis.Reader()
-        self.slow = None             # RequestParser while off the fast path
+        self.tail = None             # unparsed input (bytearray) for parse_requests
+        self.need = 0                # the length tail must reach to be worth parsing
+        self.slow = None             # RequestParser while it holds the input
         self.out = []
         self.db = server.dbs[0]
         self.resp = 2
@@ -195,20 +194,71 @@ class Client(asyncio.Protocol):
             mem.read_room -= len(data)
             if mem.read_room < 0:
                 mem.read_overrun()
-        if self.slow is not None or data[0] != 42:
-            self._slow_path(data, 0)
-        else:
-            reqs = parse_requests(data, server.config.proto_max_bulk_len)
-            if reqs is not None:
-                self._run_trusted(reqs)
-            else:
-                self._run_guarded(data)
+        tail = self.tail
+        if tail is not None:
+            tail += data
+            if len(tail) < self.need:
+                return      # a large argument still arriving: nothing to run
+            data = tail
+        self._process_input(data)
         if self.out:
             self.flush()
 
+    def _process_input(self, buf):
+        """Execute the complete requests of ``buf``, the client's unparsed
+        input (a read, or the tail with a read appended), and keep the rest."""
+        while not self.paused_reading:
+            if self.slow is None:
+                reqs, done, need = parse_requests(buf, self.max_bulk())
+                if reqs:
+                    rest = self._run_trusted(reqs)
+                    if rest is not None:
+                        # Closing, or blocked (BLPOP...)/paused: keep the rest,
+                        # unprocessed, for when it resumes. The requests are
+                        # strict ones, so their re-encoding is the same input.
+                        if not self.closing:
+                            self._keep(b''.join(map(resp.bulk_array, rest)) + buf[done:], 0)
+                        return
+                if need >= 0:
+                    self._keep(buf[done:] if done else buf, need - done)
+                    return
+                # Not in the strict form: the exact parser's, from here on.
+                self.slow = RequestParser()
+                self.tail = None
+                buf = buf[done:]
+            buf = self._run_exact(buf)
+            if not buf:
+                return
+        # Paused: whatever arrives waits, in the parser that holds the input.
+        if self.slow is not None:
+            self.slow.feed(buf)
+        else:
+            self._keep(buf, 0)
+
+    def max_bulk(self):
+        # The master's stream is not held to proto-max-bulk-len (Redis).
+        return self.server.config.proto_max_bulk_len if not self.is_master else sys.maxsize
+
+    def _keep(self, rest, need):
+        """Hold unparsed input until more arrives (``need``: the length it
+        must reach before a request can complete) or the client resumes."""
+        if not need and not rest:
+            self.tail = None
+            self.need = 0
+            return
+        if rest.__class__ is not bytearray:
+            rest = bytearray(rest)
+        self.tail = rest
+        self.need = need
+        if len(rest) > self.server.config.client_query_buffer_limit:
+            log.warning('Closing client that reached max query buffer length')
+            self.tail = None
+            self.close()
+
     def _run_trusted(self, reqs):
-        """Execute a read that parse_requests found to be whole, strict
-        requests (``reqs``, lists of bytes).
+        """Execute the requests parse_requests returned (``reqs``, lists of
+        bytes). Returns None, or the requests left unrun when the client
+        started closing or was paused (blocked) by one of them.
 
         The common command runs right here - process_command's fast case
         inlined, which saves a call per command, the largest single cost
@@ -273,82 +323,29 @@ class Client(asyncio.Protocol):
                 server.process_command(self, req)
                 run_db = None
             if self.closing or self.paused_reading:
-                # Closing, or blocked (BLPOP...)/paused: keep the rest of
-                # this read, unprocessed, for when it resumes. The requests
-                # are strict ones, so their re-encoding is the same input.
                 done = next(i for i, r in enumerate(reqs) if r is req) + 1
-                rest = reqs[done:]
-                if rest and not self.closing:
-                    self._slow_path(b''.join(map(resp.bulk_array, rest)), 0)
-                return
+                return reqs[done:]
+        return None
 
-    def _run_guarded(self, data):
-        """hiredis on a read parse_requests could not take (a request
-        split across reads, unusual input, or no C extension): the guards
-        below route anything hiredis would get wrong to the exact parser."""
-        if _huge_count(data) is not None or _other_types(data):
-            self._slow_path(data, 0)
-            return
-        reader = self.reader
-        reader.feed(data)
-        process = self.server.process_command
-        done = 0
-        try:
-            while True:
-                req = reader.gets()
-                if req is False:
-                    if reader.has_data() or not _at_boundary(reader):
-                        # A request is split across reads: finish it with
-                        # the exact parser, which enforces Redis's limits.
-                        self.reader = hiredis.Reader()
-                        self._slow_path(data, done)
-                    break
-                if req.__class__ is not list:
-                    raise _NotBulk
-                for a in req:
-                    if a.__class__ is not bytes:
-                        raise _NotBulk
-                done += 1
-                if req:
-                    process(self, req)
-                    if self.closing:
-                        break
-                    if self.paused_reading:
-                        # Blocked (BLPOP...) or paused: keep the rest of
-                        # this read, unprocessed, for when it resumes.
-                        self.reader = hiredis.Reader()
-                        self._slow_path(data, done)
-                        break
-        except (hiredis.ProtocolError, _NotBulk):
-            self.reader = hiredis.Reader()
-            self._slow_path(data, done)
-
-    def _slow_path(self, data, skip):
-        """Parse with the exact parser. ``skip`` requests at the start of
-        ``data`` were already executed by the fast path."""
+    def _run_exact(self, data):
+        """Run the exact parser (Redis's rules) over its input and ``data``.
+        Returns the input left once the stream is back at a request in the
+        strict form, for parse_requests, or None when nothing is left for it."""
         parser = self.slow
-        if parser is None:
-            parser = self.slow = RequestParser()
-            parser.feed(data)
-            for _ in range(skip):
-                parser.next(1 << 62, True, True)
-        else:
-            parser.feed(data)
-        self._run_parser()
-
-    def _run_parser(self):
-        parser = self.slow
+        parser.feed(data)
         server = self.server
-        config = server.config
         try:
             while not self.closing and not self.paused_reading:
-                req = parser.next(config.proto_max_bulk_len, self.authenticated, self.is_master)
+                req = parser.next(self.max_bulk(), self.authenticated, self.is_master)
                 if req is None:
                     break
                 if req:
                     server.process_command(self, req)
                 elif self.is_replica and self.repl is not None:
                     self.repl.ack_time = time.time()
+                if self.authenticated and parser.next_is_multibulk():
+                    self.slow = None
+                    return parser.remaining()
         except ProtocolError as e:
             log.verbose('Protocol error (%s) from client: %s' % (
                 e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
@@ -357,23 +354,29 @@ class Client(asyncio.Protocol):
             self.closing = True
             self.flush()
             self.transport.close()
-            return
+            return None
         if self.closing or self.paused_reading:
-            return
+            return None
         if parser.at_boundary() and self.authenticated:
             self.slow = None
-        elif parser.pending() > config.client_query_buffer_limit:
+        elif parser.pending() > server.config.client_query_buffer_limit:
             log.warning('Closing client that reached max query buffer length')
-            self.closing = True
-            self.transport.close()
+            self.close()
+        return None
+
+    def pending_input(self):
+        """The query buffer's length: input received and not yet run."""
+        if self.slow is not None:
+            return self.slow.pending()
+        return len(self.tail) if self.tail is not None else 0
 
     def resume(self):
         """Called when a blocked or paused client may run again: execute
         whatever requests arrived meanwhile."""
         if self.paused_reading:
             return
-        if self.slow is not None:
-            self._run_parser()
+        if self.slow is not None or self.tail is not None:
+            self._process_input(self.tail if self.tail is not None else b'')
         if self.out:
             self.flush()
 
@@ -415,48 +418,6 @@ class Client(asyncio.Protocol):
     def describe(self):
         """One CLIENT LIST line (without the trailing newline)."""
         return self.server.describe_client(self)
-
-
-class _NotBulk(Exception):
-    pass
-
-
-# hiredis allocates a list for a multibulk as soon as it reads the header,
-# so "*2147483648\r\n" would cost gigabytes and seconds to allocate and free:
-# chunks that may hold such a count go to the exact parser, which grows argv
-# as the arguments arrive (as Redis does) and rejects counts over INT_MAX.
-_huge_count = re.compile(rb'\*\d{8}').search
-
-
-# hiredis also accepts RESP types a request may not contain and hands them
-# back like bulks or arrays: "+str", "=len\r\ntxt:...", "(bignum" elements,
-# "~" sets, ">" pushes and "|" attributes (silently skipped). Redis answers
-# those with a protocol error (or, at the start of a request, reads an
-# inline command), so chunks that may hold one go to the exact parser. The
-# membership tests are memchr-fast and these bytes are rare in requests.
-_OTHER_TYPES = ((43, b'\r\n+'), (61, b'\r\n='), (40, b'\r\n('), (126, b'\r\n~'),
-                (62, b'\r\n>'), (124, b'\r\n|'))
-
-
-def _other_types(data):
-    for byte, marker in _OTHER_TYPES:
-        if byte in data and marker in data:
-            return True
-    return False
-
-
-def _at_boundary(reader):
-    """True when hiredis holds no partial request. has_data() is False both
-    at a boundary and inside a multibulk whose header or last element was
-    consumed (``*3\\r\\n``, ``*``), so probe it with a null array: at the top
-    level that is a complete (None) reply and leaves the reader clean;
-    inside a request it becomes an element, an unfinished reply or an error
-    (the reader is then replaced anyway)."""
-    reader.feed(b'*-1\r\n')
-    try:
-        return reader.gets() is None
-    except hiredis.ProtocolError:
-        return False
 
 
 def _fmt_addr(a):

@@ -5,11 +5,12 @@ client's output list; the helpers below are the only places that know the wire
 format. Where RESP2 and RESP3 differ (null, maps, sets, doubles, booleans,
 push messages) the helper takes the client's protocol version.
 
-Requests normally go through hiredis's C parser (see networking.py). hiredis
-is lenient where Redis is strict, so ``RequestParser`` is a port of Redis's
-processInlineBuffer/processMultibulkBuffer: it is used for inline commands,
-for any chunk hiredis rejects, and for requests split across reads, and it is
-what produces Redis's exact ``-ERR Protocol error: ...`` replies.
+Requests normally go through the C parser (``_speedups.parse_requests``, see
+networking.py), which takes only the strict form clients send.
+``RequestParser`` is a port of Redis's processInlineBuffer/
+processMultibulkBuffer: it takes whatever the C parser refuses (inline
+commands, malformed input, unauthenticated clients' tighter limits), and it
+is what produces Redis's exact ``-ERR Protocol error: ...`` replies.
 """
 
 from .util import format_double
@@ -163,7 +164,7 @@ class ProtocolError(Exception):
 
 
 class RequestParser:
-    """Redis's query-buffer parser, for the cases hiredis does not cover.
+    """Redis's query-buffer parser, for what the C parser refuses.
 
     ``feed`` appends bytes; ``next`` returns one request (a list of bytes), an
     empty list for a blank inline line, or None when more input is needed. It
@@ -192,6 +193,10 @@ class RequestParser:
 
     def at_boundary(self):
         return self.argv is None and self.pos == len(self.buf)
+
+    def next_is_multibulk(self):
+        """True between requests, before one that starts with '*'."""
+        return self.argv is None and self.pos < len(self.buf) and self.buf[self.pos] == 42
 
     def remaining(self):
         """The unparsed bytes, for handing back to the fast parser."""

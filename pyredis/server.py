@@ -146,7 +146,7 @@ class Server:
         psub = len(c.psubscriptions)
         ssub = len(c.ssubscriptions)
         multi = len(c.multi) if c.multi is not None else -1
-        qbuf = c.slow.pending() if c.slow is not None else 0
+        qbuf = c.pending_input()
         return (b'id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d '
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
                 b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r '

@@ -113,6 +113,8 @@ MALFORMED = {
     'multibulk-over-llong': b'*99999999999999999999\r\n',
     'after-good-requests': b'*1\r\n$4\r\nPING\r\nPING\r\n*1\r\n$4\r\nPING\r\n*1\r\n$x\r\n',
     'too-big-mbulk-count': b'*' + b'1' * 70000,
+    'payload-without-crlf': b'*3\r\n$3\r\nSETxx+\r\n$1\r\nk\r\n',
+    'after-good-request-same-read': b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n*1\r\n$x\r\n',
     'too-big-bulk-count': b'*1\r\n$' + b'1' * 70000,
 }
 

@@ -1,13 +1,14 @@
-"""The three request paths of networking.py give the same results.
+"""The request paths of networking.py give the same results.
 
-A read is executed on the trusted path when the C parser takes it whole,
-on the guarded hiredis path otherwise (or when the extension is not built),
-and on the exact parser for whatever hiredis would get wrong. These tests
-check the C parser against a reference written from its contract (and
-hiredis), and feed the same byte streams, split at every kind
-of boundary, to an in-process client with and without the C parser: the
-replies and the resulting dataset must be identical. (End-to-end comparisons with redis-server for the same
-inputs are in test_protocol.py.)
+A read is parsed by the C parser (parse_requests) as far as it is in the
+strict form clients send, a request cut by the end of a read is kept and
+finished in C, and the exact parser (resp.RequestParser, Redis's rules) takes
+whatever the C parser refuses. These tests check the C parser against a
+reference written from its contract (and hiredis), and feed the same byte
+streams, split at every kind of boundary, to an in-process client with and
+without the C parser: the replies and the resulting dataset must be
+identical. (End-to-end comparisons with redis-server for the same inputs are
+in test_protocol.py.)
 """
 
 import random
@@ -24,46 +25,68 @@ parse_requests = speedups.parse_requests
 
 
 def reference_scan(data, max_bulk):
-    """The length of the longest prefix of data made of strict, complete
-    requests, in plain Python."""
+    """parse_requests' contract in plain Python: (the length of the longest
+    prefix of data made of strict, complete requests, what follows it) with
+    what follows as 0 (nothing), the length the input must reach for the
+    strict request cut by its end to complete (the end of the payload being
+    read, or one more byte), or -1 (input that is not in the strict form)."""
+    more = len(data) + 1
+
     def number(pos):
-        end = data.find(b'\r\n', pos)
-        if end < 0:
-            return None, None
-        digits = data[pos:end]
-        if (not digits or len(digits) > 18 or not digits.isdigit()
-                or (digits[:1] == b'0' and len(digits) > 1)):
-            return None, None
-        return int(digits), end + 2
+        """(value, position after CRLF), or (None, need)."""
+        digits = data[pos:pos + 19]
+        k = 0
+        while k < len(digits) and digits[k:k + 1].isdigit():
+            k += 1
+        if k > 18 or (k > 1 and digits[:1] == b'0'):
+            return None, -1
+        rest = data[pos + k:pos + k + 2]
+        if pos + k == len(data) or rest == b'\r':
+            return None, more
+        if k == 0 or rest != b'\r\n':
+            return None, -1
+        return int(digits[:k]), pos + k + 2
 
     pos = good = 0
-    while pos < len(data) and data[pos:pos + 1] == b'*':
+    while pos < len(data):
+        if data[pos:pos + 1] != b'*':
+            return good, -1
         n, pos = number(pos + 1)
-        if n is None or not 1 <= n <= 2**31 - 1:
-            break
+        if n is None:
+            return good, pos
+        if not 1 <= n <= 2**31 - 1:
+            return good, -1
         for _ in range(n):
+            if pos == len(data):
+                return good, more
             if data[pos:pos + 1] != b'$':
-                return good
+                return good, -1
             length, pos = number(pos + 1)
-            if (length is None or length > max_bulk
-                    or data[pos + length:pos + length + 2] != b'\r\n'):
-                return good
+            if length is None:
+                return good, pos
+            if length > max_bulk:
+                return good, -1
+            if len(data) - pos < length + 2:
+                if len(data) - pos > length and data[pos + length:pos + length + 1] != b'\r':
+                    return good, -1
+                return good, pos + length + 2
+            if data[pos + length:pos + length + 2] != b'\r\n':
+                return good, -1
             pos += length + 2
         good = pos
-    return good
+    return good, 0
 
 
 def reference_parse(data, max_bulk):
-    """parse_requests' contract: hiredis's requests when the whole read is
-    strict requests, else None."""
-    if not data or reference_scan(data, max_bulk) != len(data):
-        return None
+    """parse_requests' contract: hiredis's requests for the prefix
+    reference_scan vouches for, its length, and what follows it."""
+    good, need = reference_scan(data, max_bulk)
     reader = hiredis.Reader()
-    reader.feed(data)
+    reader.feed(data[:good])
     out = []
     while (r := reader.gets()) is not False:
         out.append(r)
-    return out
+    return out, good, need
 
 
 def req(*args):
@@ -71,69 +94,74 @@ def req(*args):
 
 
 SCAN_CASES = [
-    (req(b'PING'), 14),
-    (req(b'SET', b'k', b'v') * 3, 3 * len(req(b'SET', b'k', b'v'))),
-    (req(b'SET', b'k', b'') , len(req(b'SET', b'k', b''))),
-    (req(b'ECHO', b'\r\n*1\r\n'), len(req(b'ECHO', b'\r\n*1\r\n'))),
-    (req(b'PING') + b'*1\r\n$4\r\nPI', 14),              # cut at the end
-    (req(b'PING') + b'*1\r', 14),
-    (b'*0\r\n', 0),                                       # empty and negative counts
-    (b'*-1\r\n', 0),
-    (b'*01\r\n$4\r\nPING\r\n', 0),                        # leading zeros
-    (b'*1\r\n$04\r\nPING\r\n', 0),
-    (b'*+1\r\n$4\r\nPING\r\n', 0),                        # signs
-    (b'*1\r\n$-1\r\n', 0),
-    (b'*1\r\n:1\r\n', 0),                                 # other RESP types
-    (b'*1\r\n+PING\r\n', 0),
-    (b'*1\r\n*1\r\n$4\r\nPING\r\n', 0),                   # nested array
-    (b'*1\r\n$4\r\nPINGxx', 0),                           # no CRLF after the payload
-    (b'*1\n$4\r\nPING\r\n', 0),                           # LF only
-    (b'*1\r\n$4\nPING\r\n', 0),
-    (b'PING\r\n', 0),                                     # inline
-    (b'*2147483648\r\n$1\r\na\r\n', 0),                   # count over INT_MAX
-    (b'*99999999999999999999\r\n', 0),                   # too many digits
-    (b'*1\r\n$999999999999999999\r\nx\r\n', 0),
-    (b'', 0),
+    (req(b'PING'), 14, 0),
+    (req(b'SET', b'k', b'v') * 3, 3 * len(req(b'SET', b'k', b'v')), 0),
+    (req(b'SET', b'k', b''), len(req(b'SET', b'k', b'')), 0),
+    (req(b'ECHO', b'\r\n*1\r\n'), len(req(b'ECHO', b'\r\n*1\r\n')), 0),
+    (req(b'PING') + b'*1\r\n$4\r\nPI', 14, 28),         # cut in a payload
+    (req(b'PING') + b'*1\r\n$4\r\nPING\r', 14, 28),
+    (req(b'PING') + b'*1\r', 14, 18),                    # cut in a header
+    (req(b'PING') + b'*', 14, 16),
+    (req(b'PING') + b'*1\r\n', 14, 19),
+    (req(b'PING') + b'*1\r\n$', 14, 20),
+    (b'*0\r\n', 0, -1),                                  # empty and negative counts
+    (b'*-1\r\n', 0, -1),
+    (b'*01\r\n$4\r\nPING\r\n', 0, -1),                   # leading zeros
+    (b'*1\r\n$04\r\nPING\r\n', 0, -1),
+    (b'*+1\r\n$4\r\nPING\r\n', 0, -1),                   # signs
+    (b'*1\r\n$-1\r\n', 0, -1),
+    (b'*1\r\n:1\r\n', 0, -1),                             # other RESP types
+    (b'*1\r\n+PING\r\n', 0, -1),
+    (b'*1\r\n*1\r\n$4\r\nPING\r\n', 0, -1),               # nested array
+    (b'*1\r\n$4\r\nPINGxx', 0, -1),                       # no CRLF after the payload
+    (b'*1\r\n$4\r\nPINGx', 0, -1),
+    (b'*1\n$4\r\nPING\r\n', 0, -1),                       # LF only
+    (b'*1\r\n$4\nPING\r\n', 0, -1),
+    (b'PING\r\n', 0, -1),                                 # inline
+    (req(b'PING') + b'PING\r\n', 14, -1),                # inline after a request
+    (b'*2147483648\r\n$1\r\na\r\n', 0, -1),               # count over INT_MAX
+    (b'*99999999999999999999\r\n', 0, -1),               # too many digits
+    (b'*1\r\n$999999999999999999\r\nx\r\n', 0, -1),
+    (b'', 0, 0),
 ]
 
 
-@pytest.mark.parametrize('data,expected', SCAN_CASES)
-def test_parse_requests_cases(data, expected):
+@pytest.mark.parametrize('data,consumed,need', SCAN_CASES)
+def test_parse_requests_cases(data, consumed, need):
     limit = 512 * 1024 * 1024
-    assert reference_scan(data, limit) == expected
-    if data and expected == len(data):
-        expected_requests = reference_parse(data, limit)
-        assert expected_requests and parse_requests(data, limit) == expected_requests
-    else:
-        assert parse_requests(data, limit) is None
+    assert reference_scan(data, limit) == (consumed, need)
+    assert parse_requests(data, limit) == reference_parse(data, limit)
+    assert parse_requests(bytearray(data), limit) == reference_parse(data, limit)
 
 
 def test_parse_requests_bulk_limit():
     data = req(b'SET', b'k', b'x' * 100)
-    assert parse_requests(data, 100) == [[b'SET', b'k', b'x' * 100]]
-    assert parse_requests(data, 99) is None
-    assert parse_requests(req(b'PING') + data, 99) is None
+    assert parse_requests(data, 100) == ([[b'SET', b'k', b'x' * 100]], len(data), 0)
+    assert parse_requests(data, 99) == ([], 0, -1)
+    assert parse_requests(req(b'PING') + data, 99) == ([[b'PING']], 14, -1)
+    with pytest.raises(TypeError):
+        parse_requests(memoryview(data), 100)
 
 
 def test_parse_requests_shares_command_names_only():
     data = req(b'SET', b'key', b'val') + req(b'SET', b'key', b'val') + req(b'sEt', b'SET', b'v')
-    a, b, c = parse_requests(data, 100)
+    a, b, c = parse_requests(data, 100)[0]
     assert a[0] is b[0]             # the cached name
     assert a[1] is not b[1] and a[2] is not b[2]
     assert c[0] == b'sEt' and c[1] == b'SET' and c[1] is not a[0]
     long_name = b'x' * 100
-    assert parse_requests(req(long_name) * 2, 1000) == [[long_name], [long_name]]
+    assert parse_requests(req(long_name) * 2, 1000)[0] == [[long_name], [long_name]]
 
 
 def test_parse_requests_hands_out_registered_names():
     own = b''.join([b'GE', b'T'])          # not the interned literal
     try:
         speedups.set_command_names({own: own})
-        got = parse_requests(req(b'GET', b'key') + req(b'GET', b'key'), 100)
+        got = parse_requests(req(b'GET', b'key') + req(b'GET', b'key'), 100)[0]
         assert got[0][0] is own and got[1][0] is own
-        assert parse_requests(req(b'SET', b'key', b'val'), 100)[0][0] == b'SET'
+        assert parse_requests(req(b'SET', b'key', b'val'), 100)[0][0][0] == b'SET'
         speedups.set_command_names(None)
-        assert parse_requests(req(b'GET', b'key'), 100)[0][0] is not own
+        assert parse_requests(req(b'GET', b'key'), 100)[0][0][0] is not own
         with pytest.raises(TypeError):
             speedups.set_command_names([own])
     finally:
@@ -159,9 +187,26 @@ def test_parse_requests_matches_reference_on_mutations():
         data = bytes(data[:rnd.randrange(len(data) + 1)] if rnd.random() < 0.3 else data)
         limit = rnd.choice([3, 5, 512 * 1024 * 1024])
         assert parse_requests(data, limit) == reference_parse(data, limit), data
-        # The whole requests at its start, alone, are a read it must take.
-        good = data[:reference_scan(data, limit)]
-        assert parse_requests(good, limit) == reference_parse(good, limit), good
+
+
+def test_parse_requests_every_cut_of_a_stream():
+    """Each prefix of a valid stream: the whole requests in it, and a need
+    that is never more than the length at which the next one completes."""
+    stream = (req(b'SET', b'k', b'v' * 40) + req(b'GET', b'k') + req(b'MSET', b'a', b'1', b'b', b'')
+              + req(b'PING'))
+    bounds = [0]
+    for part in (req(b'SET', b'k', b'v' * 40), req(b'GET', b'k'),
+                 req(b'MSET', b'a', b'1', b'b', b''), req(b'PING')):
+        bounds.append(bounds[-1] + len(part))
+    for cut in range(len(stream) + 1):
+        reqs, used, need = parse_requests(stream[:cut], 1 << 20)
+        complete = [b for b in bounds if b <= cut]
+        assert used == complete[-1] and len(reqs) == len(complete) - 1
+        if cut == used:
+            assert need == 0
+        else:
+            nxt = bounds[len(complete)]
+            assert cut < need <= nxt
 
 
 # -- the paths side by side ---------------------------------------------------
@@ -196,7 +241,8 @@ def run_stream(chunks, trusted, monkeypatch):
     commands.load_all()
     with monkeypatch.context() as m:
         if not trusted:
-            m.setattr(networking, 'parse_requests', lambda data, max_bulk: None)
+            # The exact parser alone, as without the C extension.
+            m.setattr(networking, 'parse_requests', lambda buf, max_bulk: ([], 0, -1))
         server = Server(config.Config())
         client = Client(server)
         client.transport = Transport()
@@ -237,13 +283,44 @@ def splits(data, rnd):
 
 
 @pytest.mark.parametrize('name', sorted(STREAMS))
-def test_trusted_and_guarded_paths_agree(name, monkeypatch):
+def test_c_and_exact_parsers_agree(name, monkeypatch):
     rnd = random.Random(name)
     data = STREAMS[name]
     expected = run_stream([data], False, monkeypatch)
     for chunks in splits(data, rnd):
         assert run_stream(chunks, True, monkeypatch) == expected, chunks
         assert run_stream(chunks, False, monkeypatch) == expected, chunks
+
+
+def test_strict_stream_never_reaches_the_exact_parser(monkeypatch):
+    """Requests split across reads anywhere, even byte by byte, are finished
+    by the C parser: a stream that is all strict requests never creates the
+    exact parser (the cause of slow mass insertion)."""
+    def refuse():
+        raise AssertionError('the exact parser was used')
+    monkeypatch.setattr(networking, 'RequestParser', refuse)
+    rnd = random.Random(5)
+    data = STREAMS['pipeline'] + STREAMS['binary'] + req(b'SET', b'big', b'v' * 100000)
+    for chunks in splits(data, rnd):
+        written, closed, dataset = run_stream(chunks, True, monkeypatch)
+        assert not closed and (b'big', repr(b'v' * 100000)) in dataset
+
+
+def test_large_argument_is_not_rescanned_per_read(monkeypatch):
+    """While a large argument arrives, reads are appended to the tail and
+    not parsed until it can be whole."""
+    calls = []
+    real = networking.parse_requests
+
+    def counting(buf, max_bulk):
+        calls.append(len(buf))
+        return real(buf, max_bulk)
+    monkeypatch.setattr(networking, 'parse_requests', counting)
+    data = req(b'SET', b'big', b'x' * 1000000) + req(b'GET', b'nope')
+    chunks = [data[i:i + 1000] for i in range(0, len(data), 1000)]
+    written, closed, dataset = run_stream(chunks, True, monkeypatch)
+    assert written == b'+OK\r\n$-1\r\n'
+    assert len(calls) <= 3, calls
 
 
 def test_integer_formatting_helpers():
