@@ -2,11 +2,13 @@
 
 Starts both servers on free loopback ports (no persistence), then for each
 pipeline depth and each test runs redis-benchmark against one and then the
-other, alternating which goes first, a few rounds, and reports the best
-requests/s of each and the ratio pyredis/redis.
+other, alternating which goes first, a few rounds, with random keys
+(-r 100000 unless told otherwise). It lists every run's requests/s, and
+reports the median of each server and the ratio of the medians
+(pyredis/redis), and for each depth the geometric mean of the ratios.
 
-    python benchmarks/compare.py                      # set,get,incr,mset at -P 1 and -P 16
-    python benchmarks/compare.py -t set,get -P 16 -n 200000 --rounds 3
+    python benchmarks/compare.py          # set,get,incr,lpush,lrange_100,mset at -P 1 and -P 16
+    python benchmarks/compare.py -t set,get -P 16 -n 200000 --rounds 5
     python benchmarks/compare.py --server-args "--appendonly yes" ...
 
 Extra server arguments (--server-args) go to both servers, so the two are
@@ -20,6 +22,7 @@ import os
 import shlex
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -65,9 +68,9 @@ def start(kind, extra):
     return proc, port
 
 
-def run_benchmark(port, test, n, clients, pipeline, extra):
+def run_benchmark(port, test, n, clients, pipeline, keyspace, extra):
     cmd = ['redis-benchmark', '-p', str(port), '-t', test, '-n', str(n), '-c', str(clients),
-           '-P', str(pipeline), '--csv'] + extra
+           '-P', str(pipeline), '-r', str(keyspace), '--csv'] + extra
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rows = list(csv.reader(io.StringIO(out)))[1:]
     if not rows:
@@ -85,11 +88,13 @@ def flush(port):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    ap.add_argument('-t', '--tests', default='set,get,incr,mset')
+    ap.add_argument('-t', '--tests', default='set,get,incr,lpush,lrange_100,mset')
     ap.add_argument('-P', '--pipelines', default='1,16')
     ap.add_argument('-n', '--requests', type=int, default=100000)
     ap.add_argument('-c', '--clients', type=int, default=50)
-    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('-r', '--keyspace', type=int, default=100000,
+                    help="redis-benchmark's -r: random keys out of this many")
+    ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--server-args', default='', help='extra arguments for both servers')
     ap.add_argument('--bench-args', default='', help='extra arguments for redis-benchmark')
     args = ap.parse_args()
@@ -98,10 +103,12 @@ def main():
     ours, our_port = start('pyredis', extra)
     theirs, their_port = start('redis', extra)
     try:
-        print('%-22s %4s %14s %14s %7s' % ('test', '-P', 'pyredis rps', 'redis rps', 'ratio'))
+        print('%-12s %3s  %-32s %-32s %6s' % ('test', '-P', 'pyredis rps (runs; median)',
+                                                    'redis rps (runs; median)', 'ratio'))
         for pipeline in [int(p) for p in args.pipelines.split(',')]:
+            ratios = []
             for test in args.tests.split(','):
-                best = {'pyredis': 0.0, 'redis': 0.0}
+                runs = {'pyredis': [], 'redis': []}
                 name = test
                 for r in range(args.rounds):
                     order = [('pyredis', our_port), ('redis', their_port)]
@@ -110,11 +117,17 @@ def main():
                     for kind, port in order:
                         flush(port)
                         name, rps = run_benchmark(port, test, args.requests, args.clients,
-                                                  pipeline, bench_extra)
-                        best[kind] = max(best[kind], rps)
-                ratio = best['pyredis'] / best['redis'] if best['redis'] else 0
-                print('%-22s %4d %14.0f %14.0f %7.2f' % (name, pipeline, best['pyredis'],
-                                                         best['redis'], ratio), flush=True)
+                                                  pipeline, args.keyspace, bench_extra)
+                        runs[kind].append(rps)
+                med = {k: statistics.median(v) for k, v in runs.items()}
+                ratio = med['pyredis'] / med['redis'] if med['redis'] else 0
+                ratios.append(ratio)
+                cells = ['%s; %.0f' % (' '.join('%.0f' % x for x in runs[k]), med[k])
+                         for k in ('pyredis', 'redis')]
+                print('%-12s %3d  %-32s %-32s %6.2f' % (name[:12], pipeline, cells[0], cells[1],
+                                                        ratio), flush=True)
+            print('%-12s %3d  geometric mean of the ratios: %.2f' % (
+                'all', pipeline, statistics.geometric_mean(ratios)), flush=True)
     finally:
         for p in (ours, theirs):
             p.terminate()

@@ -1191,7 +1191,19 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
             p += len + 2;
         }
     }
-    return Py_BuildValue("(Nnn)", out, (Py_ssize_t)(end - s), need);
+    PyObject *result = PyTuple_New(3);
+    PyObject *used = PyLong_FromSsize_t(end - s);
+    PyObject *more = PyLong_FromSsize_t(need);
+    if (result == NULL || used == NULL || more == NULL) {
+        Py_XDECREF(result);
+        Py_XDECREF(used);
+        Py_XDECREF(more);
+        goto error;
+    }
+    PyTuple_SET_ITEM(result, 0, out);
+    PyTuple_SET_ITEM(result, 1, used);
+    PyTuple_SET_ITEM(result, 2, more);
+    return result;
 
 error:
     Py_DECREF(out);

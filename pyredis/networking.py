@@ -23,7 +23,6 @@ error after the valid ones ran, as in Redis.
 """
 
 import asyncio
-import sys
 import time
 
 from . import log, resp
@@ -200,6 +199,7 @@ class Client(asyncio.Protocol):
             if len(tail) < self.need:
                 return      # a large argument still arriving: nothing to run
             data = tail
+            self.tail = None
         self._process_input(data)
         if self.out:
             self.flush()
@@ -209,7 +209,9 @@ class Client(asyncio.Protocol):
         input (a read, or the tail with a read appended), and keep the rest."""
         while not self.paused_reading:
             if self.slow is None:
-                reqs, done, need = parse_requests(buf, self.max_bulk())
+                # (The master's stream, which is not held to
+                # proto-max-bulk-len, is read by replication.py, not here.)
+                reqs, done, need = parse_requests(buf, self.server.config.proto_max_bulk_len)
                 if reqs:
                     rest = self._run_trusted(reqs)
                     if rest is not None:
@@ -219,12 +221,13 @@ class Client(asyncio.Protocol):
                         if not self.closing:
                             self._keep(b''.join(map(resp.bulk_array, rest)) + buf[done:], 0)
                         return
-                if need >= 0:
+                if not need:
+                    return
+                if need > 0:
                     self._keep(buf[done:] if done else buf, need - done)
                     return
                 # Not in the strict form: the exact parser's, from here on.
                 self.slow = RequestParser()
-                self.tail = None
                 buf = buf[done:]
             buf = self._run_exact(buf)
             if not buf:
@@ -235,17 +238,9 @@ class Client(asyncio.Protocol):
         else:
             self._keep(buf, 0)
 
-    def max_bulk(self):
-        # The master's stream is not held to proto-max-bulk-len (Redis).
-        return self.server.config.proto_max_bulk_len if not self.is_master else sys.maxsize
-
     def _keep(self, rest, need):
         """Hold unparsed input until more arrives (``need``: the length it
         must reach before a request can complete) or the client resumes."""
-        if not need and not rest:
-            self.tail = None
-            self.need = 0
-            return
         if rest.__class__ is not bytearray:
             rest = bytearray(rest)
         self.tail = rest
@@ -336,7 +331,8 @@ class Client(asyncio.Protocol):
         server = self.server
         try:
             while not self.closing and not self.paused_reading:
-                req = parser.next(self.max_bulk(), self.authenticated, self.is_master)
+                req = parser.next(server.config.proto_max_bulk_len, self.authenticated,
+                                  self.is_master)
                 if req is None:
                     break
                 if req:
@@ -375,8 +371,12 @@ class Client(asyncio.Protocol):
         whatever requests arrived meanwhile."""
         if self.paused_reading:
             return
-        if self.slow is not None or self.tail is not None:
-            self._process_input(self.tail if self.tail is not None else b'')
+        tail = self.tail
+        if tail is not None:
+            self.tail = None
+            self._process_input(tail)
+        elif self.slow is not None:
+            self._process_input(b'')
         if self.out:
             self.flush()
 
