@@ -24,6 +24,7 @@ error after the valid ones ran, as in Redis.
 
 import asyncio
 import time
+from time import perf_counter_ns
 
 from . import log, resp
 from .commands import DISPATCH
@@ -255,10 +256,16 @@ class Client(asyncio.Protocol):
         bytes). Returns None, or the requests left unrun when the client
         started closing or was paused (blocked) by one of them.
 
-        The common command runs right here - process_command's fast case
-        inlined, which saves a call per command, the largest single cost
-        left once the request is parsed. Anything that needs a gate, a
-        subcommand lookup or an error reply goes through process_command."""
+        The common command runs right here: process_command and call()
+        inlined for a client no gate applies to, which saves two calls per
+        command, the largest single cost left once the request is parsed.
+        Anything else (a gate, a subcommand, an arity error, CLIENT REPLY)
+        goes through process_command. test_call_paths.py pins the two
+        together: same replies, files, streams, events and statistics.
+
+        Durations: one clock reading per command, as the end of one command
+        is the start of the next (the few lookups between them count to the
+        next command)."""
         server = self.server
         lookup = DISPATCH.get
         append = self.out.append    # flush() empties this list in place
@@ -273,17 +280,22 @@ class Client(asyncio.Protocol):
         aof = server.fast_aof
         if aof is not None and aof.tail_db == self.db.id:
             run_db, run_append = self.db, aof.tail.append
+        start = perf_counter_ns()
         for req in reqs:
             cmd = lookup(req[0])
-            if (cmd is not None and cmd.inline
-                    and cmd.min_args <= len(req) <= cmd.max_args and not self.gated
-                    and (not cmd.denyoom or server.oom_check is None
-                         or next(server.oom_passes, False)
-                         or server.oom_check(self, cmd) is None)):
-                # (maxmemory: the OOM gate's common case, a pass left on the
-                # estimate, is taken inline, the rest is oom_check's; a
-                # command it refuses goes on to process_command, which asks
-                # again and sends the error.)
+            if (cmd is None or not cmd.inline or self.gated
+                    or not cmd.min_args <= len(req) <= cmd.max_args):
+                server.process_command(self, req)
+                run_db = None
+                start = perf_counter_ns()
+            elif (cmd.denyoom and server.oom_check is not None
+                    and not next(server.oom_passes, False)
+                    and (err := server.oom_check(self, cmd)) is not None):
+                # maxmemory: the OOM gate's common case, a pass left on the
+                # estimate, is taken inline; the rest is oom_check's.
+                server.reject(self, err, cmd)
+                start = perf_counter_ns()
+            else:
                 if server.propagate_targets:
                     dirty = server.dirty
                     self.propagate_argv = None
@@ -293,8 +305,14 @@ class Client(asyncio.Protocol):
                     reply = cmd.proc(self, req)
                 except Exception as e:  # a handler bug must not take the server down
                     reply = server._internal_error(self, cmd, e)
+                end = perf_counter_ns()
+                cmd.duration += end - start
+                start = end
                 cmd.calls += 1
                 if reply is not None:
+                    if reply[:1] == b'-':
+                        server.error_replied(reply)
+                        cmd.failed_calls += 1
                     append(reply)
                 self.last_cmd = cmd
                 if dirty is not None:
@@ -314,9 +332,6 @@ class Client(asyncio.Protocol):
                     elif server.dirty != dirty or server.also_propagated:
                         server.after_call(self, cmd, req, dirty)
                         run_db = None
-            else:
-                server.process_command(self, req)
-                run_db = None
             if self.closing or self.paused_reading:
                 done = next(i for i, r in enumerate(reqs) if r is req) + 1
                 return reqs[done:]
@@ -345,7 +360,9 @@ class Client(asyncio.Protocol):
         except ProtocolError as e:
             log.verbose('Protocol error (%s) from client: %s' % (
                 e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
-            self.out.append(b'-ERR Protocol error: %s\r\n' % e.args[0])
+            err = b'-ERR Protocol error: %s\r\n' % e.args[0]
+            server.error_replied(err)
+            self.out.append(err)
             self.close_after_reply = True
             self.closing = True
             self.flush()

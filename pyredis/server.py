@@ -28,6 +28,7 @@ import os
 import signal
 import socket
 import time
+from time import perf_counter_ns
 
 from . import commands, expire, log, resp
 from .commands import TABLE, DISPATCH
@@ -43,6 +44,8 @@ LRU_CLOCK_MAX = (1 << 24) - 1
 # subsystems in other modules (persistence, replication, memory) attach
 # their per-server state and register cron/shutdown/startup hooks.
 INIT_HOOKS = []
+# Distinct error codes INFO errorstats keeps (server.h's ERROR_STATS_NUMBER).
+ERROR_STATS_NUMBER = 128
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -134,6 +137,9 @@ class Server:
     def remove_client(self, c):
         if self.clients.pop(c.id, None) is None:
             return
+        # The traffic totals keep what disconnected clients sent and got.
+        self.stat.net_input_bytes += c.tot_net_in
+        self.stat.net_output_bytes += c.tot_net_out
         for hook in self.client_close_hooks:
             hook(c)
 
@@ -159,21 +165,23 @@ class Server:
     # -- command execution ------------------------------------------------------
 
     def process_command(self, c, argv):
+        """processCommand: look the command up, check its arity and, when
+        the client's gate says one may apply, the gates; then call()."""
         cmd = DISPATCH.get(argv[0])
         if cmd is None:
             cmd = DISPATCH.get(argv[0].lower())
             if cmd is None:
-                return self._reject(c, unknown_command_error(argv))
+                return self.reject(c, unknown_command_error(argv))
         n = len(argv)
         if cmd.subcommands is not None and n >= 2:
             sub = cmd.subcommands.get(argv[1].lower())
             if sub is None or sub.proc is None:
-                return self._reject(c, resp.error(b"ERR unknown subcommand '%s'. Try %s HELP." % (
+                return self.reject(c, resp.error(b"ERR unknown subcommand '%s'. Try %s HELP." % (
                     c_string(argv[1])[:128], cmd.name.upper())))
             cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
-            return self._reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
-                                cmd.fullname.encode(), cmd)
+            return self.reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
+                               cmd.fullname.encode(), cmd)
         if c.gated:
             return self._gated(c, cmd, argv)
         if cmd.denyoom and self.oom_check is not None:
@@ -181,24 +189,40 @@ class Server:
             # this gate stays out of the way of reads.
             err = self.oom_check(c, cmd)
             if err is not None:
-                return self._reject(c, err, cmd)
-        # The common case: call() without CLIENT REPLY handling, and with the
-        # propagation bookkeeping only when the AOF or replicas listen.
-        if self.propagate_targets:
-            dirty = self.dirty
-            c.propagate_argv = None
-        else:
-            dirty = None    # (a handler may add a target, e.g. PSYNC)
+                return self.reject(c, err, cmd)
+        self.call(c, cmd, argv)
+
+    def call(self, c, cmd, argv):
+        """Execute a command with all its effects (Redis's call()): the
+        handler, its duration and counters, error statistics, CLIENT REPLY,
+        propagation. Every command runs through here - from a client, inside
+        EXEC, from the master's stream - except the common case of the
+        trusted request path (Client._run_trusted), which inlines it;
+        test_call_paths.py runs the same requests through both."""
+        dirty = self.dirty
+        # A handler sets propagate_argv to be propagated in another form; the
+        # inline path leaves it unconsumed when nothing listens.
+        c.propagate_argv = None
+        start = perf_counter_ns()
         try:
             reply = cmd.proc(c, argv)
         except Exception as e:  # a handler bug must not take the server down
             reply = self._internal_error(c, cmd, e)
+        cmd.duration += perf_counter_ns() - start
         cmd.calls += 1
+        mode = c.reply_mode
         if reply is not None:
-            c.out.append(reply)
-        c.last_cmd = cmd
-        if dirty is not None and (self.dirty != dirty or self.also_propagated):
+            if reply[:1] == b'-':
+                self.error_replied(reply)
+                cmd.failed_calls += 1
+            if not mode & (REPLY_OFF | REPLY_SKIP):
+                c.out.append(reply)
+        if mode & (REPLY_SKIP | REPLY_SKIP_NEXT):
+            # SKIP silences exactly the command after CLIENT REPLY SKIP.
+            c.reply_mode = _arm_skip(mode & ~REPLY_SKIP)
+        if (self.dirty != dirty or self.also_propagated) and self.propagate_targets:
             self.after_call(c, cmd, argv, dirty)
+        c.last_cmd = cmd
 
     def after_call(self, c, cmd, argv, dirty):
         """Propagation after a command ran with the AOF or replicas
@@ -216,15 +240,31 @@ class Server:
         elif self.also_propagated and not self.in_exec:
             self.flush_propagation()
 
-    def _reject(self, c, err, cmd=None):
-        self.stat.rejected_calls += 1
+    def error_replied(self, reply):
+        """afterErrorReply: count an error reply in total_error_replies and
+        in errorstats under its code (the first word, looked for in the first
+        32 bytes; ERR when there is none)."""
+        stat = self.stat
+        stat.total_error_replies += 1
+        space = reply.find(b' ', 0, min(32, len(reply) - 2))
+        code = reply[1:space] if space > 0 else b'ERR'
+        errors = stat.errors
+        count = errors.get(code)
+        if count is not None:
+            errors[code] = count + 1
+        elif len(errors) < ERROR_STATS_NUMBER:
+            errors[code] = 1
+
+    def reject(self, c, err, cmd=None):
+        """rejectCommand: the command is refused before it runs."""
         if cmd is not None:
-            cmd.rejected_calls += 1     # INFO commandstats, as rejectCommand()
+            cmd.rejected_calls += 1     # INFO commandstats
         if c.multi is not None:
             c.dirty_exec = True
         if cmd is not None and cmd.name == b'exec' and self.exec_abort is not None:
             # execCommandAbort: a rejected EXEC discards the transaction.
             err = self.exec_abort(c, err)
+        self.error_replied(err)
         if c.reply_mode:
             # CLIENT REPLY OFF/SKIP silence rejections too, and a rejected
             # command still consumes a SKIP (resetClient).
@@ -239,7 +279,6 @@ class Server:
     def _internal_error(self, c, cmd, e):
         import traceback
         log.warning('Error executing %s: %s\n%s' % (cmd.fullname, e, traceback.format_exc()))
-        cmd.failed_calls += 1
         return b'-ERR internal error while executing %s: %s\r\n' % (
             cmd.fullname.encode(), str(e).encode().replace(b'\r', b' ').replace(b'\n', b' '))
 
@@ -247,19 +286,19 @@ class Server:
         """The slow part of processCommand, in Redis's order."""
         if not c.authenticated and not cmd.no_auth:
             if self.requires_auth():
-                return self._reject(c, b'-NOAUTH Authentication required.\r\n', cmd)
+                return self.reject(c, b'-NOAUTH Authentication required.\r\n', cmd)
             c.authenticated = True
         if c.multi is not None and cmd.no_multi:
-            return self._reject(c, b'-ERR Command not allowed inside a transaction\r\n', cmd)
+            return self.reject(c, b'-ERR Command not allowed inside a transaction\r\n', cmd)
         if self.gated or self.oom_check is not None:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
-                return self._reject(c, err, cmd)
+                return self.reject(c, err, cmd)
         if c.resp == 2 and (c.subscriptions or c.psubscriptions or c.ssubscriptions) \
                 and not cmd.pubsub_ok:
-            return self._reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
-                                b"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
-                                b"context\r\n" % cmd.fullname.encode(), cmd)
+            return self.reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
+                               b"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
+                               b"context\r\n" % cmd.fullname.encode(), cmd)
         if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
             c.multi.append((cmd, argv))
             c.out.append(resp.QUEUED)
@@ -292,36 +331,6 @@ class Server:
     # Set by the AOF while it has unwritten data: Client.flush asks it
     # whether a reply must wait (see aof.py).
     reply_barrier = None
-
-    def call(self, c, cmd, argv):
-        """Execute a command with its side effects (Redis's call())."""
-        dirty = self.dirty
-        if c.reply_mode & REPLY_SKIP_NEXT:
-            # CLIENT REPLY SKIP ran on the fast path, which does not do the
-            # after-command transition: this is the command to silence.
-            c.reply_mode = _arm_skip(c.reply_mode)
-        # The fast path leaves handlers' propagate_argv unconsumed when
-        # nothing is propagated: never let a stale one stand for this command.
-        c.propagate_argv = None
-        try:
-            reply = cmd.proc(c, argv)
-        except Exception as e:
-            reply = self._internal_error(c, cmd, e)
-        cmd.calls += 1
-        mode = c.reply_mode
-        if reply is not None and not mode & (REPLY_OFF | REPLY_SKIP):
-            c.out.append(reply)
-        if mode & (REPLY_SKIP | REPLY_SKIP_NEXT):
-            # SKIP silences exactly the command after CLIENT REPLY SKIP.
-            mode &= ~REPLY_SKIP
-            if mode & REPLY_SKIP_NEXT:
-                mode = (mode & ~REPLY_SKIP_NEXT) | REPLY_SKIP
-            c.reply_mode = mode
-        if self.dirty != dirty and self.propagate_targets:
-            self._propagate_call(c, cmd, argv)
-        elif self.also_propagated and not self.in_exec:
-            self.flush_propagation()
-        c.last_cmd = cmd
 
     # -- propagation --------------------------------------------------------------
 
@@ -599,7 +608,6 @@ class Stats:
     def __init__(self):
         self.numconnections = 0
         self.rejected_conn = 0
-        self.rejected_calls = 0
         self.expired_keys = 0
         self.evicted_keys = 0
         self.keyspace_hits = 0
@@ -608,6 +616,7 @@ class Stats:
         self.expired_time_cap_reached_count = 0
         self.expire_cycle_time_used = 0.0   # seconds
         self.total_error_replies = 0
+        self.errors = {}            # errorstats: error code -> count
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self._samples = []

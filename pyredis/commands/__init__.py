@@ -34,7 +34,7 @@ class Command:
                  'subcommands', 'parent', 'calls', 'rejected_calls',
                  'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
                  'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
-                 'usec', 'keys_proc', 'inline')
+                 'duration', 'keys_proc', 'inline')
 
     def __init__(self, fullname, info, docs, parent=None):
         self.fullname = fullname
@@ -50,7 +50,8 @@ class Command:
         self.flags = frozenset(info[2])
         self.first_key, self.last_key, self.key_step = info[3], info[4], info[5]
         self.subcommands = None
-        self.calls = self.rejected_calls = self.failed_calls = self.usec = 0
+        self.calls = self.rejected_calls = self.failed_calls = 0
+        self.duration = 0           # nanoseconds spent in the handler, all calls
         f = self.flags
         self.is_write = 'write' in f
         self.denyoom = 'denyoom' in f

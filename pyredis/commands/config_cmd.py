@@ -376,7 +376,7 @@ def config_resetstat(c, argv):
     server.stat = Stats()
     for cmd in server_commands():
         cmd.calls = cmd.rejected_calls = cmd.failed_calls = 0
-        cmd.usec = 0
+        cmd.duration = 0
     for hook in RESETSTAT_HOOKS:
         hook(server)
     return OK

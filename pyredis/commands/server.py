@@ -362,10 +362,17 @@ def info_commandstats(server):
         cmds = list(cmd.subcommands.values()) if cmd.subcommands is not None else [cmd]
         for x in cmds:
             if x.calls or x.rejected_calls or x.failed_calls:
+                usec = x.duration // 1000
                 out.append(('cmdstat_%s' % x.fullname,
-                            'calls=%d,usec=0,usec_per_call=0.00,rejected_calls=%d,'
-                            'failed_calls=%d' % (x.calls, x.rejected_calls, x.failed_calls)))
+                            'calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=%d,'
+                            'failed_calls=%d' % (x.calls, usec, usec / x.calls if x.calls else 0,
+                                                 x.rejected_calls, x.failed_calls)))
     return out
+
+
+def info_errorstats(server):
+    return [('errorstat_%s' % code.decode('latin-1'), 'count=%d' % n)
+            for code, n in sorted(server.stat.errors.items())]
 
 
 def info_keyspace(server):
@@ -389,7 +396,7 @@ SECTIONS = {
     'server': info_server, 'clients': info_clients, 'memory': info_memory,
     'stats': info_stats,
     'replication': info_replication, 'cpu': info_cpu, 'modules': info_empty,
-    'commandstats': info_commandstats, 'errorstats': info_empty,
+    'commandstats': info_commandstats, 'errorstats': info_errorstats,
     'latencystats': info_empty, 'cluster': info_cluster, 'keyspace': info_keyspace,
 }
 

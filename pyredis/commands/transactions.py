@@ -159,7 +159,6 @@ def exec_(c, argv):
         from ..commands import lookup
         err = server._server_gates(c, _QueuedFlags(lookup(b'exec'), queued), argv)
         if err is not None:
-            server.stat.rejected_calls += 1
             return exec_abort(c, err)
     # Unwatch first: the transaction's own writes must not matter.
     unwatch_all(c)

@@ -1,0 +1,180 @@
+"""The inlined common case of call() gives what call() gives.
+
+A request a client sends runs either on the trusted path (Client._run_trusted,
+call()'s common case inlined for speed) or through process_command and
+call(). The same request sequences are fed to an in-process server twice:
+once as usual, once with every command forced through process_command. The
+replies, the AOF bytes, the propagated stream (what replicas get), the
+keyspace events, the dataset and the statistics (calls, rejected and
+failed calls, error replies by code, dirty) must be identical, in every
+client state: plain, MULTI, CLIENT REPLY OFF/SKIP, maxmemory refusing
+writes, AOF on, replicas attached, RESP3, the master's link.
+"""
+
+import pytest
+
+from pyredis import aof as aof_module, commands, config, networking
+from pyredis.commands import TABLE
+from pyredis.networking import Client
+from pyredis.notify import NotifyFlags
+from pyredis.server import Server
+
+
+def req(*args):
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
+
+
+class Transport:
+    def __init__(self):
+        self.written = []
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return False
+
+    def close(self):
+        pass
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass
+
+
+class Events:
+    """Stands in for the pub/sub hub: records keyspace notifications."""
+
+    def __init__(self):
+        self.published = []
+
+    def publish(self, channel, message):
+        self.published.append((channel, message))
+        return 0
+
+
+def refuse_when_full(limit):
+    """An OOM gate that refuses once the keyspace holds ``limit`` keys: as
+    deterministic as a test needs, and consulted as maxmemory's is."""
+    def oom_check(c, cmd):
+        if sum(len(db.data) for db in c.server.dbs) >= limit:
+            return b"-OOM command not allowed when used memory > 'maxmemory'.\r\n"
+        return None
+    return oom_check
+
+
+def run(stream, state, inline):
+    commands.load_all()
+    server = Server(config.Config())
+    saved = {cmd: cmd.inline for cmd in TABLE.values()}
+    try:
+        if not inline:
+            for cmd in TABLE.values():
+                cmd.inline = False
+        for cmd in TABLE.values():
+            cmd.calls = cmd.rejected_calls = cmd.failed_calls = 0
+            for sub in (cmd.subcommands or {}).values():
+                sub.calls = sub.rejected_calls = sub.failed_calls = 0
+        events = Events()
+        server.pubsub = events
+        server.notify_flags = NotifyFlags.parse('KEA')
+        stream_ops = []
+        aof = None
+        if 'aof' in state:
+            aof = server.aof
+            aof.state = aof_module.AOF_ON
+            server.propagate_targets.append(aof.feed)
+            server.targets_changed()
+        if 'replicas' in state:
+            server.propagate_targets.append(lambda ops: stream_ops.extend(
+                (dbid, list(argv)) for dbid, argv in ops))
+            server.targets_changed()
+        if 'maxmemory' in state:
+            server.oom_check = refuse_when_full(3)
+        client = Client(server)
+        client.transport = Transport()
+        server.clients[client.id] = client
+        if 'resp3' in state:
+            client.resp = 3
+        if 'master' in state:
+            client.is_master = True
+        client.update_gate()
+        for chunk in stream:
+            client.data_received(chunk)
+        stats = sorted((cmd.fullname, cmd.calls, cmd.rejected_calls, cmd.failed_calls)
+                       for top in TABLE.values()
+                       for cmd in [top] + list((top.subcommands or {}).values())
+                       if cmd.calls or cmd.rejected_calls or cmd.failed_calls)
+        return {
+            'replies': b''.join(client.transport.written),
+            'aof': aof._encode() if aof is not None else None,
+            'stream': stream_ops,
+            'events': events.published,
+            'dataset': [sorted((k, repr(v)) for k, v in db.data.items()) for db in server.dbs],
+            'expires': [sorted(db.expires.items()) for db in server.dbs],
+            'stats': stats,
+            'errors': (server.stat.total_error_replies, sorted(server.stat.errors.items())),
+            'dirty': server.dirty,
+        }
+    finally:
+        for cmd, value in saved.items():
+            cmd.inline = value
+
+
+WRITES = (req('SET', 'a', '1') + req('INCR', 'a') + req('GET', 'a') + req('INCR', 'nope', 'x')
+          + req('RPUSH', 'l', 'x', 'y') + req('LPOP', 'l') + req('INCR', 'l')
+          + req('SET', 'e', 'v', 'EX', '100') + req('EXPIRE', 'a', '50') + req('GETDEL', 'e')
+          + req('SADD', 's', 'm') + req('SPOP', 's') + req('HSET', 'h', 'f', 'v')
+          + req('INCRBYFLOAT', 'f', '1.5') + req('MSET', 'm1', '1', 'm2', '2')
+          + req('DEL', 'm1', 'missing') + req('NOSUCH') + req('GET') + req('SET', 'a', 'b', 'XX', 'NX')
+          + req('SELECT', '2') + req('SET', 'in2', 'x') + req('INCR', 'in2') + req('SELECT', '0')
+          + req('APPEND', 'a', 'tail') + req('ZADD', 'z', '1', 'm') + req('ZINCRBY', 'z', 'x', 'm'))
+
+STREAMS = {
+    'writes': WRITES,
+    'multi': (req('MULTI') + req('SET', 't', '1') + req('INCR', 't') + req('GET') + req('EXEC')
+              + req('MULTI') + req('SET', 't', '2') + req('LPUSH', 't', 'x') + req('EXEC')
+              + WRITES),
+    'client-reply': (req('CLIENT', 'REPLY', 'OFF') + req('SET', 'a', '1') + req('INCR', 'a')
+                     + req('NOSUCH') + req('CLIENT', 'REPLY', 'ON') + req('GET', 'a')
+                     + req('CLIENT', 'REPLY', 'SKIP') + req('INCR', 'a') + req('INCR', 'a')
+                     + req('CLIENT', 'REPLY', 'SKIP') + req('GET') + req('GET', 'a') + WRITES),
+}
+
+STATES = ['plain', 'aof', 'replicas', 'aof+replicas', 'maxmemory', 'maxmemory+aof', 'resp3',
+          'master']
+
+
+@pytest.mark.parametrize('state', STATES)
+@pytest.mark.parametrize('name', sorted(STREAMS))
+def test_inline_path_matches_call(name, state):
+    data = STREAMS[name]
+    expected = run([data], state, inline=False)
+    assert expected['replies']
+    got = run([data], state, inline=True)
+    for key in expected:
+        assert got[key] == expected[key], key
+    # Split into small reads (requests cut anywhere): the same again.
+    chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
+    got = run(chunks, state, inline=True)
+    for key in expected:
+        assert got[key] == expected[key], key
+
+
+def test_inline_path_is_taken(monkeypatch):
+    """The comparison above means something only if the trusted path runs
+    the common commands itself."""
+    calls = []
+    real = Server.process_command
+    monkeypatch.setattr(Server, 'process_command',
+                        lambda self, c, argv: (calls.append(argv[0]), real(self, c, argv)))
+    run([req('SET', 'a', '1') + req('GET', 'a') + req('INCR', 'a')], 'plain', inline=True)
+    assert calls == []
+    run([req('SET', 'a', '1') + req('GET', 'a')], 'plain', inline=False)
+    assert calls == [b'SET', b'GET']
