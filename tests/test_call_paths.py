@@ -11,9 +11,11 @@ client state: plain, MULTI, CLIENT REPLY OFF/SKIP, maxmemory refusing
 writes, AOF on, replicas attached, RESP3, the master's link.
 """
 
+import time
+
 import pytest
 
-from pyredis import aof as aof_module, commands, config, networking
+from pyredis import aof as aof_module, commands, config, rdb
 from pyredis.commands import TABLE
 from pyredis.networking import Client
 from pyredis.notify import NotifyFlags
@@ -111,12 +113,14 @@ def run(stream, state, inline):
                        for top in TABLE.values()
                        for cmd in [top] + list((top.subcommands or {}).values())
                        if cmd.calls or cmd.rejected_calls or cmd.failed_calls)
+        options = rdb.Options(server.config, server)
         return {
             'replies': b''.join(client.transport.written),
             'aof': aof._encode() if aof is not None else None,
             'stream': stream_ops,
             'events': events.published,
-            'dataset': [sorted((k, repr(v)) for k, v in db.data.items()) for db in server.dbs],
+            'dataset': [sorted((k, rdb.dump_payload(v, options)) for k, v in db.data.items())
+                        for db in server.dbs],
             'expires': [sorted(db.expires.items()) for db in server.dbs],
             'stats': stats,
             'errors': (server.stat.total_error_replies, sorted(server.stat.errors.items())),
@@ -153,10 +157,16 @@ STATES = ['plain', 'aof', 'replicas', 'aof+replicas', 'maxmemory', 'maxmemory+ao
 
 @pytest.mark.parametrize('state', STATES)
 @pytest.mark.parametrize('name', sorted(STREAMS))
-def test_inline_path_matches_call(name, state):
+def test_inline_path_matches_call(name, state, monkeypatch):
+    # Expiry times are absolute: both runs must see the same clock.
+    monkeypatch.setattr(time, 'time', lambda: 1_800_000_000.0)
     data = STREAMS[name]
     expected = run([data], state, inline=False)
-    assert expected['replies']
+    # (Each state must be in effect, or the comparison proves little.)
+    assert expected['replies'] and expected['events'] and expected['stats']
+    assert ('maxmemory' in state) == (b'-OOM' in expected['replies'])
+    assert ('aof' in state) == bool(expected['aof'])
+    assert ('replicas' in state) == bool(expected['stream'])
     got = run([data], state, inline=True)
     for key in expected:
         assert got[key] == expected[key], key
