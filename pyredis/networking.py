@@ -261,11 +261,7 @@ class Client(asyncio.Protocol):
         command, the largest single cost left once the request is parsed.
         Anything else (a gate, a subcommand, an arity error, CLIENT REPLY)
         goes through process_command. test_call_paths.py pins the two
-        together: same replies, files, streams, events and statistics.
-
-        Durations: one clock reading per command, as the end of one command
-        is the start of the next (the few lookups between them count to the
-        next command)."""
+        together: same replies, files, streams, events and statistics."""
         server = self.server
         lookup = DISPATCH.get
         append = self.out.append    # flush() empties this list in place
@@ -280,22 +276,37 @@ class Client(asyncio.Protocol):
         aof = server.fast_aof
         if aof is not None and aof.tail_db == self.db.id:
             run_db, run_append = self.db, aof.tail.append
+        # Durations: Redis times each call. Consecutive requests of the same
+        # command (a pipeline) are timed as one run: the sum of their
+        # durations is the time from the run's start to its end, which costs
+        # one clock reading per run instead of one per command. (The few
+        # lookups between two commands count to the second.)
+        timed = None                # the command whose run is being timed
         start = perf_counter_ns()
         for req in reqs:
             cmd = lookup(req[0])
-            if (cmd is None or not cmd.inline or self.gated
-                    or not cmd.min_args <= len(req) <= cmd.max_args):
+            if (cmd is None or self.gated
+                    or not cmd.inline_min <= len(req) <= cmd.inline_max
+                    or (cmd.denyoom and server.oom_check is not None
+                        and not next(server.oom_passes, False))):
+                # (maxmemory: the OOM gate's common case, a pass left on the
+                # estimate, is taken inline; the rest is process_command's.)
+                if timed is not None:
+                    timed.duration += perf_counter_ns() - start
+                    self.last_cmd = timed
+                    timed = None
                 server.process_command(self, req)
                 run_db = None
                 start = perf_counter_ns()
-            elif (cmd.denyoom and server.oom_check is not None
-                    and not next(server.oom_passes, False)
-                    and (err := server.oom_check(self, cmd)) is not None):
-                # maxmemory: the OOM gate's common case, a pass left on the
-                # estimate, is taken inline; the rest is oom_check's.
-                server.reject(self, err, cmd)
-                start = perf_counter_ns()
             else:
+                if cmd is not timed:
+                    # (Also the client's last command, set when the loop
+                    # ends or a command runs on process_command.)
+                    if timed is not None:
+                        end = perf_counter_ns()
+                        timed.duration += end - start
+                        start = end
+                    timed = cmd
                 if server.propagate_targets:
                     dirty = server.dirty
                     self.propagate_argv = None
@@ -305,16 +316,12 @@ class Client(asyncio.Protocol):
                     reply = cmd.proc(self, req)
                 except Exception as e:  # a handler bug must not take the server down
                     reply = server._internal_error(self, cmd, e)
-                end = perf_counter_ns()
-                cmd.duration += end - start
-                start = end
                 cmd.calls += 1
                 if reply is not None:
-                    if reply[:1] == b'-':
+                    if reply[0] == 45:  # '-': an error reply
                         server.error_replied(reply)
                         cmd.failed_calls += 1
                     append(reply)
-                self.last_cmd = cmd
                 if dirty is not None:
                     if (server.dirty != dirty and self.propagate_argv is None
                             and cmd.is_write and not server.also_propagated):
@@ -333,8 +340,14 @@ class Client(asyncio.Protocol):
                         server.after_call(self, cmd, req, dirty)
                         run_db = None
             if self.closing or self.paused_reading:
+                if timed is not None:
+                    timed.duration += perf_counter_ns() - start
+                    self.last_cmd = timed
                 done = next(i for i, r in enumerate(reqs) if r is req) + 1
                 return reqs[done:]
+        if timed is not None:
+            timed.duration += perf_counter_ns() - start
+            self.last_cmd = timed
         return None
 
     def _run_exact(self, data):

@@ -34,7 +34,7 @@ class Command:
                  'subcommands', 'parent', 'calls', 'rejected_calls',
                  'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
                  'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
-                 'duration', 'keys_proc', 'inline')
+                 'duration', 'keys_proc', 'inline_min', 'inline_max')
 
     def __init__(self, fullname, info, docs, parent=None):
         self.fullname = fullname
@@ -61,14 +61,27 @@ class Command:
         self.no_multi = 'no_multi' in f
         self.admin = 'admin' in f
         self.may_replicate = 'may_replicate' in f
-        # Whether the trusted request path may run it inline (networking.py):
-        # not a container of subcommands, nothing that changes the client's
-        # database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
-        # admin), all of which process_command handles in full.
         self.inline = not self.admin and fullname not in ('select', 'reset')
         self.pubsub_ok = fullname in ('ping', 'subscribe', 'ssubscribe', 'unsubscribe',
                                       'sunsubscribe', 'psubscribe', 'punsubscribe',
                                       'quit', 'reset')
+
+    @property
+    def inline(self):
+        """Whether the trusted request path may run it inline (networking.py):
+        not a container of subcommands, nothing that changes the client's
+        database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
+        admin), all of which process_command handles in full. Stored as the
+        argument counts the inline path accepts (none when it may not), so
+        that path tests both with one comparison."""
+        return self.inline_min <= self.inline_max
+
+    @inline.setter
+    def inline(self, value):
+        if value:
+            self.inline_min, self.inline_max = self.min_args, self.max_args
+        else:
+            self.inline_min, self.inline_max = 1 << 31, 0
 
     def implemented(self):
         if self.subcommands is not None:
