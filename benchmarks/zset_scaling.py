@@ -31,7 +31,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pyredis import commands  # noqa: E402
+from pyredis import assembly  # noqa: E402
 from pyredis.commands import TABLE  # noqa: E402
 from pyredis.zset import ZSet  # noqa: E402
 
@@ -80,7 +80,7 @@ def _best(fn, batches, repeat):
 
 
 def run(sizes, ops, repeat):
-    commands.load_all()
+    assembly.load_commands()
     zadd = TABLE[b'zadd'].proc
     zrank = TABLE[b'zrank'].proc
     zrange = TABLE[b'zrange'].proc

@@ -1700,8 +1700,8 @@ def _wrap_persistence(server):
     server.info_sections['persistence'] = persistence
 
 
-def init_server(server):
-    """INIT_HOOK: attach the AOF state and register hooks."""
+def attach_server(server):
+    """The AOF state of a new Server, and its hooks."""
     aof = server.aof = Aof(server)
     if setting(server, 'appendonly', False):
         aof.state = AOF_ON
@@ -1710,11 +1710,14 @@ def init_server(server):
     server.shutdown_hooks.append(aof.shutdown)
     server.startup_hooks.insert(0, lambda: _startup(server))
     _wrap_persistence(server)
+    server.on_config_set('appendonly', set_appendonly)
+    server.on_config_set('appendfsync', set_appendfsync)
+    server.on_config_set('aof-timestamp-enabled', set_appendfsync)
 
 
 def _startup(server):
-    # Another subsystem may have replaced the INFO section after our
-    # INIT_HOOK ran: make sure the aof_* fields are ours.
+    # Another subsystem may have replaced the INFO section after ours was
+    # attached: make sure the aof_* fields are ours.
     _wrap_persistence(server)
     return server.aof.on_startup()
 
@@ -1733,12 +1736,6 @@ def set_appendonly(server):
 
 def set_appendfsync(server):
     server.aof.refresh_policy()
-
-
-def register():
-    from . import server as server_mod
-    if init_server not in server_mod.INIT_HOOKS:
-        server_mod.INIT_HOOKS.append(init_server)
 
 
 def restart_after_sync(server):

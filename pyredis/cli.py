@@ -95,8 +95,8 @@ def main(argv=None):
         return 1
     # The command table must exist before the config is read: rename-command
     # checks the names it renames.
-    from . import commands
-    commands.load_all()
+    from . import assembly
+    assembly.load_commands()
     log.logger.role = 'C'
     try:
         path, stdin, options = parse_argv(args)
@@ -243,9 +243,9 @@ def run(config, loaded=True):
         for name in config.module_configs:
             log.warning("Module configuration '%s' has no effect: pyredis does not support "
                         "modules" % name)
-        log_no_effect(sorted(n for n in config.explicit if n in config.non_default()))
-        from .server import Server
-        server = Server(config)
+        from .assembly import create_server
+        server = create_server(config)
+        log_no_effect(server, sorted(n for n in config.explicit if n in config.non_default()))
         if supervised:
             server.startup_hooks.append(lambda: notify_supervisor(supervised))
 

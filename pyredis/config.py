@@ -29,7 +29,8 @@ the directive appears, with their own line numbers.
 Directives that pyredis stores and reports but does not act upon (TLS,
 cluster, modules, io-threads, active defrag...) are not in EFFECTIVE; the
 server logs once that such a directive has no effect when it is given a
-non-default value. A module that implements one calls ``mark_effective``.
+non-default value. A directive pyredis implements is in EFFECTIVE or has a
+function run on CONFIG SET (Server.on_config_set).
 """
 
 import glob
@@ -851,7 +852,7 @@ ALL_NAMES = [n for d in DIRECTIVES for n in (d.name,) + d.aliases]
 
 # Directives that pyredis acts upon (or that another module reads). The rest
 # are stored, validated and reported, and the server says once that they
-# have no effect. Modules that implement one call mark_effective(name).
+# have no effect.
 EFFECTIVE = set('''
     bind port unixsocket unixsocketperm protected-mode tcp-backlog tcp-keepalive timeout
     daemonize pidfile loglevel logfile syslog-enabled syslog-ident syslog-facility databases
@@ -873,14 +874,9 @@ EFFECTIVE = set('''
     auto-aof-rewrite-percentage replica-priority repl-diskless-sync-delay
     replica-announce-port repl-timeout repl-ping-replica-period rdb-key-save-delay
     key-load-delay repl-diskless-sync-max-replicas repl-backlog-size repl-backlog-ttl
-    auto-aof-rewrite-min-size client-output-buffer-limit
+    auto-aof-rewrite-min-size client-output-buffer-limit lfu-log-factor lfu-decay-time
+    replica-ignore-maxmemory
 '''.split())
-
-
-def mark_effective(*names):
-    """Declare that pyredis now implements these directives (no 'has no
-    effect' notice for them)."""
-    EFFECTIVE.update(names)
 
 
 # Directives only valid in a configuration file (not CONFIG GET/SET).
@@ -1062,9 +1058,8 @@ class Loader:
         names = self.command_names
         if names is None:
             # Every command Redis 7.0 has (implemented in pyredis or not).
-            from .commands import TABLE, spec
-            names = self.command_names = {n.decode('latin-1') for n in TABLE}
-            names.update(n.lower() for n in spec.INFO)
+            from .facts import INFO
+            names = self.command_names = {n.lower() for n in INFO}
         old_l = old.lower()
         if old_l not in names:
             raise ConfigError('No such command in rename-command')

@@ -884,24 +884,15 @@ def _cron(server):
         compact_dicts(server)
 
 
-def init_server(server):
-    """INIT_HOOK: attach the accounting and the evictor to a new Server."""
+def attach(server):
+    """The accounting and the evictor of a new Server."""
     server.memory = Memory(server)
     server.evictor = Evictor(server)
     server.used_memory = server.memory.refresh
     server.lfu_frequency = lambda db, key: lfu_frequency(server, db, key)
     server.cron_hooks.append(lambda: _cron(server))
     apply_maxmemory(server)
-
-
-def register():
-    from . import server as server_mod
-    if init_server not in server_mod.INIT_HOOKS:
-        server_mod.INIT_HOOKS.append(init_server)
-    from .commands import config_cmd
-    from .commands import server as server_cmds
     for name in ('maxmemory', 'maxmemory-policy'):
-        config_cmd.register_apply(name, apply_maxmemory)
-    if _flush_hook not in server_cmds.FLUSH_HOOKS:
-        server_cmds.FLUSH_HOOKS.append(_flush_hook)
+        server.on_config_set(name, apply_maxmemory)
+    server.flush_hooks.append(_flush_hook)
 

@@ -23,6 +23,8 @@ error after the valid ones ran, as in Redis.
 """
 
 import asyncio
+import errno
+import socket
 import time
 from time import perf_counter_ns
 
@@ -448,6 +450,96 @@ class Client(asyncio.Protocol):
     def describe(self):
         """One CLIENT LIST line (without the trailing newline)."""
         return self.server.describe_client(self)
+
+
+# -- listening sockets (listenToPort) -------------------------------------------------------------
+
+def _host(addr):
+    """A bind address as a socket host ('-' optional prefix removed)."""
+    host = addr[1:] if addr.startswith('-') else addr
+    return {'*': '0.0.0.0', '::*': '::'}.get(host, host)
+
+
+def open_listeners(config, addrs):
+    """Create, bind and listen TCP sockets for ``addrs`` (bind syntax) on
+    ``port``, synchronously, so a failure is known before anything changes.
+    Returns the list of sockets; raises OSError (the first fatal one)."""
+    socks = []
+    try:
+        for addr in addrs:
+            optional = addr.startswith('-')
+            host = _host(addr)
+            family = socket.AF_INET6 if ':' in host else socket.AF_INET
+            try:
+                s = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as e:
+                if optional or e.errno == errno.EAFNOSUPPORT:
+                    log.warning('Warning: Could not create server TCP listening socket '
+                                '%s:%d: %s' % (host, config.port, e.strerror))
+                    continue
+                raise
+            try:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                s.bind((host, config.port))
+                s.listen(config.tcp_backlog)
+                s.setblocking(False)
+            except OSError as e:
+                s.close()
+                log.warning('Warning: Could not create server TCP listening socket %s:%d: '
+                            'bind: %s' % (host, config.port, e.strerror))
+                if (optional and e.errno == errno.EADDRNOTAVAIL) or e.errno in (
+                        errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT):
+                    continue
+                raise
+            socks.append(s)
+    except OSError:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def _listener_addr(srv):
+    for s in srv.sockets or ():
+        if s.family in (socket.AF_INET, socket.AF_INET6):
+            return s.getsockname()[:2]
+    return None
+
+
+def update_tcp_listeners(server):
+    """Listen on exactly the addresses of ``bind`` and ``port``. Sockets
+    already listening on a wanted address are kept (so the change can be
+    rolled back, and an unchanged address never stops accepting); new ones
+    are all bound before any old one is closed."""
+    config = server.config
+    current = {}
+    for srv in server.listeners:
+        addr = _listener_addr(srv)
+        if addr is not None:
+            current[addr] = srv
+    # bind "" (no address) means no TCP listener at all, as in Redis.
+    addrs = config.bind if config.port else []
+    keep, missing = {}, []
+    for addr in addrs:
+        key = (_host(addr), config.port)
+        if key in current:
+            keep[key] = current[key]
+        else:
+            missing.append(addr)
+    socks = open_listeners(config, missing)
+    for addr, srv in current.items():
+        if addr not in keep:
+            srv.close()
+            server.listeners.remove(srv)
+
+    async def serve(sock):
+        srv = await server.loop.create_server(lambda: Client(server), sock=sock)
+        server.listeners.append(srv)
+
+    for s in socks:
+        server.loop.create_task(serve(s))
 
 
 def _fmt_addr(a):

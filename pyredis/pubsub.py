@@ -1,7 +1,7 @@
 """The Pub/Sub registry (pubsub.c): who is subscribed to what, and delivery.
 
-Each server has one ``PubSub`` (``server.pubsub``), attached by an
-INIT_HOOK. It keeps three maps, all insertion-ordered so delivery follows
+Each server has one ``PubSub`` (``server.pubsub``), set up by ``attach``.
+It keeps three maps, all insertion-ordered so delivery follows
 subscription order as Redis's client lists do:
 
     channels        channel -> {client: None}     SUBSCRIBE / PUBLISH
@@ -28,7 +28,6 @@ The same registry carries keyspace notifications: Server.notify publishes
 ``publish``.
 """
 
-from . import server as server_module
 from .util import glob_match
 
 
@@ -222,9 +221,6 @@ class PubSub:
             c.transport.abort()
 
 
-def _attach(server):
+def attach(server):
     server.pubsub = PubSub(server)
     server.client_close_hooks.append(server.pubsub.unsubscribe_all)
-
-
-server_module.INIT_HOOKS.append(_attach)

@@ -409,10 +409,7 @@ class Options:
         # thresholds decide.
         self.encoding_of = None
         if server is not None:
-            try:
-                from .commands.keys import ENCODERS
-            except ImportError:
-                ENCODERS = {}
+            from .values import ENCODERS
             if ENCODERS:
                 def encoding_of(v, _get=ENCODERS.get, _server=server):
                     fn = _get(type(v))

@@ -1292,7 +1292,7 @@ def parse_replicaof(value):
         return None
 
 
-def _init(server):
+def attach(server):
     repl = server.replication = Replication(server)
     last = [0.0]
 
@@ -1319,8 +1319,3 @@ def _init(server):
     server.startup_hooks.append(startup)
     server.client_close_hooks.append(repl.client_closed)
 
-
-def install():
-    from . import server as server_mod
-    if _init not in server_mod.INIT_HOOKS:
-        server_mod.INIT_HOOKS.append(_init)

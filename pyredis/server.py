@@ -30,20 +30,18 @@ import socket
 import time
 from time import perf_counter_ns
 
-from . import commands, expire, log, resp
+from . import expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
 from .evict import malloc_trim
-from .networking import Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, share_command_names
+from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_listeners,
+                         share_command_names)
 from .notify import NotifyFlags
+from .config import BY_NAME
 from .util import c_string
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 
-# Functions called with each new Server at the end of its __init__: the way
-# subsystems in other modules (persistence, replication, memory) attach
-# their per-server state and register cron/shutdown/startup hooks.
-INIT_HOOKS = []
 # Distinct error codes INFO errorstats keeps (server.h's ERROR_STATS_NUMBER).
 ERROR_STATS_NUMBER = 128
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
@@ -73,10 +71,22 @@ class Server:
         self.fast_aof = None        # the Aof when it is the only target (targets_changed)
         self.also_propagated = []
         self.in_exec = False
-        # Extension points for the subsystems that live in other modules.
-        self.cron_hooks = []
-        self.shutdown_hooks = []
-        self.info_sections = {}
+        # Extension points for the subsystems and command families that live
+        # in other modules: their attach(server) functions, which
+        # pyredis.assembly calls for each new Server, fill these.
+        self.cron_hooks = []        # fn() from the cron
+        self.shutdown_hooks = []    # fn(save) -> error or None, before shutting down
+        # fn() once the listeners are open (loading data: a hook may return
+        # an awaitable, and clients get -LOADING meanwhile).
+        self.startup_hooks = []
+        self.client_close_hooks = []    # fn(client) when a client goes
+        self.reset_hooks = []       # fn(client): RESET clears the client's state
+        self.flush_hooks = []       # fn(server, db) after a database was emptied
+        self.flushall_hooks = []    # fn(server) after FLUSHALL
+        self.resetstat_hooks = []   # fn(server): CONFIG RESETSTAT
+        self.config_apply = {}      # directive -> fn(server) after CONFIG SET changed it
+        self.debug_subcommands = {}     # DEBUG <sub> -> handler(c, argv)
+        self.info_sections = {}     # INFO section -> fn(server) -> [(field, value)]
         self.pubsub = None
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
         # Gate: True when some server-wide condition needs the slow checks.
@@ -93,12 +103,13 @@ class Server:
         self.exit_code = None
         self._stopped = None
         self.rdb_last_save_time = int(time.time())
-        # Run in start() once the listeners are open (loading data: a hook
-        # may return an awaitable, and clients get -LOADING meanwhile).
-        self.startup_hooks = []
-        self.client_close_hooks = []
-        for hook in INIT_HOOKS:
-            hook(self)
+
+    def on_config_set(self, name, fn):
+        """Run ``fn(server)`` whenever CONFIG SET changes directive ``name``
+        (or an alias of it). ``fn`` raises config.ConfigError(reason) to make
+        the whole CONFIG SET fail and roll back. Never run at start-up: a
+        subsystem reads its directives when it attaches."""
+        self.config_apply[BY_NAME[name].name] = fn
 
     # -- clients --------------------------------------------------------------
 
@@ -518,10 +529,9 @@ class Server:
         self.loop = asyncio.get_running_loop()
         config = self.config
         if config.port and config.bind:
-            # The sockets are made by the config module, the same way CONFIG
-            # SET bind/port makes them (Redis's listenToPort: '-' optional
-            # addresses, IPV6_V6ONLY, errors logged as Redis logs them).
-            from .commands.config_cmd import open_listeners
+            # The sockets are made the same way CONFIG SET bind/port makes
+            # them (Redis's listenToPort: '-' optional addresses,
+            # IPV6_V6ONLY, errors logged as Redis logs them).
             try:
                 socks = open_listeners(config, config.bind)
             except OSError:

@@ -705,10 +705,9 @@ def test_write_error_denies_writes_until_solved(tmp_path, monkeypatch):
     """In-process: a failing write(2) keeps the data, answers -MISCONF to
     writes, and both clear once a write succeeds again."""
     monkeypatch.chdir(tmp_path)
-    from pyredis import commands, config as config_mod
-    from pyredis.server import Server
-    commands.load_all()
-    server = Server(config_mod.load(None, [['appendonly', 'yes'], ['save', '']]))
+    from pyredis import config as config_mod
+    from pyredis.assembly import create_server
+    server = create_server(config_mod.load(None, [['appendonly', 'yes'], ['save', '']]))
     a = server.aof
     good = os.open('incr.aof', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     a.fd = os.open(os.devnull, os.O_RDONLY)         # write(2) fails with EBADF

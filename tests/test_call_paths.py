@@ -15,10 +15,11 @@ import time
 
 import pytest
 
-from pyredis import aof as aof_module, commands, config, rdb
+from pyredis import aof as aof_module, config, rdb
 from pyredis.commands import TABLE
 from pyredis.networking import Client
 from pyredis.notify import NotifyFlags
+from pyredis.assembly import create_server
 from pyredis.server import Server
 
 
@@ -72,8 +73,7 @@ def refuse_when_full(limit):
 
 
 def run(stream, state, inline):
-    commands.load_all()
-    server = Server(config.Config())
+    server = create_server(config.Config())
     saved = {cmd: cmd.inline for cmd in TABLE.values()}
     try:
         if not inline:

@@ -367,12 +367,11 @@ def test_gate_guess_comes_back_down_without_passes():
     above the room left grants no pass, so every command goes through
     oom_check and reads the allocators. Those commands count in the
     learning, so the guess comes back down and passes are granted again."""
-    from pyredis import commands, config as config_mod
+    from pyredis import config as config_mod
     from pyredis.commands import DISPATCH
     from pyredis.networking import Client
-    from pyredis.server import Server
-    commands.load_all()
-    srv = Server(config_mod.load(None, [['maxmemory', '10mb'], ['save', '']]))
+    from pyredis.assembly import create_server
+    srv = create_server(config_mod.load(None, [['maxmemory', '10mb'], ['save', '']]))
     mem = srv.memory
     level = [mem.baseline + 10 * 1024 * 1024 - 100_000]     # 100 KB of room
     mem.reading = lambda: level[0]

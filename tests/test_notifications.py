@@ -197,12 +197,11 @@ def test_expired_event_with_redis_py_resp3(pyredis):
 def test_evicted_event_plumbing():
     """Eviction deletes through Server.delete_evicted, which counts, fires
     'evicted' and propagates a DEL (checked in-process)."""
-    from pyredis import commands, config as config_mod
-    from pyredis.server import Server
+    from pyredis import config as config_mod
+    from pyredis.assembly import create_server
     from pyredis.networking import Client
     from pyredis.notify import NotifyFlags
-    commands.load_all()
-    srv = Server(config_mod.load(None, []))
+    srv = create_server(config_mod.load(None, []))
     ops = []
     srv.propagate_targets.append(ops.extend)
     srv.notify_flags = NotifyFlags.parse('KEe')

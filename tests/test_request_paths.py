@@ -16,9 +16,9 @@ import random
 import hiredis
 import pytest
 
-from pyredis import commands, config, networking
+from pyredis import config, networking
 from pyredis.networking import Client
-from pyredis.server import Server
+from pyredis.assembly import create_server
 
 speedups = pytest.importorskip('pyredis._speedups')
 parse_requests = speedups.parse_requests
@@ -238,12 +238,11 @@ class Transport:
 def run_stream(chunks, trusted, monkeypatch):
     """Feed the chunks to a fresh in-process client; returns everything it
     wrote, whether it closed, and the dataset."""
-    commands.load_all()
     with monkeypatch.context() as m:
         if not trusted:
             # The exact parser alone, as without the C extension.
             m.setattr(networking, 'parse_requests', lambda buf, max_bulk: ([], 0, -1))
-        server = Server(config.Config())
+        server = create_server(config.Config())
         client = Client(server)
         client.transport = Transport()
         server.clients[client.id] = client

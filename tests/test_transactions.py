@@ -392,10 +392,9 @@ def test_watch_conflict_is_detected_deterministically(pyredis):
 
 @pytest.fixture
 def local_server():
-    from pyredis import commands, config as config_mod
-    from pyredis.server import Server
-    commands.load_all()
-    srv = Server(config_mod.load(None, []))
+    from pyredis import config as config_mod
+    from pyredis.assembly import create_server
+    srv = create_server(config_mod.load(None, []))
     ops = []
     srv.propagate_targets.append(ops.extend)
     return srv, ops

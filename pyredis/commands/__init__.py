@@ -2,7 +2,7 @@
 
 Each command is declared once. Its static facts (arity, flags, key
 positions, ACL categories, tips, key specs, COMMAND DOCS) come from Redis
-7.0 itself (spec.py, generated from a real server), so COMMAND INFO/DOCS/
+7.0 itself (pyredis/facts.py, generated from a real server), so COMMAND INFO/DOCS/
 GETKEYS, the arity errors, the auth/readonly/OOM/loading/pub-sub checks and
 MULTI queueing all read the same table that Redis has. A command family
 module only provides handlers:
@@ -16,11 +16,16 @@ A handler receives the Client and the argument list (bytes, argv[0] being
 the name as typed) and returns the encoded reply (bytes) or None when it has
 already written its reply (or will, for blocking commands).
 
+``@command`` only labels the function; nothing is registered by importing a
+family. ``register_family(module)`` enters a module's labelled handlers (and
+the value types it declares in VALUE_TYPES) in the table: pyredis.assembly
+calls it for the explicit list of families.
+
 Subcommands are declared as 'config|get'; the container command ('config')
 is created from the spec and dispatches on argv[1].
 """
 
-from . import spec
+from .. import facts, values
 
 TABLE = {}          # lower-case bytes name -> Command (top-level commands)
 # What dispatch looks names up in: TABLE plus the upper-case spellings, so
@@ -92,7 +97,7 @@ class Command:
 def _container(name):
     cmd = TABLE.get(name.encode())
     if cmd is None:
-        cmd = Command(name, spec.INFO[name], spec.DOCS.get(name))
+        cmd = Command(name, facts.INFO[name], facts.DOCS.get(name))
         _register_top(cmd)
     if cmd.subcommands is None:
         cmd.subcommands = {}
@@ -116,28 +121,50 @@ def unregister(name):
 
 
 def command(fullname, keys=None):
-    """Register the decorated function as the handler of a Redis command.
+    """Label the decorated function as the handler of a Redis command (a
+    function may handle several: ``command('substr')(getrange)``).
 
     ``keys`` optionally gives a function (argv -> list of key indexes) for
     commands whose keys are not described by first/last/step (COMMAND
     GETKEYS uses it)."""
-    def register(proc):
-        if '|' in fullname:
-            parent_name, sub = fullname.split('|')
-            parent = _container(parent_name)
-            info = next(s for s in spec.INFO[parent_name][9] if s[0].decode() == fullname)
-            docs = (spec.DOCS.get(parent_name) or {}).get(b'subcommands', {}).get(fullname.encode())
-            cmd = Command(fullname, info, docs, parent)
-            parent.subcommands[sub.encode()] = cmd
-        else:
-            cmd = TABLE.get(fullname.encode())
-            if cmd is None:
-                cmd = Command(fullname, spec.INFO[fullname], spec.DOCS.get(fullname))
-                _register_top(cmd)
-        cmd.proc = proc
-        cmd.keys_proc = keys
+    def label(proc):
+        if 'commands' not in proc.__dict__:
+            proc.commands = []
+        proc.commands.append((fullname, keys))
         return proc
-    return register
+    return label
+
+
+def register_family(module):
+    """Enter the handlers a family module labelled with @command, and the
+    value types it declares (VALUE_TYPES: {python type: (TYPE name,
+    function(server, value) -> OBJECT ENCODING)}), in the table."""
+    seen = set()
+    for proc in list(vars(module).values()):
+        if (callable(proc) and getattr(proc, '__module__', None) == module.__name__
+                and id(proc) not in seen):
+            seen.add(id(proc))
+            for fullname, keys in getattr(proc, 'commands', ()):
+                _register(fullname, keys, proc)
+    for cls, (name, encoding) in getattr(module, 'VALUE_TYPES', {}).items():
+        values.register_type(cls, name, encoding)
+
+
+def _register(fullname, keys, proc):
+    if '|' in fullname:
+        parent_name, sub = fullname.split('|')
+        parent = _container(parent_name)
+        info = next(s for s in facts.INFO[parent_name][9] if s[0].decode() == fullname)
+        docs = (facts.DOCS.get(parent_name) or {}).get(b'subcommands', {}).get(fullname.encode())
+        cmd = Command(fullname, info, docs, parent)
+        parent.subcommands[sub.encode()] = cmd
+    else:
+        cmd = TABLE.get(fullname.encode())
+        if cmd is None:
+            cmd = Command(fullname, facts.INFO[fullname], facts.DOCS.get(fullname))
+            _register_top(cmd)
+    cmd.proc = proc
+    cmd.keys_proc = keys
 
 
 def lookup(name):
@@ -151,16 +178,3 @@ def lookup(name):
 def all_commands():
     """Every implemented command, containers included, in table order."""
     return [c for c in TABLE.values() if c.implemented()]
-
-
-def load_all():
-    """Import every command family so its handlers register themselves."""
-    from . import (connection, server, keys, strings, config_cmd)  # noqa: F401
-    for name in ('lists', 'hashes', 'sets', 'zsets', 'bitmaps', 'hyperloglog',
-                 'transactions', 'pubsub', 'sort', 'persistence', 'replication',
-                 'memory', 'blocking', 'scripting', 'aof_cmd'):
-        try:
-            __import__(__name__ + '.' + name)
-        except ModuleNotFoundError as e:
-            if e.name != __name__ + '.' + name:
-                raise

@@ -1,8 +1,7 @@
 """BGREWRITEAOF, DEBUG LOADAOF and the CONFIG SET hooks of the AOF.
 
 The mechanics (fork, manifest switch, loading) live in pyredis/aof.py; this
-module is the command surface. Importing it registers the AOF with every
-new Server (INIT_HOOKS).
+module is the command surface.
 """
 
 import os
@@ -10,12 +9,6 @@ import os
 from . import command
 from .. import aof as aof_mod, log
 from ..resp import OK, status, error
-from .config_cmd import APPLY
-
-aof_mod.register()
-APPLY['appendonly'] = aof_mod.set_appendonly
-APPLY['appendfsync'] = aof_mod.set_appendfsync
-APPLY['aof-timestamp-enabled'] = aof_mod.set_appendfsync
 
 
 @command('bgrewriteaof')
@@ -58,9 +51,5 @@ def debug_loadaof(c, argv):
     return OK
 
 
-def _register_debug():
-    from .server import DEBUG_SUBCOMMANDS
-    DEBUG_SUBCOMMANDS[b'loadaof'] = debug_loadaof
-
-
-_register_debug()
+def attach(server):
+    server.debug_subcommands[b'loadaof'] = debug_loadaof

@@ -49,7 +49,6 @@ from . import lists
 from .. import log
 from ..resp import ZERO, ONE, WRONGTYPE_ERR, NULL_ARRAY, NULL_BULK, NULL3, SYNTAX_ERR, \
     NOT_INT_ERR
-from ..server import INIT_HOOKS
 from ..util import strtod, string2ll
 
 TIMEOUT_FLOAT_ERR = b'-ERR timeout is not a float or out of range\r\n'
@@ -236,7 +235,7 @@ def handle_ready_keys(server):
                 _release(c)
 
 
-def _attach(server):
+def attach(server):
     # Server.signal_key_ready schedules this with call_soon: it runs once
     # the command (or the whole EXEC) that created the key has finished.
     server.handle_ready_keys = functools.partial(handle_ready_keys, server)
@@ -245,8 +244,6 @@ def _attach(server):
     server.hold_until_served = hold_until_served
     server.client_close_hooks.append(_client_closed)
 
-
-INIT_HOOKS.append(_attach)
 
 
 def _propagate(c, argv):

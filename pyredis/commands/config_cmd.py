@@ -9,50 +9,27 @@ functions of the directives that actually changed run (each function once,
 even when several directives share it); if one apply fails, the old values
 are restored and re-applied, and the reply names the directive.
 
-Registering runtime behaviour for a directive (for the modules that
-implement RDB, AOF, replication, eviction...):
-
-    from pyredis.commands.config_cmd import register_apply
-
-    def apply_appendonly(server):
-        ...   # read server.config.appendonly; raise ConfigError('text') to refuse
-    register_apply('appendonly', apply_appendonly)
-
-The function runs after CONFIG SET changed the value (never at start-up: a
-subsystem reads its directives when it initialises, from an INIT_HOOK).
-Registering also marks the directive as effective, so the server stops
-saying that it has no effect.
+Runtime behaviour for a directive (for the modules that implement RDB, AOF,
+replication, eviction...) is a function the module's attach(server) gives
+to ``server.on_config_set(name, fn)``: it runs after CONFIG SET changed the
+value; it raises ConfigError('text') to refuse.
 """
 
-import errno
 import os
-import socket
 
 from . import command
 from .. import config as config_mod, log, resp
 from ..resp import OK, SYNTAX_ERR, error, help_reply
 from ..config import BY_NAME, ConfigError, config_get
+from ..networking import update_tcp_listeners
 
-# directive name -> function(server) run after a CONFIG SET changed it.
-APPLY = {}
-# functions(server) run by CONFIG RESETSTAT, for statistics kept elsewhere.
-RESETSTAT_HOOKS = []
 # names already reported as having no effect (said once per process)
 _no_effect_logged = set()
 
 
-def register_apply(name, fn):
-    """Run ``fn(server)`` whenever CONFIG SET changes directive ``name``
-    (and its aliases). ``fn`` raises ConfigError(reason) to make the whole
-    CONFIG SET fail and roll back."""
-    d = BY_NAME[name]
-    APPLY[d.name] = fn
-    config_mod.mark_effective(d.name)
-
-
-def log_no_effect(names):
+def log_no_effect(server, names):
     for name in names:
-        if (name not in config_mod.EFFECTIVE and name not in APPLY
+        if (name not in config_mod.EFFECTIVE and name not in server.config_apply
                 and name not in _no_effect_logged):
             _no_effect_logged.add(name)
             log.notice("Directive '%s' is accepted and stored but has no effect in pyredis"
@@ -147,97 +124,6 @@ def adjust_open_files_limit(config):
     return config.maxclients
 
 
-# -- listening sockets -------------------------------------------------------------
-
-def _host(addr):
-    """A bind address as a socket host ('-' optional prefix removed)."""
-    host = addr[1:] if addr.startswith('-') else addr
-    return {'*': '0.0.0.0', '::*': '::'}.get(host, host)
-
-
-def open_listeners(config, addrs):
-    """Create, bind and listen TCP sockets for ``addrs`` (bind syntax) on
-    ``port``, synchronously, so a failure is known before anything changes.
-    Returns the list of sockets; raises OSError (the first fatal one)."""
-    socks = []
-    try:
-        for addr in addrs:
-            optional = addr.startswith('-')
-            host = _host(addr)
-            family = socket.AF_INET6 if ':' in host else socket.AF_INET
-            try:
-                s = socket.socket(family, socket.SOCK_STREAM)
-            except OSError as e:
-                if optional or e.errno == errno.EAFNOSUPPORT:
-                    log.warning('Warning: Could not create server TCP listening socket '
-                                '%s:%d: %s' % (host, config.port, e.strerror))
-                    continue
-                raise
-            try:
-                s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-                s.bind((host, config.port))
-                s.listen(config.tcp_backlog)
-                s.setblocking(False)
-            except OSError as e:
-                s.close()
-                log.warning('Warning: Could not create server TCP listening socket %s:%d: '
-                            'bind: %s' % (host, config.port, e.strerror))
-                if (optional and e.errno == errno.EADDRNOTAVAIL) or e.errno in (
-                        errno.EAFNOSUPPORT, errno.EPROTONOSUPPORT, errno.ENOPROTOOPT):
-                    continue
-                raise
-            socks.append(s)
-    except OSError:
-        for s in socks:
-            s.close()
-        raise
-    return socks
-
-
-def _listener_addr(srv):
-    for s in srv.sockets or ():
-        if s.family in (socket.AF_INET, socket.AF_INET6):
-            return s.getsockname()[:2]
-    return None
-
-
-def update_tcp_listeners(server):
-    """Listen on exactly the addresses of ``bind`` and ``port``. Sockets
-    already listening on a wanted address are kept (so the change can be
-    rolled back, and an unchanged address never stops accepting); new ones
-    are all bound before any old one is closed."""
-    from ..networking import Client
-    config = server.config
-    current = {}
-    for srv in server.listeners:
-        addr = _listener_addr(srv)
-        if addr is not None:
-            current[addr] = srv
-    # bind "" (no address) means no TCP listener at all, as in Redis.
-    addrs = config.bind if config.port else []
-    keep, missing = {}, []
-    for addr in addrs:
-        key = (_host(addr), config.port)
-        if key in current:
-            keep[key] = current[key]
-        else:
-            missing.append(addr)
-    socks = open_listeners(config, missing)
-    for addr, srv in current.items():
-        if addr not in keep:
-            srv.close()
-            server.listeners.remove(srv)
-
-    async def serve(sock):
-        srv = await server.loop.create_server(lambda: Client(server), sock=sock)
-        server.listeners.append(srv)
-
-    for s in socks:
-        server.loop.create_task(serve(s))
-
-
 def apply_port(server):
     try:
         update_tcp_listeners(server)
@@ -252,12 +138,12 @@ def apply_bind(server):
         raise ConfigError('Failed to bind to specified addresses.')
 
 
-for _name, _fn in (('hz', apply_hz), ('notify-keyspace-events', apply_notify),
-                   ('loglevel', apply_loglevel), ('dir', apply_dir),
-                   ('maxmemory', apply_maxmemory), ('maxclients', apply_maxclients),
-                   ('port', apply_port), ('bind', apply_bind)):
-    register_apply(_name, _fn)
-del _name, _fn
+def attach(server):
+    for name, fn in (('hz', apply_hz), ('notify-keyspace-events', apply_notify),
+                     ('loglevel', apply_loglevel), ('dir', apply_dir),
+                     ('maxmemory', apply_maxmemory), ('maxclients', apply_maxclients),
+                     ('port', apply_port), ('bind', apply_bind)):
+        server.on_config_set(name, fn)
 
 
 # -- the commands --------------------------------------------------------------------
@@ -348,7 +234,7 @@ def config_set_cmd(c, argv):
         config.explicit.add(d.name)
     fns = []
     for d in changed:
-        fn = APPLY.get(d.name)
+        fn = c.server.config_apply.get(d.name)
         if fn is not None and all(f is not fn for f, _ in fns):
             fns.append((fn, d))
     for fn, d in fns:
@@ -365,7 +251,7 @@ def config_set_cmd(c, argv):
                 except ConfigError as e2:
                     log.warning('Failed applying restored failed CONFIG SET command: %s' % e2)
             return _fail(d.name, str(e))
-    log_no_effect([d.name for d in changed])
+    log_no_effect(server, [d.name for d in changed])
     return OK
 
 
@@ -377,7 +263,7 @@ def config_resetstat(c, argv):
     for cmd in server_commands():
         cmd.calls = cmd.rejected_calls = cmd.failed_calls = 0
         cmd.duration = 0
-    for hook in RESETSTAT_HOOKS:
+    for hook in server.resetstat_hooks:
         hook(server)
     return OK
 

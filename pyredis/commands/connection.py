@@ -167,7 +167,7 @@ def hello(c, argv):
 @command('reset')
 def reset(c, argv):
     server = c.server
-    for hook in RESET_HOOKS:
+    for hook in server.reset_hooks:
         hook(c)
     c.multi = None
     c.dirty_exec = False
@@ -181,10 +181,6 @@ def reset(c, argv):
     c.user = b'default'
     c.update_gate()
     return b'+RESET\r\n'
-
-
-# Subsystems (transactions, pub/sub) add functions here to clear their state.
-RESET_HOOKS = []
 
 
 def valid_client_name(name):

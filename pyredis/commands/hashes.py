@@ -31,11 +31,10 @@ from itertools import chain, islice
 
 from . import command
 from .lists import bulk_items
-from .keys import ENCODERS, element_scan_args, scan_reply
+from .keys import element_scan_args, scan_reply
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
-from ..server import INIT_HOOKS
 from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, \
     LLONG_MIN
 from ..notify import NotifyFlags
@@ -108,7 +107,8 @@ def _sweep_cron(server):
             STATE.sweep()
 
 
-INIT_HOOKS.append(lambda server: server.cron_hooks.append(lambda: _sweep_cron(server)))
+def attach(server):
+    server.cron_hooks.append(lambda: _sweep_cron(server))
 
 
 def is_hashtable(server, h):
@@ -129,7 +129,7 @@ def _encoding(server, h):
     return b'hashtable' if is_hashtable(server, h) else b'listpack'
 
 
-ENCODERS[dict] = _encoding
+VALUE_TYPES = {dict: (b'hash', _encoding)}
 
 
 def _shrinking(server, h, was_hashtable):

@@ -7,9 +7,7 @@ expiry already in the past as a DEL, so the AOF and the replicas replay
 the same outcome whenever they replay it.
 """
 
-import copy as _copy
 import time
-from collections import deque
 
 from . import command
 from .. import resp
@@ -18,52 +16,10 @@ from ..resp import OK, ZERO, ONE, bulk, integer, error, help_reply, SYNTAX_ERR, 
 from ..util import string2ll, glob_match, c_string, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
 from ..scan import scan_container
+from ..values import type_name, object_encoding, deep_copy
 from .connection import get_int
 
 G = NotifyFlags.GENERIC
-
-# Python type -> Redis TYPE name. Data type modules add their own classes.
-TYPE_NAMES = {bytes: b'string', bytearray: b'string', deque: b'list', dict: b'hash',
-              set: b'set'}
-# Python type -> function(server, value) -> OBJECT ENCODING name.
-ENCODERS = {}
-
-
-def type_name(v):
-    return TYPE_NAMES.get(type(v), b'none')
-
-
-def object_encoding(server, v):
-    t = type(v)
-    if t is bytes:
-        if len(v) <= 20 and string2ll(v) is not None:
-            return b'int'
-        return b'embstr' if len(v) <= 44 else b'raw'
-    if t is bytearray:
-        return b'raw'
-    enc = ENCODERS.get(t)
-    if enc is not None:
-        return enc(server, v)
-    return b'unknown'
-
-
-def deep_copy(v):
-    """A value copy for COPY: strings are immutable bytes (bytearray copied)."""
-    t = type(v)
-    if t is bytes:
-        return v
-    if t is bytearray:
-        return bytearray(v)
-    if t is deque:
-        return deque(v)
-    if t is dict:
-        return dict(v)
-    if t is set:
-        return set(v)
-    if hasattr(v, 'copy'):
-        return v.copy()
-    return _copy.deepcopy(v)
-
 
 @command('del')
 def del_(c, argv):

@@ -19,7 +19,7 @@ from collections import deque
 from itertools import islice
 
 from . import command
-from .keys import TYPE_NAMES, ENCODERS, parse_multi_pop
+from .keys import parse_multi_pop
 from ..resp import OK, ZERO, integer, integer_reply, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
 from ..util import string2ll, LLONG_MIN, LLONG_MAX
@@ -28,8 +28,7 @@ from ..notify import NotifyFlags
 L = NotifyFlags.LIST
 G = NotifyFlags.GENERIC
 
-TYPE_NAMES[deque] = b'list'
-ENCODERS[deque] = lambda server, v: b'quicklist'
+VALUE_TYPES = {deque: (b'list', lambda server, v: b'quicklist')}
 
 POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 INDEX_ERR = b'-ERR index out of range\r\n'

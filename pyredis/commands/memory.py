@@ -14,10 +14,6 @@ from .. import evict
 from ..resp import Verbatim, encode, integer, null, help_reply, SYNTAX_ERR, NOT_INT_ERR, OK
 from ..util import string2ll, bytes_to_human
 
-evict.register()
-from ..config import mark_effective  # noqa: E402
-mark_effective('maxmemory-samples', 'maxmemory-eviction-tenacity', 'lfu-log-factor',
-               'lfu-decay-time', 'replica-ignore-maxmemory')
 
 
 @command('memory|usage')
@@ -216,14 +212,5 @@ def info_memory(server):
     return [(k, fixed.get(k, v)) for k, v in pairs]
 
 
-def _attach(server):
+def attach(server):
     server.info_sections['memory'] = info_memory
-
-
-def _register_info():
-    from .. import server as server_mod
-    if _attach not in server_mod.INIT_HOOKS:
-        server_mod.INIT_HOOKS.append(_attach)
-
-
-_register_info()

@@ -2,8 +2,8 @@
 RELOAD, the save points, the start-up load and the shutdown save (the parts
 of rdb.c, server.c and cluster.c that are about snapshots).
 
-State lives in ``server.rdb_state`` (an ``RdbState``), attached by the
-INIT_HOOK at the bottom, which also registers:
+State lives in ``server.rdb_state`` (an ``RdbState``), set up by
+``attach`` at the bottom, which also registers:
 
 - a cron hook: reaps the BGSAVE child, starts a BGSAVE when a ``save
   <seconds> <changes>`` point is due or one was scheduled, and keeps the
@@ -40,7 +40,6 @@ from .. import log, rdb, resp
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, integer
 from ..notify import NotifyFlags
 from ..util import string2ll, fsync_dir
-from . import server as server_cmds
 
 MISCONF_ERR = (
     b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
@@ -681,7 +680,7 @@ def debug_reload(c, argv):
     if flush and not merge:
         for db in server.dbs:
             db.clear()
-            for hook in server_cmds.FLUSH_HOOKS:
+            for hook in server.flush_hooks:
                 hook(server, db)
     path = dump_path(server)
     try:
@@ -764,13 +763,7 @@ def init_server(server):
     server.info_sections['persistence'] = info_persistence
 
 
-def _register():
-    from ..server import INIT_HOOKS
-    if init_server not in INIT_HOOKS:
-        INIT_HOOKS.append(init_server)
-    server_cmds.DEBUG_SUBCOMMANDS[b'reload'] = debug_reload
-    if on_flushall not in server_cmds.FLUSHALL_HOOKS:
-        server_cmds.FLUSHALL_HOOKS.append(on_flushall)
-
-
-_register()
+def attach(server):
+    init_server(server)
+    server.debug_subcommands[b'reload'] = debug_reload
+    server.flushall_hooks.append(on_flushall)

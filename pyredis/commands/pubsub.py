@@ -15,8 +15,6 @@ replicas receive the messages too; so does this module.
 """
 
 from . import command
-from .connection import RESET_HOOKS
-from .. import pubsub as _registry  # noqa: F401  (attaches server.pubsub)
 from ..resp import bulk, integer, help_reply, bulk_array
 from ..util import glob_match
 
@@ -204,4 +202,5 @@ def _reset(c):
     c.server.pubsub.unsubscribe_all(c)
 
 
-RESET_HOOKS.append(_reset)
+def attach(server):
+    server.reset_hooks.append(_reset)

@@ -13,7 +13,6 @@ from ..replication import ONLINE, REPL_CONNECTED, REPL_TRANSFER, cfg
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, error, integer
 from ..util import string2ll
 
-replication.install()
 
 
 def _replicaof(c, argv):
@@ -242,16 +241,7 @@ def _apply_gate(server):
     server.replication.update_gate()
 
 
-def _register():
-    from ..server import INIT_HOOKS
-    if _install_info not in INIT_HOOKS:
-        INIT_HOOKS.append(_install_info)
-    try:
-        from .config_cmd import APPLY
-    except ImportError:
-        return
+def attach(server):
+    _install_info(server)
     for name in ('min-replicas-to-write', 'min-replicas-max-lag', 'replica-serve-stale-data'):
-        APPLY.setdefault(name, _apply_gate)
-
-
-_register()
+        server.on_config_set(name, _apply_gate)

@@ -15,7 +15,8 @@ import resource
 import sys
 import time
 
-from . import command, all_commands, lookup, TABLE, spec
+from . import command, all_commands, lookup, TABLE
+from .. import facts
 from .. import resp
 from ..resp import OK, integer, error, help_reply, SYNTAX_ERR
 from ..util import string2ll, bytes_to_human, glob_match, c_string
@@ -44,7 +45,7 @@ def flushdb(c, argv):
     server = c.server
     server.dirty += len(c.db.data) + 1
     c.db.clear()
-    for hook in FLUSH_HOOKS:
+    for hook in server.flush_hooks:
         hook(server, c.db)
     return OK
 
@@ -57,18 +58,12 @@ def flushall(c, argv):
     for db in server.dbs:
         server.dirty += len(db.data)
         db.clear()
-        for hook in FLUSH_HOOKS:
+        for hook in server.flush_hooks:
             hook(server, db)
     server.dirty += 1
-    for hook in FLUSHALL_HOOKS:
+    for hook in server.flushall_hooks:
         hook(server)
     return OK
-
-
-# Called after a database is emptied (blocking keys, lazy free...).
-FLUSH_HOOKS = []
-# Called after FLUSHALL (Redis saves an empty RDB when save points are set).
-FLUSHALL_HOOKS = []
 
 
 @command('swapdb')
@@ -569,8 +564,6 @@ DEBUG_HELP = [
 ]
 
 
-# DEBUG subcommand handlers registered by other modules (RELOAD, ...).
-DEBUG_SUBCOMMANDS = {}
 
 
 @command('debug')
@@ -595,7 +588,8 @@ def debug(c, argv):
         db = c.db
         if argv[2] not in db.data:
             return b'-ERR no such key\r\n'
-        from .keys import object_encoding, object_refcount
+        from .keys import object_refcount
+        from ..values import object_encoding
         v = db.data[argv[2]]
         enc = object_encoding(server, v)
         lru = db.lru.get(argv[2], server.lruclock)
@@ -608,7 +602,7 @@ def debug(c, argv):
         return OK
     if sub == b'change-repl-id':
         return OK
-    handler = DEBUG_SUBCOMMANDS.get(sub)
+    handler = server.debug_subcommands.get(sub)
     if handler is not None:
         return handler(c, argv)
     if sub == b'help' and len(argv) == 2:
@@ -619,9 +613,10 @@ def debug(c, argv):
 
 # -- COMMAND ------------------------------------------------------------------
 
-# Redis lists commands and subcommands in its dict order, which spec.py
-# preserves: pyredis shows the implemented ones in that same order.
-_SPEC_ORDER = {name: i for i, name in enumerate(spec.INFO)}
+# Redis lists commands and subcommands in the order of its command dict,
+# which depends on the hash seed of each start; pyredis shows the
+# implemented ones in facts.py's order (by name).
+_SPEC_ORDER = {name: i for i, name in enumerate(facts.INFO)}
 
 
 def implemented_commands():
@@ -894,9 +889,5 @@ def _reset_db_stats(server):
         db.hits = db.misses = 0
 
 
-def _register_resetstat():
-    from .config_cmd import RESETSTAT_HOOKS
-    RESETSTAT_HOOKS.append(_reset_db_stats)
-
-
-_register_resetstat()
+def attach(server):
+    server.resetstat_hooks.append(_reset_db_stats)

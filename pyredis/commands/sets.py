@@ -29,7 +29,7 @@ from itertools import islice
 from . import command
 from .hashes import STATE, scan_with_index
 from .lists import bulk_items
-from .keys import ENCODERS, element_scan_args, scan_reply
+from .keys import element_scan_args, scan_reply
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3
 from ..util import string2ll, glob_match, LLONG_MIN
@@ -66,7 +66,7 @@ def _encoding(server, s):
     return b'intset' if is_intset(server, s) else b'hashtable'
 
 
-ENCODERS[set] = _encoding
+VALUE_TYPES = {set: (b'set', _encoding)}
 
 
 def ordered(server, s):

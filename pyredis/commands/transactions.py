@@ -29,8 +29,6 @@ nothing is rolled back.
 """
 
 from . import command
-from .connection import RESET_HOOKS
-from .. import server as server_module
 from ..resp import OK, null_array
 
 EXECABORT = b'-EXECABORT Transaction discarded because of previous errors.\r\n'
@@ -193,10 +191,7 @@ def _forget_client(c):
     c.multi = None
 
 
-def _attach(server):
+def attach(server):
     server.client_close_hooks.append(_forget_client)
+    server.reset_hooks.append(unwatch_all)
     server.exec_abort = exec_abort
-
-
-RESET_HOOKS.append(unwatch_all)
-server_module.INIT_HOOKS.append(_attach)

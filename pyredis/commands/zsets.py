@@ -43,9 +43,6 @@ G = NotifyFlags.GENERIC
 INF = math.inf
 NINF = -math.inf
 
-_keys.TYPE_NAMES[ZSet] = b'zset'
-
-
 def _encoding(server, z):
     if z.big is None:
         # Built outside this module (RDB/AOF loading): decide as Redis does
@@ -58,7 +55,7 @@ def _encoding(server, z):
     return b'skiplist' if z.big else b'listpack'
 
 
-_keys.ENCODERS[ZSet] = _encoding
+VALUE_TYPES = {ZSet: (b'zset', _encoding)}
 
 NAN_ERR = b'-ERR resulting score is not a number (NaN)\r\n'
 MINMAX_FLOAT_ERR = b'-ERR min or max is not a float\r\n'

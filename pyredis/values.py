@@ -1,0 +1,62 @@
+"""The value model: which Python type holds which Redis type (object.c).
+
+A key's value is a Python object - bytes or bytearray for a string, deque for
+a list, dict for a hash, set for a set, zset.ZSet for a sorted set - and this
+module answers what Redis asks of any value: its TYPE name, its OBJECT
+ENCODING, and a copy of it (COPY). The data type families declare their own
+types and encodings (VALUE_TYPES, entered by commands.register_family), as
+the encoding rules of a type live with its commands; the string rules are
+here, as every family reads strings.
+"""
+
+import copy as _copy
+from collections import deque
+
+from .util import string2ll
+
+# Python type -> Redis TYPE name.
+TYPE_NAMES = {bytes: b'string', bytearray: b'string'}
+# Python type -> function(server, value) -> OBJECT ENCODING name.
+ENCODERS = {}
+
+
+def register_type(cls, name, encoding):
+    TYPE_NAMES[cls] = name
+    if encoding is not None:
+        ENCODERS[cls] = encoding
+
+
+def type_name(v):
+    return TYPE_NAMES.get(type(v), b'none')
+
+
+def object_encoding(server, v):
+    t = type(v)
+    if t is bytes:
+        if len(v) <= 20 and string2ll(v) is not None:
+            return b'int'
+        return b'embstr' if len(v) <= 44 else b'raw'
+    if t is bytearray:
+        return b'raw'
+    enc = ENCODERS.get(t)
+    if enc is not None:
+        return enc(server, v)
+    return b'unknown'
+
+
+def deep_copy(v):
+    """A value copy for COPY: strings are immutable bytes (bytearray copied)."""
+    t = type(v)
+    if t is bytes:
+        return v
+    if t is bytearray:
+        return bytearray(v)
+    if t is deque:
+        return deque(v)
+    if t is dict:
+        return dict(v)
+    if t is set:
+        return set(v)
+    if hasattr(v, 'copy'):
+        return v.copy()
+    return _copy.deepcopy(v)
