@@ -273,7 +273,10 @@ class Client(asyncio.Protocol):
         # that database while the run is known to be the AOF's last one:
         # anything that may feed the AOF otherwise (process_command,
         # after_call) resets it, and the inline commands never change the
-        # client's database or the targets (Command.inline).
+        # client's database or the targets (Command.inline), so whether any
+        # target listens (``targets``) is read again only after
+        # process_command.
+        targets = server.propagate_targets
         run_db = run_append = None
         aof = server.fast_aof
         if aof is not None and aof.tail_db == self.db.id:
@@ -299,6 +302,7 @@ class Client(asyncio.Protocol):
                     timed = None
                 server.process_command(self, req)
                 run_db = None
+                targets = server.propagate_targets
                 start = perf_counter_ns()
             else:
                 if cmd is not timed:
@@ -309,7 +313,7 @@ class Client(asyncio.Protocol):
                         timed.duration += end - start
                         start = end
                     timed = cmd
-                if server.propagate_targets:
+                if targets:
                     dirty = server.dirty
                     self.propagate_argv = None
                 else:
@@ -333,7 +337,7 @@ class Client(asyncio.Protocol):
                             run_append(req)
                         else:
                             ops = [(self.db.id, req)]
-                            for target in server.propagate_targets:
+                            for target in targets:
                                 target(ops)
                             aof = server.fast_aof
                             if aof is not None and aof.tail_db == self.db.id:

@@ -119,7 +119,15 @@ def set_(c, argv):
     server = c.server
     key = argv[1]
     if len(argv) == 3:
-        # Plain SET: the hot path.
+        # Plain SET: the hot path, with Database.set inlined for the common
+        # case (no keyspace events, no SCAN index, nobody WATCHing).
+        if not server.notify_flags and db.scan_index is None and not db.watched:
+            db.data[key] = argv[2]
+            db.lru[key] = db.lruclock
+            if db.expires:
+                db.expires.pop(key, None)
+            server.dirty += 1
+            return OK
         db.set(key, argv[2])
         server.dirty += 1
         if server.notify_flags:
