@@ -1676,8 +1676,8 @@ def info_fields(server):
 
 
 def _wrap_persistence(server):
-    from .commands import server as server_cmds
-    inner = server.info_sections.get('persistence') or server_cmds.SECTIONS.get('persistence')
+    from .commands import info as info_cmds
+    inner = server.info_sections.get('persistence') or info_cmds.SECTIONS.get('persistence')
     if getattr(inner, '_aof_wrapper', False):
         return
 

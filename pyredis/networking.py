@@ -191,7 +191,7 @@ class Client(asyncio.Protocol):
         self.tot_net_in += len(data)
         if server.oom_check is not None:    # maxmemory is set
             # What commands store mostly arrives as their arguments: the
-            # bytes read count against the room (evict.Memory.read_overrun).
+            # bytes read count against the room (memory.Memory.read_overrun).
             mem = server.memory
             mem.read_room -= len(data)
             if mem.read_room < 0:

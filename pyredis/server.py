@@ -33,7 +33,7 @@ from time import perf_counter_ns
 from . import expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
-from .evict import malloc_trim
+from .memory import malloc_trim
 from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_listeners,
                          share_command_names)
 from .notify import NotifyFlags
@@ -92,7 +92,7 @@ class Server:
         # Gate: True when some server-wide condition needs the slow checks.
         self.gated = False
         self.oom_check = None
-        self.oom_passes = iter(())  # the gate's passes left (evict.Memory.refresh)
+        self.oom_passes = iter(())  # the gate's passes left (memory.Memory.refresh)
         self.write_denied_reason = None
         self.stat = Stats()
         self.cronloops = 0

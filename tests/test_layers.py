@@ -21,7 +21,8 @@ LAYERS = [
      'pyredis.values'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
-    {'pyredis.db', 'pyredis.expire', 'pyredis.evict', 'pyredis.rdb', 'pyredis.pubsub'},
+    {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
+     'pyredis.pubsub'},
     {'pyredis.networking'},
     {'pyredis.server'},
     # the command families, and the subsystems built on the server

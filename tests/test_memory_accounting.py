@@ -1,7 +1,7 @@
 """used_memory against the process's real growth: for a large dataset of
 each type (200k elements), the growth of INFO used_memory stays within 25%
 of the growth of the RSS (/proc/<pid>/statm), the accounting being what the
-allocators hold (see pyredis/evict.py)."""
+allocators hold (see pyredis/memory.py)."""
 
 import os
 

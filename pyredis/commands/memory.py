@@ -1,5 +1,5 @@
 """MEMORY USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE/HELP and the INFO memory
-fields that come from the accounting in pyredis/evict.py.
+fields that come from the accounting in pyredis/memory.py.
 
 MEMORY USAGE sizes one key with sys.getsizeof, sampling at most SAMPLES
 elements of an aggregate (default 5, 0 = all) and extrapolating, as Redis's
@@ -10,7 +10,7 @@ redis-server built with libc does.
 """
 
 from . import command
-from .. import evict
+from .. import memory
 from ..resp import Verbatim, encode, integer, null, help_reply, SYNTAX_ERR, NOT_INT_ERR, OK
 from ..util import string2ll, bytes_to_human
 
@@ -35,7 +35,7 @@ def memory_usage(c, argv):
     v = c.db.data.get(key)
     if v is None:
         return null(c.resp)
-    return integer(evict.key_usage(key, v, samples))
+    return integer(memory.key_usage(key, v, samples))
 
 
 def memory_figures(server):
@@ -43,7 +43,7 @@ def memory_figures(server):
     mem = server.memory
     used = mem.refresh()
     total = mem.baseline + used             # everything the allocators hold
-    rss = evict.rss_bytes()
+    rss = memory.rss_bytes()
     peak = max(mem.peak, used)
     server.used_memory_peak = peak
     keys = sum(len(db.data) for db in server.dbs)
@@ -54,8 +54,8 @@ def memory_figures(server):
     for db in server.dbs:
         if not db.data:
             continue
-        main = len(db.data) * evict.KEY_OVERHEAD
-        expires = len(db.expires) * evict.DICT_ENTRY
+        main = len(db.data) * memory.KEY_OVERHEAD
+        expires = len(db.expires) * memory.DICT_ENTRY
         per_db.append((db.id, main, expires))
         overhead += main + expires
     overhead = min(overhead, used)
@@ -161,7 +161,7 @@ def memory_malloc_stats(c, argv):
 
 @command('memory|purge')
 def memory_purge(c, argv):
-    evict.malloc_trim()
+    memory.malloc_trim()
     return OK
 
 
@@ -191,11 +191,11 @@ def info_memory(server):
     """The generic INFO memory section with the allocator-derived fields:
     the ratios are RSS over everything the allocators hold (interpreter
     included), since RSS includes it too."""
-    from .server import info_memory as generic
+    from .info import info_memory as generic
     pairs = generic(server)
     mem = server.memory
     total = mem.baseline + mem.used
-    rss = evict.rss_bytes()
+    rss = memory.rss_bytes()
     server.used_memory_startup = 0
     fixed = {
         'allocator_allocated': total,

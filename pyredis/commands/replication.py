@@ -219,7 +219,7 @@ def info_replication(server):
 
 def info_stats(server):
     """The stats section with the replication counters filled in."""
-    from .server import SECTIONS
+    from .info import SECTIONS
     repl = server.replication
     values = {
         'sync_full': repl.stat_sync_full,

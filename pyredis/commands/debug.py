@@ -1,0 +1,193 @@
+"""DEBUG (debug.c): the subcommands Redis's tooling and tests use.
+
+Subcommands that belong to a subsystem (RELOAD, LOADAOF) are given by that
+subsystem through ``server.debug_subcommands``.
+"""
+
+import re
+import time
+
+from . import command
+from .. import resp
+from ..resp import OK, error, help_reply
+from ..util import c_string
+
+
+# -- DEBUG --------------------------------------------------------------------
+
+DEBUG_DENIED = (b'-ERR DEBUG command not allowed. If the enable-debug-command option is set '
+                b'to "local", you can run it from a local connection, otherwise you need to '
+                b'set this option in the configuration file, and then restart the server.\r\n')
+
+
+def debug_allowed(c):
+    mode = getattr(c.server.config, 'enable_debug_command', 'no')
+    if mode in ('yes', True):
+        return True
+    if mode == 'local':
+        return c.unix or c.addr.startswith(b'127.') or c.addr.startswith(b'::1')
+    return False
+
+
+def _serialized_length(server, v):
+    """rdbSavedObjectLen: the size of the value in an RDB file."""
+    try:
+        from .. import rdb
+        return len(rdb.encode_value(v, rdb.Options(server.config))[1])
+    except Exception:
+        return len(v) if isinstance(v, (bytes, bytearray)) else 0
+
+
+# Redis 7.0's own DEBUG HELP text (not every subcommand exists here).
+DEBUG_HELP = [
+    'AOF-FLUSH-SLEEP <microsec>',
+    '    Server will sleep before flushing the AOF, this is used for testing.',
+    'ASSERT',
+    '    Crash by assertion failed.',
+    'CHANGE-REPL-ID',
+    '    Change the replication IDs of the instance.',
+    '    Dangerous: should be used only for testing the replication subsystem.',
+    'CONFIG-REWRITE-FORCE-ALL',
+    '    Like CONFIG REWRITE but writes all configuration options, including',
+    '    keywords not listed in original configuration file or default values.',
+    'CRASH-AND-RECOVER [<milliseconds>]',
+    '    Hard crash and restart after a <milliseconds> delay (default 0).',
+    'DIGEST',
+    '    Output a hex signature representing the current DB content.',
+    'DIGEST-VALUE <key> [<key> ...]',
+    '    Output a hex signature of the values of all the specified keys.',
+    'ERROR <string>',
+    '    Return a Redis protocol error with <string> as message. Useful for clients',
+    '    unit tests to simulate Redis errors.',
+    'LEAK <string>',
+    '    Create a memory leak of the input string.',
+    'LOG <message>',
+    '    Write <message> to the server log.',
+    'HTSTATS <dbid>',
+    '    Return hash table statistics of the specified Redis database.',
+    'HTSTATS-KEY <key>',
+    "    Like HTSTATS but for the hash table stored at <key>'s value.",
+    'LOADAOF',
+    '    Flush the AOF buffers on disk and reload the AOF in memory.',
+    'REPLICATE <string>',
+    '    Replicates the provided string to replicas, allowing data divergence.',
+    'MALLCTL <key> [<val>]',
+    '    Get or set a malloc tuning integer.',
+    'MALLCTL-STR <key> [<val>]',
+    '    Get or set a malloc tuning string.',
+    'OBJECT <key>',
+    '    Show low level info about `key` and associated value.',
+    'DROP-CLUSTER-PACKET-FILTER <packet-type>',
+    '    Drop all packets that match the filtered type. Set to -1 allow all packets.',
+    'OOM',
+    '    Crash the server simulating an out-of-memory error.',
+    'PANIC',
+    '    Crash the server simulating a panic.',
+    'POPULATE <count> [<prefix>] [<size>]',
+    '    Create <count> string keys named key:<num>. If <prefix> is specified then',
+    "    it is used instead of the 'key' prefix. These are not propagated to",
+    '    replicas. Cluster slots are not respected so keys not belonging to the',
+    '    current node can be created in cluster mode.',
+    'PROTOCOL <type>',
+    '    Reply with a test value of the specified type. <type> can be: string,',
+    '    integer, double, bignum, null, array, set, map, attrib, push, verbatim,',
+    '    true, false.',
+    'RELOAD [option ...]',
+    '    Save the RDB on disk and reload it back to memory. Valid <option> values:',
+    '    * MERGE: conflicting keys will be loaded from RDB.',
+    '    * NOFLUSH: the existing database will not be removed before load, but',
+    '      conflicting keys will generate an exception and kill the server.',
+    '    * NOSAVE: the database will be loaded from an existing RDB file.',
+    '    Examples:',
+    '    * DEBUG RELOAD: verify that the server is able to persist, flush and reload',
+    '      the database.',
+    '    * DEBUG RELOAD NOSAVE: replace the current database with the contents of an',
+    '      existing RDB file.',
+    '    * DEBUG RELOAD NOSAVE NOFLUSH MERGE: add the contents of an existing RDB',
+    '      file to the database.',
+    'RESTART [<milliseconds>]',
+    '    Graceful restart: save config, db, restart after a <milliseconds> delay (default 0).',
+    'SDSLEN <key>',
+    '    Show low level SDS string info representing `key` and value.',
+    'SEGFAULT',
+    '    Crash the server with sigsegv.',
+    'SET-ACTIVE-EXPIRE <0|1>',
+    '    Setting it to 0 disables expiring keys in background when they are not',
+    '    accessed (otherwise the Redis behavior). Setting it to 1 reenables back the',
+    '    default.',
+    'QUICKLIST-PACKED-THRESHOLD <size>',
+    '    Sets the threshold for elements to be inserted as plain vs packed nodes',
+    '    Default value is 1GB, allows values up to 4GB. Setting to 0 restores to default.',
+    'SET-SKIP-CHECKSUM-VALIDATION <0|1>',
+    "    Enables or disables checksum checks for RDB files and RESTORE's payload.",
+    'SLEEP <seconds>',
+    '    Stop the server for <seconds>. Decimals allowed.',
+    'STRINGMATCH-TEST',
+    '    Run a fuzz tester against the stringmatchlen() function.',
+    'STRUCTSIZE',
+    '    Return the size of different Redis core C structures.',
+    'LISTPACK <key>',
+    '    Show low level info about the listpack encoding of <key>.',
+    'QUICKLIST <key> [<0|1>]',
+    '    Show low level info about the quicklist encoding of <key>.',
+    '    The optional argument (0 by default) sets the level of detail',
+    'CLIENT-EVICTION',
+    '    Show low level client eviction pools info (maxmemory-clients).',
+    'PAUSE-CRON <0|1>',
+    '    Stop periodic cron job processing.',
+    'REPLYBUFFER PEAK-RESET-TIME <NEVER||RESET|time>',
+    '    Sets the time (in milliseconds) to wait between client reply buffer peak resets.',
+    '    In case NEVER is provided the last observed peak will never be reset',
+    '    In case RESET is provided the peak reset time will be restored to the default value',
+    'REPLYBUFFER RESIZING <0|1>',
+    '    Enable or disable the reply buffer resize cron job',
+    'CLUSTERLINK KILL <to|from|all> <node-id>',
+    '    Kills the link based on the direction to/from (both) with the provided node.',
+]
+
+
+
+
+@command('debug')
+def debug(c, argv):
+    if not debug_allowed(c):
+        return DEBUG_DENIED
+    sub = argv[1].lower()
+    server = c.server
+    if sub == b'sleep' and len(argv) == 3:
+        from ..util import strtod
+        # As nanosleep(): a negative or unparsable time sleeps not at all.
+        secs = strtod(argv[2]) or 0
+        if secs > 0:
+            time.sleep(secs)
+        return OK
+    if sub == b'set-active-expire' and len(argv) == 3:
+        # atoi(): "x" or "00" turn it off as surely as "0".
+        m = re.match(rb'\s*([+-]?\d+)', argv[2])
+        server.active_expire_enabled = bool(m and int(m.group(1)))
+        return OK
+    if sub == b'object' and len(argv) == 3:
+        db = c.db
+        if argv[2] not in db.data:
+            return b'-ERR no such key\r\n'
+        from .keys import object_refcount
+        from ..values import object_encoding
+        v = db.data[argv[2]]
+        enc = object_encoding(server, v)
+        lru = db.lru.get(argv[2], server.lruclock)
+        idle = (server.lruclock - lru) & ((1 << 24) - 1)
+        refcount = int(object_refcount(c, [b'object', b'refcount', argv[2]])[1:-2])
+        return resp.status(b'Value at:0x%x refcount:%d encoding:%s serializedlength:%d '
+                           b'lru:%d lru_seconds_idle:%d' % (
+                               id(v), refcount, enc, _serialized_length(server, v), lru, idle))
+    if sub == b'jmap' or sub == b'log':
+        return OK
+    if sub == b'change-repl-id':
+        return OK
+    handler = server.debug_subcommands.get(sub)
+    if handler is not None:
+        return handler(c, argv)
+    if sub == b'help' and len(argv) == 2:
+        return help_reply('DEBUG', DEBUG_HELP)
+    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
+                 % c_string(argv[1])[:128])
