@@ -27,6 +27,7 @@ import random
 import time
 
 from .notify import NotifyFlags
+from .resp import WRONGTYPE_ERR
 
 NEW = NotifyFlags.NEW
 KEY_MISS = NotifyFlags.KEY_MISS
@@ -91,6 +92,22 @@ class Database:
         if v is not None:
             self.lru[key] = self.lruclock
         return v
+
+    def lookup_typed(self, key, kind, write=False, create=None):
+        """lookupKeyRead/lookupKeyWrite and checkType, the typed lookup of
+        every data type family: (value or None, None), or (None,
+        WRONGTYPE_ERR) when the key holds another type. ``kind`` is one of
+        values.STRING, LIST, HASH, SET, ZSET. With ``create`` (a write), a
+        missing key gets ``create()``, added empty: the caller fills it."""
+        v = self.lookup_write(key) if write else self.lookup(key)
+        if v is None:
+            if create is not None:
+                v = create()
+                self.add(key, v)
+            return v, None
+        if v.__class__ in kind:
+            return v, None
+        return None, WRONGTYPE_ERR
 
     def exists(self, key):
         """Existence check that honours expiry but does not touch the LRU."""

@@ -299,8 +299,22 @@ def help_reply(name, lines):
     return b'*%d\r\n' % len(lines) + b''.join(b'+%s\r\n' % s.encode() for s in lines)
 
 
+# Error replies used in more than one place.
 SYNTAX_ERR = b'-ERR syntax error\r\n'
 NOT_INT_ERR = b'-ERR value is not an integer or out of range\r\n'
 WRONGTYPE_ERR = b'-WRONGTYPE Operation against a key holding the wrong kind of value\r\n'
 NOT_FLOAT_ERR = b'-ERR value is not a valid float\r\n'
 NO_SUCH_KEY_ERR = b'-ERR no such key\r\n'
+ARITY_ERR = b"-ERR wrong number of arguments for '%s' command\r\n"
+DB_INDEX_ERR = b'-ERR DB index is out of range\r\n'
+LOADING_ERR = b'-LOADING Redis is loading the dataset in memory\r\n'
+POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
+RANGE_ERR = b'-ERR value is out of range\r\n'
+COUNT_RANGE_ERR = (b'-ERR value is out of range, value must between -9223372036854775807 '
+                   b'and 9223372036854775807\r\n')
+TIMEOUT_NEGATIVE_ERR = b'-ERR timeout is negative\r\n'
+SAME_OBJECT_ERR = b'-ERR source and destination objects are the same\r\n'
+NUMKEYS_ERR = b'-ERR numkeys should be greater than 0\r\n'
+INCR_NAN_ERR = b'-ERR increment would produce NaN or Infinity\r\n'
+OVERFLOW_ERR = b'-ERR increment or decrement would overflow\r\n'
+LIMIT_NEGATIVE_ERR = b"-ERR LIMIT can't be negative\r\n"

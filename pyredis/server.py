@@ -39,6 +39,7 @@ from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_li
 from .notify import NotifyFlags
 from .config import BY_NAME
 from .util import c_string
+from .resp import ARITY_ERR, LOADING_ERR
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 
@@ -191,7 +192,7 @@ class Server:
                     c_string(argv[1])[:128], cmd.name.upper())))
             cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
-            return self.reject(c, b"-ERR wrong number of arguments for '%s' command\r\n" %
+            return self.reject(c, ARITY_ERR %
                                cmd.fullname.encode(), cmd)
         if c.gated:
             return self._gated(c, cmd, argv)
@@ -332,7 +333,7 @@ class Server:
                 and cmd.is_write):
             return b"-READONLY You can't write against a read only replica.\r\n"
         if self.loading and not cmd.loading:
-            return b'-LOADING Redis is loading the dataset in memory\r\n'
+            return LOADING_ERR
         extra = self.extra_gate
         if extra is not None:
             return extra(c, cmd, argv)
@@ -415,6 +416,17 @@ class Server:
             self.notify(cls, event, key, db.id)
         if self.propagate_targets:
             self.also_propagate(db.id, [b'DEL', key])
+
+    def key_modified(self, db, key, cls, event, changes=1):
+        """What a write to one key entails besides the write (Redis's
+        signalModifiedKey, server.dirty++ and notifyKeyspaceEvent): WATCHes
+        on it are invalidated, the changes counted, the keyspace event of
+        class ``cls`` fired."""
+        if db.watched:
+            self.signal_modified(db, key)
+        self.dirty += changes
+        if self.notify_flags:
+            self.notify(cls, event, key, db.id)
 
     def signal_modified(self, db, key):
         """signalModifiedKey: invalidate WATCHes on this key."""

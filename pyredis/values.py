@@ -13,6 +13,14 @@ import copy as _copy
 from collections import deque
 
 from .util import string2ll
+from .zset import ZSet
+
+# The Python types of each Redis type, for Database.lookup_typed.
+STRING = (bytes, bytearray)
+LIST = (deque,)
+HASH = (dict,)
+SET = (set,)
+ZSET = (ZSet,)
 
 # Python type -> Redis TYPE name.
 TYPE_NAMES = {bytes: b'string', bytearray: b'string'}

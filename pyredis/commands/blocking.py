@@ -50,9 +50,9 @@ from .. import log
 from ..resp import ZERO, ONE, WRONGTYPE_ERR, NULL_ARRAY, NULL_BULK, NULL3, SYNTAX_ERR, \
     NOT_INT_ERR
 from ..util import strtod, string2ll
+from ..resp import TIMEOUT_NEGATIVE_ERR
 
 TIMEOUT_FLOAT_ERR = b'-ERR timeout is not a float or out of range\r\n'
-TIMEOUT_NEGATIVE_ERR = b'-ERR timeout is negative\r\n'
 TWO63 = float(1 << 63)
 # Delays beyond this (about 31 years) are as good as forever, and would
 # overflow the event loop's timer arithmetic.

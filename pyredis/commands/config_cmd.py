@@ -22,6 +22,7 @@ from .. import config as config_mod, log, resp
 from ..resp import OK, SYNTAX_ERR, error, help_reply
 from ..config import BY_NAME, ConfigError, config_get
 from ..networking import update_tcp_listeners
+from ..resp import LOADING_ERR
 
 # names already reported as having no effect (said once per process)
 _no_effect_logged = set()
@@ -210,7 +211,7 @@ def config_set_cmd(c, argv):
             continue
         items.append((name, d, argv[i + 1].decode('utf-8', 'surrogateescape')))
     if deny_loading:
-        return b'-LOADING Redis is loading the dataset in memory\r\n'
+        return LOADING_ERR
     if first_error is not None:
         return first_error
     # Convert every value first: nothing is stored unless all are valid.

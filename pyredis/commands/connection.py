@@ -6,6 +6,7 @@ from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
 from ..util import string2ll, c_string
 from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from ..config import REDIS_VERSION
+from ..resp import DB_INDEX_ERR
 
 
 @command('ping')
@@ -73,7 +74,7 @@ def select(c, argv):
     if idx.__class__ is bytes:
         return idx
     if idx < 0 or idx >= len(c.server.dbs):
-        return b'-ERR DB index is out of range\r\n'
+        return DB_INDEX_ERR
     c.db = c.server.dbs[idx]
     return OK
 

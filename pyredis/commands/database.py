@@ -11,6 +11,7 @@ on CONFIG RESETSTAT.
 from . import command
 from ..resp import OK, integer, SYNTAX_ERR
 from .connection import get_int
+from ..resp import DB_INDEX_ERR
 
 
 @command('dbsize')
@@ -65,7 +66,7 @@ def swapdb(c, argv):
     server = c.server
     n = len(server.dbs)
     if a < 0 or a >= n or b < 0 or b >= n:
-        return b'-ERR DB index is out of range\r\n'
+        return DB_INDEX_ERR
     if a != b:
         da, db = server.dbs[a], server.dbs[b]
         # WATCHed keys of both databases may now see different values.

@@ -32,12 +32,14 @@ from itertools import chain, islice
 from . import command
 from .lists import bulk_items
 from .keys import element_scan_args, scan_reply
-from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
+from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
+from ..values import HASH
 from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, \
     LLONG_MIN
 from ..notify import NotifyFlags
+from ..resp import ARITY_ERR, COUNT_RANGE_ERR, INCR_NAN_ERR, OVERFLOW_ERR, RANGE_ERR
 
 H = NotifyFlags.HASH
 G = NotifyFlags.GENERIC
@@ -147,26 +149,8 @@ def _bulk(v):
     return b'$%d\r\n%s\r\n' % (len(v), v)
 
 
-def _read_hash(c, key):
-    h = c.db.lookup(key)
-    if h is None or isinstance(h, dict):
-        return h, None
-    return None, WRONGTYPE_ERR
 
 
-def _write_hash(c, key, create):
-    """lookupKeyWrite (+ create): (hash, error). A new hash is added empty;
-    callers always put a field in it before returning."""
-    db = c.db
-    h = db.lookup_write(key)
-    if h is None:
-        if create:
-            h = {}
-            db.add(key, h)
-        return h, None
-    if isinstance(h, dict):
-        return h, None
-    return None, WRONGTYPE_ERR
 
 
 def _set_fields(c, h, argv, start):
@@ -234,9 +218,9 @@ def hset(c, argv):
 @command('hmset')
 def hset_generic(c, argv):
     if len(argv) % 2:
-        return b"-ERR wrong number of arguments for '%s' command\r\n" % argv[0].lower()
+        return ARITY_ERR % argv[0].lower()
     key = argv[1]
-    h, err = _write_hash(c, key, True)
+    h, err = c.db.lookup_typed(key, HASH, True, dict)
     if err:
         return err
     added = _set_fields(c, h, argv, 2)
@@ -249,7 +233,7 @@ def hset_generic(c, argv):
 @command('hsetnx')
 def hsetnx(c, argv):
     key = argv[1]
-    h, err = _write_hash(c, key, True)
+    h, err = c.db.lookup_typed(key, HASH, True, dict)
     if err:
         return err
     if argv[2] in h:
@@ -261,7 +245,7 @@ def hsetnx(c, argv):
 
 @command('hget')
 def hget(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     if h is None:
@@ -274,7 +258,7 @@ def hget(c, argv):
 
 @command('hmget')
 def hmget(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     null = _null(c)
@@ -289,7 +273,7 @@ def hmget(c, argv):
 @command('hdel')
 def hdel(c, argv):
     key = argv[1]
-    h, err = _write_hash(c, key, False)
+    h, err = c.db.lookup_typed(key, HASH, True)
     if err:
         return err
     if h is None:
@@ -325,7 +309,7 @@ def hdel(c, argv):
 
 @command('hlen')
 def hlen(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     return integer(len(h)) if h is not None else ZERO
@@ -333,7 +317,7 @@ def hlen(c, argv):
 
 @command('hstrlen')
 def hstrlen(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     v = h.get(argv[2]) if h is not None else None
@@ -342,7 +326,7 @@ def hstrlen(c, argv):
 
 @command('hexists')
 def hexists(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     return ONE if h is not None and argv[2] in h else ZERO
@@ -356,7 +340,7 @@ def _map_reply(c, h):
 
 @command('hgetall')
 def hgetall(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     if h is None:
@@ -370,7 +354,7 @@ def _array(items):
 
 @command('hkeys')
 def hkeys(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     return _array(list(h)) if h is not None else b'*0\r\n'
@@ -378,7 +362,7 @@ def hkeys(c, argv):
 
 @command('hvals')
 def hvals(c, argv):
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     return _array(list(h.values())) if h is not None else b'*0\r\n'
@@ -390,7 +374,7 @@ def hincrby(c, argv):
     if incr is None:
         return NOT_INT_ERR
     key, field = argv[1], argv[2]
-    h, err = _write_hash(c, key, False)
+    h, err = c.db.lookup_typed(key, HASH, True)
     if err:
         return err
     value = 0
@@ -402,7 +386,7 @@ def hincrby(c, argv):
                 return b'-ERR hash value is not an integer\r\n'
     new = value + incr
     if new < LLONG_MIN or new > LLONG_MAX:
-        return b'-ERR increment or decrement would overflow\r\n'
+        return OVERFLOW_ERR
     if h is None:
         h = {}
         c.db.add(key, h)
@@ -419,7 +403,7 @@ def hincrbyfloat(c, argv):
     if incr.__class__ is float:
         return b'-ERR value is NaN or Infinity\r\n'
     key, field = argv[1], argv[2]
-    h, err = _write_hash(c, key, False)
+    h, err = c.db.lookup_typed(key, HASH, True)
     if err:
         return err
     value = 0
@@ -432,7 +416,7 @@ def hincrbyfloat(c, argv):
     # Redis adds in long double precision (see util.strtold).
     new = ld_add(value, incr)
     if new.__class__ is float:
-        return b'-ERR increment would produce NaN or Infinity\r\n'
+        return INCR_NAN_ERR
     out = format_long_double(new)
     if h is None:
         h = {}
@@ -451,22 +435,21 @@ def hrandfield(c, argv):
         if count is None:
             return NOT_INT_ERR
         if count == LLONG_MIN:
-            return (b'-ERR value is out of range, value must between -9223372036854775807 '
-                    b'and 9223372036854775807\r\n')
+            return COUNT_RANGE_ERR
         withvalues = False
         if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b'withvalues'):
             return SYNTAX_ERR
         if len(argv) == 4:
             withvalues = True
             if count < -(LLONG_MAX // 2) or count > LLONG_MAX // 2:
-                return b'-ERR value is out of range\r\n'
-        h, err = _read_hash(c, argv[1])
+                return RANGE_ERR
+        h, err = c.db.lookup_typed(argv[1], HASH)
         if err:
             return err
         if h is None or count == 0:
             return b'*0\r\n'
         return _randfield_count(c, h, count, withvalues)
-    h, err = _read_hash(c, argv[1])
+    h, err = c.db.lookup_typed(argv[1], HASH)
     if err:
         return err
     if h is None:
@@ -516,7 +499,7 @@ def scan_with_index(container, cursor, count):
 
 @command('hscan')
 def hscan(c, argv):
-    args = element_scan_args(c, argv, _read_hash)
+    args = element_scan_args(c, argv, HASH)
     if args.__class__ is bytes:
         return args
     h, cursor, pattern, count = args

@@ -18,6 +18,7 @@ from ..notify import NotifyFlags
 from ..scan import scan_container
 from ..values import type_name, object_encoding, deep_copy
 from .connection import get_int
+from ..resp import DB_INDEX_ERR, NUMKEYS_ERR, SAME_OBJECT_ERR
 
 G = NotifyFlags.GENERIC
 
@@ -126,15 +127,15 @@ INVALID_CURSOR_ERR = b'-ERR invalid cursor\r\n'
 EMPTY_SCAN = b'*2\r\n$1\r\n0\r\n*0\r\n'
 
 
-def element_scan_args(c, argv, read):
+def element_scan_args(c, argv, kind):
     """The common start of HSCAN/SSCAN/ZSCAN, in Redis's order: the cursor,
-    the key (``read(c, key)`` -> (value or None, error or None)), then the
-    options. Returns (value, cursor, pattern, count), or the reply to send
-    (an error, or an empty scan for a missing key)."""
+    the key (of values.HASH, SET or ZSET ``kind``), then the options.
+    Returns (value, cursor, pattern, count), or the reply to send (an
+    error, or an empty scan for a missing key)."""
     cursor = parse_scan_cursor(argv[2])
     if cursor is None:
         return INVALID_CURSOR_ERR
-    value, err = read(c, argv[1])
+    value, err = c.db.lookup_typed(argv[1], kind)
     if err:
         return err
     if value is None:
@@ -157,7 +158,7 @@ def parse_multi_pop(argv, numkeys_idx, sides):
     order Redis does."""
     numkeys = string2ll(argv[numkeys_idx])
     if numkeys is None or numkeys < 1:
-        return b'-ERR numkeys should be greater than 0\r\n'
+        return NUMKEYS_ERR
     where_idx = numkeys_idx + numkeys + 1
     if where_idx >= len(argv):
         return SYNTAX_ERR
@@ -267,13 +268,13 @@ def copy(c, argv):
             if n.__class__ is bytes:
                 return n
             if n < 0 or n >= len(server.dbs):
-                return b'-ERR DB index is out of range\r\n'
+                return DB_INDEX_ERR
             dstdb = server.dbs[n]
             i += 2
         else:
             return SYNTAX_ERR
     if srcdb is dstdb and src == dst:
-        return b'-ERR source and destination objects are the same\r\n'
+        return SAME_OBJECT_ERR
     v = srcdb.lookup(src)
     if v is None:
         return ZERO
@@ -299,11 +300,11 @@ def move(c, argv):
     if n.__class__ is bytes:
         return n
     if n < 0 or n >= len(server.dbs):
-        return b'-ERR DB index is out of range\r\n'
+        return DB_INDEX_ERR
     src = c.db
     dst = server.dbs[n]
     if src is dst:
-        return b'-ERR source and destination objects are the same\r\n'
+        return SAME_OBJECT_ERR
     v = src.lookup_write(key)
     if v is None:
         return ZERO

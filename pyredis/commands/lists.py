@@ -23,14 +23,15 @@ from .keys import parse_multi_pop
 from ..resp import OK, ZERO, integer, integer_reply, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
 from ..util import string2ll, LLONG_MIN, LLONG_MAX
+from ..values import LIST
 from ..notify import NotifyFlags
+from ..resp import ARITY_ERR, POSITIVE_ERR
 
 L = NotifyFlags.LIST
 G = NotifyFlags.GENERIC
 
 VALUE_TYPES = {deque: (b'list', lambda server, v: b'quicklist')}
 
-POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 INDEX_ERR = b'-ERR index out of range\r\n'
 
 
@@ -195,7 +196,7 @@ def pop_reply(c, db, key, lst, head, count=None, with_key=False):
 
 def _pop(c, argv, head):
     if len(argv) > 3:
-        return b"-ERR wrong number of arguments for '%s' command\r\n" % argv[0].lower()
+        return ARITY_ERR % argv[0].lower()
     count = None
     if len(argv) == 3:
         count = string2ll(argv[2])
@@ -285,16 +286,11 @@ def lmpop(c, argv):
 
 # -- reads ------------------------------------------------------------------
 
-def _read_list(c, key):
-    lst = c.db.lookup(key)
-    if lst is None or lst.__class__ is deque:
-        return lst, None
-    return None, WRONGTYPE_ERR
 
 
 @command('llen')
 def llen(c, argv):
-    lst, err = _read_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST)
     if err:
         return err
     return integer(len(lst)) if lst is not None else ZERO
@@ -306,7 +302,7 @@ def lrange(c, argv):
     end = string2ll(argv[3])
     if start is None or end is None:
         return NOT_INT_ERR
-    lst, err = _read_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST)
     if err:
         return err
     if lst is None:
@@ -333,7 +329,7 @@ def lrange(c, argv):
 
 @command('lindex')
 def lindex(c, argv):
-    lst, err = _read_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST)
     if err:
         return err
     if lst is None:
@@ -378,7 +374,7 @@ def lpos(c, argv):
         else:
             return SYNTAX_ERR
         j += 2
-    lst, err = _read_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST)
     if err:
         return err
     if lst is None:
@@ -412,26 +408,13 @@ def lpos(c, argv):
 
 # -- in-place writes ---------------------------------------------------------
 
-def _write_list(c, key):
-    lst = c.db.lookup_write(key)
-    if lst is None or lst.__class__ is deque:
-        return lst, None
-    return None, WRONGTYPE_ERR
 
 
-def _modified(c, key, event):
-    server = c.server
-    db = c.db
-    if db.watched:
-        server.signal_modified(db, key)
-    server.dirty += 1
-    if server.notify_flags:
-        server.notify(L, event, key, db.id)
 
 
 @command('lset')
 def lset(c, argv):
-    lst, err = _write_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST, True)
     if err:
         return err
     if lst is None:
@@ -445,7 +428,7 @@ def lset(c, argv):
     if index < 0 or index >= n:
         return INDEX_ERR
     lst[index] = argv[3]
-    _modified(c, argv[1], b'lset')
+    c.server.key_modified(c.db, argv[1], L, b'lset')
     return OK
 
 
@@ -458,7 +441,7 @@ def linsert(c, argv):
         after = False
     else:
         return SYNTAX_ERR
-    lst, err = _write_list(c, argv[1])
+    lst, err = c.db.lookup_typed(argv[1], LIST, True)
     if err:
         return err
     if lst is None:
@@ -468,7 +451,7 @@ def linsert(c, argv):
     except ValueError:
         return b':-1\r\n'
     lst.insert(i + 1 if after else i, argv[4])
-    _modified(c, argv[1], b'linsert')
+    c.server.key_modified(c.db, argv[1], L, b'linsert')
     return integer(len(lst))
 
 
@@ -478,7 +461,7 @@ def lrem(c, argv):
     if count is None:
         return NOT_INT_ERR
     key = argv[1]
-    lst, err = _write_list(c, key)
+    lst, err = c.db.lookup_typed(key, LIST, True)
     if err:
         return err
     if lst is None:
@@ -510,7 +493,7 @@ def lrem(c, argv):
                 del lst[i]
             removed = len(idx)
     if removed:
-        _modified(c, key, b'lrem')
+        c.server.key_modified(c.db, key, L, b'lrem')
         _deleted_if_empty(c.server, c.db, key, lst)
     return integer(removed)
 
@@ -522,7 +505,7 @@ def ltrim(c, argv):
     if start is None or end is None:
         return NOT_INT_ERR
     key = argv[1]
-    lst, err = _write_list(c, key)
+    lst, err = c.db.lookup_typed(key, LIST, True)
     if err:
         return err
     if lst is None:
@@ -554,7 +537,7 @@ def ltrim(c, argv):
                     lst.popleft()
         for _ in range(ltrim_right):
             lst.pop()
-    _modified(c, key, b'ltrim')
+    c.server.key_modified(c.db, key, L, b'ltrim')
     _deleted_if_empty(c.server, c.db, key, lst)
     return OK
 

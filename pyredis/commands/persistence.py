@@ -40,6 +40,7 @@ from .. import log, rdb, resp
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, integer
 from ..notify import NotifyFlags
 from ..util import string2ll, fsync_dir
+from ..resp import LOADING_ERR
 
 MISCONF_ERR = (
     b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
@@ -660,7 +661,7 @@ def debug_reload(c, argv):
     server = c.server
     if server.loading:
         # Saving now would write the half-loaded dataset over the dump.
-        return b'-LOADING Redis is loading the dataset in memory\r\n'
+        return LOADING_ERR
 
     flush = save = True
     merge = False

@@ -12,6 +12,7 @@ from .. import log, replication, resp
 from ..replication import ONLINE, REPL_CONNECTED, REPL_TRANSFER, cfg
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, error, integer
 from ..util import string2ll
+from ..resp import TIMEOUT_NEGATIVE_ERR
 
 
 
@@ -154,7 +155,7 @@ def wait(c, argv):
     if timeout is None:
         return b'-ERR timeout is not an integer or out of range\r\n'
     if timeout < 0:
-        return b'-ERR timeout is negative\r\n'
+        return TIMEOUT_NEGATIVE_ERR
     offset = repl.master_repl_offset
     acked = repl.acked(offset)
     if acked >= numreplicas or server.in_exec or c.multi is not None:

@@ -34,11 +34,12 @@ from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3
 from ..util import string2ll, glob_match, LLONG_MIN
 from ..notify import NotifyFlags
+from ..values import SET
+from ..resp import COUNT_RANGE_ERR, LIMIT_NEGATIVE_ERR, NUMKEYS_ERR, POSITIVE_ERR
 
 S = NotifyFlags.SET
 G = NotifyFlags.GENERIC
 
-POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 
 
 def _is_int(m):
@@ -89,18 +90,8 @@ def _empty_set(c):
     return b'~0\r\n' if c.resp == 3 else b'*0\r\n'
 
 
-def _read_set(c, key):
-    s = c.db.lookup(key)
-    if s is None or isinstance(s, set):
-        return s, None
-    return None, WRONGTYPE_ERR
 
 
-def _write_set(c, key):
-    s = c.db.lookup_write(key)
-    if s is None or isinstance(s, set):
-        return s, None
-    return None, WRONGTYPE_ERR
 
 
 def _add(s, members):
@@ -144,13 +135,6 @@ def _shrunk(server, s, was_big, removed):
         STATE.mark_converted(s)
 
 
-def _changed(c, db, key, event, n=1):
-    server = c.server
-    if db.watched:
-        server.signal_modified(db, key)
-    server.dirty += n
-    if server.notify_flags:
-        server.notify(S, event, key, db.id)
 
 
 def _delete_if_empty(c, db, key, s):
@@ -197,7 +181,7 @@ def _sadd(c, argv):
         return WRONGTYPE_ERR
     added = _add(s, argv[2:])
     if added:
-        _changed(c, db, key, b'sadd', added)
+        c.server.key_modified(db, key, S, b'sadd', added)
     return integer(added)
 
 
@@ -205,7 +189,7 @@ def _sadd(c, argv):
 def srem(c, argv):
     db = c.db
     key = argv[1]
-    s, err = _write_set(c, key)
+    s, err = c.db.lookup_typed(key, SET, True)
     if err:
         return err
     if s is None:
@@ -219,14 +203,14 @@ def srem(c, argv):
                 break
     if removed:
         _shrunk(c.server, s, was_big, removed)
-        _changed(c, db, key, b'srem', len(removed))
+        c.server.key_modified(db, key, S, b'srem', len(removed))
         _delete_if_empty(c, db, key, s)
     return integer(len(removed))
 
 
 @command('scard')
 def scard(c, argv):
-    s, err = _read_set(c, argv[1])
+    s, err = c.db.lookup_typed(argv[1], SET)
     if err:
         return err
     return integer(len(s)) if s is not None else ZERO
@@ -234,7 +218,7 @@ def scard(c, argv):
 
 @command('sismember')
 def sismember(c, argv):
-    s, err = _read_set(c, argv[1])
+    s, err = c.db.lookup_typed(argv[1], SET)
     if err:
         return err
     return ONE if s is not None and argv[2] in s else ZERO
@@ -242,7 +226,7 @@ def sismember(c, argv):
 
 @command('smismember')
 def smismember(c, argv):
-    s, err = _read_set(c, argv[1])
+    s, err = c.db.lookup_typed(argv[1], SET)
     if err:
         return err
     if s is None:
@@ -253,7 +237,7 @@ def smismember(c, argv):
 
 @command('smembers')
 def smembers(c, argv):
-    s, err = _read_set(c, argv[1])
+    s, err = c.db.lookup_typed(argv[1], SET)
     if err:
         return err
     if s is None:
@@ -317,7 +301,7 @@ def spop(c, argv):
         return SYNTAX_ERR
     db = c.db
     key = argv[1]
-    s, err = _write_set(c, key)
+    s, err = c.db.lookup_typed(key, SET, True)
     if err:
         return err
     if s is None:
@@ -326,7 +310,7 @@ def spop(c, argv):
     was_big = len(s) > c.server.config.set_max_intset_entries
     _remove(s, m)
     _shrunk(c.server, s, was_big, (m,))
-    _changed(c, db, key, b'spop')
+    c.server.key_modified(db, key, S, b'spop')
     if c.server.propagate_targets:
         c.propagate_argv = [[b'SREM', key, m]]
     _delete_if_empty(c, db, key, s)
@@ -339,7 +323,7 @@ def _spop_count(c, argv):
         return POSITIVE_ERR
     db = c.db
     key = argv[1]
-    s, err = _write_set(c, key)
+    s, err = c.db.lookup_typed(key, SET, True)
     if err:
         return err
     if s is None or count == 0:
@@ -347,7 +331,7 @@ def _spop_count(c, argv):
     server = c.server
     if count >= len(s):
         members = ordered(server, s)
-        _changed(c, db, key, b'spop', len(s))
+        c.server.key_modified(db, key, S, b'spop', len(s))
         db.delete(key)
         if server.notify_flags:
             server.notify(G, b'del', key, db.id)
@@ -359,7 +343,7 @@ def _spop_count(c, argv):
     for m in members:
         _remove(s, m)
     _shrunk(server, s, was_big, members)
-    _changed(c, db, key, b'spop', count)
+    c.server.key_modified(db, key, S, b'spop', count)
     if server.propagate_targets:
         c.propagate_argv = [[b'SREM', key, m] for m in members]
     return _set_reply(c, members)
@@ -374,9 +358,8 @@ def srandmember(c, argv):
         if count is None:
             return NOT_INT_ERR
         if count == LLONG_MIN:
-            return (b'-ERR value is out of range, value must between -9223372036854775807 '
-                    b'and 9223372036854775807\r\n')
-        s, err = _read_set(c, argv[1])
+            return COUNT_RANGE_ERR
+        s, err = c.db.lookup_typed(argv[1], SET)
         if err:
             return err
         if s is None or count == 0:
@@ -389,7 +372,7 @@ def srandmember(c, argv):
             members = random.sample(list(s), count)
         return b'*%d\r\n' % len(members) + b''.join(
             b'$%d\r\n%s\r\n' % (len(m), m) for m in members)
-    s, err = _read_set(c, argv[1])
+    s, err = c.db.lookup_typed(argv[1], SET)
     if err:
         return err
     if s is None:
@@ -474,7 +457,7 @@ def sinterstore(c, argv):
 def sintercard(c, argv):
     numkeys = string2ll(argv[1])
     if numkeys is None or numkeys < 1:
-        return b'-ERR numkeys should be greater than 0\r\n'
+        return NUMKEYS_ERR
     if numkeys > len(argv) - 2:
         return b"-ERR Number of keys can't be greater than number of args\r\n"
     limit = 0
@@ -483,7 +466,7 @@ def sintercard(c, argv):
         if argv[j].lower() == b'limit' and j + 1 < len(argv):
             limit = string2ll(argv[j + 1])
             if limit is None or limit < 0:
-                return b"-ERR LIMIT can't be negative\r\n"
+                return LIMIT_NEGATIVE_ERR
             j += 2
         else:
             return SYNTAX_ERR
@@ -551,7 +534,7 @@ def sdiffstore(c, argv):
 
 @command('sscan')
 def sscan(c, argv):
-    args = element_scan_args(c, argv, _read_set)
+    args = element_scan_args(c, argv, SET)
     if args.__class__ is bytes:
         return args
     s, cursor, pattern, count = args

@@ -18,6 +18,8 @@ from ..resp import OK, bulk, integer, error, SYNTAX_ERR, NOT_INT_ERR, \
     WRONGTYPE_ERR, NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
+from ..values import STRING
+from ..resp import ARITY_ERR, INCR_NAN_ERR, OVERFLOW_ERR
 
 S = NotifyFlags.STRING
 G = NotifyFlags.GENERIC
@@ -39,15 +41,6 @@ def get(c, argv):
     return WRONGTYPE_ERR
 
 
-def _get_string(c, key):
-    """(value or None, error reply or None) for commands reading a string."""
-    v = c.db.lookup(key)
-    if v is None:
-        return None, None
-    cls = v.__class__
-    if cls is bytes or cls is bytearray:
-        return v, None
-    return None, WRONGTYPE_ERR
 
 
 # SET option bits, as in t_string.c.
@@ -144,7 +137,7 @@ def set_(c, argv):
             return when
     reply = OK
     if flags & GET:
-        old, err = _get_string(c, key)
+        old, err = c.db.lookup_typed(key, STRING)
         if err:
             return err
         reply = _null(c) if old is None else bulk(old)
@@ -207,7 +200,7 @@ def psetex(c, argv):
 
 @command('getset')
 def getset(c, argv):
-    old, err = _get_string(c, argv[1])
+    old, err = c.db.lookup_typed(argv[1], STRING)
     if err:
         return err
     db = c.db
@@ -221,7 +214,7 @@ def getset(c, argv):
 
 @command('getdel')
 def getdel(c, argv):
-    old, err = _get_string(c, argv[1])
+    old, err = c.db.lookup_typed(argv[1], STRING)
     if err:
         return err
     if old is None:
@@ -243,7 +236,7 @@ def getex(c, argv):
     flags, expire = parsed
     key = argv[1]
     # Redis looks the key up before it validates the expire time.
-    v, err = _get_string(c, key)
+    v, err = c.db.lookup_typed(key, STRING)
     if err:
         return err
     if v is None:
@@ -295,13 +288,10 @@ def mget(c, argv):
     return b''.join(out)
 
 
-MSET_ARITY_ERR = b"-ERR wrong number of arguments for '%s' command\r\n"
-
-
 @command('mset')
 def mset(c, argv):
     if len(argv) % 2 == 0:
-        return MSET_ARITY_ERR % b'mset'
+        return ARITY_ERR % b'mset'
     db = c.db
     server = c.server
     notify = server.notify_flags
@@ -325,7 +315,7 @@ def mset(c, argv):
 @command('msetnx')
 def msetnx(c, argv):
     if len(argv) % 2 == 0:
-        return MSET_ARITY_ERR % b'msetnx'
+        return ARITY_ERR % b'msetnx'
     db = c.db
     for i in range(1, len(argv), 2):
         if db.lookup_write(argv[i]) is not None:
@@ -372,7 +362,7 @@ def append(c, argv):
 
 @command('strlen')
 def strlen(c, argv):
-    v, err = _get_string(c, argv[1])
+    v, err = c.db.lookup_typed(argv[1], STRING)
     if err:
         return err
     return integer(len(v) if v is not None else 0)
@@ -384,7 +374,7 @@ def getrange(c, argv):
     end = string2ll(argv[3])
     if start is None or end is None:
         return NOT_INT_ERR
-    v, err = _get_string(c, argv[1])
+    v, err = c.db.lookup_typed(argv[1], STRING)
     if err:
         return err
     if v is None:
@@ -493,7 +483,7 @@ def incr_generic(c, argv, by=1):
     if r.__class__ is not tuple:
         if r is None:
             return NOT_INT_ERR
-        return b'-ERR increment or decrement would overflow\r\n'
+        return OVERFLOW_ERR
     stored, reply = r
     if v is None:
         db.add(key, stored)
@@ -552,7 +542,7 @@ def incrbyfloat(c, argv):
     # Redis adds in long double precision (see util.strtold).
     new = ld_add(cur, by)
     if new.__class__ is float:
-        return b'-ERR increment would produce NaN or Infinity\r\n'
+        return INCR_NAN_ERR
     out = format_long_double(new)
     db.set(key, out, keepttl=True)
     server = c.server

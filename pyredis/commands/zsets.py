@@ -36,7 +36,9 @@ from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, N
 from ..util import string2ll, format_double, glob_match, LLONG_MAX
 from ..notify import NotifyFlags
 from ..zset import ZSet
+from ..values import ZSET
 from . import keys as _keys
+from ..resp import COUNT_RANGE_ERR, LIMIT_NEGATIVE_ERR, POSITIVE_ERR, RANGE_ERR
 
 Z = NotifyFlags.ZSET
 G = NotifyFlags.GENERIC
@@ -60,7 +62,6 @@ VALUE_TYPES = {ZSet: (b'zset', _encoding)}
 NAN_ERR = b'-ERR resulting score is not a number (NaN)\r\n'
 MINMAX_FLOAT_ERR = b'-ERR min or max is not a float\r\n'
 MINMAX_LEX_ERR = b'-ERR min or max not valid string range item\r\n'
-POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 
 # -- number parsing -------------------------------------------------------------
 
@@ -195,16 +196,12 @@ def _lex_empty(lo, hi):
 # -- value access ------------------------------------------------------------------
 
 def lookup_zset(c, key, write=False):
-    """(zset or None, error reply or None)."""
-    db = c.db
-    v = db.lookup_write(key) if write else db.lookup(key)
-    if v is None:
-        return None, None
-    if v.__class__ is not ZSet:
-        return None, WRONGTYPE_ERR
-    if v.big is None:
+    """The typed lookup, with the encoding of a sorted set built outside
+    this module (loaded) decided: (zset or None, error reply or None)."""
+    v, err = c.db.lookup_typed(key, ZSET, write)
+    if v is not None and v.big is None:
         _encoding(c.server, v)
-    return v, None
+    return v, err
 
 
 def _modified(c, key):
@@ -1009,15 +1006,14 @@ def zrandmember(c, argv):
         if count is None:
             return NOT_INT_ERR
         if count < -LLONG_MAX:
-            return (b'-ERR value is out of range, value must between -9223372036854775807 '
-                    b'and 9223372036854775807\r\n')
+            return COUNT_RANGE_ERR
         withscores = False
         if len(argv) > 4 or (len(argv) == 4 and argv[3].lower() != b'withscores'):
             return SYNTAX_ERR
         if len(argv) == 4:
             withscores = True
             if count < -LLONG_MAX // 2 or count > LLONG_MAX // 2:
-                return b'-ERR value is out of range\r\n'
+                return RANGE_ERR
         return _zrandmember_count(c, argv[1], count, withscores)
     z, err = lookup_zset(c, argv[1])
     if err:
@@ -1113,7 +1109,7 @@ def zset_op(c, argv, dst, numkeys_idx, op, card_only):
         elif card_only and remaining >= 2 and o == b'limit':
             limit = string2ll(argv[j + 1])
             if limit is None or limit < 0:
-                return b"-ERR LIMIT can't be negative\r\n"
+                return LIMIT_NEGATIVE_ERR
             j += 2
         else:
             return SYNTAX_ERR
@@ -1224,10 +1220,12 @@ def zdiffstore(c, argv):
 
 @command('zscan')
 def zscan(c, argv):
-    args = _keys.element_scan_args(c, argv, lookup_zset)
+    args = _keys.element_scan_args(c, argv, ZSET)
     if args.__class__ is bytes:
         return args
     z, cursor, pattern, count = args
+    if z.big is None:
+        _encoding(c.server, z)
     if not z.big:
         # A listpack is returned whole, in order, with cursor 0.
         members = [m for _, m in z.iter_tuples()]
