@@ -30,7 +30,7 @@ from time import perf_counter_ns
 
 from . import log, resp
 from .commands import DISPATCH
-from .resp import RequestParser, ProtocolError
+from .resp import CommandError, RequestParser, ProtocolError
 
 try:
     from ._speedups import parse_requests, set_command_names
@@ -320,6 +320,8 @@ class Client(asyncio.Protocol):
                     dirty = None    # nothing listens: no bookkeeping
                 try:
                     reply = cmd.proc(self, req)
+                except CommandError as e:
+                    reply = e.reply
                 except Exception as e:  # a handler bug must not take the server down
                     reply = server._internal_error(self, cmd, e)
                 cmd.calls += 1

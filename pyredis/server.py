@@ -31,6 +31,7 @@ import time
 from time import perf_counter_ns
 
 from . import expire, log, resp
+from .resp import CommandError
 from .commands import TABLE, DISPATCH
 from .db import Database
 from .memory import malloc_trim
@@ -218,6 +219,8 @@ class Server:
         start = perf_counter_ns()
         try:
             reply = cmd.proc(c, argv)
+        except CommandError as e:
+            reply = e.reply
         except Exception as e:  # a handler bug must not take the server down
             reply = self._internal_error(c, cmd, e)
         cmd.duration += perf_counter_ns() - start

@@ -188,3 +188,20 @@ def test_inline_path_is_taken(monkeypatch):
     assert calls == []
     run([req('SET', 'a', '1') + req('GET', 'a')], 'plain', inline=False)
     assert calls == [b'SET', b'GET']
+
+
+def test_command_error_is_the_reply_on_both_paths(monkeypatch):
+    """A handler may raise CommandError(reply): the reply is sent and
+    counted as a failed call, whichever path ran the command."""
+    from pyredis.resp import CommandError
+    for inline in (True, False):
+        got = run([req('MOVE', 'k', 'notanumber') + req('MOVE', 'k', '99999999999')
+                   + req('SELECT', 'x') + req('SWAPDB', '0', 'y')], 'plain', inline)
+        assert got['replies'] == (b'-ERR value is not an integer or out of range\r\n'
+                                  b'-ERR value is out of range, value must between -2147483648 '
+                                  b'and 2147483647\r\n'
+                                  b'-ERR value is not an integer or out of range\r\n'
+                                  b'-ERR invalid second DB index\r\n')
+        assert ('move', 2, 0, 2) in got['stats'] and ('swapdb', 1, 0, 1) in got['stats']
+        assert got['errors'][0] == 4
+    assert issubclass(CommandError, Exception)

@@ -25,6 +25,8 @@ SEQUENCE = [
     ('MULTI',), ('MULTI',), ('DISCARD',), ('EXEC',),
     ('WATCH', 'm'), ('SELECT', '99'), ('SELECT', '1'), ('SET', 'x', 'y'), ('SELECT', '0'),
     ('ECHO', 'hi'), ('PING',), ('DEL', 's', 'l', 'h'), ('OBJECT', 'ENCODING', 'nokey'),
+    ('MOVE', 'k', 'notanumber'), ('MOVE', 'k', '99999999999'), ('SELECT', 'x'),
+    ('SWAPDB', '0', 'y'), ('SWAPDB', 'x', '0'),
     ('CLIENT', 'REPLY', 'OFF'), ('INCR', 'l2'), ('LPUSH', 'l2', 'x'), ('NOSUCH',),
     ('CLIENT', 'REPLY', 'ON'),
     ('CLIENT', 'REPLY', 'SKIP'), ('HGET', 'l2'), ('GET', 'l2'),

@@ -2,11 +2,11 @@
 
 from . import command
 from .. import resp
-from ..resp import OK, bulk, integer, error, help_reply, SYNTAX_ERR, NOT_INT_ERR
+from ..resp import (OK, bulk, integer, error, help_reply, CommandError, DB_INDEX_ERR, SYNTAX_ERR,
+                    NOT_INT_ERR)
 from ..util import string2ll, c_string
 from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from ..config import REDIS_VERSION
-from ..resp import DB_INDEX_ERR
 
 
 @command('ping')
@@ -55,13 +55,13 @@ class _IgnoredInput:
 
 
 def get_int(arg, msg=None):
-    """getIntFromObjectOrReply: a C int, or the error reply (``msg`` for
-    both failures when given, as Redis does)."""
+    """getIntFromObjectOrReply: a C int, or CommandError with the error
+    reply (``msg`` for both failures when given, as Redis does)."""
     n = string2ll(arg)
     if n is None:
-        return error(msg) if msg else NOT_INT_ERR
+        raise CommandError(error(msg) if msg else NOT_INT_ERR)
     if n > 0x7fffffff or n < -0x80000000:
-        return error(msg) if msg else INT_RANGE_ERR
+        raise CommandError(error(msg) if msg else INT_RANGE_ERR)
     return n
 
 
@@ -71,8 +71,6 @@ INT_RANGE_ERR = b'-ERR value is out of range, value must between -2147483648 and
 @command('select')
 def select(c, argv):
     idx = get_int(argv[1])
-    if idx.__class__ is bytes:
-        return idx
     if idx < 0 or idx >= len(c.server.dbs):
         return DB_INDEX_ERR
     c.db = c.server.dbs[idx]

@@ -58,11 +58,7 @@ def flushall(c, argv):
 @command('swapdb')
 def swapdb(c, argv):
     a = get_int(argv[1], b'ERR invalid first DB index')
-    if a.__class__ is bytes:
-        return a
     b = get_int(argv[2], b'ERR invalid second DB index')
-    if b.__class__ is bytes:
-        return b
     server = c.server
     n = len(server.dbs)
     if a < 0 or a >= n or b < 0 or b >= n:

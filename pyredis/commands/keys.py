@@ -265,8 +265,6 @@ def copy(c, argv):
             i += 1
         elif opt == b'db' and i + 1 < len(argv):
             n = get_int(argv[i + 1])
-            if n.__class__ is bytes:
-                return n
             if n < 0 or n >= len(server.dbs):
                 return DB_INDEX_ERR
             dstdb = server.dbs[n]
@@ -297,8 +295,6 @@ def move(c, argv):
     key = argv[1]
     server = c.server
     n = get_int(argv[2])
-    if n.__class__ is bytes:
-        return n
     if n < 0 or n >= len(server.dbs):
         return DB_INDEX_ERR
     src = c.db
