@@ -55,13 +55,13 @@ REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 class Client(asyncio.Protocol):
     __slots__ = ('server', 'transport', 'tail', 'need', 'slow', 'out', 'db', 'resp',
                  'authenticated', 'id', 'name', 'addr', 'laddr', 'fd', 'ctime',
-                 'last_interaction', 'closing', 'close_after_reply', 'flags',
-                 'reply_mode', 'lib_name', 'lib_ver', 'no_evict', 'multi',
+                 'last_interaction', 'closing', 'close_after_reply',
+                 'reply_mode', 'no_evict', 'multi',
                  'watched', 'dirty_cas', 'subscriptions', 'psubscriptions',
-                 'ssubscriptions', 'blocked', 'last_cmd', 'argv', 'user',
+                 'ssubscriptions', 'blocked', 'last_cmd', 'user',
                  'paused_reading', 'is_master', 'is_replica', 'repl',
-                 'unix', 'qbuf_peak', 'write_paused', 'propagate_argv',
-                 'tot_net_in', 'tot_net_out', 'tot_cmds', 'no_touch', 'gated',
+                 'unix', 'write_paused', 'propagate_argv',
+                 'tot_net_in', 'tot_net_out', 'no_touch', 'gated',
                  'dirty_exec')
 
     def __init__(self, server, unix=False):
@@ -83,9 +83,7 @@ class Client(asyncio.Protocol):
         self.ctime = self.last_interaction = time.time()
         self.closing = False
         self.close_after_reply = False
-        self.flags = b'N'
         self.reply_mode = 0
-        self.lib_name = self.lib_ver = b''
         self.no_evict = False
         self.no_touch = False
         self.multi = None            # list of queued (cmd, argv) inside MULTI
@@ -96,16 +94,14 @@ class Client(asyncio.Protocol):
         self.ssubscriptions = set()
         self.blocked = None          # blocking-state object while blocked
         self.last_cmd = None         # the last Command executed
-        self.argv = None
         self.user = b'default'
         self.paused_reading = False
         self.write_paused = False
         self.is_master = False
         self.is_replica = False
         self.repl = None
-        self.qbuf_peak = 0
         self.propagate_argv = None
-        self.tot_net_in = self.tot_net_out = self.tot_cmds = 0
+        self.tot_net_in = self.tot_net_out = 0
         self.dirty_exec = False
         # True when this client needs the slow checks in process_command
         # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a

@@ -1169,7 +1169,6 @@ class Replication:
         mc = Client(server)
         mc.is_master = True
         mc.authenticated = True
-        mc.flags = b'M'
         mc.user = b'(superuser)'
         w = self.master_writer
         mc.transport = w.transport if w is not None else None

@@ -5,17 +5,20 @@ table, check arity, then - only when some condition makes it necessary - the
 slower gates (authentication, MULTI queueing, pub/sub context, loading,
 read-only replica, MISCONF). Whether any gate can apply is folded into one
 flag per client (``Client.gated``, recomputed when the client's or the
-server's state changes, not per command), so the common command runs
-lookup -> arity -> handler -> reply. maxmemory's OOM check is not a gate: it
-is consulted for denyoom commands only.
+server's state changes, not per command). maxmemory's OOM check is not a
+gate: it is consulted for denyoom commands only.
 
-``call`` runs a handler and, when the command changed the dataset (the
-``dirty`` counter moved), hands its argument vector to ``propagate``: the one
-place where writes reach the AOF and the replicas. Handlers that must be
-propagated in a different form (relative expiries, SPOP, INCRBYFLOAT) set
+``call`` is Redis's call(), the one function that executes a command with
+all its effects: the handler, its duration and counters, error statistics
+(``error_replied``), CLIENT REPLY, and propagation. When the command
+changed the dataset (the ``dirty`` counter moved), its argument vector goes
+to the propagation targets (the AOF and the replicas). Handlers that must
+be propagated in a different form (relative expiries, SPOP, INCRBYFLOAT) set
 ``client.propagate_argv``; side effects such as an expired key's DEL are
 queued with ``also_propagate`` and flushed after the command, wrapped in
-MULTI/EXEC when there is more than one, as Redis 7.0 does.
+MULTI/EXEC when there is more than one, as Redis 7.0 does. The trusted
+request path (networking.py) inlines the common case of process_command and
+call() for speed; tests/test_call_paths.py pins the two together.
 
 The cron (``server_cron``) runs ``hz`` times a second: clocks, client
 timeouts, the active expire cycle (expire.py), instantaneous metrics and
