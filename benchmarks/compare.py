@@ -86,6 +86,21 @@ def flush(port):
         s.recv(16)
 
 
+def interleaved(ports, rounds, measure):
+    """``measure(port)`` on each server ({kind: port}), ``rounds`` times,
+    alternating which goes first, each time on a flushed server. Returns
+    {kind: [result of each round]}."""
+    runs = {kind: [] for kind in ports}
+    for r in range(rounds):
+        order = list(ports.items())
+        if r % 2:
+            order.reverse()
+        for kind, port in order:
+            flush(port)
+            runs[kind].append(measure(port))
+    return runs
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-t', '--tests', default='set,get,incr,lpush,lrange_100,mset')
@@ -108,17 +123,12 @@ def main():
         for pipeline in [int(p) for p in args.pipelines.split(',')]:
             ratios = []
             for test in args.tests.split(','):
-                runs = {'pyredis': [], 'redis': []}
-                name = test
-                for r in range(args.rounds):
-                    order = [('pyredis', our_port), ('redis', their_port)]
-                    if r % 2:
-                        order.reverse()
-                    for kind, port in order:
-                        flush(port)
-                        name, rps = run_benchmark(port, test, args.requests, args.clients,
-                                                  pipeline, args.keyspace, bench_extra)
-                        runs[kind].append(rps)
+                results = interleaved(
+                    {'pyredis': our_port, 'redis': their_port}, args.rounds,
+                    lambda port: run_benchmark(port, test, args.requests, args.clients,
+                                               pipeline, args.keyspace, bench_extra))
+                name = results['pyredis'][-1][0]
+                runs = {kind: [rps for _, rps in r] for kind, r in results.items()}
                 med = {k: statistics.median(v) for k, v in runs.items()}
                 ratio = med['pyredis'] / med['redis'] if med['redis'] else 0
                 ratios.append(ratio)

@@ -20,7 +20,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import flush, start  # noqa: E402
+from compare import interleaved, start  # noqa: E402
 
 
 def write_commands(path, n, ex):
@@ -64,14 +64,8 @@ def main():
         for mode in args.modes.split(','):
             path = os.path.join(tmp, mode + '.resp')
             write_commands(path, args.keys, mode == 'ex')
-            runs = {'pyredis': [], 'redis': []}
-            for r in range(args.rounds):
-                order = [('pyredis', our_port), ('redis', their_port)]
-                if r % 2:
-                    order.reverse()
-                for kind, port in order:
-                    flush(port)
-                    runs[kind].append(pipe(port, path))
+            runs = interleaved({'pyredis': our_port, 'redis': their_port}, args.rounds,
+                               lambda port: pipe(port, path))
             med = {k: statistics.median(v) for k, v in runs.items()}
             print('%d SETs%s via redis-cli --pipe' % (args.keys, ' EX 3600' if mode == 'ex' else ''))
             for kind in ('pyredis', 'redis'):

@@ -322,7 +322,7 @@ class Client(asyncio.Protocol):
                     reply = server._internal_error(self, cmd, e)
                 cmd.calls += 1
                 if reply is not None:
-                    if reply[0] == 45:  # '-': an error reply
+                    if reply[0] == 45:  # '-': an error reply (no handler replies b'')
                         server.error_replied(reply)
                         cmd.failed_calls += 1
                     append(reply)

@@ -230,7 +230,7 @@ class Server:
         cmd.calls += 1
         mode = c.reply_mode
         if reply is not None:
-            if reply[:1] == b'-':
+            if reply[0] == 45:  # '-': an error reply (no handler replies b'')
                 self.error_replied(reply)
                 cmd.failed_calls += 1
             if not mode & (REPLY_OFF | REPLY_SKIP):
@@ -422,6 +422,13 @@ class Server:
             self.notify(cls, event, key, db.id)
         if self.propagate_targets:
             self.also_propagate(db.id, [b'DEL', key])
+
+    def empty_database(self, db):
+        """emptyData for one database: drop every key, then let the
+        subsystems that keep state per database forget it (flush_hooks)."""
+        db.clear()
+        for hook in self.flush_hooks:
+            hook(self, db)
 
     def key_modified(self, db, key, cls, event, changes=1):
         """What a write to one key entails besides the write (Redis's

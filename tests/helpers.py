@@ -199,3 +199,29 @@ def encode_command(args):
             a = b'%d' % a
         out.append(b'$%d\r\n%s\r\n' % (len(a), a))
     return b''.join(out)
+
+
+class FakeTransport:
+    """An asyncio transport that records what an in-process Client writes."""
+
+    def __init__(self):
+        self.written = []
+        self.closed = False
+
+    def write(self, data):
+        self.written.append(data)
+
+    def is_closing(self):
+        return self.closed
+
+    def close(self):
+        self.closed = True
+
+    def get_extra_info(self, name, default=None):
+        return default
+
+    def pause_reading(self):
+        pass
+
+    def resume_reading(self):
+        pass

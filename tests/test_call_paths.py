@@ -18,6 +18,7 @@ import pytest
 from pyredis import aof as aof_module, config, rdb
 from pyredis.commands import TABLE
 from pyredis.networking import Client
+from helpers import FakeTransport as Transport
 from pyredis.notify import NotifyFlags
 from pyredis.assembly import create_server
 from pyredis.server import Server
@@ -28,27 +29,6 @@ def req(*args):
     return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
 
 
-class Transport:
-    def __init__(self):
-        self.written = []
-
-    def write(self, data):
-        self.written.append(data)
-
-    def is_closing(self):
-        return False
-
-    def close(self):
-        pass
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
 
 
 class Events:

@@ -18,6 +18,7 @@ import pytest
 
 from pyredis import config, networking
 from pyredis.networking import Client
+from helpers import FakeTransport as Transport
 from pyredis.assembly import create_server
 
 speedups = pytest.importorskip('pyredis._speedups')
@@ -211,28 +212,6 @@ def test_parse_requests_every_cut_of_a_stream():
 
 # -- the paths side by side ---------------------------------------------------
 
-class Transport:
-    def __init__(self):
-        self.written = []
-        self.closed = False
-
-    def write(self, data):
-        self.written.append(data)
-
-    def is_closing(self):
-        return self.closed
-
-    def close(self):
-        self.closed = True
-
-    def get_extra_info(self, name, default=None):
-        return default
-
-    def pause_reading(self):
-        pass
-
-    def resume_reading(self):
-        pass
 
 
 def run_stream(chunks, trusted, monkeypatch):

@@ -1,12 +1,11 @@
 """Database commands (db.c): DBSIZE, FLUSHDB, FLUSHALL, SWAPDB.
 
-Emptying a database runs ``server.flush_hooks`` (blocking keys, eviction
-state) and FLUSHALL also ``server.flushall_hooks`` (the save Redis makes
-when save points are set), so this module knows nothing of those
-subsystems. Keyspace hits and misses, counted per database, are reset here
-on CONFIG RESETSTAT.
+Emptying a database (``Server.empty_database``) runs ``server.flush_hooks``
+(blocking keys, eviction state), and FLUSHALL also ``server.flushall_hooks``
+(the save Redis makes when save points are set), so this module knows
+nothing of those subsystems. Keyspace hits and misses, counted per database,
+are reset here on CONFIG RESETSTAT.
 """
-
 
 from . import command
 from ..resp import OK, integer, SYNTAX_ERR
@@ -33,9 +32,7 @@ def flushdb(c, argv):
         return SYNTAX_ERR
     server = c.server
     server.dirty += len(c.db.data) + 1
-    c.db.clear()
-    for hook in server.flush_hooks:
-        hook(server, c.db)
+    server.empty_database(c.db)
     return OK
 
 
@@ -46,9 +43,7 @@ def flushall(c, argv):
     server = c.server
     for db in server.dbs:
         server.dirty += len(db.data)
-        db.clear()
-        for hook in server.flush_hooks:
-            hook(server, db)
+        server.empty_database(db)
     server.dirty += 1
     for hook in server.flushall_hooks:
         hook(server)

@@ -6,7 +6,6 @@ Everything they report comes from the command table, whose facts are Redis
 as Redis 7.0 does.
 """
 
-
 from . import command, all_commands, lookup, TABLE
 from .. import facts
 from .. import resp

@@ -680,9 +680,7 @@ def debug_reload(c, argv):
             return b'-ERR\r\n'
     if flush and not merge:
         for db in server.dbs:
-            db.clear()
-            for hook in server.flush_hooks:
-                hook(server, db)
+            server.empty_database(db)
     path = dump_path(server)
     try:
         load_file(server, path, allow_dup=merge)
