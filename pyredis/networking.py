@@ -277,12 +277,15 @@ class Client(asyncio.Protocol):
         aof = server.fast_aof
         if aof is not None and aof.tail_db == self.db.id:
             run_db, run_append = self.db, aof.tail.append
-        # Durations: Redis times each call. Consecutive requests of the same
-        # command (a pipeline) are timed as one run: the sum of their
-        # durations is the time from the run's start to its end, which costs
-        # one clock reading per run instead of one per command. (The few
-        # lookups between two commands count to the second.)
+        # Durations and calls: Redis times each call. Consecutive requests of
+        # the same command (a pipeline) are timed and counted as one run: the
+        # sum of their durations is the time from the run's start to its end,
+        # which costs one clock reading per run instead of one per command.
+        # (The few lookups between two commands count to the second.) The
+        # counters are added when the run ends; INFO, which reads them, never
+        # runs inline (Command.inline).
         timed = None                # the command whose run is being timed
+        calls = 0                   # its calls in this run
         start = perf_counter_ns()
         for req in reqs:
             cmd = lookup(req[0])
@@ -294,6 +297,7 @@ class Client(asyncio.Protocol):
                 # estimate, is taken inline; the rest is process_command's.)
                 if timed is not None:
                     timed.duration += perf_counter_ns() - start
+                    timed.calls += calls
                     self.last_cmd = timed
                     timed = None
                 server.process_command(self, req)
@@ -307,8 +311,11 @@ class Client(asyncio.Protocol):
                     if timed is not None:
                         end = perf_counter_ns()
                         timed.duration += end - start
+                        timed.calls += calls
                         start = end
                     timed = cmd
+                    calls = 0
+                calls += 1
                 if targets:
                     dirty = server.dirty
                     self.propagate_argv = None
@@ -320,7 +327,6 @@ class Client(asyncio.Protocol):
                     reply = e.reply
                 except Exception as e:  # a handler bug must not take the server down
                     reply = server._internal_error(self, cmd, e)
-                cmd.calls += 1
                 if reply is not None:
                     if reply[0] == 45:  # '-': an error reply (no handler replies b'')
                         server.error_replied(reply)
@@ -346,11 +352,13 @@ class Client(asyncio.Protocol):
             if self.closing or self.paused_reading:
                 if timed is not None:
                     timed.duration += perf_counter_ns() - start
+                    timed.calls += calls
                     self.last_cmd = timed
                 done = next(i for i, r in enumerate(reqs) if r is req) + 1
                 return reqs[done:]
         if timed is not None:
             timed.duration += perf_counter_ns() - start
+            timed.calls += calls
             self.last_cmd = timed
         return None
 

@@ -34,7 +34,6 @@ import time
 from time import perf_counter_ns
 
 from . import expire, log, resp
-from .resp import CommandError
 from .commands import TABLE, DISPATCH
 from .db import Database
 from .memory import malloc_trim
@@ -43,7 +42,7 @@ from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_li
 from .notify import NotifyFlags
 from .config import BY_NAME
 from .util import c_string
-from .resp import ARITY_ERR, LOADING_ERR
+from .resp import ARITY_ERR, LOADING_ERR, CommandError
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 
@@ -196,8 +195,7 @@ class Server:
                     c_string(argv[1])[:128], cmd.name.upper())))
             cmd = sub
         if n < cmd.min_args or n > cmd.max_args:
-            return self.reject(c, ARITY_ERR %
-                               cmd.fullname.encode(), cmd)
+            return self.reject(c, ARITY_ERR % cmd.fullname.encode(), cmd)
         if c.gated:
             return self._gated(c, cmd, argv)
         if cmd.denyoom and self.oom_check is not None:

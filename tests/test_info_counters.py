@@ -124,3 +124,25 @@ def test_command_durations_are_measured(pyredis):
     fields = dict(f.split('=') for f in stats['cmdstat_set'].split(','))
     assert fields['calls'] == '50'
     assert float(fields['usec_per_call']) == pytest.approx(int(fields['usec']) / 50, abs=0.01)
+
+
+def test_counters_seen_by_info_in_the_same_pipeline(server_factory):
+    """INFO pipelined after (and after itself) sees every call before it,
+    as in Redis, although the inline path adds up calls per run."""
+    def counts(port):
+        conn = RawConn(port)
+        conn.send(encode_command(('SET', 'a', '1')) * 5 + encode_command(('GET', 'a'))
+                  + encode_command(('INFO', 'commandstats')) * 2 + encode_command(('INFO', 'stats')))
+        for _ in range(6):
+            conn.read_reply()
+        seen = []
+        for _ in range(3):
+            text = conn.read_reply().split(b'\r\n', 1)[1].decode()
+            fields = dict(line.split(':', 1) for line in text.split('\r\n') if ':' in line)
+            seen.append({k: v for k, v in command_counts(fields).items()} if 'cmdstat_set' in fields
+                        else fields['total_commands_processed'])
+        conn.close()
+        return seen
+    ours = server_factory('pyredis')
+    theirs = server_factory('redis')
+    assert counts(ours.port) == counts(theirs.port)

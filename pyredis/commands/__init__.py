@@ -66,7 +66,7 @@ class Command:
         self.no_multi = 'no_multi' in f
         self.admin = 'admin' in f
         self.may_replicate = 'may_replicate' in f
-        self.inline = not self.admin and fullname not in ('select', 'reset')
+        self.inline = not self.admin and fullname not in ('select', 'reset', 'info')
         self.pubsub_ok = fullname in ('ping', 'subscribe', 'ssubscribe', 'unsubscribe',
                                       'sunsubscribe', 'psubscribe', 'punsubscribe',
                                       'quit', 'reset')
@@ -76,7 +76,8 @@ class Command:
         """Whether the trusted request path may run it inline (networking.py):
         not a container of subcommands, nothing that changes the client's
         database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
-        admin), all of which process_command handles in full. Stored as the
+        admin), all of which process_command handles in full; nor INFO,
+        which reads the call counters the inline path adds up per run. Stored as the
         argument counts the inline path accepts (none when it may not), so
         that path tests both with one comparison."""
         return self.inline_min <= self.inline_max
