@@ -23,7 +23,7 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
- *   parse_requests(buf, max_bulk) -> (requests, consumed, need)
+ *   parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)
  *       the whole requests at the start of buf in the strict form clients
  *       send, and what follows them (see the function)
  *   set_command_names({name: name})   the command names it hands out
@@ -43,6 +43,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
+#include <time.h>
 
 /* ---- CRC64: reflected, polynomial 0xad93d23594c935a9, init 0, no xorout.
  * Slicing-by-8: eight tables let the loop consume a 64-bit word per step. */
@@ -1136,12 +1137,15 @@ static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* parse_requests(buf, max_bulk) -> (requests, consumed, need)
+/* parse_requests(buf, max_bulk) -> (requests, consumed, need, now)
  *
  * The whole requests at the start of buf (bytes or bytearray) in the strict
- * form (scan_prefix), as lists of bytes; how many bytes they take; and what
+ * form (scan_prefix), as lists of bytes; how many bytes they take; what
  * follows them (scan_prefix's *need: 0 nothing, >0 a request cut by the end
- * of the read, -1 input for the exact parser). This parser is stricter than
+ * of the read, -1 input for the exact parser); and the monotonic clock in
+ * nanoseconds (time.perf_counter_ns's) once they are parsed, where the
+ * durations of the commands start: a Python-level clock call per read is a
+ * sizeable part of a lone request's cost. This parser is stricter than
  * Redis's, so whatever it accepts Redis reads the same way; a request split
  * across reads stays here (the caller keeps the tail and calls again when
  * it is need bytes long), and only what it refuses goes to the exact parser. */
@@ -1191,18 +1195,23 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
             p += len + 2;
         }
     }
-    PyObject *result = PyTuple_New(3);
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    PyObject *result = PyTuple_New(4);
     PyObject *used = PyLong_FromSsize_t(end - s);
     PyObject *more = PyLong_FromSsize_t(need);
-    if (result == NULL || used == NULL || more == NULL) {
+    PyObject *now = PyLong_FromLongLong((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
+    if (result == NULL || used == NULL || more == NULL || now == NULL) {
         Py_XDECREF(result);
         Py_XDECREF(used);
         Py_XDECREF(more);
+        Py_XDECREF(now);
         goto error;
     }
     PyTuple_SET_ITEM(result, 0, out);
     PyTuple_SET_ITEM(result, 1, used);
     PyTuple_SET_ITEM(result, 2, more);
+    PyTuple_SET_ITEM(result, 3, now);
     return result;
 
 error:
@@ -1468,7 +1477,7 @@ static PyMethodDef methods[] = {
     {"set_command_names", py_set_command_names, METH_O,
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
-     "parse_requests(buf, max_bulk) -> (requests, consumed, need)"},
+     "parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)"},
     {NULL, NULL, 0, NULL}
 };
 

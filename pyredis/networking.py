@@ -36,7 +36,7 @@ try:
     from ._speedups import parse_requests, set_command_names
 except ImportError:     # without the C extension the exact parser takes all
     def parse_requests(buf, max_bulk):
-        return [], 0, -1
+        return [], 0, -1, 0
 
     def set_command_names(names):
         pass
@@ -205,32 +205,139 @@ class Client(asyncio.Protocol):
 
     def _process_input(self, buf):
         """Execute the complete requests of ``buf``, the client's unparsed
-        input (a read, or the tail with a read appended), and keep the rest."""
+        input (a read, or the tail with a read appended), and keep the rest.
+
+        The requests parse_requests returns run right here: process_command
+        and call() inlined for a client no gate applies to, which saves
+        their calls for every command, the largest single cost left once the
+        request is parsed. Anything else (a gate, a subcommand, an arity
+        error, CLIENT REPLY) goes through process_command.
+        tests/test_call_paths.py pins the two together: same replies, files,
+        streams, events and statistics."""
+        server = self.server
         while not self.paused_reading:
-            if self.slow is None:
-                # (The master's stream, which is not held to
-                # proto-max-bulk-len, is read by replication.py, not here.)
-                reqs, done, need = parse_requests(buf, self.server.config.proto_max_bulk_len)
-                if reqs:
-                    rest = self._run_trusted(reqs)
-                    if rest is not None:
-                        # Closing, or blocked (BLPOP...)/paused: keep the rest,
-                        # unprocessed, for when it resumes. The requests are
-                        # strict ones, so their re-encoding is the same input.
+            if self.slow is not None:
+                buf = self._run_exact(buf)
+                if not buf:
+                    return
+                continue
+            # (The master's stream, which is not held to proto-max-bulk-len,
+            # is read by replication.py, not here.)
+            reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len)
+            if reqs:
+                lookup = DISPATCH.get
+                append = self.out.append    # flush() empties this list in place
+                # With the AOF as the only propagation target, a lone verbatim
+                # write is appended straight to the AOF's current run of
+                # commands when that run is in this client's database
+                # (Aof.feed). ``run_db`` is that database while the run is
+                # known to be the AOF's last one: anything that may feed the
+                # AOF otherwise (process_command, after_call) resets it, and
+                # the inline commands never change the client's database or
+                # the targets (Command.inline), so whether any target listens
+                # (``targets``) is read again only after process_command.
+                targets = server.propagate_targets
+                run_db = run_append = None
+                aof = server.fast_aof
+                if aof is not None and aof.tail_db == self.db.id:
+                    run_db, run_append = self.db, aof.tail.append
+                # Durations and calls: Redis times each call. Consecutive
+                # requests of the same command (a pipeline) are timed and
+                # counted as one run, from ``start`` (parse_requests reads the
+                # clock) to the run's end: the same sums, one clock reading per
+                # run instead of two per command. (The few lookups between two
+                # commands count to the second.) The counters are added when
+                # the run ends; INFO, which reads them, never runs inline
+                # (Command.inline).
+                timed = None                # the command whose run is being timed
+                calls = 0                   # its calls in this run
+                for req in reqs:
+                    cmd = lookup(req[0])
+                    if (cmd is None or self.gated
+                            or not cmd.inline_min <= len(req) <= cmd.inline_max
+                            or (cmd.denyoom and server.oom_check is not None
+                                and not next(server.oom_passes, False))):
+                        # (maxmemory: the OOM gate's common case, a pass left on
+                        # the estimate, is taken inline; the rest is
+                        # process_command's.)
+                        if timed is not None:
+                            timed.duration += perf_counter_ns() - start
+                            timed.calls += calls
+                            self.last_cmd = timed
+                            timed = None
+                        server.process_command(self, req)
+                        run_db = None
+                        targets = server.propagate_targets
+                        start = perf_counter_ns()
+                    else:
+                        if cmd is not timed:
+                            # (Also the client's last command, set when the loop
+                            # ends or a command runs on process_command.)
+                            if timed is not None:
+                                end = perf_counter_ns()
+                                timed.duration += end - start
+                                timed.calls += calls
+                                start = end
+                            timed = cmd
+                            calls = 0
+                        calls += 1
+                        if targets:
+                            dirty = server.dirty
+                            self.propagate_argv = None
+                        else:
+                            dirty = None    # nothing listens: no bookkeeping
+                        try:
+                            reply = cmd.proc(self, req)
+                        except CommandError as e:
+                            reply = e.reply
+                        except Exception as e:  # a handler bug must not take the server down
+                            reply = server._internal_error(self, cmd, e)
+                        if reply is not None:
+                            if reply[0] == 45:  # '-': an error reply (no handler replies b'')
+                                server.error_replied(reply)
+                                cmd.failed_calls += 1
+                            append(reply)
+                        if dirty is not None:
+                            if (server.dirty != dirty and self.propagate_argv is None
+                                    and cmd.is_write and not server.also_propagated):
+                                # after_call's common case inline: a lone write, as
+                                # typed (never inside EXEC, which is not run here).
+                                if self.db is run_db:
+                                    run_append(req)
+                                else:
+                                    ops = [(self.db.id, req)]
+                                    for target in targets:
+                                        target(ops)
+                                    aof = server.fast_aof
+                                    if aof is not None and aof.tail_db == self.db.id:
+                                        run_db, run_append = self.db, aof.tail.append
+                            elif server.dirty != dirty or server.also_propagated:
+                                server.after_call(self, cmd, req, dirty)
+                                run_db = None
+                    if self.closing or self.paused_reading:
+                        if timed is not None:
+                            timed.duration += perf_counter_ns() - start
+                            timed.calls += calls
+                            self.last_cmd = timed
                         if not self.closing:
+                            # Blocked (BLPOP...) or paused: keep the rest,
+                            # unprocessed, for when it resumes. The requests
+                            # are strict ones: re-encoded, they are the input.
+                            rest = reqs[next(i for i, r in enumerate(reqs) if r is req) + 1:]
                             self._keep(b''.join(map(resp.bulk_array, rest)) + buf[done:], 0)
                         return
-                if not need:
-                    return
-                if need > 0:
-                    self._keep(buf[done:] if done else buf, need - done)
-                    return
-                # Not in the strict form: the exact parser's, from here on.
-                self.slow = RequestParser()
-                buf = buf[done:]
-            buf = self._run_exact(buf)
-            if not buf:
+                if timed is not None:
+                    timed.duration += perf_counter_ns() - start
+                    timed.calls += calls
+                    self.last_cmd = timed
+            if not need:
                 return
+            if need > 0:
+                self._keep(buf[done:] if done else buf, need - done)
+                return
+            # Not in the strict form: the exact parser's, from here on.
+            self.slow = RequestParser()
+            buf = buf[done:]
         # Paused: whatever arrives waits, in the parser that holds the input.
         if self.slow is not None:
             self.slow.feed(buf)
@@ -248,119 +355,6 @@ class Client(asyncio.Protocol):
             log.warning('Closing client that reached max query buffer length')
             self.tail = None
             self.close()
-
-    def _run_trusted(self, reqs):
-        """Execute the requests parse_requests returned (``reqs``, lists of
-        bytes). Returns None, or the requests left unrun when the client
-        started closing or was paused (blocked) by one of them.
-
-        The common command runs right here: process_command and call()
-        inlined for a client no gate applies to, which saves two calls per
-        command, the largest single cost left once the request is parsed.
-        Anything else (a gate, a subcommand, an arity error, CLIENT REPLY)
-        goes through process_command. test_call_paths.py pins the two
-        together: same replies, files, streams, events and statistics."""
-        server = self.server
-        lookup = DISPATCH.get
-        append = self.out.append    # flush() empties this list in place
-        # With the AOF as the only propagation target, a lone verbatim write
-        # is appended straight to the AOF's current run of commands when
-        # that run is in this client's database (Aof.feed). ``run_db`` is
-        # that database while the run is known to be the AOF's last one:
-        # anything that may feed the AOF otherwise (process_command,
-        # after_call) resets it, and the inline commands never change the
-        # client's database or the targets (Command.inline), so whether any
-        # target listens (``targets``) is read again only after
-        # process_command.
-        targets = server.propagate_targets
-        run_db = run_append = None
-        aof = server.fast_aof
-        if aof is not None and aof.tail_db == self.db.id:
-            run_db, run_append = self.db, aof.tail.append
-        # Durations and calls: Redis times each call. Consecutive requests of
-        # the same command (a pipeline) are timed and counted as one run: the
-        # sum of their durations is the time from the run's start to its end,
-        # which costs one clock reading per run instead of one per command.
-        # (The few lookups between two commands count to the second.) The
-        # counters are added when the run ends; INFO, which reads them, never
-        # runs inline (Command.inline).
-        timed = None                # the command whose run is being timed
-        calls = 0                   # its calls in this run
-        start = perf_counter_ns()
-        for req in reqs:
-            cmd = lookup(req[0])
-            if (cmd is None or self.gated
-                    or not cmd.inline_min <= len(req) <= cmd.inline_max
-                    or (cmd.denyoom and server.oom_check is not None
-                        and not next(server.oom_passes, False))):
-                # (maxmemory: the OOM gate's common case, a pass left on the
-                # estimate, is taken inline; the rest is process_command's.)
-                if timed is not None:
-                    timed.duration += perf_counter_ns() - start
-                    timed.calls += calls
-                    self.last_cmd = timed
-                    timed = None
-                server.process_command(self, req)
-                run_db = None
-                targets = server.propagate_targets
-                start = perf_counter_ns()
-            else:
-                if cmd is not timed:
-                    # (Also the client's last command, set when the loop
-                    # ends or a command runs on process_command.)
-                    if timed is not None:
-                        end = perf_counter_ns()
-                        timed.duration += end - start
-                        timed.calls += calls
-                        start = end
-                    timed = cmd
-                    calls = 0
-                calls += 1
-                if targets:
-                    dirty = server.dirty
-                    self.propagate_argv = None
-                else:
-                    dirty = None    # nothing listens: no bookkeeping
-                try:
-                    reply = cmd.proc(self, req)
-                except CommandError as e:
-                    reply = e.reply
-                except Exception as e:  # a handler bug must not take the server down
-                    reply = server._internal_error(self, cmd, e)
-                if reply is not None:
-                    if reply[0] == 45:  # '-': an error reply (no handler replies b'')
-                        server.error_replied(reply)
-                        cmd.failed_calls += 1
-                    append(reply)
-                if dirty is not None:
-                    if (server.dirty != dirty and self.propagate_argv is None
-                            and cmd.is_write and not server.also_propagated):
-                        # after_call's common case inline: a lone write, as
-                        # typed (never inside EXEC, which is not run here).
-                        if self.db is run_db:
-                            run_append(req)
-                        else:
-                            ops = [(self.db.id, req)]
-                            for target in targets:
-                                target(ops)
-                            aof = server.fast_aof
-                            if aof is not None and aof.tail_db == self.db.id:
-                                run_db, run_append = self.db, aof.tail.append
-                    elif server.dirty != dirty or server.also_propagated:
-                        server.after_call(self, cmd, req, dirty)
-                        run_db = None
-            if self.closing or self.paused_reading:
-                if timed is not None:
-                    timed.duration += perf_counter_ns() - start
-                    timed.calls += calls
-                    self.last_cmd = timed
-                done = next(i for i, r in enumerate(reqs) if r is req) + 1
-                return reqs[done:]
-        if timed is not None:
-            timed.duration += perf_counter_ns() - start
-            timed.calls += calls
-            self.last_cmd = timed
-        return None
 
     def _run_exact(self, data):
         """Run the exact parser (Redis's rules) over its input and ``data``.

@@ -211,7 +211,7 @@ class Server:
         handler, its duration and counters, error statistics, CLIENT REPLY,
         propagation. Every command runs through here - from a client, inside
         EXEC, from the master's stream - except the common case of the
-        trusted request path (Client._run_trusted), which inlines it;
+        trusted request path (Client._process_input), which inlines it;
         test_call_paths.py runs the same requests through both."""
         dirty = self.dirty
         # A handler sets propagate_argv to be propagated in another form; the

@@ -1,6 +1,6 @@
 """The inlined common case of call() gives what call() gives.
 
-A request a client sends runs either on the trusted path (Client._run_trusted,
+A request a client sends runs either on the trusted path (Client._process_input,
 call()'s common case inlined for speed) or through process_command and
 call(). The same request sequences are fed to an in-process server twice:
 once as usual, once with every command forced through process_command. The

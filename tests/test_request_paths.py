@@ -12,6 +12,7 @@ in test_protocol.py.)
 """
 
 import random
+import time
 
 import hiredis
 import pytest
@@ -22,7 +23,15 @@ from helpers import FakeTransport as Transport
 from pyredis.assembly import create_server
 
 speedups = pytest.importorskip('pyredis._speedups')
-parse_requests = speedups.parse_requests
+
+
+def parse_requests(buf, max_bulk):
+    """The C parser's (requests, consumed, need), its clock reading
+    checked and dropped."""
+    before = time.perf_counter_ns()
+    reqs, done, need, now = speedups.parse_requests(buf, max_bulk)
+    assert before <= now <= time.perf_counter_ns()
+    return reqs, done, need
 
 
 def reference_scan(data, max_bulk):
@@ -220,7 +229,7 @@ def run_stream(chunks, trusted, monkeypatch):
     with monkeypatch.context() as m:
         if not trusted:
             # The exact parser alone, as without the C extension.
-            m.setattr(networking, 'parse_requests', lambda buf, max_bulk: ([], 0, -1))
+            m.setattr(networking, 'parse_requests', lambda buf, max_bulk: ([], 0, -1, 0))
         server = create_server(config.Config())
         client = Client(server)
         client.transport = Transport()
