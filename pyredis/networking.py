@@ -539,7 +539,8 @@ def update_tcp_listeners(server):
             server.listeners.remove(srv)
 
     async def serve(sock):
-        srv = await server.loop.create_server(lambda: Client(server), sock=sock)
+        srv = await server.loop.create_server(lambda: Client(server), sock=sock,
+                                              backlog=config.tcp_backlog)
         server.listeners.append(srv)
 
     for s in socks:

@@ -561,8 +561,11 @@ class Server:
                 log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
                 raise SystemExit(1)
             for sock in socks:
+                # The loop listens again, with a backlog of 100 unless told:
+                # a burst of connections beyond it would wait for SYN
+                # retransmits (a second each).
                 self.listeners.append(await self.loop.create_server(
-                    lambda: Client(self), sock=sock))
+                    lambda: Client(self), sock=sock, backlog=config.tcp_backlog))
         if config.unixsocket:
             try:
                 os.unlink(config.unixsocket)

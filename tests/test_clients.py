@@ -4,12 +4,15 @@ CLIENT INFO in Redis's exact format.
 """
 
 import re
+import shutil
+import subprocess
+import time
 
 import pytest
 import redis
 import redis.connection
 
-from helpers import RawConn
+from helpers import RawConn, free_port
 
 PARSERS = {
     'resp2-python': (2, redis.connection._RESP2Parser),
@@ -272,3 +275,34 @@ def test_unix_socket_client_in_client_list(server_factory, tmp_path):
         assert fields['addr'] == fields['laddr'] == path + ':0'
         lines[kind] = fields
     assert lines['pyredis']['flags'] == lines['redis']['flags'] == 'U'
+
+
+def _listen_backlog(port):
+    """The backlog of the socket listening on ``port`` (ss's Send-Q)."""
+    out = subprocess.run(['ss', '-ltnH', 'sport = :%d' % port], capture_output=True,
+                         text=True, check=True).stdout.split()
+    return int(out[2])
+
+
+@pytest.mark.skipif(shutil.which('ss') is None, reason='ss (iproute2) is not installed')
+def test_listen_backlog_is_tcp_backlog(server_factory):
+    """The listening socket keeps the tcp-backlog it was opened with (the
+    event loop would otherwise listen again with 100, and a burst of
+    connections beyond it waits a second per SYN retransmit), at start-up
+    and after CONFIG SET port, as redis-server's does."""
+    ours = server_factory('pyredis', '--tcp-backlog', '300')
+    theirs = server_factory('redis', '--tcp-backlog', '300')
+    assert _listen_backlog(ours.port) == _listen_backlog(theirs.port) == 300
+    new_port = free_port()
+    conn = RawConn(ours.port)
+    assert conn.call('CONFIG', 'SET', 'port', str(new_port)) == b'+OK\r\n'
+    conn.close()
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            assert _listen_backlog(new_port) == 300
+            break
+        except (IndexError, subprocess.CalledProcessError):
+            time.sleep(0.05)
+    else:
+        raise AssertionError('no listener on the new port')
