@@ -1029,7 +1029,15 @@ class Loader:
         if d is not None:
             if not d.multi_arg and argc != 2:
                 raise ConfigError('wrong number of arguments')
-            setattr(config, d.attr, d.convert(argv[1:], config, loading=True))
+            args = argv[1:]
+            if d.multi_arg and argc == 2 and args[0]:
+                # As Redis 7.0: a lone non-empty argument of a multi-argument
+                # directive is split, so that --save "900 1 300 10" or
+                # client-output-buffer-limit "normal 1mb 512kb 5" work.
+                split = split_args(args[0].encode('utf-8', 'surrogateescape'))
+                if split is not None:
+                    args = [a.decode('utf-8', 'surrogateescape') for a in split]
+            setattr(config, d.attr, d.convert(args, config, loading=True))
             config.explicit.add(d.name)
             return
         dep = DEPRECATED.get(name)

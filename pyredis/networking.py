@@ -30,6 +30,7 @@ from time import perf_counter_ns
 
 from . import log, resp
 from .commands import DISPATCH
+from .config import repr_string
 from .resp import CommandError, RequestParser, ProtocolError
 
 try:
@@ -196,7 +197,11 @@ class Client(asyncio.Protocol):
         if tail is not None:
             tail += data
             if len(tail) < self.need:
-                return      # a large argument still arriving: nothing to run
+                # A large argument still arriving: nothing to run yet.
+                if len(tail) > server.config.client_query_buffer_limit:
+                    self._query_buffer_overflow(tail)
+                    self.tail = None
+                return
             data = tail
             self.tail = None
         self._process_input(data)
@@ -352,9 +357,8 @@ class Client(asyncio.Protocol):
         self.tail = rest
         self.need = need
         if len(rest) > self.server.config.client_query_buffer_limit:
-            log.warning('Closing client that reached max query buffer length')
+            self._query_buffer_overflow(rest)
             self.tail = None
-            self.close()
 
     def _run_exact(self, data):
         """Run the exact parser (Redis's rules) over its input and ``data``.
@@ -392,9 +396,17 @@ class Client(asyncio.Protocol):
         if parser.at_boundary() and self.authenticated:
             self.slow = None
         elif parser.pending() > server.config.client_query_buffer_limit:
-            log.warning('Closing client that reached max query buffer length')
-            self.close()
+            self._query_buffer_overflow(parser.buf[parser.pos:parser.pos + 64])
         return None
+
+    def _query_buffer_overflow(self, head):
+        """The input outgrew client-query-buffer-limit: say so as Redis does
+        (the client, the first 64 bytes of its query buffer), and close."""
+        log.warning('Closing client that reached max query buffer length: %s '
+                    '(qbuf initial bytes: %s)' % (
+                        self.describe().decode('latin-1'),
+                        repr_string(bytes(head[:64]).decode('utf-8', 'surrogateescape'))))
+        self.close()
 
     def pending_input(self):
         """The query buffer's length: input received and not yet run."""

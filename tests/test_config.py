@@ -396,3 +396,19 @@ def test_config_get_resp3_compat(compat):
     compat.call('CONFIG', 'GET', 'maxmemory')
     compat.call('CONFIG', 'GET', 'slave-read-only')
     compat.call('CONFIG', 'GET', 'nosuch*')
+
+
+def test_multi_argument_directive_given_as_one_argument(server_factory):
+    """Redis 7.0 splits a lone non-empty argument of a multi-argument
+    directive: --client-output-buffer-limit "normal 1mb 512kb 5" and the
+    same quoted in the file work; an empty one (save "") stays empty."""
+    text = ('client-output-buffer-limit "pubsub 64mb 16mb 90"\n'
+            'oom-score-adj-values "0 200 800"\n')
+    args = ('--client-output-buffer-limit', 'normal 1mb 512kb 5', '--save', '100 10 200 20')
+    ours = server_factory('pyredis', *args, config_text=text)
+    theirs = server_factory('redis', *args, config_text=text)
+    for name in ('client-output-buffer-limit', 'oom-score-adj-values', 'save'):
+        assert RawConn(ours.port).call('CONFIG', 'GET', name) == \
+            RawConn(theirs.port).call('CONFIG', 'GET', name)
+    assert b'normal 1048576 524288 5' in RawConn(ours.port).call(
+        'CONFIG', 'GET', 'client-output-buffer-limit')

@@ -281,3 +281,30 @@ def test_nothing_runs_after_quit(pyredis, real_redis, payload):
     assert closed == (b'REPLY' not in payload)
     for srv in (pyredis, real_redis):
         assert RawConn(srv.port).call('EXISTS', 'x') == b':0\r\n'
+
+
+def test_query_buffer_limit_closes_the_client(server_factory):
+    """A request that outgrows client-query-buffer-limit closes its client,
+    logged with the client and the buffer's first bytes, as Redis does; the
+    server carries on."""
+    chunk = b'x' * 65536
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--client-query-buffer-limit', '1mb')
+        conn = RawConn(srv.port)
+        conn.send(b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3000000\r\n')
+        for _ in range(24):                     # 1.5 MB of the 3 MB argument
+            try:
+                conn.send(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+        assert conn.closed(), kind
+        deadline = time.time() + 5
+        while b'reached max query buffer length' not in srv.read_log().encode() \
+                and time.time() < deadline:
+            time.sleep(0.05)
+        line = next(l for l in srv.read_log().splitlines() if 'max query buffer' in l)
+        assert 'Closing client that reached max query buffer length: id=' in line, line
+        # (Redis shows the argument's bytes, having consumed the headers
+        # into argv; pyredis shows the request from its start.)
+        assert '(qbuf initial bytes: "' in line, line
+        assert RawConn(srv.port).call('PING') == b'+PONG\r\n'
