@@ -49,12 +49,16 @@ def share_command_names():
     optimization: any other bytes object with the same name works too."""
     set_command_names({name: name for name in DISPATCH})
 
+# Reads of this many bytes or more give the other clients a turn before the
+# next read from the same client (Redis's PROTO_IOBUF_LEN).
+FAIR_READ = 16 * 1024
+
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 
 
 class Client(asyncio.Protocol):
-    __slots__ = ('server', 'transport', 'tail', 'need', 'slow', 'out', 'db', 'resp',
+    __slots__ = ('server', 'transport', 'tail', 'need', 'slow', 'unread', 'out', 'db', 'resp',
                  'authenticated', 'id', 'name', 'addr', 'laddr', 'fd', 'ctime',
                  'last_interaction', 'closing', 'close_after_reply',
                  'reply_mode', 'no_evict', 'multi',
@@ -71,6 +75,7 @@ class Client(asyncio.Protocol):
         self.tail = None             # unparsed input (bytearray) for parse_requests
         self.need = 0                # the length tail must reach to be worth parsing
         self.slow = None             # RequestParser while it holds the input
+        self.unread = None           # the slices of a large read not run yet (FAIR_READ)
         self.out = []
         self.db = server.dbs[0]
         self.resp = 2
@@ -185,32 +190,56 @@ class Client(asyncio.Protocol):
     def data_received(self, data):
         server = self.server
         self.last_interaction = server.unixtime
-        self.tot_net_in += len(data)
+        n = len(data)
+        self.tot_net_in += n
         if server.oom_check is not None:    # maxmemory is set
             # What commands store mostly arrives as their arguments: the
             # bytes read count against the room (memory.Memory.read_overrun).
             mem = server.memory
-            mem.read_room -= len(data)
+            mem.read_room -= n
             if mem.read_room < 0:
                 mem.read_overrun()
-        tail = self.tail
-        if tail is not None:
-            tail += data
-            if len(tail) < self.need:
-                # A large argument still arriving: nothing to run yet.
-                if len(tail) > server.config.client_query_buffer_limit:
-                    self._query_buffer_overflow(tail)
-                    self.tail = None
-                return
-            data = tail
-            self.tail = None
+        if self.unread is not None:
+            # Slices of an earlier read still wait their turn: this one
+            # comes after them.
+            self.unread += data
+            return
+        if n > FAIR_READ and server.loop is not None:
+            # Fairness: Redis serves a client one read of at most 16 KB per
+            # event, other clients in between. The rest of a large read is
+            # run a slice per turn of the loop, and the socket is not read
+            # meanwhile (the loop would otherwise read it up to 32 times in
+            # a row while other clients wait).
+            self.unread = data[FAIR_READ:]
+            data = data[:FAIR_READ]
+            self.transport.pause_reading()
+            server.loop.call_soon(self._read_on)
+        self._process_input(data)
+        if self.out:
+            self.flush()
+
+    def _read_on(self):
+        """Run the next slice of a large read, the other clients having had
+        their turn; read the socket again after the last one."""
+        data = self.unread
+        if data is None or self.closing:
+            self.unread = None
+            return
+        if len(data) > FAIR_READ:
+            self.unread = data[FAIR_READ:]
+            data = data[:FAIR_READ]
+            self.server.loop.call_soon(self._read_on)
+        else:
+            self.unread = None
+            if self.transport is not None and not self.write_paused:
+                self.transport.resume_reading()
         self._process_input(data)
         if self.out:
             self.flush()
 
     def _process_input(self, buf):
-        """Execute the complete requests of ``buf``, the client's unparsed
-        input (a read, or the tail with a read appended), and keep the rest.
+        """Append ``buf`` (a read, or nothing) to the client's unparsed input,
+        execute the complete requests, and keep the rest.
 
         The requests parse_requests returns run right here: process_command
         and call() inlined for a client no gate applies to, which saves
@@ -220,6 +249,17 @@ class Client(asyncio.Protocol):
         tests/test_call_paths.py pins the two together: same replies, files,
         streams, events and statistics."""
         server = self.server
+        tail = self.tail
+        if tail is not None:
+            tail += buf
+            if len(tail) < self.need:
+                # A large argument still arriving: nothing to run yet.
+                if len(tail) > server.config.client_query_buffer_limit:
+                    self._query_buffer_overflow(tail)
+                    self.tail = None
+                return
+            buf = tail
+            self.tail = None
         while not self.paused_reading:
             if self.slow is not None:
                 buf = self._run_exact(buf)
@@ -410,20 +450,17 @@ class Client(asyncio.Protocol):
 
     def pending_input(self):
         """The query buffer's length: input received and not yet run."""
+        n = len(self.unread) if self.unread is not None else 0
         if self.slow is not None:
-            return self.slow.pending()
-        return len(self.tail) if self.tail is not None else 0
+            return n + self.slow.pending()
+        return n + (len(self.tail) if self.tail is not None else 0)
 
     def resume(self):
         """Called when a blocked or paused client may run again: execute
         whatever requests arrived meanwhile."""
         if self.paused_reading:
             return
-        tail = self.tail
-        if tail is not None:
-            self.tail = None
-            self._process_input(tail)
-        elif self.slow is not None:
+        if self.tail is not None or self.slow is not None:
             self._process_input(b'')
         if self.out:
             self.flush()

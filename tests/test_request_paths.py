@@ -339,3 +339,57 @@ def test_incr_value_matches_string2ll_and_overflow_rules():
     for v in values:
         for by in bys:
             assert speedups.incr_value(v, by) == reference(v, by), (v, by)
+
+
+class ManualLoop:
+    """Stands in for the event loop: call_soon callbacks wait for run()."""
+
+    def __init__(self):
+        self.ready = []
+
+    def call_soon(self, fn, *args):
+        self.ready.append((fn, args))
+
+    def call_later(self, delay, fn, *args):
+        pass
+
+    def run(self):
+        while self.ready:
+            fn, args = self.ready.pop(0)
+            fn(*args)
+
+
+def test_a_large_read_runs_a_slice_per_turn():
+    """A read larger than FAIR_READ runs its first 16 KB at once and the
+    rest a slice per turn of the loop, other clients served in between and
+    the socket not read meanwhile; the replies come in order, requests cut
+    by a slice boundary included."""
+    server = create_server(config.Config())
+    server.loop = loop = ManualLoop()
+    big, small = Client(server), Client(server)
+    for c in (big, small):
+        c.transport = Transport()
+        c.transport.paused = 0
+        c.transport.pause_reading = lambda t=c.transport: setattr(t, 'paused', t.paused + 1)
+        c.transport.resume_reading = lambda t=c.transport: setattr(t, 'paused', t.paused - 1)
+        server.clients[c.id] = c
+        c.update_gate()
+    n = 5000
+    data = b''.join(req(b'INCR', b'counter:%d' % (i % 7)) for i in range(n))
+    assert len(data) > 8 * networking.FAIR_READ
+    big.data_received(data)
+    first = len(b''.join(big.transport.written).split(b'\r\n')) - 1
+    assert 0 < first < n and big.transport.paused == 1
+    # Another client's request, and a later read of the same client, arrive.
+    small.data_received(req(b'INCR', b'counter:0'))
+    assert small.transport.written == [b':%d\r\n' % (first // 7 + 1 + (first % 7 > 0))]
+    big.data_received(req(b'GET', b'counter:0'))
+    loop.run()
+    replies = b''.join(big.transport.written).split(b'\r\n')[:-1]
+    assert len(replies) == n + 2 and big.transport.paused == 0   # INCRs, then GET's bulk
+    # In order: the INCRs of counter:0 by this client count up by one, but
+    # for the other client's INCR, which ran after the first slice.
+    counter0 = [int(r[1:]) for i, r in enumerate(replies[:n]) if i % 7 == 0]
+    steps = [b - a for a, b in zip(counter0, counter0[1:])]
+    assert counter0[0] == 1 and steps.count(2) == 1 and steps.count(1) == len(steps) - 1
+    assert replies[n + 1] == b'%d' % (len(counter0) + 1)
