@@ -202,15 +202,18 @@ class Client(asyncio.Protocol):
         if self.unread is not None:
             # Slices of an earlier read still wait their turn: this one
             # comes after them.
-            self.unread += data
+            self.unread = memoryview(bytes(self.unread) + data)
             return
-        if n > FAIR_READ and server.loop is not None:
+        if (n > FAIR_READ and server.loop is not None
+                and (self.tail is None or len(self.tail) + n >= self.need)):
             # Fairness: Redis serves a client one read of at most 16 KB per
-            # event, other clients in between. The rest of a large read is
-            # run a slice per turn of the loop, and the socket is not read
-            # meanwhile (the loop would otherwise read it up to 32 times in
-            # a row while other clients wait).
-            self.unread = data[FAIR_READ:]
+            # event, other clients in between. The rest of a large read (one
+            # that can complete a request: the middle of a large argument
+            # runs nothing) is run a slice per turn of the loop, and the
+            # socket is not read meanwhile (the loop would otherwise read it
+            # up to 32 times in a row while other clients wait). The slices
+            # are views of the read: only the one being run is copied.
+            self.unread = memoryview(data)[FAIR_READ:]
             data = data[:FAIR_READ]
             self.transport.pause_reading()
             server.loop.call_soon(self._read_on)
@@ -233,7 +236,7 @@ class Client(asyncio.Protocol):
             self.unread = None
             if self.transport is not None and not self.write_paused:
                 self.transport.resume_reading()
-        self._process_input(data)
+        self._process_input(bytes(data))
         if self.out:
             self.flush()
 
