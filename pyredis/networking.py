@@ -12,14 +12,18 @@ Two parsers share the input, as Redis has one query buffer:
   how many bytes they took, and what follows them. A request cut by the end
   of a read is kept as the client's ``tail`` (with the length the input
   must reach before it can complete), so a continuous stream of requests
-  never leaves C, whatever the read boundaries.
+  never leaves C, whatever the read boundaries. The requests it returns
+  run in ``Client._process_input``, the trusted request path, which
+  inlines the common case of Server.process_command and Server.call.
 - ``resp.RequestParser``, the port of Redis's own parser, takes whatever
   the C parser refuses - inline commands, protocol errors, unauthenticated
   clients' tighter limits - and gives Redis's exact errors. It hands the
   input back as soon as the stream is at a request boundary again.
 
 So a malformed request after valid ones in the same read gets its protocol
-error after the valid ones ran, as in Redis.
+error after the valid ones ran, as in Redis. A read larger than FAIR_READ
+runs a slice per turn of the event loop, so that one client's pipeline does
+not hold the others back.
 """
 
 import asyncio
