@@ -67,7 +67,8 @@ def main():
             runs = interleaved({'pyredis': our_port, 'redis': their_port}, args.rounds,
                                lambda port: pipe(port, path))
             med = {k: statistics.median(v) for k, v in runs.items()}
-            print('%d SETs%s via redis-cli --pipe' % (args.keys, ' EX 3600' if mode == 'ex' else ''))
+            print('%d SETs%s via redis-cli --pipe' % (
+                args.keys, ' EX 3600' if mode == 'ex' else ''))
             for kind in ('pyredis', 'redis'):
                 print('  %-8s runs %s  median %.2f s' % (
                     kind, ' '.join('%.2f' % t for t in runs[kind]), med[kind]))

@@ -116,9 +116,11 @@ WRITES = (req('SET', 'a', '1') + req('INCR', 'a') + req('GET', 'a') + req('INCR'
           + req('SET', 'e', 'v', 'EX', '100') + req('EXPIRE', 'a', '50') + req('GETDEL', 'e')
           + req('SADD', 's', 'm') + req('SPOP', 's') + req('HSET', 'h', 'f', 'v')
           + req('INCRBYFLOAT', 'f', '1.5') + req('MSET', 'm1', '1', 'm2', '2')
-          + req('DEL', 'm1', 'missing') + req('NOSUCH') + req('GET') + req('SET', 'a', 'b', 'XX', 'NX')
+          + req('DEL', 'm1', 'missing') + req('NOSUCH') + req('GET')
+          + req('SET', 'a', 'b', 'XX', 'NX')
           + req('SELECT', '2') + req('SET', 'in2', 'x') + req('INCR', 'in2') + req('SELECT', '0')
-          + req('APPEND', 'a', 'tail') + req('ZADD', 'z', '1', 'm') + req('ZINCRBY', 'z', 'x', 'm'))
+          + req('APPEND', 'a', 'tail') + req('ZADD', 'z', '1', 'm')
+          + req('ZINCRBY', 'z', 'x', 'm'))
 
 STREAMS = {
     'writes': WRITES,

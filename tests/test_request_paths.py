@@ -202,7 +202,8 @@ def test_parse_requests_matches_reference_on_mutations():
 def test_parse_requests_every_cut_of_a_stream():
     """Each prefix of a valid stream: the whole requests in it, and a need
     that is never more than the length at which the next one completes."""
-    stream = (req(b'SET', b'k', b'v' * 40) + req(b'GET', b'k') + req(b'MSET', b'a', b'1', b'b', b'')
+    stream = (req(b'SET', b'k', b'v' * 40) + req(b'GET', b'k')
+              + req(b'MSET', b'a', b'1', b'b', b'')
               + req(b'PING'))
     bounds = [0]
     for part in (req(b'SET', b'k', b'v' * 40), req(b'GET', b'k'),

@@ -77,9 +77,9 @@ class Command:
         not a container of subcommands, nothing that changes the client's
         database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
         admin), all of which process_command handles in full; nor INFO,
-        which reads the call counters the inline path adds up per run. Stored as the
-        argument counts the inline path accepts (none when it may not), so
-        that path tests both with one comparison."""
+        which reads the call counters the inline path adds up per run.
+        Stored as the argument counts the inline path accepts (none when it
+        may not), so that path tests both with one comparison."""
         return self.inline_min <= self.inline_max
 
     @inline.setter
