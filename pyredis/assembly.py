@@ -14,7 +14,7 @@ top, under the command line only (tests/test_layers.py walks them).
 
 from . import aof, evict, pubsub, replication
 from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
-                       hashes, hyperloglog, info, introspection, keys, lists, memory,
+                       geo, hashes, hyperloglog, info, introspection, keys, lists, memory,
                        persistence, register_family, sets, sort, strings, transactions, zsets)
 from .commands import pubsub as pubsub_cmds
 from .commands import replication as replication_cmds
@@ -22,7 +22,7 @@ from .commands import server as server_cmds
 from .server import Server
 
 FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys, strings,
-            config_cmd, lists, hashes, sets, zsets, bitmaps, hyperloglog, transactions,
+            config_cmd, lists, hashes, sets, zsets, geo, bitmaps, hyperloglog, transactions,
             pubsub_cmds, sort, persistence, replication_cmds, memory, blocking, aof_cmd)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of

@@ -242,6 +242,9 @@ def _store_zset(c, db, key, z):
         c.server.hold_until_served(c)
 
 
+store_zset = _store_zset    # for the GEO *STORE commands
+
+
 def _null(c):
     return NULL_BULK if c.resp == 2 else NULL3
 
