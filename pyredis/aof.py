@@ -26,6 +26,10 @@ client never sees the reply to a write that is not in the file. With
 (one fsync per loop iteration for all clients); with ``everysec`` the fsync
 runs in a background thread, started from the cron at most once a second,
 so the event loop never waits for the disk; with ``no`` the OS decides.
+While that fsync runs, the write is postponed (for two seconds at most, as
+Redis's flushAppendOnlyFile does) and so are the replies, which Redis sends
+anyway: a process crash then loses nothing acknowledged, only an OS crash
+may lose up to the fsync window. The fsync's end wakes the loop to write.
 
 Rewrite (BGREWRITEAOF, the 7.0 scheme). The parent opens a new incr file
 and records it in the manifest, then forks. The child writes the dataset it
@@ -726,15 +730,21 @@ class Aof:
         """Once per loop iteration with data: write (and fsync when
         'always'), then release the replies held meanwhile."""
         self.scheduled = False
-        # If the write failed the data stays buffered for the cron to retry
-        # and the replies go anyway, as in Redis (appendfsync always exits).
         self.flush()
+        if self.flush_postponed_start and self.buf:
+            # The write waits for the background fsync (everysec): so do
+            # the replies, or a kill -9 now would lose acknowledged writes.
+            # Redis sends them anyway; here the wait is the fsync's, plus
+            # the worker thread's wait for the GIL, a few milliseconds a
+            # second. The fsync's end (_fsync_done) or, after two
+            # seconds, the cron writes and releases them.
+            return
         waiting = self.waiting
         if waiting:
             self.waiting = {}
-            # Past the barrier (send, not flush) even when the write was
-            # postponed (a slow background fsync) or failed: the data is
-            # retried by the cron.
+            # If the write failed, the data stays buffered for the cron to
+            # retry and the replies go anyway, as in Redis (with appendfsync
+            # always it exits): past the barrier, send, not flush.
             for c in waiting.values():
                 if c.out:
                     c.send()
@@ -828,11 +838,31 @@ class Aof:
         return f is not None and not f.done()
 
     def background_fsync(self, fd, close=False):
-        """aof_background_fsync / aof_background_fsync_and_close."""
+        """aof_background_fsync / aof_background_fsync_and_close. Only the
+        fsync of the file being written postpones writes (Redis's
+        BIO_AOF_FSYNC jobs; closing the previous incr file is a job of
+        another kind)."""
         if self._executor is None:
             from concurrent.futures import ThreadPoolExecutor
             self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix='aof-fsync')
-        self._fsync_future = self._executor.submit(_fsync_fd, fd, close)
+        future = self._executor.submit(_fsync_fd, fd, close)
+        if close:
+            return
+        self._fsync_future = future
+        loop = self.server.loop
+        if loop is not None:
+            def wake(_):
+                try:
+                    loop.call_soon_threadsafe(self._fsync_done)
+                except RuntimeError:    # the loop is closed: shutting down
+                    pass
+            future.add_done_callback(wake)
+
+    def _fsync_done(self):
+        """A background fsync ended: a write it postponed, and the replies
+        held for it, go now."""
+        if self.flush_postponed_start and not self.scheduled and not self.fsync_in_progress():
+            self.before_sleep()
 
     def everysec_fsync(self):
         """From the cron: start a background fsync at most once a second."""
@@ -1179,7 +1209,8 @@ class Aof:
         self.refresh_policy()
         if self.state == AOF_ON:
             if self.buf and not self.scheduled:
-                self.flush()
+                # A postponed write (two seconds at most) and its replies.
+                self.before_sleep()
             if self.everysec:
                 self.everysec_fsync()
 
