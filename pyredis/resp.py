@@ -227,17 +227,13 @@ class RequestParser:
                 return None
             if buf[self.pos] != 42:  # not '*': an inline command
                 return self._inline()
-            nl = buf.find(b'\r', self.pos)
+            nl = _strchr(buf, 13, self.pos)  # '\r'
             if nl < 0 or nl + 1 >= len(buf):
                 if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
                     raise ProtocolError(b'too big mbulk count string')
                 return None
-            try:
-                ll = int(bytes(buf[self.pos + 1:nl]))
-                ok = b'%d' % ll == buf[self.pos + 1:nl] and ll <= 0x7fffffff
-            except ValueError:
-                ok = False
-            if not ok:
+            ll = _string2ll(buf[self.pos + 1:nl])
+            if ll is None or ll > 0x7fffffff:
                 raise ProtocolError(b'invalid multibulk length')
             if ll > 10 and not authed:
                 raise ProtocolError(b'unauthenticated multibulk length')
@@ -249,19 +245,18 @@ class RequestParser:
             self.argv = []
         while self.argc:
             if self.bulklen == -1:
-                nl = buf.find(b'\r', self.pos)
+                nl = _strchr(buf, 13, self.pos)
                 if nl < 0 or nl + 1 >= len(buf):
                     if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
                         raise ProtocolError(b'too big bulk count string')
                     return None
                 if buf[self.pos] != 36:  # '$'
-                    raise ProtocolError(b"expected '$', got '%c'" % buf[self.pos])
-                try:
-                    ll = int(bytes(buf[self.pos + 1:nl]))
-                    ok = b'%d' % ll == buf[self.pos + 1:nl] and ll >= 0
-                except ValueError:
-                    ok = False
-                if not ok or (ll > max_bulk_len and not is_master):
+                    # (addReplyErrorFormat turns a CR or LF into a space.)
+                    got = buf[self.pos]
+                    raise ProtocolError(b"expected '$', got '%c'" % (
+                        32 if got in (10, 13) else got))
+                ll = _string2ll(buf[self.pos + 1:nl])
+                if ll is None or ll < 0 or (ll > max_bulk_len and not is_master):
                     raise ProtocolError(b'invalid bulk length')
                 if ll > 16384 and not authed:
                     raise ProtocolError(b'unauthenticated bulk length')
@@ -281,11 +276,7 @@ class RequestParser:
     def _inline(self):
         from .util import split_args
         buf = self.buf
-        nl = buf.find(b'\n', self.pos)
-        if nl >= 0 and buf.find(b'\0', self.pos, nl) >= 0:
-            # Redis looks for the newline with strchr(), which stops at a
-            # NUL: such a line never ends (until it is too big).
-            nl = -1
+        nl = _strchr(buf, 10, self.pos)  # '\n'
         if nl < 0:
             if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
                 raise ProtocolError(b'too big inline request')
@@ -304,6 +295,31 @@ class RequestParser:
         if self.pos > 65536 and self.pos * 2 > len(self.buf):
             del self.buf[:self.pos]
             self.pos = 0
+
+
+def _strchr(buf, ch, pos):
+    """strchr(querybuf + pos, ch), which is how Redis looks for the end of
+    a request's line: the search stops at a NUL, so a line with a NUL before
+    its end never ends (until it is too big). -1 when not found."""
+    i = buf.find(ch, pos)
+    if i > pos and buf.find(0, pos, i) >= 0:
+        return -1
+    return i
+
+
+def _string2ll(s):
+    """string2ll: the 64-bit integer s spells in its one strict form (no
+    sign but '-', no leading zero, no blank, fewer than 21 characters), or
+    None."""
+    if not 0 < len(s) < 21:
+        return None
+    try:
+        v = int(s)
+    except ValueError:
+        return None
+    if b'%d' % v != s or not -0x8000000000000000 <= v <= 0x7fffffffffffffff:
+        return None
+    return v
 
 
 def help_reply(name, lines):

@@ -272,6 +272,10 @@ def test_bulk_limit_follows_proto_max_bulk_len(pyredis, real_redis):
     b'*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$3\r\nOFF\r\n*1\r\n$4\r\nQUIT\r\nSET x 1\r\n',
     b'*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\nQUIT\r\nSET x 1\r\n',
     b'CLIENT KILL TYPE normal SKIPME no\r\nSET x 1\r\n',
+    # An inline QUIT before a multibulk request: the exact parser must not
+    # hand the rest back to the C parser, which would run it.
+    b'QUIT\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n',
+    b'PING\r\nQUIT\r\n*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\n1\r\n',
 ])
 def test_nothing_runs_after_quit(pyredis, real_redis, payload):
     """Requests pipelined behind QUIT (or a CLIENT KILL of oneself) are not
@@ -308,3 +312,31 @@ def test_query_buffer_limit_closes_the_client(server_factory):
         # into argv; pyredis shows the request from its start.)
         assert '(qbuf initial bytes: "' in line, line
         assert RawConn(srv.port).call('PING') == b'+PONG\r\n'
+
+
+# Found by the protocol fuzzer (tests/test_protocol_fuzz.py): Redis reads
+# a request's lines with strchr() and its numbers with string2ll(), and
+# formats "expected '$'" with addReplyErrorFormat.
+STRICTNESS = {
+    # strchr() stops at a NUL: the line never ends, nothing is answered.
+    'nul-in-count-line': b'*1\x00\r\n$4\r\nPING\r\n',
+    'nul-in-length-line': b'*1\r\n$4\x00\r\nPING\r\n',
+    'nul-instead-of-dollar': b'*1\r\n\x00\r\n',
+    'nul-after-count-line': b'*1\r\n$4\r\nPING\r\n\x00*1\r\n$4\r\nPING\r\n',
+    # string2ll() refuses what does not fit in 64 bits, negative too.
+    'count-below-llong-min': b'*-9223372036854775809\r\nPING\r\n',
+    'count-20-digits-negative': b'*-99999999999999999999\r\nPING\r\n',
+    'count-llong-min': b'*-9223372036854775808\r\nPING\r\n',
+    'length-below-llong-min': b'*1\r\n$-9223372036854775809\r\n',
+    # A CR or LF where '$' is expected is shown as a space.
+    'cr-instead-of-dollar': b'*1\r\n\r\r\n',
+    'lf-instead-of-dollar': b'*1\r\n\n\r\n',
+    # The two bytes after a payload are skipped, whatever they are.
+    'payload-followed-by-junk': b'*1\r\n$4\r\nPINGxx*1\r\n$4\r\nPING\r\n',
+    'count-line-cr-then-junk': b'*1\rX$4\r\nPING\r\n',
+}
+
+
+@pytest.mark.parametrize('name', sorted(STRICTNESS))
+def test_request_lines_read_as_redis_reads_them(pyredis, real_redis, name):
+    both(pyredis, real_redis, [STRICTNESS[name]])
