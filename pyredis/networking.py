@@ -57,6 +57,31 @@ def share_command_names():
 # next read from the same client (Redis's PROTO_IOBUF_LEN).
 FAIR_READ = 16 * 1024
 
+_NO_LIMIT = 1 << 62
+
+
+class Replies(list):
+    """A client's replies not written yet: a list of bytes, joined and
+    written once per read. ``room`` is what LimitedReplies may still take
+    before the output buffer limits are checked again."""
+    __slots__ = ('client', 'room')
+
+
+class LimitedReplies(Replies):
+    """The replies of a client whose class has output buffer limits: each
+    one counted as it is added, as Redis checks the limits on every reply,
+    so that a client asking for many large replies in one read is closed
+    after the first ones that cross the limit, not after all of them were
+    built. (The same layout as Replies: a client changes class in place.)"""
+    __slots__ = ()
+
+    def append(self, reply):
+        list.append(self, reply)
+        self.room -= len(reply)
+        if self.room < 0:
+            self.client.check_output_limits()
+
+
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 
@@ -69,7 +94,7 @@ class Client(asyncio.Protocol):
                  'watched', 'dirty_cas', 'subscriptions', 'psubscriptions',
                  'ssubscriptions', 'blocked', 'last_cmd', 'user',
                  'paused_reading', 'is_master', 'is_replica', 'repl',
-                 'unix', 'write_paused', 'propagate_argv',
+                 'unix', 'propagate_argv', 'obuf_soft_since',
                  'tot_net_in', 'tot_net_out', 'no_touch', 'gated',
                  'dirty_exec')
 
@@ -80,7 +105,9 @@ class Client(asyncio.Protocol):
         self.need = 0                # the length tail must reach to be worth parsing
         self.slow = None             # RequestParser while it holds the input
         self.unread = None           # the slices of a large read not run yet (FAIR_READ)
-        self.out = []
+        self.out = Replies()
+        self.out.client = self
+        self.obuf_soft_since = 0     # when the output went over the soft limit
         self.db = server.dbs[0]
         self.resp = 2
         self.authenticated = not server.requires_auth()
@@ -106,7 +133,6 @@ class Client(asyncio.Protocol):
         self.last_cmd = None         # the last Command executed
         self.user = b'default'
         self.paused_reading = False
-        self.write_paused = False
         self.is_master = False
         self.is_replica = False
         self.repl = None
@@ -128,6 +154,86 @@ class Client(asyncio.Protocol):
                           or self.subscriptions or self.psubscriptions
                           or self.ssubscriptions or self.reply_mode
                           or self.is_master)
+        # The client's class (normal, pubsub, replica) may have changed with
+        # what changed its gate.
+        self.update_output_class()
+
+    # -- client-output-buffer-limit ----------------------------------------
+
+    def output_limits(self):
+        """(hard, soft, seconds) of the client's output buffer class
+        (getClientType: a replica, a subscriber, or normal - which the
+        master's client is too), or None when both limits are 0."""
+        if self.is_replica:
+            cls = 'slave'
+        elif self.subscriptions or self.psubscriptions or self.ssubscriptions:
+            cls = 'pubsub'
+        else:
+            cls = 'normal'
+        limits = self.server.config.client_output_buffer_limit[cls]
+        return limits if limits[0] or limits[1] else None
+
+    def update_output_class(self):
+        """Account the replies of a client that has output limits (Replies'
+        subclass LimitedReplies counts what it holds); a client without
+        any keeps the plain list, which costs nothing per reply."""
+        limited = self.output_limits() is not None
+        if limited != (self.out.__class__ is LimitedReplies):
+            self.out.__class__ = LimitedReplies if limited else Replies
+        if limited:
+            self.check_output_limits()
+
+    def output_memory(self):
+        """The output buffer's size: the replies not yet written (held
+        until the end of the read, or by the AOF's reply barrier) and what
+        the socket has not taken yet."""
+        n = sum(map(len, self.out))
+        if self.transport is not None:
+            n += self.transport.get_write_buffer_size()
+        return n
+
+    def check_output_limits(self, now=None, in_cron=False):
+        """checkClientOutputBufferLimits + closeClientOnOutputBufferLimitReached:
+        over the hard limit, or over the soft limit for more than its
+        seconds, the client is closed with its output dropped (a replica will
+        resync; a normal client that never reads its replies must not grow
+        the server's memory without bound). Otherwise the next check is
+        armed: LimitedReplies calls here when it outgrows ``room``.
+        Returns True when the client was closed."""
+        out = self.out
+        limits = self.output_limits()
+        if limits is None or self.closing:
+            out.room = _NO_LIMIT
+            return False
+        hard, soft, seconds = limits
+        used = self.output_memory()
+        over = bool(hard and used >= hard)
+        if soft and used >= soft:
+            if now is None:
+                now = self.server.unixtime
+            if not self.obuf_soft_since:
+                self.obuf_soft_since = now
+            elif now - self.obuf_soft_since > seconds:
+                over = True
+        else:
+            self.obuf_soft_since = 0
+        if over:
+            log.warning('Client %s %s for overcoming of output buffer limits.' % (
+                self.describe().decode('latin-1'),
+                'closed' if in_cron else 'scheduled to be closed ASAP'))
+            out.clear()
+            out.room = _NO_LIMIT
+            self.closing = True
+            if self.transport is not None:
+                # abort(): close() would wait for the unread output to drain.
+                self.transport.abort()
+            return True
+        # The next threshold the replies may cross before the next check
+        # (the soft limit's seconds are also checked at each write and in
+        # the cron).
+        above = [x for x in (hard, soft) if x and x > used]
+        out.room = (min(above) - used) if above else (_NO_LIMIT if not hard else hard - used)
+        return False
 
     def flags_string(self):
         f = b''
@@ -180,16 +286,15 @@ class Client(asyncio.Protocol):
         self.server.remove_client(self)
 
     def pause_writing(self):
-        # The peer is not reading its replies: stop reading its requests
-        # until the buffer drains, so one client cannot grow memory forever.
-        self.write_paused = True
-        if self.transport is not None:
-            self.transport.pause_reading()
+        # The peer does not read as fast as it is answered. Reading its
+        # requests goes on, as in Redis (a client that sends a whole
+        # pipeline before reading would otherwise never finish sending):
+        # the output buffer limits bound what it may hold, and the cron
+        # watches it meanwhile for the soft limit's seconds.
+        self.server.output_backlog.add(self)
 
     def resume_writing(self):
-        self.write_paused = False
-        if self.transport is not None:
-            self.transport.resume_reading()
+        self.server.output_backlog.discard(self)
 
     def data_received(self, data):
         server = self.server
@@ -238,7 +343,7 @@ class Client(asyncio.Protocol):
             self.server.loop.call_soon(self._read_on)
         else:
             self.unread = None
-            if self.transport is not None and not self.write_paused:
+            if self.transport is not None:
                 self.transport.resume_reading()
         self._process_input(bytes(data))
         if self.out:
@@ -495,6 +600,8 @@ class Client(asyncio.Protocol):
         if self.transport is not None and not self.transport.is_closing():
             self.tot_net_out += len(data)
             self.transport.write(data)
+            if out.__class__ is LimitedReplies:
+                self.check_output_limits()
         if self.close_after_reply and self.transport is not None:
             self.transport.close()
 

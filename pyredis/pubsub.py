@@ -36,8 +36,7 @@ def _bulk(v):
 
 
 class PubSub:
-    __slots__ = ('server', 'channels', 'patterns', 'shard_channels', '_pending',
-                 '_soft_since')
+    __slots__ = ('server', 'channels', 'patterns', 'shard_channels', '_pending')
 
     def __init__(self, server):
         self.server = server
@@ -45,7 +44,6 @@ class PubSub:
         self.patterns = {}
         self.shard_channels = {}
         self._pending = set()
-        self._soft_since = {}      # client -> when it went over the soft limit
 
     # -- subscriptions ---------------------------------------------------------
 
@@ -119,7 +117,6 @@ class PubSub:
         c.subscriptions.clear()
         c.psubscriptions.clear()
         c.ssubscriptions.clear()
-        self._soft_since.pop(c, None)
 
     # -- counts ------------------------------------------------------------------
 
@@ -186,39 +183,9 @@ class PubSub:
         pending, self._pending = self._pending, set()
         for c in pending:
             if c.out and not c.closing:
+                # (The pubsub class's output limits are checked as the
+                # messages are queued and written: Client.check_output_limits.)
                 c.flush()
-                if c.transport is not None and not c.is_replica and not c.is_master:
-                    self._check_output_limit(c)
-
-    def _check_output_limit(self, c):
-        """client-output-buffer-limit for the pubsub class: a subscriber
-        that does not read would otherwise grow the server's memory without
-        bound. Over the hard limit, or over the soft limit for longer than
-        its seconds, the client is dropped with whatever it had pending."""
-        if not (c.subscriptions or c.psubscriptions or c.ssubscriptions):
-            return
-        limits = getattr(self.server.config, 'client_output_buffer_limit', None)
-        if not limits or 'pubsub' not in limits:
-            return
-        hard, soft, seconds = limits['pubsub']
-        if not hard and not soft:
-            return
-        size = c.transport.get_write_buffer_size()
-        soft_since = self._soft_since
-        over = hard and size >= hard
-        if not over and soft and size >= soft:
-            now = self.server.unixtime
-            since = soft_since.setdefault(c, now)
-            over = now - since > seconds
-        elif c in soft_since:
-            del soft_since[c]
-        if over:
-            soft_since.pop(c, None)
-            from . import log
-            log.warning('Client %s scheduled to be closed ASAP for overcoming of output '
-                        'buffer limits.' % c.describe().decode('latin-1'))
-            c.closing = True
-            c.transport.abort()
 
 
 def attach(server):

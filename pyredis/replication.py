@@ -139,8 +139,7 @@ class ReplicaLink:
     """Master-side state of one connected replica (client.repl)."""
 
     __slots__ = ('state', 'listening_port', 'announced_ip', 'capa_eof', 'capa_psync2',
-                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync', 'in_job',
-                 'soft_since')
+                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync', 'in_job')
 
     def __init__(self):
         self.state = WAIT_BGSAVE
@@ -156,7 +155,6 @@ class ReplicaLink:
         self.pending = []
         self.legacy_sync = False
         self.in_job = False        # its snapshot is being produced
-        self.soft_since = None     # over the soft output limit since
 
 
 class Replication:
@@ -581,34 +579,10 @@ class Replication:
             data = b''.join(r.pending)
             self.stat_net_repl_out += len(data)
             c.transport.write(data)
-            self.check_output_limit(c)
+            # The replica class's limits: a replica that does not read its
+            # stream is dropped (it will resync), not held in memory.
+            c.check_output_limits()
         r.pending = []
-
-    def check_output_limit(self, c):
-        """client-output-buffer-limit for the replica class: a replica that
-        does not read its stream is dropped (it will resync) rather than
-        letting the master's memory grow without bound."""
-        limits = cfg(self.server, 'client_output_buffer_limit', None)
-        if not isinstance(limits, dict):
-            return
-        hard, soft, secs = limits.get('slave') or limits.get('replica') or (0, 0, 0)
-        size = c.transport.get_write_buffer_size()
-        r = c.repl
-        over = bool(hard and size >= hard)
-        if soft and size >= soft:
-            now = time.time()
-            if r.soft_since is None:
-                r.soft_since = now
-            elif now - r.soft_since >= secs:
-                over = True
-        else:
-            r.soft_since = None
-        if over:
-            log.warning('Client %s scheduled to be closed ASAP for overcoming of output buffer '
-                        'limits.' % c.describe().decode('latin-1'))
-            # abort(): close() would wait for the unread buffer to drain.
-            c.closing = True
-            c.transport.abort()
 
     def replica_ack(self, c, offset):
         r = c.repl
@@ -848,7 +822,7 @@ class Replication:
         c.paused_reading = False
         if c.closing:
             return
-        if c.transport is not None and not c.write_paused:
+        if c.transport is not None:
             c.transport.resume_reading()
         c.write(b':%d\r\n' % n)
         c.resume()

@@ -57,6 +57,12 @@ class Server:
         share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
         self.clients = {}
+        # Clients whose socket does not take their replies as fast as they
+        # come (Client.pause_writing): the cron checks their output limits.
+        self.output_backlog = set()
+        # The largest output buffer seen in each of the last 8 seconds
+        # (client_recent_max_output_buffer, clientsCronTrackExpansiveClients).
+        self.output_peaks = [0] * 8
         self._next_client_id = 0
         self.listeners = []
         self.loop = None
@@ -152,6 +158,7 @@ class Server:
     def remove_client(self, c):
         if self.clients.pop(c.id, None) is None:
             return
+        self.output_backlog.discard(c)
         # The traffic totals keep what disconnected clients sent and got.
         self.stat.net_input_bytes += c.tot_net_in
         self.stat.net_output_bytes += c.tot_net_out
@@ -168,13 +175,18 @@ class Server:
         ssub = len(c.ssubscriptions)
         multi = len(c.multi) if c.multi is not None else -1
         qbuf = c.pending_input()
+        # The output: Redis keeps the first 16 KB of replies in a static
+        # buffer (obl) and the rest in a list of 16 KB blocks (oll, omem);
+        # pyredis has no static buffer, so all of it shows as the list.
+        omem = c.output_memory()
+        oll = (omem + 16383) // 16384
         return (b'id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d '
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
-                b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=0 omem=0 tot-mem=%d events=r '
+                b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=%d omem=%d tot-mem=%d events=%s '
                 b'cmd=%s user=%s redir=-1 resp=%d') % (
             c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
             max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
-            qbuf, 0, 0, 1024 + qbuf,
+            qbuf, 0, 0, oll, omem, 1024 + qbuf + omem, b'rw' if omem else b'r',
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user, c.resp)
 
     # -- command execution ------------------------------------------------------
@@ -520,6 +532,7 @@ class Server:
         self.stat.track_instantaneous(now, self.total_commands())
         if self.config.timeout:
             self._clients_timeout(now)
+        self._clients_output(self.unixtime)
         if self.masterhost is None and self.active_expire_enabled:
             expire.active_expire_cycle(self)
         for hook in self.cron_hooks:
@@ -535,6 +548,21 @@ class Server:
                 hz *= 2
         self.hz = hz
         self.loop.call_later(1.0 / hz, self.server_cron)
+
+    def _clients_output(self, now):
+        """The output side of clientsCron: the soft limit's seconds run out
+        even for a client that gets no new reply, and the recent peak."""
+        peaks = self.output_peaks
+        slot = now % 8
+        peaks[(slot + 1) % 8] = 0
+        for c in list(self.output_backlog):
+            if c.closing:
+                self.output_backlog.discard(c)
+                continue
+            used = c.output_memory()
+            if used > peaks[slot]:
+                peaks[slot] = used
+            c.check_output_limits(now, in_cron=True)
 
     def _clients_timeout(self, now):
         limit = self.config.timeout

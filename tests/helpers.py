@@ -217,6 +217,11 @@ class FakeTransport:
     def close(self):
         self.closed = True
 
+    abort = close
+
+    def get_write_buffer_size(self):
+        return 0     # the peer takes everything at once
+
     def get_extra_info(self, name, default=None):
         return default
 

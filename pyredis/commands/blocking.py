@@ -155,9 +155,7 @@ def _release(c):
     """Let a paused client read and run its buffered requests again, outside
     the current pass."""
     c.paused_reading = False
-    if c.transport is not None and not c.write_paused:
-        # Output back-pressure may have paused the transport meanwhile and
-        # left it to us to resume (Client.resume_writing defers to us).
+    if c.transport is not None:
         c.transport.resume_reading()
     c.server.loop.call_soon(c.resume)
 
@@ -203,11 +201,12 @@ def handle_ready_keys(server):
             if not clients:
                 continue
             for client in list(clients):
-                if not db.exists(key):
-                    break
-                value = db.data[key]
+                value = db.data[key] if db.exists(key) else None
                 state = client.blocked
                 if not isinstance(state, BlockState) or state.db is not db:
+                    continue
+                if value is None and state.kind != b'stream':
+                    # Only XREADGROUP is told that its key went away.
                     continue
                 server.executing_client = client
                 try:

@@ -139,11 +139,17 @@ def apply_bind(server):
         raise ConfigError('Failed to bind to specified addresses.')
 
 
+def apply_output_limits(server):
+    for c in list(server.clients.values()):
+        c.update_output_class()
+
+
 def attach(server):
     for name, fn in (('hz', apply_hz), ('notify-keyspace-events', apply_notify),
                      ('loglevel', apply_loglevel), ('dir', apply_dir),
                      ('maxmemory', apply_maxmemory), ('maxclients', apply_maxclients),
-                     ('port', apply_port), ('bind', apply_bind)):
+                     ('port', apply_port), ('bind', apply_bind),
+                     ('client-output-buffer-limit', apply_output_limits)):
         server.on_config_set(name, fn)
 
 

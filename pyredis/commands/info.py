@@ -66,7 +66,7 @@ def info_clients(server):
         ('cluster_connections', 0),
         ('maxclients', server.config.maxclients),
         ('client_recent_max_input_buffer', 0),
-        ('client_recent_max_output_buffer', 0),
+        ('client_recent_max_output_buffer', max(server.output_peaks)),
         ('blocked_clients', server.blocked_clients),
         ('tracking_clients', 0),
         ('clients_in_timeout_table', getattr(server, 'clients_in_timeout_table', 0)),
