@@ -15,15 +15,17 @@ top, under the command line only (tests/test_layers.py walks them).
 from . import aof, evict, pubsub, replication
 from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
                        geo, hashes, hyperloglog, info, introspection, keys, lists, memory,
-                       persistence, register_family, sets, sort, strings, transactions, zsets)
+                       persistence, register_family, sets, sort, streams, strings, transactions,
+                       zsets)
 from .commands import pubsub as pubsub_cmds
 from .commands import replication as replication_cmds
 from .commands import server as server_cmds
 from .server import Server
 
 FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys, strings,
-            config_cmd, lists, hashes, sets, zsets, geo, bitmaps, hyperloglog, transactions,
-            pubsub_cmds, sort, persistence, replication_cmds, memory, blocking, aof_cmd)
+            config_cmd, lists, hashes, sets, zsets, geo, streams, bitmaps, hyperloglog,
+            transactions, pubsub_cmds, sort, persistence, replication_cmds, memory, blocking,
+            aof_cmd)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of
 # config_cmd, and the AOF wraps the persistence INFO section.

@@ -28,6 +28,7 @@ import time
 
 from .notify import NotifyFlags
 from .resp import WRONGTYPE_ERR
+from .stream import Stream
 
 NEW = NotifyFlags.NEW
 KEY_MISS = NotifyFlags.KEY_MISS
@@ -145,8 +146,12 @@ class Database:
 
     def delete(self, key):
         """dbDelete: remove a key and its TTL; True if it existed."""
-        if self.data.pop(key, None) is None:
+        v = self.data.pop(key, None)
+        if v is None:
             return False
+        if v.__class__ is Stream and self.blocking_keys and key in self.blocking_keys:
+            # Clients blocked in XREADGROUP on it are told it is gone.
+            self.server.signal_key_ready(self, key)
         self.lru.pop(key, None)
         if self.expires:
             self.expires.pop(key, None)

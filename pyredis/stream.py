@@ -1,0 +1,647 @@
+"""The stream value type (t_stream.c's data structure, not its commands).
+
+Redis keeps a stream as a radix tree of listpacks: each listpack ("node")
+starts with a master entry (the live and deleted counts and the field names
+of the node's first entry) and holds up to stream-node-max-entries entries
+or stream-node-max-bytes bytes; entries store their ID as a delta from the
+node's key (the master ID), flags (deleted, same fields as the master) and
+their fields and values. Deleting an entry (XDEL, exact trimming inside a
+node) only flags it; a node goes when its last live entry goes, and
+approximate trimming ("~") removes whole nodes only.
+
+The node boundaries are visible to clients (which entries "~" trims, XINFO
+STREAM's radix-tree-keys, the RDB file), so nodes are kept here exactly as
+Redis forms them: a Node holds its entries (deleted ones too) and tracks
+the exact byte size its listpack has (``nbytes``), which decides when
+XADD opens a new node. ``listpack()`` serialises a node byte for byte as
+Redis does (the RDB stores these bytes).
+
+Why not a radix tree: the only operations on the tree are "the node whose
+key is <= an ID" and walking nodes in order; a Python list of nodes and the
+parallel sorted list of their master IDs answers the first with a C-level
+bisect (O(log N)) and the second by index. Entries inside a node are found
+by bisect on the node's sorted ID list, so a range read of M entries costs
+O(log N + M) and XADD appends to the last node in O(1) (amortised). IDs are
+single Python ints (ms << 64 | seq): one comparison, one object.
+
+Consumer groups: Group (last delivered ID, entries-read counter, a PEL and
+its consumers), Consumer (its own PEL) and Nack (delivery time and count,
+owning consumer), as in Redis; PELs are ordered by ID (PEL: dict plus
+sorted key list) because XPENDING, XAUTOCLAIM and the RDB walk them in
+order. Group and consumer names are walked in byte order (Redis's raxes).
+"""
+
+from bisect import bisect_left, bisect_right, insort
+
+from .util import string2ll
+
+M64 = (1 << 64) - 1
+MAX_ID = (M64 << 64) | M64
+INVALID_ENTRIES_READ = -1
+
+FLAG_NONE = 0
+FLAG_DELETED = 1
+FLAG_SAMEFIELDS = 2
+
+LISTPACK_MAX_SIZE = 1 << 30
+
+
+def make_id(ms, seq):
+    return (ms << 64) | seq
+
+
+def id_bytes(i):
+    return b'%d-%d' % (i >> 64, i & M64)
+
+
+def id_reply(i):
+    s = b'%d-%d' % (i >> 64, i & M64)
+    return b'$%d\r\n%s\r\n' % (len(s), s)
+
+
+# -- listpack sizes and bytes (listpack.c) ----------------------------------------
+
+def _int_enc_size(v):
+    if 0 <= v <= 127:
+        return 1
+    if -4096 <= v <= 4095:
+        return 2
+    if -32768 <= v <= 32767:
+        return 3
+    if -8388608 <= v <= 8388607:
+        return 4
+    if -2147483648 <= v <= 2147483647:
+        return 5
+    return 9
+
+
+def _backlen_size(n):
+    if n <= 127:
+        return 1
+    if n < 16383:
+        return 2
+    if n < 2097151:
+        return 3
+    if n < 268435455:
+        return 4
+    return 5
+
+
+def int_size(v):
+    """Bytes of an integer element (encoding and back-length)."""
+    n = _int_enc_size(v)
+    return n + 1    # integer encodings are at most 9 bytes: a 1-byte backlen
+
+
+def str_size(s):
+    """Bytes of a string element, which listpack stores as an integer when
+    it is one (lpStringToInt64: string2ll's rules)."""
+    n = len(s)
+    if n <= 20:
+        v = string2ll(s)
+        if v is not None:
+            return _int_enc_size(v) + 1
+    if n < 64:
+        enc = 1 + n
+    elif n < 4096:
+        enc = 2 + n
+    else:
+        enc = 5 + n
+    return enc + _backlen_size(enc)
+
+
+def _encode_backlen(n):
+    if n <= 127:
+        return bytes((n,))
+    if n < 16383:
+        return bytes((n >> 7, (n & 127) | 128))
+    if n < 2097151:
+        return bytes((n >> 14, ((n >> 7) & 127) | 128, (n & 127) | 128))
+    if n < 268435455:
+        return bytes((n >> 21, ((n >> 14) & 127) | 128, ((n >> 7) & 127) | 128,
+                      (n & 127) | 128))
+    return bytes((n >> 28, ((n >> 21) & 127) | 128, ((n >> 14) & 127) | 128,
+                  ((n >> 7) & 127) | 128, (n & 127) | 128))
+
+
+def encode_int(v):
+    if 0 <= v <= 127:
+        enc = bytes((v,))
+    elif -4096 <= v <= 4095:
+        u = v & 0x1FFF
+        enc = bytes((0xC0 | (u >> 8), u & 0xFF))
+    elif -32768 <= v <= 32767:
+        enc = b'\xf1' + (v & 0xFFFF).to_bytes(2, 'little')
+    elif -8388608 <= v <= 8388607:
+        enc = b'\xf2' + (v & 0xFFFFFF).to_bytes(3, 'little')
+    elif -2147483648 <= v <= 2147483647:
+        enc = b'\xf3' + (v & 0xFFFFFFFF).to_bytes(4, 'little')
+    else:
+        enc = b'\xf4' + (v & M64).to_bytes(8, 'little')
+    return enc + _encode_backlen(len(enc))
+
+
+def encode_str(s):
+    if len(s) <= 20:
+        v = string2ll(s)
+        if v is not None:
+            return encode_int(v)
+    n = len(s)
+    if n < 64:
+        enc = bytes((0x80 | n,)) + s
+    elif n < 4096:
+        enc = bytes((0xE0 | (n >> 8), n & 0xFF)) + s
+    else:
+        enc = b'\xf0' + n.to_bytes(4, 'little') + s
+    return enc + _encode_backlen(len(enc))
+
+
+def _s64(v):
+    """A uint64 difference as lpAppendInteger stores it (int64)."""
+    v &= M64
+    return v - (1 << 64) if v >> 63 else v
+
+
+# -- nodes ---------------------------------------------------------------------------
+
+class Node:
+    """One listpack: master ID and fields, entries (IDs and [flags, fields
+    and values flattened]), live/deleted counts, exact listpack size."""
+    __slots__ = ('master', 'mfields', 'ids', 'entries', 'count', 'deleted', 'nbytes')
+
+    def __init__(self, master, mfields):
+        self.master = master
+        self.mfields = mfields
+        self.ids = []
+        self.entries = []
+        self.count = 0
+        self.deleted = 0
+        # header (6) + EOF (1) + count, deleted, num-fields, fields, 0
+        self.nbytes = 7 + int_size(0) + int_size(0) + int_size(len(mfields)) + \
+            sum(str_size(f) for f in mfields) + int_size(0)
+
+    def set_counts(self, count, deleted):
+        self.nbytes += (int_size(count) - int_size(self.count) +
+                        int_size(deleted) - int_size(self.deleted))
+        self.count = count
+        self.deleted = deleted
+
+    def append(self, eid, fv):
+        """Append an entry (fields known to fit this node)."""
+        mf = self.mfields
+        n = len(fv) // 2
+        same = n == len(mf) and all(fv[2 * i] == mf[i] for i in range(n))
+        flags = FLAG_SAMEFIELDS if same else FLAG_NONE
+        m = self.master
+        size = 1 + int_size(_s64((eid >> 64) - (m >> 64))) + \
+            int_size(_s64((eid & M64) - (m & M64)))
+        if same:
+            for i in range(1, len(fv), 2):
+                size += str_size(fv[i])
+            lp_count = n + 3
+        else:
+            size += int_size(n)
+            for x in fv:
+                size += str_size(x)
+            lp_count = 2 * n + 4
+        size += int_size(lp_count)
+        self.nbytes += size
+        self.ids.append(eid)
+        self.entries.append([flags, fv])
+        self.set_counts(self.count + 1, self.deleted)
+
+    def mark_deleted(self, idx):
+        e = self.entries[idx]
+        e[0] |= FLAG_DELETED
+        self.set_counts(self.count - 1, self.deleted + 1)
+
+    def last_id(self):
+        """The last entry's ID, deleted or not (lpGetEdgeStreamID)."""
+        return self.ids[-1]
+
+    def listpack(self):
+        """The node's listpack bytes, as Redis lays them out."""
+        parts = [encode_int(self.count), encode_int(self.deleted),
+                 encode_int(len(self.mfields))]
+        parts.extend(encode_str(f) for f in self.mfields)
+        parts.append(encode_int(0))
+        m = self.master
+        nelem = 4 + len(self.mfields)
+        for eid, (flags, fv) in zip(self.ids, self.entries):
+            parts.append(encode_int(flags))
+            parts.append(encode_int(_s64((eid >> 64) - (m >> 64))))
+            parts.append(encode_int(_s64((eid & M64) - (m & M64))))
+            n = len(fv) // 2
+            if flags & FLAG_SAMEFIELDS:
+                parts.extend(encode_str(fv[i]) for i in range(1, len(fv), 2))
+                lp_count = n + 3
+            else:
+                parts.append(encode_int(n))
+                parts.extend(encode_str(x) for x in fv)
+                lp_count = 2 * n + 4
+            parts.append(encode_int(lp_count))
+            nelem += lp_count + 1
+        body = b''.join(parts)
+        total = len(body) + 7
+        return (total.to_bytes(4, 'little') + min(nelem, 65535).to_bytes(2, 'little') +
+                body + b'\xff')
+
+
+# -- consumer groups ------------------------------------------------------------------
+
+class Nack:
+    __slots__ = ('delivery_time', 'delivery_count', 'consumer')
+
+    def __init__(self, consumer, now):
+        self.delivery_time = now
+        self.delivery_count = 1
+        self.consumer = consumer
+
+
+class PEL:
+    """A pending entries list: ID -> Nack, walked in ID order."""
+    __slots__ = ('map', 'keys')
+
+    def __init__(self):
+        self.map = {}
+        self.keys = []
+
+    def __len__(self):
+        return len(self.map)
+
+    def get(self, i):
+        return self.map.get(i)
+
+    def add(self, i, nack):
+        """raxTryInsert: False when the ID is already there."""
+        if i in self.map:
+            return False
+        self.map[i] = nack
+        keys = self.keys
+        if not keys or keys[-1] < i:
+            keys.append(i)
+        else:
+            insort(keys, i)
+        return True
+
+    def remove(self, i):
+        if self.map.pop(i, None) is None:
+            return False
+        keys = self.keys
+        j = bisect_left(keys, i)
+        del keys[j]
+        return True
+
+    def from_id(self, start):
+        """IDs >= start, in order (a snapshot)."""
+        keys = self.keys
+        return keys[bisect_left(keys, start):]
+
+    def first(self):
+        return self.keys[0]
+
+    def last(self):
+        return self.keys[-1]
+
+
+class Consumer:
+    __slots__ = ('name', 'seen_time', 'pel')
+
+    def __init__(self, name, now):
+        self.name = name
+        self.seen_time = now
+        self.pel = PEL()
+
+
+class Group:
+    __slots__ = ('name', 'last_id', 'entries_read', 'pel', 'consumers')
+
+    def __init__(self, name, last_id, entries_read):
+        self.name = name
+        self.last_id = last_id
+        self.entries_read = entries_read
+        self.pel = PEL()
+        self.consumers = {}
+
+    def sorted_consumers(self):
+        return [self.consumers[k] for k in sorted(self.consumers)]
+
+    def delete_consumer(self, consumer):
+        for i in consumer.pel.keys:
+            self.pel.remove(i)
+        del self.consumers[consumer.name]
+
+
+# -- the stream ----------------------------------------------------------------------
+
+class Stream:
+    __slots__ = ('nodes', 'masters', 'length', 'last_id', 'first_id', 'max_deleted',
+                 'entries_added', 'groups')
+
+    def __init__(self):
+        self.nodes = []
+        self.masters = []
+        self.length = 0
+        self.last_id = 0
+        self.first_id = 0
+        self.max_deleted = 0
+        self.entries_added = 0
+        self.groups = None      # name -> Group, created on demand
+
+    def __len__(self):
+        return self.length
+
+    # -- appending --------------------------------------------------------------
+
+    def append(self, eid, fv, max_bytes, max_entries):
+        """streamAppendItem once the ID is known valid: add the entry to the
+        last node or to a new one, as Redis decides."""
+        nodes = self.nodes
+        node = nodes[-1] if nodes else None
+        if node is not None:
+            if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
+                max_bytes = LISTPACK_MAX_SIZE
+            totelelen = 0
+            for x in fv:
+                totelelen += len(x)
+            if node.nbytes + totelelen >= max_bytes:
+                node = None
+            elif max_entries and node.count + node.deleted >= max_entries:
+                node = None
+        if node is None:
+            node = Node(eid, tuple(fv[0::2]))
+            nodes.append(node)
+            self.masters.append(eid)
+        node.append(eid, fv)
+        self.length += 1
+        self.entries_added += 1
+        self.last_id = eid
+        if self.length == 1:
+            self.first_id = eid
+
+    # -- reading -----------------------------------------------------------------
+
+    def _start_node(self, start):
+        i = bisect_right(self.masters, start) - 1
+        return i if i > 0 else 0
+
+    def iter_range(self, start, end, rev=False, tombstones=False):
+        """(id, [flags, fv]) for entries with start <= id <= end, skipping
+        deleted ones unless ``tombstones``; forward or reversed."""
+        nodes = self.nodes
+        if not nodes or start > end:
+            return
+        if not rev:
+            for ni in range(self._start_node(start), len(nodes)):
+                node = nodes[ni]
+                ids = node.ids
+                if ids[0] > end:
+                    return
+                j = bisect_left(ids, start) if ids[0] < start else 0
+                entries = node.entries
+                n = len(ids)
+                while j < n:
+                    eid = ids[j]
+                    if eid > end:
+                        return
+                    e = entries[j]
+                    if tombstones or not e[0] & FLAG_DELETED:
+                        yield eid, e
+                    j += 1
+        else:
+            ni = bisect_right(self.masters, end) - 1
+            while ni >= 0:
+                node = nodes[ni]
+                ids = node.ids
+                if ids[-1] < start:
+                    return
+                j = bisect_right(ids, end) - 1
+                entries = node.entries
+                while j >= 0:
+                    eid = ids[j]
+                    if eid < start:
+                        return
+                    e = entries[j]
+                    if tombstones or not e[0] & FLAG_DELETED:
+                        yield eid, e
+                    j -= 1
+                ni -= 1
+
+    def get(self, eid):
+        """The live entry with this ID, or None."""
+        i = bisect_right(self.masters, eid) - 1
+        if i < 0:
+            return None
+        node = self.nodes[i]
+        ids = node.ids
+        j = bisect_left(ids, eid)
+        if j < len(ids) and ids[j] == eid:
+            e = node.entries[j]
+            if not e[0] & FLAG_DELETED:
+                return e
+        return None
+
+    def edge_id(self, first, skip_tombstones=True):
+        """streamGetEdgeID: the first or last entry ID (0-0 / max when the
+        stream has none)."""
+        for eid, _ in self.iter_range(0, MAX_ID, not first, not skip_tombstones):
+            return eid
+        return MAX_ID if first else 0
+
+    def last_valid_id(self):
+        for eid, _ in self.iter_range(0, MAX_ID, True):
+            return eid
+        return 0
+
+    # -- deleting ----------------------------------------------------------------
+
+    def delete(self, eid):
+        """streamDeleteItem: flag the entry deleted (a node goes with its
+        last live entry). True if it existed."""
+        i = bisect_right(self.masters, eid) - 1
+        if i < 0:
+            return False
+        node = self.nodes[i]
+        ids = node.ids
+        j = bisect_left(ids, eid)
+        if j >= len(ids) or ids[j] != eid or node.entries[j][0] & FLAG_DELETED:
+            return False
+        if node.count == 1:
+            del self.nodes[i]
+            del self.masters[i]
+        else:
+            node.mark_deleted(j)
+        self.length -= 1
+        return True
+
+    def trim(self, maxlen=None, minid=None, approx=False, limit=0):
+        """streamTrim by MAXLEN (maxlen) or MINID (minid): entries removed."""
+        deleted = 0
+        nodes = self.nodes
+        while nodes:
+            if maxlen is not None and self.length <= maxlen:
+                break
+            node = nodes[0]
+            entries = node.count
+            if limit and deleted + entries > limit:
+                break
+            if maxlen is not None:
+                remove = self.length - entries >= maxlen
+            else:
+                remove = node.last_id() < minid
+            if remove:
+                del nodes[0]
+                del self.masters[0]
+                self.length -= entries
+                deleted += entries
+                continue
+            if approx:
+                break
+            from_lp = 0
+            for j, eid in enumerate(node.ids):
+                if maxlen is not None:
+                    if self.length <= maxlen:
+                        break
+                elif eid >= minid:
+                    break
+                e = node.entries[j]
+                if not e[0] & FLAG_DELETED:
+                    e[0] |= FLAG_DELETED
+                    from_lp += 1
+                    self.length -= 1
+            deleted += from_lp
+            node.set_counts(entries - from_lp, node.deleted + from_lp)
+            break
+        if self.length == 0:
+            self.first_id = 0
+        elif deleted:
+            self.first_id = self.edge_id(True)
+        return deleted
+
+    # -- consumer groups ----------------------------------------------------------
+
+    def group(self, name):
+        g = self.groups
+        return g.get(name) if g else None
+
+    def create_group(self, name, last_id, entries_read):
+        if self.groups is None:
+            self.groups = {}
+        if name in self.groups:
+            return None
+        g = self.groups[name] = Group(name, last_id, entries_read)
+        return g
+
+    def sorted_groups(self):
+        g = self.groups
+        if not g:
+            return []
+        return [g[k] for k in sorted(g)]
+
+    # -- counters (lag, entries read) -------------------------------------------------
+
+    def range_has_tombstones(self, start, end=MAX_ID):
+        if not self.length or not self.max_deleted:
+            return False
+        if self.first_id > self.max_deleted:
+            return False
+        return start <= self.max_deleted <= end
+
+    def estimate_distance(self, eid):
+        """streamEstimateDistanceFromFirstEverEntry (-1: unknown)."""
+        if not self.entries_added:
+            return 0
+        if not self.length and eid <= self.last_id:
+            return self.entries_added
+        if eid == self.last_id:
+            return self.entries_added
+        if eid > self.last_id:
+            return INVALID_ENTRIES_READ
+        if not self.max_deleted or self.max_deleted < self.first_id:
+            if eid < self.first_id:
+                return self.entries_added - self.length
+            if eid == self.first_id:
+                return self.entries_added - self.length + 1
+        return INVALID_ENTRIES_READ
+
+    def group_lag(self, g):
+        """streamReplyWithCGLag's value, None when it cannot be known."""
+        if not self.entries_added:
+            return 0
+        if g.entries_read != INVALID_ENTRIES_READ and \
+                not self.range_has_tombstones(g.last_id):
+            return self.entries_added - g.entries_read
+        er = self.estimate_distance(g.last_id)
+        if er != INVALID_ENTRIES_READ:
+            return self.entries_added - er
+        return None
+
+    # -- introspection ------------------------------------------------------------------
+
+    def rax_nodes(self):
+        """The number of nodes Redis's radix tree has for these node keys
+        (XINFO STREAM's radix-tree-nodes): 16-byte big-endian keys in a
+        compressed trie."""
+        keys = [m.to_bytes(16, 'big') for m in self.masters]
+        if not keys:
+            return 1
+        return _trie_nodes(keys, 0, 0, len(keys))
+
+    def copy(self):
+        s = Stream()
+        for node in self.nodes:
+            n = Node.__new__(Node)
+            n.master = node.master
+            n.mfields = node.mfields
+            n.ids = list(node.ids)
+            n.entries = [[f, fv] for f, fv in node.entries]
+            n.count = node.count
+            n.deleted = node.deleted
+            n.nbytes = node.nbytes
+            s.nodes.append(n)
+        s.masters = list(self.masters)
+        s.length = self.length
+        s.last_id = self.last_id
+        s.first_id = self.first_id
+        s.max_deleted = self.max_deleted
+        s.entries_added = self.entries_added
+        if self.groups is not None:
+            s.groups = {}
+            for g in self.sorted_groups():
+                ng = s.create_group(g.name, g.last_id, g.entries_read)
+                for i in g.pel.keys:
+                    old = g.pel.map[i]
+                    nack = Nack(None, old.delivery_time)
+                    nack.delivery_count = old.delivery_count
+                    ng.pel.add(i, nack)
+                for c in g.consumers.values():
+                    nc = ng.consumers[c.name] = Consumer(c.name, c.seen_time)
+                    for i in c.pel.keys:
+                        nack = ng.pel.map[i]
+                        nack.consumer = nc
+                        nc.pel.add(i, nack)
+        return s
+
+
+def _trie_nodes(keys, pos, lo, hi):
+    """Nodes of the compressed radix subtree for sorted keys[lo:hi], all
+    sharing their first ``pos`` bytes (all keys are 16 bytes long)."""
+    if hi - lo == 1:
+        # A compressed node with the rest of the key, then the key's leaf
+        # (just the leaf when nothing is left).
+        return 1 if pos == 16 else 2
+    first, last = keys[lo], keys[hi - 1]
+    p = pos
+    while first[p] == last[p]:
+        p += 1
+    count = 1 if p > pos else 0     # the compressed node for the common part
+    count += 1                      # the branching node at p
+    i = lo
+    while i < hi:
+        c = keys[i][p]
+        j = i + 1
+        while j < hi and keys[j][p] == c:
+            j += 1
+        count += _trie_nodes(keys, p + 1, i, j)
+        i = j
+    return count

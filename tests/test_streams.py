@@ -1,0 +1,426 @@
+"""Streams: raw replies compared with redis-server (RESP2 and RESP3) for
+the commands, the consumer groups and their errors; a seeded random run
+that checks the node layout (approximate trimming, radix-tree-keys/nodes);
+blocking XREAD/XREADGROUP; propagation to the AOF as Redis writes it."""
+
+import glob
+import os
+import random
+import re
+import threading
+import time
+
+import pytest
+
+from helpers import RawConn
+from pyredis import stream as st
+
+
+def resp3(compat):
+    compat.a.call('HELLO', '3')
+    compat.b.call('HELLO', '3')
+
+
+BASIC = [
+    ('XADD', 's', '1-1', 'a', '1'),
+    ('XADD', 's', '1-*', 'a', '2', 'b', '3'),
+    ('XADD', 's', '2', 'x', 'y'),
+    ('XADD', 's', '2', 'x', 'y'),
+    ('XADD', 's', '0-0', 'x', 'y'),
+    ('XADD', 's', '3-0'),
+    ('XADD', 's'),
+    ('XLEN', 's'),
+    ('XRANGE', 's', '-', '+'),
+    ('XREVRANGE', 's', '+', '-', 'COUNT', '2'),
+    ('XRANGE', 's', '(1-1', '+'),
+    ('XRANGE', 's', '-', '(2-0'),
+    ('XRANGE', 's', '(-', '+'),
+    ('XRANGE', 's', '0', '+', 'COUNT', '0'),
+    ('XRANGE', 's', 'abc', '+'),
+    ('XRANGE', 's', '1', '+', 'FOO'),
+    ('XRANGE', 'nokey', '-', '+'),
+    ('XDEL', 's', '1-2', '9-9'),
+    ('XRANGE', 's', '-', '+'),
+    ('XADD', 's', 'MAXLEN', '1', '9-*', 'f', 'v'),
+    ('XLEN', 's'),
+    ('XTRIM', 's', 'MAXLEN', '0'),
+    ('XLEN', 's'),
+    ('XADD', 's2', 'NOMKSTREAM', '9-*', 'a', 'b'),
+    ('EXISTS', 's2'),
+    ('XADD', 's3', 'MAXLEN', '~', '10', 'LIMIT', '5', '5-1', 'a', 'b'),
+    ('XADD', 's3', 'LIMIT', '5', '5-2', 'a', 'b'),
+    ('XADD', 's3', 'MINID', '=', '5', '5-3', 'a', 'b'),
+    ('XTRIM', 's3', 'MINID', '5-3'),
+    ('XTRIM', 's3'),
+    ('XTRIM', 's3', 'MAXLEN', '-1'),
+    ('XTRIM', 's3', 'MAXLEN', '1', 'LIMIT', '1'),
+    ('XADD', 's3', 'MAXLEN', '1', 'MINID', '1', '9-*', 'a', 'b'),
+    ('TYPE', 's3'),
+    ('OBJECT', 'ENCODING', 's3'),
+    ('XADD', 's4', '18446744073709551615-18446744073709551615', 'a', 'b'),
+    ('XADD', 's4', '*', 'a', 'b'),
+    ('XADD', 's5', ' 5-1', 'a', 'b'),
+    ('XADD', 's5', '007-0', 'a', 'b'),
+    ('XADD', 's5', '+', 'a', 'b'),
+    ('XADD', 's5', '-', 'a', 'b'),
+    ('XADD', 's5', '10-*', 'a', 'b'),
+    ('XADD', 's5', '10-*', 'a', 'b'),
+    ('XRANGE', 's5', '-', '+'),
+    ('XSETID', 's5', '5-5'),
+    ('XSETID', 's5', '100-0', 'ENTRIESADDED', '1'),
+    ('XSETID', 's5', '100-0', 'ENTRIESADDED', '10', 'MAXDELETEDID', '5-0'),
+    ('XSETID', 'nokey', '1-1'),
+    ('XSETID', 's5', '1-1', 'MAXDELETEDID', '2-2'),
+    ('XINFO', 'STREAM', 's5'),
+    ('XINFO', 'STREAM', 's5', 'FULL'),
+    ('XINFO', 'STREAM', 'nokey'),
+    ('XINFO', 'HELP'),
+    ('XGROUP', 'HELP'),
+    ('XINFO', 'STREAM', 's5', 'FULL', 'COUNT', 'x'),
+    ('XINFO', 'STREAM', 's5', 'FOO'),
+]
+
+GROUPS = [
+    ('XGROUP', 'CREATE', 's', 'g', '$'),
+    ('XGROUP', 'CREATE', 's', 'g', '$', 'MKSTREAM'),
+    ('XGROUP', 'CREATE', 's', 'g', '$', 'MKSTREAM'),
+    ('XGROUP', 'CREATE', 's', 'g2', '0', 'ENTRIESREAD', 'x'),
+    ('XGROUP', 'CREATE', 's', 'g2', '0', 'ENTRIESREAD', '-2'),
+    ('XGROUP', 'CREATE', 's', 'g2', '0', 'FOO'),
+    ('XGROUP', 'CREATE', 's', 'g2', 'bad'),
+    ('XGROUP', 'CREATE', 's', 'g2', '0', 'ENTRIESREAD', '0'),
+    ('XADD', 's', '1-0', 'a', '1'),
+    ('XADD', 's', '2-0', 'a', '2'),
+    ('XADD', 's', '3-0', 'a', '3'),
+    ('XADD', 's', '4-0', 'b', '4'),
+    ('XINFO', 'GROUPS', 's'),
+    ('XREADGROUP', 'GROUP', 'g', 'c1', 'COUNT', '2', 'STREAMS', 's', '>'),
+    ('XINFO', 'GROUPS', 's'),
+    ('XREADGROUP', 'GROUP', 'g', 'c2', 'STREAMS', 's', '>'),
+    ('XREADGROUP', 'GROUP', 'g', 'c2', 'STREAMS', 's', '>'),
+    ('XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 's', '0'),
+    ('XREADGROUP', 'GROUP', 'g', 'c1', 'COUNT', '1', 'STREAMS', 's', '0'),
+    ('XREADGROUP', 'GROUP', 'nog', 'c1', 'STREAMS', 's', '>'),
+    ('XREADGROUP', 'GROUP', 'g', 'c1', 'STREAMS', 's', '$'),
+    ('XREAD', 'STREAMS', 's', '>'),
+    ('XREAD', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'),
+    ('XREADGROUP', 'STREAMS', 's', '>'),
+    ('XREAD', 'STREAMS', 's'),
+    ('XREAD', 'COUNT', '1', 'STREAMS', 's', 's', '0', '1'),
+    ('XREAD', 'STREAMS', 's', '$'),
+    ('XREAD', 'STREAMS', 'nokey', '0'),
+    ('XPENDING', 's', 'g'),
+    ('XPENDING', 's', 'g', '-', '+', '10', 'nobody'),
+    ('XPENDING', 's', 'g', 'IDLE', 'x', '-', '+', '1'),
+    ('XPENDING', 's', 'g', 'IDLE', '0', '-', '+'),
+    ('XPENDING', 's', 'nog'),
+    ('XPENDING', 's', 'g', '-', '+'),
+    ('XACK', 's', 'g', '1-0', '9-9'),
+    ('XACK', 's', 'g', 'bad'),
+    ('XACK', 's', 'nog', '1-0'),
+    ('XPENDING', 's', 'g'),
+    ('XDEL', 's', '2-0'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '2-0', '3-0', 'JUSTID'),
+    ('XPENDING', 's', 'g'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '4-0', 'RETRYCOUNT', '7'),
+    ('XCLAIM', 's', 'g', 'c3', 'x', '4-0'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '4-0', 'IDLE', 'x'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '4-0', 'BOGUS'),
+    ('XCLAIM', 's', 'nog', 'c3', '0', '4-0'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '1-0', 'FORCE', 'JUSTID'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0', 'COUNT', '1'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0', 'JUSTID'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0', 'COUNT', '0'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0', 'COUNT', 'x'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', 'x', '0'),
+    ('XAUTOCLAIM', 's', 'nog', 'c4', '0', '0'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0', 'FOO'),
+    ('XINFO', 'CONSUMERS', 's', 'nog'),
+    ('XGROUP', 'CREATECONSUMER', 's', 'g', 'c9'),
+    ('XGROUP', 'CREATECONSUMER', 's', 'g', 'c9'),
+    ('XGROUP', 'DELCONSUMER', 's', 'g', 'c4'),
+    ('XGROUP', 'DELCONSUMER', 's', 'g', 'zz'),
+    ('XGROUP', 'SETID', 's', 'g', '0'),
+    ('XGROUP', 'SETID', 's', 'g', '$', 'ENTRIESREAD', '3'),
+    ('XGROUP', 'SETID', 's', 'nog', '0'),
+    ('XGROUP', 'SETID', 'nokey', 'g', '0'),
+    ('XINFO', 'GROUPS', 's'),
+    ('XREADGROUP', 'GROUP', 'g2', 'c', 'NOACK', 'STREAMS', 's', '>'),
+    ('XINFO', 'GROUPS', 's'),
+    ('XGROUP', 'DESTROY', 's', 'g2'),
+    ('XGROUP', 'DESTROY', 's', 'g2'),
+    ('XGROUP', 'FOO', 's', 'g'),
+    ('XINFO', 'GROUPS', 's'),
+    ('XINFO', 'GROUPS', 'nokey'),
+    ('XINFO', 'CONSUMERS', 's'),
+    ('XINFO', 'FOO', 's'),
+    ('SET', 'str', 'x'),
+    ('XADD', 'str', '*', 'a', 'b'),
+    ('XRANGE', 'str', '-', '+'),
+    ('XINFO', 'STREAM', 'str'),
+    ('XREAD', 'STREAMS', 'str', '0'),
+    ('XGROUP', 'CREATE', 'str', 'g', '0'),
+    ('XACK', 'str', 'g', '1-1'),
+    ('XPENDING', 'str', 'g'),
+    ('XCLAIM', 'str', 'g', 'c', '0', '1-1'),
+    ('XLEN', 'str'),
+    ('XTRIM', 'str', 'MAXLEN', '1'),
+    ('XDEL', 'str', '1-1'),
+    ('XSETID', 'str', '1-1'),
+    ('XAUTOCLAIM', 'str', 'g', 'c', '0', '0'),
+]
+
+LAG = [
+    ('DEL', 'l'),
+    ('XADD', 'l', '1-0', 'a', '1'),
+    ('XADD', 'l', '2-0', 'a', '1'),
+    ('XADD', 'l', '3-0', 'a', '1'),
+    ('XADD', 'l', '4-0', 'a', '1'),
+    ('XADD', 'l', '5-0', 'a', '1'),
+    ('XGROUP', 'CREATE', 'l', 'g1', '0'),
+    ('XGROUP', 'CREATE', 'l', 'g2', '3-0'),
+    ('XGROUP', 'CREATE', 'l', 'g3', '$'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XDEL', 'l', '2-0'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XREADGROUP', 'GROUP', 'g1', 'c', 'COUNT', '1', 'STREAMS', 'l', '>'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XREADGROUP', 'GROUP', 'g1', 'c', 'STREAMS', 'l', '>'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XDEL', 'l', '1-0'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XTRIM', 'l', 'MAXLEN', '0'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XINFO', 'STREAM', 'l'),
+    ('XADD', 'l', '6-0', 'a', 'b'),
+    ('XINFO', 'GROUPS', 'l'),
+    ('XGROUP', 'SETID', 'l', 'g2', '1-0', 'ENTRIESREAD', '-1'),
+    ('XINFO', 'GROUPS', 'l'),
+]
+
+
+@pytest.mark.parametrize('proto', [2, 3])
+def test_basic_commands(compat, proto):
+    if proto == 3:
+        resp3(compat)
+    for cmd in BASIC:
+        compat.call(*cmd)
+
+
+@pytest.mark.parametrize('proto', [2, 3])
+def test_consumer_groups(compat, proto):
+    if proto == 3:
+        resp3(compat)
+    for cmd in GROUPS + LAG:
+        compat.call(*cmd)
+
+
+def _random_fields(rnd):
+    kind = rnd.random()
+    if kind < 0.5:
+        return ['f1', str(rnd.randrange(-5000, 5000)), 'f2', 'v' * rnd.randrange(0, 70)]
+    if kind < 0.8:
+        return ['f1', str(rnd.randrange(1 << 40)), 'f2', 'x']
+    return ['g%d' % rnd.randrange(3), 'w' * rnd.randrange(0, 300)]
+
+
+@pytest.mark.parametrize('seed', [1, 2, 3])
+def test_random_differential(compat, seed):
+    rnd = random.Random(seed)
+    entries = str(rnd.choice([3, 7, 100]))
+    nbytes = str(rnd.choice([0, 180, 600, 4096]))
+    compat.call('CONFIG', 'SET', 'stream-node-max-entries', entries)
+    compat.call('CONFIG', 'SET', 'stream-node-max-bytes', nbytes)
+    ms = 1
+    ids = []
+    try:
+        for step in range(700):
+            op = rnd.random()
+            if op < 0.55:
+                ms += rnd.choice([0, 0, 1, 5, 1000])
+                eid = '%d-*' % ms if rnd.random() < 0.5 else '%d-%d' % (ms, rnd.randrange(5))
+                trim = []
+                if rnd.random() < 0.1:
+                    trim = ['MAXLEN', rnd.choice(['~', '=']), str(rnd.randrange(0, 60))]
+                r = compat.call('XADD', 's', *trim, eid, *_random_fields(rnd))
+                if r.startswith(b'$'):
+                    ids.append(r.split(b'\r\n')[1].decode())
+            elif op < 0.7 and ids:
+                compat.call('XDEL', 's', *rnd.sample(ids, min(len(ids), rnd.randrange(1, 4))))
+            elif op < 0.75:
+                compat.call('XTRIM', 's', 'MAXLEN', rnd.choice(['~', '=', '~']),
+                            str(rnd.randrange(0, 80)))
+            elif op < 0.8 and ids:
+                compat.call('XTRIM', 's', 'MINID', rnd.choice(['~', '=']), rnd.choice(ids),
+                            *(['LIMIT', str(rnd.randrange(0, 20))] if rnd.random() < 0.3
+                              else []))
+            elif op < 0.9 and ids:
+                a, b = sorted(rnd.sample(ids, 2)) if len(ids) > 1 else (ids[0], ids[0])
+                compat.call('XRANGE', 's', a, b, 'COUNT', str(rnd.randrange(1, 20)))
+                compat.call('XREVRANGE', 's', '+', '(' + a)
+            else:
+                compat.call('XINFO', 'STREAM', 's')
+                compat.call('XINFO', 'STREAM', 's', 'FULL', 'COUNT', '0')
+        compat.call('XRANGE', 's', '-', '+')
+        compat.call('XINFO', 'STREAM', 's', 'FULL', 'COUNT', '0')
+    finally:
+        for conn in (compat.a, compat.b):
+            conn.call('CONFIG', 'SET', 'stream-node-max-entries', '100')
+            conn.call('CONFIG', 'SET', 'stream-node-max-bytes', '4096')
+
+
+def test_trie_node_count_matches_a_plain_trie():
+    # radix-tree-nodes: checked against redis-server above; here the counter
+    # against a brute-force count of a compressed trie's nodes.
+    rnd = random.Random(5)
+    for _ in range(50):
+        s = st.Stream()
+        s.masters = sorted({(rnd.randrange(1 << rnd.choice([8, 20, 44])) << 64) |
+                            rnd.randrange(50) for _ in range(rnd.randrange(1, 40))})
+        keys = [m.to_bytes(16, 'big') for m in s.masters]
+        # Brute force: every distinct prefix that is a branching point or
+        # a key is a node; every maximal single-child chain below a
+        # branching point (or the root) adds a compressed node.
+        prefixes = {k[:i] for k in keys for i in range(17)}
+        children = {}
+        for p in prefixes:
+            if p:
+                children.setdefault(p[:-1], set()).add(p[-1])
+        nodes = 0
+        for p in prefixes:
+            n = len(children.get(p, ()))
+            is_start = p == b'' or len(children.get(p[:-1], ())) > 1
+            if n > 1 or len(p) == 16:
+                nodes += 1      # a branching node or a leaf
+            elif n == 1 and is_start:
+                nodes += 1      # the compressed node starting here
+        assert s.rax_nodes() == nodes
+
+
+# -- blocking ---------------------------------------------------------------------------------
+
+def _blocked(port, out, *args):
+    conn = RawConn(port, timeout=10)
+    try:
+        out.append(conn.call(*args))
+    finally:
+        conn.close()
+
+
+def _wait_blocked(port, n):
+    conn = RawConn(port)
+    try:
+        for _ in range(200):
+            info = conn.call('INFO', 'clients')
+            if b'blocked_clients:%d\r\n' % n in info:
+                return
+            time.sleep(0.02)
+    finally:
+        conn.close()
+    raise AssertionError('clients did not block')
+
+
+def _blocking_scenario(port):
+    res = []
+    r = RawConn(port)
+    r.call('XGROUP', 'CREATE', 'bs', 'g', '$', 'MKSTREAM')
+    t1 = threading.Thread(target=_blocked, args=(port, res, 'XREAD', 'BLOCK', '0', 'STREAMS',
+                                                 'other', 'bs', '0', '$'))
+    t1.start()
+    _wait_blocked(port, 1)
+    t2 = threading.Thread(target=_blocked, args=(port, res, 'XREADGROUP', 'GROUP', 'g', 'c',
+                                                 'BLOCK', '0', 'STREAMS', 'bs', '>'))
+    t2.start()
+    _wait_blocked(port, 2)
+    _blocked(port, res, 'XREAD', 'BLOCK', '30', 'STREAMS', 'bs', '$')
+    r.call('XADD', 'bs', '5-0', 'f', 'v')
+    t1.join()
+    t2.join()
+    res.append(r.call('XPENDING', 'bs', 'g'))
+    t3 = threading.Thread(target=_blocked, args=(port, res, 'XREADGROUP', 'GROUP', 'g', 'c',
+                                                 'BLOCK', '0', 'STREAMS', 'bs', '>'))
+    t3.start()
+    _wait_blocked(port, 1)
+    r.call('XGROUP', 'DESTROY', 'bs', 'g')
+    t3.join()
+    r.call('XGROUP', 'CREATE', 'bs', 'g', '$')
+    t4 = threading.Thread(target=_blocked, args=(port, res, 'XREADGROUP', 'GROUP', 'g', 'c',
+                                                 'COUNT', '1', 'BLOCK', '0', 'STREAMS', 'bs',
+                                                 '>'))
+    t4.start()
+    _wait_blocked(port, 1)
+    r.call('DEL', 'bs')
+    t4.join()
+    res.append(r.call('MULTI'))
+    r.call('XREAD', 'BLOCK', '0', 'STREAMS', 'bs', '$')
+    r.call('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', 'bs', '>')
+    res.append(r.call('EXEC'))
+    res.append(r.call('XREAD', 'BLOCK', 'x', 'STREAMS', 'bs', '$'))
+    res.append(r.call('XREAD', 'BLOCK', '-1', 'STREAMS', 'bs', '$'))
+    r.close()
+    return res
+
+
+def test_blocking_like_redis(pyredis, real_redis):
+    assert _blocking_scenario(pyredis.port) == _blocking_scenario(real_redis.port)
+
+
+def test_blocked_readers_served_in_order(pyredis):
+    port = pyredis.port
+    res = []
+    threads = []
+    for i in range(3):
+        t = threading.Thread(target=_blocked, args=(port, res, 'XREAD', 'COUNT', '1', 'BLOCK',
+                                                    '0', 'STREAMS', 's', '$'))
+        t.start()
+        threads.append(t)
+        _wait_blocked(port, i + 1)
+    r = pyredis.client()
+    r.xadd('s', {'a': '1'}, id='1-0')
+    for t in threads:
+        t.join()
+    assert len(res) == 3 and len(set(res)) == 1
+
+
+# -- propagation --------------------------------------------------------------------------------
+
+PROPAGATED = [
+    ('XADD', 's', '1-*', 'a', '1'),
+    ('XADD', 's', '1-5', 'a', '2'),
+    ('XADD', 's', 'MAXLEN', '~', '1', '2-*', 'a', '3'),
+    ('XTRIM', 's', 'MAXLEN', '=', '2'),
+    ('XGROUP', 'CREATE', 's', 'g', '0'),
+    ('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>'),
+    ('XGROUP', 'CREATE', 's', 'g2', '0'),
+    ('XREADGROUP', 'GROUP', 'g2', 'c2', 'NOACK', 'STREAMS', 's', '>'),
+    ('XCLAIM', 's', 'g', 'c3', '0', '1-5', 'TIME', '1000', 'RETRYCOUNT', '3'),
+    ('XDEL', 's', '1-5'),
+    ('XAUTOCLAIM', 's', 'g', 'c4', '0', '0'),
+    ('XACK', 's', 'g', '2-0'),
+    ('XSETID', 's', '10-0'),
+    ('XGROUP', 'SETID', 's', 'g', '1-0'),
+    ('XGROUP', 'CREATECONSUMER', 's', 'g', 'c9'),
+    ('XGROUP', 'DELCONSUMER', 's', 'g', 'c9'),
+    ('XGROUP', 'DESTROY', 's', 'g2'),
+    ('GEOADD', 'geo', '13.361389', '38.115556', 'Palermo'),
+]
+
+
+def _aof_text(srv):
+    data = b''
+    for path in sorted(glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))):
+        with open(path, 'rb') as f:
+            data += f.read()
+    # Delivery times are the servers' clocks.
+    return re.sub(rb'\$4\r\nTIME\r\n\$13\r\n\d{13}', b'TIME <now>', data)
+
+
+def test_propagation_matches_redis_aof(server_factory):
+    ours = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'always')
+    theirs = server_factory('redis', '--appendonly', 'yes', '--appendfsync', 'always')
+    for srv in (ours, theirs):
+        conn = RawConn(srv.port)
+        for cmd in PROPAGATED:
+            conn.call(*cmd)
+        conn.close()
+    assert _aof_text(ours) == _aof_text(theirs)
