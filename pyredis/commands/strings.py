@@ -417,7 +417,10 @@ def setrange(c, argv):
             return resp.ZERO
         if _check_size(server, offset + len(value)):
             return TOO_BIG_ERR
-        v = bytearray(offset) + value
+        # Allocated once at its final size, then written: building it as
+        # bytearray(offset) + value would copy up to 512 MB a second time.
+        v = bytearray(offset + len(value))
+        v[offset:] = value
         db.add(key, v)
     else:
         cls = v.__class__
@@ -431,7 +434,7 @@ def setrange(c, argv):
             v = bytearray(v)
             db.data[key] = v
         if len(v) < offset + len(value):
-            v.extend(bytes(offset + len(value) - len(v)))
+            v += bytes(offset + len(value) - len(v))
         v[offset:offset + len(value)] = value
         if db.watched:
             server.signal_modified(db, key)
