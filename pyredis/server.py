@@ -98,6 +98,7 @@ class Server:
         self.debug_subcommands = {}     # DEBUG <sub> -> handler(c, argv)
         self.info_sections = {}     # INFO section -> fn(server) -> [(field, value)]
         self.pubsub = None
+        self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
         # Gate: True when some server-wide condition needs the slow checks.
         self.gated = False

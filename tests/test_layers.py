@@ -28,7 +28,9 @@ LAYERS = [
     # the command families, and the subsystems built on the server
     {'pyredis.aof', 'pyredis.replication'} | {'pyredis.commands.' + name[:-3] for name in
                                              os.listdir(os.path.join(PACKAGE, 'commands'))
-                                             if name.endswith('.py') and name != '__init__.py'},
+                                             if name.endswith('.py') and name != '__init__.py'}
+    | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
+       'pyredis.scripting.host'},
     {'pyredis.assembly'},
     {'pyredis.cli', 'pyredis.__main__'},
 ]

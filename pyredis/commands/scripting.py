@@ -1,0 +1,222 @@
+"""EVAL, EVALSHA, EVAL_RO, EVALSHA_RO and SCRIPT (eval.c).
+
+The engine (the Lua state, the sandbox, the conversions, redis.call) is
+pyredis/scripting; this module is the commands: the script cache keyed by
+the body's SHA1 (EVAL caches what it compiles, as Redis), the shebang
+flags of 7.0 (``#!lua flags=no-writes,allow-oom``), and SCRIPT's
+subcommands. Scripts are not persisted and their bodies never reach the
+AOF or the replicas: only their effects do (see scripting/host.py).
+"""
+
+from . import command, lookup
+from ..networking import REPLY_OFF, REPLY_SKIP
+from ..resp import OK, CommandError, bulk, error, help_reply
+from ..util import split_args
+from ..scripting.engine import sha1hex
+from ..scripting.host import (ScriptError, ScriptHost, EVAL_COMPAT_MODE, FLAG_BY_NAME)
+
+NOSCRIPT_ERR = b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
+NOTBUSY_ERR = b'-NOTBUSY No scripts in execution right now.\r\n'
+UNKILLABLE_WRITTEN = (b'-UNKILLABLE Sorry the script already executed write commands against '
+                      b'the dataset. You can either wait the script termination or kill the '
+                      b'server in a hard way using the SHUTDOWN NOSAVE command.\r\n')
+UNKILLABLE_MASTER = (b'-UNKILLABLE The busy script was sent by a master instance in the context '
+                     b'of replication and cannot be killed.\r\n')
+BUSY_EVAL = (b'-BUSY Redis is busy running a script. You can only call SCRIPT KILL or '
+             b'SHUTDOWN NOSAVE.\r\n')
+BUSY_FUNCTION = (b'-BUSY Redis is busy running a script. You can only call FUNCTION KILL or '
+                 b'SHUTDOWN NOSAVE.\r\n')
+
+
+class Script:
+    __slots__ = ('body', 'func', 'flags')
+
+    def __init__(self, body, func, flags):
+        self.body = body
+        self.func = func
+        self.flags = flags
+
+
+def extract_shebang_flags(body, is_function=False):
+    """evalExtractShebangFlags: (flags, shebang length) or CommandError."""
+    if not body.startswith(b'#!'):
+        return EVAL_COMPAT_MODE, 0
+    end = body.find(b'\n')
+    if end < 0:
+        raise CommandError(error(b'ERR Invalid script shebang'))
+    parts = split_args(body[:end])
+    if not parts:
+        raise CommandError(error(b'ERR Invalid engine in script shebang'))
+    if parts[0] != b'#!lua':
+        raise CommandError(error(b'ERR Unexpected engine in script shebang: ' + parts[0]))
+    flags = 0
+    for part in parts[1:]:
+        if part.startswith(b'flags='):
+            spec = part[6:]
+            for name in spec.split(b',') if spec else ():
+                flag = FLAG_BY_NAME.get(name)
+                if flag is None:
+                    raise CommandError(error(b'ERR Unexpected flag in script shebang: ' + name))
+                flags |= flag
+        else:
+            raise CommandError(error(b'ERR Unknown lua shebang option: ' + part))
+    return flags, end
+
+
+def create_script(host, body, sha=None):
+    """luaCreateFunction: compile a body into the cache (or find it there)."""
+    if sha is None:
+        sha = sha1hex(body)
+    script = host.scripts.get(sha)
+    if script is not None:
+        return sha, script
+    flags, skip = extract_shebang_flags(body)
+    state = host.eval_lua()
+    func, err = state.compile(body[skip:] if skip else body)
+    if func is None:
+        raise CommandError(error(b'ERR Error compiling script (new function): ' + err))
+    script = host.scripts[sha] = Script(body, func, flags)
+    host.scripts_memory += len(body)
+    return sha, script
+
+
+def _eval(c, argv, evalsha, ro):
+    numkeys = get_int_ll(argv[2])
+    nargs = len(argv) - 3
+    if numkeys > nargs:
+        return b"-ERR Number of keys can't be greater than number of args\r\n"
+    if numkeys < 0:
+        return b"-ERR Number of keys can't be negative\r\n"
+    host = c.server.scripting
+    if evalsha:
+        sha = argv[1].lower()
+        script = host.scripts.get(sha)
+        if script is None:
+            return NOSCRIPT_ERR
+    else:
+        sha, script = create_script(host, argv[1])
+    try:
+        reply, counted = host.run(c, host.eval_lua(), script.func, sha, argv[3:3 + numkeys],
+                                  argv[3 + numkeys:], script.flags, ro, True)
+    except ScriptError as e:
+        return e.reply
+    return reply_uncounted(c, argv, reply) if counted else reply
+
+
+def reply_uncounted(c, argv, reply):
+    """An error reply whose error was already counted (inside the script):
+    sent without call() counting it again in the error statistics
+    (ERR_REPLY_FLAG_NO_STATS_UPDATE); the command still counts as failed."""
+    if not c.reply_mode & (REPLY_OFF | REPLY_SKIP):
+        c.out.append(reply)
+    cmd = lookup(argv[0])
+    if cmd is not None:
+        cmd.failed_calls += 1
+    return None
+
+
+def get_int_ll(arg):
+    from ..util import string2ll
+    from ..resp import NOT_INT_ERR
+    n = string2ll(arg)
+    if n is None:
+        raise CommandError(NOT_INT_ERR)
+    return n
+
+
+@command('eval')
+def eval_(c, argv):
+    return _eval(c, argv, False, False)
+
+
+@command('evalsha')
+def evalsha(c, argv):
+    return _eval(c, argv, True, False)
+
+
+@command('eval_ro')
+def eval_ro(c, argv):
+    return _eval(c, argv, False, True)
+
+
+@command('evalsha_ro')
+def evalsha_ro(c, argv):
+    return _eval(c, argv, True, True)
+
+
+@command('script|load')
+def script_load(c, argv):
+    sha, _ = create_script(c.server.scripting, argv[2])
+    return bulk(sha)
+
+
+@command('script|exists')
+def script_exists(c, argv):
+    scripts = c.server.scripting.scripts
+    return b'*%d\r\n' % (len(argv) - 2) + b''.join(
+        b':1\r\n' if a.lower() in scripts else b':0\r\n' for a in argv[2:])
+
+
+@command('script|flush')
+def script_flush(c, argv):
+    if len(argv) > 3 or (len(argv) == 3 and argv[2].lower() not in (b'sync', b'async')):
+        return b'-ERR SCRIPT FLUSH only support SYNC|ASYNC option\r\n'
+    c.server.scripting.flush_scripts()
+    return OK
+
+
+def kill_script(c, is_eval):
+    """scriptKill."""
+    ctx = c.server.scripting.ctx
+    if ctx is None:
+        return NOTBUSY_ERR
+    if ctx.caller.is_master:
+        return UNKILLABLE_MASTER
+    if ctx.write_dirty:
+        return UNKILLABLE_WRITTEN
+    if is_eval and not ctx.eval_mode:
+        return BUSY_FUNCTION
+    if not is_eval and ctx.eval_mode:
+        return BUSY_EVAL
+    ctx.killed = True
+    return OK
+
+
+@command('script|kill')
+def script_kill(c, argv):
+    return kill_script(c, True)
+
+
+@command('script|debug')
+def script_debug(c, argv):
+    mode = argv[2].lower()
+    if mode == b'no':
+        return OK
+    if mode in (b'yes', b'sync'):
+        return b'-ERR SCRIPT DEBUG is not supported by this server\r\n'
+    return b'-ERR Use SCRIPT DEBUG YES/SYNC/NO\r\n'
+
+
+@command('script|help')
+def script_help(c, argv):
+    return help_reply('SCRIPT', [
+        'DEBUG (YES|SYNC|NO)',
+        '    Set the debug mode for subsequent scripts executed.',
+        'EXISTS <sha1> [<sha1> ...]',
+        '    Return information about the existence of the scripts in the script cache.',
+        'FLUSH [ASYNC|SYNC]',
+        '    Flush the Lua scripts cache. Very dangerous on replicas.',
+        '    When called without the optional mode argument, the behavior is determined by '
+        'the',
+        '    lazyfree-lazy-user-flush configuration directive. Valid modes are:',
+        '    * ASYNC: Asynchronously flush the scripts cache.',
+        '    * SYNC: Synchronously flush the scripts cache.',
+        'KILL',
+        '    Kill the currently executing Lua script.',
+        'LOAD <script>',
+        '    Load a script into the scripts cache without executing it.',
+    ])
+
+
+def attach(server):
+    server.scripting = ScriptHost(server)

@@ -1,0 +1,374 @@
+"""Running scripts against the server (script.c, eval.c).
+
+``ScriptHost`` owns the EVAL Lua state and its script cache, and the fake
+client through which ``redis.call`` runs commands: every command a script
+calls goes through ``Server.call`` like a client's, after Redis's
+scriptCall checks (arity, noscript, read-only runs, read-only replica,
+MISCONF, OOM), with the fake client in the caller's database and the RESP
+version the script chose.
+
+Effects replication (the only mode in 7.0): while a script runs,
+``server.in_exec`` is set, so each write's propagation is queued in
+``server.also_propagated`` exactly as inside EXEC; the EVAL itself is never
+propagated (the handler sets ``propagate_argv`` to no operations), and
+call()'s after_call flushes the queue after the EVAL: one write alone, more
+wrapped in MULTI/EXEC. ``redis.set_repl(redis.REPL_NONE)`` drops what the
+commands after it queued.
+
+Time is frozen for the run (keyIsExpired's scriptTimeSnapshot): db.py
+reads the clock through its ``time`` module attribute, which is swapped
+for a frozen clock while a script runs, so the hot path pays nothing.
+"""
+
+import time
+
+from .. import db as db_module
+from .. import log
+from ..evict import OOM_ERR
+from ..networking import Client
+from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_script,
+                     lua_tonumber, lua_tostring, reply_to_lua, script_error_reply)
+
+SCRIPT_KILLED_EVAL = b'ERR Script killed by user with SCRIPT KILL...'
+SCRIPT_KILLED_FUNCTION = b'ERR Script killed by user with FUNCTION KILL...'
+
+# Commands flagged CMD_MAY_REPLICATE in Redis 7.0 that a script may call
+# (COMMAND INFO does not show the flag, so the table does not have it).
+MAY_REPLICATE = frozenset(('publish', 'spublish', 'pfcount'))
+
+# Script flags (script.h)
+NO_WRITES, ALLOW_OOM, ALLOW_STALE, NO_CLUSTER, ALLOW_CROSS_SLOT = 1, 2, 4, 8, 16
+EVAL_COMPAT_MODE = 1 << 31
+FLAG_NAMES = ((NO_WRITES, b'no-writes'), (ALLOW_OOM, b'allow-oom'),
+              (ALLOW_STALE, b'allow-stale'), (NO_CLUSTER, b'no-cluster'),
+              (ALLOW_CROSS_SLOT, b'allow-cross-slot-keys'))
+FLAG_BY_NAME = {name: flag for flag, name in FLAG_NAMES}
+
+
+class ScriptClient(Client):
+    """The fake client scripts run their commands on (Redis's lua_client):
+    no connection, so blocking commands answer at once."""
+    __slots__ = ()
+
+    def __init__(self, server):
+        super().__init__(server)
+        self.authenticated = True
+        self.update_gate()
+
+
+class _FrozenClock:
+    __slots__ = ('now',)
+
+    def __init__(self, now):
+        self.now = now
+
+    def time(self):
+        return self.now
+
+
+class _DenyOOMProbe:
+    """What the OOM check is asked about at a script's start."""
+    denyoom = True
+    name = b'eval'
+    fullname = 'eval'
+
+
+class ScriptError(Exception):
+    """A script refused before it runs: ``reply`` is the error reply."""
+
+    def __init__(self, reply):
+        self.reply = reply
+
+
+class ScriptHost:
+    def __init__(self, server):
+        self.server = server
+        self.version = server_version()
+        self.client = None
+        self.ctx = None
+        self.state = None           # the state of the running script
+        self.eval_state = None
+        self.scripts = {}           # sha (lower-case hex bytes) -> Script
+        self.scripts_memory = 0
+        # acl_check(caller, cmd, argv) -> error message or None: set by ACLs.
+        self.acl_check = None
+        # busy(ctx) from the count hook: the long-script machinery.
+        self.busy = None
+
+    # -- the EVAL state --------------------------------------------------------
+
+    def eval_lua(self):
+        if self.eval_state is None:
+            self.eval_state = LuaState(self)
+        return self.eval_state
+
+    def flush_scripts(self):
+        """SCRIPT FLUSH: a new Lua state and an empty cache."""
+        if self.ctx is not None:
+            return
+        self.scripts = {}
+        self.scripts_memory = 0
+        self.eval_state = None
+
+    def script_client(self):
+        if self.client is None:
+            self.client = ScriptClient(self.server)
+        return self.client
+
+    # -- running ------------------------------------------------------------------
+
+    def prepare(self, caller, flags, ro):
+        """scriptPrepareForRun's checks; returns the run context."""
+        server = self.server
+        config = server.config
+        script_oom = False
+        if config.maxmemory and server.oom_check is not None and not caller.is_master:
+            script_oom = server.oom_check(caller, _DenyOOMProbe) is not None
+        if not flags & EVAL_COMPAT_MODE:
+            may_write = not flags & NO_WRITES
+            if may_write and not flags & ALLOW_OOM and script_oom:
+                # processCommand refuses it (the script's flags make it denyoom).
+                raise ScriptError(OOM_ERR)
+            if may_write:
+                if server.masterhost and config.replica_read_only and not caller.is_master:
+                    raise ScriptError(
+                        b"-READONLY You can't write against a read only replica.\r\n")
+                if server.write_denied_reason is not None and not caller.is_master:
+                    raise ScriptError(server.write_denied_reason)
+                if ro:
+                    raise ScriptError(b'-ERR Can not execute a script with write flag using '
+                                      b'*_ro command.\r\n')
+            read_only = ro or not may_write
+            allow_oom = bool(flags & ALLOW_OOM)
+        else:
+            read_only = ro
+            allow_oom = False
+        return read_only, allow_oom, script_oom
+
+    def run(self, c, state, func, funcname, keys, args, flags, ro, eval_mode):
+        """Run a compiled script (or a function) for client ``c``; returns
+        the reply (bytes) and whether an error reply is already counted."""
+        server = self.server
+        read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
+        ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
+        sc = self.script_client()
+        sc.db = c.db
+        sc.resp = 2
+        prev_in_exec = server.in_exec
+        prev_state = self.state
+        self.ctx = ctx
+        self.state = state
+        server.in_exec = True
+        db_module.time = _FrozenClock(time.time())
+        try:
+            table_from = state.table_from
+            if eval_mode:
+                ok, reply, ignore = state.run(func, table_from(keys), table_from(args),
+                                              c.resp, self._script_resp)
+            else:
+                ok, reply, ignore = state.call_function(func, table_from(keys),
+                                                        table_from(args), c.resp,
+                                                        self._script_resp)
+        finally:
+            db_module.time = time
+            server.in_exec = prev_in_exec
+            self.ctx = None
+            self.state = prev_state
+        # Never the EVAL itself: its effects were queued (preventCommandPropagation).
+        c.propagate_argv = []
+        if not ok:
+            reply, ignore = script_error_reply(reply, funcname)
+        return reply, bool(ignore)
+
+    def _script_resp(self):
+        return self.client.resp
+
+    # -- callbacks from Lua ---------------------------------------------------------
+
+    def call_from_lua(self, *args):
+        """redis.call/redis.pcall (luaRedisGenericCommand + scriptCall):
+        (True, value) or (False, error message, ignore-stats)."""
+        ctx = self.ctx
+        if ctx is None:
+            return False, b'ERR redis.call/pcall can only be called inside a script invocation'
+        if not args:
+            return False, b'ERR Please specify at least one argument for this redis lib call'
+        argv = []
+        for a in args:
+            t = type(a)
+            if t is bytes:
+                argv.append(a)
+            elif t is int or t is float:
+                argv.append(b'%.17g' % a)
+            else:
+                return False, b'ERR Lua redis lib command arguments must be strings or integers'
+        cmd = lookup_for_script(argv)
+        server = self.server
+        n = len(argv)
+        if cmd is None:
+            return self._refuse(None, b'Unknown Redis command called from script')
+        if n < cmd.min_args or n > cmd.max_args:
+            return self._refuse(cmd, b'Wrong number of args calling Redis command from script')
+        if 'noscript' in cmd.flags:
+            return self._refuse(cmd, b'This Redis command is not allowed from script')
+        acl = self.acl_check
+        if acl is not None:
+            err = acl(ctx.caller, cmd, argv)
+            if err is not None:
+                return self._refuse(cmd, err)
+        # scriptVerifyWriteCommandAllow: may-replicate commands count as
+        # writes for a read-only run; a script that already wrote goes on.
+        if ctx.read_only and (cmd.is_write or cmd.fullname in MAY_REPLICATE):
+            return self._refuse(cmd, b'Write commands are not allowed from read-only scripts.')
+        if cmd.is_write and not ctx.write_dirty:
+            if (server.masterhost and server.config.replica_read_only
+                    and not ctx.caller.is_master):
+                return self._refuse(
+                    cmd, b"-READONLY You can't write against a read only replica.")
+            if server.write_denied_reason is not None:
+                return self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+        if (cmd.denyoom and ctx.script_oom and not ctx.allow_oom and not ctx.write_dirty
+                and not ctx.caller.is_master):
+            return self._refuse(cmd, OOM_ERR.rstrip(b'\r\n'))
+        if cmd.is_write:
+            ctx.write_dirty = True
+        c = self.client
+        queued = len(server.also_propagated)
+        server.call(c, cmd, argv)
+        if ctx.repl == 0:
+            del server.also_propagated[queued:]
+        out = c.out
+        reply = out[0] if len(out) == 1 else b''.join(out)
+        out.clear()
+        if not reply:
+            return True, None
+        ok, value = reply_to_lua(self.state, reply)
+        if ok:
+            return True, value
+        return False, value, True
+
+    def _refuse(self, cmd, err):
+        """scriptCall's error path: counted as a rejected call and an error
+        reply; the script gets the message (luaPushError's form)."""
+        if err[:1] == b'-':
+            reply = err
+            msg = err[1:] if b' ' in err else b'ERR ' + err[1:]
+        else:
+            reply = b'-ERR ' + err
+            msg = b'ERR ' + err
+        self.server.error_replied(reply + b'\r\n')
+        if cmd is not None:
+            cmd.rejected_calls += 1
+        return False, msg, True
+
+    def interrupt(self):
+        """The count hook: returns the error to raise when the script must stop."""
+        ctx = self.ctx
+        if ctx is None:
+            return None
+        busy = self.busy
+        if busy is not None:
+            busy(ctx)
+        if ctx.killed:
+            log.warning('Lua script killed by user with %s.' % (
+                'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'))
+            return SCRIPT_KILLED_EVAL if ctx.eval_mode else SCRIPT_KILLED_FUNCTION
+        return None
+
+    def lua_call(self, *args):
+        """redis.call: the value, or raises the error (luaError)."""
+        r = self.call_from_lua(*args)
+        if r[0]:
+            return r[1]
+        raise ScriptRaise(r[1], len(r) > 2 and r[2])
+
+    def lua_pcall(self, *args):
+        """redis.pcall: the value, or the error table."""
+        r = self.call_from_lua(*args)
+        if r[0]:
+            return r[1]
+        return self._error_table(r[1], len(r) > 2 and r[2])
+
+    def _error_table(self, msg, ignore):
+        d = {b'err': msg}
+        if ignore:
+            d[b'ignore_error_stats_update'] = True
+        return self.state.table_from(d)
+
+    def lua_error(self, exc):
+        """The error handler's view of a Python exception raised in a call
+        from Lua: Redis's error table."""
+        if isinstance(exc, ScriptRaise):
+            t = self._error_table(exc.msg, exc.ignore_stats)
+            if exc.where:
+                t[b'where'] = True
+            return t
+        log.warning('Error in a script callback: %r' % (exc,))
+        return self._error_table(b'ERR ' + str(exc).encode(), False)
+
+    def lua_log(self, *args):
+        """redis.log (luaLogCommand)."""
+        if len(args) < 2:
+            raise ScriptRaise(b'ERR redis.log() requires two arguments or more.')
+        level = args[0]
+        if type(level) is bytes:
+            try:
+                level = float(level)
+            except ValueError:
+                level = None
+        if type(level) not in (int, float):
+            raise ScriptRaise(b'ERR First argument must be a number (log level).')
+        level = int(level)
+        if level < 0 or level > 3:
+            raise ScriptRaise(b'ERR Invalid debug level.')
+        msg = b''
+        for j, a in enumerate(args[1:], 1):
+            s = lua_tostring(a)
+            if s is not None:
+                if j != 1:
+                    msg += b' '
+                msg += s
+        log_level(level)(msg.decode('utf-8', 'replace'))
+
+    def lua_setresp(self, *args):
+        if self.ctx is None:
+            raise ScriptRaise(b'ERR redis.setresp can only be called inside a script invocation')
+        if len(args) != 1:
+            raise ScriptRaise(b'ERR redis.setresp() requires one argument.')
+        v = int(lua_tonumber(args[0]))
+        if v != 2 and v != 3:
+            raise ScriptRaise(b'ERR RESP version must be 2 or 3.')
+        self.client.resp = v
+
+    def lua_set_repl(self, *args):
+        if self.ctx is None:
+            raise ScriptRaise(b'ERR redis.set_repl can only be called inside a script '
+                              b'invocation')
+        if len(args) != 1:
+            raise ScriptRaise(b'ERR redis.set_repl() requires two arguments.')
+        v = int(lua_tonumber(args[0]))
+        if v & ~3:
+            raise ScriptRaise(b'ERR Invalid replication flags. Use REPL_AOF, REPL_REPLICA, '
+                              b'REPL_ALL or REPL_NONE.')
+        self.ctx.repl = v
+
+    def lua_acl_check(self, *args):
+        """redis.acl_check_cmd."""
+        if not args:
+            raise ScriptRaise(b'ERR Please specify at least one argument for this redis lib '
+                              b'call')
+        argv = [lua_tostring(a) for a in args]
+        if None in argv:
+            raise ScriptRaise(b'ERR Lua redis lib command arguments must be strings or '
+                              b'integers')
+        cmd = lookup_for_script(argv)
+        if cmd is None:
+            raise ScriptRaise(b'ERR Invalid command passed to redis.acl_check_cmd()')
+        if self.acl_check is not None and self.ctx is not None:
+            return self.acl_check(self.ctx.caller, cmd, argv) is None
+        return True
+
+
+def server_version():
+    from ..config import REDIS_VERSION
+    return REDIS_VERSION.encode()
