@@ -7,9 +7,19 @@ same command sequence sent to pyredis and to a real redis-server, replies
 compared byte for byte (skipped only when redis-server is not installed).
 """
 
+import compileall
+import os
+
 import pytest
 
 from helpers import ServerProcess, REDIS_SERVER, RawConn
+
+# The suite starts hundreds of servers: compile the package's bytecode once,
+# as pip does when it installs a package, rather than in every server (where
+# PYTHONDONTWRITEBYTECODE may forbid caching it: 0.5 s per start instead of
+# 0.1 s).
+compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                                    'pyredis'), quiet=1)
 
 
 @pytest.fixture(scope='session')
