@@ -86,6 +86,20 @@ class LimitedReplies(Replies):
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 
 
+class IgnoredInput:
+    """Stands in for the request parser of a client that will run no more
+    commands: input is read (so a close is noticed) and dropped."""
+
+    def feed(self, data):
+        pass
+
+    def pending(self):
+        return 0
+
+    def at_boundary(self):
+        return False
+
+
 class Client(asyncio.Protocol):
     __slots__ = ('server', 'transport', 'tail', 'need', 'slow', 'unread', 'out', 'db', 'resp',
                  'authenticated', 'id', 'name', 'addr', 'laddr', 'fd', 'ctime',
@@ -527,8 +541,12 @@ class Client(asyncio.Protocol):
                     break
                 if req:
                     server.process_command(self, req)
-                elif self.is_replica and self.repl is not None:
-                    self.repl.ack_time = time.time()
+                else:
+                    # An empty request (a blank line, *0, *-1) resets the
+                    # client as a command does: a CLIENT REPLY SKIP ends.
+                    self.reply_mode &= ~REPLY_SKIP
+                    if self.is_replica and self.repl is not None:
+                        self.repl.ack_time = time.time()
                 if self.closing:    # QUIT: nothing after it runs
                     break
                 if self.authenticated and parser.next_is_multibulk():
@@ -539,9 +557,15 @@ class Client(asyncio.Protocol):
                 e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
             err = b'-ERR Protocol error: %s\r\n' % e.args[0]
             server.error_replied(err)
+            self.closing = True
+            if self.reply_mode & (REPLY_OFF | REPLY_SKIP):
+                # CLIENT REPLY OFF or SKIP silence the error too. Redis closes
+                # the client once the reply is written, and there is none:
+                # the connection stays open and runs nothing more.
+                self.slow = IgnoredInput()
+                return None
             self.out.append(err)
             self.close_after_reply = True
-            self.closing = True
             self.flush()
             self.transport.close()
             return None

@@ -13,7 +13,7 @@ commands, malformed input, unauthenticated clients' tighter limits), and it
 is what produces Redis's exact ``-ERR Protocol error: ...`` replies.
 """
 
-from .util import format_double
+from .util import format_double, string2ll
 
 OK = b'+OK\r\n'
 PONG = b'+PONG\r\n'
@@ -232,7 +232,7 @@ class RequestParser:
                 if len(buf) - self.pos > PROTO_INLINE_MAX_SIZE:
                     raise ProtocolError(b'too big mbulk count string')
                 return None
-            ll = _string2ll(buf[self.pos + 1:nl])
+            ll = string2ll(buf[self.pos + 1:nl])
             if ll is None or ll > 0x7fffffff:
                 raise ProtocolError(b'invalid multibulk length')
             if ll > 10 and not authed:
@@ -255,7 +255,7 @@ class RequestParser:
                     got = buf[self.pos]
                     raise ProtocolError(b"expected '$', got '%c'" % (
                         32 if got in (10, 13) else got))
-                ll = _string2ll(buf[self.pos + 1:nl])
+                ll = string2ll(buf[self.pos + 1:nl])
                 if ll is None or ll < 0 or (ll > max_bulk_len and not is_master):
                     raise ProtocolError(b'invalid bulk length')
                 if ll > 16384 and not authed:
@@ -305,21 +305,6 @@ def _strchr(buf, ch, pos):
     if i > pos and buf.find(0, pos, i) >= 0:
         return -1
     return i
-
-
-def _string2ll(s):
-    """string2ll: the 64-bit integer s spells in its one strict form (no
-    sign but '-', no leading zero, no blank, fewer than 21 characters), or
-    None."""
-    if not 0 < len(s) < 21:
-        return None
-    try:
-        v = int(s)
-    except ValueError:
-        return None
-    if b'%d' % v != s or not -0x8000000000000000 <= v <= 0x7fffffffffffffff:
-        return None
-    return v
 
 
 def help_reply(name, lines):

@@ -340,3 +340,25 @@ STRICTNESS = {
 @pytest.mark.parametrize('name', sorted(STRICTNESS))
 def test_request_lines_read_as_redis_reads_them(pyredis, real_redis, name):
     both(pyredis, real_redis, [STRICTNESS[name]])
+
+
+@pytest.mark.parametrize('payload', [
+    b'CLIENT REPLY OFF\r\n*1\r\n$x\r\n',
+    b'CLIENT REPLY OFF\r\n"x\r\nPING\r\n',
+    b'CLIENT REPLY SKIP\r\n*1\r\n$x\r\n',
+    b'*3\r\n$6\r\nCLIENT\r\n$5\r\nREPLY\r\n$4\r\nSKIP\r\n*1\r\n$x\r\n*1\r\n$4\r\nPING\r\n',
+])
+def test_protocol_error_with_replies_off(pyredis, real_redis, payload):
+    """CLIENT REPLY OFF/SKIP silence the protocol error too; Redis closes a
+    client after its error reply is written, and with no reply it never
+    closes it: the connection stays open and runs nothing more."""
+    data, closed = both(pyredis, real_redis, [payload])
+    assert data == b'' and not closed
+
+
+@pytest.mark.parametrize('empty', [b'\r\n', b'\n', b'*0\r\n', b'*-1\r\n'])
+def test_empty_request_ends_client_reply_skip(pyredis, real_redis, empty):
+    """An empty request resets the client as a command does (resetClient):
+    the reply after it is sent."""
+    data, closed = both(pyredis, real_redis, [b'CLIENT REPLY SKIP\r\n' + empty + b'PING\r\n'])
+    assert data == b'+PONG\r\n'

@@ -5,7 +5,7 @@ from .. import resp
 from ..resp import (OK, bulk, integer, error, help_reply, CommandError, DB_INDEX_ERR, SYNTAX_ERR,
                     NOT_INT_ERR)
 from ..util import string2ll, c_string
-from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
+from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, IgnoredInput
 from ..config import REDIS_VERSION
 
 
@@ -35,23 +35,9 @@ def quit_(c, argv):
         # Redis closes once the reply is written; with replies off there is
         # none, so the connection stays open and runs nothing more.
         c.close_after_reply = False
-        c.slow = _IgnoredInput()
+        c.slow = IgnoredInput()
         return None
     return OK
-
-
-class _IgnoredInput:
-    """Stands in for the request parser of a client that will run no more
-    commands: input is read (so a close is noticed) and dropped."""
-
-    def feed(self, data):
-        pass
-
-    def pending(self):
-        return 0
-
-    def at_boundary(self):
-        return False
 
 
 def get_int(arg, msg=None):
