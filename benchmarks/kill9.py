@@ -12,8 +12,9 @@ Kill loops. For each fsync policy (``always``, ``everysec``) and each server,
 let several connections hammer it - each one pipelines ``INCR ctr:<k>`` (a
 few counters shared by all) with ``RPUSH seq:<conn> <n>`` (its own sequence
 numbers, in order) - record every acknowledged reply, kill -9 the server at
-a random moment, restart it on the same dir (``aof-load-truncated yes``) and
-check:
+a random moment (every other round aimed at the start of a second, when the
+everysec fsync runs), restart it on the same dir (``aof-load-truncated
+yes``) and check:
 
 - every counter is at least the highest value acknowledged for it, and at
   most the INCRs sent (acknowledged or in flight);
@@ -34,7 +35,8 @@ takes a while:
   What is left in the directory is printed.
 
     python benchmarks/kill9.py                 # 20 kills per policy and server
-    python benchmarks/kill9.py --rounds 5 --only pyredis
+    python benchmarks/kill9.py --rounds 5 --only pyredis -v
+    python benchmarks/kill9.py --rounds 0      # only the BGSAVE/BGREWRITEAOF cases
 
 Figures taken while other work runs on the machine are noisy (the kill
 moments and the throughput move), not the verdicts.
@@ -251,13 +253,20 @@ async def hammer(port, i, load, rng, stop_at):
         writer.close()
 
 
-async def run_load(server, load, nconns, rng, kill_after):
+async def run_load(server, load, nconns, rng, kill_after, aim):
     """Hammer until ``kill_after`` seconds have passed, then kill -9 the server
-    while the connections are still sending."""
-    stop_at = time.monotonic() + kill_after + 5
+    while the connections are still sending. ``aim``: then wait for the
+    next second of the clock and kill 0 to 120 ms into it, when everysec's
+    once-a-second fsync starts (from a cron at hz 10) and may hold back
+    writes: the moment a server that replies before writing loses
+    acknowledged writes."""
+    stop_at = time.monotonic() + kill_after + 7
     tasks = [asyncio.ensure_future(hammer(server.port, i, load, rng, stop_at))
              for i in range(nconns)]
     await asyncio.sleep(kill_after)
+    if aim:
+        now = time.time()
+        await asyncio.sleep(int(now) + 1 - now + rng.uniform(0.0, 0.12))
     server.kill9()
     await asyncio.gather(*tasks)
 
@@ -307,15 +316,16 @@ def kill_loop(kind, policy, rounds, nconns, seed, verbose, kill_range=(0.3, 2.5)
         for r in range(rounds):
             load.acked = 0
             kill_after = rng.uniform(*kill_range)
-            asyncio.run(run_load(server, load, nconns, rng, kill_after))
+            aim = r % 2 == 1
+            asyncio.run(run_load(server, load, nconns, rng, kill_after, aim))
             server.start()
             lost, problems = verify(server.port, load, nconns)
             total_acked += load.acked
             total_lost += lost
             all_problems += problems
             if verbose:
-                print('  %-8s %-8s round %2d: killed after %.2f s, %6d acked, %d lost%s' % (
-                    kind, policy, r + 1, kill_after, load.acked, lost,
+                print('  %-8s %-8s round %2d: killed after %.2f s%s, %6d acked, %d lost%s' % (
+                    kind, policy, r + 1, kill_after, ' (aimed)' if aim else '', load.acked, lost,
                     ' ' + '; '.join(problems) if problems else ''), flush=True)
     finally:
         server.stop()
@@ -573,7 +583,7 @@ def main():
     kinds = [args.only] if args.only else ['pyredis', 'redis']
     rows = []
     failed = False
-    for policy in args.policies.split(','):
+    for policy in args.policies.split(',') if args.rounds else ():
         for kind in kinds:
             t = time.time()
             acked, lost, problems = kill_loop(kind, policy, args.rounds, args.conns, seed,
@@ -583,8 +593,9 @@ def main():
             for p in problems[:5]:
                 print('  %s %s: %s' % (kind, policy, p))
     print()
-    print('%-9s %-8s %6s %10s %6s %9s %8s' % ('appendfsync', 'server', 'kills', 'acked', 'lost',
-                                              'problems', 'time'))
+    if rows:
+        print('%-9s %-8s %6s %10s %6s %9s %8s' % ('appendfsync', 'server', 'kills', 'acked',
+                                                  'lost', 'problems', 'time'))
     for policy, kind, rounds, acked, lost, nprob, secs in rows:
         print('%-11s %-8s %4d %10d %6d %9d %7.0fs' % (policy, kind, rounds, acked, lost, nprob,
                                                        secs))
