@@ -20,6 +20,9 @@ DEL removes it.
 
 ``lru`` maps a key to the server's LRU clock (seconds, 24 bits) at its last
 access, for OBJECT IDLETIME and the approximated-LRU eviction.
+
+Random keys (RANDOMKEY, eviction's samples) come from a KeySample: a Python
+dict has no random-bucket access as Redis's dictGetRandomKey has.
 """
 
 import itertools
@@ -37,7 +40,7 @@ KEY_MISS = NotifyFlags.KEY_MISS
 class Database:
     __slots__ = ('id', 'server', 'data', 'expires', 'lru', 'avg_ttl',
                  'expire_scan', 'expire_scan_pos', 'watched', 'blocking_keys',
-                 'scan_index', 'lruclock', 'hits', 'misses')
+                 'scan_index', 'lruclock', 'hits', 'misses', 'key_sample')
 
     def __init__(self, server, dbid):
         self.id = dbid
@@ -60,6 +63,7 @@ class Database:
         self.blocking_keys = {}
         # Buckets for SCAN (pyredis.scan), built by the first SCAN.
         self.scan_index = None
+        self.key_sample = KeySample()     # RANDOMKEY's
 
     # -- reads and writes -------------------------------------------------
 
@@ -182,7 +186,7 @@ class Database:
         data = self.data
         tries = 0
         while data:
-            key = _sample_key(data)
+            key = self.key_sample.one(data)
             if key in self.expires:
                 tries += 1
                 if self.server.masterhost and tries > 100:
@@ -204,10 +208,54 @@ class Database:
         self.scan_index = None
         self.expire_scan = None
         self.expire_scan_pos = 0
+        self.key_sample.forget()
         return removed
 
 
-def _sample_key(data):
-    # Skip a random distance into the dict: O(distance), but in C and with
-    # no copy of the keys.
-    return next(itertools.islice(iter(data), random.randrange(len(data)), None))
+class KeySample:
+    """Random keys of a dict in O(1) amortised.
+
+    Skipping a random distance into a dict (itertools.islice) is O(n) per
+    key: 7.5 ms per RANDOMKEY at 1M keys. Instead a list of the dict's keys
+    is taken (O(n), in C) and indexed at random; a listed key deleted since
+    is skipped by the caller's check. The list is taken again once as many
+    keys were drawn as half its length, or when the dict grew or shrank by
+    a quarter, so that keys added since get their chance and the cost of
+    taking it stays O(1) per key drawn."""
+    __slots__ = ('keys', 'draws', 'source_len')
+
+    def __init__(self):
+        self.forget()
+
+    def sample(self, d, count):
+        """``count`` random keys of ``d`` (with repeats; keys deleted from
+        ``d`` since the list was taken may be among them)."""
+        n = len(d)
+        keys = self.keys
+        sl = self.source_len
+        if self.draws * 2 >= len(keys) or n > sl + (sl >> 2) or n < sl - (sl >> 2):
+            keys = self.keys = list(d)
+            self.draws = 0
+            self.source_len = n
+        if not keys:
+            return []
+        self.draws += count
+        size = len(keys)
+        if count >= size:
+            return keys[:]
+        rnd = random.random
+        return [keys[int(rnd() * size)] for _ in range(count)]
+
+    def one(self, d):
+        """A random key of the non-empty dict ``d``."""
+        for _ in range(16):
+            keys = self.sample(d, 1)
+            if keys and keys[0] in d:
+                return keys[0]
+        # Mostly deleted since the list was taken: skip into the dict.
+        return next(itertools.islice(iter(d), random.randrange(len(d)), None))
+
+    def forget(self):
+        self.keys = []
+        self.draws = 0
+        self.source_len = -1

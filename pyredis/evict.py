@@ -28,12 +28,12 @@ the OOM gate keeps its check O(1)). The approximations are Redis's own:
 
 Sampling. A Python dict has no "random bucket" access. Skipping a random
 distance with itertools.islice is O(n) per sample, which makes an eviction
-cost milliseconds on a large keyspace. So each database keeps a snapshot
-list of its keys (one for the keyspace, one for the expires dict), sampled
-with random indexes in O(1); a sampled key that no longer exists is simply
-skipped. The snapshot is rebuilt (O(n), in C) once as many samples as half
-its length were drawn, or when the dict's size moved by a quarter: the
-rebuild cost is thus amortised to O(1) per sample. Keys created since the
+cost milliseconds on a large keyspace. So each database has a db.KeySample
+of its keys (one for the keyspace, one for the expires dict): a snapshot
+list sampled with random indexes in O(1); a sampled key that no longer
+exists is simply skipped. The snapshot is rebuilt (O(n), in C) once as many
+samples as half its length were drawn, or when the dict's size moved by a
+quarter: the rebuild cost is thus amortised to O(1) per sample. Keys created since the
 last rebuild are not candidates until the next one; they are the most
 recently used, the least likely to be chosen under LRU anyway. The snapshot
 keeps references to keys evicted since it was built (at most an eighth of
@@ -62,6 +62,7 @@ import sys
 import time
 from bisect import insort
 
+from .db import KeySample
 from .memory import COMMAND_GUESS, REFRESH_EVERY, Memory, key_usage
 
 LRU_CLOCK_MAX = (1 << 24) - 1
@@ -151,53 +152,21 @@ def lfu_frequency(server, db, key):
 
 # -- sampling and the eviction pool ------------------------------------------------
 
-class _Snapshot:
-    """Random keys of a dict in O(1) amortised: see the module docstring."""
-    __slots__ = ('keys', 'draws', 'source_len')
-
-    def __init__(self):
-        self.keys = []
-        self.draws = 0
-        self.source_len = -1
-
-    def sample(self, d, count):
-        n = len(d)
-        keys = self.keys
-        sl = self.source_len
-        if (self.draws * 2 >= len(keys) or n > sl + (sl >> 2) or n < sl - (sl >> 2)):
-            keys = self.keys = list(d)
-            self.draws = 0
-            self.source_len = n
-        if not keys:
-            return []
-        self.draws += count
-        size = len(keys)
-        if count >= size:
-            return keys[:]
-        rnd = random.random
-        return [keys[int(rnd() * size)] for _ in range(count)]
-
-    def forget(self):
-        self.keys = []
-        self.draws = 0
-        self.source_len = -1
-
-
 class Evictor:
     def __init__(self, server):
         self.server = server
         self.pool = []          # ascending (score, seq, dbid, key); best at the end
         self.pooled = set()     # (dbid, key) in the pool
         self.seq = 0
-        self.snap_keys = {}     # dbid -> _Snapshot of db.data
-        self.snap_expires = {}  # dbid -> _Snapshot of db.expires
+        self.snap_keys = {}     # dbid -> KeySample of db.data
+        self.snap_expires = {}  # dbid -> KeySample of db.expires
         self.next_db = 0
         self.timer_running = False
 
     def _snapshot(self, table, dbid):
         s = table.get(dbid)
         if s is None:
-            s = table[dbid] = _Snapshot()
+            s = table[dbid] = KeySample()
         return s
 
     def forget(self):
