@@ -21,8 +21,8 @@ unauthenticated client) and some streams authenticate midway.
 Cases run concurrently (one database per worker, flushed before each case;
 the servers are shared); the commands are deterministic ones whose replies
 do not depend on time or on the server (PING, ECHO, SET/GET/DEL/EXISTS/INCR
-and friends on the case's own keys, MULTI/EXEC, QUIT, unknown commands,
-wrong arities). A difference seen under load is run again alone with a long
+and friends on the case's own keys, MULTI/EXEC, CLIENT REPLY, SUBSCRIBE,
+QUIT, unknown commands, wrong arities). A difference seen under load is run again alone with a long
 quiet time before it is reported, so a slow reply is not taken for one.
 At the end the pyredis log is searched for tracebacks.
 
@@ -89,7 +89,7 @@ def key(rng):
 
 def request(rng):
     """One request as an argv (list of bytes)."""
-    r = rng.randrange(100)
+    r = rng.random() * 100
     k = key(rng)
     if r < 8:
         return [b'PING'] + [value(rng) for _ in range(rng.choice([0, 0, 1, 2]))]
@@ -133,8 +133,14 @@ def request(rng):
                                                        for _ in range(rng.randrange(0, 3))]
     if r < 85:
         return [b'LRANGE', k, b'0', b'-1']
-    if r < 88:
+    if r < 87:
         return [rng.choice([b'MULTI', b'EXEC', b'DISCARD'])]
+    if r < 88:
+        # (Replies silenced: protocol errors too.)
+        return [b'CLIENT', b'REPLY', rng.choice([b'ON', b'OFF', b'SKIP', b'SKIP', b'x'])]
+    if r < 88.5:
+        return [rng.choice([b'SUBSCRIBE', b'UNSUBSCRIBE'])] + [
+            rng.choice([b'c1', b'c2']) for _ in range(rng.randrange(0, 3))]
     if r < 89:
         return [b'QUIT']
     if r < 92:
@@ -182,7 +188,7 @@ def inline(rng, argv):
 
 
 def stream(rng):
-    """Well-formed requests back to back: (bytes, number of replies)."""
+    """Well-formed requests back to back: (parts, number of replies or None)."""
     parts = []
     replies = 0
     auth_at = rng.randrange(6) if rng.random() < 0.3 else -1
@@ -193,7 +199,8 @@ def stream(rng):
             # database (DB_MARK, replaced when the case is sent).
             for argv in ([b'AUTH', PASSWORD], [b'SELECT', DB_MARK]):
                 parts.append(inline(rng, argv) if rng.random() < 0.3 else multibulk(argv))
-                replies += 1
+                if replies is not None:
+                    replies += 1
         r = rng.random()
         if r < 0.05:
             parts.append(rng.choice([b'\r\n', b'\n', b' \r\n', b'\t\n']))
@@ -203,7 +210,9 @@ def stream(rng):
         # (An inline line longer than 64 KB is refused or not depending on
         # how much of it one read brings: see long_line.)
         parts.append(line if line is not None and len(line) < 60000 else multibulk(argv))
-        replies += 1
+        if replies is not None:
+            # ((UN)SUBSCRIBE answers once per channel: not counted.)
+            replies = None if argv[0].endswith(b'SUBSCRIBE') else replies + 1
     return parts, replies
 
 
@@ -440,9 +449,10 @@ async def _side(port, db, case, quiet, auth, timeout=30):
             out += data
             if (case.replies is not None and not sending
                     and count_replies(out) >= case.replies
-                    and b'-ERR Protocol error' not in out and not case.quits):
-                # (After a protocol error or QUIT, whether the connection
-                # is closed is read too.)
+                    and b'-ERR Protocol error' not in out and not case.quits
+                    and not case.half_close):
+                # (After a protocol error, QUIT or a half close, whether the
+                # connection is closed is read too.)
                 break
         sender.cancel()
         try:
