@@ -412,6 +412,7 @@ REWRITERS = {}
 def _default_rewriters():
     from collections import deque
     from .zset import ZSet
+    from .stream import Stream, rewrite_commands as stream_rewrite
     REWRITERS.setdefault(bytes, _rewrite_string)
     REWRITERS.setdefault(bytearray, _rewrite_string)
     REWRITERS.setdefault(deque, _rewrite_list)
@@ -420,6 +421,7 @@ def _default_rewriters():
     REWRITERS.setdefault(frozenset, _rewrite_set)
     REWRITERS.setdefault(dict, _rewrite_hash)
     REWRITERS.setdefault(ZSet, _rewrite_zset)
+    REWRITERS.setdefault(Stream, stream_rewrite)
 
 
 def rewrite_commands(server, timestamp=False):

@@ -66,7 +66,7 @@ import struct
 import time
 from collections import deque
 
-from . import crc64 as _crc64, lzf
+from . import crc64 as _crc64, lzf, stream
 from .zset import ZSet
 
 crc64 = _crc64.crc64
@@ -488,6 +488,9 @@ def encode_value(v, opts):
             out.append(encode_string(m, comp))
             out.append(_pack_d(s))
         return TYPE_ZSET_2, b''.join(out)
+    if t is stream.Stream:
+        return TYPE_STREAM_LISTPACKS_2, stream.rdb_body(v, encode_len, encode_string,
+                                                        _encode_blob, opts.compress)
     raise RDBError('cannot serialize a value of type %s' % t.__name__)
 
 
@@ -1138,8 +1141,10 @@ def read_value(r, t):
     except (ValueError, IndexError, struct.error, OverflowError) as e:
         raise RDBError('Bad data format: %s' % e, start)
     if t in (TYPE_STREAM_LISTPACKS, TYPE_STREAM_LISTPACKS_2):
-        raise RDBError('The RDB file contains a stream value, which pyredis does not '
-                       'support yet', start)
+        try:
+            return stream.rdb_load(r, t, _lp_items, r.fail)
+        except (ValueError, IndexError, StopIteration, OverflowError) as e:
+            raise RDBError('Bad stream data format: %s' % e, start)
     if t in (TYPE_MODULE_PRE_GA, TYPE_MODULE_2):
         module_id = r.plain_length()
         raise RDBError("The RDB file contains module data I can't load: no matching "
@@ -1148,7 +1153,8 @@ def read_value(r, t):
 
 
 def is_empty(v):
-    return type(v) is not bytes and len(v) == 0
+    # An empty stream is a value of its own (its IDs and groups remain).
+    return type(v) is not bytes and type(v) is not stream.Stream and len(v) == 0
 
 
 def verify_dump_payload(payload):
@@ -1312,7 +1318,7 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
         else:
             key = r.string()
             v = read_value(r, t)
-        if type(v) is not bytes and not v:
+        if is_empty(v):
             stats.empty_skipped += 1
             expire = idle = freq = None
             continue

@@ -645,3 +645,182 @@ def _trie_nodes(keys, pos, lo, hi):
         count += _trie_nodes(keys, p + 1, i, j)
         i = j
     return count
+
+
+# -- RDB (rdb.c's stream serialisation) --------------------------------------------------
+# rdb.py passes its own primitives in (this module sits below it): the
+# length encoding, the raw-string encoding (integers, LZF) and, for
+# loading, its reader and listpack parser.
+
+TYPE_STREAM_LISTPACKS = 15
+TYPE_STREAM_LISTPACKS_2 = 19
+
+
+def rdb_body(s, encode_len, encode_string, encode_blob, compress):
+    """rdbSaveObject for a stream (RDB_TYPE_STREAM_LISTPACKS_2)."""
+    out = [encode_len(len(s.nodes))]
+    for node in s.nodes:
+        out.append(encode_blob(node.master.to_bytes(16, 'big'), compress))
+        out.append(encode_blob(node.listpack(), compress))
+    out.append(encode_len(s.length))
+    for i in (s.last_id, s.first_id, s.max_deleted):
+        out.append(encode_len(i >> 64))
+        out.append(encode_len(i & M64))
+    out.append(encode_len(s.entries_added))
+    groups = s.sorted_groups()
+    out.append(encode_len(len(groups)))
+    for g in groups:
+        out.append(encode_string(g.name, compress))
+        out.append(encode_len(g.last_id >> 64))
+        out.append(encode_len(g.last_id & M64))
+        out.append(encode_len(g.entries_read & M64))
+        out.append(encode_len(len(g.pel)))
+        for i in g.pel.keys:
+            nack = g.pel.map[i]
+            out.append(i.to_bytes(16, 'big'))
+            out.append((nack.delivery_time & M64).to_bytes(8, 'little'))
+            out.append(encode_len(nack.delivery_count))
+        consumers = g.sorted_consumers()
+        out.append(encode_len(len(consumers)))
+        for c in consumers:
+            out.append(encode_string(c.name, compress))
+            out.append((c.seen_time & M64).to_bytes(8, 'little'))
+            out.append(encode_len(len(c.pel)))
+            for i in c.pel.keys:
+                out.append(i.to_bytes(16, 'big'))
+    return b''.join(out)
+
+
+def _signed64(v):
+    return v - (1 << 64) if v >> 63 else v
+
+
+def node_from_listpack(master, blob, items):
+    """A Node from its listpack bytes (``items``: the elements as bytes)."""
+    it = iter(items)
+    count = int(next(it))
+    deleted = int(next(it))
+    nfields = int(next(it))
+    mfields = tuple(next(it) for _ in range(nfields))
+    if int(next(it)) != 0:
+        raise ValueError('bad master entry terminator')
+    node = Node.__new__(Node)
+    node.master = master
+    node.mfields = mfields
+    node.ids = ids = []
+    node.entries = entries = []
+    mms, mseq = master >> 64, master & M64
+    for _ in range(count + deleted):
+        flags = int(next(it))
+        ms = (mms + int(next(it))) & M64
+        seq = (mseq + int(next(it))) & M64
+        if flags & FLAG_SAMEFIELDS:
+            fv = []
+            for f in mfields:
+                fv.append(f)
+                fv.append(next(it))
+        else:
+            n = int(next(it))
+            fv = [next(it) for _ in range(2 * n)]
+        next(it)    # lp-count
+        ids.append((ms << 64) | seq)
+        entries.append([flags, fv])
+    if next(it, None) is not None:
+        raise ValueError('stream listpack has extra elements')
+    node.count = count
+    node.deleted = deleted
+    node.nbytes = len(blob)
+    return node
+
+
+def rdb_load(r, t, lp_items, fail):
+    """rdbLoadObject for RDB_TYPE_STREAM_LISTPACKS(_2). ``r`` is rdb.py's
+    Reader; ``fail(msg)`` raises its error."""
+    s = Stream()
+    for _ in range(r.plain_length()):
+        key = r.string()
+        if len(key) != 16:
+            fail('Stream node key entry is not the size of a stream ID')
+        blob = r.string()
+        items = lp_items(blob)
+        if not items:
+            fail('Empty listpack inside stream')
+        master = int.from_bytes(key, 'big')
+        if s.masters and master <= s.masters[-1]:
+            fail('Listpack re-added with existing key')
+        s.nodes.append(node_from_listpack(master, blob, items))
+        s.masters.append(master)
+    s.length = r.plain_length()
+    s.last_id = (r.plain_length() << 64) | r.plain_length()
+    if t == TYPE_STREAM_LISTPACKS_2:
+        s.first_id = (r.plain_length() << 64) | r.plain_length()
+        s.max_deleted = (r.plain_length() << 64) | r.plain_length()
+        s.entries_added = r.plain_length()
+    else:
+        s.max_deleted = 0
+        s.entries_added = s.length
+        s.first_id = s.edge_id(True)
+        if not s.length:
+            s.first_id = 0
+    if s.length and not s.nodes:
+        fail('Stream length inconsistent with rax entries')
+    for _ in range(r.plain_length()):
+        name = r.string()
+        last = (r.plain_length() << 64) | r.plain_length()
+        if t == TYPE_STREAM_LISTPACKS_2:
+            entries_read = _signed64(r.plain_length())
+        else:
+            entries_read = s.estimate_distance(last)
+        g = s.create_group(name, last, entries_read)
+        if g is None:
+            fail('Duplicated consumer group name')
+        for _ in range(r.plain_length()):
+            i = int.from_bytes(r.take(16), 'big')
+            nack = Nack(None, _signed64(int.from_bytes(r.take(8), 'little')))
+            nack.delivery_count = r.plain_length()
+            if not g.pel.add(i, nack):
+                fail('Duplicated global PEL entry loading stream consumer group')
+        for _ in range(r.plain_length()):
+            cname = r.string()
+            if cname in g.consumers:
+                fail('Duplicate stream consumer detected.')
+            c = g.consumers[cname] = Consumer(
+                cname, _signed64(int.from_bytes(r.take(8), 'little')))
+            for _ in range(r.plain_length()):
+                i = int.from_bytes(r.take(16), 'big')
+                nack = g.pel.get(i)
+                if nack is None:
+                    fail('Consumer entry not found in group global PEL')
+                nack.consumer = c
+                if not c.pel.add(i, nack):
+                    fail('Duplicated consumer PEL entry loading a stream consumer group')
+    return s
+
+
+# -- AOF rewrite (aof.c's rewriteStreamObject) --------------------------------------------
+
+def rewrite_commands(key, s):
+    """The commands that rebuild the stream: its entries (XADD), its
+    counters (XSETID), each group (XGROUP CREATE) with its consumers'
+    pending entries (XCLAIM) or, for consumers without any, XGROUP
+    CREATECONSUMER."""
+    if s.length:
+        for eid, e in s.iter_range(0, MAX_ID):
+            yield [b'XADD', key, id_bytes(eid)] + list(e[1])
+    else:
+        # An empty stream: the XADD MAXLEN 0 trick.
+        yield [b'XADD', key, b'MAXLEN', b'0', b'0-1', b'x', b'y']
+    yield [b'XSETID', key, id_bytes(s.last_id), b'ENTRIESADDED', b'%d' % s.entries_added,
+           b'MAXDELETEDID', id_bytes(s.max_deleted)]
+    for g in s.sorted_groups():
+        yield [b'XGROUP', b'CREATE', key, g.name, id_bytes(g.last_id), b'ENTRIESREAD',
+               b'%d' % g.entries_read]
+        for c in g.sorted_consumers():
+            if not len(c.pel):
+                yield [b'XGROUP', b'CREATECONSUMER', key, g.name, c.name]
+                continue
+            for i in c.pel.keys:
+                nack = c.pel.map[i]
+                yield [b'XCLAIM', key, g.name, c.name, b'0', id_bytes(i), b'TIME',
+                       b'%d' % nack.delivery_time, b'RETRYCOUNT', b'%d' % nack.delivery_count,
+                       b'JUSTID', b'FORCE']

@@ -350,9 +350,10 @@ def test_duplicate_key_is_an_error():
 
 
 def test_stream_module_function_are_refused_clearly():
+    # Streams load (test_streams_persistence.py); a bad one is named.
     for t in (rdb.TYPE_STREAM_LISTPACKS, rdb.TYPE_STREAM_LISTPACKS_2):
-        body = b'REDIS0010\xfe\x00' + bytes([t]) + b'\x01s' + b'\x00' * 20 + b'\xff'
-        with pytest.raises(rdb.RDBError, match='stream'):
+        body = b'REDIS0010\xfe\x00' + bytes([t]) + b'\x01s\x01\x03abc' + b'\x00' * 20 + b'\xff'
+        with pytest.raises(rdb.RDBError, match='Stream node key'):
             rdb.load_bytes(FakeServer(1), body + bytes(8))
     # A module value: the module id names the module.
     module_id = (0x3fff << 10)
