@@ -124,6 +124,7 @@ class Client(asyncio.Protocol):
         self.obuf_soft_since = 0     # when the output went over the soft limit
         self.db = server.dbs[0]
         self.resp = 2
+        self.user = server.acl.default
         self.authenticated = not server.requires_auth()
         self.id = server.next_client_id()
         self.name = b''
@@ -145,7 +146,6 @@ class Client(asyncio.Protocol):
         self.ssubscriptions = set()
         self.blocked = None          # blocking-state object while blocked
         self.last_cmd = None         # the last Command executed
-        self.user = b'default'
         self.paused_reading = False
         self.is_master = False
         self.is_replica = False
@@ -154,8 +154,9 @@ class Client(asyncio.Protocol):
         self.tot_net_in = self.tot_net_out = 0
         self.dirty_exec = False
         # True when this client needs the slow checks in process_command
-        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a
-        # server-wide condition such as loading or being a replica).
+        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, a user
+        # with restricted permissions, or a server-wide condition such as
+        # loading or being a replica).
         self.gated = True
         self.update_gate()
         if not self.authenticated:
@@ -167,7 +168,7 @@ class Client(asyncio.Protocol):
         self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
                           or self.subscriptions or self.psubscriptions
                           or self.ssubscriptions or self.reply_mode
-                          or self.is_master)
+                          or self.is_master or self.user.restricted)
         # The client's class (normal, pubsub, replica) may have changed with
         # what changed its gate.
         self.update_output_class()

@@ -66,6 +66,7 @@ import socket
 import time
 
 from . import log
+from .acl import SUPERUSER
 from .aof import pack_commands
 from .networking import Client
 
@@ -1143,7 +1144,7 @@ class Replication:
         mc = Client(server)
         mc.is_master = True
         mc.authenticated = True
-        mc.user = b'(superuser)'
+        mc.user = SUPERUSER
         w = self.master_writer
         mc.transport = w.transport if w is not None else None
         peer = w.get_extra_info('peername') if w is not None else None

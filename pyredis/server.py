@@ -33,7 +33,7 @@ import socket
 import time
 from time import perf_counter_ns
 
-from . import expire, log, resp
+from . import acl, expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
 from .memory import malloc_trim
@@ -114,6 +114,8 @@ class Server:
         self.exit_code = None
         self._stopped = None
         self.rdb_last_save_time = int(time.time())
+        # Users and permissions: the gates ask it (acl.py).
+        self.acl = acl.ACL(self)
 
     def on_config_set(self, name, fn):
         """Run ``fn(server)`` whenever CONFIG SET changes directive ``name``
@@ -136,7 +138,7 @@ class Server:
             for cmd in TABLE.values())
 
     def requires_auth(self):
-        return bool(self.config.requirepass)
+        return self.acl.requires_auth()
 
     def accept_client(self, c):
         """Register a new connection; returns an error reply to send before
@@ -145,7 +147,7 @@ class Server:
         if len(self.clients) >= config.maxclients:
             self.stat.rejected_conn += 1
             return b'-ERR max number of clients reached\r\n'
-        if (config.protected_mode and not config.requirepass and not c.unix
+        if (config.protected_mode and self.acl.default.nopass and not c.unix
                 and not _is_loopback(c.addr)):
             self.stat.rejected_conn += 1
             return PROTECTED_MODE_ERR
@@ -188,7 +190,8 @@ class Server:
             c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
             max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
             qbuf, 0, 0, oll, omem, 1024 + qbuf + omem, b'rw' if omem else b'r',
-            c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user, c.resp)
+            c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
+            c.resp)
 
     # -- command execution ------------------------------------------------------
 
@@ -319,6 +322,12 @@ class Server:
             c.authenticated = True
         if c.multi is not None and cmd.no_multi:
             return self.reject(c, b'-ERR Command not allowed inside a transaction\r\n', cmd)
+        if c.user.restricted:
+            # (Clients of unrestricted users never come here for it: their
+            # gate does not count the user.)
+            err = self.acl.check_client(c, cmd, argv)
+            if err is not None:
+                return self.reject(c, err, cmd)
         if self.gated or self.oom_check is not None:
             err = self._server_gates(c, cmd, argv)
             if err is not None:

@@ -165,6 +165,13 @@ def exec_(c, argv):
     try:
         call = server.call
         for cmd, args in queued:
+            if c.user.restricted:
+                # The rules may have changed since the command was queued.
+                err = server.acl.check_exec(c, cmd, args)
+                if err is not None:
+                    server.error_replied(err)
+                    c.out.append(err)
+                    continue
             call(c, cmd, args)
     finally:
         server.in_exec = False

@@ -47,6 +47,7 @@ import lupa.lua51 as lupa
 from .. import log, resp
 from ..commands import DISPATCH
 from . import libs
+from .libs import ScriptRaise
 
 INTERNAL = b'=[redis]'
 
@@ -247,6 +248,11 @@ for _, f in next, redis do
 end
 api_functions[pyrandom] = true
 api_functions[pyrandomseed] = true
+for _, lib in ipairs({'cjson', 'cmsgpack', 'bit', 'struct'}) do
+  for _, f in next, G[lib] do
+    if type(f) == 'userdata' and f ~= G.cjson.null then api_functions[f] = true end
+  end
+end
 SG.type = function(...)
   if select('#', ...) == 0 then error("bad argument #1 to 'type' (value expected)", 2) end
   local v = ...
@@ -568,18 +574,6 @@ class LuaState:
 
     def memory(self):
         return self.rt.eval('collectgarbage("count")') * 1024
-
-
-class ScriptRaise(Exception):
-    """Raised by a Python function called from Lua to raise a Lua error:
-    the error handler turns it into Redis's error table."""
-
-    def __init__(self, msg, ignore_stats=False, where=False):
-        self.msg = msg
-        self.ignore_stats = ignore_stats
-        # A Lua runtime error (luaL_error): the message gets the calling
-        # line's position and the ERR code, as the error handler gives them.
-        self.where = where
 
 
 def lua_tostring(v):
