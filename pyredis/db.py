@@ -148,11 +148,14 @@ class Database:
         if self.blocking_keys and key in self.blocking_keys:
             self.server.signal_key_ready(self, key)
 
-    def delete(self, key):
-        """dbDelete: remove a key and its TTL; True if it existed."""
+    def delete(self, key, lazy=False):
+        """dbDelete: remove a key and its TTL; True if it existed. ``lazy``
+        (UNLINK...): a big value is freed in slices (pyredis.lazyfree)."""
         v = self.data.pop(key, None)
         if v is None:
             return False
+        if lazy:
+            self.server.lazyfree.free(v)
         if v.__class__ is Stream and self.blocking_keys and key in self.blocking_keys:
             # Clients blocked in XREADGROUP on it are told it is gone.
             self.server.signal_key_ready(self, key)
@@ -196,8 +199,11 @@ class Database:
             return key
         return None
 
-    def clear(self):
+    def clear(self, lazy=False):
+        """Drop every key; ``lazy``: the old tables are freed in slices."""
         removed = len(self.data)
+        if lazy:
+            self.server.lazyfree.free_tables((self.data, self.expires, self.lru), removed)
         if self.watched:
             self.server.touch_all_watched_keys_in_db(self)
         self.data = {}

@@ -1104,7 +1104,7 @@ class Replication:
         self.free_backlog()
         log.notice('MASTER <-> REPLICA sync: Flushing old data')
         for db in server.dbs:
-            db.clear()
+            db.clear(server.config.replica_lazy_flush)
         log.notice('MASTER <-> REPLICA sync: Loading DB in memory')
         server.loading = True
         server.update_gate()

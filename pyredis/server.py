@@ -36,6 +36,7 @@ from time import perf_counter_ns
 from . import acl, expire, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
+from .lazyfree import LazyFree
 from .memory import malloc_trim
 from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_listeners,
                          share_command_names)
@@ -57,6 +58,7 @@ class Server:
         share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
         self.clients = {}
+        self.lazyfree = LazyFree(self)
         # Clients whose socket does not take their replies as fast as they
         # come (Client.pause_writing): the cron checks their output limits.
         self.output_backlog = set()
@@ -427,26 +429,29 @@ class Server:
     def delete_expired(self, db, key):
         """The single path for expiry deletions (lazy and active)."""
         self.stat.expired_keys += 1
-        self._delete_and_propagate(db, key, NotifyFlags.EXPIRED, b'expired')
+        self._delete_and_propagate(db, key, NotifyFlags.EXPIRED, b'expired',
+                                   self.config.lazyfree_lazy_expire)
 
     def delete_evicted(self, db, key):
         """The single path for eviction deletions (evict.py)."""
         self.stat.evicted_keys += 1
-        self._delete_and_propagate(db, key, NotifyFlags.EVICTED, b'evicted')
+        self._delete_and_propagate(db, key, NotifyFlags.EVICTED, b'evicted',
+                                   self.config.lazyfree_lazy_eviction)
 
-    def _delete_and_propagate(self, db, key, cls, event):
+    def _delete_and_propagate(self, db, key, cls, event, lazy):
         """Delete a key the server itself removes, fire its keyspace event and
         propagate a DEL, so the AOF and the replicas drop it too."""
-        db.delete(key)
+        db.delete(key, lazy)
         if self.notify_flags:
             self.notify(cls, event, key, db.id)
         if self.propagate_targets:
             self.also_propagate(db.id, [b'DEL', key])
 
-    def empty_database(self, db):
+    def empty_database(self, db, lazy=False):
         """emptyData for one database: drop every key, then let the
-        subsystems that keep state per database forget it (flush_hooks)."""
-        db.clear()
+        subsystems that keep state per database forget it (flush_hooks).
+        ``lazy`` (FLUSHALL ASYNC...): the old tables are freed in slices."""
+        db.clear(lazy)
         for hook in self.flush_hooks:
             hook(self, db)
 

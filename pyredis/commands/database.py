@@ -18,32 +18,39 @@ def dbsize(c, argv):
     return integer(len(c.db.data))
 
 
-def _flush_mode(argv):
+def _flush_mode(c, argv):
+    """getFlushCommandFlags: True for ASYNC (or no argument with
+    lazyfree-lazy-user-flush), False for SYNC, None for a syntax error."""
     if len(argv) > 2:
         return None
-    if len(argv) == 2 and argv[1].lower() not in (b'sync', b'async'):
-        return None
-    return True
+    if len(argv) == 2:
+        mode = argv[1].lower()
+        if mode not in (b'sync', b'async'):
+            return None
+        return mode == b'async'
+    return c.server.config.lazyfree_lazy_user_flush
 
 
 @command('flushdb')
 def flushdb(c, argv):
-    if _flush_mode(argv) is None:
+    lazy = _flush_mode(c, argv)
+    if lazy is None:
         return SYNTAX_ERR
     server = c.server
     server.dirty += len(c.db.data) + 1
-    server.empty_database(c.db)
+    server.empty_database(c.db, lazy)
     return OK
 
 
 @command('flushall')
 def flushall(c, argv):
-    if _flush_mode(argv) is None:
+    lazy = _flush_mode(c, argv)
+    if lazy is None:
         return SYNTAX_ERR
     server = c.server
     for db in server.dbs:
         server.dirty += len(db.data)
-        server.empty_database(db)
+        server.empty_database(db, lazy)
     server.dirty += 1
     for hook in server.flushall_hooks:
         hook(server)

@@ -145,8 +145,8 @@ def info_memory(server):
         ('mem_aof_buffer', 0),
         ('mem_allocator', 'libc'),
         ('active_defrag_running', 0),
-        ('lazyfree_pending_objects', 0),
-        ('lazyfreed_objects', 0),
+        ('lazyfree_pending_objects', server.lazyfree.pending),
+        ('lazyfreed_objects', server.lazyfree.freed),
     ]
 
 

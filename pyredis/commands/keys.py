@@ -22,13 +22,12 @@ from ..resp import DB_INDEX_ERR, NUMKEYS_ERR, SAME_OBJECT_ERR
 
 G = NotifyFlags.GENERIC
 
-@command('del')
-def del_(c, argv):
+def _delete_keys(c, argv, lazy):
     db = c.db
     server = c.server
     deleted = 0
     for key in argv[1:]:
-        if db.exists(key) and db.delete(key):
+        if db.exists(key) and db.delete(key, lazy):
             deleted += 1
             server.dirty += 1
             if server.notify_flags:
@@ -36,7 +35,14 @@ def del_(c, argv):
     return integer(deleted)
 
 
-command('unlink')(del_)
+@command('del')
+def del_(c, argv):
+    return _delete_keys(c, argv, c.server.config.lazyfree_lazy_user_del)
+
+
+@command('unlink')
+def unlink(c, argv):
+    return _delete_keys(c, argv, True)
 
 
 @command('exists')

@@ -1,0 +1,151 @@
+"""Lazy freeing (lazyfree.c): big values and whole keyspaces freed a slice at
+a time, so the command that dropped them answers at once.
+
+Redis hands such objects to a background thread. In CPython that would not
+help: freeing a dict of a million keys is one C call that holds the GIL
+throughout, whichever thread makes it. So the objects wait in a queue and
+are taken apart from the event loop, a slice of at most SLICE seconds per
+turn, between the clients' requests: a dict is emptied with popitem(), a
+set with pop(), a list with pop(), each taking only its own element down
+(an element that is itself a big container joins the queue instead).
+
+What is worth it is decided as Redis's lazyfreeGetFreeEffort: a value
+whose free costs more than LAZYFREE_THRESHOLD allocations; smaller values
+are dropped at once. Redis counts a hash table's entries, a skiplist's
+nodes, a quicklist's nodes (estimated here from a sample of the list's
+elements, as their listpacks would hold them), and one allocation for
+everything in a compact encoding (listpack, intset) and for strings. ``pending`` and ``freed`` are INFO's
+lazyfree_pending_objects and lazyfreed_objects (a flushed database counts
+its keys, as in Redis).
+"""
+
+import collections
+import time
+
+from .util import string2ll
+from .values import object_encoding
+from .zset import ZSet
+
+LAZYFREE_THRESHOLD = 64     # Redis's LAZYFREE_THRESHOLD
+SLICE = 0.001               # seconds of freeing per turn of the event loop
+CHECK_EVERY = 256           # elements freed between two looks at the clock
+
+_CONTAINERS = (dict, set, list, collections.deque)
+
+
+# Bytes per quicklist node for list-max-listpack-size -1 ... -5.
+_NODE_BYTES = (4096, 8192, 16384, 32768, 65536)
+
+
+def free_effort(server, v):
+    """lazyfreeGetFreeEffort: the allocations dropping ``v`` frees."""
+    cls = v.__class__
+    if cls is collections.deque:
+        return _quicklist_nodes(server, v)
+    if cls is set or cls is dict or cls is ZSet:
+        if object_encoding(server, v) in (b'hashtable', b'skiplist'):
+            return len(v)
+    return 1
+
+
+def _quicklist_nodes(server, v):
+    n = len(v)
+    if not n:
+        return 0
+    fill = server.config.list_max_listpack_size
+    if fill > 0:
+        return (n + fill - 1) // fill
+    step = max(1, n // 16)
+    sample = [v[i] for i in range(0, n, step)][:16]
+    avg = sum(map(_listpack_entry_size, sample)) / len(sample)
+    return int(n * avg) // _NODE_BYTES[min(-fill, 5) - 1] + 1
+
+
+def _listpack_entry_size(e):
+    """An element's bytes in a listpack: encoding, data, back length."""
+    if len(e) <= 20:
+        i = string2ll(e)
+        if i is not None:
+            if 0 <= i < 128:
+                return 2
+            for size, bits in ((3, 13), (4, 16), (5, 24), (6, 32)):
+                if -(1 << (bits - 1)) <= i < (1 << (bits - 1)):
+                    return size
+            return 10
+    n = len(e)
+    head = 1 if n < 64 else 2 if n < 4096 else 5
+    return head + n + (1 if head + n < 128 else 2 if head + n < 16384 else 3)
+
+
+class LazyFree:
+    __slots__ = ('server', 'queue', 'pending', 'freed', 'scheduled', 'counts')
+
+    def __init__(self, server):
+        self.server = server
+        self.queue = collections.deque()    # containers being emptied
+        self.counts = collections.deque()   # what each counts in ``pending``
+        self.pending = 0
+        self.freed = 0
+        self.scheduled = False
+
+    def free(self, v):
+        """Drop the value of a deleted key (UNLINK, and DEL/expiry/eviction
+        under their lazyfree-lazy-* directives): a big one in slices."""
+        if self.server.loop is not None and free_effort(self.server, v) > LAZYFREE_THRESHOLD:
+            self._queue(v, 1)
+
+    def free_tables(self, tables, keys):
+        """Drop a database's dicts (FLUSHALL/FLUSHDB ASYNC), counted as its
+        ``keys``."""
+        if self.server.loop is None or keys <= LAZYFREE_THRESHOLD:
+            return
+        for i, table in enumerate(tables):
+            self._queue(table, keys if i == 0 else 0)
+
+    def _queue(self, obj, count):
+        if obj.__class__ is ZSet:
+            # Its member dict and its sorted sublists, taken apart in turn.
+            self._queue(obj.dict, count)
+            self._queue(obj._lists, 0)
+            return
+        self.queue.append(obj)
+        self.counts.append(count)
+        self.pending += count
+        if not self.scheduled:
+            self.scheduled = True
+            self.server.loop.call_soon(self._run)
+
+    def _run(self):
+        """One slice: empty the queued containers until the time is up."""
+        queue = self.queue
+        clock = time.perf_counter
+        deadline = clock() + SLICE
+        big = LAZYFREE_THRESHOLD
+        while queue:
+            obj = queue[0]
+            is_dict = isinstance(obj, dict)   # (the LFU table is a dict subclass)
+            take = obj.popitem if is_dict else obj.pop
+            n = 0
+            while obj:
+                item = take()
+                if is_dict:
+                    item = item[1]
+                if ((item.__class__ in _CONTAINERS or item.__class__ is ZSet)
+                        and len(item) > big):
+                    self._queue(item, 0)
+                item = None
+                n += 1
+                if n == CHECK_EVERY:
+                    n = 0
+                    if clock() > deadline:
+                        break
+            if obj:
+                break
+            queue.popleft()
+            count = self.counts.popleft()
+            self.pending -= count
+            self.freed += count
+        if queue:
+            self.server.loop.call_soon(self._run)
+        else:
+            self.scheduled = False
