@@ -13,10 +13,11 @@ top, under the command line only (tests/test_layers.py walks them).
 """
 
 from . import aof, evict, pubsub, replication
-from .commands import (acl as acl_cmds, aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
+from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
                        geo, hashes, hyperloglog, info, introspection, keys, lists, memory,
                        persistence, register_family, scripting, sets, sort, streams, strings,
                        transactions, zsets)
+from .commands import acl as acl_cmds
 from .commands import pubsub as pubsub_cmds
 from .commands import replication as replication_cmds
 from .commands import server as server_cmds

@@ -26,6 +26,7 @@ is created from the spec and dispatches on argv[1].
 """
 
 from .. import facts, values
+from ..util import string2ll
 
 TABLE = {}          # lower-case bytes name -> Command (top-level commands)
 # What dispatch looks names up in: TABLE plus the upper-case spellings, so
@@ -39,7 +40,8 @@ class Command:
                  'subcommands', 'parent', 'calls', 'rejected_calls',
                  'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
                  'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
-                 'duration', 'keys_proc', 'inline_min', 'inline_max')
+                 'duration', 'keys_proc', 'inline_min', 'inline_max',
+                 'acl_id', 'acl_keys', 'acl_channels')
 
     def __init__(self, fullname, info, docs, parent=None):
         self.fullname = fullname
@@ -49,6 +51,11 @@ class Command:
         self.parent = parent
         self.proc = None
         self.keys_proc = None
+        # Set by pyredis.acl: the command's id in users' permission maps,
+        # whether it names keys, and which of its arguments are channels.
+        self.acl_id = 0
+        self.acl_keys = False
+        self.acl_channels = None
         self.arity = info[1]
         self.min_args = abs(self.arity)
         self.max_args = self.arity if self.arity > 0 else 1 << 30
@@ -179,3 +186,136 @@ def lookup(name):
 def all_commands():
     """Every implemented command, containers included, in table order."""
     return [c for c in TABLE.values() if c.implemented()]
+
+
+# -- the keys of a command line -------------------------------------------------------
+
+def command_keys(cmd, argv):
+    """getKeysFromCommandWithSpecs: the keys of a command line as (position,
+    key-spec flags) pairs - from the key specs when they are complete and
+    their flags fixed, else from the command's own key finder - or an error
+    reply from that finder. COMMAND GETKEYS and the ACL check use it."""
+    specs = cmd.info[8]
+    has_keyspec = any('not_key' not in s[b'flags'] for s in specs)
+    if has_keyspec and not any('variable_flags' in s[b'flags'] for s in specs):
+        keys = keys_from_specs(specs, argv)
+        if keys is not None:
+            return keys
+    proc = KEY_FLAG_PROCS.get(cmd.fullname)
+    if proc is not None:
+        return proc(argv)
+    if cmd.keys_proc is not None:
+        found = cmd.keys_proc(argv)
+        if found.__class__ is bytes:
+            return found
+        flags = tuple(specs[0][b'flags']) if specs else ()
+        return [(i, flags) for i in found]
+    if has_keyspec:
+        return keys_from_specs(specs, argv) or []
+    return []
+
+
+def keys_from_specs(specs, argv):
+    """getKeysUsingKeySpecs: the keys every key spec finds, or None when a
+    spec does not apply (Redis then asks the command's key finder)."""
+    argc = len(argv)
+    out = []
+    for spec_ in specs:
+        if 'not_key' in spec_[b'flags']:
+            continue        # (GET_KEYSPEC_DEFAULT: channels of shard pub/sub)
+        bs, fk = spec_[b'begin_search'], spec_[b'find_keys']
+        if bs[b'type'] == b'index':
+            first = bs[b'spec'][b'index']
+        elif bs[b'type'] == b'keyword':
+            keyword = bs[b'spec'][b'keyword'].lower()
+            startfrom = bs[b'spec'][b'startfrom']
+            if startfrom > 0:
+                candidates = range(startfrom, argc)
+            else:
+                candidates = range(argc + startfrom, 0, -1)
+            first = 0
+            for i in candidates:
+                if i >= argc or i < 1:
+                    break
+                if argv[i].lower() == keyword:
+                    first = i + 1
+                    break
+            if not first:
+                continue
+        else:
+            return None
+        if fk[b'type'] == b'range':
+            lastkey, limit = fk[b'spec'][b'lastkey'], fk[b'spec'][b'limit']
+            if lastkey >= 0:
+                last = first + lastkey
+            elif not limit:
+                last = argc + lastkey
+            else:
+                last = first + ((argc - first) // limit + lastkey)
+            step = fk[b'spec'][b'keystep']
+        elif fk[b'type'] == b'keynum':
+            idx = first + fk[b'spec'][b'keynumidx']
+            if idx >= argc:
+                return None
+            numkeys = string2ll(argv[idx])
+            if numkeys is None or numkeys < 0:
+                return None
+            first += fk[b'spec'][b'firstkey']
+            last = first + numkeys - 1
+            step = fk[b'spec'][b'keystep']
+        else:
+            return None
+        if last >= argc or last < first or first >= argc:
+            return None
+        if 'incomplete' in spec_[b'flags']:
+            return None
+        flags = tuple(spec_[b'flags'])
+        out.extend((i, flags) for i in range(first, last + 1, step))
+    return out
+
+
+def _set_key_flags(argv):
+    # setGetKeys: with GET the key is also read.
+    for a in argv[3:]:
+        if a.lower() == b'get':
+            return [(1, ('RW', 'access', 'update'))]
+    return [(1, ('OW', 'update'))]
+
+
+def _bitfield_key_flags(argv):
+    # bitfieldGetKeys: read-only unless a SET/INCRBY (or a syntax error).
+    i = 2
+    while i < len(argv):
+        left = len(argv) - i - 1
+        arg = argv[i].lower()
+        if arg == b'get' and left >= 2:
+            i += 3
+        elif arg == b'overflow' and left >= 1:
+            i += 2
+        else:
+            return [(1, ('RW', 'access', 'update'))]
+    return [(1, ('RO', 'access'))]
+
+
+# Commands whose key flags depend on the arguments (getkeys_proc in Redis).
+def _sort_key_flags(argv):
+    # sortGetKeys: the sorted key, and the last STORE's key (BY and GET
+    # patterns are not keys: SORT checks them itself).
+    keys = [(1, ('RO', 'access'))]
+    store = None
+    i = 2
+    skips = {b'limit': 2, b'get': 1, b'by': 1}
+    while i < len(argv):
+        arg = argv[i].lower()
+        if arg in skips:
+            i += skips[arg]
+        elif arg == b'store' and i + 1 < len(argv):
+            store = (i + 1, ('OW', 'update'))
+        i += 1
+    if store is not None:
+        keys.append(store)
+    return keys
+
+
+KEY_FLAG_PROCS = {'set': _set_key_flags, 'bitfield': _bitfield_key_flags,
+                  'sort': _sort_key_flags}

@@ -6,6 +6,7 @@ from ..resp import (OK, bulk, integer, error, help_reply, CommandError, DB_INDEX
                     NOT_INT_ERR)
 from ..util import string2ll, c_string
 from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, IgnoredInput
+from ..acl import WRONGPASS
 from ..config import REDIS_VERSION
 
 
@@ -63,35 +64,20 @@ def select(c, argv):
     return OK
 
 
-def check_password(server, user, password):
-    if user.lower() != b'default' and user != b'default':
-        return False
-    required = server.config.requirepass
-    if not required:
-        return True
-    return password == required.encode('utf-8', 'surrogateescape')
-
-
-WRONGPASS = b'-WRONGPASS invalid username-password pair or user is disabled.\r\n'
-
-
 @command('auth')
 def auth(c, argv):
     if len(argv) > 3:
         return SYNTAX_ERR
+    acl = c.server.acl
     if len(argv) == 2:
-        if not c.server.config.requirepass:
+        if acl.default.nopass:
             return (b'-ERR AUTH <password> called without any password configured for '
                     b'the default user. Are you sure your configuration is correct?\r\n')
         user, password = b'default', argv[1]
     else:
         user, password = argv[1], argv[2]
-    if check_password(c.server, user, password):
-        c.authenticated = True
-        c.user = b'default'
-        c.update_gate()
+    if acl.authenticate(c, user, password, argv[0]):
         return OK
-    c.server.stat.auth_failures = getattr(c.server.stat, 'auth_failures', 0) + 1
     return WRONGPASS
 
 
@@ -114,10 +100,8 @@ def hello(c, argv):
         opt = argv[i].lower()
         more = len(argv) - i - 1
         if opt == b'auth' and more >= 2:
-            if not check_password(c.server, argv[i + 1], argv[i + 2]):
+            if not c.server.acl.authenticate(c, argv[i + 1], argv[i + 2], argv[0]):
                 return WRONGPASS
-            c.authenticated = True
-            c.update_gate()
             i += 3
         elif opt == b'setname' and more >= 1:
             setname = argv[i + 1]
@@ -162,8 +146,8 @@ def reset(c, argv):
     c.name = b''
     c.reply_mode = 0
     # CLIENT NO-EVICT survives RESET in Redis 7.0 (clearClientConnectionState).
+    c.user = server.acl.default
     c.authenticated = not server.requires_auth()
-    c.user = b'default'
     c.update_gate()
     return b'+RESET\r\n'
 
@@ -328,9 +312,10 @@ def client_kill(c, argv):
         elif opt == b'laddr':
             filters['laddr'] = val
         elif opt == b'user':
-            if val != b'default':
+            u = server.acl.get(val)
+            if u is None:
                 return error(b"ERR No such user '%s'" % val)
-            filters['user'] = val
+            filters['user'] = u
         elif opt == b'skipme':
             v = val.lower()
             if v == b'yes':
@@ -351,7 +336,7 @@ def client_kill(c, argv):
             continue
         if 'laddr' in filters and x.laddr != filters['laddr']:
             continue
-        if 'user' in filters and x.user != filters['user']:
+        if 'user' in filters and x.user is not filters['user']:
             continue
         if x is c and skipme:
             continue

@@ -6,11 +6,11 @@ Everything they report comes from the command table, whose facts are Redis
 as Redis 7.0 does.
 """
 
-from . import command, all_commands, lookup, TABLE
+from . import command, all_commands, command_keys, lookup, KEY_FLAG_PROCS, TABLE
 from .. import facts
 from .. import resp
 from ..resp import integer, help_reply, SYNTAX_ERR
-from ..util import string2ll, glob_match
+from ..util import glob_match
 
 
 # -- COMMAND ------------------------------------------------------------------
@@ -135,111 +135,14 @@ def get_keys(argv):
         return b'-ERR The command has no key arguments\r\n'
     if len(argv) < cmd.min_args or len(argv) > cmd.max_args:
         return b'-ERR Invalid number of arguments specified for command\r\n'
-    keys = None
-    if has_keyspec and not any('variable_flags' in s[b'flags'] for s in specs):
-        keys = keys_from_specs(specs, argv)
-    if keys is None:
-        # The command's own key finder, as Redis falls back to getkeys_proc.
-        proc = KEY_FLAG_PROCS.get(cmd.fullname)
-        if proc is not None:
-            keys = proc(argv)
-        elif cmd.keys_proc is not None:
-            found = cmd.keys_proc(argv)
-            if found.__class__ is bytes:
-                return found
-            flags = tuple(specs[0][b'flags']) if specs else ()
-            keys = [(i, flags) for i in found]
-        elif has_keyspec:
-            keys = keys_from_specs(specs, argv) or []
-        else:
-            keys = []
+    keys = command_keys(cmd, argv)
+    if keys.__class__ is bytes:
+        return keys
     if not keys and 'no_mandatory_keys' not in cmd.flags:
         return b'-ERR Invalid arguments specified for command\r\n'
     return keys
 
 
-def keys_from_specs(specs, argv):
-    """getKeysUsingKeySpecs: the keys every key spec finds, or None when a
-    spec does not apply (Redis then asks the command's key finder)."""
-    argc = len(argv)
-    out = []
-    for spec_ in specs:
-        bs, fk = spec_[b'begin_search'], spec_[b'find_keys']
-        if bs[b'type'] == b'index':
-            first = bs[b'spec'][b'index']
-        elif bs[b'type'] == b'keyword':
-            keyword = bs[b'spec'][b'keyword'].lower()
-            startfrom = bs[b'spec'][b'startfrom']
-            if startfrom > 0:
-                candidates = range(startfrom, argc)
-            else:
-                candidates = range(argc + startfrom, 0, -1)
-            first = 0
-            for i in candidates:
-                if i >= argc or i < 1:
-                    break
-                if argv[i].lower() == keyword:
-                    first = i + 1
-                    break
-            if not first:
-                continue
-        else:
-            return None
-        if fk[b'type'] == b'range':
-            lastkey, limit = fk[b'spec'][b'lastkey'], fk[b'spec'][b'limit']
-            if lastkey >= 0:
-                last = first + lastkey
-            elif not limit:
-                last = argc + lastkey
-            else:
-                last = first + ((argc - first) // limit + lastkey)
-            step = fk[b'spec'][b'keystep']
-        elif fk[b'type'] == b'keynum':
-            idx = first + fk[b'spec'][b'keynumidx']
-            if idx >= argc:
-                return None
-            numkeys = string2ll(argv[idx])
-            if numkeys is None or numkeys < 0:
-                return None
-            first += fk[b'spec'][b'firstkey']
-            last = first + numkeys - 1
-            step = fk[b'spec'][b'keystep']
-        else:
-            return None
-        if last >= argc or last < first or first >= argc:
-            return None
-        if 'incomplete' in spec_[b'flags']:
-            return None
-        flags = tuple(spec_[b'flags'])
-        out.extend((i, flags) for i in range(first, last + 1, step))
-    return out
-
-
-def _set_key_flags(argv):
-    # setGetKeys: with GET the key is also read.
-    for a in argv[3:]:
-        if a.lower() == b'get':
-            return [(1, ('RW', 'access', 'update'))]
-    return [(1, ('OW', 'update'))]
-
-
-def _bitfield_key_flags(argv):
-    # bitfieldGetKeys: read-only unless a SET/INCRBY (or a syntax error).
-    i = 2
-    while i < len(argv):
-        left = len(argv) - i - 1
-        arg = argv[i].lower()
-        if arg == b'get' and left >= 2:
-            i += 3
-        elif arg == b'overflow' and left >= 1:
-            i += 2
-        else:
-            return [(1, ('RW', 'access', 'update'))]
-    return [(1, ('RO', 'access'))]
-
-
-# Commands whose key flags depend on the arguments (getkeys_proc in Redis).
-KEY_FLAG_PROCS = {'set': _set_key_flags, 'bitfield': _bitfield_key_flags}
 
 
 @command('command|getkeys')
