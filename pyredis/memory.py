@@ -352,6 +352,9 @@ def value_size(v, samples=5):
             v.items(), len(v), samples, lambda kv: _getsizeof(kv[0]) + _getsizeof(kv[1]))
     if t is set:
         return _getsizeof(v) + _sample_avg(v, len(v), samples, _getsizeof)
+    own = getattr(v, 'memory_usage', None)
+    if own is not None:         # a type that measures itself (Stream)
+        return own(samples)
     d = getattr(v, 'dict', None)
     if isinstance(d, dict):     # ZSet: member -> score dict + (score, member) tuples
         n = len(d)

@@ -424,3 +424,122 @@ def test_propagation_matches_redis_aof(server_factory):
             conn.call(*cmd)
         conn.close()
     assert _aof_text(ours) == _aof_text(theirs)
+
+
+# -- keyspace events, types, memory ------------------------------------------------------------
+
+EVENT_COMMANDS = [
+    ('XADD', 'e', '1-0', 'a', '1'), ('XADD', 'e', 'MAXLEN', '0', '2-0', 'a', '1'),
+    ('XADD', 'e', '3-0', 'a', '1'), ('XDEL', 'e', '3-0'), ('XTRIM', 'e', 'MAXLEN', '0'),
+    ('XGROUP', 'CREATE', 'e', 'g', '$'), ('XGROUP', 'CREATECONSUMER', 'e', 'g', 'c'),
+    ('XGROUP', 'DELCONSUMER', 'e', 'g', 'c'), ('XGROUP', 'SETID', 'e', 'g', '0'),
+    ('XSETID', 'e', '9-0'), ('XREADGROUP', 'GROUP', 'g', 'c2', 'STREAMS', 'e', '>'),
+    ('XCLAIM', 'e', 'g', 'c3', '0', '1-0', 'FORCE'), ('XGROUP', 'DESTROY', 'e', 'g'),
+    ('XGROUP', 'CREATE', 'e2', 'g', '$', 'MKSTREAM'), ('XADD', 'e3', 'NOMKSTREAM', '1-0', 'a', 'b'),
+    ('GEOADD', 'geo', '1', '1', 'm'), ('GEORADIUS', 'geo', '1', '1', '10', 'km', 'STORE', 'gs'),
+    ('GEOSEARCHSTORE', 'gs2', 'geo', 'FROMMEMBER', 'm', 'BYRADIUS', '1', 'km', 'STOREDIST'),
+    ('GEOSEARCHSTORE', 'gs2', 'geo', 'FROMMEMBER', 'm', 'BYRADIUS', '1', 'km'),
+    ('DEL', 'e'),
+]
+
+
+def _events(srv):
+    conn = RawConn(srv.port)
+    conn.call('CONFIG', 'SET', 'notify-keyspace-events', 'KEA')
+    sub = RawConn(srv.port)
+    sub.send_command('PSUBSCRIBE', '__key*__:*')
+    sub.read_reply()
+    for cmd in EVENT_COMMANDS:
+        conn.call(*cmd)
+    conn.call('PUBLISH', 'end', 'x')
+    sub.send_command('SUBSCRIBE', 'end')
+    out = []
+    while True:
+        r = sub.read_reply()
+        if r.startswith(b'*3\r\n$9\r\nsubscribe'):
+            break
+        out.append(r)
+    conn.call('CONFIG', 'SET', 'notify-keyspace-events', '')
+    conn.close()
+    sub.close()
+    return out
+
+
+def test_keyspace_events_like_redis(pyredis, real_redis):
+    ours = _events(pyredis)
+    assert ours == _events(real_redis)
+    assert any(b'xgroup-createconsumer' in e for e in ours)
+
+
+def test_type_scan_encoding_memory(compat):
+    compat.run(('XADD', 's', '1-0', 'a', '1'), ('SET', 'k', 'v'), ('ZADD', 'z', '1', 'm'),
+               ('SCAN', '0', 'TYPE', 'stream'), ('TYPE', 's'), ('OBJECT', 'ENCODING', 's'))
+    # MEMORY USAGE measures pyredis's own objects: it grows with the stream.
+    a = compat.a
+    first = int(a.call('MEMORY', 'USAGE', 's')[1:-2])
+    for i in range(2, 500):
+        a.call('XADD', 's', '%d-0' % i, 'field', 'value %d' % i)
+    a.call('XGROUP', 'CREATE', 's', 'g', '0')
+    a.call('XREADGROUP', 'GROUP', 'g', 'c', 'STREAMS', 's', '>')
+    assert int(a.call('MEMORY', 'USAGE', 's', 'SAMPLES', '0')[1:-2]) > first * 50
+    assert int(a.call('MEMORY', 'USAGE', 's')[1:-2]) > first * 50
+
+
+# -- redis-py ------------------------------------------------------------------------------------
+
+def test_redis_py_worker_loop_recovers_after_a_consumer_dies(pyredis):
+    r = pyredis.client(decode_responses=True)
+    r.xgroup_create('jobs', 'workers', id='0', mkstream=True)
+    for i in range(10):
+        r.xadd('jobs', {'n': i})
+    # A consumer reads five jobs and dies without acknowledging them.
+    dead = r.xreadgroup('workers', 'dead', {'jobs': '>'}, count=5)
+    assert len(dead[0][1]) == 5
+    done = []
+
+    def worker(name):
+        w = pyredis.client(decode_responses=True)
+        while True:
+            got = w.xreadgroup('workers', name, {'jobs': '>'}, count=2, block=300)
+            if not got:
+                break
+            for eid, fields in got[0][1]:
+                done.append(int(fields['n']))
+                w.xack('jobs', 'workers', eid)
+        w.close()
+
+    t = threading.Thread(target=worker, args=('alive',))
+    t.start()
+    t.join()
+    assert sorted(done) == [5, 6, 7, 8, 9]
+    # Recovery: the dead consumer's entries are claimed and processed.
+    cursor, claimed, deleted = r.xautoclaim('jobs', 'workers', 'alive', min_idle_time=0,
+                                            start_id='0-0', count=10)
+    assert cursor == '0-0' and deleted == []
+    for eid, fields in claimed:
+        done.append(int(fields['n']))
+        r.xack('jobs', 'workers', eid)
+    assert sorted(done) == list(range(10))
+    assert r.xpending('jobs', 'workers')['pending'] == 0
+    info = r.xinfo_groups('jobs')[0]
+    assert info['lag'] == 0 and info['entries-read'] == 10
+    assert {c['name'] for c in r.xinfo_consumers('jobs', 'workers')} == {'dead', 'alive'}
+    assert r.xrange('jobs', count=1)[0][1] == {'n': '0'}
+    assert r.xinfo_stream('jobs')['length'] == 10
+    assert r.xtrim('jobs', maxlen=3, approximate=False) == 7
+    assert r.xlen('jobs') == 3
+
+
+def test_redis_py_geo_methods(pyredis):
+    r = pyredis.client(decode_responses=True)
+    assert r.geoadd('Sicily', (13.361389, 38.115556, 'Palermo', 15.087269, 37.502669,
+                               'Catania')) == 2
+    assert r.geodist('Sicily', 'Palermo', 'Catania', unit='km') == 166.2742
+    assert r.geohash('Sicily', 'Palermo', 'Catania') == ['sqc8b49rny0', 'sqdtr74hyu0']
+    pos = r.geopos('Sicily', 'Palermo')[0]
+    assert abs(pos[0] - 13.361389) < 1e-5
+    assert r.georadius('Sicily', 15, 37, 200, unit='km', withdist=True, sort='ASC') == [
+        ['Catania', 56.4413], ['Palermo', 190.4424]]
+    assert r.geosearch('Sicily', longitude=15, latitude=37, radius=100, unit='km') == \
+        ['Catania']
+    assert r.geosearchstore('near', 'Sicily', member='Palermo', radius=200, unit='km') == 2
