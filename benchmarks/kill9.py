@@ -132,6 +132,7 @@ class Server:
         self.args = list(args)
         self.port = None
         self.proc = None
+        self.keep = False
 
     def start(self, timeout=120):
         self.port = free_port()
@@ -142,13 +143,15 @@ class Server:
         cmd += ['--port', str(self.port), '--bind', '127.0.0.1', '--dir', self.dir,
                 '--logfile', os.path.join(self.dir, 'server.log')] + self.args
         env = dict(os.environ, PYTHONPATH=ROOT)
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     env=env, cwd=self.dir)
+        with open(os.path.join(self.dir, 'server.out'), 'ab') as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env,
+                                         cwd=self.dir)
         deadline = time.time() + timeout
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError('%s exited with %s at start; log:\n%s' % (
-                    self.kind, self.proc.returncode, self.log_tail()))
+                self.keep = True
+                raise RuntimeError('%s exited with %s at start (dir %s kept); log:\n%s' % (
+                    self.kind, self.proc.returncode, self.dir, self.log_tail()))
             try:
                 c = Conn(self.port, timeout=2)
                 try:
@@ -162,11 +165,19 @@ class Server:
         raise RuntimeError('%s did not start' % self.kind)
 
     def log_tail(self, n=15):
-        try:
-            with open(os.path.join(self.dir, 'server.log'), errors='replace') as f:
-                return ''.join(f.readlines()[-n:])
-        except OSError:
-            return ''
+        out = []
+        for name in ('server.log', 'server.out'):
+            try:
+                with open(os.path.join(self.dir, name), errors='replace') as f:
+                    out += f.readlines()[-n:]
+            except OSError:
+                pass
+        return ''.join(out)
+
+    def remove_dir(self):
+        """The directory goes with the server, unless a failure is to be read."""
+        if not self.keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
     def kill9(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -329,7 +340,7 @@ def kill_loop(kind, policy, rounds, nconns, seed, verbose, kill_range=(0.3, 2.5)
                     ' ' + '; '.join(problems) if problems else ''), flush=True)
     finally:
         server.stop()
-        shutil.rmtree(d, ignore_errors=True)
+        server.remove_dir()
     return total_acked, total_lost, all_problems
 
 
@@ -434,7 +445,7 @@ def listing(d):
     out = []
     for root, _, files in os.walk(d):
         for f in sorted(files):
-            if f == 'server.log':
+            if f in ('server.log', 'server.out'):
                 continue
             out.append(os.path.relpath(os.path.join(root, f), d))
     return sorted(out)
@@ -494,7 +505,7 @@ def bgsave_case(kind, victim, rng, keys=DATA_KEYS):
             result['restart'] = 'ERROR %s' % e
         finally:
             server.stop()
-            shutil.rmtree(d, ignore_errors=True)
+            server.remove_dir()
         return result
     return attempts(case)
 
@@ -563,7 +574,7 @@ def bgrewrite_case(kind, victim, rng, keys=DATA_KEYS):
             result['restart'] = 'ERROR %s' % e
         finally:
             server.stop()
-            shutil.rmtree(d, ignore_errors=True)
+            server.remove_dir()
         return result
     return attempts(case)
 

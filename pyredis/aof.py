@@ -1209,7 +1209,9 @@ class Aof:
                 log.notice('Starting automatic rewriting of AOF on %d%% growth' % growth)
                 self.rewrite_background()
         self.refresh_policy()
-        if self.state == AOF_ON:
+        if self.state != AOF_OFF:
+            # (Also while waiting for the first rewrite: the commands go to
+            # the temp incr file meanwhile.)
             if self.buf and not self.scheduled:
                 # A postponed write (two seconds at most) and its replies.
                 self.before_sleep()
