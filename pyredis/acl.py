@@ -792,20 +792,22 @@ class ACL:
                 b'accumulated and the EXEC call. This command is no longer allowed for the '
                 b'following reason: %s\r\n' % reason)
 
-    def check_script(self, caller, cmd, argv):
-        """scriptVerifyACL: None, or the message the script gets."""
+    def check_script(self, caller, cmd, argv, log=True):
+        """scriptVerifyACL: None, or the message the script gets (logged,
+        except for redis.acl_check_cmd's question)."""
         user = caller.user
         if not user.restricted:
             return None
         res, idx = user.check(cmd, argv)
         if res == OK:
             return None
-        self.add_log(caller, res, CTX_LUA, argv=argv, cmd=cmd, idx=idx)
+        if log:
+            self.add_log(caller, res, CTX_LUA, argv=argv, cmd=cmd, idx=idx)
         if res == DENIED_CMD:
             return b"The user executing the script can't run this command or subcommand"
         if res == DENIED_KEY:
             return (b"The user executing the script can't access at least one of the keys "
-                    b"mentioned in the command")
+                    b"mentioned in the command arguments")
         return (b"The user executing the script can't publish to the channel mentioned in "
                 b"the command")
 
@@ -947,7 +949,12 @@ class ACL:
                 try:
                     u.apply(op, self.pubsub_all)
                 except SetUserError as e:
-                    errors.append('%s:%d: %s. ' % (name, linenum, e.args[0]))
+                    if e.args[0] == ERR_ENOENT:
+                        # (Only a name is shown: other rules may hold passwords.)
+                        errors.append("%s:%d: Error in applying operation '%s': %s. " % (
+                            name, linenum, op.decode('utf-8', 'surrogateescape'), e.args[0]))
+                    else:
+                        errors.append('%s:%d: %s. ' % (name, linenum, e.args[0]))
         if errors:
             return ''.join(errors) + ('WARNING: ACL errors detected, no change to the '
                                       'previously active ACL rules was performed')

@@ -875,7 +875,7 @@ EFFECTIVE = set('''
     replica-announce-port repl-timeout repl-ping-replica-period rdb-key-save-delay
     key-load-delay repl-diskless-sync-max-replicas repl-backlog-size repl-backlog-ttl
     auto-aof-rewrite-min-size client-output-buffer-limit lfu-log-factor lfu-decay-time
-    replica-ignore-maxmemory
+    replica-ignore-maxmemory aclfile acllog-max-len acl-pubsub-default
 '''.split())
 
 
@@ -1268,10 +1268,12 @@ def rewrite_directive(config, d, state):
         state.rewrite_line(name, '%s %d' % (name, v), v != d.default)
 
 
-def rewrite(config, path=None):
+def rewrite(config, path=None, users=None):
     """CONFIG REWRITE: rewrite the configuration file in place, keeping its
-    comments, unknown lines, include/rename-command/user/loadmodule lines and
-    order; returns None or an error string (strerror)."""
+    comments, unknown lines, include/rename-command/loadmodule lines and
+    order; returns None or an error string (strerror). ``users``: the
+    'user' lines to write in place of the old ones (rewriteConfigUserOption),
+    or None to keep them."""
     path = path or config.config_file
     try:
         with open(path, 'r', encoding='utf-8', errors='surrogateescape') as f:
@@ -1283,6 +1285,10 @@ def rewrite(config, path=None):
     state = RewriteState(old.split('\n') if old else ())
     for d in DIRECTIVES:
         rewrite_directive(config, d, state)
+    if users is not None:
+        for line in users:
+            state.rewrite_line('user', line, True)
+        state.mark_processed('user')
     state.remove_orphaned()
     content = state.content()
     return write_atomically(path, content)

@@ -299,7 +299,8 @@ def config_rewrite(c, argv):
                             else server.masterhost.decode(), server.masterport)
     elif server.masterhost is None:
         config.replicaof = None
-    err = config_mod.rewrite(config)
+    # With an aclfile the users live there, and 'user' lines go.
+    err = config_mod.rewrite(config, users=[] if config.aclfile else server.acl.user_lines())
     if err:
         log.warning('CONFIG REWRITE failed: %s' % err)
         return error(b'ERR Rewriting config file: ' + err.encode())

@@ -25,7 +25,7 @@ whose ALPHA keys are equal keep their list order.
 
 from collections import deque
 
-from . import command
+from . import command, lookup
 from ..resp import SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, integer
 from ..util import string2ll
 from ..notify import NotifyFlags
@@ -83,6 +83,16 @@ def _score(v):
     return d
 
 
+def _full_key_access(c, argv, readonly):
+    """BY and GET patterns name keys no key spec finds: a user may use
+    them only with access to every key (ACLUserCheckCmdWithUnrestrictedKeyAccess)."""
+    user = c.user
+    if not user.restricted:
+        return True
+    cmd = lookup(b'sort_ro' if readonly else b'sort')
+    return user.unrestricted_key_access(cmd, argv)
+
+
 def sort_generic(c, argv, readonly):
     desc = alpha = dontsort = False
     limit_start, limit_count = 0, -1
@@ -112,8 +122,13 @@ def sort_generic(c, argv, readonly):
             sortby = argv[j + 1]
             if b'*' not in sortby:
                 dontsort = True
+            elif not _full_key_access(c, argv, readonly):
+                return b'-ERR BY option of SORT denied due to insufficient ACL permissions.\r\n'
             j += 1
         elif o == b'get' and left >= 1:
+            if not _full_key_access(c, argv, readonly):
+                return (b'-ERR GET option of SORT denied due to insufficient ACL '
+                        b'permissions.\r\n')
             getops.append(argv[j + 1])
             j += 1
         else:

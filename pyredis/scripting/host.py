@@ -365,7 +365,7 @@ class ScriptHost:
         if cmd is None:
             raise ScriptRaise(b'ERR Invalid command passed to redis.acl_check_cmd()')
         if self.acl_check is not None and self.ctx is not None:
-            return self.acl_check(self.ctx.caller, cmd, argv) is None
+            return self.acl_check(self.ctx.caller, cmd, argv, False) is None
         return True
 
 
