@@ -12,7 +12,7 @@ Imports point one way, from low level to high, and this module sits at the
 top, under the command line only (tests/test_layers.py walks them).
 """
 
-from . import aof, evict, pubsub, replication
+from . import aof, evict, metrics, pubsub, replication
 from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
                        geo, hashes, hyperloglog, info, introspection, keys, lists, memory,
                        persistence, register_family, scripting, sets, sort, streams, strings,
@@ -33,7 +33,8 @@ FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys,
 ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach,
           pubsub.attach, pubsub_cmds.attach, persistence.attach, replication.attach,
           replication_cmds.attach, evict.attach, memory.attach, blocking.attach,
-          aof.attach_server, aof_cmd.attach, scripting.attach, acl_cmds.attach)
+          aof.attach_server, aof_cmd.attach, scripting.attach, acl_cmds.attach,
+          metrics.attach)
 
 _loaded = False
 

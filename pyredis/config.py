@@ -819,6 +819,10 @@ DIRECTIVES = [
     N('tls-protocols'),
     N('tls-ciphers'),
     N('tls-ciphersuites'),
+    # pyredis's own (hidden, as Redis's HIDDEN_CONFIG: not in CONFIG GET *,
+    # which stays Redis's list; CONFIG GET/SET by name work)
+    I('metrics-port', 0, 65535, 0, hidden=True),
+    S('metrics-bind', '127.0.0.1', hidden=True),
     # special
     X('dir', '', _set_dir, _get_dir, _rewrite_dir, protected=True, deny_loading=True),
     X('save', [(3600, 1), (300, 100), (60, 10000)], _set_save, _get_save, _rewrite_save,
@@ -875,7 +879,7 @@ EFFECTIVE = set('''
     replica-announce-port repl-timeout repl-ping-replica-period rdb-key-save-delay
     key-load-delay repl-diskless-sync-max-replicas repl-backlog-size repl-backlog-ttl
     auto-aof-rewrite-min-size client-output-buffer-limit lfu-log-factor lfu-decay-time
-    replica-ignore-maxmemory aclfile acllog-max-len acl-pubsub-default
+    replica-ignore-maxmemory aclfile acllog-max-len acl-pubsub-default metrics-port metrics-bind
 '''.split())
 
 
