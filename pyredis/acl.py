@@ -188,7 +188,7 @@ def has_spaces(s):
 
 class Selector:
     __slots__ = ('root', 'allkeys', 'allchannels', 'allcommands', 'allowed', 'future',
-                 'firstargs', 'patterns', 'channels')
+                 'firstargs', 'patterns', 'channels', 'matchers')
 
     def __init__(self, root=False, allchannels=False):
         self.root = root
@@ -203,6 +203,7 @@ class Selector:
         self.firstargs = {}                 # command id -> [first args allowed]
         self.patterns = []                  # [pattern, READ|WRITE]
         self.channels = []
+        self.matchers = ()                  # the patterns compiled (compile())
 
     def copy(self):
         s = Selector.__new__(Selector)
@@ -212,7 +213,22 @@ class Selector:
         s.firstargs = {k: list(v) for k, v in self.firstargs.items()}
         s.patterns = [list(p) for p in self.patterns]
         s.channels = list(self.channels)
+        s.matchers = self.matchers
         return s
+
+    def compile(self):
+        """The key patterns as matchers: most patterns are a literal or a
+        literal prefix and '*', which need no glob matcher."""
+        out = []
+        for pat, flags in self.patterns:
+            body = pat[:-1] if pat.endswith(b'*') else pat
+            if any(ch in body for ch in b'*?[\\'):
+                out.append((flags, 2, pat))
+            elif body is pat:
+                out.append((flags, 0, pat))
+            else:
+                out.append((flags, 1, body))
+        self.matchers = tuple(out)
 
     # ACLChangeSelectorPerm
     def change(self, cmd, allow):
@@ -417,8 +433,10 @@ class Selector:
         """ACLSelectorCheckKey: ``flags`` are the READ/WRITE the key needs."""
         if self.allkeys:
             return True
-        for pat, pflags in self.patterns:
-            if pflags & flags == flags and glob_match(pat, key):
+        for pflags, kind, pat in self.matchers:
+            if pflags & flags == flags and (
+                    key == pat if kind == 0 else
+                    key.startswith(pat) if kind == 1 else glob_match(pat, key)):
                 return True
         return False
 
@@ -443,8 +461,9 @@ class Selector:
             found = keys[0]
             if found is None:
                 found = keys[0] = key_positions(cmd, argv)
+            check_key = self.check_key
             for pos, flags in found:
-                if not self.check_key(argv[pos], flags):
+                if not check_key(argv[pos], flags):
                     return DENIED_KEY, pos
         kind = cmd.acl_channels
         if kind is not None and not self.allchannels:
@@ -479,20 +498,65 @@ def _c_str(b):
     return b if nul < 0 else b[:nul]
 
 
+def _need(flags):
+    need = 0
+    for f in flags:
+        if f == 'access':
+            need |= READ
+        elif f in ('insert', 'delete', 'update'):
+            need |= WRITE
+    return need
+
+
 def key_positions(cmd, argv):
     """The keys of a command line with the permission each needs (what
     ACLSelectorCheckKey derives from getKeysFromCommandWithSpecs' flags)."""
+    simple = cmd.acl_keys
+    if simple is not True:
+        # Index and range specs (most commands): the arithmetic of
+        # getKeysUsingKeySpecs without reading the specs again.
+        argc = len(argv)
+        out = []
+        for first, lastkey, step, limit, need in simple:
+            if lastkey >= 0:
+                last = first + lastkey
+            elif not limit:
+                last = argc + lastkey
+            else:
+                last = first + ((argc - first) // limit + lastkey)
+            if last >= argc or last < first or first >= argc:
+                break       # a spec that does not apply: the general way
+            for pos in range(first, last + 1, step):
+                out.append((pos, need))
+        else:
+            return out
     from .commands import command_keys
+    found = command_keys(cmd, argv)
+    if found.__class__ is bytes:
+        return []
+    return [(pos, _need(flags)) for pos, flags in found]
+
+
+def _compile_keys(cmd):
+    """cmd.acl_keys: False for a command without keys, a tuple of (first,
+    lastkey, step, limit, permission) when its key specs are all index and
+    range specs with fixed flags, else True (found by command_keys)."""
+    from .commands import KEY_FLAG_PROCS
+    specs = [s for s in cmd.info[8] if 'not_key' not in s[b'flags']]
+    if not specs and cmd.keys_proc is None and cmd.fullname not in KEY_FLAG_PROCS:
+        return False
+    if cmd.keys_proc is not None or cmd.fullname in KEY_FLAG_PROCS:
+        return True
     out = []
-    for pos, flags in command_keys(cmd, argv):
-        need = 0
-        for f in flags:
-            if f == 'access':
-                need |= READ
-            elif f in ('insert', 'delete', 'update'):
-                need |= WRITE
-        out.append((pos, need))
-    return out
+    for s in specs:
+        bs, fk, flags = s[b'begin_search'], s[b'find_keys'], s[b'flags']
+        if (bs[b'type'] != b'index' or fk[b'type'] != b'range' or 'incomplete' in flags
+                or 'variable_flags' in flags):
+            return True
+        spec = fk[b'spec']
+        out.append((bs[b'spec'][b'index'], spec[b'lastkey'], spec[b'keystep'],
+                    spec[b'limit'], _need(flags)))
+    return tuple(out)
 
 
 # -- users ---------------------------------------------------------------------------
@@ -526,7 +590,10 @@ class User:
         self.update()
 
     def update(self):
-        """Whether commands of this user's clients need the check at all."""
+        """Whether commands of this user's clients need the check at all;
+        the key patterns compiled."""
+        for s in self.selectors:
+            s.compile()
         root = self.selectors[0]
         self.restricted = not (root.allcommands and root.allkeys and root.allchannels)
 
@@ -1016,7 +1083,5 @@ def prepare_command(cmd):
     """What the check needs to know of a command-table entry."""
     entry = BY_NAME.get(cmd.fullname)
     cmd.acl_id = entry.id if entry is not None else 0
-    specs = cmd.info[8]
-    cmd.acl_keys = bool(cmd.keys_proc is not None
-                        or any('not_key' not in s[b'flags'] for s in specs))
+    cmd.acl_keys = _compile_keys(cmd)
     cmd.acl_channels = CHANNEL_COMMANDS.get(cmd.fullname)

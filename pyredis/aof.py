@@ -431,6 +431,11 @@ def rewrite_commands(server, timestamp=False):
         _default_rewriters()
     if timestamp:
         yield b'#TS:%d\r\n' % int(time.time())
+    # Function libraries first, as FUNCTION LOAD commands (rewriteFunctions).
+    functions = getattr(server, 'rdb_functions', None)
+    if functions is not None:
+        for code in functions():
+            yield encode_command([b'FUNCTION', b'LOAD', code])
     now = time.time() * 1000
     for db in server.dbs:
         if not db.data:

@@ -423,3 +423,28 @@ def test_unrestricted_clients_stay_on_the_trusted_path(pair):
     assert out[-2] == b'99'
     assert isinstance(out[-1], redis.exceptions.NoPermissionError)
     time.sleep(0)
+
+
+def test_gate_counts_only_restricted_users():
+    # In process: a client's gate (the trusted path's one test) is set by a
+    # restricted user, never by an unrestricted one.
+    from pyredis import config
+    from pyredis.assembly import create_server
+    from pyredis.networking import Client
+    from helpers import FakeTransport
+    server = create_server(config.Config())
+    c = Client(server)
+    c.transport = FakeTransport()
+    server.clients[c.id] = c
+    assert not c.gated and not c.user.restricted
+    c.data_received(b'*5\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$2\r\non\r\n$6\r\nnopass\r\n')
+    assert not c.gated
+    c.data_received(b'*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\nx\r\n')
+    assert c.gated and c.user.restricted
+    c.data_received(b'*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$5\r\n+@all\r\n'
+                    b'$2\r\n~*\r\n$2\r\n&*\r\n')
+    assert not c.gated and not c.user.restricted
+    c.data_received(b'*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$7\r\ndefault\r\n$5\r\n-@all\r\n')
+    other = Client(server)
+    assert other.gated and other.user.name == b'default'
+    assert b''.join(c.transport.written).count(b'+OK') == 4

@@ -30,7 +30,7 @@ LAYERS = [
                                              os.listdir(os.path.join(PACKAGE, 'commands'))
                                              if name.endswith('.py') and name != '__init__.py'}
     | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
-       'pyredis.scripting.host'}
+       'pyredis.scripting.host', 'pyredis.scripting.functions'}
     | {'pyredis.metrics'},
     {'pyredis.assembly'},
     {'pyredis.cli', 'pyredis.__main__'},

@@ -60,7 +60,7 @@ ALLOWED_GLOBALS = (
 
 BOOTSTRAP = r'''
 local pycall, pypcall, pyerr, pyhook, pyapi, pyrandom, pyrandomseed, libsetup, version,
-      vernum = ...
+      vernum, pyregister = ...
 local G = _G
 local type, error, rawget, rawset, next, tostring, setmetatable, select =
       type, error, rawget, rawset, next, tostring, setmetatable, select
@@ -267,7 +267,7 @@ G.__redis__err__handler = err_handler
 -- and the string metatable's __index too.
 local libraries = {string = 1, math = 1, table = 1, coroutine = 1, redis = 1, cjson = 1,
                    bit = 1, struct = 1, cmsgpack = 1}
-for i = 10, select('#', ...) do
+for i = 12, select('#', ...) do
   local name = select(i, ...)
   if rawget(SG, name) == nil then
     local v = rawget(G, name)
@@ -439,11 +439,38 @@ local function compile(body, name)
   return f
 end
 
-local function getfield(t, k)
-  return rawget(t, k)
+-- Function libraries (function_lua.c). While FUNCTION LOAD runs a library's
+-- code, its environment shows only the library API (redis.register_function,
+-- redis.log, the LOG_ and version fields); the functions it registers keep
+-- that environment, which shows the full API when they run.
+local err_mt = getmetatable(SG)
+local load_redis = setmetatable({register_function = pyregister, log = pyapi.log,
+  LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3,
+  REDIS_VERSION = version, REDIS_VERSION_NUM = vernum}, err_mt)
+local LOADAPI = setmetatable({redis = protect(load_redis)}, err_mt)
+local fenv_mt = {__index = SG, __newindex = ro_error, __metatable = false}
+local FENV = setmetatable({}, fenv_mt)
+proxies[FENV] = SG
+
+local function load_handler(err)
+  if type(err) == 'userdata' then return pyerr(err) end
+  if type(err) ~= 'table' then return {err = 'ERR ' .. tostring(err)} end
+  return err
 end
 
-return run, compile, call_function, toresp, getfield, protect, SG, ENV, error_table
+-- (nil, 'compile', message) or (nil, 'run', error table) or (true).
+local function load_library(code)
+  local f, e = real_loadstring(code, '@user_function')
+  if not f then return nil, 'compile', e end
+  setfenv(f, FENV)
+  fenv_mt.__index = LOADAPI
+  local ok, err = xpcall(f, load_handler)
+  fenv_mt.__index = SG
+  if not ok then return nil, 'run', err end
+  return true
+end
+
+return run, compile, call_function, toresp, load_library, protect, SG, ENV, error_table
 '''
 
 
@@ -524,7 +551,7 @@ class RunContext:
     """scriptRunCtx: one script invocation."""
     __slots__ = ('caller', 'read_only', 'allow_oom', 'write_dirty', 'repl', 'resp',
                  'start', 'funcname', 'eval_mode', 'killed', 'timedout', 'script_oom',
-                 'allow_cross_slot')
+                 'allow_cross_slot', 'argv')
 
     def __init__(self, caller, funcname, read_only, allow_oom, script_oom, eval_mode):
         self.caller = caller
@@ -539,6 +566,7 @@ class RunContext:
         self.start = time.monotonic()
         self.killed = False
         self.timedout = False
+        self.argv = None
 
 
 class LuaState:
@@ -558,11 +586,13 @@ class LuaState:
         api = rt.table_from({b'sha1hex': lua_sha1hex, b'log': host.lua_log,
                              b'setresp': host.lua_setresp, b'set_repl': host.lua_set_repl,
                              b'acl': host.lua_acl_check})
-        (self.run, self._compile, self.call_function, self.toresp, self.getfield,
+        (self.run, self._compile, self.call_function, self.toresp, self._load_library,
          self.protect, self.G, self.ENV, self.error_table) = boot(
-            host.lua_call, host.lua_pcall, host.lua_error, host.interrupt, api,
+            host.lua_call, host.lua_pcall, lambda exc: host.lua_error(exc, self),
+            host.interrupt, api,
             Rand48.random, Rand48.seed, libs.setup(rt), version,
-            _version_num(version), *[n.encode() for n in ALLOWED_GLOBALS])
+            _version_num(version), host.lua_register_function,
+            *[n.encode() for n in ALLOWED_GLOBALS])
         self.table_from = rt.table_from
 
     def compile(self, body, name=None):
@@ -571,6 +601,20 @@ class LuaState:
         if isinstance(res, tuple):
             return None, res[1]
         return res, None
+
+    def load_library(self, code):
+        """Run a library's code with the library API: None, or the error
+        message FUNCTION LOAD replies with."""
+        res = self._load_library(code)
+        if not isinstance(res, tuple) or res[0] is not None:
+            return None
+        _, stage, err = res
+        if stage == b'compile':
+            return b'Error compiling function: ' + err
+        msg = err[b'err'] if lupa.lua_type(err) == 'table' else None
+        if not isinstance(msg, bytes):
+            msg = b'(null)'
+        return b'Error registering functions: ' + msg
 
     def memory(self):
         return self.rt.eval('collectgarbage("count")') * 1024

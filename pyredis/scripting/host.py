@@ -26,6 +26,7 @@ from .. import db as db_module
 from .. import log
 from ..evict import OOM_ERR
 from ..networking import Client
+from .functions import Functions
 from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_script,
                      lua_tonumber, lua_tostring, reply_to_lua, script_error_reply)
 
@@ -94,6 +95,7 @@ class ScriptHost:
         self.acl_check = None
         # busy(ctx) from the count hook: the long-script machinery.
         self.busy = None
+        self.functions = Functions(self)
 
     # -- the EVAL state --------------------------------------------------------
 
@@ -145,12 +147,13 @@ class ScriptHost:
             allow_oom = False
         return read_only, allow_oom, script_oom
 
-    def run(self, c, state, func, funcname, keys, args, flags, ro, eval_mode):
+    def run(self, c, state, func, funcname, keys, args, flags, ro, eval_mode, argv=None):
         """Run a compiled script (or a function) for client ``c``; returns
         the reply (bytes) and whether an error reply is already counted."""
         server = self.server
         read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
         ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
+        ctx.argv = argv
         sc = self.script_client()
         sc.db = c.db
         sc.resp = 2
@@ -289,22 +292,25 @@ class ScriptHost:
             return r[1]
         return self._error_table(r[1], len(r) > 2 and r[2])
 
-    def _error_table(self, msg, ignore):
+    def _error_table(self, msg, ignore, state=None):
         d = {b'err': msg}
         if ignore:
             d[b'ignore_error_stats_update'] = True
-        return self.state.table_from(d)
+        return (state or self.state).table_from(d)
 
-    def lua_error(self, exc):
+    def lua_error(self, exc, state):
         """The error handler's view of a Python exception raised in a call
         from Lua: Redis's error table."""
         if isinstance(exc, ScriptRaise):
-            t = self._error_table(exc.msg, exc.ignore_stats)
+            t = self._error_table(exc.msg, exc.ignore_stats, state)
             if exc.where:
                 t[b'where'] = True
             return t
         log.warning('Error in a script callback: %r' % (exc,))
-        return self._error_table(b'ERR ' + str(exc).encode(), False)
+        return self._error_table(b'ERR ' + str(exc).encode(), False, state)
+
+    def lua_register_function(self, *args):
+        self.functions.register(args)
 
     def lua_log(self, *args):
         """redis.log (luaLogCommand)."""
