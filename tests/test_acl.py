@@ -441,10 +441,13 @@ def test_gate_counts_only_restricted_users():
     assert not c.gated
     c.data_received(b'*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\nx\r\n')
     assert c.gated and c.user.restricted
-    c.data_received(b'*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$5\r\n+@all\r\n'
-                    b'$2\r\n~*\r\n$2\r\n&*\r\n')
+    admin = Client(server)
+    admin.transport = FakeTransport()
+    server.clients[admin.id] = admin
+    admin.data_received(b'*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$5\r\n+@all\r\n'
+                        b'$2\r\n~*\r\n$2\r\n&*\r\n')
     assert not c.gated and not c.user.restricted
-    c.data_received(b'*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$7\r\ndefault\r\n$5\r\n-@all\r\n')
-    other = Client(server)
-    assert other.gated and other.user.name == b'default'
-    assert b''.join(c.transport.written).count(b'+OK') == 4
+    admin.data_received(b'*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$7\r\ndefault\r\n'
+                        b'$5\r\n-@all\r\n')
+    assert admin.gated and admin.user.name == b'default'
+    assert b''.join(c.transport.written + admin.transport.written).count(b'+OK') == 4
