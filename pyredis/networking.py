@@ -561,9 +561,15 @@ class Client(asyncio.Protocol):
             self.closing = True
             if self.reply_mode & (REPLY_OFF | REPLY_SKIP):
                 # CLIENT REPLY OFF or SKIP silence the error too. Redis closes
-                # the client once the reply is written, and there is none:
+                # the client once its pending replies are written (those of
+                # the requests before, in the same read); with none, never:
                 # the connection stays open and runs nothing more.
-                self.slow = IgnoredInput()
+                if self.out or self.transport.get_write_buffer_size():
+                    self.close_after_reply = True
+                    self.flush()
+                    self.transport.close()
+                else:
+                    self.slow = IgnoredInput()
                 return None
             self.out.append(err)
             self.close_after_reply = True

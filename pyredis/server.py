@@ -119,6 +119,15 @@ class Server:
         # Users and permissions: the gates ask it (acl.py).
         self.acl = acl.ACL(self)
 
+    def path(self, name):
+        """A file of the server's (the RDB, the AOF directory, temp files)
+        in its working directory, ``dir``. A server run as redis-server is
+        (cli.py) chdir()s there, as Redis does; several servers in one
+        process (embed.py) share one current directory, so their files
+        are named by their own ``dir`` instead."""
+        d = self.config.dir
+        return os.path.join(d, name) if d else name
+
     def on_config_set(self, name, fn):
         """Run ``fn(server)`` whenever CONFIG SET changes directive ``name``
         (or an alias of it). ``fn`` raises config.ConfigError(reason) to make
@@ -251,8 +260,10 @@ class Server:
                 cmd.failed_calls += 1
             if not mode & (REPLY_OFF | REPLY_SKIP):
                 c.out.append(reply)
-        if mode & (REPLY_SKIP | REPLY_SKIP_NEXT):
-            # SKIP silences exactly the command after CLIENT REPLY SKIP.
+        if mode & (REPLY_SKIP | REPLY_SKIP_NEXT) and not self.in_exec:
+            # SKIP silences exactly the command after CLIENT REPLY SKIP
+            # (inside EXEC, the command after the EXEC: Redis arms it when
+            # it resets the client, after a whole request).
             c.reply_mode = _arm_skip(mode & ~REPLY_SKIP)
         if (self.dirty != dirty or self.also_propagated) and self.propagate_targets:
             self.after_call(c, cmd, argv, dirty)
@@ -299,14 +310,18 @@ class Server:
             # execCommandAbort: a rejected EXEC discards the transaction.
             err = self.exec_abort(c, err)
         self.error_replied(err)
-        if c.reply_mode:
-            # CLIENT REPLY OFF/SKIP silence rejections too, and a rejected
-            # command still consumes a SKIP (resetClient).
-            mode = _arm_skip(c.reply_mode)
-            c.reply_mode = mode & ~REPLY_SKIP
-            if mode & (REPLY_OFF | REPLY_SKIP):
-                return
+        if c.reply_mode and self.reply_silenced(c):
+            return
         c.out.append(err)
+
+    @staticmethod
+    def reply_silenced(c):
+        """For a request answered without call() (rejected, queued in
+        MULTI): whether CLIENT REPLY OFF/SKIP silence its reply. It
+        consumes a SKIP all the same (resetClient)."""
+        mode = _arm_skip(c.reply_mode)
+        c.reply_mode = mode & ~REPLY_SKIP
+        return bool(mode & (REPLY_OFF | REPLY_SKIP))
 
     exec_abort = None   # set by commands/transactions.py
 
@@ -341,7 +356,8 @@ class Server:
                                b"context\r\n" % cmd.fullname.encode(), cmd)
         if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
             c.multi.append((cmd, argv))
-            c.out.append(resp.QUEUED)
+            if not (c.reply_mode and self.reply_silenced(c)):
+                c.out.append(resp.QUEUED)
             return
         self.call(c, cmd, argv)
         c.update_gate()

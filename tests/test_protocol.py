@@ -362,3 +362,32 @@ def test_empty_request_ends_client_reply_skip(pyredis, real_redis, empty):
     the reply after it is sent."""
     data, closed = both(pyredis, real_redis, [b'CLIENT REPLY SKIP\r\n' + empty + b'PING\r\n'])
     assert data == b'+PONG\r\n'
+
+
+@pytest.mark.parametrize('chunks', [
+    [b'PING\r\nCLIENT REPLY OFF\r\n*1\r\n$x\r\n'],
+    [b'PING\r\nCLIENT REPLY SKIP\r\n"x\r\n'],
+    # The PONG written before the error arrives: nothing left to close after.
+    [b'PING\r\nCLIENT REPLY OFF\r\n', b'*1\r\n$x\r\n'],
+])
+def test_silenced_protocol_error_closes_after_pending_replies(pyredis, real_redis, chunks):
+    """Redis closes a client with a protocol error once its pending replies
+    are written: under CLIENT REPLY OFF/SKIP, it closes only if replies of
+    the same read were pending."""
+    data, closed = both(pyredis, real_redis, chunks, pause=0.1)
+    assert data == b'+PONG\r\n' and closed == (len(chunks) == 1)
+
+
+@pytest.mark.parametrize('payload', [
+    b'CLIENT REPLY OFF\r\nMULTI\r\nSET a 1\r\nEXEC\r\nCLIENT REPLY ON\r\nGET a\r\n',
+    b'CLIENT REPLY SKIP\r\nMULTI\r\nPING\r\nPING\r\nEXEC\r\n',
+    # Inside EXEC, CLIENT REPLY SKIP silences the command after the EXEC
+    # (Redis's EXEC reply then has fewer elements than it announces).
+    b'MULTI\r\nCLIENT REPLY SKIP\r\nPING\r\nPING\r\nEXEC\r\nPING\r\nPING\r\n',
+    b'MULTI\r\nCLIENT REPLY SKIP\r\nEXEC\r\nPING\r\n',
+    b'MULTI\r\nCLIENT REPLY OFF\r\nPING\r\nEXEC\r\nCLIENT REPLY ON\r\nPING\r\n',
+])
+def test_client_reply_and_transactions(pyredis, real_redis, payload):
+    """+QUEUED and EXEC's replies follow CLIENT REPLY OFF/SKIP, as Redis's
+    replies all go through the same check."""
+    both(pyredis, real_redis, [payload])

@@ -29,6 +29,7 @@ nothing is rolled back.
 """
 
 from . import command
+from ..networking import REPLY_OFF, REPLY_SKIP
 from ..resp import OK, null_array
 
 EXECABORT = b'-EXECABORT Transaction discarded because of previous errors.\r\n'
@@ -160,7 +161,9 @@ def exec_(c, argv):
             return exec_abort(c, err)
     # Unwatch first: the transaction's own writes must not matter.
     unwatch_all(c)
-    c.out.append(b'*%d\r\n' % len(queued))
+    if not c.reply_mode & (REPLY_OFF | REPLY_SKIP):
+        # (Silenced, the replies of the commands are too: call() drops them.)
+        c.out.append(b'*%d\r\n' % len(queued))
     server.in_exec = True
     try:
         call = server.call
