@@ -451,3 +451,28 @@ def test_gate_counts_only_restricted_users():
                         b'$5\r\n-@all\r\n')
     assert admin.gated and admin.user.name == b'default'
     assert b''.join(c.transport.written + admin.transport.written).count(b'+OK') == 4
+
+
+REPLICA_USER = ('ACL', 'SETUSER', 'repl', 'on', '>rpw', '-@all', '+psync', '+replconf',
+                '+ping')
+
+
+@pytest.mark.parametrize('master_kind,replica_kind', [('redis', 'pyredis'),
+                                                      ('pyredis', 'redis')])
+def test_replica_authenticates_with_masteruser(server_factory, master_kind, replica_kind):
+    from test_replication import link_up, wait_for
+    master = server_factory(master_kind, '--repl-diskless-sync-delay', '0')
+    m = master.client()
+    m.execute_command(*REPLICA_USER)
+    m.execute_command('ACL', 'SETUSER', 'default', 'resetpass', '>adm')
+    m = redis.Redis(port=master.port, password='adm')
+    m.set('k', 'v')
+    replica = server_factory(replica_kind, '--masteruser', 'repl', '--masterauth', 'rpw')
+    replica.client().execute_command('REPLICAOF', '127.0.0.1', master.port)
+    wait_for(lambda: link_up(replica), timeout=10, what='replica link')
+    m.set('k2', 'v2')
+    wait_for(lambda: replica.client().get('k2') == b'v2', what='the stream')
+    assert replica.client().get('k') == b'v'
+    assert [c['user'] for c in m.client_list(_type='replica')] == ['repl']
+    log = m.acl_log()
+    assert not log, log
