@@ -558,19 +558,11 @@ class Client(asyncio.Protocol):
                 e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
             err = b'-ERR Protocol error: %s\r\n' % e.args[0]
             server.error_replied(err)
-            self.closing = True
             if self.reply_mode & (REPLY_OFF | REPLY_SKIP):
-                # CLIENT REPLY OFF or SKIP silence the error too. Redis closes
-                # the client once its pending replies are written (those of
-                # the requests before, in the same read); with none, never:
-                # the connection stays open and runs nothing more.
-                if self.out or self.transport.get_write_buffer_size():
-                    self.close_after_reply = True
-                    self.flush()
-                    self.transport.close()
-                else:
-                    self.slow = IgnoredInput()
+                # CLIENT REPLY OFF or SKIP silence the error too.
+                self.close_after_silent_reply()
                 return None
+            self.closing = True
             self.out.append(err)
             self.close_after_reply = True
             self.flush()
@@ -646,6 +638,21 @@ class Client(asyncio.Protocol):
         self.closing = True
         if self.transport is not None:
             self.transport.close()
+
+    def close_after_silent_reply(self):
+        """QUIT or a protocol error under CLIENT REPLY OFF/SKIP. Redis
+        closes such a client once its pending replies are written, and its
+        own reply is not there: the connection closes after the replies of
+        the same read still pending, or, with none, never: it stays open
+        and runs nothing more."""
+        self.closing = True
+        if self.out:
+            self.close_after_reply = True       # closed once they are sent
+        elif self.transport is not None and self.transport.get_write_buffer_size():
+            self.transport.close()              # (which sends them first)
+        else:
+            self.close_after_reply = False
+            self.slow = IgnoredInput()
 
     def describe(self):
         """One CLIENT LIST line (without the trailing newline)."""

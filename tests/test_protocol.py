@@ -367,13 +367,16 @@ def test_empty_request_ends_client_reply_skip(pyredis, real_redis, empty):
 @pytest.mark.parametrize('chunks', [
     [b'PING\r\nCLIENT REPLY OFF\r\n*1\r\n$x\r\n'],
     [b'PING\r\nCLIENT REPLY SKIP\r\n"x\r\n'],
+    [b'PING\r\nCLIENT REPLY OFF\r\nQUIT\r\n'],
+    [b'PING\r\nCLIENT REPLY SKIP\r\nQUIT\r\nPING\r\n'],
     # The PONG written before the error arrives: nothing left to close after.
     [b'PING\r\nCLIENT REPLY OFF\r\n', b'*1\r\n$x\r\n'],
+    [b'PING\r\nCLIENT REPLY OFF\r\n', b'QUIT\r\n'],
 ])
-def test_silenced_protocol_error_closes_after_pending_replies(pyredis, real_redis, chunks):
-    """Redis closes a client with a protocol error once its pending replies
-    are written: under CLIENT REPLY OFF/SKIP, it closes only if replies of
-    the same read were pending."""
+def test_silenced_close_after_pending_replies(pyredis, real_redis, chunks):
+    """Redis closes a client after a protocol error or QUIT once its
+    pending replies are written: under CLIENT REPLY OFF/SKIP, it closes
+    only if replies of the same read were pending."""
     data, closed = both(pyredis, real_redis, chunks, pause=0.1)
     assert data == b'+PONG\r\n' and closed == (len(chunks) == 1)
 

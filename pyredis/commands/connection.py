@@ -5,7 +5,7 @@ from .. import resp
 from ..resp import (OK, bulk, integer, error, help_reply, CommandError, DB_INDEX_ERR, SYNTAX_ERR,
                     NOT_INT_ERR)
 from ..util import string2ll, c_string
-from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, IgnoredInput
+from ..networking import REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT
 from ..acl import WRONGPASS
 from ..config import REDIS_VERSION
 
@@ -29,15 +29,12 @@ def echo(c, argv):
 
 @command('quit')
 def quit_(c, argv):
+    if c.reply_mode & (REPLY_OFF | REPLY_SKIP):
+        c.close_after_silent_reply()
+        return None
     c.close_after_reply = True
     # Requests pipelined after QUIT are not run (Redis stops reading).
     c.closing = True
-    if c.reply_mode & (REPLY_OFF | REPLY_SKIP):
-        # Redis closes once the reply is written; with replies off there is
-        # none, so the connection stays open and runs nothing more.
-        c.close_after_reply = False
-        c.slow = IgnoredInput()
-        return None
     return OK
 
 
