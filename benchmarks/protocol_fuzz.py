@@ -323,8 +323,17 @@ def build_case(rng):
             data = data[:65536]
         if rng.random() < 0.03:
             data += long_line(rng, rng.randrange(70000, 140000), end=False)
+    # Under CLIENT REPLY OFF/SKIP, a QUIT or a protocol error closes the
+    # connection only if replies of the same read are pending: which
+    # depends on how the stream is cut into reads. Such a stream is sent
+    # whole, shorter than one read.
+    silenced = b'REPLY' in data.upper()
+    if silenced:
+        data = data[:16000]
     # Split into sends: at random points, sometimes byte by byte.
-    if len(data) < 40 and rng.random() < 0.1:
+    if silenced:
+        cuts = []
+    elif len(data) < 40 and rng.random() < 0.1:
         cuts = list(range(1, len(data)))
     else:
         cuts = sorted(rng.randrange(1, len(data)) for _ in range(
@@ -336,7 +345,7 @@ def build_case(rng):
     case.pauses = [rng.choice([0, 0, 0.001, 0.003]) for _ in case.chunks]
     case.replies = replies
     case.quits = b'QUIT' in data
-    case.half_close = rng.random() < 0.05
+    case.half_close = rng.random() < 0.05 and not silenced
     # (With --auth: whether the connection authenticates before the case.)
     case.authenticated = rng.random() < 0.75
     return case
