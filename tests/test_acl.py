@@ -476,3 +476,41 @@ def test_replica_authenticates_with_masteruser(server_factory, master_kind, repl
     assert [c['user'] for c in m.client_list(_type='replica')] == ['repl']
     log = m.acl_log()
     assert not log, log
+
+
+def test_more_edges(pair):
+    pair.run(['CONFIG', 'SET', 'acl-pubsub-default', 'allchannels'],
+             ['ACL', 'SETUSER', 'p1', 'on'], ['ACL', 'SETUSER', 'p2', 'reset'],
+             ['ACL', 'SETUSER', 'p3', '(+get)'], ['ACL', 'LIST'],
+             ['CONFIG', 'SET', 'acl-pubsub-default', 'resetchannels'],
+             ['ACL', 'SETUSER', 'p4', 'on'], ['ACL', 'LIST'])
+    # A user deleting itself: the reply, then the connection closes.
+    pair.call('ACL', 'SETUSER', 'self', 'on', 'nopass', '+@all', '~*', '&*')
+    pair.run(['AUTH', 'self', 'x'], ['ACL', 'DELUSER', 'self'], on='self')
+    for conn in pair.conn('self'):
+        assert conn.closed()
+    # AUTH failing inside MULTI is logged in the multi context.
+    pair.run(['MULTI'], ['AUTH', 'nouser', 'x'], ['EXEC'], on='m')
+    pair.run(['ACL', 'DRYRUN', 'default', 'get', 'k'], ['ACL', 'DRYRUN', 'p4', 'sort', 'k'],
+             ['ACL', 'DRYRUN', 'p4', 'config', 'nosuch'], ['ACL', 'DRYRUN', 'p4', 'auth', 'x'],
+             ['ACL', 'SETUSER', 'p4', '~k*', '+sort', '+lpush'],
+             ['ACL', 'DRYRUN', 'p4', 'sort', 'k', 'STORE', 'z'],
+             ['ACL', 'DRYRUN', 'p4', 'sort', 'k', 'STORE', 'k2'],
+             ['ACL', 'DRYRUN', 'p4', 'sort', 'k', 'BY', 'x*'])
+    ours = redis.Redis(port=pair.ours.port).acl_log()
+    theirs = redis.Redis(port=pair.theirs.port).acl_log()
+    fields = ('count', 'reason', 'context', 'object', 'username')
+    assert [[e[f] for f in fields] for e in ours] == [[e[f] for f in fields] for e in theirs]
+
+
+def test_requirepass_clients_need_auth(server_factory):
+    replies = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--requirepass', 'pw')
+        c = RawConn(srv.port)
+        replies.append([c.call('GET', 'x'), c.call('ACL', 'WHOAMI'), c.call('HELLO', '3'),
+                        c.call('AUTH', 'default', 'bad'), c.call('AUTH', 'pw'),
+                        c.call('ACL', 'LIST')])
+        c2 = RawConn(srv.port)
+        replies[-1] += [c2.call('HELLO', '2', 'AUTH', 'default', 'pw')[:1], c2.call('PING')]
+    assert replies[0] == replies[1]
