@@ -1085,3 +1085,35 @@ def prepare_command(cmd):
     cmd.acl_id = entry.id if entry is not None else 0
     cmd.acl_keys = _compile_keys(cmd)
     cmd.acl_channels = CHANNEL_COMMANDS.get(cmd.fullname)
+
+
+def check_user_directive(argv, loaded):
+    """ACLAppendUserForLoading: a 'user' line of redis.conf checked on a
+    scratch user when it is read (unknown commands pass: they are found
+    when the users are loaded). ``loaded``: the earlier lines' [name, rules].
+    Returns the configuration error, or None."""
+    argv = [a.encode('utf-8', 'surrogateescape') if isinstance(a, str) else a for a in argv]
+    loaded = {(u[0].encode('utf-8', 'surrogateescape') if isinstance(u[0], str) else u[0])
+              for u in loaded}
+
+    def error(index, message):
+        # Redis names argv[index] with the index of the rule among the
+        # rules, not in the line: kept as it is.
+        return "Error in user declaration '%s': %s" % (
+            argv[index].decode('utf-8', 'surrogateescape'), message)
+
+    if argv[1] in loaded:
+        return error(1, ERR_EALREADY)
+    rules, bad = merge_selector_args(argv[2:])
+    if rules is None:
+        # (Redis reports whatever errno held: an unknown name, as a rule
+        # before this one looked it up.)
+        return error(bad, ERR_ENOENT)
+    scratch = User(b'__fakeuser:0__')
+    for j, op in enumerate(rules):
+        try:
+            scratch.apply(op)
+        except SetUserError as e:
+            if e.args[0] != ERR_ENOENT:
+                return error(j, e.args[0])
+    return None

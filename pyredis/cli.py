@@ -21,7 +21,7 @@ import asyncio
 import os
 import sys
 
-from . import config as config_mod, log
+from . import acl, config as config_mod, log
 from .config import REDIS_VERSION, FatalConfigError, OpenError, repr_string
 
 USAGE = """Usage: ./redis-server [/path/to/redis.conf] [options] [-]
@@ -104,7 +104,8 @@ def main(argv=None):
         if stdin:
             log.warning('Reading config from stdin')
             stdin_text = sys.stdin.buffer.read()
-        config = config_mod.load(path, options, stdin_text)
+        config = config_mod.load(path, options, stdin_text,
+                                 user_check=acl.check_user_directive)
     except OpenError as e:
         log.warning(str(e))
         return 1

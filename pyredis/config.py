@@ -968,9 +968,12 @@ class Loader:
     simulated for rename-command (nothing is renamed until the server is
     built from a configuration that loaded completely)."""
 
-    def __init__(self, config, command_names=None):
+    def __init__(self, config, command_names=None, user_check=None):
         self.config = config
         self.command_names = command_names
+        # fn(argv, users so far) -> error or None: the ACL rules' own check
+        # of a 'user' line (ACLAppendUserForLoading), when the caller has it.
+        self.user_check = user_check
         self.stack = []              # realpaths of the files being read (cycle check)
 
     def load_file(self, path, is_main=False):
@@ -1052,7 +1055,12 @@ class Loader:
         elif name == 'rename-command' and argc == 3:
             self.rename(argv[1], argv[2])
         elif name == 'user' and argc >= 2:
-            _check_user(argv)
+            if self.user_check is not None:
+                reason = self.user_check(argv, config.users)
+                if reason:
+                    raise ConfigError(reason)
+            else:
+                _check_user(argv)
             config.users.append(argv[1:])
         elif name == 'loadmodule' and argc >= 2:
             config.modules.append(argv[1:])
@@ -1110,12 +1118,12 @@ def option_lines(options):
                      for o in options)
 
 
-def load(path=None, options=(), stdin_text=None, command_names=None):
+def load(path=None, options=(), stdin_text=None, command_names=None, user_check=None):
     """Build a Config from a file, stdin text and command-line options
     (config text as cli.parse_argv makes it, or a list of [name, arg, ...]).
     Raises FatalConfigError (OpenError for a file that cannot be read)."""
     config = Config()
-    loader = Loader(config, command_names)
+    loader = Loader(config, command_names, user_check)
     content = b''
     if path:
         data, real = loader.load_file(path, is_main=True)

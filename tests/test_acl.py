@@ -514,3 +514,18 @@ def test_requirepass_clients_need_auth(server_factory):
         c2 = RawConn(srv.port)
         replies[-1] += [c2.call('HELLO', '2', 'AUTH', 'default', 'pw')[:1], c2.call('PING')]
     assert replies[0] == replies[1]
+
+
+@pytest.mark.parametrize('conf', ['user alice on +nosuch\n', 'user alice on bogus\n',
+                                  'user alice on ~a b\n', 'user alice on\nuser alice off\n',
+                                  'user alice on #abc\n', 'user alice on (~x +get) +nosuch\n'])
+def test_bad_user_directives(server_factory, conf):
+    found = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, config_text=conf, wait=False)
+        assert srv.proc.wait(15) == 1
+        log = srv.read_log()
+        found.append([line.split('# ', 1)[-1] for line in log.split('\n')
+                      if line.startswith(('Error in user', '>>>', 'Reading the'))
+                      or 'Error loading ACL rule' in line or 'Critical error' in line])
+    assert found[0] == found[1] and found[0]
