@@ -869,7 +869,7 @@ EFFECTIVE = set('''
     zset-max-listpack-value set-max-intset-entries always-show-logo set-proc-title
     supervised ignore-warnings crash-log-enabled crash-memcheck-enabled disable-thp
     jemalloc-bg-thread activerehashing activedefrag proc-title-template
-    shutdown-timeout shutdown-on-sigint shutdown-on-sigterm
+    shutdown-timeout shutdown-on-sigint shutdown-on-sigterm busy-reply-threshold
     rdbchecksum rdbcompression aof-load-truncated aof-timestamp-enabled appendfilename
     appenddirname appendfsync replicaof masterauth masteruser replica-serve-stale-data
     min-replicas-to-write min-replicas-max-lag hll-sparse-max-bytes

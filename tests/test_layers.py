@@ -30,10 +30,10 @@ LAYERS = [
                                              os.listdir(os.path.join(PACKAGE, 'commands'))
                                              if name.endswith('.py') and name != '__init__.py'}
     | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
-       'pyredis.scripting.host', 'pyredis.scripting.functions'}
+       'pyredis.scripting.host', 'pyredis.scripting.functions', 'pyredis.scripting.busy'}
     | {'pyredis.metrics'},
     {'pyredis.assembly'},
-    {'pyredis.cli', 'pyredis.__main__'},
+    {'pyredis.cli', 'pyredis.__main__', 'pyredis.embed', 'pyredis.pytest_plugin'},
 ]
 
 

@@ -11,6 +11,7 @@ from . import command, lookup
 from .scripting import kill_script, reply_uncounted
 from ..resp import OK, bulk, error, help_reply, null, map_header, set_header
 from ..scripting.functions import FunctionError
+from ..scripting.busy import BUSY_EVAL
 from ..scripting.host import ScriptError
 from ..util import glob_match, string2ll
 
@@ -159,6 +160,8 @@ def function_stats(c, argv):
     r = c.resp
     host = c.server.scripting
     ctx = host.ctx
+    if ctx is not None and ctx.eval_mode:
+        return BUSY_EVAL
     out = [map_header(2, r), bulk(b'running_script')]
     if ctx is None or ctx.eval_mode:
         out.append(null(r))

@@ -12,6 +12,7 @@ from . import command, lookup
 from ..networking import REPLY_OFF, REPLY_SKIP
 from ..resp import OK, CommandError, bulk, error, help_reply
 from ..util import split_args
+from ..scripting.busy import Busy
 from ..scripting.engine import sha1hex
 from ..scripting.host import (ScriptError, ScriptHost, EVAL_COMPAT_MODE, FLAG_BY_NAME)
 
@@ -220,3 +221,4 @@ def script_help(c, argv):
 
 def attach(server):
     server.scripting = ScriptHost(server)
+    server.scripting.busy = Busy(server)

@@ -424,12 +424,16 @@ local function run(f, keys, args, resp, sresp_fn)
   rawset(SG, 'KEYS', keys)
   rawset(SG, 'ARGV', args)
   dbg.sethook(hook, '', 100000)
-  return finish(resp, sresp_fn, xpcall(f, err_handler))
+  -- (The hook is removed on the line of the call: after a kill it fires on
+  -- every new line, and must not fire here.)
+  local ok, v = xpcall(f, err_handler) dbg.sethook()
+  return finish(resp, sresp_fn, ok, v)
 end
 
 local function call_function(f, keys, args, resp, sresp_fn)
   dbg.sethook(hook, '', 100000)
-  return finish(resp, sresp_fn, xpcall(function() return f(keys, args) end, err_handler))
+  local ok, v = xpcall(function() return f(keys, args) end, err_handler) dbg.sethook()
+  return finish(resp, sresp_fn, ok, v)
 end
 
 local function compile(body, name)

@@ -30,8 +30,8 @@ from .functions import Functions
 from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_script,
                      lua_tonumber, lua_tostring, reply_to_lua, script_error_reply)
 
-SCRIPT_KILLED_EVAL = b'ERR Script killed by user with SCRIPT KILL...'
-SCRIPT_KILLED_FUNCTION = b'ERR Script killed by user with FUNCTION KILL...'
+# (luaMaskCountHook says SCRIPT KILL for functions too.)
+SCRIPT_KILLED = b'ERR Script killed by user with SCRIPT KILL...'
 
 # Commands flagged CMD_MAY_REPLICATE in Redis 7.0 that a script may call
 # (COMMAND INFO does not show the flag, so the table does not have it).
@@ -177,6 +177,8 @@ class ScriptHost:
             server.in_exec = prev_in_exec
             self.ctx = None
             self.state = prev_state
+            if ctx.timedout and self.busy is not None:
+                self.busy.end()
         # Never the EVAL itself: its effects were queued (preventCommandPropagation).
         c.propagate_argv = []
         if not ok:
@@ -273,9 +275,10 @@ class ScriptHost:
         if busy is not None:
             busy(ctx)
         if ctx.killed:
-            log.warning('Lua script killed by user with %s.' % (
-                'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'))
-            return SCRIPT_KILLED_EVAL if ctx.eval_mode else SCRIPT_KILLED_FUNCTION
+            if not self.server.shutting_down:
+                log.warning('Lua script killed by user with %s.' % (
+                    'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'))
+            return SCRIPT_KILLED
         return None
 
     def lua_call(self, *args):
