@@ -461,9 +461,17 @@ class Selector:
             found = keys[0]
             if found is None:
                 found = keys[0] = key_positions(cmd, argv)
-            check_key = self.check_key
-            for pos, flags in found:
-                if not check_key(argv[pos], flags):
+            matchers = self.matchers
+            for pos, need in found:
+                key = argv[pos]
+                # (check_key, inlined: this runs for every key of every
+                # command of a restricted user.)
+                for pflags, kind, pat in matchers:
+                    if pflags & need == need and (
+                            key == pat if kind == 0 else
+                            key.startswith(pat) if kind == 1 else glob_match(pat, key)):
+                        break
+                else:
                     return DENIED_KEY, pos
         kind = cmd.acl_channels
         if kind is not None and not self.allchannels:
@@ -512,10 +520,15 @@ def key_positions(cmd, argv):
     """The keys of a command line with the permission each needs (what
     ACLSelectorCheckKey derives from getKeysFromCommandWithSpecs' flags)."""
     simple = cmd.acl_keys
-    if simple is not True:
+    argc = len(argv)
+    if simple.__class__ is not tuple:
+        if simple is not True:
+            return simple(argv)
+    elif len(simple) == 1 and simple[0][1] == 0 and simple[0][0] < argc:
+        return ((simple[0][0], simple[0][4]),)     # one key (GET, SET, INCR...)
+    else:
         # Index and range specs (most commands): the arithmetic of
         # getKeysUsingKeySpecs without reading the specs again.
-        argc = len(argv)
         out = []
         for first, lastkey, step, limit, need in simple:
             if lastkey >= 0:
@@ -537,14 +550,25 @@ def key_positions(cmd, argv):
     return [(pos, _need(flags)) for pos, flags in found]
 
 
+def _set_keys(argv):
+    # setGetKeys: SET's key is also read with GET.
+    for a in argv[3:]:
+        if a.lower() == b'get':
+            return ((1, READ | WRITE),)
+    return ((1, WRITE),)
+
+
 def _compile_keys(cmd):
     """cmd.acl_keys: False for a command without keys, a tuple of (first,
     lastkey, step, limit, permission) when its key specs are all index and
-    range specs with fixed flags, else True (found by command_keys)."""
+    range specs with fixed flags, a function(argv) -> positions for SET,
+    else True (found by command_keys)."""
     from .commands import KEY_FLAG_PROCS
     specs = [s for s in cmd.info[8] if 'not_key' not in s[b'flags']]
     if not specs and cmd.keys_proc is None and cmd.fullname not in KEY_FLAG_PROCS:
         return False
+    if cmd.fullname == 'set':
+        return _set_keys
     if cmd.keys_proc is not None or cmd.fullname in KEY_FLAG_PROCS:
         return True
     out = []
