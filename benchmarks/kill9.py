@@ -29,14 +29,22 @@ takes a while:
   child's temp file, keeps serving; kill -9 the server, restart: the last good
   dump.rdb (the one of the SAVE before) is loaded;
 - BGSAVE, kill -9 the server and its child: restart loads the last good
-  dump.rdb, whatever the child left;
+  dump.rdb, whatever the child left (or the new one, whole, if the child
+  renamed it just before the kill);
 - BGREWRITEAOF, kill -9 the child, then the server; and BGREWRITEAOF, kill -9
   both: restart has every acknowledged write, no temp file is loaded.
-  What is left in the directory is printed.
+  What is left in the directory is printed. A case whose child had already
+  finished when the kill came is run again (five tries).
 
     python benchmarks/kill9.py                 # 20 kills per policy and server
     python benchmarks/kill9.py --rounds 5 --only pyredis -v
     python benchmarks/kill9.py --rounds 0      # only the BGSAVE/BGREWRITEAOF cases
+
+The exit status is 1 when pyredis lost or broke anything. redis-server is
+the reference, not judged: under ``everysec`` it postpones the write while
+its background fsync runs (flushAppendOnlyFile) but still sends the replies,
+so an aimed kill can make it lose acknowledged writes; pyredis holds those
+replies until the write is done.
 
 Figures taken while other work runs on the machine are noisy (the kill
 moments and the throughput move), not the verdicts.
@@ -600,7 +608,8 @@ def main():
             acked, lost, problems = kill_loop(kind, policy, args.rounds, args.conns, seed,
                                               args.verbose)
             rows.append((policy, kind, args.rounds, acked, lost, len(problems), time.time() - t))
-            failed |= bool(lost or problems)
+            # The exit status judges pyredis; redis-server is the reference.
+            failed |= kind == 'pyredis' and bool(lost or problems)
             for p in problems[:5]:
                 print('  %s %s: %s' % (kind, policy, p))
     print()
@@ -618,7 +627,7 @@ def main():
                 for kind in kinds:
                     res = fn(kind, victim, rng)
                     ok = res.get('restart', '').startswith(('last good', 'new save', 'all acked'))
-                    failed |= not ok
+                    failed |= kind == 'pyredis' and not ok
                     print('%-12s kill -9 %-12s %-8s restart: %s' % (case, victim, kind,
                                                                     res.get('restart')))
                     for k in ('child alive at kill', 'server after', 'left after child kill',
