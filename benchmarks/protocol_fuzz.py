@@ -139,8 +139,11 @@ def request(rng):
         # (Replies silenced: protocol errors too.)
         return [b'CLIENT', b'REPLY', rng.choice([b'ON', b'OFF', b'SKIP', b'SKIP', b'x'])]
     if r < 88.5:
-        return [rng.choice([b'SUBSCRIBE', b'UNSUBSCRIBE'])] + [
-            rng.choice([b'c1', b'c2']) for _ in range(rng.randrange(0, 3))]
+        if rng.random() < 0.5:
+            # (One channel: UNSUBSCRIBE without arguments lists a client's
+            # channels in the order of its hash table.)
+            return [b'SUBSCRIBE'] + [b'c1'] * rng.randrange(0, 3)
+        return [b'UNSUBSCRIBE'] + [rng.choice([b'c1', b'c2']) for _ in range(rng.randrange(0, 3))]
     if r < 89:
         return [b'QUIT']
     if r < 92:

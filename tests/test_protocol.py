@@ -394,3 +394,17 @@ def test_client_reply_and_transactions(pyredis, real_redis, payload):
     """+QUEUED and EXEC's replies follow CLIENT REPLY OFF/SKIP, as Redis's
     replies all go through the same check."""
     both(pyredis, real_redis, [payload])
+
+
+@pytest.mark.parametrize('payload', [
+    b'CLIENT REPLY OFF\r\nSUBSCRIBE a\r\nUNSUBSCRIBE\r\nPING\r\n',
+    b'CLIENT REPLY SKIP\r\nUNSUBSCRIBE\r\nPING\r\n',
+    b'CLIENT REPLY SKIP\r\nPSUBSCRIBE a*\r\nPING\r\nPUNSUBSCRIBE x\r\n',
+    b'CLIENT REPLY OFF\r\nSSUBSCRIBE a\r\nSUNSUBSCRIBE\r\n',
+    b'CLIENT REPLY OFF\r\nMULTI\r\nSUBSCRIBE a\r\nEXEC\r\n',
+])
+def test_subscription_confirmations_ignore_client_reply(pyredis, real_redis, payload):
+    """(Un)subscription confirmations are pushed (CLIENT_PUSHING): CLIENT
+    REPLY OFF/SKIP do not silence them."""
+    data, closed = both(pyredis, real_redis, [payload])
+    assert b'subscribe' in data

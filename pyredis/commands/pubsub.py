@@ -28,6 +28,14 @@ def _confirm(c, kind, name, count):
     return head + bulk(kind) + name_part + integer(count)
 
 
+def _pushed(c, confirmations):
+    """The confirmations are pushed (Redis's CLIENT_PUSHING): CLIENT REPLY
+    OFF/SKIP do not silence them, so they go to the client's output here
+    instead of being returned to call(), which would drop them."""
+    c.out.append(b''.join(confirmations))
+    return None
+
+
 def _count(c):
     return len(c.subscriptions) + len(c.psubscriptions)
 
@@ -40,7 +48,7 @@ def subscribe(c, argv):
         ps.subscribe(c, ch)
         out.append(_confirm(c, b'subscribe', ch, _count(c)))
     c.update_gate()
-    return b''.join(out)
+    return _pushed(c, out)
 
 
 @command('psubscribe')
@@ -51,7 +59,7 @@ def psubscribe(c, argv):
         ps.psubscribe(c, p)
         out.append(_confirm(c, b'psubscribe', p, _count(c)))
     c.update_gate()
-    return b''.join(out)
+    return _pushed(c, out)
 
 
 @command('ssubscribe')
@@ -66,14 +74,14 @@ def ssubscribe(c, argv):
         ps.ssubscribe(c, ch)
         out.append(_confirm(c, b'ssubscribe', ch, len(c.ssubscriptions)))
     c.update_gate()
-    return b''.join(out)
+    return _pushed(c, out)
 
 
 def _unsubscribe_generic(c, argv, held, remove, kind, count):
     out = []
     if len(argv) == 1:
         if not held:
-            return _confirm(c, kind, None, count(c))
+            return _pushed(c, [_confirm(c, kind, None, count(c))])
         for name in list(held):
             remove(c, name)
             out.append(_confirm(c, kind, name, count(c)))
@@ -82,7 +90,7 @@ def _unsubscribe_generic(c, argv, held, remove, kind, count):
             remove(c, name)
             out.append(_confirm(c, kind, name, count(c)))
     c.update_gate()
-    return b''.join(out)
+    return _pushed(c, out)
 
 
 @command('unsubscribe')
