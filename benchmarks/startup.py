@@ -7,7 +7,10 @@ polls it with PING until it answers. Three cases:
   installs it; here ``compileall`` does it first);
 - ``pyredis-cold``: every module compiled from source at start-up, as when
   bytecode is never written (PYTHONDONTWRITEBYTECODE with an empty cache);
-- ``redis``: redis-server.
+- ``redis``: redis-server;
+- ``embedded``: ``pyredis.serve()`` in a fresh Python process, from before
+  ``import pyredis`` to the first PONG, and ``embedded-next``: a second
+  server in the same process.
 
 Runs are interleaved (one of each, in turn) and all listed, with the median.
 
@@ -57,6 +60,32 @@ def first_pong(cmd, env, workdir):
         proc.wait()
 
 
+EMBEDDED = r"""
+import socket, sys, time
+t = time.perf_counter()
+import pyredis
+def pong(server):
+    with socket.create_connection((server.host, server.port)) as s:
+        s.sendall(b'PING\r\n')
+        assert s.recv(16) == b'+PONG\r\n'
+first = pyredis.serve()
+pong(first)
+t1 = time.perf_counter()
+second = pyredis.serve()
+pong(second)
+t2 = time.perf_counter()
+second.stop()
+first.stop()
+print(t1 - t, t2 - t1)
+"""
+
+
+def embedded(env):
+    out = subprocess.run([sys.executable, '-c', EMBEDDED], env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     ap.add_argument('-n', '--runs', type=int, default=11)
@@ -73,11 +102,16 @@ def main():
     if shutil.which('redis-server'):
         cases.append(('redis', [shutil.which('redis-server')], env))
     times = {name: [] for name, _, _ in cases}
+    times['embedded'] = []
+    times['embedded-next'] = []
     workdir = tempfile.mkdtemp(prefix='bench-startup-')
     try:
         for _ in range(args.runs):
             for name, cmd, case_env in cases:
                 times[name].append(first_pong(cmd, case_env, workdir))
+            first, nxt = embedded(warm_env)
+            times['embedded'].append(first)
+            times['embedded-next'].append(nxt)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         shutil.rmtree(empty_cache, ignore_errors=True)

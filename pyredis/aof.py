@@ -87,6 +87,12 @@ def aof_filename(server):
 
 
 def aof_dirname(server):
+    """The AOF directory's path (in the server's ``dir``)."""
+    return server.path(aof_dirname_setting(server))
+
+
+def aof_dirname_setting(server):
+    """appenddirname, as the log lines name it."""
     return setting(server, 'appenddirname', 'appendonlydir')
 
 
@@ -522,7 +528,7 @@ def write_base(server, f):
 def rewrite_append_only_file(server, filename):
     """rewriteAppendOnlyFile: write the base to a temp file, fsync, rename.
     Returns True on success."""
-    tmpfile = 'temp-rewriteaof-%d.aof' % os.getpid()
+    tmpfile = server.path('temp-rewriteaof-%d.aof' % os.getpid())
     try:
         with open(tmpfile, 'wb') as f:
             write_base(server, f)
@@ -642,7 +648,8 @@ class Aof:
             os.makedirs(dirname, exist_ok=True)
             return True
         except OSError as e:
-            log.warning("Can't open or create append-only dir %s: %s" % (dirname, e.strerror))
+            log.warning("Can't open or create append-only dir %s: %s" % (
+                aof_dirname_setting(self.server), e.strerror))
             return False
 
     # -- writing ---------------------------------------------------------------
@@ -1060,8 +1067,8 @@ class Aof:
         self.rewrite_time_start = -1
 
     def remove_temp_files(self, pid):
-        _unlink('temp-rewriteaof-bg-%d.aof' % pid)
-        _unlink('temp-rewriteaof-%d.aof' % pid)
+        _unlink(self.server.path('temp-rewriteaof-bg-%d.aof' % pid))
+        _unlink(self.server.path('temp-rewriteaof-%d.aof' % pid))
 
     def check_child(self):
         """From the cron: reap the rewrite child if it has finished."""
@@ -1072,7 +1079,8 @@ class Aof:
             wpid, status = os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             # Reaped by someone else: judge by the file it leaves behind.
-            wpid, status = pid, (0 if os.path.exists('temp-rewriteaof-bg-%d.aof' % pid)
+            wpid, status = pid, (0 if os.path.exists(
+                self.server.path('temp-rewriteaof-bg-%d.aof' % pid))
                                  else 1 << 8)
         if wpid == 0:
             return
@@ -1115,7 +1123,7 @@ class Aof:
         base_name = temp_am.new_base_name(server)
         base_path = self.path(base_name)
         try:
-            os.rename(tmpfile, base_path)
+            os.rename(server.path(tmpfile), base_path)
         except OSError as e:
             log.warning('Error trying to rename the temporary AOF base file %s into %s: %s' % (
                 tmpfile, base_path, e.strerror))
@@ -1243,7 +1251,7 @@ class Aof:
         dirname = aof_dirname(self.server)
         self.manifest = Manifest()
         if not os.path.isdir(dirname):
-            log.debug("The AOF directory %s doesn't exist" % dirname)
+            log.debug("The AOF directory %s doesn't exist" % aof_dirname_setting(self.server))
             return
         name = aof_filename(self.server) + '.manifest'
         path = os.path.join(dirname, name)
@@ -1264,13 +1272,13 @@ class Aof:
         if not self.persist_manifest(m):
             raise AofFatal()
         try:
-            os.rename(filename, self.path(filename))
+            os.rename(server.path(filename), self.path(filename))
         except OSError as e:
             log.warning('Error trying to move the old AOF file %s into dir %s: %s' % (
-                filename, aof_dirname(server), e.strerror))
+                filename, aof_dirname_setting(server), e.strerror))
             raise AofFatal()
         log.notice('Successfully migrated an old-style AOF file (%s) into the AOF directory '
-                   '(%s).' % (filename, aof_dirname(server)))
+                   '(%s).' % (filename, aof_dirname_setting(server)))
 
     def load_files(self):
         """loadAppendOnlyFiles, run to completion (DEBUG LOADAOF)."""
@@ -1283,7 +1291,7 @@ class Aof:
         server = self.server
         m = self.manifest
         filename = aof_filename(server)
-        if os.path.isfile(filename):
+        if os.path.isfile(server.path(filename)):
             dir_exists = os.path.isdir(aof_dirname(server))
             if (not dir_exists or (m.base is None and not m.incr) or
                     (m.base is not None and not m.incr and m.base.name == filename
@@ -1461,7 +1469,7 @@ def _child_main(server):
             signal.signal(signal.SIGINT, signal.SIG_DFL)
         except (ValueError, OSError):
             pass
-        tmpfile = 'temp-rewriteaof-bg-%d.aof' % os.getpid()
+        tmpfile = server.path('temp-rewriteaof-bg-%d.aof' % os.getpid())
         if rewrite_append_only_file(server, tmpfile):
             log.notice('Successfully created the temporary AOF base file %s' % tmpfile)
             code = 0

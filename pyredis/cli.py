@@ -246,6 +246,7 @@ def run(config, loaded=True):
                         "modules" % name)
         from .assembly import create_server
         server = create_server(config)
+        server.owns_process = True  # it chdir()ed to dir, takes the signals...
         log_no_effect(server, sorted(n for n in config.explicit if n in config.non_default()))
         if supervised:
             server.startup_hooks.append(lambda: notify_supervisor(supervised))

@@ -497,19 +497,24 @@ def _set_dir(config, args, loading):
 
 
 def _get_dir(v):
-    try:
-        return os.getcwd()
-    except OSError:
-        return ''
-
-
-def _rewrite_dir(config, state):
+    """The working directory, as Redis reports it (getcwd(), which the
+    server chdir()ed to), or the server's own ``dir`` when it shares its
+    process with others (embed.py: no chdir)."""
     try:
         cwd = os.getcwd()
     except OSError:
+        return v or ''
+    if v and os.path.realpath(v) != os.path.realpath(cwd):
+        return v
+    return cwd
+
+
+def _rewrite_dir(config, state):
+    d = _get_dir(config.dir)
+    if not d:
         state.mark_processed('dir')
         return
-    state.rewrite_line('dir', 'dir ' + repr_string(cwd), True)
+    state.rewrite_line('dir', 'dir ' + repr_string(d), True)
 
 
 SHUTDOWN_FLAGS = (('default', 0), ('save', 1), ('nosave', 2), ('now', 4), ('force', 8))

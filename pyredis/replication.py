@@ -396,7 +396,7 @@ class Replication:
         data_r, data_w = os.pipe()
         status_r, status_w = os.pipe()
         if not diskless:
-            job.path = os.path.abspath('temp-repl-%d.rdb' % os.getpid())
+            job.path = os.path.abspath(server.path('temp-repl-%d.rdb' % os.getpid()))
         pid = os.fork()
         if pid == 0:                      # the child
             try:

@@ -58,6 +58,10 @@ class Server:
         share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
         self.clients = {}
+        # cli.py: the server is the whole process. It chdir()s to its dir,
+        # takes SIGTERM/SIGINT and tunes the collector; an embedded one
+        # (embed.py) shares its process and does none of that.
+        self.owns_process = False
         self.lazyfree = LazyFree(self)
         # Clients whose socket does not take their replies as fast as they
         # come (Client.pause_writing): the cron checks their output limits.
@@ -640,27 +644,30 @@ class Server:
             log.warning('Failed listening on port %d (tcp), aborting.' % config.port)
             raise SystemExit(1)
         self._stopped = self.loop.create_future()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            try:
-                self.loop.add_signal_handler(sig, self._on_signal, sig)
-            except (NotImplementedError, RuntimeError):
-                pass
+        if self.owns_process:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                try:
+                    self.loop.add_signal_handler(sig, self._on_signal, sig)
+                except (NotImplementedError, RuntimeError):
+                    pass
         self.update_gate()
         self.loop.call_later(1.0 / (config.hz or 1), self.server_cron)
         for hook in self.startup_hooks:
             result = hook()
             if result is not None and hasattr(result, '__await__'):
                 await result
-        # Start-up objects (the command table, the loaded dataset) live for
-        # ever: keep them out of the collector's full scans. Every request
-        # allocates a list, so a larger young generation means fewer
-        # collections on the hot path.
-        gc.freeze()
-        gc.set_threshold(20000, 20, 20)
-        # What start-up allocated and freed (imports, compiling the command
-        # table, the load's buffers: ten megabytes or more) stays resident
-        # in the heap otherwise, in used_memory_rss but not used_memory.
-        malloc_trim()
+        if self.owns_process:
+            # Start-up objects (the command table, the loaded dataset) live
+            # for ever: keep them out of the collector's full scans. Every
+            # request allocates a list, so a larger young generation means
+            # fewer collections on the hot path.
+            gc.freeze()
+            gc.set_threshold(20000, 20, 20)
+            # What start-up allocated and freed (imports, compiling the
+            # command table, the load's buffers: ten megabytes or more) stays
+            # resident in the heap otherwise, in used_memory_rss but not
+            # used_memory.
+            malloc_trim()
         log.notice('Ready to accept connections')
 
     def _on_signal(self, sig):

@@ -14,6 +14,9 @@ import pytest
 
 from helpers import ServerProcess, REDIS_SERVER, RawConn
 
+# pytester runs pytest over test projects (test_pytest_plugin.py).
+pytest_plugins = ['pytester']
+
 # The suite starts hundreds of servers: compile the package's bytecode once,
 # as pip does when it installs a package, rather than in every server (where
 # PYTHONDONTWRITEBYTECODE may forbid caching it: 0.5 s per start instead of

@@ -55,10 +55,13 @@ def apply_loglevel(server):
 
 
 def apply_dir(server):
-    try:
-        os.chdir(server.config.dir)
-    except OSError as e:
-        raise ConfigError(e.strerror)
+    # (_set_dir checked that it is a directory; a server embedded among
+    # others names its files by its dir instead: Server.path.)
+    if server.owns_process:
+        try:
+            os.chdir(server.config.dir)
+        except OSError as e:
+            raise ConfigError(e.strerror)
 
 
 def apply_maxmemory(server):

@@ -80,8 +80,7 @@ def _flag(v):
 
 
 def dump_path(server):
-    # The server chdir()s to `dir` (start-up and CONFIG SET dir), as Redis.
-    return cfg(server, 'dbfilename', 'dump.rdb')
+    return server.path(cfg(server, 'dbfilename', 'dump.rdb'))
 
 
 def _repl_aux(server):
@@ -112,12 +111,13 @@ def write_snapshot(server, path):
     """Write the dataset to a temp file, fsync it and rename it over
     ``path`` (rdbSave's file dance). Raises SaveError with Redis's log
     message; the temp file never survives a failure."""
-    tmp = 'temp-%d.rdb' % os.getpid()
+    name = 'temp-%d.rdb' % os.getpid()
+    tmp = server.path(name)
     try:
         f = open(tmp, 'wb')
     except OSError as e:
         raise SaveError('Failed opening the temp RDB file %s (in server root dir %s) for '
-                        'saving: %s' % (tmp, _cwd(), e.strerror))
+                        'saving: %s' % (name, _root(server), e.strerror))
     try:
         with f:
             writer = rdb.Writer(f, rdb.Options(server.config, server))
@@ -139,13 +139,14 @@ def write_snapshot(server, path):
     except OSError as e:
         _unlink(tmp)
         raise SaveError('Error moving temp DB file %s on the final destination %s (in server '
-                        'root dir %s): %s' % (tmp, path, _cwd(), e.strerror))
+                        'root dir %s): %s' % (name, os.path.basename(path), _root(server),
+                                             e.strerror))
     fsync_dir(path)
 
 
-def _cwd():
+def _root(server):
     try:
-        return os.getcwd()
+        return server.config.dir or os.getcwd()
     except OSError:
         return '(removed directory)'
 
@@ -289,7 +290,7 @@ def _bgsave_done(server, pid, status):
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         log.warning('Background saving terminated by signal %d' % sig)
-        _unlink('temp-%d.rdb' % pid)
+        _unlink(server.path('temp-%d.rdb' % pid))
         if sig != signal.SIGUSR1:
             st.last_bgsave_ok = False
     elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
@@ -318,7 +319,7 @@ def kill_rdb_child(server):
     except (OSError, ChildProcessError):
         pass
     server.child_handlers.pop(pid, None)
-    _unlink('temp-%d.rdb' % pid)
+    _unlink(server.path('temp-%d.rdb' % pid))
     st.child_pid = None
     server.rdb_child_pid = None
 
@@ -342,7 +343,7 @@ def reap_children(server):
             cb = handlers.pop(pid, None)
             if cb is not None:
                 cb(status)
-    if os.getpid() == 1:
+    if os.getpid() == 1 and server.owns_process:
         aof = getattr(server, 'aof', None)
         aof_pid = getattr(aof, 'child_pid', None) if aof is not None else None
         while True:
