@@ -373,3 +373,27 @@ def test_redis_py_resp3(pyredis):
     assert r.eval('return true', 0) == 1
     assert r.eval('redis.setresp(3); return true', 0) is True
     assert r.eval('redis.setresp(3); return false', 0) is False
+
+
+def test_info_memory_scripting_fields(server_factory):
+    """The counts match redis-server's; the sizes are present and move."""
+    out = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind)
+        conn = srv.raw()
+        conn.call('EVAL', 'return 1', '0')
+        conn.call('SCRIPT', 'LOAD', 'return 2')
+        conn.call('FUNCTION', 'LOAD', '#!lua name=a\nredis.register_function("f", '
+                  'function() return 1 end)\nredis.register_function("g", function() end)')
+        fields = dict(line.split(':', 1) for line in
+                      conn.call('INFO', 'memory').decode().split('\r\n') if ':' in line)
+        out.append(fields)
+        conn.close()
+    ours, theirs = out
+    for name in ('number_of_cached_scripts', 'number_of_functions', 'number_of_libraries'):
+        assert ours[name] == theirs[name], name
+    for name in ('used_memory_lua', 'used_memory_vm_eval', 'used_memory_vm_functions',
+                 'used_memory_scripts_eval',
+                 'used_memory_vm_total', 'used_memory_functions', 'used_memory_scripts'):
+        assert int(ours[name]) > 0, name
+    assert ours['used_memory_lua_human'].endswith('K')

@@ -112,6 +112,7 @@ def info_memory(server):
         ('allocator_resident', rss),
         ('total_system_memory', total),
         ('total_system_memory_human', bytes_to_human(total).decode()),
+    ] + (server.scripting.memory_fields() if server.scripting is not None else [
         ('used_memory_lua', 0),
         ('used_memory_vm_eval', 0),
         ('used_memory_lua_human', '0B'),
@@ -125,6 +126,7 @@ def info_memory(server):
         ('used_memory_functions', 0),
         ('used_memory_scripts', 0),
         ('used_memory_scripts_human', '0B'),
+    ]) + [
         ('maxmemory', maxmemory),
         ('maxmemory_human', bytes_to_human(maxmemory).decode()),
         ('maxmemory_policy', server.config.maxmemory_policy),

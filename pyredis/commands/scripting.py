@@ -10,8 +10,8 @@ AOF or the replicas: only their effects do (see scripting/host.py).
 
 from . import command, lookup
 from ..networking import REPLY_OFF, REPLY_SKIP
-from ..resp import OK, CommandError, bulk, error, help_reply
-from ..util import split_args
+from ..resp import NOT_INT_ERR, OK, CommandError, bulk, error, help_reply
+from ..util import split_args, string2ll
 from ..scripting.busy import Busy
 from ..scripting.engine import sha1hex
 from ..scripting.host import (ScriptError, ScriptHost, EVAL_COMPAT_MODE, FLAG_BY_NAME)
@@ -117,8 +117,6 @@ def reply_uncounted(c, argv, reply):
 
 
 def get_int_ll(arg):
-    from ..util import string2ll
-    from ..resp import NOT_INT_ERR
     n = string2ll(arg)
     if n is None:
         raise CommandError(NOT_INT_ERR)

@@ -414,15 +414,27 @@ local function toresp(v, resp, sresp)
   return concat(out), ignore
 end
 
--- Runs a compiled script: (true, reply bytes, ignore-stats) or (false, error table).
+-- Runs a compiled script: (true, value, nil) when the result is a string or
+-- a number (Python encodes it), (true, reply bytes, ignore-stats) for the
+-- rest, (false, error table, nil) on error. The script's RESP version is
+-- asked for only when it matters (booleans).
 local function finish(resp, sresp_fn, ok, v)
-  if ok then return true, toresp(v, resp, sresp_fn()) end
+  if ok then
+    local t = type(v)
+    if t == 'string' or t == 'number' then return true, v, nil end
+    local sresp = 2
+    if t == 'boolean' or t == 'table' then sresp = sresp_fn() end
+    local out = {}
+    local ignore = emit(v, out, resp, sresp)
+    return true, concat(out), ignore or false
+  end
   return false, v, nil
 end
 
-local function run(f, keys, args, resp, sresp_fn)
-  rawset(SG, 'KEYS', keys)
-  rawset(SG, 'ARGV', args)
+local function run(f, resp, sresp_fn, nkeys, ...)
+  local all = {...}
+  rawset(SG, 'KEYS', {unpack(all, 1, nkeys)})
+  rawset(SG, 'ARGV', {unpack(all, nkeys + 1)})
   dbg.sethook(hook, '', 100000)
   -- (The hook is removed on the line of the call: after a kill it fires on
   -- every new line, and must not fire here.)
@@ -430,7 +442,9 @@ local function run(f, keys, args, resp, sresp_fn)
   return finish(resp, sresp_fn, ok, v)
 end
 
-local function call_function(f, keys, args, resp, sresp_fn)
+local function call_function(f, resp, sresp_fn, nkeys, ...)
+  local all = {...}
+  local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1)}
   dbg.sethook(hook, '', 100000)
   local ok, v = xpcall(function() return f(keys, args) end, err_handler) dbg.sethook()
   return finish(resp, sresp_fn, ok, v)

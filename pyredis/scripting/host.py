@@ -24,6 +24,7 @@ import time
 
 from .. import db as db_module
 from .. import log
+from ..util import bytes_to_human
 from ..evict import OOM_ERR
 from ..networking import Client
 from .functions import Functions
@@ -32,6 +33,7 @@ from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_sc
 
 # (luaMaskCountHook says SCRIPT KILL for functions too.)
 SCRIPT_KILLED = b'ERR Script killed by user with SCRIPT KILL...'
+INF = float('inf')
 
 # Commands flagged CMD_MAY_REPLICATE in Redis 7.0 that a script may call
 # (COMMAND INFO does not show the flag, so the table does not have it).
@@ -112,6 +114,34 @@ class ScriptHost:
         self.scripts_memory = 0
         self.eval_state = None
 
+    def memory_fields(self):
+        """INFO memory's scripting fields: the Lua states' heaps (as Lua
+        counts them), the scripts' and libraries' own sizes (estimated as
+        Redis's allocations: the SHA and the body of each script; the code,
+        names and descriptions of each library)."""
+        vm_eval = int(self.eval_lua().memory())
+        fns = self.functions
+        vm_functions = int(fns.lua().memory())
+        scripts = self.scripts_memory + 128 * len(self.scripts)
+        functions = 200 + sum(len(lib.code) + 96 + sum(
+            len(fn.name) + len(fn.description or b'') + 64 for fn in lib.functions.values())
+            for lib in fns.libraries.values())
+        return [
+            ('used_memory_lua', vm_eval),
+            ('used_memory_vm_eval', vm_eval),
+            ('used_memory_lua_human', bytes_to_human(vm_eval).decode()),
+            ('used_memory_scripts_eval', scripts),
+            ('number_of_cached_scripts', len(self.scripts)),
+            ('number_of_functions', len(fns.functions)),
+            ('number_of_libraries', len(fns.libraries)),
+            ('used_memory_vm_functions', vm_functions),
+            ('used_memory_vm_total', vm_eval + vm_functions),
+            ('used_memory_vm_total_human', bytes_to_human(vm_eval + vm_functions).decode()),
+            ('used_memory_functions', functions),
+            ('used_memory_scripts', scripts + functions),
+            ('used_memory_scripts_human', bytes_to_human(scripts + functions).decode()),
+        ]
+
     def script_client(self):
         if self.client is None:
             self.client = ScriptClient(self.server)
@@ -164,14 +194,12 @@ class ScriptHost:
         server.in_exec = True
         db_module.time = _FrozenClock(time.time())
         try:
-            table_from = state.table_from
             if eval_mode:
-                ok, reply, ignore = state.run(func, table_from(keys), table_from(args),
-                                              c.resp, self._script_resp)
+                ok, reply, ignore = state.run(func, c.resp, self._script_resp, len(keys),
+                                              *keys, *args)
             else:
-                ok, reply, ignore = state.call_function(func, table_from(keys),
-                                                        table_from(args), c.resp,
-                                                        self._script_resp)
+                ok, reply, ignore = state.call_function(func, c.resp, self._script_resp,
+                                                        len(keys), *keys, *args)
         finally:
             db_module.time = time
             server.in_exec = prev_in_exec
@@ -181,9 +209,20 @@ class ScriptHost:
                 self.busy.end()
         # Never the EVAL itself: its effects were queued (preventCommandPropagation).
         c.propagate_argv = []
-        if not ok:
-            reply, ignore = script_error_reply(reply, funcname)
-        return reply, bool(ignore)
+        if ignore is None:
+            if not ok:
+                reply, ignore = script_error_reply(reply, funcname)
+                return reply, ignore
+            # A string or a number: Redis's bulk or integer reply.
+            if type(reply) is bytes:
+                return b'$%d\r\n%s\r\n' % (len(reply), reply), False
+            if type(reply) is float and (reply != reply or reply in (INF, -INF)):
+                reply = -(1 << 63)      # (long long)NaN/inf, as C gives on x86-64
+            reply = int(reply)
+            if not -(1 << 63) <= reply < 1 << 63:
+                reply = -(1 << 63)      # (an out of range double, likewise)
+            return b':%d\r\n' % reply, False
+        return reply, ignore
 
     def _script_resp(self):
         return self.client.resp
