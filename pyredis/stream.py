@@ -90,21 +90,22 @@ def _backlen_size(n):
 
 def int_size(v):
     """Bytes of an integer element (encoding and back-length)."""
-    n = _int_enc_size(v)
-    return n + 1    # integer encodings are at most 9 bytes: a 1-byte backlen
+    if 0 <= v <= 127:
+        return 2
+    return _int_enc_size(v) + 1     # at most 9 bytes: a 1-byte backlen
 
 
 def str_size(s):
     """Bytes of a string element, which listpack stores as an integer when
     it is one (lpStringToInt64: string2ll's rules)."""
     n = len(s)
-    if n <= 20:
+    if n <= 20 and (s.isdigit() or s[:1] == b'-'):
         v = string2ll(s)
         if v is not None:
-            return _int_enc_size(v) + 1
+            return 2 if 0 <= v <= 127 else _int_enc_size(v) + 1
     if n < 64:
-        enc = 1 + n
-    elif n < 4096:
+        return n + 2
+    if n < 4096:
         enc = 2 + n
     else:
         enc = 5 + n
@@ -165,16 +166,25 @@ def _s64(v):
 
 # -- nodes ---------------------------------------------------------------------------
 
+# A count element grows when the count reaches these values (its integer
+# encoding gets wider): the extra bytes.
+_COUNT_GROWS = {128: 1, 4096: 1, 32768: 1, 8388608: 1, 2147483648: 4}
+
 class Node:
-    """One listpack: master ID and fields, entries (IDs and [flags, fields
-    and values flattened]), live/deleted counts, exact listpack size."""
-    __slots__ = ('master', 'mfields', 'ids', 'entries', 'count', 'deleted', 'nbytes')
+    """One listpack: master ID and fields, its entries (sorted IDs, their
+    fields and values as flat tuples, their flags in a bytearray: tuples of
+    bytes and bytearrays are not tracked by the garbage collector, so a
+    million entries do not slow its passes down), live/deleted counts and
+    the exact listpack size."""
+    __slots__ = ('master', 'mfields', 'ids', 'entries', 'flags', 'count', 'deleted',
+                 'nbytes')
 
     def __init__(self, master, mfields):
         self.master = master
-        self.mfields = mfields
+        self.mfields = mfields      # a tuple: compared with an entry's fields
         self.ids = []
         self.entries = []
+        self.flags = bytearray()
         self.count = 0
         self.deleted = 0
         # header (6) + EOF (1) + count, deleted, num-fields, fields, 0
@@ -189,31 +199,33 @@ class Node:
 
     def append(self, eid, fv):
         """Append an entry (fields known to fit this node)."""
-        mf = self.mfields
-        n = len(fv) // 2
-        same = n == len(mf) and all(fv[2 * i] == mf[i] for i in range(n))
-        flags = FLAG_SAMEFIELDS if same else FLAG_NONE
         m = self.master
-        size = 1 + int_size(_s64((eid >> 64) - (m >> 64))) + \
-            int_size(_s64((eid & M64) - (m & M64)))
-        if same:
+        d = (eid >> 64) - (m >> 64)
+        size = 3 if 0 <= d <= 127 else 1 + int_size(_s64(d))
+        d = (eid & M64) - (m & M64)
+        size += 2 if 0 <= d <= 127 else int_size(_s64(d))
+        if fv[0::2] == self.mfields:
+            flags = FLAG_SAMEFIELDS
             for i in range(1, len(fv), 2):
                 size += str_size(fv[i])
-            lp_count = n + 3
+            lp_count = len(fv) // 2 + 3
         else:
-            size += int_size(n)
+            flags = FLAG_NONE
+            size += int_size(len(fv) // 2)
             for x in fv:
                 size += str_size(x)
-            lp_count = 2 * n + 4
-        size += int_size(lp_count)
-        self.nbytes += size
+            lp_count = len(fv) + 4
+        size += 2 if lp_count <= 127 else int_size(lp_count)
         self.ids.append(eid)
-        self.entries.append([flags, fv])
-        self.set_counts(self.count + 1, self.deleted)
+        self.entries.append(fv)
+        self.flags.append(flags)
+        count = self.count + 1
+        self.count = count
+        grow = _COUNT_GROWS.get(count)
+        self.nbytes += size if grow is None else size + grow
 
     def mark_deleted(self, idx):
-        e = self.entries[idx]
-        e[0] |= FLAG_DELETED
+        self.flags[idx] |= FLAG_DELETED
         self.set_counts(self.count - 1, self.deleted + 1)
 
     def last_id(self):
@@ -228,7 +240,7 @@ class Node:
         parts.append(encode_int(0))
         m = self.master
         nelem = 4 + len(self.mfields)
-        for eid, (flags, fv) in zip(self.ids, self.entries):
+        for eid, flags, fv in zip(self.ids, self.flags, self.entries):
             parts.append(encode_int(flags))
             parts.append(encode_int(_s64((eid >> 64) - (m >> 64))))
             parts.append(encode_int(_s64((eid & M64) - (m & M64))))
@@ -358,19 +370,22 @@ class Stream:
         """streamAppendItem once the ID is known valid: add the entry to the
         last node or to a new one, as Redis decides."""
         nodes = self.nodes
-        node = nodes[-1] if nodes else None
-        if node is not None:
+        fv = tuple(fv)
+        if nodes:
+            node = nodes[-1]
             if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
                 max_bytes = LISTPACK_MAX_SIZE
-            totelelen = 0
-            for x in fv:
-                totelelen += len(x)
-            if node.nbytes + totelelen >= max_bytes:
-                node = None
-            elif max_entries and node.count + node.deleted >= max_entries:
-                node = None
-        if node is None:
-            node = Node(eid, tuple(fv[0::2]))
+            if len(fv) == 2:
+                totelelen = len(fv[0]) + len(fv[1])
+            else:
+                totelelen = sum(map(len, fv))
+            if node.nbytes + totelelen >= max_bytes or \
+                    (max_entries and node.count + node.deleted >= max_entries):
+                node = Node(eid, fv[0::2])
+                nodes.append(node)
+                self.masters.append(eid)
+        else:
+            node = Node(eid, fv[0::2])
             nodes.append(node)
             self.masters.append(eid)
         node.append(eid, fv)
@@ -380,6 +395,43 @@ class Stream:
         if self.length == 1:
             self.first_id = eid
 
+    def append1(self, eid, f, v, max_bytes, max_entries):
+        """append() for an entry of one field (XADD's common case),
+        inlined: the same node decision and sizes."""
+        nodes = self.nodes
+        if not nodes:
+            return self.append(eid, [f, v], max_bytes, max_entries)
+        node = nodes[-1]
+        if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
+            max_bytes = LISTPACK_MAX_SIZE
+        count = node.count
+        if node.nbytes + len(f) + len(v) >= max_bytes or \
+                (max_entries and count + node.deleted >= max_entries):
+            return self.append(eid, [f, v], max_bytes, max_entries)
+        mf = node.mfields
+        if len(mf) != 1 or mf[0] != f:
+            return self.append(eid, [f, v], max_bytes, max_entries)
+        m = node.master
+        d = (eid >> 64) - (m >> 64)
+        size = 5 if 0 <= d <= 127 else 3 + int_size(_s64(d))     # flags, ms, lp-count
+        d = (eid & M64) - (m & M64)
+        size += 2 if 0 <= d <= 127 else int_size(_s64(d))
+        n = len(v)
+        if n < 64 and not (v.isdigit() or v[:1] == b'-'):
+            size += n + 2
+        else:
+            size += str_size(v)
+        node.ids.append(eid)
+        node.entries.append((f, v))
+        node.flags.append(FLAG_SAMEFIELDS)
+        count += 1
+        node.count = count
+        grow = _COUNT_GROWS.get(count)
+        node.nbytes += size if grow is None else size + grow
+        self.length += 1
+        self.entries_added += 1
+        self.last_id = eid
+
     # -- reading -----------------------------------------------------------------
 
     def _start_node(self, start):
@@ -387,7 +439,7 @@ class Stream:
         return i if i > 0 else 0
 
     def iter_range(self, start, end, rev=False, tombstones=False):
-        """(id, [flags, fv]) for entries with start <= id <= end, skipping
+        """(id, fields and values) for entries with start <= id <= end, skipping
         deleted ones unless ``tombstones``; forward or reversed."""
         nodes = self.nodes
         if not nodes or start > end:
@@ -400,14 +452,14 @@ class Stream:
                     return
                 j = bisect_left(ids, start) if ids[0] < start else 0
                 entries = node.entries
+                flags = node.flags
                 n = len(ids)
                 while j < n:
                     eid = ids[j]
                     if eid > end:
                         return
-                    e = entries[j]
-                    if tombstones or not e[0] & FLAG_DELETED:
-                        yield eid, e
+                    if tombstones or not flags[j] & FLAG_DELETED:
+                        yield eid, entries[j]
                     j += 1
         else:
             ni = bisect_right(self.masters, end) - 1
@@ -418,15 +470,68 @@ class Stream:
                     return
                 j = bisect_right(ids, end) - 1
                 entries = node.entries
+                flags = node.flags
                 while j >= 0:
                     eid = ids[j]
                     if eid < start:
                         return
-                    e = entries[j]
-                    if tombstones or not e[0] & FLAG_DELETED:
-                        yield eid, e
+                    if tombstones or not flags[j] & FLAG_DELETED:
+                        yield eid, entries[j]
                     j -= 1
                 ni -= 1
+
+    def range_list(self, start, end, count=0, rev=False):
+        """[(id, fields and values)] of iter_range's live entries, at most
+        ``count`` (0: all), collected a node slice at a time."""
+        out = []
+        nodes = self.nodes
+        if not nodes or start > end:
+            return out
+        if not rev:
+            for ni in range(self._start_node(start), len(nodes)):
+                node = nodes[ni]
+                ids = node.ids
+                if ids[0] > end:
+                    break
+                j = bisect_left(ids, start) if ids[0] < start else 0
+                k = bisect_right(ids, end) if ids[-1] > end else len(ids)
+                if node.deleted:
+                    flags = node.flags
+                    entries = node.entries
+                    out.extend([(ids[i], entries[i]) for i in range(j, k)
+                                if not flags[i] & FLAG_DELETED])
+                else:
+                    out.extend(zip(ids[j:k], node.entries[j:k]))
+                if count and len(out) >= count:
+                    del out[count:]
+                    break
+                if k < len(ids):
+                    break
+        else:
+            ni = bisect_right(self.masters, end) - 1
+            while ni >= 0:
+                node = nodes[ni]
+                ids = node.ids
+                if ids[-1] < start:
+                    break
+                k = bisect_right(ids, end) if ids[-1] > end else len(ids)
+                j = bisect_left(ids, start) if ids[0] < start else 0
+                if node.deleted:
+                    flags = node.flags
+                    entries = node.entries
+                    out.extend([(ids[i], entries[i]) for i in range(k - 1, j - 1, -1)
+                                if not flags[i] & FLAG_DELETED])
+                else:
+                    part = list(zip(ids[j:k], node.entries[j:k]))
+                    part.reverse()
+                    out.extend(part)
+                if count and len(out) >= count:
+                    del out[count:]
+                    break
+                if j > 0:
+                    break
+                ni -= 1
+        return out
 
     def get(self, eid):
         """The live entry with this ID, or None."""
@@ -437,9 +542,8 @@ class Stream:
         ids = node.ids
         j = bisect_left(ids, eid)
         if j < len(ids) and ids[j] == eid:
-            e = node.entries[j]
-            if not e[0] & FLAG_DELETED:
-                return e
+            if not node.flags[j] & FLAG_DELETED:
+                return node.entries[j]
         return None
 
     def edge_id(self, first, skip_tombstones=True):
@@ -465,7 +569,7 @@ class Stream:
         node = self.nodes[i]
         ids = node.ids
         j = bisect_left(ids, eid)
-        if j >= len(ids) or ids[j] != eid or node.entries[j][0] & FLAG_DELETED:
+        if j >= len(ids) or ids[j] != eid or node.flags[j] & FLAG_DELETED:
             return False
         if node.count == 1:
             del self.nodes[i]
@@ -505,9 +609,8 @@ class Stream:
                         break
                 elif eid >= minid:
                     break
-                e = node.entries[j]
-                if not e[0] & FLAG_DELETED:
-                    e[0] |= FLAG_DELETED
+                if not node.flags[j] & FLAG_DELETED:
+                    node.flags[j] |= FLAG_DELETED
                     from_lp += 1
                     self.length -= 1
             deleted += from_lp
@@ -616,7 +719,8 @@ class Stream:
             n.master = node.master
             n.mfields = node.mfields
             n.ids = list(node.ids)
-            n.entries = [[f, fv] for f, fv in node.entries]
+            n.entries = list(node.entries)
+            n.flags = bytearray(node.flags)
             n.count = node.count
             n.deleted = node.deleted
             n.nbytes = node.nbytes
@@ -650,10 +754,9 @@ _NACK_SIZE = getsizeof(Nack(None, 0))
 
 def _node_size(node):
     size = getsizeof(node) + getsizeof(node.ids) + getsizeof(node.entries) + \
-        32 * len(node.ids)      # the ID ints
-    for e in node.entries:
-        fv = e[1]
-        size += getsizeof(e) + getsizeof(fv)
+        getsizeof(node.flags) + 32 * len(node.ids)      # the ID ints
+    for fv in node.entries:
+        size += getsizeof(fv)
         for x in fv:
             size += getsizeof(x)
     return size
@@ -737,7 +840,7 @@ def node_from_listpack(master, blob, items):
     count = int(next(it))
     deleted = int(next(it))
     nfields = int(next(it))
-    mfields = tuple(next(it) for _ in range(nfields))
+    mfields = tuple([next(it) for _ in range(nfields)])
     if int(next(it)) != 0:
         raise ValueError('bad master entry terminator')
     node = Node.__new__(Node)
@@ -745,6 +848,7 @@ def node_from_listpack(master, blob, items):
     node.mfields = mfields
     node.ids = ids = []
     node.entries = entries = []
+    node.flags = flagbuf = bytearray()
     mms, mseq = master >> 64, master & M64
     for _ in range(count + deleted):
         flags = int(next(it))
@@ -755,12 +859,14 @@ def node_from_listpack(master, blob, items):
             for f in mfields:
                 fv.append(f)
                 fv.append(next(it))
+            fv = tuple(fv)
         else:
             n = int(next(it))
-            fv = [next(it) for _ in range(2 * n)]
+            fv = tuple([next(it) for _ in range(2 * n)])
         next(it)    # lp-count
         ids.append((ms << 64) | seq)
-        entries.append([flags, fv])
+        entries.append(fv)
+        flagbuf.append(flags)
     if next(it, None) is not None:
         raise ValueError('stream listpack has extra elements')
     node.count = count
@@ -841,8 +947,8 @@ def rewrite_commands(key, s):
     pending entries (XCLAIM) or, for consumers without any, XGROUP
     CREATECONSUMER."""
     if s.length:
-        for eid, e in s.iter_range(0, MAX_ID):
-            yield [b'XADD', key, id_bytes(eid)] + list(e[1])
+        for eid, fv in s.iter_range(0, MAX_ID):
+            yield [b'XADD', key, id_bytes(eid)] + list(fv)
     else:
         # An empty stream: the XADD MAXLEN 0 trick.
         yield [b'XADD', key, b'MAXLEN', b'0', b'0-1', b'x', b'y']

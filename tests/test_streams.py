@@ -544,3 +544,25 @@ def test_redis_py_geo_methods(pyredis):
     assert r.geosearch('Sicily', longitude=15, latitude=37, radius=100, unit='km') == \
         ['Catania']
     assert r.geosearchstore('near', 'Sicily', member='Palermo', radius=200, unit='km') == 2
+
+
+def test_range_list_matches_iteration():
+    rnd = random.Random(11)
+    s = st.Stream()
+    ids = []
+    for i in range(1, 3000):
+        eid = (i << 64) | rnd.randrange(3)
+        if ids and eid <= ids[-1]:
+            continue
+        s.append(eid, [b'f', b'%d' % i] if rnd.random() < 0.9 else [b'g', b'x'], 300, 50)
+        ids.append(eid)
+    for eid in rnd.sample(ids, 700):
+        s.delete(eid)
+    for _ in range(300):
+        a, b = sorted((rnd.choice(ids) + rnd.randrange(-1, 2), rnd.choice(ids)))
+        count = rnd.choice([0, 1, 5, 100])
+        for rev in (False, True):
+            want = list(s.iter_range(a, b, rev))
+            if count:
+                want = want[:count]
+            assert s.range_list(a, b, count, rev) == want

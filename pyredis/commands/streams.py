@@ -52,8 +52,11 @@ def _encoding(server, v):
 VALUE_TYPES = {Stream: (b'stream', _encoding)}
 
 
+_time_ns = time.time_ns
+
+
 def now_ms():
-    return time.time_ns() // 1000000
+    return _time_ns() // 1000000
 
 
 def _null(c):
@@ -171,6 +174,10 @@ def _parse_range_end(arg):
 
 def entry_reply(eid, fv):
     s = b'%d-%d' % (eid >> 64, eid & M64)
+    if len(fv) == 2:
+        f, v = fv
+        return b'*2\r\n$%d\r\n%s\r\n*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' % (
+            len(s), s, len(f), f, len(v), v)
     out = [b'*2\r\n$%d\r\n%s\r\n*%d\r\n' % (len(s), s, len(fv))]
     for x in fv:
         out.append(b'$%d\r\n%s\r\n' % (len(x), x))
@@ -179,14 +186,18 @@ def entry_reply(eid, fv):
 
 def range_reply(s, start, end, count, rev):
     """streamReplyWithRange without a group: the array of entries."""
-    out = []
-    n = 0
-    for eid, e in s.iter_range(start, end, rev):
-        out.append(entry_reply(eid, e[1]))
-        n += 1
-        if count and n == count:
-            break
-    return b'*%d\r\n' % n + b''.join(out)
+    items = s.range_list(start, end, count, rev)
+    out = [b'*%d\r\n' % len(items)]
+    append = out.append
+    for eid, fv in items:
+        sid = b'%d-%d' % (eid >> 64, eid & M64)
+        if len(fv) == 2:
+            f, v = fv
+            append(b'*2\r\n$%d\r\n%s\r\n*2\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n' % (
+                len(sid), sid, len(f), f, len(v), v))
+        else:
+            append(entry_reply(eid, fv))
+    return b''.join(out)
 
 
 # -- lookups -----------------------------------------------------------------------------
@@ -348,6 +359,42 @@ def _rewrite_trim(s, a, pargv):
 
 @command('xadd')
 def xadd(c, argv):
+    # XADD key * field value on an existing stream without a TTL: the
+    # common case, without the option parsing (the same steps as below).
+    if len(argv) != 5 or argv[2] != b'*':
+        return xadd_generic(c, argv)
+    key = argv[1]
+    db = c.db
+    s = db.data.get(key)
+    if s.__class__ is not Stream or (db.expires and key in db.expires):
+        return xadd_generic(c, argv)
+    last = s.last_id
+    ms = _time_ns() // 1000000
+    if ms > last >> 64:
+        eid = ms << 64
+    elif last & M64 != M64:
+        eid = last + 1
+    else:
+        return xadd_generic(c, argv)
+    db.lru[key] = db.lruclock
+    server = c.server
+    cfg = server.config
+    s.append1(eid, argv[3], argv[4], cfg.stream_node_max_bytes, cfg.stream_node_max_entries)
+    sid = b'%d-%d' % (eid >> 64, eid & M64)
+    server.dirty += 1
+    if db.watched:
+        server.signal_modified(db, key)
+    if server.notify_flags:
+        server.notify(T, b'xadd', key, db.id)
+    if server.propagate_targets:
+        c.propagate_argv = [[argv[0], key, sid, argv[3], argv[4]]]
+    if db.blocking_keys and key in db.blocking_keys:
+        server.signal_key_ready(db, key)
+        server.hold_until_served(c)
+    return b'$%d\r\n%s\r\n' % (len(sid), sid)
+
+
+def xadd_generic(c, argv):
     a, idpos = parse_add_trim_args(c, argv, True)
     field_pos = idpos + 1
     nargs = len(argv) - field_pos
@@ -390,7 +437,7 @@ def xadd(c, argv):
             eid = last + 1
     if eid <= last:
         return _too_small(c, db, key, s, created)
-    fv = argv[field_pos:]
+    fv = list(argv[field_pos:])
     total = 0
     for x in fv:
         total += len(x)
@@ -591,7 +638,7 @@ def _deliver(c, key, s, start, count, group, consumer, noack, ops):
             group.last_id = eid
             if noack:
                 propagate_last_id = True
-        out.append(entry_reply(eid, e[1]))
+        out.append(entry_reply(eid, e))
         if group is not None and not noack:
             nack = st.Nack(consumer, now)
             if not group.pel.add(eid, nack):
@@ -625,7 +672,7 @@ def _history(s, start, count, consumer, now):
             s_ = b'%d-%d' % (eid >> 64, eid & M64)
             out.append(b'*2\r\n$%d\r\n%s\r\n*-1\r\n' % (len(s_), s_))
         else:
-            out.append(entry_reply(eid, e[1]))
+            out.append(entry_reply(eid, e))
             nack = consumer.pel.get(eid)
             nack.delivery_time = now
             nack.delivery_count += 1
@@ -1176,7 +1223,7 @@ def xclaim(c, argv):
         if nack.consumer is not consumer:
             consumer.pel.add(eid, nack)
             nack.consumer = consumer
-        out.append(id_reply(eid) if justid else entry_reply(eid, e[1]))
+        out.append(id_reply(eid) if justid else entry_reply(eid, e))
         ops.append(_xclaim_argv_raw(key, group, argv[k], nack))
         propagate_last_id = False
         server.dirty += 1
@@ -1264,7 +1311,7 @@ def xautoclaim(c, argv):
         if nack.consumer is not consumer:
             consumer.pel.add(eid, nack)
             nack.consumer = consumer
-        out.append(id_reply(eid) if justid else entry_reply(eid, e[1]))
+        out.append(id_reply(eid) if justid else entry_reply(eid, e))
         count -= 1
         ops.append(_xclaim_argv(key, group, eid, nack))
         server.dirty += 1
@@ -1304,10 +1351,10 @@ def _xinfo_stream(c, s, argv):
         out += [b'$6\r\ngroups\r\n', integer(len(s.groups) if s.groups else 0)]
         out.append(b'$11\r\nfirst-entry\r\n')
         first = next(s.iter_range(0, MAX_ID), None)
-        out.append(entry_reply(first[0], first[1][1]) if first else _null(c))
+        out.append(entry_reply(first[0], first[1]) if first else _null(c))
         out.append(b'$10\r\nlast-entry\r\n')
         last = next(s.iter_range(0, MAX_ID, True), None)
-        out.append(entry_reply(last[0], last[1][1]) if last else _null(c))
+        out.append(entry_reply(last[0], last[1]) if last else _null(c))
         return b''.join(out)
     out.append(b'$7\r\nentries\r\n')
     out.append(range_reply(s, 0, MAX_ID, count, False))
