@@ -37,9 +37,11 @@ def redis(redis_client): return redis_client
 
 def _app(pytester, conftest):
     pytester.makeconftest(conftest)
-    for name in ('cache.py', 'test_cache.py'):
+    # (The app's tests are kept as cache_tests.py, so that this suite does
+    # not collect them itself.)
+    for name, as_name in (('cache.py', 'cache'), ('cache_tests.py', 'test_cache')):
         with open(os.path.join(APP, name)) as f:
-            pytester.makepyfile(**{name[:-3]: f.read()})
+            pytester.makepyfile(**{as_name: f.read()})
     pytester.syspathinsert()
 
 

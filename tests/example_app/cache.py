@@ -1,5 +1,5 @@
 """A small application module written against redis-py: a read-through
-cache and a work queue. Its tests (test_cache.py) run unchanged on
+cache and a work queue. Its tests (cache_tests.py) run unchanged on
 fakeredis and on a real pyredis server (tests/test_pytest_plugin.py)."""
 
 import json
