@@ -116,7 +116,14 @@ def reply_uncounted(c, argv, reply):
     return None
 
 
+# The usual numkeys, without string2ll's work.
+SMALL_INTS = {b'%d' % i: i for i in range(16)}
+
+
 def get_int_ll(arg):
+    n = SMALL_INTS.get(arg)
+    if n is not None:
+        return n
     n = string2ll(arg)
     if n is None:
         raise CommandError(NOT_INT_ERR)

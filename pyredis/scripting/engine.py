@@ -31,8 +31,8 @@ bootstrap chunk below, run once per state:
 * The conversion of a script's result to a reply runs in Lua (``toresp``),
   with raw lookups as luaReplyToRedisReply, and returns the encoded bytes.
 * A count hook every 100,000 instructions (as Redis's luaMaskCountHook)
-  calls ``ScriptEngine.interrupt``: the busy-reply-threshold and SCRIPT
-  KILL machinery lives there.
+  calls ``ScriptHost.interrupt`` while a script runs: the
+  busy-reply-threshold and SCRIPT KILL machinery (busy.py) lives there.
 
 Python objects never reach scripts: the callables are upvalues of the
 bootstrap's closures and lupa's attribute filter refuses every attribute.
@@ -60,7 +60,7 @@ ALLOWED_GLOBALS = (
 
 BOOTSTRAP = r'''
 local pycall, pypcall, pyerr, pyhook, pyapi, pyrandom, pyrandomseed, libsetup, version,
-      vernum, pyregister = ...
+      vernum, pyregister, pysresp = ...
 local G = _G
 local type, error, rawget, rawset, next, tostring, setmetatable, select =
       type, error, rawget, rawset, next, tostring, setmetatable, select
@@ -267,7 +267,7 @@ G.__redis__err__handler = err_handler
 -- and the string metatable's __index too.
 local libraries = {string = 1, math = 1, table = 1, coroutine = 1, redis = 1, cjson = 1,
                    bit = 1, struct = 1, cmsgpack = 1}
-for i = 12, select('#', ...) do
+for i = 13, select('#', ...) do
   local name = select(i, ...)
   if rawget(SG, name) == nil then
     local v = rawget(G, name)
@@ -285,12 +285,20 @@ setmetatable(SG, {
 })
 
 -- The count hook (luaMaskCountHook).
+-- The count hook (luaMaskCountHook) stays set: it asks Python only while
+-- a script runs (in_script), so no run pays for setting it.
+local in_script = false
 local function hook()
+  if not in_script then return end
   local msg = pyhook()
   if msg then
     dbg.sethook(hook, 'l')
     error({err = msg})
   end
+end
+dbg.sethook(hook, '', 100000)
+local function reset_hook()
+  dbg.sethook(hook, '', 100000)
 end
 
 -- double formatting as addReplyDouble
@@ -418,12 +426,12 @@ end
 -- a number (Python encodes it), (true, reply bytes, ignore-stats) for the
 -- rest, (false, error table, nil) on error. The script's RESP version is
 -- asked for only when it matters (booleans).
-local function finish(resp, sresp_fn, ok, v)
+local function finish(resp, ok, v)
   if ok then
     local t = type(v)
     if t == 'string' or t == 'number' then return true, v, nil end
     local sresp = 2
-    if t == 'boolean' or t == 'table' then sresp = sresp_fn() end
+    if t == 'boolean' or t == 'table' then sresp = pysresp() end
     local out = {}
     local ignore = emit(v, out, resp, sresp)
     return true, concat(out), ignore or false
@@ -431,23 +439,27 @@ local function finish(resp, sresp_fn, ok, v)
   return false, v, nil
 end
 
-local function run(f, resp, sresp_fn, nkeys, ...)
-  local all = {...}
-  rawset(SG, 'KEYS', {unpack(all, 1, nkeys)})
-  rawset(SG, 'ARGV', {unpack(all, nkeys + 1)})
-  dbg.sethook(hook, '', 100000)
-  -- (The hook is removed on the line of the call: after a kill it fires on
-  -- every new line, and must not fire here.)
-  local ok, v = xpcall(f, err_handler) dbg.sethook()
-  return finish(resp, sresp_fn, ok, v)
+local function run(f, resp, nkeys, ...)
+  if select('#', ...) == nkeys then
+    rawset(SG, 'KEYS', {...})
+    rawset(SG, 'ARGV', {})
+  else
+    local all = {...}
+    rawset(SG, 'KEYS', {unpack(all, 1, nkeys)})
+    rawset(SG, 'ARGV', {unpack(all, nkeys + 1)})
+  end
+  -- (in_script is cleared on the line of the call: after a kill the hook
+  -- fires on every new line, and must not raise here.)
+  in_script = true local ok, v = xpcall(f, err_handler) in_script = false
+  return finish(resp, ok, v)
 end
 
-local function call_function(f, resp, sresp_fn, nkeys, ...)
+local function call_function(f, resp, nkeys, ...)
   local all = {...}
   local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1)}
-  dbg.sethook(hook, '', 100000)
-  local ok, v = xpcall(function() return f(keys, args) end, err_handler) dbg.sethook()
-  return finish(resp, sresp_fn, ok, v)
+  local function call() return f(keys, args) end
+  in_script = true local ok, v = xpcall(call, err_handler) in_script = false
+  return finish(resp, ok, v)
 end
 
 local function compile(body, name)
@@ -488,7 +500,7 @@ local function load_library(code)
   return true
 end
 
-return run, compile, call_function, toresp, load_library, protect, SG, ENV, error_table
+return run, compile, call_function, toresp, load_library, protect, SG, ENV, reset_hook
 '''
 
 
@@ -605,11 +617,11 @@ class LuaState:
                              b'setresp': host.lua_setresp, b'set_repl': host.lua_set_repl,
                              b'acl': host.lua_acl_check})
         (self.run, self._compile, self.call_function, self.toresp, self._load_library,
-         self.protect, self.G, self.ENV, self.error_table) = boot(
+         self.protect, self.G, self.ENV, self.reset_hook) = boot(
             host.lua_call, host.lua_pcall, lambda exc: host.lua_error(exc, self),
             host.interrupt, api,
             Rand48.random, Rand48.seed, libs.setup(rt), version,
-            _version_num(version), host.lua_register_function,
+            _version_num(version), host.lua_register_function, host.script_resp,
             *[n.encode() for n in ALLOWED_GLOBALS])
         self.table_from = rt.table_from
 

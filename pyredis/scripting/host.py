@@ -98,6 +98,7 @@ class ScriptHost:
         # busy(ctx) from the count hook: the long-script machinery.
         self.busy = None
         self.functions = Functions(self)
+        self.frozen = _FrozenClock(0)
 
     # -- the EVAL state --------------------------------------------------------
 
@@ -181,10 +182,15 @@ class ScriptHost:
         """Run a compiled script (or a function) for client ``c``; returns
         the reply (bytes) and whether an error reply is already counted."""
         server = self.server
-        read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
-        ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
+        if flags & EVAL_COMPAT_MODE and not server.config.maxmemory:
+            ctx = RunContext(c, funcname, ro, False, False, eval_mode)   # (nothing to check)
+        else:
+            read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
+            ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
         ctx.argv = argv
-        sc = self.script_client()
+        sc = self.client
+        if sc is None:
+            sc = self.script_client()
         sc.db = c.db
         sc.resp = 2
         prev_in_exec = server.in_exec
@@ -192,19 +198,21 @@ class ScriptHost:
         self.ctx = ctx
         self.state = state
         server.in_exec = True
-        db_module.time = _FrozenClock(time.time())
+        frozen = self.frozen
+        frozen.now = time.time()
+        db_module.time = frozen
         try:
             if eval_mode:
-                ok, reply, ignore = state.run(func, c.resp, self._script_resp, len(keys),
-                                              *keys, *args)
+                ok, reply, ignore = state.run(func, c.resp, len(keys), *keys, *args)
             else:
-                ok, reply, ignore = state.call_function(func, c.resp, self._script_resp,
-                                                        len(keys), *keys, *args)
+                ok, reply, ignore = state.call_function(func, c.resp, len(keys), *keys, *args)
         finally:
             db_module.time = time
             server.in_exec = prev_in_exec
             self.ctx = None
             self.state = prev_state
+            if ctx.killed:
+                state.reset_hook()      # (a kill left it firing on every line)
             if ctx.timedout and self.busy is not None:
                 self.busy.end()
         # Never the EVAL itself: its effects were queued (preventCommandPropagation).
@@ -224,7 +232,7 @@ class ScriptHost:
             return b':%d\r\n' % reply, False
         return reply, ignore
 
-    def _script_resp(self):
+    def script_resp(self):
         return self.client.resp
 
     # -- callbacks from Lua ---------------------------------------------------------
