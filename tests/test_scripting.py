@@ -397,3 +397,30 @@ def test_info_memory_scripting_fields(server_factory):
                  'used_memory_vm_total', 'used_memory_functions', 'used_memory_scripts'):
         assert int(ours[name]) > 0, name
     assert ours['used_memory_lua_human'].endswith('K')
+
+
+OOM_CASES = [
+    ('EVAL', 'return redis.call("set", "a", "1")'),
+    ('EVAL', 'return redis.call("get", "x")'),
+    ('EVAL', 'redis.call("del", "nokey"); return redis.call("set", "a", "1")'),
+    ('EVAL', '#!lua\nreturn redis.call("get", "x")'),
+    ('EVAL', '#!lua flags=no-writes\nreturn redis.call("get", "x")'),
+    ('EVAL', '#!lua flags=allow-oom\nreturn redis.call("set", "a", "2")'),
+    ('EVAL', 'return redis.pcall("set", "a", "1")'),
+    ('EVAL_RO', 'return redis.call("get", "x")'),
+]
+
+
+def test_oom_decisions_match_redis(server_factory):
+    """Under maxmemory: a script that may write is refused before it runs
+    unless allow-oom; a flagless one gets -OOM at its first denyoom command,
+    not after it has written."""
+    out = []
+    for kind in ('pyredis', 'redis'):
+        conn = server_factory(kind).raw()
+        conn.call('SET', 'x', 'y')
+        conn.call('CONFIG', 'SET', 'maxmemory', '1')
+        out.append([conn.call(cmd, body, '0') for cmd, body in OOM_CASES])
+        conn.call('CONFIG', 'SET', 'maxmemory', '0')
+        conn.close()
+    assert out[0] == out[1]
