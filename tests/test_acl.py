@@ -529,3 +529,32 @@ def test_bad_user_directives(server_factory, conf):
                       if line.startswith(('Error in user', '>>>', 'Reading the'))
                       or 'Error loading ACL rule' in line or 'Critical error' in line])
     assert found[0] == found[1] and found[0]
+
+
+def test_random_rule_sets_describe_as_redis(pair):
+    """Seeded random rule sets: ACL LIST and GETUSER must describe each user
+    as Redis does (the category fit, single commands, first args)."""
+    import random
+    rnd = random.Random(7)
+    cats = ['@' + c for c in ('keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash',
+                              'string', 'bitmap', 'hyperloglog', 'geo', 'stream', 'pubsub',
+                              'admin', 'fast', 'slow', 'blocking', 'dangerous', 'connection',
+                              'transaction', 'scripting', 'all')]
+    cmds = ['get', 'set', 'hset', 'config', 'config|get', 'config|set', 'client|list', 'acl',
+            'acl|whoami', 'xinfo|stream', 'zadd', 'sort', 'eval', 'publish', 'object|freq',
+            'memory', 'debug', 'command|docs', 'function|load', 'script|flush']
+    for i in range(40):
+        rules = []
+        for _ in range(rnd.randint(1, 8)):
+            r = rnd.random()
+            if r < 0.45:
+                rules.append(rnd.choice('+-') + rnd.choice(cats))
+            elif r < 0.85:
+                rules.append(rnd.choice('+-') + rnd.choice(cmds))
+            elif r < 0.9:
+                rules.append(rnd.choice(['+select|0', '+select|1', '+debug|object']))
+            else:
+                rules.append(rnd.choice(['allcommands', 'nocommands', '~k*', '%R~r*', '&c*']))
+        pair.call('ACL', 'SETUSER', 'r%d' % i, *rules)
+        pair.call('ACL', 'GETUSER', 'r%d' % i)
+    pair.call('ACL', 'LIST')
