@@ -15,6 +15,7 @@ operations are masked to 64 bits where C would wrap.
 """
 
 import math
+import os
 
 GEO_STEP_MAX = 26
 GEO_LAT_MIN = -85.05112878
@@ -95,7 +96,7 @@ def align52(bits, step):
     return (bits << (52 - step * 2)) & M64
 
 
-def score_of(longitude, latitude):
+def score_of_py(longitude, latitude):
     """The sorted set score GEOADD stores (coordinates already validated)."""
     bits, step = encode_wgs84(longitude, latitude)
     return align52(bits, step)
@@ -277,6 +278,12 @@ def bounding_box(shape):
             latitude + lat_delta)
 
 
+def _area(bits, step):
+    if _area_c is not None:
+        return _area_c(bits, step)
+    return decode(LONG_RANGE, LAT_RANGE, bits, step)
+
+
 def areas_by_shape(shape):
     """geohashCalculateAreasByShapeWGS84: the 9 boxes to search, as a list
     of (bits, step) in Redis's order (centre, N, S, E, W, NE, NW, SE, SW),
@@ -292,18 +299,18 @@ def areas_by_shape(shape):
     steps = estimate_steps_by_radius(radius_meters, latitude)
     bits = encode(LONG_RANGE, LAT_RANGE, longitude, latitude, steps)[0]
     nb = neighbors(bits, steps)
-    area = decode(LONG_RANGE, LAT_RANGE, bits, steps)
-    north = decode(LONG_RANGE, LAT_RANGE, nb['north'], steps)
-    south = decode(LONG_RANGE, LAT_RANGE, nb['south'], steps)
-    east = decode(LONG_RANGE, LAT_RANGE, nb['east'], steps)
-    west = decode(LONG_RANGE, LAT_RANGE, nb['west'], steps)
+    area = _area(bits, steps)
+    north = _area(nb['north'], steps)
+    south = _area(nb['south'], steps)
+    east = _area(nb['east'], steps)
+    west = _area(nb['west'], steps)
     decrease = (north[1] < max_lat or south[0] > min_lat or
                 east[3] < max_lon or west[2] > min_lon)
     if steps > 1 and decrease:
         steps -= 1
         bits = encode(LONG_RANGE, LAT_RANGE, longitude, latitude, steps)[0]
         nb = neighbors(bits, steps)
-        area = decode(LONG_RANGE, LAT_RANGE, bits, steps)
+        area = _area(bits, steps)
     zero = set()
     if steps >= 2:
         if area[0] < min_lat:
@@ -339,3 +346,31 @@ def distance_if_in_rectangle(width_m, height_m, x1, y1, x2, y2):
     if lon_distance > width_m / 2 or lat_distance > height_m / 2:
         return None
     return distance(x1, y1, x2, y2)
+
+
+def filter_points_py(items, cx, cy, circle, radius_m, width_m, height_m, limit, out):
+    """geoGetPointsInRange's loop: append (dist, member, score, lon, lat) to
+    ``out`` for each (score, member) inside the circle or the box; stop at
+    ``limit`` points (0: none)."""
+    for score, member in items:
+        lon, lat = decode_score(score)
+        if circle:
+            d = distance(cx, cy, lon, lat)
+            if d > radius_m:
+                d = None
+        else:
+            d = distance_if_in_rectangle(width_m, height_m, cx, cy, lon, lat)
+        if d is not None:
+            out.append((d, member, score, lon, lat))
+        if out and limit and len(out) >= limit:
+            break
+
+
+try:
+    if os.environ.get('PYREDIS_PURE_PYTHON'):
+        raise ImportError('PYREDIS_PURE_PYTHON is set')
+    from ._geo import filter as filter_points, area as _area_c, encode as score_of
+except ImportError:     # extension not built: the Python loops
+    filter_points = filter_points_py
+    _area_c = None
+    score_of = score_of_py

@@ -219,3 +219,51 @@ def test_geoadd_propagates_as_zadd(server_factory):
             data += f.read()
     assert b'$4\r\nzadd\r\n$1\r\ng\r\n$16\r\n3479099956230698\r\n$7\r\nPalermo\r\n' in data
     assert b'$4\r\nzadd\r\n$1\r\ng\r\n$2\r\nNX\r\n$2\r\nCH\r\n' in data
+
+
+def test_c_and_python_arithmetic_agree():
+    """pyredis/_geo.c (when built) and geohash.py give the same doubles."""
+    try:
+        from pyredis import _geo
+    except ImportError:
+        pytest.skip('the _geo extension is not built')
+    rnd = random.Random(3)
+    for _ in range(3000):
+        lon = rnd.uniform(-180, 180)
+        lat = rnd.uniform(-85.05112878, 85.05112878)
+        score = gh.score_of_py(lon, lat)
+        assert _geo.encode(lon, lat) == score
+        step = rnd.randrange(1, 27)
+        bits = gh.encode_wgs84(lon, lat, step)[0]
+        assert _geo.area(bits, step) == gh.decode(gh.LONG_RANGE, gh.LAT_RANGE, bits, step)
+        assert _geo.decode(float(score)) == gh.decode_score(float(score))
+        args = (rnd.uniform(-180, 180), rnd.uniform(-85, 85), lon, lat)
+        assert _geo.distance(*args) == gh.distance(*args)
+    for edge in ((180.0, 85.05112878), (-180.0, -85.05112878), (0.0, 0.0)):
+        assert _geo.encode(*edge) == gh.score_of_py(*edge)
+    items = [(float(gh.score_of_py(rnd.uniform(10, 20), rnd.uniform(30, 40))), b'm%d' % i)
+             for i in range(500)]
+    for circle in (True, False):
+        for limit in (0, 7):
+            a, b = [], []
+            _geo.filter(items, 15.0, 35.0, circle, 300000.0, 500000.0, 200000.0, limit, a)
+            gh.filter_points_py(items, 15.0, 35.0, circle, 300000.0, 500000.0, 200000.0,
+                                limit, b)
+            assert a == b and a
+
+
+def test_geoadd_fast_path_edges(compat):
+    compat.run(
+        ('GEOADD', 'g', '1', '1', 'a'),
+        ('GEOADD', 'g', '1', '1', 'a'),
+        ('GEOADD', 'g', '1.5', '1', 'a'),
+        ('GEOADD', 'g', 'NX', '1', '1'),
+        ('GEOADD', 'g', 'ch', '1', '1'),
+        ('GEOADD', 'g', 'nan', '1', 'b'),
+        ('GEOADD', 'g', '1', '91', 'b'),
+        ('GEOADD', 'g', ' 1', '1', 'b'),
+        ('ZRANGE', 'g', '0', '-1', 'WITHSCORES'),
+        ('OBJECT', 'ENCODING', 'g'),
+        ('SET', 's', 'x'),
+        ('GEOADD', 's', '1', '1', 'a'),
+    )

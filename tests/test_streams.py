@@ -403,6 +403,9 @@ PROPAGATED = [
     ('XGROUP', 'DELCONSUMER', 's', 'g', 'c9'),
     ('XGROUP', 'DESTROY', 's', 'g2'),
     ('GEOADD', 'geo', '13.361389', '38.115556', 'Palermo'),
+    ('GEOADD', 'geo', '15.087269', '37.502669', 'Catania'),
+    ('GEOADD', 'geo', '15.087269', '37.502669', 'Catania'),
+    ('GEOADD', 'geo', '15.1', '37.502669', 'Catania'),
 ]
 
 

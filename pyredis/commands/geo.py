@@ -20,9 +20,10 @@ from . import zsets as _zsets
 from .. import geohash as gh
 from ..notify import NotifyFlags
 from ..resp import (EMPTY_ARRAY, NULL_ARRAY, NULL_BULK, NULL3, NOT_FLOAT_ERR, NOT_INT_ERR,
-                    SYNTAX_ERR, ZERO, error, integer)
+                    ONE, SYNTAX_ERR, ZERO, error, integer)
 from ..util import string2ll
 from ..values import ZSET
+from ..zset import ZSet
 
 Z = NotifyFlags.ZSET
 G = NotifyFlags.GENERIC
@@ -120,6 +121,43 @@ def _member_pos(z, member):
 
 @command('geoadd')
 def geoadd(c, argv):
+    # GEOADD key lon lat member on an existing sorted set without a TTL:
+    # what zsets.zadd's own fast path does, for the one score.
+    if len(argv) != 5 or argv[2][:1] in b'nNxXcC':    # not NX/XX/CH
+        return geoadd_generic(c, argv)
+    key = argv[1]
+    db = c.db
+    z = db.data.get(key)
+    if z.__class__ is not ZSet or z.big is None or (db.expires and key in db.expires):
+        return geoadd_generic(c, argv)
+    try:
+        lon, lat = _long_lat(argv, 2)
+    except _Reply as e:
+        return e.reply
+    bits = gh.score_of(lon, lat)
+    score = float(bits)
+    member = argv[4]
+    sbits = b'%d' % bits
+    if c.server.propagate_targets:
+        c.propagate_argv = [[b'zadd', key, sbits, member]]
+    db.lru[key] = db.lruclock
+    cur = z.dict.get(member)
+    if cur is not None and cur == score:
+        return ZERO
+    server = c.server
+    if cur is None:
+        _zsets.zset_add(server, z, member, score)
+    else:
+        z.add(member, score)
+    server.dirty += 1
+    if db.watched:
+        server.signal_modified(db, key)
+    if server.notify_flags:
+        server.notify(Z, b'zadd', key, db.id)
+    return ZERO if cur is not None else ONE
+
+
+def geoadd_generic(c, argv):
     longidx = 2
     n = len(argv)
     xx = nx = False
@@ -159,24 +197,9 @@ def _points_in_box(z, bits, step, shape, out, limit):
     if start >= end:
         return
     cx, cy = shape.xy
-    circ = shape.type == gh.CIRCULAR
-    if circ:
-        radius = shape.radius * shape.conversion
-    else:
-        wm = shape.width * shape.conversion
-        hm = shape.height * shape.conversion
-    for score, member in z.iter_range(start, end - 1):
-        lon, lat = gh.decode_score(score)
-        if circ:
-            d = gh.distance(cx, cy, lon, lat)
-            if d > radius:
-                d = None
-        else:
-            d = gh.distance_if_in_rectangle(wm, hm, cx, cy, lon, lat)
-        if d is not None:
-            out.append((d, member, score, lon, lat))
-        if out and limit and len(out) >= limit:
-            break
+    conv = shape.conversion
+    gh.filter_points(z.iter_range(start, end - 1), cx, cy, shape.type == gh.CIRCULAR,
+                     shape.radius * conv, shape.width * conv, shape.height * conv, limit, out)
 
 
 def _search(z, shape, limit):
@@ -331,6 +354,9 @@ def _georadius(c, argv, src_index, flags):
     if storekey is None:
         r = c.resp
         opts = withdist + withcoords + withhash
+        if not opts:
+            return b'*%d\r\n' % returned + b''.join(
+                [b'$%d\r\n%s\r\n' % (len(p[1]), p[1]) for p in points[:returned]])
         out = [b'*%d\r\n' % returned]
         for d, member, score, lon, lat in points[:returned]:
             if opts:
