@@ -1003,7 +1003,7 @@ class ACL:
             with open(path, 'rb') as f:
                 data = f.read()
         except OSError as e:
-            return "Error loading ACLs, opening file '%s': %s" % (path, e.strerror)
+            return "Error loading ACLs, opening file '%s': %s" % (name, e.strerror)
         nul = data.find(b'\0')
         if nul >= 0:
             data = data[:nul]

@@ -44,7 +44,7 @@ def acl_setuser(c, argv):
             temp.apply(op, acl.pubsub_all)
         except SetUserError as e:
             return error(b"ERR Error in ACL SETUSER modifier '%s': %s" % (
-                op, e.args[0].encode()))
+                acl_mod._c_str(op), e.args[0].encode()))
     if u is not None:
         acl.kill_pubsub_clients(temp, u)
     else:
