@@ -558,3 +558,34 @@ def test_random_rule_sets_describe_as_redis(pair):
         pair.call('ACL', 'SETUSER', 'r%d' % i, *rules)
         pair.call('ACL', 'GETUSER', 'r%d' % i)
     pair.call('ACL', 'LIST')
+
+
+def test_rename_command_and_acl(server_factory):
+    # ACL rules name commands by their original names; the renamed name runs.
+    script = [('ACL', 'SETUSER', 'u', 'on', 'nopass', '+get', '~*'),
+              ('ACL', 'DRYRUN', 'u', 'myget', 'k'), ('ACL', 'DRYRUN', 'u', 'get', 'k'),
+              ('ACL', 'SETUSER', 'u', '+myget'), ('ACL', 'LIST'), ('AUTH', 'u', 'x'),
+              ('MYGET', 'k'), ('GET', 'k')]
+    out = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--rename-command', 'get', 'myget')
+        c = RawConn(srv.port)
+        out.append([c.call(*args) for args in script])
+    assert out[0] == out[1]
+
+
+def test_protected_mode_follows_the_default_user():
+    from pyredis import config
+    from pyredis.assembly import create_server
+    from pyredis.networking import Client
+    from pyredis.server import PROTECTED_MODE_ERR
+    server = create_server(config.Config())
+    outside = Client(server)
+    outside.addr = b'10.1.2.3:4000'
+    assert server.accept_client(outside) == PROTECTED_MODE_ERR
+    local = Client(server)
+    local.addr = b'127.0.0.1:4000'
+    assert server.accept_client(local) is None
+    server.acl.get(b'default').apply(b'>secret')
+    server.acl.changed()
+    assert server.accept_client(outside) is None
