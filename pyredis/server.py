@@ -3,8 +3,8 @@
 ``process_command`` is Redis's processCommand: look the command up in the
 table, check arity, then - only when some condition makes it necessary - the
 slower gates (authentication, ACL permissions of a restricted user (acl.py),
-MULTI queueing, pub/sub context, loading, read-only replica, MISCONF). Whether any gate can apply is folded into one
-flag per client (``Client.gated``, recomputed when the client's or the
+MULTI queueing, pub/sub context, loading, read-only replica, MISCONF).
+Whether any gate can apply is folded into one flag per client (``Client.gated``, recomputed when the client's or the
 server's state changes, not per command). maxmemory's OOM check is not a
 gate: it is consulted for denyoom commands only.
 
@@ -49,8 +49,6 @@ LRU_CLOCK_MAX = (1 << 24) - 1
 
 # Distinct error codes INFO errorstats keeps (server.h's ERROR_STATS_NUMBER).
 ERROR_STATS_NUMBER = 128
-# The commands Redis flags CMD_TOUCHES_ARBITRARY_KEYS (not shown by COMMAND).
-TOUCHES_ARBITRARY_KEYS = frozenset(('scan', 'randomkey'))
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -289,9 +287,7 @@ class Server:
             else:
                 self._propagate_call(c, cmd, argv)
         elif self.also_propagated and not self.in_exec:
-            # A command that may touch arbitrary keys run directly (SCAN,
-            # RANDOMKEY) propagates its lazy expiries' DELs unwrapped.
-            self.flush_propagation(cmd.fullname not in TOUCHES_ARBITRARY_KEYS)
+            self.flush_propagation()
 
     def error_replied(self, reply):
         """afterErrorReply: count an error reply in total_error_replies and
