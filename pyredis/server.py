@@ -4,9 +4,10 @@
 table, check arity, then - only when some condition makes it necessary - the
 slower gates (authentication, ACL permissions of a restricted user (acl.py),
 MULTI queueing, pub/sub context, loading, read-only replica, MISCONF).
-Whether any gate can apply is folded into one flag per client (``Client.gated``, recomputed when the client's or the
-server's state changes, not per command). maxmemory's OOM check is not a
-gate: it is consulted for denyoom commands only.
+Whether any gate can apply is folded into one flag per client
+(``Client.gated``, recomputed when the client's or the server's state
+changes, not per command). maxmemory's OOM check is not a gate: it is
+consulted for denyoom commands only.
 
 ``call`` is Redis's call(), the one function that executes a command with
 all its effects: the handler, its duration and counters, error statistics
