@@ -17,10 +17,13 @@ that change exactly as it does across a Redis rehash.
 
 MIN_SIZE = 4
 _M64 = (1 << 64) - 1
+# Each byte value with its bits in reverse order.
+_REV8 = bytes(int('{:08b}'.format(i)[::-1], 2) for i in range(256))
 
 
 def _rev64(v):
-    return int('{:064b}'.format(v)[::-1], 2)
+    """The 64 bits of ``v`` in reverse order (Redis's rev())."""
+    return int.from_bytes(v.to_bytes(8, 'little').translate(_REV8), 'big')
 
 
 class BucketIndex:
@@ -58,17 +61,20 @@ class BucketIndex:
         mask = self.mask
         buckets = self.buckets
         maxiter = count * 10
-        v = cursor
+        # dictScan's step, v |= ~mask; v = rev(v); v++; v = rev(v), is an
+        # increment of the bucket's index read backwards (its low bits
+        # reversed): so walk r, the reversed index, and reverse each r once
+        # to find its bucket. Past the last r the cursor is 0: done.
+        shift = 64 - mask.bit_length()
+        r = _rev64(cursor & mask) >> shift
         while True:
-            out.extend(buckets[v & mask])
-            v |= ~mask & _M64
-            v = _rev64(v)
-            v = (v + 1) & _M64
-            v = _rev64(v)
+            out.extend(buckets[_rev64(r) >> shift])
+            r += 1
             maxiter -= 1
-            if not v or maxiter <= 0 or len(out) >= count:
-                break
-        return v, out
+            if r > mask:
+                return 0, out
+            if maxiter <= 0 or len(out) >= count:
+                return _rev64(r) >> shift, out
 
 
 def scan_container(owner, attr, keys, count, cursor, length):
