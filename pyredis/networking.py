@@ -554,8 +554,9 @@ class Client(asyncio.Protocol):
                     self.slow = None
                     return parser.remaining()
         except ProtocolError as e:
-            log.verbose('Protocol error (%s) from client: %s' % (
-                e.args[0].decode('latin-1'), self.describe().decode('latin-1')))
+            log.verbose('Protocol error (%s) from client: %s. %s' % (
+                resp.protocol_error_cause(e.args[0]), self.describe().decode('latin-1'),
+                resp.query_buffer_sample(parser.buf[parser.pos:])))
             err = b'-ERR Protocol error: %s\r\n' % e.args[0]
             server.error_replied(err)
             if self.reply_mode & (REPLY_OFF | REPLY_SKIP):

@@ -57,7 +57,9 @@ replicas, so a chain of replicas shares one replid and one offset space
 (PSYNC2). ``REPLCONF GETACK`` is answered with ``REPLCONF ACK <offset>``
 (the offset before the GETACK itself, as Redis computes it), and an ACK is
 sent every second anyway. When the link drops the replica keeps its replid
-and offset (Redis's cached master) and reconnects with PSYNC.
+and offset (Redis's cached master) and reconnects with PSYNC. The stream is
+read as Redis reads it (the C parser, else resp.RequestParser's exact
+rules): a malformed one drops the link and the cached master.
 """
 
 import asyncio
@@ -68,7 +70,9 @@ import time
 from . import log
 from .acl import SUPERUSER
 from .aof import pack_commands
-from .networking import Client
+from .networking import Client, parse_requests
+from .resp import (MASTER_INLINE, ProtocolError, RequestParser, protocol_error_cause,
+                   query_buffer_sample)
 
 # Replica states on the master side (INFO's names).
 WAIT_BGSAVE = 'wait_bgsave'
@@ -920,7 +924,8 @@ class Replication:
             return
         if self.link_state == REPL_CONNECTED:
             log.notice('Connection with master lost.')
-            log.notice('* Caching the disconnected master state.')
+            if self.can_psync:      # (not after a protocol error)
+                log.notice('* Caching the disconnected master state.')
             self.down_since = time.time()
         self.link_state = REPL_CONNECT
         self.update_gate()
@@ -1172,10 +1177,6 @@ class Replication:
 
     async def _stream(self, reader, leftover):
         """Apply the master's command stream until the link drops."""
-        import hiredis
-        server = self.server
-        parser = hiredis.Reader()
-        process = server.process_command
         raw = bytearray()            # received bytes not yet applied
         data = leftover
         while True:
@@ -1183,28 +1184,16 @@ class Replication:
                 self.last_io = time.time()
                 self.stat_net_repl_in += len(data)
                 raw += data
-                parser.feed(data)
                 mc = self.master_client
-                applied = 0
+                server = self.server
                 prev_exec = server.executing_client
                 server.executing_client = mc
                 try:
-                    while True:
-                        req = parser.gets()
-                        if req is False:
-                            break
-                        n = command_length(req) if isinstance(req, list) else 0
-                        if n and req:
-                            # master_repl_offset moves after the command, so
-                            # a GETACK reports the offset before itself.
-                            process(mc, req)
-                            mc.out = []
-                            if mc.closing or self.master_client is not mc:
-                                return
-                        applied += n
-                        self.master_repl_offset += n
+                    applied, error = self._apply_stream(mc, raw)
                 finally:
                     server.executing_client = prev_exec
+                if mc.closing or self.master_client is not mc:
+                    return
                 # On a replica slaveseldb mirrors the stream's database, so a
                 # snapshot's repl-stream-db AUX field (rdbPopulateSaveInfo)
                 # is right for a restart that continues with PSYNC.
@@ -1214,9 +1203,76 @@ class Replication:
                     # replicas: the whole chain shares one offset space.
                     self.append_stream(bytes(raw[:applied]))
                     del raw[:applied]
+                if error is not None:
+                    self._stream_protocol_error(mc, error, raw)
+                    raise ConnectionError('protocol error')
             data = await reader.read(1 << 16)
             if not data:
                 raise ConnectionError('connection lost')
+
+    def _apply_stream(self, mc, raw):
+        """Run the whole requests at the start of ``raw``, read as Redis
+        reads a master's stream: the C parser's strict form, else the exact
+        rules (no proto-max-bulk-len; empty lines are keepalives; any other
+        inline request is a desync). Returns the bytes applied; the offset
+        moves after each request, so a GETACK reports the offset before
+        itself. Also returns the protocol error that stopped it, or None."""
+        process = self.server.process_command
+        applied = 0
+        while applied < len(raw):
+            reqs, done, need, _ = parse_requests(raw[applied:] if applied else raw, 1 << 62)
+            for req in reqs:
+                # (The strict form is the canonical encoding: its length.)
+                n = command_length(req)
+                process(mc, req)
+                mc.out.clear()
+                if mc.closing or self.master_client is not mc:
+                    return applied, None
+                applied += n
+                self.master_repl_offset += n
+            if need >= 0:           # all run, or a request still arriving
+                return applied, None
+            parser = RequestParser()
+            parser.feed(raw[applied:])
+            before = parser.pending()
+            try:
+                req = parser.next(0, True, is_master=True)
+            except ProtocolError as e:
+                return applied, e.args[0]
+            if req is None:
+                return applied, None
+            n = before - parser.pending()
+            if raw[applied] != 42:  # '*': an inline request
+                # (Its length without the newline, and a CR before it.)
+                if n - 1 - (n > 1 and raw[applied + n - 2] == 13):
+                    return applied, MASTER_INLINE
+            elif req:
+                process(mc, req)
+                mc.out.clear()
+                if mc.closing or self.master_client is not mc:
+                    return applied, None
+            applied += n
+            self.master_repl_offset += n
+        return applied, None
+
+    def _stream_protocol_error(self, mc, err, raw):
+        """A malformed master stream: logged as Redis logs it, and the link
+        is dropped without caching the master, so the next sync is a full
+        one."""
+        if err == MASTER_INLINE:
+            log.warning('WARNING: Receiving inline protocol from master, master stream '
+                        'corruption? Closing the master connection and discarding the cached '
+                        'master.')
+        else:
+            # (The error Redis would reply to its master, logged instead.)
+            log.warning("== CRITICAL == This replica is sending an error to its master: "
+                        "'Protocol error: %s' after processing the command '%s'" % (
+                            err.decode('latin-1'),
+                            mc.last_cmd.fullname if mc.last_cmd is not None else '<unknown>'))
+        log.warning('Protocol error (%s) from client: %s. %s' % (
+            protocol_error_cause(err), mc.describe().decode('latin-1'),
+            query_buffer_sample(raw)))
+        self.can_psync = False
 
 
 class SyncJob:

@@ -178,6 +178,40 @@ class ProtocolError(Exception):
     """A malformed request; args[0] is the bytes after '-ERR Protocol error: '."""
 
 
+# An inline request in a master's stream (only empty lines may be there).
+MASTER_INLINE = b'Master using the inline protocol. Desync?'
+
+# What Redis's log line calls each protocol error (setProtocolError).
+_PROTOCOL_ERROR_CAUSES = {
+    b'invalid multibulk length': 'invalid mbulk count',
+    b'unauthenticated multibulk length': 'unauth mbulk count',
+    b'unauthenticated bulk length': 'unauth bulk length',
+    b'unbalanced quotes in request': 'unbalanced quotes in inline request',
+}
+
+
+def protocol_error_cause(err):
+    """The cause Redis logs for a protocol error (``err``, the reply's text
+    after 'Protocol error: ')."""
+    if err.startswith(b"expected '$'"):
+        return 'expected $ but got something else'
+    return _PROTOCOL_ERROR_CAUSES.get(err, err.decode('latin-1'))
+
+
+def query_buffer_sample(buf):
+    """setProtocolError's sample of the query buffer: whole if shorter than
+    128 bytes, else its first and last 64 (as C strings, cut at a NUL),
+    non-printable bytes shown as dots, 256 bytes at most."""
+    buf = bytes(buf)
+    if len(buf) < 128:
+        text = b"Query buffer during protocol error: '%s'" % buf.split(b'\0', 1)[0]
+    else:
+        text = b"Query buffer during protocol error: '%s' (... more %d bytes ...) '%s'" % (
+            buf[:64].split(b'\0', 1)[0], len(buf) - 128, buf[-64:].split(b'\0', 1)[0])
+    text = text[:255]
+    return ''.join(chr(c) if 32 <= c < 127 else '.' for c in text)
+
+
 class RequestParser:
     """Redis's query-buffer parser, for what the C parser refuses.
 
