@@ -87,6 +87,27 @@ class Database:
                 self.server.notify(KEY_MISS, b'keymiss', key, self.id)
         return v
 
+    def lookup_notouch(self, key, notify=True):
+        """lookupKeyReadWithFlags(LOOKUP_NOTOUCH): like lookup (expiry, hit
+        and miss statistics, keymiss events unless not ``notify``:
+        LOOKUP_NONOTIFY) but the key's access time is left alone (TTL, TYPE,
+        EXISTS, OBJECT)."""
+        expires = self.expires
+        if expires and key in expires and expires[key] <= time.time() * 1000:
+            if self.server.expire_if_needed(self, key):
+                self.misses += 1
+                if notify and self.server.notify_flags & KEY_MISS:
+                    self.server.notify(KEY_MISS, b'keymiss', key, self.id)
+                return None
+        v = self.data.get(key)
+        if v is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
+            if notify and self.server.notify_flags & KEY_MISS:
+                self.server.notify(KEY_MISS, b'keymiss', key, self.id)
+        return v
+
     def lookup_write(self, key):
         """lookupKeyWrite: like lookup, without the hit/miss statistics."""
         expires = self.expires

@@ -50,6 +50,8 @@ LRU_CLOCK_MAX = (1 << 24) - 1
 
 # Distinct error codes INFO errorstats keeps (server.h's ERROR_STATS_NUMBER).
 ERROR_STATS_NUMBER = 128
+# The commands Redis flags CMD_TOUCHES_ARBITRARY_KEYS (not shown by COMMAND).
+TOUCHES_ARBITRARY_KEYS = frozenset(('scan', 'randomkey'))
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -288,7 +290,9 @@ class Server:
             else:
                 self._propagate_call(c, cmd, argv)
         elif self.also_propagated and not self.in_exec:
-            self.flush_propagation()
+            # A command that may touch arbitrary keys run directly (SCAN,
+            # RANDOMKEY) propagates its lazy expiries' DELs unwrapped.
+            self.flush_propagation(cmd.fullname not in TOUCHES_ARBITRARY_KEYS)
 
     def error_replied(self, reply):
         """afterErrorReply: count an error reply in total_error_replies and

@@ -50,14 +50,14 @@ def exists(c, argv):
     db = c.db
     n = 0
     for key in argv[1:]:
-        if db.exists(key):
+        if db.lookup_notouch(key) is not None:
             n += 1
     return integer(n)
 
 
 @command('type')
 def type_(c, argv):
-    v = c.db.lookup(argv[1])
+    v = c.db.lookup_notouch(argv[1])
     if v is None:
         return b'+none\r\n'
     return b'+%s\r\n' % type_name(v)
@@ -346,10 +346,7 @@ NOT_LFU_ERR = (b'-ERR An LFU maxmemory policy is not selected, access frequency 
 
 def _object_value(c, key):
     # OBJECT does not touch the key's access time (LOOKUP_NOTOUCH).
-    db = c.db
-    if not db.exists(key):
-        return None
-    return db.data.get(key)
+    return c.db.lookup_notouch(key, notify=False)
 
 
 @command('object|encoding')
@@ -449,7 +446,8 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
     if when is None:
         return NOT_INT_ERR
     if unit_seconds:
-        if when > LLONG_MAX // 1000 or when < LLONG_MIN // 1000:
+        # (C's division truncates: LLONG_MIN / 1000 is -9223372036854775.)
+        if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
             return invalid_expire(cmdname)
         when *= 1000
     if when > LLONG_MAX - basetime_ms:
@@ -479,7 +477,9 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
         return ONE
     db.set_expire(key, when)
     if argv[0].lower() != b'pexpireat':
-        c.propagate_argv = [[b'PEXPIREAT', key, b'%d' % when]]
+        # As Redis rewrites the command and its time argument: the options
+        # after it stay.
+        c.propagate_argv = [[b'PEXPIREAT', key, b'%d' % when] + argv[3:]]
     server.dirty += 1
     if db.watched:
         server.signal_modified(db, key)
@@ -510,16 +510,13 @@ def pexpireat(c, argv):
 
 def ttl_generic(c, key, ms, absolute):
     db = c.db
-    if db.lookup(key) is None:
+    if db.lookup_notouch(key) is None:
         return integer(-2)
     when = db.get_expire(key)
     if when == -1:
         return integer(-1)
-    if absolute:
-        return integer(when if ms else when // 1000)
-    left = when - int(time.time() * 1000)
-    if left < 0:
-        left = 0
+    left = when if absolute else max(0, when - int(time.time() * 1000))
+    # Seconds are rounded to the nearest, for EXPIRETIME too.
     return integer(left if ms else (left + 500) // 1000)
 
 

@@ -271,11 +271,12 @@ def smove(c, argv):
         dset = set()
         db.add(dst, dset)
     if _add(dset, (m,)):
+        # The destination changed only when the member was added to it.
         server.dirty += 1
+        if db.watched:
+            server.signal_modified(db, dst)
         if server.notify_flags:
             server.notify(S, b'sadd', dst, db.id)
-    if db.watched:
-        server.signal_modified(db, dst)
     server.dirty += 1
     return ONE
 

@@ -994,9 +994,18 @@ def zmpop(c, argv):
     if parsed.__class__ is bytes:
         return parsed
     keys, where, count = parsed
+    db = c.db
+    size = 0
+    for k in keys:
+        v = db.lookup_write(k)
+        if v is not None:
+            size = len(v) if v.__class__ is ZSet else 0
+            break
     reply, key = zpop(c, keys, where, True, count, True, True)
     if key is not None:
-        c.propagate_argv = [[b'ZPOPMAX' if where == MAX else b'ZPOPMIN', key, b'%d' % count]]
+        # Propagated with the number of members actually popped.
+        c.propagate_argv = [[b'ZPOPMAX' if where == MAX else b'ZPOPMIN', key,
+                             b'%d' % min(count, size)]]
     return reply
 
 
