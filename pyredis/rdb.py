@@ -360,12 +360,56 @@ def lp_build_items_py(items):
     return lp_build([lp_entry(x) for x in items], len(items))
 
 
+# quicklist.c's packed_threshold (one per process, as in Redis, set by DEBUG
+# QUICKLIST-PACKED-THRESHOLD): an element this large or larger is a node of
+# its own, a "plain" node holding the bare string.
+PACKED_THRESHOLD = 1 << 30
+
+
+def set_packed_threshold(size):
+    """quicklistisSetPackedThreshold: False when out of range; 0 restores
+    the default."""
+    global PACKED_THRESHOLD
+    if size > (1 << 32) - (1 << 20):
+        return False
+    PACKED_THRESHOLD = size or (1 << 30)
+    return True
+
+
 def encode_list(lst, fill, compress):
-    nodes = quicklist_nodes(lst if isinstance(lst, list) else list(lst), fill)
+    items = lst if isinstance(lst, list) else list(lst)
+    threshold = PACKED_THRESHOLD
+    if threshold < (1 << 30) or any(len(x) >= threshold for x in items):
+        return _encode_list_with_plain_nodes(items, fill, compress, threshold)
+    nodes = quicklist_nodes(items, fill)
     out = [encode_len(len(nodes))]
     for blob in nodes:
         out.append(b'\x02')
         out.append(_encode_blob(blob, compress))
+    return b''.join(out)
+
+
+def _encode_list_with_plain_nodes(items, fill, compress, threshold):
+    """The quicklist RPUSH builds when some elements are large: each large
+    one a plain node, the runs between them packed as usual."""
+    nodes = []
+    run = []
+    for x in items:
+        if len(x) >= threshold:
+            if run:
+                nodes += [(QUICKLIST_NODE_PACKED, b) for b in quicklist_nodes(run, fill)]
+                run = []
+            nodes.append((QUICKLIST_NODE_PLAIN, bytes(x)))
+        else:
+            run.append(x)
+    if run:
+        nodes += [(QUICKLIST_NODE_PACKED, b) for b in quicklist_nodes(run, fill)]
+    out = [encode_len(len(nodes))]
+    for container, blob in nodes:
+        out.append(b'%c' % container)
+        # A plain node's string is saved as any string (rdbSaveRawString).
+        out.append(_encode_blob(blob, compress) if container == QUICKLIST_NODE_PACKED
+                   else encode_string(blob, compress))
     return b''.join(out)
 
 

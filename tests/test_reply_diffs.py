@@ -340,3 +340,31 @@ def test_zrandmember_listpack_forms(compat, pyredis, real_redis):
 def test_inline_and_multibulk_agree(compat):
     compat.raw(b'PING\r\nSET k v\r\nGET k\r\n', 3)
     compat.raw(b'PING\nPING hello\r\n', 2)
+
+
+def test_quicklist_plain_nodes(server_factory):
+    """Elements at or above quicklist-packed-threshold are "plain" nodes:
+    the list commands over them, OBJECT ENCODING and DUMP as redis-server."""
+    from conftest import Compat
+    compat = Compat(server_factory('pyredis'), server_factory('redis'))
+    for arg in ('5gb', 'x', '-1', '0', '1kb', '100'):
+        compat.call('DEBUG', 'QUICKLIST-PACKED-THRESHOLD', arg)
+    big, big2 = 'a' * 150, 'b' * 100
+    compat.call('RPUSH', 'l', 'x', big, 'y', 'z', big2, big)
+    compat.call('OBJECT', 'ENCODING', 'l')
+    compat.call('DUMP', 'l')
+    compat.call('RPUSH', 'p', big, big2)
+    compat.call('DUMP', 'p')
+    for cmd in (('LSET', 'l', '1', 'small'), ('LSET', 'l', '0', big),
+                ('LINSERT', 'l', 'BEFORE', 'y', big), ('LINSERT', 'l', 'AFTER', big2, 'q'),
+                ('LPOS', 'l', big, 'COUNT', '0'), ('LPOS', 'l', big, 'RANK', '-1'),
+                ('LINDEX', 'l', '2'), ('LREM', 'l', '1', big), ('LREM', 'l', '-1', big),
+                ('LTRIM', 'l', '1', '-1'), ('LMOVE', 'l', 'l2', 'LEFT', 'RIGHT'),
+                ('LMOVE', 'l', 'l2', 'RIGHT', 'LEFT'), ('LPUSH', 'l', big),
+                ('RPOPLPUSH', 'l', 'l'), ('LLEN', 'l'), ('LRANGE', 'l', '0', '-1'),
+                ('LRANGE', 'l2', '0', '-1'), ('OBJECT', 'ENCODING', 'l2')):
+        compat.call(*cmd)
+    compat.call('DEBUG', 'QUICKLIST-PACKED-THRESHOLD', '0')
+    compat.call('RPUSH', 'n', 'x', big, 'y')
+    compat.call('DUMP', 'n')
+    compat.close()

@@ -180,6 +180,13 @@ def debug(c, argv):
         return resp.status(b'Value at:0x%x refcount:%d encoding:%s serializedlength:%d '
                            b'lru:%d lru_seconds_idle:%d' % (
                                id(v), refcount, enc, _serialized_length(server, v), lru, idle))
+    if sub == b'quicklist-packed-threshold' and len(argv) == 3:
+        from ..config import memtoull
+        from ..rdb import set_packed_threshold
+        size = memtoull(argv[2].decode('latin-1'))
+        if size is None or not set_packed_threshold(size):
+            return b'-ERR argument must be a memory value bigger than 1 and smaller than 4gb\r\n'
+        return OK
     if sub == b'jmap' or sub == b'log':
         return OK
     if sub == b'change-repl-id':
