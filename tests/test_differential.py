@@ -48,6 +48,8 @@ POOLS = {
     'set': [b't0', b't1', b't2'],
     'zset': [b'z0', b'z1', b'z2'],
     'hll': [b'p0', b'p1'],
+    'stream': [b'x0', b'x1', b'x2'],
+    'geo': [b'g0', b'g1'],
 }
 ALL_KEYS = [k for pool in POOLS.values() for k in pool] + [b'missing']
 
@@ -113,6 +115,19 @@ def _range_score(rng):
 def _lex(rng):
     return rng.choice([b'-', b'+', b'[a', b'(a', b'[c', b'(d', b'[foo', b'[1', b'(5', b'[h',
                        b'bad'])
+
+
+def _sid(rng):
+    """A stream ID argument: existing-looking, incomplete, special or bad."""
+    return rng.choice([b'0', b'0-0', b'1', b'1-1', b'5', b'5-3', b'20', b'40-1', b'-', b'+',
+                       b'(3', b'(10-0', b'abc', b'18446744073709551615-0', b'(+'])
+
+
+def _coord(rng):
+    return rng.choice([b'13.361389', b'15.087269', b'2.349', b'-73.98', b'179.9', b'-180',
+                       b'0', b'200', b'abc']), rng.choice([b'38.115556', b'37.502669',
+                                                          b'48.86', b'40.73', b'-85.05',
+                                                          b'85.05112878', b'0', b'86'])
 
 
 def _index(rng):
@@ -404,6 +419,85 @@ class Generator:
              [b'BY', b's*', b'ALPHA'], [b'GET', b'#', b'ALPHA'], [b'GET', b'h0->f1', b'ALPHA'],
              [b'ALPHA', b'STORE', g.key(L)]])
         t['sort_ro'] = lambda g, r: [b'SORT_RO', r.choice([g.key(L), g.key(T)]), b'ALPHA']
+        # streams (explicit IDs only: '*' would be the servers' clocks)
+        X, G = 'stream', 'geo'
+
+        def next_id(g, r):
+            g.ms = getattr(g, 'ms', 0) + r.choice([0, 1, 1, 2])
+            return r.choice([b'%d-*' % g.ms, b'%d-%d' % (g.ms, r.randint(0, 3)),
+                             b'%d' % g.ms]) if r.random() < 0.9 else _sid(r)
+
+        def trim(r):
+            return r.choice([[], [], [], [b'MAXLEN', r.choice([b'~', b'=']), r.choice(
+                [b'0', b'2', b'5', b'-1'])], [b'MINID', r.choice([b'~', b'=']), _sid(r)],
+                [b'MAXLEN', b'~', b'3', b'LIMIT', b'1'], [b'LIMIT', b'2']])
+
+        t['xadd'] = lambda g, r: [b'XADD', g.key(X)] + opt(r, 0.1, b'NOMKSTREAM') + trim(
+            r) + [next_id(g, r)] + [x for _ in range(r.randint(1, 2)) for x in (_field(r),
+                                                                                 V(r))]
+        t['xlen'] = lambda g, r: [b'XLEN', g.key(X)]
+        t['xrange'] = lambda g, r: [b'XRANGE', g.key(X), _sid(r), _sid(r)] + opt(
+            r, 0.4, b'COUNT', r.choice([b'0', b'1', b'3', b'-1']))
+        t['xrevrange'] = lambda g, r: [b'XREVRANGE', g.key(X), _sid(r), _sid(r)] + opt(
+            r, 0.4, b'COUNT', r.choice([b'1', b'2']))
+        t['xdel'] = lambda g, r: [b'XDEL', g.key(X)] + [_sid(r) for _ in range(r.randint(1, 3))]
+        t['xtrim'] = lambda g, r: [b'XTRIM', g.key(X)] + (trim(r) or [b'MAXLEN', b'4'])
+        t['xsetid'] = lambda g, r: [b'XSETID', g.key(X), _sid(r)] + opt(
+            r, 0.3, b'ENTRIESADDED', r.choice([b'0', b'100'])) + opt(
+            r, 0.3, b'MAXDELETEDID', _sid(r))
+        grp = lambda r: r.choice([b'gr0', b'gr1'])  # noqa: E731
+        cons = lambda r: r.choice([b'c0', b'c1', b'c2'])  # noqa: E731
+        t['xgroup|create'] = lambda g, r: [b'XGROUP', b'CREATE', g.key(X), grp(r), r.choice(
+            [b'$', b'0', _sid(r)])] + opt(r, 0.4, b'MKSTREAM') + opt(
+            r, 0.2, b'ENTRIESREAD', r.choice([b'0', b'3', b'-1']))
+        t['xgroup|setid'] = lambda g, r: [b'XGROUP', b'SETID', g.key(X), grp(r), r.choice(
+            [b'$', b'0', _sid(r)])]
+        t['xgroup|destroy'] = lambda g, r: [b'XGROUP', b'DESTROY', g.key(X), grp(r)]
+        t['xgroup|createconsumer'] = lambda g, r: [b'XGROUP', b'CREATECONSUMER', g.key(X),
+                                                   grp(r), cons(r)]
+        t['xgroup|delconsumer'] = lambda g, r: [b'XGROUP', b'DELCONSUMER', g.key(X), grp(r),
+                                                cons(r)]
+        t['xread'] = lambda g, r: (lambda ks: [b'XREAD'] + opt(r, 0.4, b'COUNT', b'2') + [
+            b'STREAMS'] + ks + [r.choice([b'0', b'$', _sid(r)]) for _ in ks])(g.keys(X, 1, 2))
+        t['xreadgroup'] = lambda g, r: (lambda ks: [b'XREADGROUP', b'GROUP', grp(r), cons(r)] +
+                                        opt(r, 0.4, b'COUNT', b'2') + opt(r, 0.2, b'NOACK') +
+                                        [b'STREAMS'] + ks + [r.choice([b'>', b'>', b'0'])
+                                                             for _ in ks])(g.keys(X, 1, 2))
+        t['xack'] = lambda g, r: [b'XACK', g.key(X), grp(r)] + [_sid(r) for _ in range(2)]
+        t['xpending'] = lambda g, r: [b'XPENDING', g.key(X), grp(r)]
+        t['xclaim'] = lambda g, r: [b'XCLAIM', g.key(X), grp(r), cons(r), b'0'] + [
+            _sid(r) for _ in range(2)] + opt(r, 0.5, b'JUSTID') + opt(r, 0.2, b'FORCE')
+        t['xautoclaim'] = lambda g, r: [b'XAUTOCLAIM', g.key(X), grp(r), cons(r), b'0',
+                                        _sid(r)] + opt(r, 0.4, b'COUNT', b'2') + opt(
+            r, 0.3, b'JUSTID')
+        t['xinfo|stream'] = lambda g, r: [b'XINFO', b'STREAM', g.key(X)]
+        t['xinfo|groups'] = lambda g, r: [b'XINFO', b'GROUPS', g.key(X)]
+        # geo (on their own keys and on the sorted sets)
+        gkey = lambda g, r: g.key(G) if r.random() < 0.8 else g.key(Z)  # noqa: E731
+        unit = lambda r: r.choice([b'm', b'km', b'mi', b'ft', b'KM', b'yd'])  # noqa: E731
+        t['geoadd'] = lambda g, r: [b'GEOADD', gkey(g, r)] + r.choice(
+            [[], [], [b'NX'], [b'XX', b'CH'], [b'CH']]) + [
+            x for _ in range(r.randint(1, 3)) for x in _coord(r) + (_member(r),)]
+        t['geopos'] = lambda g, r: [b'GEOPOS', gkey(g, r), _member(r), _member(r)]
+        t['geohash'] = lambda g, r: [b'GEOHASH', gkey(g, r), _member(r), _member(r)]
+        t['geodist'] = lambda g, r: [b'GEODIST', gkey(g, r), _member(r), _member(r)] + opt(
+            r, 0.5, unit(r))
+        withs = lambda r: opt(r, 0.4, b'WITHDIST') + opt(r, 0.3, b'WITHCOORD') + opt(  # noqa
+            r, 0.2, b'WITHHASH') + opt(r, 0.4, r.choice([b'ASC', b'DESC'])) + opt(
+            r, 0.3, b'COUNT', r.choice([b'1', b'2', b'0']))
+        t['georadius'] = lambda g, r: [b'GEORADIUS', gkey(g, r)] + list(_coord(r)) + [
+            r.choice([b'100', b'2000', b'0', b'-1']), unit(r)] + withs(r)
+        t['georadius_ro'] = lambda g, r: [b'GEORADIUS_RO', gkey(g, r)] + list(_coord(r)) + [
+            r.choice([b'500', b'20000']), b'km'] + withs(r)
+        t['georadiusbymember'] = lambda g, r: [b'GEORADIUSBYMEMBER', gkey(g, r), _member(r),
+                                               r.choice([b'1000', b'5000']), b'km'] + withs(r)
+        t['geosearch'] = lambda g, r: [b'GEOSEARCH', gkey(g, r)] + r.choice(
+            [[b'FROMMEMBER', _member(r)], [b'FROMLONLAT'] + list(_coord(r))]) + r.choice(
+            [[b'BYRADIUS', r.choice([b'100', b'3000']), unit(r)],
+             [b'BYBOX', b'4000', b'2000', b'km']]) + withs(r)
+        t['geosearchstore'] = lambda g, r: [b'GEOSEARCHSTORE', gkey(g, r), gkey(g, r),
+                                            b'FROMLONLAT'] + list(_coord(r)) + [
+            b'BYRADIUS', b'3000', b'km'] + opt(r, 0.4, b'STOREDIST')
         return t
 
 
