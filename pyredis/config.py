@@ -885,6 +885,7 @@ EFFECTIVE = set('''
     key-load-delay repl-diskless-sync-max-replicas repl-backlog-size repl-backlog-ttl
     auto-aof-rewrite-min-size client-output-buffer-limit lfu-log-factor lfu-decay-time
     replica-ignore-maxmemory aclfile acllog-max-len acl-pubsub-default metrics-port metrics-bind
+    maxmemory-clients
 '''.split())
 
 

@@ -198,6 +198,11 @@ class Client(asyncio.Protocol):
         if limited:
             self.check_output_limits()
 
+    def memory(self):
+        """What the client holds (CLIENT LIST's tot-mem): a fixed part, its
+        query buffer and its output buffer."""
+        return 1024 + self.pending_input() + self.output_memory()
+
     def output_memory(self):
         """The output buffer's size: the replies not yet written (held
         until the end of the read, or by the AOF's reply barrier) and what
@@ -658,6 +663,56 @@ class Client(asyncio.Protocol):
     def describe(self):
         """One CLIENT LIST line (without the trailing newline)."""
         return self.server.describe_client(self)
+
+
+# -- client eviction (maxmemory-clients) -----------------------------------------------------
+
+# Below this, a limit would leave no room to talk to the server at all
+# (getClientEvictionLimit's floor).
+MIN_CLIENT_EVICTION_LIMIT = 128 * 1024
+
+
+def client_eviction_limit(server):
+    """maxmemory-clients in bytes (a percentage is of maxmemory), 0 for none."""
+    limit = server.config.maxmemory_clients
+    if limit < 0:
+        limit = server.config.maxmemory * -limit // 100 if server.config.maxmemory else 0
+    if not limit:
+        return 0
+    return max(limit, MIN_CLIENT_EVICTION_LIMIT)
+
+
+def evict_clients(server):
+    """evictClients: while the normal and pub/sub clients together use
+    more than maxmemory-clients (query buffers, output buffers, a fixed
+    part per connection, as CLIENT LIST's tot-mem counts them), close the
+    largest of those that may be evicted (not CLIENT NO-EVICT, not a
+    master or replica link). Run from the cron: every client is looked at,
+    so only when the directive is set."""
+    limit = client_eviction_limit(server)
+    if not limit:
+        return
+    total = 0
+    candidates = []
+    for c in server.clients.values():
+        if c.is_replica or c.is_master or c.closing:
+            continue
+        mem = c.memory()
+        total += mem
+        if not c.no_evict and c.transport is not None:
+            candidates.append((mem, c.id, c))
+    if total < limit:
+        return
+    candidates.sort(reverse=True)
+    for mem, _, c in candidates:
+        if total < limit:
+            break
+        log.notice('Evicting client: %s' % c.describe().decode('latin-1'))
+        server.stat.evicted_clients += 1
+        total -= mem
+        c.closing = True
+        c.out.clear()
+        c.transport.abort()
 
 
 # -- listening sockets (listenToPort) -------------------------------------------------------------

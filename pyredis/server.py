@@ -39,8 +39,8 @@ from .commands import TABLE, DISPATCH
 from .db import Database
 from .lazyfree import LazyFree
 from .memory import malloc_trim
-from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, open_listeners,
-                         share_command_names)
+from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, evict_clients,
+                         open_listeners, share_command_names)
 from .notify import NotifyFlags
 from .config import BY_NAME
 from .util import c_string
@@ -207,7 +207,7 @@ class Server:
                 b'cmd=%s user=%s redir=-1 resp=%d') % (
             c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
             max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
-            qbuf, 0, 0, oll, omem, 1024 + qbuf + omem, b'rw' if omem else b'r',
+            qbuf, 0, 0, oll, omem, c.memory(), b'rw' if omem else b'r',
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
             c.resp)
 
@@ -573,6 +573,8 @@ class Server:
         if self.config.timeout:
             self._clients_timeout(now)
         self._clients_output(self.unixtime)
+        if self.config.maxmemory_clients:
+            evict_clients(self)
         if self.masterhost is None and self.active_expire_enabled:
             expire.active_expire_cycle(self)
         for hook in self.cron_hooks:
@@ -717,6 +719,7 @@ class Stats:
         self.rejected_conn = 0
         self.expired_keys = 0
         self.evicted_keys = 0
+        self.evicted_clients = 0
         self.keyspace_hits = 0
         self.keyspace_misses = 0
         self.expired_stale_perc = 0.0

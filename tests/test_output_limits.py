@@ -179,3 +179,30 @@ def test_config_set_applies_to_connected_clients(server_factory):
     assert _closed(s, 10)
     s.close()
     assert r.ping()
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_maxmemory_clients_evicts_the_largest(server_factory, kind):
+    srv = server_factory(kind)
+    loader = srv.client()
+    loader.set('big', b'x' * (1 << 20))
+    loader.close()      # (its query buffer held the megabyte: Redis would evict it)
+    r = srv.client()
+    r.config_set('maxmemory-clients', '1mb')
+    protected = _slow_reader(srv.port)
+    protected.sendall(encode_command([b'CLIENT', b'NO-EVICT', b'on']))
+    time.sleep(0.1)
+    hog = _slow_reader(srv.port)
+    hog.sendall(encode_command([b'GET', b'big']) * 10)
+    assert _closed(hog, 10)
+    hog.close()
+    assert r.info('stats')['evicted_clients'] >= 1
+    # A client that may not be evicted keeps its backlog.
+    protected.sendall(encode_command([b'GET', b'big']) * 5)
+    time.sleep(1)
+    protected.settimeout(5)
+    assert protected.recv(5) == b'+OK\r\n'
+    protected.close()
+    assert r.ping()
+    if kind == 'pyredis':
+        assert 'Evicting client: ' in srv.read_log()

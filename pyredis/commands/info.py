@@ -141,8 +141,10 @@ def info_memory(server):
         ('mem_not_counted_for_evict', 0),
         ('mem_replication_backlog', 0),
         ('mem_total_replication_buffers', 0),
-        ('mem_clients_slaves', 0),
-        ('mem_clients_normal', 0),
+        ('mem_clients_slaves', sum(c.memory() for c in server.clients.values()
+                                   if c.is_replica)),
+        ('mem_clients_normal', sum(c.memory() for c in server.clients.values()
+                                   if not c.is_replica)),
         ('mem_cluster_links', 0),
         ('mem_aof_buffer', 0),
         ('mem_allocator', 'libc'),
@@ -178,7 +180,7 @@ def info_stats(server):
         ('expired_time_cap_reached_count', st.expired_time_cap_reached_count),
         ('expire_cycle_cpu_milliseconds', int(st.expire_cycle_time_used * 1000)),
         ('evicted_keys', st.evicted_keys),
-        ('evicted_clients', 0),
+        ('evicted_clients', server.stat.evicted_clients),
         ('total_eviction_exceeded_time', 0),
         ('current_eviction_exceeded_time', 0),
         ('keyspace_hits', st.keyspace_hits + sum(db.hits for db in server.dbs)),
