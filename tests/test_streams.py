@@ -569,3 +569,25 @@ def test_range_list_matches_iteration():
             if count:
                 want = want[:count]
             assert s.range_list(a, b, count, rev) == want
+
+
+def test_scripts_and_transactions(compat):
+    """Inside a script BLOCK is refused (as Redis does for scripts), trims
+    with "~" keep their default LIMIT; inside MULTI a blocking read answers
+    as on timeout."""
+    compat.run(
+        ('XADD', 's', '1-0', 'a', 'b'),
+        ('EVAL', "return redis.call('XREAD','BLOCK','0','STREAMS','s','$')", '0'),
+        ('EVAL', "return redis.call('xread','STREAMS','s','0')", '0'),
+        ('EVAL', "return redis.pcall('XREADGROUP','GROUP','g','c','BLOCK','10','STREAMS','s',"
+                 "'>')", '0'),
+        ('XGROUP', 'CREATE', 's', 'g', '0'),
+        ('EVAL', "return redis.call('XREADGROUP','GROUP','g','c','STREAMS','s','>')", '0'),
+        ('EVAL', "for i=2,30 do redis.call('XADD','s',i..'-0','f','v') end "
+                 "return redis.call('XADD','s','MAXLEN','~','5','99-0','a','b')", '0'),
+        ('XLEN', 's'),
+        ('MULTI',),
+        ('XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '0', 'STREAMS', 's', '>'),
+        ('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
+        ('EXEC',),
+    )

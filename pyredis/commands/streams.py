@@ -228,9 +228,16 @@ def _signal_ready(c, key):
         c.server.hold_until_served(c)
 
 
+def _is_script(c):
+    """The client scripts run their commands on (CLIENT_SCRIPT)."""
+    host = getattr(c.server, 'scripting', None)
+    return host is not None and c is host.client
+
+
 def _must_obey(c):
-    """mustObeyClient: the master's link or the AOF loader."""
-    return c.is_master or c.transport is None
+    """mustObeyClient: the master's link or the AOF loader (the only other
+    client without a connection than the scripts' one)."""
+    return c.is_master or (c.transport is None and not _is_script(c))
 
 
 # -- XADD / XTRIM ------------------------------------------------------------------------
@@ -723,7 +730,7 @@ def _xread(c, argv, xreadgroup):
         more = argc - i - 1
         o = argv[i].lower()
         if o == b'block' and more:
-            if getattr(c, 'is_script', False):
+            if _is_script(c):
                 return error(b'ERR %s command is not allowed with BLOCK option from scripts'
                              % argv[0])
             i += 1
