@@ -4,7 +4,8 @@ benchmarks/sentinel_failover.py).
 ``SentinelSet`` writes one config file per Sentinel in a temporary dir
 (free ports, ``sentinel monitor mymaster 127.0.0.1 <port> 2``, short
 ``down-after-milliseconds``/``failover-timeout``, no hostname resolution)
-and starts them; ``stop()`` kills them all. ``wait_for`` polls a condition
+and starts them, optionally with shorter periods (``debug``: SENTINEL
+DEBUG's info-period, publish-period, ...); ``stop()`` kills them all. ``wait_for`` polls a condition
 without any timing assertion: its timeout only bounds a broken run.
 """
 
@@ -29,16 +30,20 @@ def wait_for(cond, timeout=60, interval=0.1, what='condition'):
         try:
             value = cond()
             if value:
+                if os.environ.get('SENTINEL_TRACE'):
+                    print('%6.2fs %s' % (time.time() - deadline + timeout, what))
                 return value
         except (redis.RedisError, OSError) as e:
             last = e
         time.sleep(interval)
+    if callable(what):
+        what = what()
     raise AssertionError('timed out waiting for %s (last error: %r)' % (what, last))
 
 
 class SentinelSet:
     def __init__(self, master_port, count=3, quorum=2, down_after=1000,
-                 failover_timeout=10000, extra=(), loglevel='verbose'):
+                 failover_timeout=10000, extra=(), loglevel='verbose', debug=None):
         self.dir = tempfile.mkdtemp(prefix='pyredis-sentinel-')
         self.ports = []
         self.procs = []
@@ -70,6 +75,11 @@ class SentinelSet:
                 self.logs.append(logpath)
             for port in self.ports:
                 wait_for(lambda: self.client(port).ping(), timeout=15, what='sentinel up')
+                if debug:
+                    # SENTINEL DEBUG (7.0) shortens Sentinel's fixed periods,
+                    # as Redis's own Sentinel tests do.
+                    args = [str(x) for kv in debug.items() for x in kv]
+                    self.client(port).execute_command('SENTINEL', 'DEBUG', *args)
         except BaseException:
             self.stop()
             raise

@@ -296,12 +296,14 @@ def config_rewrite(c, argv):
     config = server.config
     if config.config_file is None:
         return b'-ERR The server is running without a config file\r\n'
-    # REPLICAOF at runtime changes the server, not the directive: sync it.
-    if hasattr(server, 'masterport') and server.masterhost:
-        config.replicaof = (server.masterhost if isinstance(server.masterhost, str)
-                            else server.masterhost.decode(), server.masterport)
-    elif server.masterhost is None:
+    # REPLICAOF at runtime changes the server, not the directive: sync it
+    # (Sentinel's failover sends REPLICAOF then CONFIG REWRITE so that a
+    # restarted server keeps its new role).
+    repl = server.replication
+    if repl.masterhost is None:
         config.replicaof = None
+    else:
+        config.replicaof = (repl.masterhost, repl.masterport)
     # With an aclfile the users live there, and 'user' lines go.
     err = config_mod.rewrite(config, users=[] if config.aclfile else server.acl.user_lines())
     if err:

@@ -1,0 +1,349 @@
+"""pyredis managed by the real Redis Sentinel (Debian's redis-sentinel 7.0).
+
+Three redis-sentinel processes watch a master and its replicas; a redis-py
+``Sentinel(...).master_for(...)`` client writes continuously, each write
+followed by WAIT on the same connection so that we know which writes were
+acknowledged by a replica. The master is killed with SIGKILL (or put to
+sleep, or failed over by hand); Sentinel promotes a replica, reconfigures
+the others, and the client carries on; the old master, back, is turned
+into a replica. The Sentinels' own view (SENTINEL MASTER/REPLICAS/
+SENTINELS, GET-MASTER-ADDR-BY-NAME) is checked after every step. The same
+scenario runs with mixed sets (redis-server and pyredis together).
+
+No assertion on timing: every wait is bounded only to end a broken run.
+"""
+
+import os
+import re
+import signal
+import threading
+import time
+
+import pytest
+import redis
+from redis.sentinel import Sentinel
+
+from helpers import REDIS_SERVER, RawConn, ServerProcess
+from sentinel_helpers import NAME, REDIS_SENTINEL, SentinelSet, wait_for
+
+needs_sentinel = pytest.mark.skipif(
+    not REDIS_SENTINEL or not REDIS_SERVER,
+    reason='redis-sentinel (and redis-server) are not installed: '
+           'apt-get install redis-sentinel redis-server')
+
+# failover-timeout also bounds how long Sentinel waits before reconfiguring
+# a replica following the wrong master, and the gap between two failovers.
+FAILOVER_TIMEOUT = 3000
+# Sentinel's periods (INFO every 10 s, hello every 2 s, a returning old
+# master converted after 4 hello periods) shortened as in Redis's own tests.
+DEBUG = {'info-period': 500, 'publish-period': 500, 'ask-period': 500}
+
+
+class Servers:
+    """Every server a test starts, stopped at the end whatever happens."""
+
+    def __init__(self):
+        self.all = []
+
+    def start(self, kind, *args, **kw):
+        # No 5 s wait for more replicas before a full sync's snapshot.
+        args = ('--repl-diskless-sync-delay', '0') + args
+        srv = ServerProcess(kind, args, config_text='', **kw)
+        self.all.append(srv)
+        return srv
+
+    def stop(self):
+        for srv in self.all:
+            srv.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def servers():
+    s = Servers()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def sentinels():
+    started = []
+
+    def start(master_port, **kw):
+        kw.setdefault('failover_timeout', FAILOVER_TIMEOUT)
+        kw.setdefault('debug', DEBUG)
+        sset = SentinelSet(master_port, **kw)
+        started.append(sset)
+        return sset
+
+    yield start
+    for sset in started:
+        sset.cleanup()
+
+
+def info(srv, section='replication'):
+    return srv.client(socket_timeout=5).info(section)
+
+
+def link_up(srv, master):
+    i = info(srv)
+    return (i['role'] == 'slave' and i['master_port'] == master.port
+            and i['master_link_status'] == 'up')
+
+
+class Writer(threading.Thread):
+    """SET k:<n> n, then WAIT <replicas> on the same connection (a pipeline),
+    until stopped; errors (the master gone, a READONLY replica, timeouts)
+    are retried. ``acked_before`` holds the writes a replica acknowledged
+    before ``mark()`` was called."""
+
+    def __init__(self, sset, wait_replicas=1):
+        super().__init__(daemon=True)
+        self.sentinel = Sentinel(sset.addrs(), socket_timeout=0.5)
+        self.client = self.sentinel.master_for(NAME, socket_timeout=1)
+        self.wait_replicas = wait_replicas
+        self.n = 0
+        self.acked = []
+        self.ok_after_mark = []
+        self.marked = False
+        self.acked_before = None
+        self.halt = threading.Event()
+        self.errors = 0
+        self.last_error = None
+
+    def run(self):
+        while not self.halt.is_set():
+            self.n += 1
+            key = 'k:%d' % self.n
+            try:
+                p = self.client.pipeline(transaction=False)
+                p.set(key, self.n)
+                p.execute_command('WAIT', self.wait_replicas, 100)
+                _, replicas = p.execute()
+            except (redis.ConnectionError, redis.TimeoutError, redis.ReadOnlyError,
+                    redis.ResponseError) as e:
+                self.errors += 1
+                self.last_error = e
+                time.sleep(0.05)
+                continue
+            if replicas >= self.wait_replicas:
+                self.acked.append(key)
+            if self.marked:
+                if not self.ok_after_mark:
+                    self.first_ok_after_mark = time.time()
+                self.ok_after_mark.append(key)
+            time.sleep(0.005)
+
+    def mark(self):
+        """Called just before the failure: what is acknowledged now must survive."""
+        self.acked_before = list(self.acked)
+        self.marked = True
+
+    def stop(self):
+        self.halt.set()
+        self.join(10)
+
+
+def check_sentinel_view(sset, master, replicas, down=()):
+    """Each Sentinel agrees: ``master`` is the master, ``replicas`` are its
+    healthy replicas, ``down`` are known but subjectively down."""
+    run_id = info(master, 'server')['run_id']
+    want = {r.port: info(r, 'server')['run_id'] for r in replicas}
+
+    def agreed(port):
+        if sset.master_addr(port) != ('127.0.0.1', master.port):
+            return False
+        m = sset.master(port)
+        if not (m['flags'] == 'master' and m['runid'] == run_id
+                and m['role-reported'] == 'master' and m['num-other-sentinels'] == 2):
+            return False
+        seen = {int(r['port']): r for r in sset.replicas(port)}
+        for p, rid in want.items():
+            r = seen.get(p)
+            if r is None or r['flags'] != 'slave' or r['runid'] != rid \
+                    or r['role-reported'] != 'slave' or r['master-port'] != master.port \
+                    or r['master-link-status'] != 'ok' or r['master-host'] != '127.0.0.1':
+                return False
+        for srv in down:
+            r = seen.get(srv.port)
+            if r is None or 's_down' not in r['flags']:
+                return False
+        return len(sset.sentinels(port)) == 2
+
+    for port in sset.ports:
+        wait_for(lambda: agreed(port), 60, 0.2, 'sentinel %d to agree' % port)
+    m = sset.master()
+    assert m['num-slaves'] == len(want) + len(down)
+    assert m['quorum'] == 2
+
+
+def check_no_loss(srv, keys):
+    c = srv.client(socket_timeout=5)
+    missing = []
+    for i in range(0, len(keys), 500):
+        chunk = keys[i:i + 500]
+        vals = c.mget(chunk)
+        missing += [k for k, v in zip(chunk, vals) if v is None]
+    assert not missing, '%d acknowledged writes lost: %s' % (len(missing), missing[:10])
+
+
+SETS = {
+    'pyredis': ('pyredis', ['pyredis', 'pyredis']),
+    'redis-master-pyredis-replicas': ('redis', ['pyredis', 'pyredis']),
+    'pyredis-master-redis-replica': ('pyredis', ['redis']),
+}
+
+
+@needs_sentinel
+@pytest.mark.parametrize('name', list(SETS))
+def test_kill9_failover(name, servers, sentinels):
+    master_kind, replica_kinds = SETS[name]
+    master = servers.start(master_kind)
+    replicas = [servers.start(k, '--replicaof', '127.0.0.1', str(master.port))
+                for k in replica_kinds]
+    for r in replicas:
+        wait_for(lambda: link_up(r, master), 30, what='replica linked')
+    sset = sentinels(master.port)
+    check_sentinel_view(sset, master, replicas)
+    old_replid = info(master)['master_replid']
+
+    writer = Writer(sset)
+    writer.start()
+    try:
+        wait_for(lambda: len(writer.acked) >= 50, 60, what='acknowledged writes')
+        writer.mark()
+        kill_time = time.time()
+        master.kill()
+
+        # Sentinel elects a leader, which promotes a replica and
+        # reconfigures the other(s).
+        wait_for(lambda: all(sset.master_addr(p)[1] != master.port for p in sset.ports),
+                 60, 0.1, 'failover')
+        new_port = sset.master_addr()[1]
+        new = next(r for r in replicas if r.port == new_port)
+        others = [r for r in replicas if r is not new]
+        assert info(new)['role'] == 'master'
+        for r in others:
+            wait_for(lambda: link_up(r, new), 60, what='replica following the new master')
+        check_sentinel_view(sset, new, others, down=[master])
+        # PSYNC2: the promoted replica keeps the old master's history as its
+        # replid2, and the other replicas continue from it with a partial
+        # resynchronization.
+        assert info(new)['master_replid2'] == old_replid
+        assert int(info(new, 'stats')['sync_partial_ok']) == len(others)
+        assert int(info(new, 'stats')['sync_full']) == 0
+
+        # The client carries on on the new master.
+        wait_for(lambda: len(writer.ok_after_mark) >= 20, 60,
+                 what=lambda: 'writes on the new master (%r)' % writer.last_error)
+        assert new.client().exists(writer.ok_after_mark[-1])
+        print('first write after the kill acknowledged in %.2f s' % (
+            writer.first_ok_after_mark - kill_time))
+
+        # The old master comes back: Sentinel makes it a replica.
+        old = servers.start(master_kind, port=master.port, cwd=master.dir)
+        wait_for(lambda: link_up(old, new), 60, what='old master turned into a replica')
+        check_sentinel_view(sset, new, others + [old])
+    finally:
+        writer.stop()
+    check_no_loss(new, writer.acked_before)
+    # The promoted replica's CONFIG REWRITE dropped its replicaof line; the
+    # reconfigured ones persisted theirs.
+    with open(os.path.join(new.dir, 'test.conf')) as f:
+        assert not re.search(r'^(replicaof|slaveof) ', f.read(), re.M)
+    for r in others + [old]:
+        with open(os.path.join(r.dir, 'test.conf')) as f:
+            assert 'replicaof 127.0.0.1 %d\n' % new.port in f.read()
+
+
+@needs_sentinel
+def test_partition_and_manual_failover(servers, sentinels):
+    """A master stalled by DEBUG SLEEP is failed over and demoted when it
+    wakes; then SENTINEL FAILOVER by hand; a replica-priority 0 replica is
+    never promoted. Writes acknowledged by every replica survive both."""
+    master = servers.start('pyredis')
+    never = servers.start('pyredis', '--replicaof', '127.0.0.1', str(master.port),
+                          '--replica-priority', '0')
+    other = servers.start('pyredis', '--replicaof', '127.0.0.1', str(master.port))
+    for r in (never, other):
+        wait_for(lambda: link_up(r, master), 30, what='replica linked')
+    sset = sentinels(master.port)
+    check_sentinel_view(sset, master, [never, other])
+    prio = {int(r['port']): r['slave-priority'] for r in sset.replicas()}
+    assert prio == {never.port: 0, other.port: 100}
+
+    writer = Writer(sset, wait_replicas=2)
+    writer.start()
+    try:
+        wait_for(lambda: len(writer.acked) >= 30, 60, what='acknowledged writes')
+        # The master stops answering for a while, as behind a partition.
+        writer.mark()
+        stall = RawConn(master.port)
+        stall.send_command('DEBUG', 'SLEEP', '4')
+        wait_for(lambda: all(sset.master_addr(p)[1] == other.port for p in sset.ports),
+                 60, 0.1, 'failover away from the stalled master')
+        assert stall.read_reply() == b'+OK\r\n'
+        stall.close()
+        wait_for(lambda: link_up(master, other), 60, what='stalled master demoted')
+        wait_for(lambda: link_up(never, other), 60, what='priority-0 replica follows')
+        check_sentinel_view(sset, other, [never, master])
+        first = writer.acked_before
+        check_no_loss(other, first)
+
+        # By hand: the only promotable replica is the old master.
+        wait_for(lambda: len(writer.acked) >= len(first) + 20, 60, what='writes resumed')
+        before = list(writer.acked)
+        wait_for(lambda: 'failover' not in sset.master()['flags'], 60, what='failover ended')
+        assert sset.client().execute_command('SENTINEL', 'FAILOVER', NAME) in (b'OK', 'OK', True)
+        wait_for(lambda: all(sset.master_addr(p)[1] == master.port for p in sset.ports),
+                 60, 0.1, 'manual failover')
+        wait_for(lambda: link_up(other, master), 60, what='previous master demoted')
+        wait_for(lambda: link_up(never, master), 60, what='priority-0 replica follows')
+        check_sentinel_view(sset, master, [never, other])
+        wait_for(lambda: len(writer.ok_after_mark) > 0
+                 and master.client().exists(writer.ok_after_mark[-1]), 60,
+                 what='writes on the new master')
+    finally:
+        writer.stop()
+    # Acknowledged by both replicas: none lost across either failover.
+    check_no_loss(master, before)
+    check_no_loss(master, writer.acked)
+    assert info(never)['role'] == 'slave'
+
+
+def _failover_transaction(srv, *replicaof):
+    """Sentinel's reconfiguration, sent the way sentinelSendSlaveOf sends it."""
+    conn = srv.raw()
+    conn.call('CLIENT', 'SETNAME', 'sentinel-0000-cmd')
+    replies = [conn.call(*cmd) for cmd in (
+        ('MULTI',), ('SLAVEOF',) + replicaof, ('CONFIG', 'REWRITE'),
+        ('CLIENT', 'KILL', 'TYPE', 'normal'), ('CLIENT', 'KILL', 'TYPE', 'pubsub'),
+        ('EXEC',))]
+    conn.close()
+    return replies
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
+def test_failover_transaction_like_redis(servers):
+    """The transaction Sentinel sends to promote and to demote a server gets
+    redis-server's replies, and CONFIG REWRITE persists the new role."""
+    out = {}
+    for kind in ('redis', 'pyredis'):
+        master = servers.start(kind)
+        replica = servers.start(kind, '--replicaof', '127.0.0.1', str(master.port))
+        wait_for(lambda: link_up(replica, master), 30, what='replica linked')
+        bystander = replica.raw()
+        bystander.call('CLIENT', 'SETNAME', 'app')
+        subscriber = replica.raw()
+        subscriber.call('SUBSCRIBE', '__sentinel__:hello')
+        promote = _failover_transaction(replica, 'NO', 'ONE')
+        killed = (bystander.closed(2), subscriber.closed(2))
+        demote = _failover_transaction(master, '127.0.0.1', str(replica.port))
+        wait_for(lambda: link_up(master, replica), 30, what='demoted master linked')
+        files = []
+        for srv in (replica, master):
+            with open(os.path.join(srv.dir, 'test.conf')) as f:
+                files.append([ln.replace(str(replica.port), 'PORT') for ln in f.read().split('\n')
+                              if ln.startswith(('replicaof', 'slaveof'))])
+        out[kind] = (promote, killed, demote, files)
+    assert out['pyredis'] == out['redis']
+    assert out['pyredis'][3] == [[], ['replicaof 127.0.0.1 PORT']]
