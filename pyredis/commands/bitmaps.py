@@ -74,13 +74,7 @@ def string_for_write(c, key, maxbit):
 
 
 def _written(c, key, event=b'setbit', count=1):
-    server = c.server
-    db = c.db
-    if db.watched:
-        server.signal_modified(db, key)
-    if server.notify_flags:
-        server.notify(S, event, key, db.id)
-    server.dirty += count
+    c.server.key_modified(c.db, key, S, event, count)
 
 
 @command('setbit')
@@ -311,13 +305,9 @@ def bitop(c, argv):
         else:
             r ^= (1 << (maxlen << 3)) - 1
         store_value(db, dst, bytearray(r.to_bytes(maxlen, 'big')))
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(S, b'set', dst, db.id)
+        server.key_modified(db, dst, S, b'set')
     elif db.delete(dst):
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(G, b'del', dst, db.id)
+        server.key_modified(db, dst, G, b'del')
     return integer(maxlen)
 
 

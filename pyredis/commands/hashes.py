@@ -177,13 +177,7 @@ def _set_fields(c, h, argv, start):
 
 
 def _written(c, key, event, n=1):
-    server = c.server
-    db = c.db
-    if db.watched:
-        server.signal_modified(db, key)
-    server.dirty += n
-    if server.notify_flags:
-        server.notify(H, event, key, c.db.id)
+    c.server.key_modified(c.db, key, H, event, n)
 
 
 @command('hset')
@@ -205,6 +199,7 @@ def hset(c, argv):
         if old is None or len(v) >= len(old):
             db.lru[key] = db.lruclock
             h[f] = v
+            # (Server.key_modified, inlined: HSET is a hot command.)
             server = c.server
             if db.watched:
                 server.signal_modified(db, key)
@@ -302,8 +297,7 @@ def hdel(c, argv):
         _written(c, key, b'hdel', deleted)
         if not h:
             db.delete(key)
-            if server.notify_flags:
-                server.notify(G, b'del', key, db.id)
+            server.key_modified(db, key, G, b'del', 0)
     return integer(deleted)
 
 

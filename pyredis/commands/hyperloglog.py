@@ -562,11 +562,7 @@ def pfadd(c, argv):
             return INVALID_HLL_ERR
     if updated:
         invalidate_cache(h)
-        if db.watched:
-            server.signal_modified(db, key)
-        if server.notify_flags:
-            server.notify(S, b'pfadd', key, db.id)
-        server.dirty += updated
+        server.key_modified(db, key, S, b'pfadd', updated)
     return ONE if updated else ZERO
 
 
@@ -659,9 +655,5 @@ def pfmerge(c, argv):
             else:
                 sparse_set(h, j, val, max_bytes, hint)
     invalidate_cache(h)
-    if db.watched:
-        server.signal_modified(db, dst)
-    if server.notify_flags:
-        server.notify(S, b'pfadd', dst, db.id)
-    server.dirty += 1
+    server.key_modified(db, dst, S, b'pfadd')
     return OK
