@@ -140,8 +140,7 @@ def _shrunk(server, s, was_big, removed):
 def _delete_if_empty(c, db, key, s):
     if not s:
         db.delete(key)
-        if c.server.notify_flags:
-            c.server.notify(G, b'del', key, db.id)
+        c.server.key_modified(db, key, G, b'del', 0)
 
 
 @command('sadd')
@@ -160,6 +159,7 @@ def sadd(c, argv):
             return ZERO
         if not STATE.entries:   # no SSCAN index to keep up to date
             s.add(m)
+            # (Server.key_modified, inlined: SADD is a hot command.)
             server = c.server
             if db.watched:
                 server.signal_modified(db, key)
@@ -262,22 +262,14 @@ def smove(c, argv):
     if not _remove(sset, m):
         return ZERO
     _shrunk(server, sset, was_big, (m,))
-    if server.notify_flags:
-        server.notify(S, b'srem', src, db.id)
-    if db.watched:
-        server.signal_modified(db, src)
+    server.key_modified(db, src, S, b'srem')
     _delete_if_empty(c, db, src, sset)
     if dset is None:
         dset = set()
         db.add(dst, dset)
     if _add(dset, (m,)):
         # The destination changed only when the member was added to it.
-        server.dirty += 1
-        if db.watched:
-            server.signal_modified(db, dst)
-        if server.notify_flags:
-            server.notify(S, b'sadd', dst, db.id)
-    server.dirty += 1
+        server.key_modified(db, dst, S, b'sadd')
     return ONE
 
 
@@ -334,8 +326,7 @@ def _spop_count(c, argv):
         members = ordered(server, s)
         c.server.key_modified(db, key, S, b'spop', len(s))
         db.delete(key)
-        if server.notify_flags:
-            server.notify(G, b'del', key, db.id)
+        server.key_modified(db, key, G, b'del', 0)
         if server.propagate_targets:
             c.propagate_argv = [[b'DEL', key]]
         return _set_reply(c, members)
@@ -402,14 +393,10 @@ def _store(c, dst, members, event, server_set):
     server = c.server
     if members:
         db.set(dst, server_set)
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(S, event, dst, db.id)
+        server.key_modified(db, dst, S, event)
         return integer(len(server_set))
     if db.exists(dst) and db.delete(dst):
-        server.dirty += 1
-        if server.notify_flags:
-            server.notify(G, b'del', dst, db.id)
+        server.key_modified(db, dst, G, b'del')
     return ZERO
 
 
