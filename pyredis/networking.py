@@ -35,7 +35,7 @@ from time import perf_counter_ns
 from . import log, resp
 from .commands import DISPATCH
 from .config import repr_string
-from .resp import CommandError, RequestParser, ProtocolError
+from .resp import CommandError, RequestParser, ProtocolError, inline_requests
 
 try:
     from ._speedups import parse_requests, set_command_names
@@ -512,7 +512,13 @@ class Client(asyncio.Protocol):
             if need > 0:
                 self._keep(buf[done:] if done else buf, need - done)
                 return
-            # Not in the strict form: the exact parser's, from here on.
+            # Not in the strict form. Plain inline requests go to the trusted
+            # path re-encoded; the rest is the exact parser's, from here on.
+            if self.authenticated and not self.is_master:
+                run, pos = inline_requests(buf, done)
+                if run is not None:
+                    buf = run + buf[pos:]
+                    continue
             self.slow = RequestParser()
             buf = buf[done:]
         # Paused: whatever arrives waits, in the parser that holds the input.
@@ -541,6 +547,12 @@ class Client(asyncio.Protocol):
         server = self.server
         try:
             while not self.closing and not self.paused_reading:
+                if self.authenticated and not self.is_master:
+                    # Plain inline requests go to the trusted path re-encoded.
+                    run = parser.inline_run()
+                    if run is not None:
+                        self.slow = None
+                        return run + parser.remaining()
                 req = parser.next(server.config.proto_max_bulk_len, self.authenticated,
                                   self.is_master)
                 if req is None:

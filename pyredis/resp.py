@@ -13,7 +13,7 @@ commands, malformed input, unauthenticated clients' tighter limits), and it
 is what produces Redis's exact ``-ERR Protocol error: ...`` replies.
 """
 
-from .util import format_double, string2ll
+from .util import format_double, split_args, string2ll
 
 OK = b'+OK\r\n'
 PONG = b'+PONG\r\n'
@@ -308,7 +308,6 @@ class RequestParser:
         return argv
 
     def _inline(self):
-        from .util import split_args
         buf = self.buf
         nl = _strchr(buf, 10, self.pos)  # '\n'
         if nl < 0:
@@ -318,17 +317,59 @@ class RequestParser:
         line = bytes(buf[self.pos:nl])
         if line.endswith(b'\r'):
             line = line[:-1]
-        argv = split_args(line)
-        if argv is None:
-            raise ProtocolError(b'unbalanced quotes in request')
+        if b'"' in line or b"'" in line:
+            argv = split_args(line)
+            if argv is None:
+                raise ProtocolError(b'unbalanced quotes in request')
+        else:
+            # Without quotes sdssplitargs splits at isspace() runs, as
+            # bytes.split() does (the line holds no NUL: _strchr).
+            argv = line.split()
         self.pos = nl + 1
         self._compact()
         return argv
+
+    def inline_run(self):
+        """inline_requests at the parser's position, consumed; None when
+        there is none."""
+        if self.argv is not None:
+            return None
+        run, pos = inline_requests(self.buf, self.pos)
+        if run is None:
+            return None
+        self.pos = pos
+        self._compact()
+        return run
 
     def _compact(self):
         if self.pos > 65536 and self.pos * 2 > len(self.buf):
             del self.buf[:self.pos]
             self.pos = 0
+
+
+def inline_requests(buf, pos):
+    """The complete inline requests in ``buf`` from ``pos`` that need none
+    of the exact parser's rules (no quotes, no NUL, not blank), re-encoded
+    as multibulk requests for the strict parser, which then runs them on
+    the trusted path (an inline stream - telnet, redis-benchmark's
+    PING_INLINE - is otherwise parsed and dispatched one request at a time
+    by RequestParser). Returns (requests, position after them), or (None,
+    pos) when there is none."""
+    end = buf.rfind(b'\n', pos)    # the last complete line
+    if end < 0 or buf[pos] == 42 or end - pos > PROTO_INLINE_MAX_SIZE:
+        return None, pos
+    out = []
+    for line in bytes(buf[pos:end]).split(b'\n'):
+        argv = line.split()
+        if not argv or argv[0][0] == 42 or b'"' in line or b"'" in line or b'\0' in line:
+            break
+        out.append(b'*%d\r\n' % len(argv))
+        for a in argv:
+            out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+        pos += len(line) + 1
+    if not out:
+        return None, pos
+    return b''.join(out), pos
 
 
 def _strchr(buf, ch, pos):
