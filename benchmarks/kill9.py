@@ -43,8 +43,8 @@ takes a while:
 The exit status is 1 when pyredis lost or broke anything. redis-server is
 the reference, not judged: under ``everysec`` it postpones the write while
 its background fsync runs (flushAppendOnlyFile) but still sends the replies,
-so an aimed kill can make it lose acknowledged writes; pyredis holds those
-replies until the write is done.
+so an aimed kill can make it lose acknowledged writes; pyredis writes
+before it replies, whether an fsync runs or not.
 
 Figures taken while other work runs on the machine are noisy (the kill
 moments and the throughput move), not the verdicts.
