@@ -147,6 +147,41 @@ def test_everysec_fsync_slower_than_two_seconds_counts_as_delayed(everysec_serve
     assert aof.slow_fsync_start == 0
 
 
+def test_always_replies_after_the_fsync(tmp_path, monkeypatch):
+    events = []
+    real = os.fdatasync
+
+    def fdatasync(fd):
+        events.append(('fsync', os.path.getsize(path)))
+        real(fd)
+
+    monkeypatch.setattr(aof_module.os, 'fdatasync', fdatasync)
+    loop = asyncio.new_event_loop()
+    server = create_server(config.Config())
+    server.config.appendfsync = 'always'
+    server.loop = loop
+    aof = server.aof
+    path = str(tmp_path / 'appendonly.aof.1.incr.aof')
+    aof.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        aof.state = aof_module.AOF_ON
+        aof.refresh_policy()
+        assert aof.always
+        aof.attach()
+        client = Client(server)
+        client.transport = FakeTransport()
+        client.transport.write = lambda data: events.append(('reply', data))
+        server.clients[client.id] = client
+        client.data_received(req('INCR', 'n') + req('INCR', 'n'))
+        assert events == []                     # held until the loop's turn
+        spin(loop, lambda: events)
+        size = os.path.getsize(path)
+        assert events == [('fsync', size), ('reply', b':1\r\n:2\r\n')]
+    finally:
+        os.close(aof.fd)
+        loop.close()
+
+
 # -- kill -9, end to end ------------------------------------------------------------
 
 ROUNDS = 3
