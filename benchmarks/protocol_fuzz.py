@@ -211,7 +211,7 @@ def stream(rng):
         argv = request(rng)
         line = inline(rng, argv) if r < 0.3 else None
         # (An inline line longer than 64 KB is refused or not depending on
-        # how much of it one read brings: see long_line.)
+        # how much of it one read brings: see build_case.)
         parts.append(line if line is not None and len(line) < 60000 else multibulk(argv))
         if replies is not None:
             # ((UN)SUBSCRIBE answers once per channel: not counted.)
