@@ -164,6 +164,9 @@ class Client(asyncio.Protocol):
             # only the exact parser enforces.
             self.slow = RequestParser()
 
+    # How MONITOR shows this client instead of its address (ScriptClient: lua).
+    monitor_source = None
+
     def update_gate(self):
         self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
                           or self.subscriptions or self.psubscriptions
@@ -257,6 +260,8 @@ class Client(asyncio.Protocol):
 
     def flags_string(self):
         f = b''
+        if self.id in self.server.monitors:
+            f += b'O'
         if self.is_replica:
             f += b'S'
         if self.is_master:

@@ -52,6 +52,8 @@ LRU_CLOCK_MAX = (1 << 24) - 1
 ERROR_STATS_NUMBER = 128
 # The commands Redis flags CMD_TOUCHES_ARBITRARY_KEYS (not shown by COMMAND).
 TOUCHES_ARBITRARY_KEYS = frozenset(('scan', 'randomkey'))
+# Redis's CMD_MAY_REPLICATE commands (a flag COMMAND does not show).
+MAY_REPLICATE = frozenset((b'eval', b'evalsha', b'fcall', b'publish', b'spublish', b'pfcount'))
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -107,6 +109,10 @@ class Server:
         self.debug_subcommands = {}     # DEBUG <sub> -> handler(c, argv)
         self.info_sections = {}     # INFO section -> fn(server) -> [(field, value)]
         self.pubsub = None
+        # MONITOR (commands/monitor.py): client id -> client, and the feed
+        # call() runs while there is any (a server-wide gate meanwhile).
+        self.monitors = {}
+        self.monitor_feed = None
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
         # Gate: True when some server-wide condition needs the slow checks.
@@ -251,6 +257,8 @@ class Server:
         # A handler sets propagate_argv to be propagated in another form; the
         # inline path leaves it unconsumed when nothing listens.
         c.propagate_argv = None
+        if self.monitors:
+            self.monitor_feed(c, cmd, argv, True)
         start = perf_counter_ns()
         try:
             reply = cmd.proc(c, argv)
@@ -272,6 +280,8 @@ class Server:
             # (inside EXEC, the command after the EXEC: Redis arms it when
             # it resets the client, after a whole request).
             c.reply_mode = _arm_skip(mode & ~REPLY_SKIP)
+        if self.monitors:
+            self.monitor_feed(c, cmd, argv, False)
         if (self.dirty != dirty or self.also_propagated) and self.propagate_targets:
             self.after_call(c, cmd, argv, dirty)
         c.last_cmd = cmd
@@ -358,6 +368,11 @@ class Server:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
                 return self.reject(c, err, cmd)
+        if self.monitors and c.id in self.monitors and (
+                cmd.is_write or cmd.may_replicate or cmd.name in MAY_REPLICATE
+                or 'readonly' in cmd.flags):
+            # A monitor is a replica to Redis.
+            return self.reject(c, b"-ERR Replica can't interact with the keyspace\r\n", cmd)
         if c.resp == 2 and (c.subscriptions or c.psubscriptions or c.ssubscriptions) \
                 and not cmd.pubsub_ok:
             return self.reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
@@ -553,7 +568,7 @@ class Server:
         # (maxmemory's oom_check is not a gate: process_command consults it
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
-                          or self.write_denied_reason is not None
+                          or self.write_denied_reason is not None or self.monitors
                           or self.extra_gate is not None)
         for c in self.clients.values():
             c.update_gate()
@@ -609,7 +624,7 @@ class Server:
     def _clients_timeout(self, now):
         limit = self.config.timeout
         for c in list(self.clients.values()):
-            if (c.is_replica or c.is_master or c.blocked is not None
+            if (c.is_replica or c.is_master or c.blocked is not None or c.id in self.monitors
                     or c.subscriptions or c.psubscriptions or c.ssubscriptions):
                 continue
             if now - c.last_interaction > limit:

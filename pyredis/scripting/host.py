@@ -52,6 +52,7 @@ class ScriptClient(Client):
     """The fake client scripts run their commands on (Redis's lua_client):
     no connection, so blocking commands answer at once."""
     __slots__ = ()
+    monitor_source = b'lua'     # MONITOR shows its commands as [<db> lua]
 
     def __init__(self, server):
         super().__init__(server)
