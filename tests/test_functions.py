@@ -23,16 +23,20 @@ SEQUENCE = [
     'FUNCTION LOAD|#!lua name=l1 foo=bar\\nreturn 1',
     'FUNCTION LOAD|#!js name=l1\\nreturn 1',
     'FUNCTION LOAD|#!lua name=l1\\nreturn 1',
-    'FUNCTION LOAD|#!lua name=l1\\nredis.register_function("f1", function(keys, args) return {keys[1], args[1]} end)',
+    'FUNCTION LOAD|#!lua name=l1\\nredis.register_function("f1", function(keys, args) retur'
+    'n {keys[1], args[1]} end)',
     'FUNCTION LOAD|#!lua name=l1\\nredis.register_function("f1", function() end)',
     'FUNCTION LOAD|#!lua name=l2\\nredis.register_function("f1", function() end)',
     'FUNCTION LOAD|#!lua name=l2\\nredis.register_function("bad-f", function() end)',
     'FUNCTION LOAD|#!lua name=l2\\nredis.call("ping")',
     'FUNCTION LOAD|#!lua name=l2\\nreturn +',
     'FUNCTION LOAD|#!lua name=l2\\nerror("x")',
-    'FUNCTION LOAD|#!lua name=l2\\nredis.register_function{function_name="f2", callback=function() return redis.call("set","x","1") end, flags={"no-writes"}, description="desc"}',
-    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function{function_name="f3", callback=function() return 1 end, flags={"bad"}}',
-    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function{function_name="f3", callback=function() return 1 end, foo=1}',
+    'FUNCTION LOAD|#!lua name=l2\\nredis.register_function{function_name="f2", callback=fun'
+    'ction() return redis.call("set","x","1") end, flags={"no-writes"}, description="desc"}',
+    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function{function_name="f3", callback=fun'
+    'ction() return 1 end, flags={"bad"}}',
+    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function{function_name="f3", callback=fun'
+    'ction() return 1 end, foo=1}',
     'FUNCTION LOAD|#!lua name=l3\\nredis.register_function("f3")',
     'FUNCTION LOAD|#!lua name=l3\\nredis.register_function()',
     'FUNCTION LOAD|#!lua name=l3\\nlocal x = 1 x = y',
@@ -42,17 +46,25 @@ SEQUENCE = [
     'FUNCTION LOAD|#!lua name=l3\\nredis.register_function{function_name="x"}',
     'FUNCTION LOAD|#!lua name=l3\\nredis.register_function(1, function() end)',
     'FUNCTION LOAD|#!lua name=l3\\nredis.register_function("f", 1)',
-    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function({function_name=1, callback=function() end})',
-    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function("f3", function() return 3 end)\\nreturn redis.log(redis.LOG_WARNING, "loading")',
+    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function({function_name=1, callback=funct'
+    'ion() end})',
+    'FUNCTION LOAD|#!lua name=l3\\nredis.register_function("f3", function() return 3 end)\\'
+    'nreturn redis.log(redis.LOG_WARNING, "loading")',
     'FUNCTION LOAD|#!lua name=l4',
     'FUNCTION LOAD|#!lua',
     'FUNCTION LOAD|#!lua name=l6 name=l7\\nredis.register_function("f7", function() return 7 end)',
-    'FUNCTION LOAD|#!LUA name=l5\\nredis.register_function("f5", function() return redis.register_function end)',
-    'FUNCTION LOAD|#!lua name=l8\\nredis.register_function("f8", function(k, a) return {#k, #a, type(KEYS)} end)',
-    'FUNCTION LOAD|#!lua name=l9\\nredis.register_function("f9", function(k, a) return nosuch end)',
-    'FUNCTION LOAD|#!lua name=l10\\nlocal function helper() return "h" end\\nredis.register_function("f10", function(k, a) return helper() .. string.upper("x") .. redis.call("ping")["ok"] end)',
+    'FUNCTION LOAD|#!LUA name=l5\\nredis.register_function("f5", function() return redis.re'
+    'gister_function end)',
+    'FUNCTION LOAD|#!lua name=l8\\nredis.register_function("f8", function(k, a) return {#k,'
+    ' #a, type(KEYS)} end)',
+    'FUNCTION LOAD|#!lua name=l9\\nredis.register_function("f9", function(k, a) return nosu'
+    'ch end)',
+    'FUNCTION LOAD|#!lua name=l10\\nlocal function helper() return "h" end\\nredis.register'
+    '_function("f10", function(k, a) return helper() .. string.upper("x") .. redis.call("pi'
+    'ng")["ok"] end)',
     'FUNCTION LOAD|BAD|x',
-    'FUNCTION LOAD|REPLACE|#!lua name=l5\\nredis.register_function("f5b", function() return 55 end)',
+    'FUNCTION LOAD|REPLACE|#!lua name=l5\\nredis.register_function("f5b", function() return'
+    ' 55 end)',
     'FCALL|f1|1|k|a',
     'FCALL|f2|0',
     'FCALL_RO|f1|0',

@@ -82,7 +82,8 @@ SCRIPTS = [
     'return #ARGV',
     'return type(redis.call)',
     'return type(redis.log)',
-    'return type(type)',    # conversions of command replies (RESP2 and RESP3 through redis.setresp)
+    'return type(type)',
+    # conversions of command replies (RESP2 and RESP3 through redis.setresp)
     'redis.call("rpush", "l", "a", "b"); return redis.call("lrange", "l", 0, -1)',
     'redis.call("sadd", "s", "a"); redis.setresp(3); return redis.call("smembers", "s")',
     'redis.call("zadd", "z", 1.5, "m"); redis.setresp(3); '

@@ -47,16 +47,21 @@ CORPUS = [
     'return cjson.decode(string.rep("[", 1001))',
     'return cjson.decode({})',
     'return cjson.decode()',
-    'return {cjson.encode_keep_buffer(), cjson.encode_max_depth(), cjson.decode_max_depth(), cjson.encode_number_precision()}',
+    'return {cjson.encode_keep_buffer(), cjson.encode_max_depth(), cjson.decode_max_depth()'
+    ', cjson.encode_number_precision()}',
     'return {cjson._NAME, cjson._VERSION, cmsgpack._NAME, cmsgpack._VERSION}',
     'local t={} for k in pairs(cjson) do t[#t+1]=k end table.sort(t) return t',
     'local t={} for k in pairs(cmsgpack) do t[#t+1]=k end table.sort(t) return t',
     'local t={} for k in pairs(bit) do t[#t+1]=k end table.sort(t) return t',
     'local t={} for k in pairs(struct) do t[#t+1]=k end table.sort(t) return t',
     'return {type(cjson.encode), type(bit.band), type(struct.pack), type(cmsgpack.pack)}',
-    'return cmsgpack.pack(nil, true, false, 0, 1, 127, 128, 255, 256, 65535, 65536, 4294967295, 4294967296, -1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649, 1.5, 0.1, 1e300, 1/0, 2^63, -2^63)',
-    'return cmsgpack.pack("", "a", string.rep("b", 31), string.rep("c", 32), string.rep("d", 255), string.rep("e", 256), string.rep("f", 65536))',
-    'return cmsgpack.pack({}, {1,2,3}, {a=1}, {1, nil, 3}, {[2]=1}, {[0]=1}, {1.5}, string.rep("x", 3))',
+    'return cmsgpack.pack(nil, true, false, 0, 1, 127, 128, 255, 256, 65535, 65536, 4294967'
+    '295, 4294967296, -1, -32, -33, -128, -129, -32768, -32769, -2147483648, -2147483649, 1'
+    '.5, 0.1, 1e300, 1/0, 2^63, -2^63)',
+    'return cmsgpack.pack("", "a", string.rep("b", 31), string.rep("c", 32), string.rep("d"'
+    ', 255), string.rep("e", 256), string.rep("f", 65536))',
+    'return cmsgpack.pack({}, {1,2,3}, {a=1}, {1, nil, 3}, {[2]=1}, {[0]=1}, {1.5}, string.'
+    'rep("x", 3))',
     'local t = {} for i = 1, 20 do t[i] = i end return cmsgpack.pack(t)',
     'local t = {} for i = 1, 70000 do t[i] = i end return #cmsgpack.pack(t)',
     'local t = {} for i = 1, 20 do t["k" .. i] = i end return #cmsgpack.pack(t)',
@@ -73,10 +78,13 @@ CORPUS = [
     'return {cmsgpack.unpack_limit(cmsgpack.pack(1, 2, 3), 0)}',
     'return {cmsgpack.unpack(cmsgpack.pack(-1, -200, 70000, 2^40, 0.1))}',
     'return cmsgpack.unpack(cmsgpack.pack({1, 2, nil, 4}))',
-    'return {bit.tobit(0xffffffff), bit.tobit(2^32 + 5), bit.tobit(-1), bit.tobit(1.5), bit.tobit(2.5), bit.tobit(-2.5)}',
+    'return {bit.tobit(0xffffffff), bit.tobit(2^32 + 5), bit.tobit(-1), bit.tobit(1.5), bit'
+    '.tobit(2.5), bit.tobit(-2.5)}',
     'return {bit.bnot(0), bit.band(0xff, 0x0f, 0x3), bit.bor(1, 2, 4), bit.bxor(5, 3)}',
-    'return {bit.lshift(1, 31), bit.lshift(1, 32), bit.rshift(-1, 1), bit.arshift(-256, 4), bit.rol(0x12345678, 8), bit.ror(0x12345678, 8)}',
-    'return {bit.bswap(0x12345678), bit.tohex(255), bit.tohex(-1, 4), bit.tohex(255, -4), bit.tohex(0x1234, 2), bit.tohex(1, 20)}',
+    'return {bit.lshift(1, 31), bit.lshift(1, 32), bit.rshift(-1, 1), bit.arshift(-256, 4),'
+    ' bit.rol(0x12345678, 8), bit.ror(0x12345678, 8)}',
+    'return {bit.bswap(0x12345678), bit.tohex(255), bit.tohex(-1, 4), bit.tohex(255, -4), b'
+    'it.tohex(0x1234, 2), bit.tohex(1, 20)}',
     'return bit.band()',
     'return bit.band("x")',
     'return bit.tobit("12")',

@@ -7,7 +7,7 @@ it). FUNCTION LOAD/DELETE/FLUSH/RESTORE change ``dirty``, so call()
 propagates them to the AOF and the replicas as typed.
 """
 
-from . import command, lookup
+from . import command
 from .scripting import kill_script, reply_uncounted
 from ..resp import OK, bulk, error, help_reply, null, map_header, set_header
 from ..scripting.functions import FunctionError

@@ -44,7 +44,7 @@ import time
 
 import lupa.lua51 as lupa
 
-from .. import log, resp
+from .. import log
 from ..commands import DISPATCH
 from . import libs
 from .libs import ScriptRaise
@@ -806,10 +806,6 @@ def script_error_reply(err, funcname):
 
 def log_level(level):
     return (log.debug, log.verbose, log.notice, log.warning)[level]
-
-
-OOM_SCRIPT_ERR = resp.error(b"OOM allow-oom flag is not set on the script, can not run it "
-                            b"when used memory > 'maxmemory'")
 
 
 def lookup_for_script(argv):
