@@ -263,3 +263,17 @@ def test_redis_py_functions(pyredis):
     assert r.fcall('add', 1, 'n', 1) == 4
     r.function_delete('mylib')
     assert r.function_list() == []
+
+
+@needs_redis
+def test_function_load_timeout_matches_redis(server_factory):  # noqa: F811
+    """A library whose loading does not end is stopped after 500 ms."""
+    code = '#!lua name=spin\nlocal i = 0 while true do i = i + 1 end'
+    replies = []
+    for kind in ('pyredis', 'redis'):
+        conn = server_factory(kind).raw()
+        replies.append((conn.call('FUNCTION', 'LOAD', code), conn.call('PING'),
+                        conn.call('FUNCTION', 'LIST')))
+        conn.close()
+    assert replies[0] == replies[1]
+    assert replies[0][0] == b'-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n'

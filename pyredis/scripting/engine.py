@@ -288,8 +288,16 @@ setmetatable(SG, {
 -- The count hook (luaMaskCountHook) stays set: it asks Python only while
 -- a script runs (in_script), so no run pays for setting it.
 local in_script = false
+local in_load = false
 local function hook()
-  if not in_script then return end
+  if not in_script then
+    -- FUNCTION LOAD's own limit (luaEngineLoadHook): 500 ms.
+    if in_load and pyhook(true) then
+      dbg.sethook(hook, 'l')
+      error({err = 'ERR FUNCTION LOAD timeout'})
+    end
+    return
+  end
   local msg = pyhook()
   if msg then
     dbg.sethook(hook, 'l')
@@ -494,8 +502,9 @@ local function load_library(code)
   if not f then return nil, 'compile', e end
   setfenv(f, FENV)
   fenv_mt.__index = LOADAPI
-  local ok, err = xpcall(f, load_handler)
+  in_load = true local ok, err = xpcall(f, load_handler) in_load = false
   fenv_mt.__index = SG
+  reset_hook()
   if not ok then return nil, 'run', err end
   return true
 end

@@ -16,6 +16,7 @@ as themselves (they are write commands that change ``dirty``).
 """
 
 import re
+import time
 
 from .. import rdb
 from ..util import split_args
@@ -86,6 +87,7 @@ class Functions:
         self.functions = {}     # lower-case function name -> Function
         self.state = None
         self.loading = None     # the Library being built by FUNCTION LOAD
+        self.load_start = 0.0
 
     def lua(self):
         if self.state is None:
@@ -107,6 +109,7 @@ class Functions:
         lib = Library(name, code)
         state = self.lua()
         self.loading = lib
+        self.load_start = time.monotonic()
         try:
             err = state.load_library(code[nl:])
         finally:

@@ -314,8 +314,11 @@ class ScriptHost:
             cmd.rejected_calls += 1
         return False, msg, True
 
-    def interrupt(self):
-        """The count hook: returns the error to raise when the script must stop."""
+    def interrupt(self, loading=False):
+        """The count hook: returns the error to raise when the script must
+        stop (or, while FUNCTION LOAD runs a library, True past its 500 ms)."""
+        if loading:
+            return time.monotonic() - self.functions.load_start > 0.5
         ctx = self.ctx
         if ctx is None:
             return None
