@@ -277,3 +277,25 @@ def test_function_load_timeout_matches_redis(server_factory):  # noqa: F811
         conn.close()
     assert replies[0] == replies[1]
     assert replies[0][0] == b'-ERR Error registering functions: ERR FUNCTION LOAD timeout\r\n'
+
+
+@needs_redis
+def test_pyredis_replica_of_redis_master_gets_functions_and_effects(server_factory):  # noqa: F811
+    master = server_factory('redis')
+    m = RawConn(master.port)
+    _load(m)        # in the full sync's RDB
+    replica = server_factory('pyredis')
+    r = RawConn(replica.port)
+    r.call('REPLICAOF', '127.0.0.1', str(master.port))
+    wait_for(lambda: info(replica).get('master_link_status') == 'up', what='link')
+    wait_for(lambda: b'mylib' in r.call('FUNCTION', 'LIST'), what='library in the sync')
+    m.call('FCALL', 'add', '1', 'n', '7')
+    m.call('EVAL', 'redis.call("set", "a", "1"); redis.call("set", "b", "2")', '0')
+    m.call('FUNCTION', 'LOAD', '#!lua name=later\nredis.register_function{function_name="later", '
+           'callback=function() return "later" end, flags={"no-writes"}}')
+    wait_for(lambda: r.call('FCALL', 'later', '0') == b'$5\r\nlater\r\n', what='stream')
+    assert r.call('MGET', 'n', 'a', 'b') == b'*3\r\n$1\r\n7\r\n$1\r\n1\r\n$1\r\n2\r\n'
+    assert r.call('FCALL_RO', 'peek', '1', 'n') == b'$1\r\n7\r\n'
+    r.call('REPLICAOF', 'NO', 'ONE')
+    m.close()
+    r.close()
