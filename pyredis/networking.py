@@ -443,9 +443,12 @@ class Client(asyncio.Protocol):
                         # the estimate, is taken inline; the rest is
                         # process_command's.)
                         if timed is not None:
-                            timed.duration += perf_counter_ns() - start
+                            d = perf_counter_ns() - start
+                            timed.duration += d
                             timed.calls += calls
                             self.last_cmd = timed
+                            if d >= server.slow_ns * calls:
+                                self._slow_run(timed, _before(reqs, req), calls, d)
                             timed = None
                         server.process_command(self, req)
                         run_db = None
@@ -457,9 +460,12 @@ class Client(asyncio.Protocol):
                             # ends or a command runs on process_command.)
                             if timed is not None:
                                 end = perf_counter_ns()
-                                timed.duration += end - start
+                                d = end - start
+                                timed.duration += d
                                 timed.calls += calls
-                                start = end
+                                if d >= server.slow_ns * calls:
+                                    self._slow_run(timed, _before(reqs, req), calls, d)
+                                start = perf_counter_ns()
                             timed = cmd
                             calls = 0
                         calls += 1
@@ -498,9 +504,12 @@ class Client(asyncio.Protocol):
                                 run_db = None
                     if self.closing or self.paused_reading:
                         if timed is not None:
-                            timed.duration += perf_counter_ns() - start
+                            d = perf_counter_ns() - start
+                            timed.duration += d
                             timed.calls += calls
                             self.last_cmd = timed
+                            if d >= server.slow_ns * calls:
+                                self._slow_run(timed, req, calls, d)
                         if not self.closing:
                             # Blocked (BLPOP...) or paused: keep the rest,
                             # unprocessed, for when it resumes. The requests
@@ -509,9 +518,12 @@ class Client(asyncio.Protocol):
                             self._keep(b''.join(map(resp.bulk_array, rest)) + buf[done:], 0)
                         return
                 if timed is not None:
-                    timed.duration += perf_counter_ns() - start
+                    d = perf_counter_ns() - start
+                    timed.duration += d
                     timed.calls += calls
                     self.last_cmd = timed
+                    if d >= server.slow_ns * calls:
+                        self._slow_run(timed, reqs[-1], calls, d)
             if not need:
                 return
             if need > 0:
@@ -531,6 +543,13 @@ class Client(asyncio.Protocol):
             self.slow.feed(buf)
         else:
             self._keep(buf, 0)
+
+    def _slow_run(self, cmd, req, calls, duration):
+        """A run of ``calls`` requests of ``cmd`` on the trusted path, the
+        last one ``req``, averaged at least server.slow_ns: one entry for
+        the slow log and the latency monitor (commands/slowlog.py says why
+        a run and not each command)."""
+        self.server.slow_call(self, cmd, req, duration // calls)
 
     def _keep(self, rest, need):
         """Hold unparsed input until more arrives (``need``: the length it
@@ -821,6 +840,11 @@ def update_tcp_listeners(server):
 
     for s in socks:
         server.loop.create_task(serve(s))
+
+
+def _before(reqs, req):
+    """The request before ``req`` (the last of the run it ends)."""
+    return reqs[next(i for i, r in enumerate(reqs) if r is req) - 1]
 
 
 def _fmt_addr(a):

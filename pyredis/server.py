@@ -113,6 +113,12 @@ class Server:
         # call() runs while there is any (a server-wide gate meanwhile).
         self.monitors = {}
         self.monitor_feed = None
+        # SLOWLOG and LATENCY (commands/slowlog.py): commands that ran for
+        # slow_ns or longer go to slow_call; timing_gate makes every command
+        # take call() while the slow log wants them all timed one by one.
+        self.slow_ns = 1 << 62
+        self.slow_call = None
+        self.timing_gate = False
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
         # Gate: True when some server-wide condition needs the slow checks.
@@ -266,8 +272,11 @@ class Server:
             reply = e.reply
         except Exception as e:  # a handler bug must not take the server down
             reply = self._internal_error(c, cmd, e)
-        cmd.duration += perf_counter_ns() - start
+        d = perf_counter_ns() - start
+        cmd.duration += d
         cmd.calls += 1
+        if d >= self.slow_ns:
+            self.slow_call(c, cmd, argv, d)
         mode = c.reply_mode
         if reply is not None:
             if reply[0] == 45:  # '-': an error reply (no handler replies b'')
@@ -569,6 +578,7 @@ class Server:
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
+                          or self.timing_gate
                           or self.extra_gate is not None)
         for c in self.clients.values():
             c.update_gate()

@@ -148,6 +148,39 @@ DEBUG_HELP = [
 
 
 
+POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
+
+
+def _populate(c, argv):
+    """DEBUG POPULATE count [prefix] [size]: keys prefix:N holding value:N
+    (cut or NUL-padded to size), the existing ones left alone; neither
+    propagated nor counted as changes, as in Redis."""
+    from ..util import string2ll
+    # (getPositiveLongFromObjectOrReply: one error for both.)
+    count = string2ll(argv[2])
+    if count is None or count < 0:
+        return POSITIVE_ERR
+    size = 0
+    if len(argv) == 5:
+        size = string2ll(argv[4])
+        if size is None or size < 0:
+            return POSITIVE_ERR
+    prefix = argv[3] if len(argv) >= 4 else b'key'
+    db = c.db
+    server = c.server
+    for j in range(count):
+        key = (b'%s:%d' % (prefix, j))[:127]
+        if db.lookup_write(key) is not None:
+            continue
+        val = b'value:%d' % j
+        if size:
+            val = val[:size].ljust(size, b'\0')
+        db.add(key, val)
+        if db.watched:
+            server.signal_modified(db, key)
+    return OK
+
+
 @command('debug')
 def debug(c, argv):
     if not debug_allowed(c):
@@ -180,6 +213,8 @@ def debug(c, argv):
         return resp.status(b'Value at:0x%x refcount:%d encoding:%s serializedlength:%d '
                            b'lru:%d lru_seconds_idle:%d' % (
                                id(v), refcount, enc, _serialized_length(server, v), lru, idle))
+    if sub == b'populate' and 3 <= len(argv) <= 5:
+        return _populate(c, argv)
     if sub == b'quicklist-packed-threshold' and len(argv) == 3:
         from ..config import memtoull
         from ..rdb import set_packed_threshold
