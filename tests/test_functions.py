@@ -299,3 +299,23 @@ def test_pyredis_replica_of_redis_master_gets_functions_and_effects(server_facto
     r.call('REPLICAOF', 'NO', 'ONE')
     m.close()
     r.close()
+
+
+@needs_redis
+def test_function_commands_in_the_aof_match_redis(server_factory):  # noqa: F811
+    from test_aof import incr_bytes
+    files = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--appendonly', 'yes', '--appendfsync', 'always')
+        conn = srv.raw()
+        _load(conn)
+        payload = conn.call('FUNCTION', 'DUMP').split(b'\r\n', 1)[1][:-2]
+        for args in [('SCRIPT', 'LOAD', 'return 1'), ('SCRIPT', 'FLUSH'),
+                     ('FCALL', 'add', '1', 'n', '2'), ('FCALL_RO', 'peek', '1', 'n'),
+                     ('function', 'load', 'replace', LIB), ('FUNCTION', 'DELETE', 'mylib'),
+                     ('FUNCTION', 'DELETE', 'mylib'), ('FUNCTION', 'RESTORE', payload),
+                     ('FUNCTION', 'FLUSH'), ('FUNCTION', 'FLUSH', 'ASYNC')]:
+            conn.call(*args)
+        conn.close()
+        files.append(incr_bytes(srv))
+    assert files[0].split(b'\r\n') == files[1].split(b'\r\n')
