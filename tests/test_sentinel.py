@@ -45,10 +45,11 @@ class Servers:
     def __init__(self):
         self.all = []
 
-    def start(self, kind, *args, **kw):
+    def start(self, kind, *args, config_text='', password=None, **kw):
         # No 5 s wait for more replicas before a full sync's snapshot.
         args = ('--repl-diskless-sync-delay', '0') + args
-        srv = ServerProcess(kind, args, config_text='', **kw)
+        srv = ServerProcess(kind, args, config_text=config_text, **kw)
+        srv.password = password
         self.all.append(srv)
         return srv
 
@@ -80,8 +81,12 @@ def sentinels():
         sset.cleanup()
 
 
+def cli(srv):
+    return srv.client(socket_timeout=5, password=srv.password)
+
+
 def info(srv, section='replication'):
-    return srv.client(socket_timeout=5).info(section)
+    return cli(srv).info(section)
 
 
 def link_up(srv, master):
@@ -96,10 +101,10 @@ class Writer(threading.Thread):
     are retried. ``acked_before`` holds the writes a replica acknowledged
     before ``mark()`` was called."""
 
-    def __init__(self, sset, wait_replicas=1):
+    def __init__(self, sset, wait_replicas=1, password=None):
         super().__init__(daemon=True)
         self.sentinel = Sentinel(sset.addrs(), socket_timeout=0.5)
-        self.client = self.sentinel.master_for(NAME, socket_timeout=1)
+        self.client = self.sentinel.master_for(NAME, socket_timeout=1, password=password)
         self.wait_replicas = wait_replicas
         self.n = 0
         self.acked = []
@@ -170,14 +175,16 @@ def check_sentinel_view(sset, master, replicas, down=()):
         return len(sset.sentinels(port)) == 2
 
     for port in sset.ports:
-        wait_for(lambda: agreed(port), 60, 0.2, 'sentinel %d to agree' % port)
+        wait_for(lambda: agreed(port), 60, 0.2,
+                 lambda: 'sentinel %d to agree: %r %r' % (
+                     port, sset.master(port), sset.replicas(port)))
     m = sset.master()
     assert m['num-slaves'] == len(want) + len(down)
     assert m['quorum'] == 2
 
 
 def check_no_loss(srv, keys):
-    c = srv.client(socket_timeout=5)
+    c = cli(srv)
     missing = []
     for i in range(0, len(keys), 500):
         chunk = keys[i:i + 500]
@@ -197,16 +204,23 @@ SETS = {
 @pytest.mark.parametrize('name', list(SETS))
 def test_kill9_failover(name, servers, sentinels):
     master_kind, replica_kinds = SETS[name]
-    master = servers.start(master_kind)
-    replicas = [servers.start(k, '--replicaof', '127.0.0.1', str(master.port))
-                for k in replica_kinds]
+    kill9_failover(servers, sentinels, master_kind, replica_kinds)
+
+
+def kill9_failover(servers, sentinels, master_kind, replica_kinds, config_text='',
+                   password=None, sentinel_extra=()):
+    def start(kind, *args, **kw):
+        return servers.start(kind, *args, config_text=config_text, password=password, **kw)
+
+    master = start(master_kind)
+    replicas = [start(k, '--replicaof', '127.0.0.1', str(master.port)) for k in replica_kinds]
     for r in replicas:
         wait_for(lambda: link_up(r, master), 30, what='replica linked')
-    sset = sentinels(master.port)
+    sset = sentinels(master.port, extra=sentinel_extra)
     check_sentinel_view(sset, master, replicas)
     old_replid = info(master)['master_replid']
 
-    writer = Writer(sset)
+    writer = Writer(sset, password=password)
     writer.start()
     try:
         wait_for(lambda: len(writer.acked) >= 50, 60, what='acknowledged writes')
@@ -235,12 +249,12 @@ def test_kill9_failover(name, servers, sentinels):
         # The client carries on on the new master.
         wait_for(lambda: len(writer.ok_after_mark) >= 20, 60,
                  what=lambda: 'writes on the new master (%r)' % writer.last_error)
-        assert new.client().exists(writer.ok_after_mark[-1])
+        assert cli(new).exists(writer.ok_after_mark[-1])
         print('first write after the kill acknowledged in %.2f s' % (
             writer.first_ok_after_mark - kill_time))
 
         # The old master comes back: Sentinel makes it a replica.
-        old = servers.start(master_kind, port=master.port, cwd=master.dir)
+        old = start(master_kind, port=master.port, cwd=master.dir)
         wait_for(lambda: link_up(old, new), 60, what='old master turned into a replica')
         check_sentinel_view(sset, new, others + [old])
     finally:
@@ -253,6 +267,60 @@ def test_kill9_failover(name, servers, sentinels):
     for r in others + [old]:
         with open(os.path.join(r.dir, 'test.conf')) as f:
             assert 'replicaof 127.0.0.1 %d\n' % new.port in f.read()
+
+
+# The users of Sentinel's documentation: Sentinel's own with only the
+# commands it sends, replication's, and the application's (requirepass).
+ACL_CONFIG = """\
+user default on >app-secret ~* &* +@all
+user sentinel-user on >sentinel-secret allchannels +multi +slaveof +ping +exec +subscribe \
++config|rewrite +role +publish +info +client|setname +client|kill +script|kill
+user replica-user on >replica-secret +psync +replconf +ping
+masteruser replica-user
+masterauth replica-secret
+"""
+
+
+@needs_sentinel
+def test_kill9_failover_with_acl_users(servers, sentinels):
+    """Sentinel authenticates as a user limited to the commands it sends
+    (sentinel auth-user/auth-pass), replicas as a replication user, the
+    application with the default user's password; a pyredis master with a
+    pyredis and a redis-server replica fails over."""
+    kill9_failover(servers, sentinels, 'pyredis', ['pyredis', 'redis'],
+                   config_text=ACL_CONFIG, password='app-secret',
+                   sentinel_extra=['sentinel auth-user %s sentinel-user' % NAME,
+                                   'sentinel auth-pass %s sentinel-secret' % NAME])
+
+
+@needs_sentinel
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_sentinel_kills_a_busy_script(kind, servers, sentinels):
+    """A master stuck in a script answers -BUSY; once it is subjectively
+    down Sentinel sends SCRIPT KILL, which pyredis serves during the script
+    as redis-server does. (Whether the Sentinels reach ODOWN and fail over
+    before the kill lands is a race Sentinel has with redis-server too.)"""
+    master = servers.start(kind, '--busy-reply-threshold', '100')
+    replica = servers.start(kind, '--replicaof', '127.0.0.1', str(master.port))
+    wait_for(lambda: link_up(replica, master), 30, what='replica linked')
+    sset = sentinels(master.port)
+    check_sentinel_view(sset, master, [replica])
+    conn = RawConn(master.port, timeout=60)
+    reply = conn.call('EVAL', 'while true do end', '0')
+    conn.close()
+    assert reply.startswith(b'-ERR Script killed by user with SCRIPT KILL...')
+
+    def settled():
+        addrs = {sset.master_addr(p) for p in sset.ports}
+        # (no Sentinel still seeing it down, voting or failing over)
+        if len(addrs) != 1 or any(sset.master(p)['flags'] != 'master' for p in sset.ports):
+            return None
+        new = master if addrs.pop()[1] == master.port else replica
+        old = replica if new is master else master
+        return link_up(old, new) and (new, old)
+
+    new, old = wait_for(settled, 60, 0.2, 'the set to settle')
+    check_sentinel_view(sset, new, [old])
 
 
 @needs_sentinel
@@ -347,3 +415,54 @@ def test_failover_transaction_like_redis(servers):
         out[kind] = (promote, killed, demote, files)
     assert out['pyredis'] == out['redis']
     assert out['pyredis'][3] == [[], ['replicaof 127.0.0.1 PORT']]
+
+
+def _info_fields(srv, section):
+    """INFO lines as (name, value) with what differs between two runs
+    (ids, ports, offsets, times) masked; the fields Sentinel parses keep
+    their shape."""
+    raw = RawConn(srv.port).call('INFO', section).decode()
+    out = []
+    for line in raw.split('\r\n')[1:]:
+        if ':' not in line:
+            continue
+        name, value = line.split(':', 1)
+        value = re.sub(r'\b[0-9a-f]{40}\b', 'ID', value)
+        value = re.sub(r'(port=|^)\d{4,5}$', r'\1PORT', value) if 'port' in name or \
+            name.startswith('slave') and name[5:].isdigit() else value
+        value = re.sub(r'port=\d+', 'port=PORT', value)
+        value = re.sub(r'(offset=|lag=)\d+', r'\1N', value)
+        if name.endswith(('offset', '_seconds_ago', 'down_since_seconds', 'histlen',
+                          'first_byte_offset')) or name == 'master_port':
+            value = 'N' if value.lstrip('-').isdigit() and value != '-1' else value
+        out.append((name, value))
+    return out
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
+def test_info_fields_sentinel_reads_like_redis(servers):
+    """INFO replication (role, master_host/port, master_link_status,
+    master_link_down_since_seconds, slave_repl_offset, slave_priority,
+    slave_read_only, replica_announced, slaveN ip/port/state/offset/lag,
+    master_repl_offset) and run_id, on a master, on a replica with an
+    announced address and priority 0, and on that replica once its master is
+    gone: the same fields in the same order as redis-server."""
+    out = {}
+    for kind in ('redis', 'pyredis'):
+        master = servers.start(kind)
+        replica = servers.start(kind, '--replicaof', '127.0.0.1', str(master.port),
+                                '--replica-announce-ip', '10.0.0.9', '--replica-priority', '0')
+        wait_for(lambda: link_up(replica, master), 30, what='replica linked')
+        cli(master).set('k', 'v')
+        wait_for(lambda: info(master)['slave0']['offset'] == info(master)['master_repl_offset'],
+                 30, what='replica acknowledged')
+        states = [_info_fields(master, 'replication'), _info_fields(replica, 'replication'),
+                  [f for f in _info_fields(master, 'server') if f[0] == 'run_id']]
+        master.kill()
+        wait_for(lambda: info(replica)['master_link_status'] == 'down', 30, what='link down')
+        states.append(_info_fields(replica, 'replication'))
+        out[kind] = states
+    assert out['pyredis'] == out['redis']
+    assert ('master_link_down_since_seconds', 'N') in out['pyredis'][3]
+    assert ('slave_priority', '0') in out['pyredis'][1]
+    assert out['pyredis'][0][2] == ('slave0', 'ip=10.0.0.9,port=PORT,state=online,offset=N,lag=N')
