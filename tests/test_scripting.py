@@ -167,6 +167,35 @@ SCRIPTS = [
 ]
 
 
+# Precompiled chunks are refused, as Redis's Lua refuses them.
+BYTECODE = [
+    'local f, e = loadstring(string.dump(function() return 1 end)) return {tostring(f), e}',
+    'local f, e = loadstring(string.dump(function() return 1 end), "name") return {tostring'
+    '(f), e}',
+    'local f, e = loadstring(string.dump(function() return 1 end), "=name") return {tostrin'
+    'g(f), e}',
+    'local f, e = load(function() return nil end) return {tostring(f) ~= nil, e}',
+    'local n = 0 local f, e = load(function() n = n + 1 if n == 1 then return "return 5" en'
+    'd end) return f()',
+    'local n = 0 local f, e = load(function() n = n + 1 if n == 1 then return string.dump(f'
+    'unction() end) end end) return {tostring(f), e}',
+    'local f, e = loadstring("x = = 1") return e',
+    'local f, e = loadstring("x = = 1\\nfoo", "chunk") return e',
+    'local f, e = loadstring(string.rep("a", 50) .. " = = 1") return e',
+    'return type(string.dump)',
+    'return loadstring("return KEYS[1]")()',
+]
+
+
+def test_bytecode_is_refused_as_redis(compat):
+    _compat(compat, 2, BYTECODE)
+    dumped = compat.call('EVAL', 'return string.dump(function() return 1 end)', '0')
+    code = dumped.split(b'\r\n', 1)[1][:-2]
+    compat.call('EVAL', code, '0')
+    compat.call('SCRIPT', 'LOAD', code)
+    compat.call('FUNCTION', 'LOAD', b'#!lua name=bc\n' + code)
+
+
 def _compat(compat, resp, scripts, numkeys=('1', 'k1', 'a1')):
     if resp == 3:
         compat.a.call('HELLO', '3')

@@ -68,8 +68,8 @@ local tonumber, xpcall, pairs, ipairs, getmetatable = tonumber, xpcall, pairs, i
       getmetatable
 local floor = math.floor
 local real_loadstring, real_load, setfenv, real_pcall = loadstring, load, setfenv, pcall
-local sformat, concat, sgsub, ssub, sfind = string.format, table.concat, string.gsub,
-      string.sub, string.find
+local sformat, concat, sgsub, ssub, sfind, sbyte = string.format, table.concat,
+      string.gsub, string.sub, string.find, string.byte
 local dbg = debug
 local INTERNAL = '=[redis]'
 local huge = math.huge
@@ -196,6 +196,32 @@ local function err_handler(err)
   return err
 end
 
+-- Redis's Lua refuses precompiled chunks (a text chunk cannot start with
+-- ESC): the same error as its parser gives, with Lua's chunk name rules.
+local function chunkid(source)
+  local c = ssub(source, 1, 1)
+  if c == '=' then return ssub(source, 2, 60) end
+  if c == '@' then
+    source = ssub(source, 2)
+    if #source > 59 - 3 then return '...' .. ssub(source, -(59 - 3)) end
+    return source
+  end
+  local z = sfind(source, '\0', 1, true)
+  local cs = z and ssub(source, 1, z - 1) or source
+  local stop = sfind(cs, '[\n\r]')
+  local line = stop and ssub(cs, 1, stop - 1) or cs
+  if #line > 43 then line = ssub(line, 1, 43) end
+  if #line < #cs then return '[string "' .. line .. '..."]' end
+  return '[string "' .. line .. '"]'
+end
+
+local function text_loadstring(s, name)
+  if type(s) == 'string' and sbyte(s, 1) == 27 then
+    return nil, chunkid(name or s) .. ":1: unexpected symbol near 'char(27)'"
+  end
+  return real_loadstring(s, name)
+end
+
 local function unproxy(t)
   return proxies[t] or t
 end
@@ -212,12 +238,20 @@ SG.rawset = function(t, k, v)
   return rawset(t, k, v)
 end
 SG.loadstring = function(s, name)
-  local f, e = real_loadstring(s, name)
+  local f, e = text_loadstring(s, name)
   if f then setfenv(f, ENV) end
   return f, e
 end
 SG.load = function(fn, name)
-  local f, e = real_load(fn, name)
+  if type(fn) ~= 'function' then return real_load(fn, name) end
+  local parts = {}
+  while true do
+    local piece = fn()
+    if piece == nil or piece == '' then break end
+    if type(piece) ~= 'string' then return nil, 'reader function must return a string' end
+    parts[#parts + 1] = piece
+  end
+  local f, e = text_loadstring(concat(parts), name or '=(load)')
   if f then setfenv(f, ENV) end
   return f, e
 end
@@ -471,7 +505,7 @@ local function call_function(f, resp, nkeys, ...)
 end
 
 local function compile(body, name)
-  local f, e = real_loadstring(body, name or '@user_script')
+  local f, e = text_loadstring(body, name or '@user_script')
   if not f then return nil, e end
   setfenv(f, ENV)
   return f
@@ -498,7 +532,7 @@ end
 
 -- (nil, 'compile', message) or (nil, 'run', error table) or (true).
 local function load_library(code)
-  local f, e = real_loadstring(code, '@user_function')
+  local f, e = text_loadstring(code, '@user_function')
   if not f then return nil, 'compile', e end
   setfenv(f, FENV)
   fenv_mt.__index = LOADAPI
