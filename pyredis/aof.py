@@ -1675,7 +1675,7 @@ class _Replayer:
         except Exception as e:
             log.warning('Error replaying %s from the append only file %s: %s' % (
                 cmd.fullname, self.filename, e))
-        c.out = []
+        c.out.clear()     # (the list stays: its class carries the output limits)
         c.propagate_argv = None
         if server.also_propagated:
             server.also_propagated = []

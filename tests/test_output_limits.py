@@ -206,3 +206,16 @@ def test_maxmemory_clients_evicts_the_largest(server_factory, kind):
     assert r.ping()
     if kind == 'pyredis':
         assert 'Evicting client: ' in srv.read_log()
+
+
+def test_aof_replay_with_normal_class_limits(server_factory, tmp_path):
+    """The AOF's replay client runs MULTI/EXEC (which updates a client's
+    class) under the normal class's limits."""
+    args = ('--appendonly', 'yes', '--client-output-buffer-limit', 'normal 1mb 512kb 5')
+    srv = server_factory('pyredis', *args, cwd=str(tmp_path))
+    r = srv.client()
+    with r.pipeline(transaction=True) as p:
+        p.set('a', 1).incr('a').execute()
+    srv.stop()
+    srv = server_factory('pyredis', *args, cwd=str(tmp_path), port=srv.port)
+    assert srv.client().get('a') == b'2'
