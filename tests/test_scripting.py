@@ -454,3 +454,32 @@ def test_oom_decisions_match_redis(server_factory):
         conn.call('CONFIG', 'SET', 'maxmemory', '0')
         conn.close()
     assert out[0] == out[1]
+
+
+REPLICA_CASES = [
+    ('EVAL', 'return redis.call("set", "a", "1")', '0'),
+    ('EVAL', 'return redis.call("get", "a")', '0'),
+    ('EVAL', 'return redis.pcall("set", "a", "1")', '0'),
+    ('EVAL', '#!lua\nreturn redis.call("get", "a")', '0'),
+    ('EVAL', '#!lua flags=no-writes\nreturn redis.call("get", "a")', '0'),
+    ('EVAL_RO', 'return redis.call("get", "a")', '0'),
+    ('EVAL', 'return redis.call("publish", "c", "m")', '0'),
+    ('CONFIG', 'SET', 'replica-serve-stale-data', 'no'),
+    ('EVAL', 'return 1', '0'),
+    ('EVAL', '#!lua flags=no-writes\nreturn 1', '0'),
+    ('EVAL', '#!lua flags=no-writes,allow-stale\nreturn redis.call("get", "a")', '0'),
+    ('EVAL', '#!lua flags=no-writes,allow-stale\nreturn redis.call("info", "server") ~= nil',
+     '0'),
+]
+
+
+def test_read_only_and_stale_replica_match_redis(server_factory):
+    """On a replica whose master is unreachable: writes refused as
+    READONLY, and with replica-serve-stale-data no, MASTERDOWN unless the
+    script allows stale data, then only stale-flagged commands."""
+    out = []
+    for kind in ('pyredis', 'redis'):
+        conn = server_factory(kind, '--replicaof', '127.0.0.1', '1').raw()
+        out.append([conn.call(*args) for args in REPLICA_CASES])
+        conn.close()
+    assert out[0] == out[1]

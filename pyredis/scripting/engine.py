@@ -624,7 +624,7 @@ class RunContext:
     """scriptRunCtx: one script invocation."""
     __slots__ = ('caller', 'read_only', 'allow_oom', 'write_dirty', 'repl', 'resp',
                  'start', 'funcname', 'eval_mode', 'killed', 'timedout', 'script_oom',
-                 'allow_cross_slot', 'argv')
+                 'allow_cross_slot', 'argv', 'stale')
 
     def __init__(self, caller, funcname, read_only, allow_oom, script_oom, eval_mode):
         self.caller = caller
@@ -640,6 +640,7 @@ class RunContext:
         self.killed = False
         self.timedout = False
         self.argv = None
+        self.stale = False
 
 
 class LuaState:

@@ -27,6 +27,7 @@ from .. import log
 from ..util import bytes_to_human
 from ..evict import OOM_ERR
 from ..networking import Client
+from ..replication import REPL_CONNECTED
 from .functions import Functions
 from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_script,
                      lua_tonumber, lua_tostring, reply_to_lua, script_error_reply)
@@ -38,6 +39,9 @@ INF = float('inf')
 # Commands flagged CMD_MAY_REPLICATE in Redis 7.0 that a script may call
 # (COMMAND INFO does not show the flag, so the table does not have it).
 MAY_REPLICATE = frozenset(('publish', 'spublish', 'pfcount'))
+
+MASTERDOWN_ERR = (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
+                  b"to 'no'.\r\n")
 
 # Script flags (script.h)
 NO_WRITES, ALLOW_OOM, ALLOW_STALE, NO_CLUSTER, ALLOW_CROSS_SLOT = 1, 2, 4, 8, 16
@@ -151,10 +155,21 @@ class ScriptHost:
 
     # -- running ------------------------------------------------------------------
 
+    def running_stale(self):
+        """A replica whose link is down, told not to serve stale data."""
+        server = self.server
+        repl = getattr(server, 'replication', None)
+        return (server.masterhost is not None and repl is not None
+                and repl.link_state != REPL_CONNECTED
+                and not server.config.replica_serve_stale_data)
+
     def prepare(self, caller, flags, ro):
         """scriptPrepareForRun's checks; returns the run context."""
         server = self.server
         config = server.config
+        if self.running_stale() and not caller.is_master and (
+                flags & EVAL_COMPAT_MODE or not flags & ALLOW_STALE):
+            raise ScriptError(MASTERDOWN_ERR)
         script_oom = False
         if config.maxmemory and server.oom_check is not None and not caller.is_master:
             script_oom = server.oom_check(caller, _DenyOOMProbe) is not None
@@ -183,11 +198,12 @@ class ScriptHost:
         """Run a compiled script (or a function) for client ``c``; returns
         the reply (bytes) and whether an error reply is already counted."""
         server = self.server
-        if flags & EVAL_COMPAT_MODE and not server.config.maxmemory:
+        if flags & EVAL_COMPAT_MODE and not server.config.maxmemory and not server.masterhost:
             ctx = RunContext(c, funcname, ro, False, False, eval_mode)   # (nothing to check)
         else:
             read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
             ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
+            ctx.stale = self.running_stale()
         ctx.argv = argv
         sc = self.client
         if sc is None:
@@ -264,6 +280,8 @@ class ScriptHost:
             return self._refuse(cmd, b'Wrong number of args calling Redis command from script')
         if 'noscript' in cmd.flags:
             return self._refuse(cmd, b'This Redis command is not allowed from script')
+        if ctx.stale and not cmd.stale:
+            return self._refuse(cmd, b'Can not execute the command on a stale replica')
         acl = self.acl_check
         if acl is not None:
             err = acl(ctx.caller, cmd, argv)
