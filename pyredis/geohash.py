@@ -374,3 +374,92 @@ except ImportError:     # extension not built: the Python loops
     filter_points = filter_points_py
     _area_c = None
     score_of = score_of_py
+
+
+# -- pqsort (Redis's pqsort.c: NetBSD's qsort, partial) ------------------------------
+# GEORADIUS/GEOSEARCH with COUNT sort only the first COUNT results with
+# Redis's own partial quicksort; which of several points at the same
+# distance come first (or make the cut) is that algorithm's, so it is
+# ported as is (in element units: the byte-pointer range tests reduce to
+# the same comparisons).
+
+def _med3(v, a, b, c, cmp):
+    if cmp(v[a], v[b]) < 0:
+        return b if cmp(v[b], v[c]) < 0 else (c if cmp(v[a], v[c]) < 0 else a)
+    return b if cmp(v[b], v[c]) > 0 else (a if cmp(v[a], v[c]) < 0 else c)
+
+
+def _vecswap(v, a, b, n):
+    for i in range(n):
+        v[a + i], v[b + i] = v[b + i], v[a + i]
+
+
+def pqsort(v, cmp, lrange, rrange):
+    """Sort v (a list) in place enough that positions lrange..rrange hold
+    what a full sort would put there, exactly as Redis's pqsort()."""
+    _pqsort(v, 0, len(v), cmp, lrange, rrange)
+
+
+def _pqsort(v, a, n, cmp, lrange, rrange):
+    while True:
+        if n < 7:
+            for pm in range(a + 1, a + n):
+                pl = pm
+                while pl > a and cmp(v[pl - 1], v[pl]) > 0:
+                    v[pl], v[pl - 1] = v[pl - 1], v[pl]
+                    pl -= 1
+            return
+        pm = a + n // 2
+        if n > 7:
+            pl = a
+            pn = a + n - 1
+            if n > 40:
+                d = n // 8
+                pl = _med3(v, pl, pl + d, pl + 2 * d, cmp)
+                pm = _med3(v, pm - d, pm, pm + d, cmp)
+                pn = _med3(v, pn - 2 * d, pn - d, pn, cmp)
+            pm = _med3(v, pl, pm, pn, cmp)
+        v[a], v[pm] = v[pm], v[a]
+        pa = pb = a + 1
+        pc = pd = a + n - 1
+        pivot = v[a]
+        while True:
+            while pb <= pc:
+                r = cmp(v[pb], pivot)
+                if r > 0:
+                    break
+                if r == 0:
+                    v[pa], v[pb] = v[pb], v[pa]
+                    pa += 1
+                pb += 1
+            while pb <= pc:
+                r = cmp(v[pc], pivot)
+                if r < 0:
+                    break
+                if r == 0:
+                    v[pc], v[pd] = v[pd], v[pc]
+                    pd -= 1
+                pc -= 1
+            if pb > pc:
+                break
+            v[pb], v[pc] = v[pc], v[pb]
+            pb += 1
+            pc -= 1
+        pn = a + n
+        r = min(pa - a, pb - pa)
+        _vecswap(v, a, pb - r, r)
+        r = min(pd - pc, pn - pd - 1)
+        _vecswap(v, pb, pn - r, r)
+        r = pb - pa
+        if r > 1:
+            lo, hi = a, a + r - 1
+            if not ((lrange < lo and rrange < lo) or (lrange > hi and rrange > hi)):
+                _pqsort(v, a, r, cmp, lrange, rrange)
+        r = pd - pc
+        if r > 1:
+            a = pn - r
+            n = r
+            lo, hi = a, a + r - 1
+            if not ((lrange < lo and rrange < lo) or (lrange > hi and rrange > hi)):
+                continue
+        return

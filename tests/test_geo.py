@@ -267,3 +267,23 @@ def test_geoadd_fast_path_edges(compat):
         ('SET', 's', 'x'),
         ('GEOADD', 's', '1', '1', 'a'),
     )
+
+
+def test_ties_sorted_as_redis(compat):
+    """Points at the same distance: a full sort keeps their order (glibc's
+    merge sort), COUNT sorts with Redis's partial quicksort (pqsort)."""
+    args = ['GEOADD', 'big']
+    for i in range(300):
+        args += ['%f' % (2 + (i % 7) * 0.001), '%f' % (48 + (i % 5) * 0.001), 'p%d' % i]
+    compat.call(*args)
+    compat.call('GEOADD', 'g', '1', '1', 'a', '1', '1', 'b', '1', '1', 'c', '1', '1', 'd',
+                '1.0001', '1', 'f', '0.9999', '1', 'h', '1', '1.0001', 'i')
+    for count in ([], ['COUNT', '1'], ['COUNT', '2'], ['COUNT', '3'], ['COUNT', '10'],
+                  ['COUNT', '57'], ['COUNT', '150']):
+        for order in ('ASC', 'DESC'):
+            compat.call('GEOSEARCH', 'big', 'FROMLONLAT', '2.003', '48.002', 'BYRADIUS', '1',
+                        'km', order, *count)
+            compat.call('GEOSEARCH', 'g', 'FROMLONLAT', '1', '1', 'BYRADIUS', '10', 'km',
+                        order, *count)
+            compat.call('GEORADIUS', 'big', '2.001', '48.001', '500', 'm', order, 'WITHDIST',
+                        *count)

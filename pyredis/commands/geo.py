@@ -346,10 +346,12 @@ def _georadius(c, argv, src_index, flags):
     if not points and storekey is None:
         return EMPTY_ARRAY
     returned = len(points) if not count or len(points) < count else count
-    if sort == SORT_ASC:
-        points.sort(key=_by_dist)
-    elif sort == SORT_DESC:
-        points.sort(key=_by_dist, reverse=True)
+    if sort != SORT_NONE:
+        if returned == len(points):
+            # glibc's qsort (a merge sort for arrays this size): stable.
+            points.sort(key=_by_dist, reverse=sort == SORT_DESC)
+        else:
+            gh.pqsort(points, _cmp_asc if sort == SORT_ASC else _cmp_desc, 0, returned - 1)
     conv = shape.conversion
     if storekey is None:
         r = c.resp
@@ -386,6 +388,16 @@ def _as_long_long(score):
     if -9.223372036854775808e18 <= score < 9.223372036854775808e18:
         return int(score)
     return -(1 << 63)
+
+
+def _cmp_asc(a, b):
+    """sort_gp_asc."""
+    a, b = a[0], b[0]
+    return 1 if a > b else (0 if a == b else -1)
+
+
+def _cmp_desc(a, b):
+    return -_cmp_asc(a, b)
 
 
 def _by_dist(p):
