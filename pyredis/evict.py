@@ -271,7 +271,7 @@ def time_limit_us(tenacity):
 
 
 def is_safe_to_evict(server):
-    if server.loading:
+    if server.loading or server.pause_type:     # (CLIENT PAUSE)
         return False
     if server.masterhost and server.config.replica_ignore_maxmemory:
         return False

@@ -144,5 +144,5 @@ def _fast_cycle(server):
     state = server.expire_state
     state.fast_timer = None
     if (state.timelimit_exit and server.masterhost is None and server.active_expire_enabled
-            and not server.shutting_down):
+            and not server.shutting_down and not server.pause_type):
         active_expire_cycle(server, fast=True)

@@ -117,6 +117,9 @@ class Server:
         # slow_ns or longer go to slow_call; timing_gate makes every command
         # take call() while the slow log wants them all timed one by one.
         self.slow_ns = 1 << 62
+        # CLIENT PAUSE (commands/pause.py): WRITE (1) or ALL (2) while paused.
+        self.pause_type = 0
+        self.must_postpone = self.postpone = None
         self.slow_call = None
         self.timing_gate = False
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
@@ -387,6 +390,8 @@ class Server:
             return self.reject(c, b"-ERR Can't execute '%s': only (P|S)SUBSCRIBE / "
                                b"(P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this "
                                b"context\r\n" % cmd.fullname.encode(), cmd)
+        if self.pause_type and self.must_postpone(c, cmd):
+            return self.postpone(c, argv)
         if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
             c.multi.append((cmd, argv))
             if not (c.reply_mode and self.reply_silenced(c)):
@@ -471,6 +476,9 @@ class Server:
             # stream must still see the key.
             if self.executing_client is not None and self.executing_client.is_master:
                 return False
+            return True
+        if self.pause_type:
+            # CLIENT PAUSE: expired, but deleted only once the pause ends.
             return True
         self.delete_expired(db, key)
         return True
@@ -578,7 +586,7 @@ class Server:
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
-                          or self.timing_gate
+                          or self.timing_gate or self.pause_type
                           or self.extra_gate is not None)
         for c in self.clients.values():
             c.update_gate()
@@ -600,7 +608,7 @@ class Server:
         self._clients_output(self.unixtime)
         if self.config.maxmemory_clients:
             evict_clients(self)
-        if self.masterhost is None and self.active_expire_enabled:
+        if self.masterhost is None and self.active_expire_enabled and not self.pause_type:
             expire.active_expire_cycle(self)
         for hook in self.cron_hooks:
             try:
