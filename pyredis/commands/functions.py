@@ -12,11 +12,10 @@ from .scripting import kill_script, reply_uncounted
 from ..resp import OK, bulk, error, help_reply, null, map_header, set_header
 from ..scripting.functions import FunctionError
 from ..scripting.busy import BUSY_EVAL
+from ..scripting.engine import FLAG_NAMES
 from ..scripting.host import ScriptError
 from ..util import glob_match, string2ll
 
-FLAG_ORDER = ((1, b'no-writes'), (2, b'allow-oom'), (4, b'allow-stale'), (8, b'no-cluster'),
-              (16, b'allow-cross-slot-keys'))
 
 
 def _fcall(c, argv, ro):
@@ -147,7 +146,7 @@ def function_list(c, argv):
             out.append(bulk(b'name') + bulk(fn.name))
             out.append(bulk(b'description') +
                        (bulk(fn.description) if fn.description is not None else null(r)))
-            flags = [name for bit, name in FLAG_ORDER if fn.flags & bit]
+            flags = [name for bit, name in FLAG_NAMES if fn.flags & bit]
             out.append(bulk(b'flags') + set_header(len(flags), r) +
                        b''.join(b'+%s\r\n' % f for f in flags))
         if withcode:

@@ -13,8 +13,8 @@ from ..networking import REPLY_OFF, REPLY_SKIP
 from ..resp import NOT_INT_ERR, OK, CommandError, bulk, error, help_reply
 from ..util import split_args, string2ll
 from ..scripting.busy import Busy
-from ..scripting.engine import sha1hex
-from ..scripting.host import (ScriptError, ScriptHost, EVAL_COMPAT_MODE, FLAG_BY_NAME)
+from ..scripting.engine import EVAL_COMPAT_MODE, FLAG_BY_NAME, sha1hex
+from ..scripting.host import ScriptError, ScriptHost
 
 NOSCRIPT_ERR = b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
 NOTBUSY_ERR = b'-NOTBUSY No scripts in execution right now.\r\n'

@@ -547,6 +547,15 @@ return run, compile, call_function, toresp, load_library, protect, SG, ENV, rese
 '''
 
 
+# Script flags (script.h): shebang flags of EVAL scripts and of functions.
+NO_WRITES, ALLOW_OOM, ALLOW_STALE, NO_CLUSTER, ALLOW_CROSS_SLOT = 1, 2, 4, 8, 16
+EVAL_COMPAT_MODE = 1 << 31      # an EVAL script without a shebang
+FLAG_NAMES = ((NO_WRITES, b'no-writes'), (ALLOW_OOM, b'allow-oom'),
+              (ALLOW_STALE, b'allow-stale'), (NO_CLUSTER, b'no-cluster'),
+              (ALLOW_CROSS_SLOT, b'allow-cross-slot-keys'))
+FLAG_BY_NAME = {name: flag for flag, name in FLAG_NAMES}
+
+
 class Rand48:
     """Redis's rand48 (rand.c) behind math.random/math.randomseed
     (redis_math_random): one generator for the whole process, never

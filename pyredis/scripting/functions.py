@@ -20,14 +20,12 @@ import time
 
 from .. import rdb
 from ..util import split_args
-from .engine import LuaState, lua_tostring
+from .engine import FLAG_BY_NAME, LuaState, lua_tostring
 from .libs import ScriptRaise
 
 NAME_RE = re.compile(rb'[A-Za-z0-9_]+\Z')
 NAME_ERR = (b'Library names can only contain letters, numbers, or underscores(_) and must be '
             b'at least one character long')
-FLAG_NAMES = {b'no-writes': 1, b'allow-oom': 2, b'allow-stale': 4, b'no-cluster': 8,
-              b'allow-cross-slot-keys': 16}
 
 
 class FunctionError(Exception):
@@ -203,9 +201,9 @@ class Functions:
                                           b'must be a table representing function flags')
                     for _, f in v.items():
                         f = lua_tostring(f)
-                        if f not in FLAG_NAMES:
+                        if f not in FLAG_BY_NAME:
                             raise ScriptRaise(b'ERR unknown flag given')
-                        flags |= FLAG_NAMES[f]
+                        flags |= FLAG_BY_NAME[f]
                 else:
                     raise ScriptRaise(b'ERR unknown argument given to redis.register_function')
             if name is None:

@@ -13,7 +13,8 @@ Effects replication (the only mode in 7.0): while a script runs,
 propagated (the handler sets ``propagate_argv`` to no operations), and
 call()'s after_call flushes the queue after the EVAL: one write alone, more
 wrapped in MULTI/EXEC. ``redis.set_repl(redis.REPL_NONE)`` drops what the
-commands after it queued.
+commands after it queued; REPL_AOF or REPL_REPLICA alone act as REPL_ALL
+(the propagation targets take no per-operation destination).
 
 Time is frozen for the run (keyIsExpired's scriptTimeSnapshot): db.py
 reads the clock through its ``time`` module attribute, which is swapped
@@ -29,8 +30,9 @@ from ..evict import OOM_ERR
 from ..networking import Client
 from ..replication import REPL_CONNECTED
 from .functions import Functions
-from .engine import (LuaState, RunContext, ScriptRaise, log_level, lookup_for_script,
-                     lua_tonumber, lua_tostring, reply_to_lua, script_error_reply)
+from .engine import (ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE, NO_WRITES, LuaState,
+                     RunContext, ScriptRaise, log_level, lookup_for_script, lua_tonumber,
+                     lua_tostring, reply_to_lua, script_error_reply)
 
 # (luaMaskCountHook says SCRIPT KILL for functions too.)
 SCRIPT_KILLED = b'ERR Script killed by user with SCRIPT KILL...'
@@ -40,16 +42,10 @@ INF = float('inf')
 # (COMMAND INFO does not show the flag, so the table does not have it).
 MAY_REPLICATE = frozenset(('publish', 'spublish', 'pfcount'))
 
+READONLY_ERR = b"-READONLY You can't write against a read only replica."
 MASTERDOWN_ERR = (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
                   b"to 'no'.\r\n")
 
-# Script flags (script.h)
-NO_WRITES, ALLOW_OOM, ALLOW_STALE, NO_CLUSTER, ALLOW_CROSS_SLOT = 1, 2, 4, 8, 16
-EVAL_COMPAT_MODE = 1 << 31
-FLAG_NAMES = ((NO_WRITES, b'no-writes'), (ALLOW_OOM, b'allow-oom'),
-              (ALLOW_STALE, b'allow-stale'), (NO_CLUSTER, b'no-cluster'),
-              (ALLOW_CROSS_SLOT, b'allow-cross-slot-keys'))
-FLAG_BY_NAME = {name: flag for flag, name in FLAG_NAMES}
 
 
 class ScriptClient(Client):
@@ -164,7 +160,8 @@ class ScriptHost:
                 and not server.config.replica_serve_stale_data)
 
     def prepare(self, caller, flags, ro):
-        """scriptPrepareForRun's checks; returns the run context."""
+        """scriptPrepareForRun's checks: raises ScriptError, or returns
+        (read only, allow-oom, out of memory at the start)."""
         server = self.server
         config = server.config
         if self.running_stale() and not caller.is_master and (
@@ -180,8 +177,7 @@ class ScriptHost:
                 raise ScriptError(OOM_ERR)
             if may_write:
                 if server.masterhost and config.replica_read_only and not caller.is_master:
-                    raise ScriptError(
-                        b"-READONLY You can't write against a read only replica.\r\n")
+                    raise ScriptError(READONLY_ERR + b'\r\n')
                 if server.write_denied_reason is not None and not caller.is_master:
                     raise ScriptError(server.write_denied_reason)
                 if ro:
@@ -294,8 +290,7 @@ class ScriptHost:
         if cmd.is_write and not ctx.write_dirty:
             if (server.masterhost and server.config.replica_read_only
                     and not ctx.caller.is_master):
-                return self._refuse(
-                    cmd, b"-READONLY You can't write against a read only replica.")
+                return self._refuse(cmd, READONLY_ERR)
             if server.write_denied_reason is not None:
                 return self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
         if (cmd.denyoom and ctx.script_oom and not ctx.allow_oom and not ctx.write_dirty
