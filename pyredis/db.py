@@ -149,6 +149,10 @@ class Database:
             self.scan_index.add(key)
         if self.server.notify_flags & NEW and key not in self.data:
             self.server.notify(NEW, b'new', key, self.id)
+        if self.blocking_keys and key in self.blocking_keys and \
+                self.data.get(key).__class__ is Stream:
+            # An overwritten stream is a deleted one for XREADGROUP.
+            self.server.signal_key_ready(self, key)
         self.data[key] = value
         self.lru[key] = self.lruclock
         if not keepttl and self.expires:
@@ -220,6 +224,16 @@ class Database:
             return key
         return None
 
+    def signal_deleted_streams(self, replaced_with=None):
+        """scanDatabaseForDeletedStreams: the streams clients wait on that
+        this database is about to lose (flushed, or swapped with
+        ``replaced_with``) are signalled, so that XREADGROUP is told."""
+        for key in list(self.blocking_keys):
+            if self.data.get(key).__class__ is Stream and (
+                    replaced_with is None or
+                    replaced_with.data.get(key).__class__ is not Stream):
+                self.server.signal_key_ready(self, key)
+
     def clear(self, lazy=False):
         """Drop every key; ``lazy``: the old tables are freed in slices."""
         removed = len(self.data)
@@ -227,6 +241,8 @@ class Database:
             self.server.lazyfree.free_tables((self.data, self.expires, self.lru), removed)
         if self.watched:
             self.server.touch_all_watched_keys_in_db(self)
+        if self.blocking_keys:
+            self.signal_deleted_streams()
         self.data = {}
         self.expires = {}
         # Same kind of dict: under an LFU policy it is evict.LFUField.

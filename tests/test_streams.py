@@ -591,3 +591,37 @@ def test_scripts_and_transactions(compat):
         ('XREAD', 'BLOCK', '0', 'STREAMS', 's', '$'),
         ('EXEC',),
     )
+
+
+def _readgroup_when(port, op, setup=()):
+    """The reply of an XREADGROUP BLOCK 2000 blocked on 'k' when ``op`` runs."""
+    r = RawConn(port)
+    r.call('FLUSHALL')
+    r.call('XGROUP', 'CREATE', 'k', 'g', '$', 'MKSTREAM')
+    r.call('XGROUP', 'CREATE', 'other', 'g', '$', 'MKSTREAM')
+    for cmd in setup:
+        r.call(*cmd)
+    res = []
+    t = threading.Thread(target=_blocked, args=(port, res, 'XREADGROUP', 'GROUP', 'g', 'c',
+                                                'BLOCK', '2000', 'STREAMS', 'k', '>'))
+    t.start()
+    _wait_blocked(port, 1)
+    r.call(*op)
+    t.join()
+    r.close()
+    return res[0]
+
+
+@pytest.mark.parametrize('op,setup', [
+    (('SET', 'k', 'x'), ()),
+    (('DEL', 'k'), ()),
+    (('EXPIRE', 'k', '0'), ()),
+    (('FLUSHALL',), ()),
+    (('FLUSHDB',), ()),
+    (('SWAPDB', '0', '1'), (('SELECT', '1'), ('SET', 'k', 'v'), ('SELECT', '0'))),
+    (('RENAME', 'other', 'k'), ()),
+    (('XGROUP', 'DESTROY', 'k', 'g'), ()),
+])
+def test_readgroup_unblocked_when_its_stream_goes(pyredis, real_redis, op, setup):
+    assert _readgroup_when(pyredis.port, op, setup) == _readgroup_when(real_redis.port, op,
+                                                                       setup)

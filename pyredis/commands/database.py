@@ -70,6 +70,9 @@ def swapdb(c, argv):
         # WATCHed keys of both databases may now see different values.
         server.touch_all_watched_keys_in_db(da, db)
         server.touch_all_watched_keys_in_db(db, da)
+        # XREADGROUP clients on a stream that goes away are told.
+        da.signal_deleted_streams(db)
+        db.signal_deleted_streams(da)
         for attr in ('data', 'expires', 'lru', 'avg_ttl', 'expire_scan', 'expire_scan_pos',
                      'scan_index'):
             va, vb = getattr(da, attr), getattr(db, attr)

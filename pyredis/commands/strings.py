@@ -113,8 +113,10 @@ def set_(c, argv):
     key = argv[1]
     if len(argv) == 3:
         # Plain SET: the hot path, with Database.set inlined for the common
-        # case (no keyspace events, no SCAN index, nobody WATCHing).
-        if not server.notify_flags and db.scan_index is None and not db.watched:
+        # case (no keyspace events, no SCAN index, nobody WATCHing or
+        # blocked on a key: an overwritten stream unblocks XREADGROUP).
+        if not server.notify_flags and db.scan_index is None and not db.watched \
+                and not db.blocking_keys:
             db.data[key] = argv[2]
             db.lru[key] = db.lruclock
             if db.expires:
