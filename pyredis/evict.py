@@ -336,6 +336,8 @@ def perform_evictions(server):
                 start_eviction_timer(server)
                 result = EVICT_RUNNING
                 break
+    if server.latency_add is not None:
+        server.latency_add(b'eviction-cycle', int((time.monotonic() - start) * 1000))
     if keys_freed and server.also_propagated and not server.in_exec:
         # As Redis 7.0, evictions reach the AOF and the replicas on their
         # own, not wrapped in a MULTI with the command that caused them.

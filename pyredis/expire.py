@@ -134,6 +134,8 @@ def active_expire_cycle(server, fast=False):
         state.fast_timer = server.loop.call_later(
             2 * (FAST_DURATION + FAST_DURATION / 4 * effort), _fast_cycle, server)
     server.stat.expire_cycle_time_used += elapsed
+    if server.latency_add is not None:
+        server.latency_add(b'expire-cycle', int(elapsed * 1000))
     current_perc = total_expired / total_sampled if total_sampled else 0.0
     server.stat.expired_stale_perc = current_perc * 0.05 + server.stat.expired_stale_perc * 0.95
 

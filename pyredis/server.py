@@ -121,6 +121,7 @@ class Server:
         self.pause_type = 0
         self.must_postpone = self.postpone = None
         self.slow_call = None
+        self.latency_add = None     # fn(event, ms): LATENCY (commands/latency.py)
         self.timing_gate = False
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0

@@ -128,11 +128,9 @@ def slowlog_help(c, argv):
 def slow_call(server, c, cmd, argv, duration_ns):
     """A command (or, from the trusted path, a run of ``calls`` of the same
     command averaging this) took at least ``server.slow_ns``."""
-    if 'skip_slowlog' in cmd.flags:
-        return
     us = duration_ns // 1000
     threshold = server.config.slowlog_log_slower_than
-    if 0 <= threshold <= us:
+    if 0 <= threshold <= us and 'skip_slowlog' not in cmd.flags:
         server.slowlog.push(c, cmd, argv, us)
     for hook in server.slow_call_hooks:
         hook(c, cmd, argv, duration_ns)

@@ -1,0 +1,355 @@
+"""The latency monitor (latency.c, sparkline.c): LATENCY LATEST, HISTORY,
+RESET, GRAPH, DOCTOR, HELP.
+
+Events are recorded by ``server.latency_add(event, ms)`` when ``ms`` is at
+least latency-monitor-threshold (0: off): one time series per event, 160
+samples of (unix second, milliseconds), a sample per second at most (the
+highest of that second), and the all-time maximum.
+
+Where events come from: "command" and "fast-command" (a command with the
+fast flag) from the commands' durations, which Server.call() and the
+trusted request path hand to slowlog.py's ``slow_call`` (see its header for
+how the trusted path times runs of one command: the latency monitor gets
+the same per-run figures); "expire-cycle" from the active expiry cycle,
+"eviction-cycle" from the eviction loop.
+"""
+
+import time
+
+from . import command
+from .. import resp
+from ..resp import help_reply
+
+TS_LEN = 160    # LATENCY_TS_LEN
+GRAPH_COLS = 80
+
+
+class Series:
+    __slots__ = ('samples', 'idx', 'max')
+
+    def __init__(self):
+        self.samples = [(0, 0)] * TS_LEN
+        self.idx = 0
+        self.max = 0
+
+    def add(self, ms):
+        """latencyAddSample."""
+        now = int(time.time())
+        if ms > self.max:
+            self.max = ms
+        prev = (self.idx + TS_LEN - 1) % TS_LEN
+        t, latency = self.samples[prev]
+        if t == now:
+            if ms > latency:
+                self.samples[prev] = (now, ms)
+            return
+        self.samples[self.idx] = (now, ms)
+        self.idx = (self.idx + 1) % TS_LEN
+
+    def in_order(self):
+        """The samples, oldest first."""
+        out = []
+        for j in range(TS_LEN):
+            s = self.samples[(self.idx + j) % TS_LEN]
+            if s[0]:
+                out.append(s)
+        return out
+
+
+def add_sample(server, event, ms):
+    """latencyAddSampleIfNeeded."""
+    threshold = server.config.latency_monitor_threshold
+    if threshold and ms >= threshold:
+        series = server.latency_events.get(event)
+        if series is None:
+            series = server.latency_events[event] = Series()
+        series.add(ms)
+
+
+def _command_latency(server, c, cmd, argv, duration_ns):
+    add_sample(server, b'fast-command' if 'fast' in cmd.flags else b'command',
+               duration_ns // 1000000)
+
+
+def _wanted_ns(server):
+    threshold = server.config.latency_monitor_threshold
+    return threshold * 1000000 if threshold else None
+
+
+# -- LATENCY -----------------------------------------------------------------------------
+
+@command('latency|latest')
+def latency_latest(c, argv):
+    events = c.server.latency_events
+    out = [b'*%d\r\n' % len(events)]
+    for name, series in events.items():
+        t, ms = series.samples[(series.idx + TS_LEN - 1) % TS_LEN]
+        out.append(b'*4\r\n$%d\r\n%s\r\n:%d\r\n:%d\r\n:%d\r\n' % (
+            len(name), name, t, ms, series.max))
+    return b''.join(out)
+
+
+@command('latency|history')
+def latency_history(c, argv):
+    series = c.server.latency_events.get(argv[2])
+    samples = series.in_order() if series is not None else []
+    return b'*%d\r\n' % len(samples) + b''.join(
+        b'*2\r\n:%d\r\n:%d\r\n' % s for s in samples)
+
+
+@command('latency|reset')
+def latency_reset(c, argv):
+    events = c.server.latency_events
+    if len(argv) == 2:
+        n = len(events)
+        events.clear()
+        return b':%d\r\n' % n
+    n = 0
+    for name in argv[2:]:
+        for event in list(events):
+            if event.lower() == name.lower():
+                del events[event]
+                n += 1
+    return b':%d\r\n' % n
+
+
+@command('latency|graph')
+def latency_graph(c, argv):
+    series = c.server.latency_events.get(argv[2])
+    if series is None:
+        return resp.error(b"ERR No samples available for event '%s'" % argv[2])
+    return resp.encode(resp.Verbatim(_graph(argv[2], series)), c.resp)
+
+
+@command('latency|doctor')
+def latency_doctor(c, argv):
+    return resp.encode(resp.Verbatim(_report(c.server)), c.resp)
+
+
+LATENCY_HELP = [
+    'DOCTOR',
+    '    Return a human readable latency analysis report.',
+    'GRAPH <event>',
+    '    Return an ASCII latency graph for the <event> class.',
+    'HISTORY <event>',
+    '    Return time-latency samples for the <event> class.',
+    'LATEST',
+    '    Return the latest latency samples for all events.',
+    'RESET [<event> ...]',
+    '    Reset latency data of one or more <event> classes.',
+    '    (default: reset all data for all event classes)',
+    'HISTOGRAM [COMMAND ...]',
+    '    Return a cumulative distribution of latencies in the format of a histogram for the '
+    'specified command names.',
+    '    If no commands are specified then all histograms are replied.',
+]
+
+
+@command('latency|help')
+def latency_help(c, argv):
+    return help_reply('LATENCY', LATENCY_HELP)
+
+
+# -- GRAPH (sparkline.c) ----------------------------------------------------------------
+
+def _graph(event, series):
+    now = int(time.time())
+    samples = []
+    for t, ms in series.in_order():
+        elapsed = now - t
+        if elapsed < 60:
+            label = '%ds' % elapsed
+        elif elapsed < 3600:
+            label = '%dm' % (elapsed // 60)
+        elif elapsed < 3600 * 24:
+            label = '%dh' % (elapsed // 3600)
+        else:
+            label = '%dd' % (elapsed // (3600 * 24))
+        samples.append((ms, label))
+    values = [ms for ms, _ in samples]
+    high, low = (max(values), min(values)) if values else (0, 0)
+    out = ['%s - high %d ms, low %d ms (all time high %d ms)\n' % (
+        event.decode('latin-1'), high, low, series.max), '-' * GRAPH_COLS + '\n']
+    out.append(_render(samples, GRAPH_COLS, 4))
+    return ''.join(out).encode('latin-1')
+
+
+def _render(samples, columns, rows):
+    """sparklineRender with SPARKLINE_FILL."""
+    if not samples:
+        return ''
+    values = [v for v, _ in samples]
+    # (sparklineSequenceAddSample's min/max: "else if" as in the C code.)
+    lo = hi = values[0]
+    for v in values[1:]:
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    parts = []
+    for j in range(0, len(samples), columns):
+        if j:
+            parts.append('\n')
+        parts.append(_render_range(samples[j:j + columns], lo, hi, rows,
+                                   any(label for _, label in samples)))
+    return ''.join(parts)
+
+
+def _render_range(samples, lo, hi, rows, labels):
+    charset_fill = '_o#'
+    nchars = len(charset_fill)
+    relmax = float(hi - lo) or 1.0
+    steps = nchars * rows
+    out = []
+    row = 0
+    while True:
+        more = False
+        chars = [' '] * len(samples)
+        for j, (value, label) in enumerate(samples):
+            step = int(int((value - lo) * steps) / relmax)
+            step = max(0, min(step, steps - 1))
+            if row < rows:
+                idx = step - (rows - row - 1) * nchars
+                more = True
+                if 0 <= idx < nchars:
+                    chars[j] = charset_fill[idx]
+                elif idx >= nchars:
+                    chars[j] = '|'
+            else:
+                if labels and row - rows < 1:
+                    more = True
+                    break
+                k = row - rows - 1
+                if label and len(label) > k:
+                    more = True
+                    chars[j] = label[k]
+        if not more:
+            break
+        row += 1
+        out.append(''.join(chars) + '\n')
+    return ''.join(out)
+
+
+# -- DOCTOR ------------------------------------------------------------------------------
+
+def _analyze(series):
+    """analyzeLatencyForEvent: (samples, avg, mad, period)."""
+    samples = [s for s in series.samples if s[0]]
+    if not samples:
+        return 0, 0, 0, 0
+    n = len(samples)
+    avg = sum(ms for _, ms in samples) // n
+    period = int(time.time()) - min(t for t, _ in samples) or 1
+    mad = sum(abs(avg - ms) for _, ms in samples) // n
+    return n, avg, mad, period
+
+
+def _report(server):
+    config = server.config
+    events = server.latency_events
+    threshold = config.latency_monitor_threshold
+    if not events and not threshold:
+        return (b"I'm sorry, Dave, I can't do that. Latency monitoring is disabled in this "
+                b"Redis instance. You may use \"CONFIG SET latency-monitor-threshold "
+                b"<milliseconds>.\" in order to enable it. If we weren't in a deep space "
+                b"mission I'd suggest to take a look at "
+                b"https://redis.io/topics/latency-monitor.\n")
+    advise = set()
+    advices = 0
+    out = []
+    for num, (event, series) in enumerate(events.items(), 1):
+        if num == 1:
+            out.append("Dave, I have observed latency spikes in this Redis instance. You don't "
+                       "mind talking about it, do you Dave?\n\n")
+        n, avg, mad, period = _analyze(series)
+        name = event.decode('latin-1')
+        out.append('%d. %s: %d latency spikes (average %dms, mean deviation %dms, period '
+                   '%.2f sec). Worst all time event %dms.' % (
+                       num, name, n, avg, mad, period / n if n else 0.0, series.max))
+        lname = name.lower()
+        if lname == 'command':
+            if config.slowlog_log_slower_than < 0:
+                advise.add('slowlog_enabled')
+                advices += 1
+            elif config.slowlog_log_slower_than // 1000 > threshold:
+                advise.add('slowlog_tuning')
+                advices += 1
+            advise.update(('slowlog_inspect', 'large_objects'))
+            advices += 2
+        elif lname == 'fast-command':
+            advise.add('scheduler')
+            advices += 1
+        elif lname == 'expire-cycle':
+            advise.update(('hz', 'large_objects'))
+            advices += 2
+        elif lname == 'eviction-del':
+            advise.add('large_objects')
+            advices += 1
+        elif lname == 'eviction-cycle':
+            advise.add('mass_eviction')
+            advices += 1
+        out.append('\n')
+    if not events and not advices:
+        out.append('Dave, no latency spike was observed during the lifetime of this Redis '
+                   'instance, not in the slightest bit. I honestly think you ought to sit down '
+                   'calmly, take a stress pill, and think things over.\n')
+    elif events and not advices:
+        out.append("\nWhile there are latency events logged, I'm not able to suggest any easy "
+                   "fix. Please use the Redis community to get some help, providing this report "
+                   "in your help request.\n")
+    else:
+        out.append('\nI have a few advices for you:\n\n')
+        if 'slowlog_enabled' in advise:
+            out.append("- There are latency issues with potentially slow commands you are "
+                       "using. Try to enable the Slow Log Redis feature using the command "
+                       "'CONFIG SET slowlog-log-slower-than %d'. If the Slow log is disabled "
+                       "Redis is not able to log slow commands execution for you.\n"
+                       % (threshold * 1000))
+        if 'slowlog_tuning' in advise:
+            out.append("- Your current Slow Log configuration only logs events that are "
+                       "slower than your configured latency monitor threshold. Please use "
+                       "'CONFIG SET slowlog-log-slower-than %d'.\n" % (threshold * 1000))
+        if 'slowlog_inspect' in advise:
+            out.append('- Check your Slow Log to understand what are the commands you are '
+                       'running which are too slow to execute. Please check '
+                       'https://redis.io/commands/slowlog for more information.\n')
+        if 'scheduler' in advise:
+            out.append('- The system is slow to execute Redis code paths not containing '
+                       'system calls. This usually means the system does not provide Redis '
+                       'CPU time to run for long periods. You should try to:\n'
+                       '  1) Lower the system load.\n'
+                       '  2) Use a computer / VM just for Redis if you are running other '
+                       'software in the same system.\n'
+                       '  3) Check if you have a "noisy neighbour" problem.\n'
+                       "  4) Check with 'redis-cli --intrinsic-latency 100' what is the "
+                       'intrinsic latency in your system.\n'
+                       '  5) Check if the problem is allocator-related by recompiling Redis '
+                       'with MALLOC=libc, if you are using Jemalloc. However this may create '
+                       'fragmentation problems.\n')
+        if 'hz' in advise and config.hz < 100:
+            out.append("- In order to make the Redis keys expiring process more incremental, "
+                       "try to set the 'hz' configuration parameter to 100 using "
+                       "'CONFIG SET hz 100'.\n")
+        if 'large_objects' in advise:
+            out.append('- Deleting, expiring or evicting (because of maxmemory policy) large '
+                       'objects is a blocking operation. If you have very large objects that '
+                       'are often deleted, expired, or evicted, try to fragment those objects '
+                       'into multiple smaller objects.\n')
+        if 'mass_eviction' in advise:
+            out.append("- Sudden changes to the 'maxmemory' setting via 'CONFIG SET', or "
+                       "allocation of large objects via sets or sorted sets intersections, "
+                       "STORE option of SORT, Redis Cluster large keys migrations (RESTORE "
+                       "command), may create sudden memory pressure forcing the server to "
+                       "block trying to evict keys. \n")
+    return ''.join(out).encode('latin-1')
+
+
+def attach(server):
+    server.latency_events = {}
+    server.latency_add = lambda event, ms: add_sample(server, event, ms)
+    server.slow_call_hooks.append(
+        lambda c, cmd, argv, d: _command_latency(server, c, cmd, argv, d))
+    server.slow_threshold_hooks.append(lambda: _wanted_ns(server))
+    server.on_config_set('latency-monitor-threshold',
+                         lambda s: s.update_slow_thresholds())
+    server.update_slow_thresholds()
