@@ -4,13 +4,17 @@ Subcommands that belong to a subsystem (RELOAD, LOADAOF) are given by that
 subsystem through ``server.debug_subcommands``.
 """
 
+import hashlib
 import re
 import time
+from collections import deque
 
 from . import command
 from .. import resp
 from ..resp import OK, error, help_reply
+from ..stream import MAX_ID, Stream
 from ..util import c_string
+from ..zset import ZSet
 
 
 # -- DEBUG --------------------------------------------------------------------
@@ -148,6 +152,70 @@ DEBUG_HELP = [
 
 
 
+# -- DEBUG DIGEST (debug.c's computeDatasetDigest) --------------------------------------
+
+_TYPE_IDS = {bytes: 0, bytearray: 0, deque: 1, set: 2, ZSet: 3, dict: 4, Stream: 6}
+
+
+def _sha1(data):
+    return hashlib.sha1(data).digest()
+
+
+def _xor(digest, data):
+    """xorDigest: digest ^= SHA1(data); order-independent."""
+    h = _sha1(data)
+    return bytes(a ^ b for a, b in zip(digest, h))
+
+
+def _mix(digest, data):
+    """mixDigest: digest = SHA1(digest ^ SHA1(data)); order-dependent."""
+    return _sha1(_xor(digest, data))
+
+
+def _score(d):
+    return b'%.17g' % d
+
+
+def value_digest(db, key, v, digest=bytes(20)):
+    """xorObjectDigest."""
+    t = type(v)
+    digest = _mix(digest, _TYPE_IDS[t].to_bytes(4, 'big'))
+    if t is bytes or t is bytearray:
+        digest = _mix(digest, bytes(v))
+    elif t is deque:
+        for e in v:
+            digest = _mix(digest, e)
+    elif t is set:
+        for e in v:
+            digest = _xor(digest, e)
+    elif t is ZSet:
+        for member, score in v.items():
+            ele = _mix(_mix(bytes(20), member), _score(score))
+            digest = _xor(digest, ele)
+    elif t is dict:
+        for field, value in v.items():
+            digest = _xor(digest, _mix(_mix(bytes(20), field), value))
+    elif t is Stream:
+        for eid, fv in v.iter_range(0, MAX_ID):
+            digest = _mix(digest, b'%d.%d' % (eid >> 64, eid & ((1 << 64) - 1)))
+            for x in fv:
+                digest = _mix(digest, x)
+    if key in db.expires:
+        digest = _xor(digest, b'!!expire!!')
+    return digest
+
+
+def dataset_digest(server):
+    final = bytes(20)
+    for db in server.dbs:
+        if not db.data:
+            continue
+        final = _mix(final, db.id.to_bytes(4, 'big'))
+        for key, v in db.data.items():
+            final = _xor(final, value_digest(db, key, v, _mix(bytes(20), key)))
+    return final
+
+
 POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
 
 
@@ -213,6 +281,16 @@ def debug(c, argv):
         return resp.status(b'Value at:0x%x refcount:%d encoding:%s serializedlength:%d '
                            b'lru:%d lru_seconds_idle:%d' % (
                                id(v), refcount, enc, _serialized_length(server, v), lru, idle))
+    if sub == b'digest' and len(argv) == 2:
+        return b'+%s\r\n' % dataset_digest(server).hex().encode()
+    if sub == b'digest-value':
+        # (Logically expired keys too: no lookup.)
+        out = [b'*%d\r\n' % (len(argv) - 2)]
+        for key in argv[2:]:
+            v = c.db.data.get(key)
+            d = value_digest(c.db, key, v) if v is not None else bytes(20)
+            out.append(b'+%s\r\n' % d.hex().encode())
+        return b''.join(out)
     if sub == b'populate' and 3 <= len(argv) <= 5:
         return _populate(c, argv)
     if sub == b'quicklist-packed-threshold' and len(argv) == 3:
