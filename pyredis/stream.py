@@ -422,7 +422,9 @@ class Stream:
         else:
             size += str_size(v)
         node.ids.append(eid)
-        node.entries.append((f, v))
+        # The master's field object, not the request's copy: one field name
+        # per node in memory, as in the listpack.
+        node.entries.append((mf[0], v))
         node.flags.append(FLAG_SAMEFIELDS)
         count += 1
         node.count = count
