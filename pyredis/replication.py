@@ -688,13 +688,13 @@ class Replication:
         log.logger.role = 'M'
         self.update_gate()
 
-    def restore_from_rdb(self):
-        """A replica restarting from its own RDB continues the replication
-        history saved in it (AUX repl-id / repl-offset / repl-stream-db), so
-        it can PSYNC instead of a full sync, as Redis's loadDataFromDisk."""
+    def saved_history(self):
+        """The replication history saved in this server's RDB file (AUX
+        repl-id / repl-offset / repl-stream-db) as (replid, offset,
+        stream_db), or None when there is none or it is not valid."""
         server = self.server
         if cfg(server, 'appendonly', False):
-            return
+            return None
         try:
             from . import rdb
             from .commands.persistence import dump_path
@@ -703,31 +703,68 @@ class Replication:
             aux = {}
             r = rdb.Reader(head, 9)
             if head[:5] != b'REDIS':
-                return
+                return None
             while r.pos < len(head) and r.byte() == rdb.OP_AUX:
                 k = r.string()
                 aux[bytes(k)] = bytes(r.string())
         except (ImportError, OSError, Exception):
-            return
+            return None
         replid = aux.get(b'repl-id')
         offset = aux.get(b'repl-offset')
         stream_db = aux.get(b'repl-stream-db')
         if not replid or offset is None or len(replid) != 40:
-            return
+            return None
         try:
             offset = int(offset)
             stream_db = int(stream_db) if stream_db is not None else 0
         except ValueError:
-            return
+            return None
         if offset < 0 or not 0 <= stream_db < len(server.dbs):
+            return None
+        return replid.decode('latin-1'), offset, stream_db
+
+    def restore_from_rdb(self):
+        """A replica restarting from its own RDB continues the replication
+        history saved in it, so it can PSYNC instead of a full sync, as
+        Redis's loadDataFromDisk."""
+        saved = self.saved_history()
+        if saved is None:
             return
-        self.replid = replid.decode('latin-1')
+        self.replid, offset, self.cached_db = saved
         self.master_repl_offset = offset
-        self.cached_db = stream_db
         self.can_psync = True
         self.restored = True
         log.notice('Restoring replication ID %s and offset %d from the RDB file' % (
             self.replid, offset))
+
+    def resume_as_master(self, saved):
+        """A master restarting from an RDB that saved its replication history
+        (SHUTDOWN saves it while replicas are attached) keeps that history as
+        replid2 with a backlog starting where it ended, so its replicas (or,
+        after a failover, the new master's other replicas) continue with
+        PSYNC, as Redis 7.0's loadDataFromDisk. The load kept the expired
+        keys (persistence.startup_load): they are deleted now with a DEL (an
+        UNLINK under lazyfree-lazy-expire) in the backlog, as Redis feeds
+        them while loading (RDBFLAGS_FEED_REPL). Returns how many."""
+        server = self.server
+        replid, offset, _ = saved
+        self.master_repl_offset = offset
+        self.create_backlog()
+        log.notice('Replication backlog created, my new replication IDs are \'%s\' and '
+                   '\'%s\'' % (self.replid, self.replid2))
+        self.replid2 = replid
+        self.second_replid_offset = offset + 1
+        self.no_replicas_since = time.time()
+        lazy = bool(cfg(server, 'lazyfree_lazy_expire', False))
+        verb = b'UNLINK' if lazy else b'DEL'
+        now = int(time.time() * 1000)
+        expired = 0
+        for db in server.dbs:
+            for key in [k for k, when in db.expires.items() if when < now]:
+                db.delete(key, lazy)
+                self.feed([(db.id, [verb, key])])
+                expired += 1
+        return expired
 
     restored = False
 

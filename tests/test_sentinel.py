@@ -466,3 +466,37 @@ def test_info_fields_sentinel_reads_like_redis(servers):
     assert ('master_link_down_since_seconds', 'N') in out['pyredis'][3]
     assert ('slave_priority', '0') in out['pyredis'][1]
     assert out['pyredis'][0][2] == ('slave0', 'ip=10.0.0.9,port=PORT,state=online,offset=N,lag=N')
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
+def test_restarted_master_keeps_its_history(servers):
+    """A master restarted from the RDB its SHUTDOWN saved keeps its
+    replication history as replid2 (Redis 7.0): its replica continues with
+    a partial resync, and the keys that expired while it was down reach the
+    replica as DELs from the backlog."""
+    out = {}
+    for kind in ('redis', 'pyredis'):
+        master = servers.start(kind, '--save', '900 1')
+        replica = servers.start(kind, '--replicaof', '127.0.0.1', str(master.port))
+        wait_for(lambda: link_up(replica, master), 30, what='replica linked')
+        c = cli(master)
+        for i in range(50):
+            c.set('k%d' % i, i)
+        c.set('long', 1, ex=1000)
+        c.set('short', 1, px=1000)
+        replid = info(master)['master_replid']
+        conn = master.raw()
+        conn.send_command('SHUTDOWN')
+        assert conn.closed(10)
+        master.proc.wait(10)
+        time.sleep(1.1)             # 'short' expires while the master is down
+        again = servers.start(kind, '--save', '900 1', port=master.port, cwd=master.dir)
+        i = info(again)
+        assert i['master_replid2'] == replid
+        assert int(i['second_repl_offset']) == int(i['repl_backlog_first_byte_offset'])
+        wait_for(lambda: link_up(replica, again), 30, what='replica back')
+        wait_for(lambda: cli(replica).dbsize() == 51, 30, what="the expired key's DEL")
+        stats = info(again, 'stats')
+        out[kind] = (stats['sync_partial_ok'], stats['sync_full'],
+                     'keys loaded: 51, keys expired: 1.' in again.read_log())
+    assert out['pyredis'] == out['redis'] == (1, 0, True)

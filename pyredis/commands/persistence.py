@@ -474,8 +474,14 @@ async def startup_load(server):
     # use to observe -LOADING): yield after every key and sleep.
     delay = cfg(server, 'key_load_delay', 0) or 0
     pause = delay / 1e6 if delay > 0 else 0
+    # A master resuming the replication history saved in the file keeps the
+    # expired keys through the load: they then go with a DEL in its backlog.
+    repl = getattr(server, 'replication', None)
+    saved = (repl.saved_history() if repl is not None and server.masterhost is None
+             else None)
     try:
-        for _ in _load_gen(server, path, stats, yield_every=1 if pause else 2 << 20):
+        for _ in _load_gen(server, path, stats, is_replica=True if saved else None,
+                           yield_every=1 if pause else 2 << 20):
             await asyncio.sleep(pause)
             if server.shutting_down:
                 log.warning('Shutdown requested while loading: the load is abandoned.')
@@ -495,6 +501,11 @@ async def startup_load(server):
         server.loading = False
         server.active_expire_enabled = active_expire
         server.update_gate()
+    if saved:
+        stats.keys_expired = repl.resume_as_master(saved)
+        stats.keys_loaded -= stats.keys_expired
+        server.rdb_state.last_load_keys_expired = stats.keys_expired
+        server.rdb_state.last_load_keys_loaded = stats.keys_loaded
     _log_aux(stats)
     log.notice('Done loading RDB, keys loaded: %d, keys expired: %d.' % (
         stats.keys_loaded, stats.keys_expired))
