@@ -292,3 +292,53 @@ def test_aof_with_streams_loads_in_both(server_factory, writer):
     for k in KEYS:
         strip = rb'radix-tree-(keys|nodes)\r\n:\d+'
         assert re.sub(strip, b'', loaded['redis'][k]) == re.sub(strip, b'', before[k])
+
+
+def test_rdb_stream_listpacks_v1_loads():
+    """RDB_TYPE_STREAM_LISTPACKS (Redis 5/6): no first ID, tombstone ID,
+    entries-added nor entries-read, which are derived as Redis derives them."""
+    from pyredis import rdb, stream as st
+    s = st.Stream()
+    for i in range(1, 8):
+        s.append((i << 64) | 1, [b'f', b'%d' % i], 4096, 3)
+    s.delete((2 << 64) | 1)
+    g = s.create_group(b'grp', (5 << 64) | 1, 5)
+    c = g.consumers[b'alice'] = st.Consumer(b'alice', 1700000000000)
+    nack = st.Nack(c, 1700000000123)
+    g.pel.add((4 << 64) | 1, nack)
+    c.pel.add((4 << 64) | 1, nack)
+    enc = rdb.encode_len
+    body = [enc(len(s.nodes))]
+    for node in s.nodes:
+        body.append(rdb._encode_blob(node.master.to_bytes(16, 'big'), False))
+        body.append(rdb._encode_blob(node.listpack(), False))
+    body += [enc(s.length), enc(s.last_id >> 64), enc(s.last_id & st.M64), enc(1),
+             rdb.encode_string(b'grp', False), enc(5), enc(1), enc(1),
+             ((4 << 64) | 1).to_bytes(16, 'big'), (1700000000123).to_bytes(8, 'little'),
+             enc(1), enc(1), rdb.encode_string(b'alice', False),
+             (1700000000000).to_bytes(8, 'little'), enc(1), ((4 << 64) | 1).to_bytes(16, 'big')]
+    payload = bytes([st.TYPE_STREAM_LISTPACKS]) + b''.join(body) + bytes((9, 0))
+    payload += rdb.crc64(payload).to_bytes(8, 'little')
+    assert rdb.verify_dump_payload(payload)
+    v = rdb.load_dump_payload(payload)
+    assert v.length == 6 and v.entries_added == 6 and v.max_deleted == 0
+    assert v.first_id == (1 << 64) | 1 and v.last_id == (7 << 64) | 1
+    lg = v.group(b'grp')
+    # entries_read estimated: the group's last ID is inside the stream,
+    # after no tombstone Redis knows of, so it is unknown.
+    assert lg.entries_read == v.estimate_distance((5 << 64) | 1)
+    assert lg.pel.get((4 << 64) | 1).consumer is lg.consumers[b'alice']
+    assert [fv for _, fv in v.iter_range(0, st.MAX_ID)][0] == (b'f', b'1')
+
+
+def test_maxmemory_evicts_streams(server_factory):
+    srv = server_factory('pyredis', '--maxmemory', '10mb', '--maxmemory-policy', 'allkeys-lru')
+    r = srv.client()
+    pipe = r.pipeline(transaction=False)
+    for k in range(400):
+        for i in range(1, 200):
+            pipe.xadd('s%d' % k, {'field': 'v' * 100}, id='%d-0' % i)
+        pipe.execute()
+    assert r.dbsize() < 400
+    assert r.type('s399') == b'stream' and r.xlen('s399') == 199
+    assert r.info('stats')['evicted_keys'] > 0
