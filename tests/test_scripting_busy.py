@@ -101,3 +101,24 @@ def test_unkillable_then_shutdown_nosave(server_factory, kind):
     b.send_command('SHUTDOWN', 'NOSAVE')
     assert srv.proc.wait(20) == 0
     assert a.closed() and b.closed()
+
+
+def test_request_cut_across_the_script_is_not_lost(server_factory):
+    """A client that had sent half a request when the script started gets
+    that request run whole once the script ends."""
+    srv = server_factory('pyredis', '--busy-reply-threshold', '100')
+    a = RawConn(srv.port, timeout=30)
+    b = RawConn(srv.port, timeout=30)
+    c = RawConn(srv.port, timeout=30)
+    b.send(b'*3\r\n$3\r\nSET\r\n$1\r\nk\r\n')
+    time.sleep(0.1)
+    a.send_command('EVAL', LOOP, '0')
+    _wait_busy(c)
+    b.send(b'$5\r\nvalue\r\n')
+    time.sleep(0.2)
+    assert c.call('SCRIPT', 'KILL') == b'+OK\r\n'
+    assert a.read_reply().startswith(b'-ERR Script killed')
+    assert b.read_reply() == b'+OK\r\n'
+    assert c.call('GET', 'k') == b'$5\r\nvalue\r\n'
+    for conn in (a, b, c):
+        conn.close()

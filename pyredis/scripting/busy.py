@@ -77,9 +77,16 @@ class Busy:
     def poll(self, ctx):
         server = self.server
         clients = {}
+        known = set()       # every client's socket, served now or not
         for c in list(server.clients.values()):
+            sock = c.transport.get_extra_info('socket') if c.transport is not None else None
+            if sock is not None:
+                known.add(sock.fileno())
             if (c is ctx.caller or c.transport is None or c.closing or c.is_master
-                    or c.is_replica or c.paused_reading):
+                    or c.is_replica or c.paused_reading
+                    or (c not in self.parsers and c.pending_input())):
+                # (A client in the middle of a request keeps its input
+                # for its own parser: it is read when the script ends.)
                 continue
             sock = c.transport.get_extra_info('socket')
             if sock is not None:
@@ -91,10 +98,7 @@ class Busy:
             for srv in server.listeners:
                 for s in srv.sockets or ():
                     listeners[s.fileno()] = s
-        caller = ctx.caller.transport.get_extra_info('socket') \
-            if ctx.caller.transport is not None else None
-        self.find_orphans(set(clients) | set(listeners) |
-                          {caller.fileno() if caller is not None else -1}, listeners)
+        self.find_orphans(known | set(clients) | set(listeners), listeners)
         for sock, c in self.orphans.values():
             clients[sock.fileno()] = c
         try:
