@@ -8,7 +8,11 @@ the handler and the reply cost, which is most of what separates pyredis
 from redis-server in `compare.py -P 16`, and is steady enough to compare two
 versions of the code on a busy machine (every run listed, the median kept).
 
-    python benchmarks/request_path.py [-t set,get,incr] [--rounds 7]
+With --acl, ten ACL users are loaded (as benchmarks/acl_bench.py does) and
+each test runs twice, interleaved: as the default user and as the user
+restricted to ``~app:* +@read +@write`` (keys are then app:..., for both).
+
+    python benchmarks/request_path.py [-t set,get,incr] [--rounds 7] [--acl]
 """
 
 import argparse
@@ -55,9 +59,9 @@ def encode(*args):
     return b''.join(out)
 
 
-def requests(test, n, keyspace=100000):
+def requests(test, n, keyspace=100000, prefix=b'key:'):
     rnd = random.Random(1)
-    key = lambda: b'key:%012d' % rnd.randrange(keyspace)  # noqa: E731
+    key = lambda: prefix + b'%012d' % rnd.randrange(keyspace)  # noqa: E731
     if test == 'set':
         return [encode(b'SET', key(), b'xxx') for _ in range(n)]
     if test == 'get':
@@ -72,17 +76,33 @@ def requests(test, n, keyspace=100000):
     raise SystemExit('unknown test %r' % test)
 
 
-def run(test, batches, pipeline):
+def load_users(c):
+    """Ten users and the restricted one, as acl_bench.py loads them."""
+    for i in range(10):
+        c.data_received(encode(b'ACL', b'SETUSER', b'user%d' % i, b'on', b'>pw%d' % i,
+                               b'~u%d:*' % i, b'+@read', b'-@dangerous'))
+    c.data_received(encode(b'ACL', b'SETUSER', b'app', b'on', b'>secret', b'~app:*',
+                           b'+@read', b'+@write'))
+
+
+def run(test, batches, pipeline, user=None):
     server = create_server(config.Config())
     share_command_names()
     c = Client(server)
     c.transport = NullTransport()
     server.clients[c.id] = c
     c.update_gate()
-    reqs = requests(test, pipeline * 512)
+    prefix = b'key:'
+    if user is not None:
+        load_users(c)
+        prefix = b'app:'
+        if user == 'restricted':
+            c.data_received(encode(b'AUTH', b'app', b'secret'))
+            assert c.user.name == b'app'
+    reqs = requests(test, pipeline * 512, prefix=prefix)
     reads = [b''.join(reqs[i:i + pipeline]) for i in range(0, len(reqs), pipeline)]
     if test == 'get':
-        for r in requests('set', pipeline * 512):
+        for r in requests('set', pipeline * 512, prefix=prefix):
             c.data_received(r)
     t = time.process_time()
     n = 0
@@ -100,11 +120,19 @@ def main():
     ap.add_argument('-P', '--pipeline', type=int, default=16)
     ap.add_argument('--batches', type=int, default=20000)
     ap.add_argument('--rounds', type=int, default=7)
+    ap.add_argument('--acl', action='store_true',
+                    help='ten users loaded; the default and the restricted user interleaved')
     args = ap.parse_args()
+    users = ('default', 'restricted') if args.acl else (None,)
     for test in args.tests.split(','):
-        runs = [run(test, args.batches, args.pipeline) for _ in range(args.rounds)]
-        print('%-6s median %7.0f ns/command   runs: %s' % (
-            test, statistics.median(runs), ' '.join('%.0f' % r for r in runs)), flush=True)
+        runs = {u: [] for u in users}
+        for r in range(args.rounds):
+            for u in (users if r % 2 == 0 else users[::-1]):
+                runs[u].append(run(test, args.batches, args.pipeline, u))
+        for u in users:
+            print('%-6s %-10s median %7.0f ns/command   runs: %s' % (
+                test, u or '', statistics.median(runs[u]),
+                ' '.join('%.0f' % x for x in runs[u])), flush=True)
 
 
 if __name__ == '__main__':

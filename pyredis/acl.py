@@ -18,10 +18,39 @@ process, so the order of single +cmd/-cmd rules and of ACL CAT's names
 varies in Redis too.
 
 Speed: the check runs only for clients whose user is *restricted* (its
-root selector lacks any of allcommands, allkeys, allchannels). Such a
-client's gate is set (Client.update_gate), so its commands take
-Server.process_command, where the check is; clients of unrestricted users
-(the default user as shipped) never pay for it on the trusted path.
+root selector lacks any of allcommands, allkeys, allchannels), and for most
+of their commands it is not the full check. The trusted request path
+(networking.Client._process_input) looks a client's commands up in its
+user's own table (``User.table()``): the command table itself (DISPATCH)
+for an unrestricted user, which costs those clients nothing. A restricted
+user's table is built here, once per change of the rules (``User.update``
+drops it, the first client to need it builds it again, and its clients
+share it), and holds only the commands whose permission the command and its
+key arguments decide:
+
+- a command some selector allows, without keys or for a selector with
+  allkeys: the real Command, as it is allowed whatever its arguments;
+- a command with keys found by index/range key specs (or SET's): a
+  ``Guard``, a stand-in of the real Command with the attributes the trusted
+  path reads, the counters it adds to written through to the real Command
+  (INFO commandstats stays exact), and a proc specialised for this user and
+  command that checks the key arguments (positions from the key specs,
+  computed once per command; one prefix pattern is a startswith) and then
+  runs the real proc.
+
+Everything else - commands with channel arguments, containers of
+subcommands, key finders that read the arguments (keyword or numkeys specs,
+SORT), AUTH and HELLO, commands the user may not run at all - is missing
+from the table, so it takes Server.process_command and the full check (a
+restricted user's client takes it for anything the trusted path does not run
+inline), with the same replies as before. The guard's check only ever says
+"allowed" on its own: when it cannot, the full check decides (a key another
+selector's firstargs rule or a write-only pattern allows runs), and a denial
+does what process_command's rejection does - the reply, the ACL LOG entry,
+the error statistics, rejected_calls instead of calls (the trusted path
+counts the call in its run; the guard takes it back) - so that replies,
+files, stats and the log are those of the full path
+(tests/test_call_paths.py runs a restricted user through both).
 """
 
 import hashlib
@@ -29,7 +58,7 @@ import os
 import time
 
 from . import facts, log
-from .commands import TABLE
+from .commands import DISPATCH, TABLE, Command
 from .util import glob_match, split_args
 
 CATEGORIES = ('keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash', 'string',
@@ -583,13 +612,175 @@ def _compile_keys(cmd):
     return tuple(out)
 
 
+# -- a restricted user's command table (the header says why) -------------------------
+
+class Guard(Command):
+    """A restricted user's stand-in for a command with keys: a copy of the
+    Command (the trusted request path reads it as one), its counters written
+    through to the real one, and ``proc``, the key check in front of the
+    real proc. (A copy, not a __getattr__ proxy: a class with __getattr__
+    makes every attribute read slower, those of the request path included.)"""
+    __slots__ = ('real',)
+
+    def __init__(self, real, proc):
+        for attr in _COPIED:
+            try:
+                setattr(self, attr, getattr(real, attr))
+            except AttributeError:
+                pass
+        self.real = real
+        self.proc = proc
+
+    def __repr__(self):
+        return '<Guard %s>' % self.fullname
+
+    @property
+    def calls(self):
+        return self.real.calls
+
+    @calls.setter
+    def calls(self, value):
+        self.real.calls = value
+
+    @property
+    def failed_calls(self):
+        return self.real.failed_calls
+
+    @failed_calls.setter
+    def failed_calls(self, value):
+        self.real.failed_calls = value
+
+    @property
+    def rejected_calls(self):
+        return self.real.rejected_calls
+
+    @rejected_calls.setter
+    def rejected_calls(self, value):
+        self.real.rejected_calls = value
+
+    @property
+    def duration(self):
+        return self.real.duration
+
+    @duration.setter
+    def duration(self, value):
+        self.real.duration = value
+
+
+# The counters stay the real Command's (INFO commandstats).
+_COPIED = [a for a in Command.__slots__
+           if a not in ('proc', 'calls', 'failed_calls', 'rejected_calls', 'duration')]
+
+
+def _denied(real, c, argv):
+    """The guard's check did not allow the command: the full check decides,
+    and a denial is process_command's rejection (Server.reject) - the reply
+    appended, not returned, so that the trusted path does not count it as a
+    failed call - with the call the trusted path counts in its run taken
+    back."""
+    server = c.server
+    err = server.acl.check_client(c, real, argv)
+    if err is None:
+        return real.proc(c, argv)
+    server.reject(c, err, real)
+    real.calls -= 1
+    return None
+
+
+def _guard_proc(real, selectors):
+    """The proc of a Guard: ``selectors`` are the user's selectors that
+    allow the command (none has allkeys)."""
+    spec = real.acl_keys
+    if spec is _set_keys:
+        # SET's key needs READ too with GET: a pattern that grants both
+        # allows it either way (a write-only one is the full check's).
+        single = (1, READ | WRITE)
+    elif len(spec) == 1 and spec[0][1] == 0 and spec[0][0] < real.min_args:
+        single = (spec[0][0], spec[0][4])       # one key, always there (GET, INCR...)
+    else:
+        single = None
+    if single is None:
+        def allowed(argv):
+            found = key_positions(real, argv)
+            for s in selectors:
+                for pos, need in found:
+                    if not s.check_key(argv[pos], need):
+                        break
+                else:
+                    return True
+            return False
+
+        def guarded(c, argv):
+            if allowed(argv):
+                return real.proc(c, argv)
+            return _denied(real, c, argv)
+        return guarded
+    pos, need = single
+    # One key: allowed when any selector's pattern granting what it needs
+    # matches it.
+    literals, prefixes, globs = set(), [], []
+    for s in selectors:
+        for pflags, kind, pat in s.matchers:
+            if pflags & need == need:
+                (literals.add if kind == 0 else prefixes.append if kind == 1
+                 else globs.append)(pat)
+    if len(prefixes) == 1 and not literals and not globs:
+        prefix = prefixes[0]
+
+        def guarded(c, argv):
+            if argv[pos].startswith(prefix):
+                return real.proc(c, argv)
+            return _denied(real, c, argv)
+        return guarded
+    prefixes = tuple(prefixes)
+
+    def guarded(c, argv):
+        key = argv[pos]
+        if key in literals or key.startswith(prefixes) or any(
+                glob_match(g, key) for g in globs):
+            return real.proc(c, argv)
+        return _denied(real, c, argv)
+    return guarded
+
+
+def _table_entry(user, cmd):
+    """What a restricted user's table holds for a command: the Command,
+    a Guard, or None (not there: process_command and the full check)."""
+    if (cmd.subcommands is not None or cmd.proc is None or cmd.no_auth
+            or cmd.acl_channels is not None):
+        return None
+    cid = cmd.acl_id
+    selectors = [s for s in user.selectors if s.allcommands or s.allowed[cid]]
+    if not selectors:
+        return None
+    if not cmd.acl_keys or any(s.allkeys for s in selectors):
+        return cmd
+    if cmd.acl_keys is True:
+        return None
+    return Guard(cmd, _guard_proc(cmd, selectors))
+
+
+def dispatch_table(user):
+    """A restricted user's table: DISPATCH's names (both spellings share
+    an entry) for the commands that are there."""
+    entries = {}
+    table = {}
+    for name, cmd in DISPATCH.items():
+        entry = entries.get(id(cmd), False)
+        if entry is False:
+            entry = entries[id(cmd)] = _table_entry(user, cmd)
+        if entry is not None:
+            table[name] = entry
+    return table
+
+
 # -- users ---------------------------------------------------------------------------
 
 USER_FLAGS = (b'on', b'off', b'nopass', b'skip-sanitize-payload', b'sanitize-payload')
 
 
 class User:
-    __slots__ = ('name', 'flags', 'passwords', 'selectors', 'restricted')
+    __slots__ = ('name', 'flags', 'passwords', 'selectors', 'restricted', 'dispatch')
 
     def __init__(self, name, acl_pubsub_all=False):
         self.name = name
@@ -597,6 +788,7 @@ class User:
         self.passwords = []                 # sha256 hex digests (bytes)
         self.selectors = [Selector(root=True, allchannels=acl_pubsub_all)]
         self.restricted = True
+        self.dispatch = None                # table() once built
 
     @property
     def enabled(self):
@@ -620,6 +812,15 @@ class User:
             s.compile()
         root = self.selectors[0]
         self.restricted = not (root.allcommands and root.allkeys and root.allchannels)
+        self.dispatch = None
+
+    def table(self):
+        """The table the trusted request path looks this user's commands up
+        in (the header says what it holds)."""
+        t = self.dispatch
+        if t is None:
+            t = self.dispatch = dispatch_table(self) if self.restricted else DISPATCH
+        return t
 
     def apply(self, op, pubsub_all=False):
         """ACLSetUser: one rule (raises SetUserError)."""
@@ -742,6 +943,10 @@ class _Superuser:
     name = b'(superuser)'
     restricted = False
     enabled = True
+
+    @staticmethod
+    def table():
+        return DISPATCH
 
 
 SUPERUSER = _Superuser()

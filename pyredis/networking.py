@@ -20,6 +20,18 @@ Two parsers share the input, as Redis has one query buffer:
   clients' tighter limits - and gives Redis's exact errors. It hands the
   input back as soon as the stream is at a request boundary again.
 
+The trusted path looks commands up in the client's own table
+(``Client.dispatch``, its user's ``acl.User.table()``): the command table
+itself for a user that may run anything, so that the default user's
+clients pay nothing for ACLs; for a restricted user, the table acl.py
+builds of the commands it may run whose permission the command and its key
+arguments decide, those with keys behind a guard that checks the keys
+before the real handler. Whatever is not in it (a command the user may not
+run, one with channels, a container...) takes process_command, where the
+full ACL check is. So a restricted user's client is not gated for its
+permissions alone, and its SET/GET cost a startswith more than the default
+user's.
+
 So a malformed request after valid ones in the same read gets its protocol
 error after the valid ones ran, as in Redis. A read larger than FAIR_READ
 runs a slice per turn of the event loop, so that one client's pipeline does
@@ -110,7 +122,7 @@ class Client(asyncio.Protocol):
                  'paused_reading', 'is_master', 'is_replica', 'repl',
                  'unix', 'propagate_argv', 'obuf_soft_since',
                  'tot_net_in', 'tot_net_out', 'no_touch', 'gated',
-                 'dirty_exec')
+                 'dirty_exec', 'dispatch')
 
     def __init__(self, server, unix=False):
         self.server = server
@@ -154,10 +166,12 @@ class Client(asyncio.Protocol):
         self.tot_net_in = self.tot_net_out = 0
         self.dirty_exec = False
         # True when this client needs the slow checks in process_command
-        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, a user
-        # with restricted permissions, or a server-wide condition such as
-        # loading or being a replica).
+        # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a
+        # server-wide condition such as loading or being a replica). A user
+        # with restricted permissions is not a gate: its table (``dispatch``)
+        # holds only what the trusted path may run for it.
         self.gated = True
+        self.dispatch = DISPATCH
         self.update_gate()
         if not self.authenticated:
             # Unauthenticated clients have tighter request limits, which
@@ -171,7 +185,9 @@ class Client(asyncio.Protocol):
         self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
                           or self.subscriptions or self.psubscriptions
                           or self.ssubscriptions or self.reply_mode
-                          or self.is_master or self.user.restricted)
+                          or self.is_master)
+        # (Called whenever the client's user or the users' rules change.)
+        self.dispatch = self.user.table()
         # The client's class (normal, pubsub, replica) may have changed with
         # what changed its gate.
         self.update_output_class()
@@ -407,7 +423,10 @@ class Client(asyncio.Protocol):
             # is read by replication.py, not here.)
             reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len)
             if reqs:
-                lookup = DISPATCH.get
+                # The client's user's table: DISPATCH itself, or what a
+                # restricted user may run here (acl.py). Looked up again after
+                # process_command, which may change the user or the rules.
+                lookup = self.dispatch.get
                 append = self.out.append    # flush() empties this list in place
                 # With the AOF as the only propagation target, a lone verbatim
                 # write is appended straight to the AOF's current run of
@@ -451,6 +470,7 @@ class Client(asyncio.Protocol):
                                 self._slow_run(timed, _before(reqs, req), calls, d)
                             timed = None
                         server.process_command(self, req)
+                        lookup = self.dispatch.get
                         run_db = None
                         targets = server.propagate_targets
                         start = perf_counter_ns()

@@ -12,7 +12,7 @@ import re
 import pytest
 import redis
 
-from helpers import REDIS_SERVER, RawConn
+from helpers import REDIS_SERVER, RawConn, encode_command
 
 pytestmark = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
 
@@ -425,32 +425,98 @@ def test_unrestricted_clients_stay_on_the_trusted_path(pair):
     assert isinstance(out[-1], redis.exceptions.NoPermissionError)
 
 
-def test_gate_counts_only_restricted_users():
-    # In process: a client's gate (the trusted path's one test) is set by a
-    # restricted user, never by an unrestricted one.
-    from pyredis import config
+def _commandstats(port):
+    """INFO commandstats and errorstats without the timings."""
+    info = redis.Redis(port=port).info('commandstats')
+    info.update(redis.Redis(port=port).info('errorstats'))
+    return {k: ({f: v for f, v in stat.items() if not f.startswith('usec')}
+                if isinstance(stat, dict) else stat)
+            for k, stat in info.items()
+            if not k.startswith(('cmdstat_acl', 'cmdstat_info', 'cmdstat_config',
+                                 'cmdstat_auth', 'cmdstat_hello', 'cmdstat_client',
+                                 'cmdstat_command'))}
+
+
+def test_denials_on_the_trusted_path(pair):
+    # A restricted user's SET/GET/MGET... run from its table (acl.py), with
+    # the key check in front: pipelined runs of allowed and denied commands
+    # (read-only, write-only, glob, literal patterns, a second selector, a
+    # command allowed only by a first-arg rule) give redis-server's replies,
+    # ACL LOG, commandstats (calls vs rejected_calls) and errorstats.
+    for srv in (pair.ours, pair.theirs):
+        redis.Redis(port=srv.port).config_resetstat()
+    pair.call('ACL', 'SETUSER', 'u', 'on', 'nopass', '~app:*', '%R~ro:*', '%W~wo:*',
+              '~lit', '~g?b*', '+@read', '+@write', '-spop', '(~t:* +@all)',
+              '(+select|0 ~s:*)')
+    on = 'u'
+    pair.call('AUTH', 'u', 'x', on=on)
+    batch = [['SET', 'app:1', 'a'], ['SET', 'ro:1', 'x'], ['SET', 'app:2', 'b'],
+             ['SET', 'wo:1', 'x'], ['SET', 'wo:1', 'y', 'GET'], ['GET', 'wo:1'],
+             ['GET', 'ro:1'], ['GET', 'app:1'], ['GET', 'zz'], ['GET', 'app:2'],
+             ['INCR', 'lit'], ['INCR', 'lita'], ['INCR', 'gxb1'], ['INCR', 'gxxb'],
+             ['MGET', 'app:1', 'ro:1'], ['MGET', 'app:1', 'wo:1'],
+             ['MSET', 'app:3', '1', 't:1', '2'], ['MSET', 't:1', '1', 't:2', '2'],
+             ['SPOP', 'app:set'], ['SPOP', 't:s'], ['SELECT', '0'], ['SELECT', '1'], ['PING'],
+             ['FLUSHALL'], ['DEL', 'app:3', 'ro:1'],
+             ['GET', 'app:1'], ['GET', 'zz'], ['GET', 'zz'], ['INCR', 'app:1'], ['SET', 'ro:2', 'v']]
+    data = b''.join(encode_command(cmd) for cmd in batch)
+    ours, theirs = pair.conn(on)
+    for conn in (ours, theirs):
+        conn.send(data)
+    got = [(ours.read_reply(), theirs.read_reply()) for _ in batch]
+    for cmd, (a, b) in zip(batch, got):
+        assert a == b, (cmd, a, b)
+    assert sum(a.startswith(b'-NOPERM') for a, _ in got) == 13
+    log_ours = redis.Redis(port=pair.ours.port).acl_log()
+    log_theirs = redis.Redis(port=pair.theirs.port).acl_log()
+    fields = ('count', 'reason', 'context', 'object', 'username')
+    assert ([[e[f] for f in fields] for e in log_ours]
+            == [[e[f] for f in fields] for e in log_theirs])
+    assert all(e['client-info']['cmd'] == t['client-info']['cmd']
+               for e, t in zip(log_ours, log_theirs))
+    assert _commandstats(pair.ours.port) == _commandstats(pair.theirs.port)
+
+
+def test_restricted_users_get_their_own_table():
+    # In process: no user sets a client's gate (the trusted path's one
+    # test); a restricted user's client looks its commands up in its user's
+    # table, an unrestricted one's in the command table itself.
+    from pyredis import acl, config
     from pyredis.assembly import create_server
+    from pyredis.commands import DISPATCH
     from pyredis.networking import Client
-    from helpers import FakeTransport
+    from helpers import FakeTransport, encode_command
     server = create_server(config.Config())
     c = Client(server)
     c.transport = FakeTransport()
     server.clients[c.id] = c
-    assert not c.gated and not c.user.restricted
-    c.data_received(b'*5\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$2\r\non\r\n$6\r\nnopass\r\n')
+    assert not c.gated and not c.user.restricted and c.dispatch is DISPATCH
+    c.data_received(encode_command(('ACL', 'SETUSER', 'u', 'on', 'nopass')))
     assert not c.gated
-    c.data_received(b'*3\r\n$4\r\nAUTH\r\n$1\r\nu\r\n$1\r\nx\r\n')
-    assert c.gated and c.user.restricted
+    c.data_received(encode_command(('AUTH', 'u', 'x')))
+    assert not c.gated and c.user.restricted
+    assert c.dispatch == {}         # no command allowed: all take process_command
     admin = Client(server)
     admin.transport = FakeTransport()
     server.clients[admin.id] = admin
-    admin.data_received(b'*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$1\r\nu\r\n$5\r\n+@all\r\n'
-                        b'$2\r\n~*\r\n$2\r\n&*\r\n')
-    assert not c.gated and not c.user.restricted
-    admin.data_received(b'*4\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$7\r\ndefault\r\n'
-                        b'$5\r\n-@all\r\n')
-    assert admin.gated and admin.user.name == b'default'
-    assert b''.join(c.transport.written + admin.transport.written).count(b'+OK') == 4
+    admin.data_received(encode_command(('ACL', 'SETUSER', 'u', '+@all', '~app:*', '-spop',
+                                        '(~t +get)')))
+    table = c.dispatch
+    assert not c.gated and table is c.user.table() and table is not DISPATCH
+    # Keyless commands are the Commands; keyed ones guards; commands with
+    # channels, containers, AUTH/HELLO and denied ones are not there.
+    assert table[b'PING'] is DISPATCH[b'PING'] and table[b'ping'] is DISPATCH[b'ping']
+    assert isinstance(table[b'SET'], acl.Guard) and table[b'SET'] is table[b'set']
+    assert table[b'SET'].real is DISPATCH[b'SET'] and isinstance(table[b'MGET'], acl.Guard)
+    for name in (b'PUBLISH', b'SUBSCRIBE', b'CLIENT', b'CONFIG', b'AUTH', b'HELLO', b'SPOP',
+                 b'EVAL', b'SORT'):
+        assert name not in table, name
+    admin.data_received(encode_command(('ACL', 'SETUSER', 'u', '+@all', '~*', '&*')))
+    assert not c.gated and not c.user.restricted and c.dispatch is DISPATCH
+    admin.data_received(encode_command(('ACL', 'SETUSER', 'default', '-@all')))
+    assert admin.user.name == b'default' and admin.user.restricted
+    assert not admin.gated and admin.dispatch == {}
+    assert b''.join(c.transport.written + admin.transport.written).count(b'+OK') == 5
 
 
 REPLICA_USER = ('ACL', 'SETUSER', 'repl', 'on', '>rpw', '-@all', '+psync', '+replconf',

@@ -73,7 +73,8 @@ class Command:
         self.no_multi = 'no_multi' in f
         self.admin = 'admin' in f
         self.may_replicate = 'may_replicate' in f
-        self.inline = not self.admin and fullname not in ('select', 'reset', 'info')
+        self.inline = not self.admin and fullname not in ('select', 'reset', 'info', 'auth',
+                                                          'hello')
         self.pubsub_ok = fullname in ('ping', 'subscribe', 'ssubscribe', 'unsubscribe',
                                       'sunsubscribe', 'psubscribe', 'punsubscribe',
                                       'quit', 'reset')
@@ -84,7 +85,9 @@ class Command:
         not a container of subcommands, nothing that changes the client's
         database or the propagation targets (PSYNC, DEBUG, REPLICAOF are
         admin), all of which process_command handles in full; nor INFO,
-        which reads the call counters the inline path adds up per run.
+        which reads the call counters the inline path adds up per run; nor
+        AUTH and HELLO, which change the client's user and with it the
+        table the inline path looks commands up in (acl.User.table).
         Stored as the argument counts the inline path accepts (none when it
         may not), so that path tests both with one comparison."""
         return self.inline_min <= self.inline_max
