@@ -83,6 +83,11 @@ SCRIPTS = [
     'return type(redis.call)',
     'return type(redis.log)',
     'return type(type)',
+    'return tostring(redis.call):sub(1, 10)',
+    'return tostring(cjson.null):sub(1, 10)',
+    'return tostring(1)',
+    'return type(tostring)',
+    'return tostring(nil)',
     # conversions of command replies (RESP2 and RESP3 through redis.setresp)
     'redis.call("rpush", "l", "a", "b"); return redis.call("lrange", "l", 0, -1)',
     'redis.call("sadd", "s", "a"); redis.setresp(3); return redis.call("smembers", "s")',

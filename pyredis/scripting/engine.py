@@ -293,6 +293,15 @@ SG.type = function(...)
   if api_functions[v] then return 'function' end
   return type(v)
 end
+-- (and print as functions: a Lua function's address stands for each)
+for f in next, api_functions do api_functions[f] = tostring(function() end) end
+local shown = {[G.cjson.null] = 'userdata: (nil)'}    -- (a NULL light userdata)
+for f, name in next, api_functions do shown[f] = name end
+SG.tostring = function(...)
+  local name = shown[...]
+  if name then return name end
+  return tostring(...)
+end
 
 G.redis = redis
 G.__redis__err__handler = err_handler
