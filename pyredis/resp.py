@@ -317,13 +317,11 @@ class RequestParser:
         line = bytes(buf[self.pos:nl])
         if line.endswith(b'\r'):
             line = line[:-1]
-        if b'"' in line or b"'" in line:
+        if not _plain(line):
             argv = split_args(line)
             if argv is None:
                 raise ProtocolError(b'unbalanced quotes in request')
         else:
-            # Without quotes sdssplitargs splits at isspace() runs, as
-            # bytes.split() does (the line holds no NUL: _strchr).
             argv = line.split()
         self.pos = nl + 1
         self._compact()
@@ -349,7 +347,7 @@ class RequestParser:
 
 def inline_requests(buf, pos):
     """The complete inline requests in ``buf`` from ``pos`` that need none
-    of the exact parser's rules (no quotes, no NUL, not blank), re-encoded
+    of the exact parser's rules (no quotes, no NUL, not blank: _plain), re-encoded
     as multibulk requests for the strict parser, which then runs them on
     the trusted path (an inline stream - telnet, redis-benchmark's
     PING_INLINE - is otherwise parsed and dispatched one request at a time
@@ -361,7 +359,7 @@ def inline_requests(buf, pos):
     out = []
     for line in bytes(buf[pos:end]).split(b'\n'):
         argv = line.split()
-        if not argv or argv[0][0] == 42 or b'"' in line or b"'" in line or b'\0' in line:
+        if not argv or argv[0][0] == 42 or b'\0' in line or not _plain(line):
             break
         out.append(b'*%d\r\n' % len(argv))
         for a in argv:
@@ -370,6 +368,14 @@ def inline_requests(buf, pos):
     if not out:
         return None, pos
     return b''.join(out), pos
+
+
+def _plain(line):
+    """Whether sdssplitargs splits ``line`` as bytes.split() does: without
+    quotes, and without a vertical tab or form feed, which sdssplitargs
+    skips between arguments (isspace) but keeps inside and at the end of
+    one (only space, tab, CR, LF and NUL end an argument)."""
+    return not (b'"' in line or b"'" in line or b'\x0b' in line or b'\x0c' in line)
 
 
 def _strchr(buf, ch, pos):

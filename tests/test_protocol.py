@@ -71,6 +71,10 @@ INLINE = {
     'nul-never-ends-line': b'ECHO a\x00b\r\nPING\r\n',
     'arity': b'GET\r\n',
     'space-before-star': b' *1\r\n',
+    # sdssplitargs skips a vertical tab or form feed between arguments but
+    # keeps it inside or at the end of one (bytes.split() would not).
+    'vertical-tab': b'ECHO a\x0b\r\nECHO \x0bb\x0bc\r\nFOO\x0c\r\n\x0cPING\x0c\x0b\r\n',
+    'form-feed-then-plain': b'ECHO a\x0c\r\nPING\r\nECHO b\r\n',
 }
 
 
