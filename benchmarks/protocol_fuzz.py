@@ -62,7 +62,7 @@ VALUES = [b'', b'0', b'1', b'-1', b'10', b'abc', b'hello world', b'9223372036854
 PASSWORD = b'fuzz-pw'
 DB_MARK = b'\xf7\xf8'
 FIRST_DB = 10           # the databases the workers use: 10, 11, ... (two digits)
-INTERESTING = b'\r\n*$\x00-+:0123456789 "\'\\\txX'
+INTERESTING = b'\r\n*$\x00-+:0123456789 "\'\\\t\x0b\x0cxX'
 NUMBERS = [b'0', b'-1', b'-0', b'+1', b'01', b' 1', b'1 ', b'', b'x', b'2147483647',
            b'2147483648', b'4294967296', b'1048576', b'1048577', b'536870912', b'536870913',
            b'9223372036854775807', b'9223372036854775808', b'-9223372036854775808',
@@ -183,7 +183,9 @@ def quote(rng, arg):
 
 
 def inline(rng, argv):
-    sep = lambda: rng.choice([b' ', b' ', b' ', b'  ', b'\t'])  # noqa: E731
+    # (A vertical tab or form feed is skipped between arguments but does not
+    # end one: b' \x0c' separates, b'\x0b' joins.)
+    sep = lambda: rng.choice([b' ', b' ', b' ', b'  ', b'\t', b' \x0c', b'\x0b'])  # noqa: E731
     line = sep().join(quote(rng, a) for a in argv)
     if rng.random() < 0.1:
         line = sep() + line + sep()
@@ -234,7 +236,7 @@ def mutate(rng, data):
         return data[:pos] + bytes([b]) + data[pos + 1:]
     if m == 1:              # insert bytes
         ins = rng.choice([b'\r', b'\n', b'\r\n', b'\x00', b'*', b'$', b' ', b'"', b"'",
-                          b'\r\n\r\n', bytes([rng.randrange(256)])])
+                          b'\r\n\r\n', b'\x0b', b'\x0c', bytes([rng.randrange(256)])])
         return data[:pos] + ins + data[pos:]
     if m == 2 and n:        # delete bytes
         return data[:pos] + data[pos + rng.randrange(1, 4):]
