@@ -12,11 +12,12 @@ Imports point one way, from low level to high, and this module sits at the
 top, under the command line only (tests/test_layers.py walks them).
 """
 
-from . import aof, evict, metrics, pubsub, replication
+from . import aof, evict, metrics, pubsub, replication, tracking
 from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
                        functions, geo, hashes, hyperloglog, info, introspection, keys, lists,
                        latency, memory, monitor, pause, persistence, register_family, scripting,
                        sets, slowlog, sort, streams, strings, transactions, zsets)
+from .commands import tracking as tracking_cmds
 from .commands import acl as acl_cmds
 from .commands import pubsub as pubsub_cmds
 from .commands import replication as replication_cmds
@@ -26,7 +27,8 @@ from .server import Server
 FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys, strings,
             config_cmd, lists, hashes, sets, zsets, geo, streams, bitmaps, hyperloglog,
             transactions, pubsub_cmds, sort, persistence, replication_cmds, memory, blocking,
-            aof_cmd, scripting, functions, acl_cmds, monitor, slowlog, pause, latency)
+            aof_cmd, scripting, functions, acl_cmds, monitor, slowlog, pause, latency,
+            tracking_cmds)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of
 # config_cmd, and the AOF wraps the persistence INFO section.
@@ -35,7 +37,7 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           replication_cmds.attach, evict.attach, memory.attach, blocking.attach,
           aof.attach_server, aof_cmd.attach, scripting.attach, functions.attach,
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
-          latency.attach)
+          latency.attach, tracking.attach)
 
 _loaded = False
 

@@ -117,6 +117,11 @@ class Server:
         # slow_ns or longer go to slow_call; timing_gate makes every command
         # take call() while the slow log wants them all timed one by one.
         self.slow_ns = 1 << 62
+        # CLIENT TRACKING (tracking.py): a gate while any client tracks;
+        # current_client is the client whose command runs (gated path).
+        self.tracking = None
+        self.tracking_on = False
+        self.current_client = None
         # CLIENT PAUSE (commands/pause.py): WRITE (1) or ALL (2) while paused.
         self.pause_type = 0
         self.must_postpone = self.postpone = None
@@ -220,12 +225,12 @@ class Server:
         return (b'id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d '
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
                 b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=%d omem=%d tot-mem=%d events=%s '
-                b'cmd=%s user=%s redir=-1 resp=%d') % (
+                b'cmd=%s user=%s redir=%d resp=%d') % (
             c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
             max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
             qbuf, 0, 0, oll, omem, c.memory(), b'rw' if omem else b'r',
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
-            c.resp)
+            self.tracking.redirect_of(c) if self.tracking is not None else -1, c.resp)
 
     # -- command execution ------------------------------------------------------
 
@@ -297,6 +302,8 @@ class Server:
             c.reply_mode = _arm_skip(mode & ~REPLY_SKIP)
         if self.monitors:
             self.monitor_feed(c, cmd, argv, False)
+        if self.tracking_on:
+            self.tracking.after_call(c, cmd, argv)
         if (self.dirty != dirty or self.also_propagated) and self.propagate_targets:
             self.after_call(c, cmd, argv, dirty)
         c.last_cmd = cmd
@@ -398,7 +405,13 @@ class Server:
             if not (c.reply_mode and self.reply_silenced(c)):
                 c.out.append(resp.QUEUED)
             return
-        self.call(c, cmd, argv)
+        if self.tracking_on:
+            self.current_client = c
+            self.call(c, cmd, argv)
+            self.tracking.after_command(c, cmd)
+            self.current_client = None
+        else:
+            self.call(c, cmd, argv)
         c.update_gate()
 
     def _server_gates(self, c, cmd, argv):
@@ -500,6 +513,8 @@ class Server:
         """Delete a key the server itself removes, fire its keyspace event and
         propagate a DEL, so the AOF and the replicas drop it too."""
         db.delete(key, lazy)
+        if self.tracking_on:
+            self.tracking.invalidate(key)
         if self.notify_flags:
             self.notify(cls, event, key, db.id)
         if self.propagate_targets:
@@ -525,7 +540,10 @@ class Server:
             self.notify(cls, event, key, db.id)
 
     def signal_modified(self, db, key):
-        """signalModifiedKey: invalidate WATCHes on this key."""
+        """signalModifiedKey: invalidate WATCHes on this key (and the
+        clients' caches: tracking.py keeps db.watched non-empty for it)."""
+        if self.tracking_on:
+            self.tracking.invalidate(key)
         clients = db.watched.get(key)
         if clients:
             for c in clients:
@@ -587,7 +605,7 @@ class Server:
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
-                          or self.timing_gate or self.pause_type
+                          or self.timing_gate or self.pause_type or self.tracking_on
                           or self.extra_gate is not None)
         for c in self.clients.values():
             c.update_gate()

@@ -22,7 +22,7 @@ LAYERS = [
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
     {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
-     'pyredis.pubsub', 'pyredis.acl', 'pyredis.lazyfree'},
+     'pyredis.pubsub', 'pyredis.acl', 'pyredis.lazyfree', 'pyredis.tracking'},
     {'pyredis.networking'},
     {'pyredis.server'},
     # the command families, and the subsystems built on the server

@@ -378,13 +378,3 @@ def client_no_evict(c, argv):
     else:
         return SYNTAX_ERR
     return OK
-
-
-@command('client|getredir')
-def client_getredir(c, argv):
-    return integer(-1)
-
-
-@command('client|trackinginfo')
-def client_trackinginfo(c, argv):
-    return resp.encode({b'flags': (b'off',), b'redirect': -1, b'prefixes': []}, c.resp)

@@ -68,7 +68,7 @@ def info_clients(server):
         ('client_recent_max_input_buffer', 0),
         ('client_recent_max_output_buffer', max(server.output_peaks)),
         ('blocked_clients', server.blocked_clients),
-        ('tracking_clients', 0),
+        ('tracking_clients', len(server.tracking.clients)),
         ('clients_in_timeout_table', getattr(server, 'clients_in_timeout_table', 0)),
     ]
 
@@ -198,9 +198,9 @@ def info_stats(server):
         ('active_defrag_key_misses', 0),
         ('total_active_defrag_time', 0),
         ('current_active_defrag_time', 0),
-        ('tracking_total_keys', 0),
-        ('tracking_total_items', 0),
-        ('tracking_total_prefixes', 0),
+        ('tracking_total_keys', len(server.tracking.table)),
+        ('tracking_total_items', server.tracking.items),
+        ('tracking_total_prefixes', len(server.tracking.prefixes)),
         ('unexpected_error_replies', 0),
         ('total_error_replies', st.total_error_replies),
         ('dump_payload_sanitizations', 0),

@@ -1,0 +1,308 @@
+"""CLIENT TRACKING: server-assisted client-side caching (tracking.c).
+
+Default mode: the keys a tracking client reads (read-only commands; with
+OPTIN only after CLIENT CACHING yes, with OPTOUT unless CLIENT CACHING no)
+are remembered in one table, key -> ids of the clients that may cache it,
+keys being names, whatever the database (as in Redis). When a key is
+modified (Server.signal_modified, which every write runs; expiry and
+eviction deletions too), each remembered client gets one invalidation
+message and the key is forgotten. BCAST mode: the client names prefixes
+(none: every key) and is told of every modified key under them, batched
+once per turn of the event loop, with no table. FLUSHDB/FLUSHALL send a
+null invalidation (every key) to every tracking client.
+
+Messages: RESP3 clients get ``>2 invalidate [keys]`` pushes; with REDIRECT
+the messages go to the other client instead, as pushes if it speaks RESP3,
+or as ``message`` on the ``__redis__:invalidate`` channel when it is
+subscribed in RESP2. A message for the client running the command is
+queued until its reply is written (the invalidation follows the reply), as
+Redis 7.0 does. A redirect target that has gone: RESP3 clients are told
+with a ``tracking-redir-broken`` push.
+
+While any client tracks, the server is gated (Server.update_gate): every
+command takes process_command and call(), where the reads are remembered
+(``after_call``) and the pending messages sent (``after_command``); writes
+need no gate (signal_modified runs on every path), reads do.
+tracking-table-max-keys: when the table holds more keys, random ones are
+invalidated (and forgotten) until it fits.
+
+Not done here: keys read by scripts are not remembered for the script's
+caller; CLIENT LIST does not show the t/B/R flags.
+"""
+
+import random
+
+from .resp import bulk_array
+
+TRACKING, BCAST, OPTIN, OPTOUT, NOLOOP, CACHING, BROKEN_REDIR = (
+    1, 2, 4, 8, 16, 32, 64)
+
+CHANNEL = b'__redis__:invalidate'
+
+
+class ClientTracking:
+    __slots__ = ('flags', 'redirect', 'prefixes')
+
+    def __init__(self):
+        self.flags = 0
+        self.redirect = 0
+        self.prefixes = []
+
+
+class _Sentinel:
+    """Kept in every db.watched while clients track, so that the handlers'
+    ``if db.watched: server.signal_modified(...)`` always runs."""
+    __slots__ = ()
+
+
+_SENTINEL = _Sentinel()
+
+
+class Tracking:
+    def __init__(self, server):
+        self.server = server
+        self.clients = {}       # client id -> ClientTracking
+        self.table = {}         # key -> {client id: None}
+        self.items = 0          # sum of the table's client sets
+        self.prefixes = {}      # BCAST prefix -> {client id: None}
+        self.bcast_keys = {}    # prefix -> {key: client id that modified it}
+        self.bcast_scheduled = False
+        self.pending = []       # (client, value) for the running client
+        self.flush_pending = False
+
+    # -- enabling -----------------------------------------------------------------
+
+    def state(self, c):
+        return self.clients.get(c.id)
+
+    def redirect_of(self, c):
+        """CLIENT LIST's redir: the redirection of a tracking client, else -1."""
+        t = self.clients.get(c.id)
+        return t.redirect if t is not None else -1
+
+    def enable(self, c, redirect, options, prefixes):
+        t = self.clients.get(c.id)
+        if t is None:
+            t = self.clients[c.id] = ClientTracking()
+        t.flags = TRACKING | (options & (BCAST | OPTIN | OPTOUT | NOLOOP))
+        t.redirect = redirect
+        if options & BCAST:
+            for p in (prefixes or [b'']):
+                if p not in t.prefixes:
+                    t.prefixes.append(p)
+                self.prefixes.setdefault(p, {})[c.id] = None
+        self._changed()
+
+    def disable(self, c):
+        t = self.clients.pop(c.id, None)
+        if t is None:
+            return
+        for p in t.prefixes:
+            ids = self.prefixes.get(p)
+            if ids is not None:
+                ids.pop(c.id, None)
+                if not ids:
+                    del self.prefixes[p]
+                    self.bcast_keys.pop(p, None)
+        self._changed()
+
+    def _changed(self):
+        server = self.server
+        on = bool(self.clients)
+        if on != server.tracking_on:
+            server.tracking_on = on
+            for db in server.dbs:
+                if on:
+                    db.watched[_SENTINEL] = {}
+                else:
+                    db.watched.pop(_SENTINEL, None)
+            server.update_gate()
+
+    # -- remembering reads --------------------------------------------------------------
+
+    def after_call(self, c, cmd, argv):
+        """A command ran (call()): remember the keys a tracking client read."""
+        t = self.clients.get(c.id)
+        if t is None or t.flags & BCAST or 'readonly' not in cmd.flags:
+            return
+        if cmd.name in (b'eval_ro', b'evalsha_ro', b'fcall_ro') or 'pubsub' in cmd.flags:
+            return
+        if t.flags & OPTIN and not t.flags & CACHING:
+            return
+        if t.flags & OPTOUT and t.flags & CACHING:
+            return
+        from .commands import command_keys
+        keys = command_keys(cmd, argv)
+        if keys.__class__ is bytes:
+            return
+        table = self.table
+        cid = c.id
+        for pos, _ in keys:
+            key = argv[pos]
+            ids = table.get(key)
+            if ids is None:
+                ids = table[key] = {}
+            if cid not in ids:
+                ids[cid] = None
+                self.items += 1
+        limit = self.server.config.tracking_table_max_keys
+        if limit and len(table) > limit:
+            self._limit(limit)
+
+    def _limit(self, limit):
+        """trackingLimitUsedSlots: invalidate random keys until it fits."""
+        table = self.table
+        while len(table) > limit:
+            key = random.choice(list(table))
+            self.invalidate(key, bcast=False)
+
+    def after_command(self, c, cmd):
+        """The command (or the whole EXEC) is over: its client's queued
+        invalidations follow its reply; a CACHING yes/no applies to the one
+        command (or transaction) after CLIENT CACHING."""
+        t = self.clients.get(c.id)
+        # (Any CLIENT subcommand keeps it, as Redis's resetClient does.)
+        if t is not None and t.flags & CACHING and c.multi is None \
+                and (cmd.parent if cmd.parent is not None else cmd).name != b'client':
+            t.flags &= ~CACHING
+        if self.flush_pending:
+            self.flush_pending = False
+            for cid in list(self.clients):
+                target = self.server.clients.get(cid)
+                if target is not None:
+                    self.send(target, None)
+        if self.pending:
+            pending, self.pending = self.pending, []
+            for target, key in pending:
+                self.send(target, key, deferred=True)
+
+    # -- invalidating ------------------------------------------------------------
+
+    def invalidate(self, key, bcast=True, current=None):
+        """trackingInvalidateKey: ``key`` was modified (by ``current``)."""
+        if current is None:
+            current = self.server.current_client
+        if bcast and self.prefixes:
+            for p, keys in self._matching_prefixes(key):
+                keys[key] = current.id if current is not None else 0
+            self._schedule_bcast()
+        ids = self.table.pop(key, None)
+        if ids is None:
+            return
+        self.items -= len(ids)
+        clients = self.server.clients
+        for cid in ids:
+            target = clients.get(cid)
+            t = self.clients.get(cid)
+            if target is None or t is None or t.flags & BCAST:
+                continue
+            if t.flags & NOLOOP and target is current:
+                continue
+            if target is current:
+                self.pending.append((target, key))
+            else:
+                self.send(target, key)
+
+    def _matching_prefixes(self, key):
+        for p in self.prefixes:
+            if key.startswith(p):
+                yield p, self.bcast_keys.setdefault(p, {})
+
+    def _schedule_bcast(self):
+        if not self.bcast_scheduled and self.server.loop is not None:
+            self.bcast_scheduled = True
+            self.server.loop.call_soon(self._broadcast)
+
+    def _broadcast(self):
+        """trackingBroadcastInvalidationMessages (beforeSleep)."""
+        self.bcast_scheduled = False
+        bcast_keys, self.bcast_keys = self.bcast_keys, {}
+        clients = self.server.clients
+        # (Prefixes and keys in byte order: Redis's radix trees.)
+        for p, keys in sorted(bcast_keys.items()):
+            if not keys:
+                continue
+            for cid in list(self.prefixes.get(p, ())):
+                target = clients.get(cid)
+                t = self.clients.get(cid)
+                if target is None or t is None:
+                    continue
+                if t.flags & NOLOOP:
+                    names = sorted(k for k, by in keys.items() if by != cid)
+                else:
+                    names = sorted(keys)
+                if names:
+                    self.send(target, names)
+                    if target.out:
+                        target.flush()
+
+    def on_flush(self, server, db):
+        """FLUSHDB/FLUSHALL (once per command): every tracking client gets
+        a null invalidation; the table is emptied."""
+        if self.clients:
+            self.flush_pending = True
+            if server.current_client is None:
+                self.after_command_flush()
+        self.table.clear()
+        self.items = 0
+
+    def after_command_flush(self):
+        self.flush_pending = False
+        for cid in list(self.clients):
+            target = self.server.clients.get(cid)
+            if target is not None:
+                self.send(target, None)
+                if target.out:
+                    target.flush()
+
+    # -- messages ---------------------------------------------------------------
+
+    def send(self, c, keys, deferred=False):
+        """sendTrackingMessage: ``keys`` a key, a list of keys (BCAST) or
+        None (a flush: null)."""
+        t = self.clients.get(c.id)
+        if t is None:
+            return
+        target = c
+        redirected = False
+        if t.redirect:
+            target = self.server.clients.get(t.redirect)
+            if target is None or target.closing:
+                t.flags |= BROKEN_REDIR
+                if c.resp > 2:
+                    self._out(c, b'>2\r\n$21\r\ntracking-redir-broken\r\n:%d\r\n' % t.redirect)
+                return
+            redirected = True
+        if keys is None:
+            value = b'_\r\n' if c.resp > 2 else b'$-1\r\n'
+        elif keys.__class__ is list:
+            value = bulk_array(keys)
+        else:
+            value = b'*1\r\n$%d\r\n%s\r\n' % (len(keys), keys)
+        if target.resp > 2:
+            msg = b'>2\r\n$10\r\ninvalidate\r\n' + value
+        elif redirected and (target.subscriptions or target.psubscriptions
+                             or target.ssubscriptions):
+            msg = b'*3\r\n$7\r\nmessage\r\n$20\r\n%s\r\n' % CHANNEL + value
+        else:
+            return
+        self._out(target, msg)
+
+    def _out(self, target, msg):
+        if target.closing:
+            return
+        target.out.append(msg)
+        if target is not self.server.current_client:
+            target.flush()
+
+    # -- the client's end ---------------------------------------------------------
+
+    def client_closed(self, c):
+        self.disable(c)
+
+
+def attach(server):
+    tr = server.tracking = Tracking(server)
+    server.client_close_hooks.append(tr.client_closed)
+    server.reset_hooks.append(tr.disable)
+    server.flush_hooks.append(tr.on_flush)
