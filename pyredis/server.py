@@ -117,10 +117,12 @@ class Server:
         # slow_ns or longer go to slow_call; timing_gate makes every command
         # take call() while the slow log wants them all timed one by one.
         self.slow_ns = 1 << 62
-        # CLIENT TRACKING (tracking.py): a gate while any client tracks;
-        # current_client is the client whose command runs (gated path).
+        # CLIENT TRACKING (tracking.py): tracking clients are gated (their
+        # reads are remembered in call()); current_client is the client
+        # whose command runs on the gated path.
         self.tracking = None
         self.tracking_on = False
+        self.tracked = {}           # ids of the tracking clients (each one gated)
         self.current_client = None
         # CLIENT PAUSE (commands/pause.py): WRITE (1) or ALL (2) while paused.
         self.pause_type = 0
@@ -605,7 +607,7 @@ class Server:
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
-                          or self.timing_gate or self.pause_type or self.tracking_on
+                          or self.timing_gate or self.pause_type
                           or self.extra_gate is not None)
         for c in self.clients.values():
             c.update_gate()

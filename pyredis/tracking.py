@@ -19,10 +19,11 @@ queued until its reply is written (the invalidation follows the reply), as
 Redis 7.0 does. A redirect target that has gone: RESP3 clients are told
 with a ``tracking-redir-broken`` push.
 
-While any client tracks, the server is gated (Server.update_gate): every
-command takes process_command and call(), where the reads are remembered
-(``after_call``) and the pending messages sent (``after_command``); writes
-need no gate (signal_modified runs on every path), reads do.
+A tracking client is gated (Client.update_gate reads ``server.tracked``):
+its commands take process_command and call(), where its reads are
+remembered (``after_call``) and the messages for it sent after its reply
+(``after_command``). Other clients stay on the trusted path: their writes
+need no gate, signal_modified runs on every path.
 tracking-table-max-keys: when the table holds more keys, random ones are
 invalidated (and forgotten) until it fits.
 
@@ -61,7 +62,7 @@ _SENTINEL = _Sentinel()
 class Tracking:
     def __init__(self, server):
         self.server = server
-        self.clients = {}       # client id -> ClientTracking
+        self.clients = server.tracked = {}  # client id -> ClientTracking
         self.table = {}         # key -> {client id: None}
         self.items = 0          # sum of the table's client sets
         self.prefixes = {}      # BCAST prefix -> {client id: None}
@@ -85,6 +86,7 @@ class Tracking:
         if t is None:
             t = self.clients[c.id] = ClientTracking()
         t.flags = TRACKING | (options & (BCAST | OPTIN | OPTOUT | NOLOOP))
+        c.update_gate()
         t.redirect = redirect
         if options & BCAST:
             for p in (prefixes or [b'']):
@@ -97,6 +99,7 @@ class Tracking:
         t = self.clients.pop(c.id, None)
         if t is None:
             return
+        c.update_gate()
         for p in t.prefixes:
             ids = self.prefixes.get(p)
             if ids is not None:
@@ -116,7 +119,6 @@ class Tracking:
                     db.watched[_SENTINEL] = {}
                 else:
                     db.watched.pop(_SENTINEL, None)
-            server.update_gate()
 
     # -- remembering reads --------------------------------------------------------------
 
@@ -239,10 +241,12 @@ class Tracking:
     def on_flush(self, server, db):
         """FLUSHDB/FLUSHALL (once per command): every tracking client gets
         a null invalidation; the table is emptied."""
-        if self.clients:
+        if self.clients and not self.flush_pending:
             self.flush_pending = True
-            if server.current_client is None:
-                self.after_command_flush()
+            if server.current_client is None and server.loop is not None:
+                # A command on the trusted path (FLUSHALL empties every
+                # database: one message): sent once it is over.
+                server.loop.call_soon(self.after_command_flush)
         self.table.clear()
         self.items = 0
 
