@@ -468,11 +468,17 @@ class Server:
         if self.propagate_targets:
             self.also_propagated.append((dbid, argv))
 
+    # Set while queued operations have their own destinations (a script's
+    # redis.set_repl): it sends them instead, each to its targets.
+    propagation_router = None
+
     def flush_propagation(self, wrap=True):
         ops = self.also_propagated
         if not ops:
             return
         self.also_propagated = []
+        if self.propagation_router is not None:
+            return self.propagation_router(ops, wrap)
         if wrap and len(ops) > 1:
             # As Redis: MULTI takes the first operation's database (so any
             # SELECT comes before it), EXEC none (-1: no SELECT before it).

@@ -43,6 +43,19 @@ COMMANDS = [
              'redis.call("set", "local", "1"); redis.set_repl(redis.REPL_ALL); '
              'redis.call("set", "again", "1")', '0'),
     ('EVAL_RO', 'return redis.call("get", "a")', '0'),
+    # set_repl: each command to the AOF, the replicas, both or neither.
+    ('EVAL', 'redis.set_repl(redis.REPL_AOF); redis.call("set", "ra", "1"); '
+             'redis.set_repl(redis.REPL_REPLICA); redis.call("set", "rb", "2"); '
+             'redis.set_repl(redis.REPL_ALL); redis.call("set", "rc", "3"); '
+             'redis.set_repl(redis.REPL_NONE); redis.call("set", "rd", "4")', '0'),
+    ('EVAL', 'redis.set_repl(redis.REPL_AOF); redis.call("set", "aof_only", "1")', '0'),
+    ('EVAL', 'redis.set_repl(redis.REPL_SLAVE); redis.call("set", "repl_only", "1")', '0'),
+    ('EVAL', 'redis.call("set", "first", "1"); redis.set_repl(redis.REPL_AOF); '
+             'redis.call("set", "then_aof", "1")', '0'),
+    ('MULTI',),
+    ('EVAL', 'redis.set_repl(redis.REPL_AOF); redis.call("set", "in_multi", "1")', '0'),
+    ('SET', 'after', '1'),
+    ('EXEC',),
     ('MULTI',),
     ('SET', 'm', '1'),
     ('EVAL', 'redis.call("incr", "m"); return redis.call("incr", "m")', '0'),

@@ -13,8 +13,12 @@ Effects replication (the only mode in 7.0): while a script runs,
 propagated (the handler sets ``propagate_argv`` to no operations), and
 call()'s after_call flushes the queue after the EVAL: one write alone, more
 wrapped in MULTI/EXEC. ``redis.set_repl(redis.REPL_NONE)`` drops what the
-commands after it queued; REPL_AOF or REPL_REPLICA alone act as REPL_ALL
-(the propagation targets take no per-operation destination).
+commands after it queued. The operations of commands run under REPL_AOF
+or REPL_REPLICA alone are queued as ``Routed`` operations (their
+destinations with them), and the server's flush hands the queue to
+``route_propagation`` (``Server.propagation_router``, set only then):
+each target gets its own operations, wrapped in MULTI/EXEC when it gets
+more than one, as redis-server 7.0.15 sends them.
 
 Time is frozen for the run (keyIsExpired's scriptTimeSnapshot): db.py
 reads the clock through its ``time`` module attribute, which is swapped
@@ -58,6 +62,11 @@ class ScriptClient(Client):
         super().__init__(server)
         self.authenticated = True
         self.update_gate()
+
+
+class Routed(tuple):
+    """A queued operation with its destinations: (dbid, argv, REPL_* bits)."""
+    __slots__ = ()
 
 
 class _FrozenClock:
@@ -245,6 +254,20 @@ class ScriptHost:
             return b':%d\r\n' % reply, False
         return reply, ignore
 
+    def route_propagation(self, ops, wrap):
+        """Server.flush_propagation while some operations are Routed."""
+        server = self.server
+        server.propagation_router = None
+        aof = getattr(server, 'aof', None)
+        for target in list(server.propagate_targets):
+            mask = 1 if aof is not None and target == aof.feed else 2
+            mine = [(op[0], op[1]) for op in ops
+                    if type(op) is not Routed or op[2] & mask]
+            if wrap and len(mine) > 1:
+                mine = [(mine[0][0], [b'MULTI'])] + mine + [(-1, [b'EXEC'])]
+            if mine:
+                target(mine)
+
     def script_resp(self):
         return self.client.resp
 
@@ -299,10 +322,17 @@ class ScriptHost:
         if cmd.is_write:
             ctx.write_dirty = True
         c = self.client
-        queued = len(server.also_propagated)
+        pending = server.also_propagated
+        queued = len(pending)
         server.call(c, cmd, argv)
-        if ctx.repl == 0:
-            del server.also_propagated[queued:]
+        repl = ctx.repl
+        if repl != 3:
+            pending = server.also_propagated
+            if repl == 0:
+                del pending[queued:]
+            elif len(pending) > queued:
+                pending[queued:] = [Routed((dbid, argv, repl)) for dbid, argv in pending[queued:]]
+                server.propagation_router = self.route_propagation
         out = c.out
         reply = out[0] if len(out) == 1 else b''.join(out)
         out.clear()
