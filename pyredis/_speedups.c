@@ -36,10 +36,17 @@
  *   pack_commands(argvs) -> bytes
  *       commands (lists or tuples of bytes) as RESP multibulks, back to back:
  *       what the AOF and the replication stream append for each write
+ *   KeyGuard(pos, prefixes, proc, denied)
+ *       the proc of a restricted ACL user's command with one key (acl.py's
+ *       Guard): called as (client, argv), it runs proc(client, argv) when
+ *       argv[pos] starts with one of the prefixes (a tuple of bytes), else
+ *       denied(client, argv), which decides with the full check. The same as
+ *       acl.py's Python closure, without its frame and method calls.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 #include <stdlib.h>
@@ -1452,6 +1459,115 @@ type_error:
     return NULL;
 }
 
+/* -- KeyGuard: a restricted ACL user's key check in front of a handler ----------- */
+
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    Py_ssize_t pos;
+    PyObject *prefixes;     /* tuple of bytes */
+    PyObject *proc;
+    PyObject *denied;
+} KeyGuardObject;
+
+static PyObject *keyguard_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf,
+                                     PyObject *kwnames)
+{
+    KeyGuardObject *self = (KeyGuardObject *)op;
+    if (PyVectorcall_NARGS(nargsf) == 2 && kwnames == NULL) {
+        PyObject *argv = args[1];
+        if (PyList_CheckExact(argv) && self->pos < PyList_GET_SIZE(argv)) {
+            PyObject *key = PyList_GET_ITEM(argv, self->pos);
+            if (PyBytes_CheckExact(key)) {
+                Py_ssize_t klen = PyBytes_GET_SIZE(key);
+                const char *k = PyBytes_AS_STRING(key);
+                Py_ssize_t n = PyTuple_GET_SIZE(self->prefixes);
+                for (Py_ssize_t i = 0; i < n; i++) {
+                    PyObject *p = PyTuple_GET_ITEM(self->prefixes, i);
+                    Py_ssize_t plen = PyBytes_GET_SIZE(p);
+                    if (plen <= klen && memcmp(k, PyBytes_AS_STRING(p), (size_t)plen) == 0)
+                        return PyObject_Vectorcall(self->proc, args, nargsf, NULL);
+                }
+            }
+        }
+    }
+    /* Not a prefix match (or not the usual arguments): the full check. */
+    return PyObject_Vectorcall(self->denied, args, nargsf, kwnames);
+}
+
+static PyObject *keyguard_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
+{
+    Py_ssize_t pos;
+    PyObject *prefixes, *proc, *denied;
+    if (kwds != NULL && PyDict_GET_SIZE(kwds)) {
+        PyErr_SetString(PyExc_TypeError, "KeyGuard() takes no keyword arguments");
+        return NULL;
+    }
+    if (!PyArg_ParseTuple(args, "nO!OO:KeyGuard", &pos, &PyTuple_Type, &prefixes, &proc,
+                          &denied))
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(prefixes); i++) {
+        if (!PyBytes_CheckExact(PyTuple_GET_ITEM(prefixes, i))) {
+            PyErr_SetString(PyExc_TypeError, "KeyGuard() prefixes must be bytes");
+            return NULL;
+        }
+    }
+    if (pos < 0 || !PyCallable_Check(proc) || !PyCallable_Check(denied)) {
+        PyErr_SetString(PyExc_ValueError, "KeyGuard(pos >= 0, prefixes, proc, denied)");
+        return NULL;
+    }
+    KeyGuardObject *self = (KeyGuardObject *)type->tp_alloc(type, 0);
+    if (self == NULL)
+        return NULL;
+    self->vectorcall = keyguard_vectorcall;
+    self->pos = pos;
+    Py_INCREF(prefixes);
+    self->prefixes = prefixes;
+    Py_INCREF(proc);
+    self->proc = proc;
+    Py_INCREF(denied);
+    self->denied = denied;
+    return (PyObject *)self;
+}
+
+static int keyguard_traverse(KeyGuardObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->prefixes);
+    Py_VISIT(self->proc);
+    Py_VISIT(self->denied);
+    return 0;
+}
+
+static int keyguard_clear(KeyGuardObject *self)
+{
+    Py_CLEAR(self->prefixes);
+    Py_CLEAR(self->proc);
+    Py_CLEAR(self->denied);
+    return 0;
+}
+
+static void keyguard_dealloc(KeyGuardObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    keyguard_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyTypeObject KeyGuardType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._speedups.KeyGuard",
+    .tp_basicsize = sizeof(KeyGuardObject),
+    .tp_dealloc = (destructor)keyguard_dealloc,
+    .tp_vectorcall_offset = offsetof(KeyGuardObject, vectorcall),
+    .tp_call = PyVectorcall_Call,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_doc = "KeyGuard(pos, prefixes, proc, denied): proc(c, argv) when argv[pos] starts "
+              "with a prefix, else denied(c, argv)",
+    .tp_traverse = (traverseproc)keyguard_traverse,
+    .tp_clear = (inquiry)keyguard_clear,
+    .tp_new = keyguard_new,
+};
+
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
     {"lzf_compress", py_lzf_compress, METH_VARARGS, "lzf_compress(data) -> bytes or None"},
@@ -1489,5 +1605,16 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     crc64_init_tables();
-    return PyModule_Create(&module);
+    if (PyType_Ready(&KeyGuardType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&KeyGuardType);
+    if (PyModule_AddObject(m, "KeyGuard", (PyObject *)&KeyGuardType) < 0) {
+        Py_DECREF(&KeyGuardType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

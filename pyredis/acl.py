@@ -35,8 +35,9 @@ key arguments decide:
   path reads, the counters it adds to written through to the real Command
   (INFO commandstats stays exact), and a proc specialised for this user and
   command that checks the key arguments (positions from the key specs,
-  computed once per command; one prefix pattern is a startswith) and then
-  runs the real proc.
+  computed once per command; a one-key command whose patterns are all
+  prefixes, ``~app:*``, is a startswith, done in C by _speedups.KeyGuard
+  when the extension is built) and then runs the real proc.
 
 Everything else - commands with channel arguments, containers of
 subcommands, key finders that read the arguments (keyword or numkeys specs,
@@ -56,10 +57,17 @@ files, stats and the log are those of the full path
 import hashlib
 import os
 import time
+from functools import partial
+from operator import attrgetter
 
 from . import facts, log
 from .commands import DISPATCH, TABLE, Command
 from .util import glob_match, split_args
+
+try:
+    from ._speedups import KeyGuard
+except ImportError:     # without the C extension, the same in Python (_guard_proc)
+    KeyGuard = None
 
 CATEGORIES = ('keyspace', 'read', 'write', 'set', 'sortedset', 'list', 'hash', 'string',
               'bitmap', 'hyperloglog', 'geo', 'stream', 'pubsub', 'admin', 'fast', 'slow',
@@ -634,37 +642,15 @@ class Guard(Command):
     def __repr__(self):
         return '<Guard %s>' % self.fullname
 
-    @property
-    def calls(self):
-        return self.real.calls
-
-    @calls.setter
-    def calls(self, value):
-        self.real.calls = value
-
-    @property
-    def failed_calls(self):
-        return self.real.failed_calls
-
-    @failed_calls.setter
-    def failed_calls(self, value):
-        self.real.failed_calls = value
-
-    @property
-    def rejected_calls(self):
-        return self.real.rejected_calls
-
-    @rejected_calls.setter
-    def rejected_calls(self, value):
-        self.real.rejected_calls = value
-
-    @property
-    def duration(self):
-        return self.real.duration
-
-    @duration.setter
-    def duration(self, value):
-        self.real.duration = value
+    # The counters the request path adds to, written through to the real
+    # Command (read with attrgetter: no Python frame).
+    calls = property(attrgetter('real.calls'), lambda self, v: setattr(self.real, 'calls', v))
+    failed_calls = property(attrgetter('real.failed_calls'),
+                            lambda self, v: setattr(self.real, 'failed_calls', v))
+    rejected_calls = property(attrgetter('real.rejected_calls'),
+                              lambda self, v: setattr(self.real, 'rejected_calls', v))
+    duration = property(attrgetter('real.duration'),
+                        lambda self, v: setattr(self.real, 'duration', v))
 
 
 # The counters stay the real Command's (INFO commandstats).
@@ -689,7 +675,9 @@ def _denied(real, c, argv):
 
 def _guard_proc(real, selectors):
     """The proc of a Guard: ``selectors`` are the user's selectors that
-    allow the command (none has allkeys)."""
+    allow the command (none has allkeys). (Handlers are registered once,
+    before any server runs: the real proc is taken here, not per call.)"""
+    proc = real.proc
     spec = real.acl_keys
     if spec is _set_keys:
         # SET's key needs READ too with GET: a pattern that grants both
@@ -712,7 +700,7 @@ def _guard_proc(real, selectors):
 
         def guarded(c, argv):
             if allowed(argv):
-                return real.proc(c, argv)
+                return proc(c, argv)
             return _denied(real, c, argv)
         return guarded
     pos, need = single
@@ -724,12 +712,15 @@ def _guard_proc(real, selectors):
             if pflags & need == need:
                 (literals.add if kind == 0 else prefixes.append if kind == 1
                  else globs.append)(pat)
+    if prefixes and not literals and not globs and KeyGuard is not None:
+        # (The closure below, in C.)
+        return KeyGuard(pos, tuple(prefixes), proc, partial(_denied, real))
     if len(prefixes) == 1 and not literals and not globs:
         prefix = prefixes[0]
 
         def guarded(c, argv):
             if argv[pos].startswith(prefix):
-                return real.proc(c, argv)
+                return proc(c, argv)
             return _denied(real, c, argv)
         return guarded
     prefixes = tuple(prefixes)
@@ -738,7 +729,7 @@ def _guard_proc(real, selectors):
         key = argv[pos]
         if key in literals or key.startswith(prefixes) or any(
                 glob_match(g, key) for g in globs):
-            return real.proc(c, argv)
+            return proc(c, argv)
         return _denied(real, c, argv)
     return guarded
 

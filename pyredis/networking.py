@@ -29,8 +29,8 @@ arguments decide, those with keys behind a guard that checks the keys
 before the real handler. Whatever is not in it (a command the user may not
 run, one with channels, a container...) takes process_command, where the
 full ACL check is. So a restricted user's client is not gated for its
-permissions alone, and its SET/GET cost a startswith more than the default
-user's.
+permissions alone, and its SET/GET cost a prefix check more than the
+default user's.
 
 So a malformed request after valid ones in the same read gets its protocol
 error after the valid ones ran, as in Redis. A read larger than FAIR_READ

@@ -14,16 +14,20 @@ runs from the user's own table, keys checked by a guard: acl.py).
 """
 
 import time
+import types
 
 import pytest
 
-from pyredis import aof as aof_module, config, rdb
+from pyredis import acl as acl_module, aof as aof_module, config, rdb
 from pyredis.commands import TABLE
 from pyredis.networking import Client
 from helpers import FakeTransport as Transport
 from pyredis.notify import NotifyFlags
 from pyredis.assembly import create_server
 from pyredis.server import Server
+
+
+KEY_GUARD = acl_module.KeyGuard
 
 
 def req(*args):
@@ -88,14 +92,21 @@ def run(stream, state, inline):
             client.resp = 3
         if 'master' in state:
             client.is_master = True
-        if 'restricted' in state:
+        if 'restricted' in state or 'prefixes' in state:
+            if 'python' in state:
+                # The guards' Python form, as without the C extension.
+                acl_module.KeyGuard = None
             acl = server.acl
             user = acl.users[b'app'] = acl.new_user(b'app')
-            for rule in RESTRICTED:
+            for rule in PREFIXES if 'prefixes' in state else RESTRICTED:
                 user.apply(rule)
             acl.changed()
             client.user = user
         client.update_gate()
+        if 'prefixes' in state:
+            # (Each state must be in effect.)
+            assert isinstance(client.dispatch[b'SET'].proc,
+                              acl_module.KeyGuard or types.FunctionType)
         for chunk in stream:
             client.data_received(chunk)
         stats = sorted((cmd.fullname, cmd.calls, cmd.rejected_calls, cmd.failed_calls)
@@ -120,6 +131,7 @@ def run(stream, state, inline):
     finally:
         for cmd, value in saved.items():
             cmd.inline = value
+        acl_module.KeyGuard = KEY_GUARD
 
 
 WRITES = (req('SET', 'a', '1') + req('INCR', 'a') + req('GET', 'a') + req('INCR', 'nope', 'x')
@@ -163,9 +175,14 @@ ACL_STREAM = (req('SET', 'a', '1') + req('SET', 'nope', 'x') + req('SET', 'a', '
 
 STREAMS['acl'] = ACL_STREAM
 
+# A user with prefix patterns only: one-key commands are checked by the C
+# KeyGuard (or its Python form: 'python').
+PREFIXES = [b'on', b'nopass', b'~a*', b'~l*', b'~e*', b'~s*', b'~h*', b'~f*', b'~m1*', b'~m2*',
+            b'~in*', b'~z*', b'~t*', b'~wo*', b'+@all', b'-spop']
+
 STATES = ['plain', 'aof', 'replicas', 'aof+replicas', 'maxmemory', 'maxmemory+aof', 'resp3',
           'master', 'restricted', 'restricted+aof+replicas', 'restricted+maxmemory',
-          'restricted+resp3']
+          'restricted+resp3', 'prefixes', 'prefixes+python', 'prefixes+aof+maxmemory']
 
 
 @pytest.mark.parametrize('state', STATES)
@@ -180,8 +197,8 @@ def test_inline_path_matches_call(name, state, monkeypatch):
     assert ('maxmemory' in state) == (b'-OOM' in expected['replies'])
     assert ('aof' in state) == bool(expected['aof'])
     assert ('replicas' in state) == bool(expected['stream'])
-    assert ('restricted' in state) == (b'-NOPERM' in expected['replies']) \
-        == bool(expected['acllog'])
+    assert ('restricted' in state or 'prefixes' in state) == (
+        b'-NOPERM' in expected['replies']) == bool(expected['acllog'])
     got = run([data], state, inline=True)
     for key in expected:
         assert got[key] == expected[key], key
@@ -216,6 +233,24 @@ def test_inline_path_is_taken(monkeypatch):
                + req('PUBLISH', 'c', 'm')], 'restricted', inline=True)
     assert calls == [b'PUBLISH']
     assert got['replies'].count(b'-NOPERM') == 3
+    # With prefix patterns only, one-key commands are checked in C.
+    for state in ('prefixes', 'prefixes+python'):
+        calls.clear()
+        got = run([req('SET', 'a', '1') + req('GET', 'a') + req('GET', 'yy')
+                   + req('SET', 'yy', 'x')], state, inline=True)
+        assert calls == []
+        assert got['replies'] == (b'+OK\r\n$1\r\n1\r\n' + 2 * (
+            b'-NOPERM this user has no permissions to access one of the keys used as '
+            b'arguments\r\n'))
+    server = create_server(config.Config())
+    user = server.acl.new_user(b'app')
+    for rule in PREFIXES:
+        user.apply(rule)
+    user.update()
+    guard = user.table()[b'SET']
+    assert guard.real is TABLE[b'set'] and guard.proc is not guard.real.proc
+    if KEY_GUARD is not None:
+        assert isinstance(guard.proc, KEY_GUARD)
 
 
 def test_command_error_is_the_reply_on_both_paths(monkeypatch):
