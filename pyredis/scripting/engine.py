@@ -7,35 +7,37 @@ bootstrap chunk below, run once per state:
 
 * Protected globals. Redis 7.0 marks the globals table and every table
   reachable from it read-only inside the VM. Stock Lua has no such flag, so
-  scripts get an *environment proxy* instead: an empty table whose
-  ``__index`` is the real globals table (whose own ``__index`` raises
+  scripts run in an *environment proxy*: an empty table whose ``__index``
+  is the table of the allowed globals (``SG``, whose own ``__index`` raises
   "Script attempted to access nonexistent global variable") and whose
   ``__newindex`` raises "Attempt to modify a readonly table"; the libraries
   (string, math, redis, cjson...) are proxied the same way. ``next``,
   ``pairs``, ``rawget`` and ``rawset`` see through the proxies (rawset
-  refuses them), so iteration and raw access behave as on Redis's tables,
-  and ``loadstring``/``load`` give the chunks they compile the same
-  environment. Reads cost one table hop more than a plain global; nothing
-  is a Python call.
-* The allow list: after start-up only the globals Redis 7.0 keeps remain
-  (no ``print``, ``os``, ``io``, ``require``, ``dofile``, ``loadfile``,
-  ``debug``, ``getfenv``/``setfenv``/``newproxy``: 7.0.15's globals).
-* ``redis.call``/``redis.pcall`` are Lua closures around one Python
-  callable (``ScriptEngine._call``): Python builds the argument vector,
-  runs Redis's scriptCall checks and ``Server.call`` on the state's fake
-  client, and turns the reply into Lua values; the closure raises the error
-  table (``error`` with a table, as luaError does). The error handler
-  (``__redis__err__handler``) adds the user frame's source and line,
-  skipping the closure's frames, so errors read as Redis's do:
-  ``ERR ... script: <sha>, on @user_script:<line>.``
-* The conversion of a script's result to a reply runs in Lua (``toresp``),
-  with raw lookups as luaReplyToRedisReply, and returns the encoded bytes.
-* A count hook every 100,000 instructions (as Redis's luaMaskCountHook)
-  calls ``ScriptHost.interrupt`` while a script runs: the
-  busy-reply-threshold and SCRIPT KILL machinery (busy.py) lives there.
+  refuses them), and ``loadstring``/``load`` give the chunks they compile
+  the same environment (and refuse precompiled chunks, as Redis's Lua
+  does). The runtime's own globals table, which lupa uses, is never seen by
+  scripts. Reads cost one table hop more than a plain global.
+* The allow list: scripts see only the globals 7.0.15 keeps (no ``print``,
+  ``os``, ``io``, ``require``, ``dofile``, ``loadfile``, ``debug``,
+  ``getfenv``/``setfenv``/``newproxy``).
+* ``redis.call``/``redis.pcall`` and the rest of the API that can fail are
+  Python callables (ScriptHost's ``lua_call`` etc.): a call to one is a C
+  call for Lua, so the caller's frame survives ``return redis.call(...)``
+  (a tail call to a Lua wrapper would replace it and lose the error's
+  line). They raise ScriptRaise; the error handler (``__redis__err__handler``)
+  turns it into Redis's error table and adds the user frame's source and
+  line, so errors read as Redis's do: ``ERR ... script: <sha>, on
+  @user_script:<line>.`` ``type``/``tostring`` show them as functions.
+* A script's result is returned to Python as is when it is a string or a
+  number, else encoded in Lua (``emit``, with raw lookups as
+  luaReplyToRedisReply).
+* A count hook every 100,000 instructions (as Redis's luaMaskCountHook),
+  set once for the state, calls ``ScriptHost.interrupt`` while a script
+  runs: the busy-reply-threshold and SCRIPT KILL machinery (busy.py), and
+  FUNCTION LOAD's 500 ms limit.
 
-Python objects never reach scripts: the callables are upvalues of the
-bootstrap's closures and lupa's attribute filter refuses every attribute.
+Python objects reach scripts only as opaque userdata: lupa's attribute
+filter refuses every attribute, and no ``python`` module is registered.
 """
 
 import hashlib
