@@ -220,6 +220,10 @@ def kill9_failover(servers, sentinels, master_kind, replica_kinds, config_text='
     check_sentinel_view(sset, master, replicas)
     old_replid = info(master)['master_replid']
 
+    # No acknowledged write can be lost: the Sentinels read INFO every 500 ms
+    # (DEBUG) and see the master down only after 1 s, so they choose the
+    # replica from offsets read after the kill, frozen by it: the promoted
+    # replica has the highest, the others are behind it (partial resync).
     writer = Writer(sset, password=password)
     writer.start()
     try:
