@@ -740,9 +740,8 @@ class Replication:
     def resume_as_master(self, saved):
         """A master restarting from an RDB that saved its replication history
         (SHUTDOWN saves it while replicas are attached) keeps that history as
-        replid2 with a backlog starting where it ended, so its replicas (or,
-        after a failover, the new master's other replicas) continue with
-        PSYNC, as Redis 7.0's loadDataFromDisk. The load kept the expired
+        replid2 with a backlog starting where it ended, so its replicas
+        continue with PSYNC, as Redis 7.0's loadDataFromDisk. The load kept the expired
         keys (persistence.startup_load): they are deleted now with a DEL (an
         UNLINK under lazyfree-lazy-expire) in the backlog, as Redis feeds
         them while loading (RDBFLAGS_FEED_REPL). Returns how many."""
