@@ -5,8 +5,9 @@ benchmarks/sentinel_failover.py).
 (free ports, ``sentinel monitor mymaster 127.0.0.1 <port> 2``, short
 ``down-after-milliseconds``/``failover-timeout``, no hostname resolution)
 and starts them, optionally with shorter periods (``debug``: SENTINEL
-DEBUG's info-period, publish-period, ...); ``stop()`` kills them all. ``wait_for`` polls a condition
-without any timing assertion: its timeout only bounds a broken run.
+DEBUG's info-period, publish-period, ...); ``stop()`` kills them all.
+``wait_for`` polls a condition without any timing assertion: its timeout
+only bounds a broken run (SENTINEL_TRACE=1 prints how long each wait took).
 """
 
 import os
