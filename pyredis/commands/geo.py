@@ -50,10 +50,30 @@ def _double(arg, msg=None):
     return v
 
 
+_DIGITS = frozenset(b'0123456789')
+_FIRST = frozenset(b'-0123456789')
+
+
+def _quick_double(a):
+    """A plain decimal coordinate ("13.361389", "-0.5") parsed at once;
+    None for anything else (get_double then decides, with its errors):
+    a digit at both ends rules out spaces, inf/nan and hex floats."""
+    if a and a[0] in _FIRST and a[-1] in _DIGITS and b'_' not in a and len(a) < 300:
+        try:
+            return float(a)
+        except ValueError:
+            return None
+    return None
+
+
 def _long_lat(argv, i):
     """extractLongLatOrReply."""
-    lon = _double(argv[i])
-    lat = _double(argv[i + 1])
+    lon = _quick_double(argv[i])
+    if lon is None:
+        lon = _double(argv[i])
+    lat = _quick_double(argv[i + 1])
+    if lat is None:
+        lat = _double(argv[i + 1])
     if lon < gh.GEO_LONG_MIN or lon > gh.GEO_LONG_MAX or \
             lat < gh.GEO_LAT_MIN or lat > gh.GEO_LAT_MAX:
         raise _Reply(b'-ERR invalid longitude,latitude pair %s,%s\r\n' % (
