@@ -287,3 +287,20 @@ def test_ties_sorted_as_redis(compat):
                         order, *count)
             compat.call('GEORADIUS', 'big', '2.001', '48.001', '500', 'm', order, 'WITHDIST',
                         *count)
+
+
+def test_coordinate_parsing_edges(compat):
+    compat.run(
+        ('GEOADD', 'g', '1', '1', 'a'),
+        ('GEOADD', 'g', '1e999', '1', 'b'),
+        ('GEOADD', 'g', '1e-999', '1', 'b'),
+        ('GEOADD', 'g', '1E1', '1', 'c'),
+        ('GEOADD', 'g', '0x10', '1', 'd'),
+        ('GEOADD', 'g', '1_0', '1', 'e'),
+        ('GEOADD', 'g', '-0', '-0.0', 'f'),
+        ('GEOADD', 'g', '00012.5', '1', 'h'),
+        ('GEOADD', 'g', '1.', '.5', 'i'),
+        ('GEOADD', 'g', '-', '1', 'j'),
+        ('GEOADD', 'g', '1 ', '1', 'k'),
+        ('ZRANGE', 'g', '0', '-1', 'WITHSCORES'),
+    )

@@ -57,8 +57,11 @@ _FIRST = frozenset(b'-0123456789')
 def _quick_double(a):
     """A plain decimal coordinate ("13.361389", "-0.5") parsed at once;
     None for anything else (get_double then decides, with its errors):
-    a digit at both ends rules out spaces, inf/nan and hex floats."""
-    if a and a[0] in _FIRST and a[-1] in _DIGITS and b'_' not in a and len(a) < 300:
+    a digit at both ends rules out spaces, inf/nan and hex floats, and
+    without an exponent (and under 300 characters) nothing overflows or
+    underflows, which strtod would report and float() would not."""
+    if a and a[0] in _FIRST and a[-1] in _DIGITS and len(a) < 300 and b'_' not in a \
+            and b'e' not in a and b'E' not in a:
         try:
             return float(a)
         except ValueError:
