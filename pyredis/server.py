@@ -519,14 +519,15 @@ class Server:
 
     def _delete_and_propagate(self, db, key, cls, event, lazy):
         """Delete a key the server itself removes, fire its keyspace event and
-        propagate a DEL, so the AOF and the replicas drop it too."""
+        propagate a DEL (UNLINK when freed lazily, as propagateDeletion
+        does), so the AOF and the replicas drop it too."""
         db.delete(key, lazy)
         if self.tracking_on:
             self.tracking.invalidate(key)
         if self.notify_flags:
             self.notify(cls, event, key, db.id)
         if self.propagate_targets:
-            self.also_propagate(db.id, [b'DEL', key])
+            self.also_propagate(db.id, [b'UNLINK' if lazy else b'DEL', key])
 
     def empty_database(self, db, lazy=False):
         """emptyData for one database: drop every key, then let the

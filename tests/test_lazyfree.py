@@ -3,6 +3,7 @@ directives, side by side with redis-server: the same replies, the data gone
 at once for the clients, and the same lazyfree_pending_objects /
 lazyfreed_objects counts once the background freeing is done."""
 
+import os
 import time
 
 import pytest
@@ -91,3 +92,18 @@ def test_long_list_is_freed_lazily(server_factory, kind):
     r.rpush('short', *([b'y' * 100] * 1000))     # about 13 nodes: at once
     assert r.unlink('l', 'short') == 2
     assert _settled(r) == 1
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_lazy_expiry_propagates_unlink(server_factory, kind, tmp_path):
+    srv = server_factory(kind, '--appendonly', 'yes', '--lazyfree-lazy-expire', 'yes',
+                         cwd=str(tmp_path))
+    r = srv.client()
+    r.set('gone', 'v', px=20)
+    r.set('kept', 'v')
+    time.sleep(0.1)
+    assert r.get('gone') is None
+    incr = [n for n in os.listdir(tmp_path / 'appendonlydir') if n.endswith('.incr.aof')]
+    text = (tmp_path / 'appendonlydir' / incr[0]).read_bytes()
+    assert b'$6\r\nUNLINK\r\n$4\r\ngone\r\n' in text
+    assert b'$3\r\nDEL\r\n' not in text
