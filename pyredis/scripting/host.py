@@ -31,6 +31,7 @@ from .. import db as db_module
 from .. import log
 from ..util import bytes_to_human
 from ..evict import OOM_ERR
+from ..commands import DISPATCH
 from ..networking import Client
 from ..replication import REPL_CONNECTED
 from .functions import Functions
@@ -273,52 +274,55 @@ class ScriptHost:
 
     # -- callbacks from Lua ---------------------------------------------------------
 
-    def call_from_lua(self, *args):
-        """redis.call/redis.pcall (luaRedisGenericCommand + scriptCall):
-        (True, value) or (False, error message, ignore-stats)."""
+    def lua_call(self, *args):
+        """redis.call (luaRedisGenericCommand + scriptCall): the command's
+        reply as a Lua value; an error raises (ScriptRaise: luaError)."""
         ctx = self.ctx
         if ctx is None:
-            return False, b'ERR redis.call/pcall can only be called inside a script invocation'
-        if not args:
-            return False, b'ERR Please specify at least one argument for this redis lib call'
-        argv = []
-        for a in args:
-            t = type(a)
-            if t is bytes:
-                argv.append(a)
-            elif t is int or t is float:
-                argv.append(b'%.17g' % a)
-            else:
-                return False, b'ERR Lua redis lib command arguments must be strings or integers'
-        cmd = lookup_for_script(argv)
-        server = self.server
+            raise ScriptRaise(b'ERR redis.call/pcall can only be called inside a script '
+                              b'invocation')
+        argv = list(args)
+        for a in argv:
+            if type(a) is not bytes:
+                argv = _lua_args(argv)
+                break
+        if not argv:
+            raise ScriptRaise(b'ERR Please specify at least one argument for this redis lib '
+                              b'call')
+        cmd = DISPATCH.get(argv[0])
+        if cmd is None or cmd.subcommands is not None or cmd.proc is None:
+            cmd = lookup_for_script(argv)
+            if cmd is None:
+                self._refuse(None, b'Unknown Redis command called from script')
         n = len(argv)
-        if cmd is None:
-            return self._refuse(None, b'Unknown Redis command called from script')
         if n < cmd.min_args or n > cmd.max_args:
-            return self._refuse(cmd, b'Wrong number of args calling Redis command from script')
+            self._refuse(cmd, b'Wrong number of args calling Redis command from script')
         if 'noscript' in cmd.flags:
-            return self._refuse(cmd, b'This Redis command is not allowed from script')
+            self._refuse(cmd, b'This Redis command is not allowed from script')
         if ctx.stale and not cmd.stale:
-            return self._refuse(cmd, b'Can not execute the command on a stale replica')
+            self._refuse(cmd, b'Can not execute the command on a stale replica')
+        server = self.server
         acl = self.acl_check
         if acl is not None:
             err = acl(ctx.caller, cmd, argv)
             if err is not None:
-                return self._refuse(cmd, err)
+                self._refuse(cmd, err)
         # scriptVerifyWriteCommandAllow: may-replicate commands count as
         # writes for a read-only run; a script that already wrote goes on.
-        if ctx.read_only and (cmd.is_write or cmd.fullname in MAY_REPLICATE):
-            return self._refuse(cmd, b'Write commands are not allowed from read-only scripts.')
-        if cmd.is_write and not ctx.write_dirty:
-            if (server.masterhost and server.config.replica_read_only
-                    and not ctx.caller.is_master):
-                return self._refuse(cmd, READONLY_ERR)
-            if server.write_denied_reason is not None:
-                return self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+        if cmd.is_write:
+            if ctx.read_only:
+                self._refuse(cmd, b'Write commands are not allowed from read-only scripts.')
+            if not ctx.write_dirty:
+                if (server.masterhost and server.config.replica_read_only
+                        and not ctx.caller.is_master):
+                    self._refuse(cmd, READONLY_ERR)
+                if server.write_denied_reason is not None:
+                    self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+        elif ctx.read_only and cmd.fullname in MAY_REPLICATE:
+            self._refuse(cmd, b'Write commands are not allowed from read-only scripts.')
         if (cmd.denyoom and ctx.script_oom and not ctx.allow_oom and not ctx.write_dirty
                 and not ctx.caller.is_master):
-            return self._refuse(cmd, OOM_ERR.rstrip(b'\r\n'))
+            self._refuse(cmd, OOM_ERR.rstrip(b'\r\n'))
         if cmd.is_write:
             ctx.write_dirty = True
         c = self.client
@@ -337,15 +341,25 @@ class ScriptHost:
         reply = out[0] if len(out) == 1 else b''.join(out)
         out.clear()
         if not reply:
-            return True, None
+            return None
+        first = reply[0]
+        if first == 36 and reply[1] != 45:      # '$': the common bulk reply
+            return reply[reply.index(b'\n') + 1:-2]
         ok, value = reply_to_lua(self.state, reply)
         if ok:
-            return True, value
-        return False, value, True
+            return value
+        raise ScriptRaise(value, True)
+
+    def lua_pcall(self, *args):
+        """redis.pcall: as redis.call, an error returned as its table."""
+        try:
+            return self.lua_call(*args)
+        except ScriptRaise as e:
+            return self._error_table(e.msg, e.ignore_stats)
 
     def _refuse(self, cmd, err):
         """scriptCall's error path: counted as a rejected call and an error
-        reply; the script gets the message (luaPushError's form)."""
+        reply; raises the message for the script (luaPushError's form)."""
         if err[:1] == b'-':
             reply = err
             msg = err[1:] if b' ' in err else b'ERR ' + err[1:]
@@ -355,7 +369,7 @@ class ScriptHost:
         self.server.error_replied(reply + b'\r\n')
         if cmd is not None:
             cmd.rejected_calls += 1
-        return False, msg, True
+        raise ScriptRaise(msg, True)
 
     def interrupt(self, loading=False):
         """The count hook: returns the error to raise when the script must
@@ -374,20 +388,6 @@ class ScriptHost:
                     'SCRIPT KILL' if ctx.eval_mode else 'FUNCTION KILL'))
             return SCRIPT_KILLED
         return None
-
-    def lua_call(self, *args):
-        """redis.call: the value, or raises the error (luaError)."""
-        r = self.call_from_lua(*args)
-        if r[0]:
-            return r[1]
-        raise ScriptRaise(r[1], len(r) > 2 and r[2])
-
-    def lua_pcall(self, *args):
-        """redis.pcall: the value, or the error table."""
-        r = self.call_from_lua(*args)
-        if r[0]:
-            return r[1]
-        return self._error_table(r[1], len(r) > 2 and r[2])
 
     def _error_table(self, msg, ignore, state=None):
         d = {b'err': msg}
@@ -470,6 +470,21 @@ class ScriptHost:
         if self.acl_check is not None and self.ctx is not None:
             return self.acl_check(self.ctx.caller, cmd, argv, False) is None
         return True
+
+
+def _lua_args(args):
+    """luaArgsToRedisArgv: numbers as %.17g, anything else refused."""
+    argv = []
+    for a in args:
+        t = type(a)
+        if t is bytes:
+            argv.append(a)
+        elif t is int or t is float:
+            argv.append(b'%.17g' % a)
+        else:
+            raise ScriptRaise(b'ERR Lua redis lib command arguments must be strings or '
+                              b'integers')
+    return argv
 
 
 def server_version():
