@@ -122,3 +122,27 @@ def test_request_cut_across_the_script_is_not_lost(server_factory):
     assert c.call('GET', 'k') == b'$5\r\nvalue\r\n'
     for conn in (a, b, c):
         conn.close()
+
+
+def test_redis_cli_script_kill(server_factory):
+    """redis-cli, connecting while the script runs, kills it."""
+    import shutil
+    import subprocess
+    if not shutil.which('redis-cli'):
+        pytest.skip('redis-cli is not installed')
+    srv = server_factory('pyredis', '--lua-time-limit', '100')
+    a = RawConn(srv.port, timeout=30)
+    b = RawConn(srv.port, timeout=30)
+    a.send_command('EVAL', LOOP, '0')
+    _wait_busy(b)
+    cli = ['redis-cli', '-p', str(srv.port)]
+    out = subprocess.run(cli + ['PING'], capture_output=True, text=True, timeout=30).stdout
+    assert out.startswith('BUSY Redis is busy running a script.')
+    out = subprocess.run(cli + ['SCRIPT', 'KILL'], capture_output=True, text=True,
+                         timeout=30).stdout
+    assert out == 'OK\n'
+    assert a.read_reply().startswith(b'-ERR Script killed by user with SCRIPT KILL...')
+    assert subprocess.run(cli + ['PING'], capture_output=True, text=True,
+                          timeout=30).stdout == 'PONG\n'
+    a.close()
+    b.close()
