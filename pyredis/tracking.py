@@ -69,6 +69,7 @@ class Tracking:
         self.bcast_keys = {}    # prefix -> {key: client id that modified it}
         self.bcast_scheduled = False
         self.pending = []       # (client, value) for the running client
+        self.finders = {}       # Command -> how to find its keys (_key_finder)
         self.flush_pending = False
 
     # -- enabling -----------------------------------------------------------------
@@ -122,24 +123,49 @@ class Tracking:
 
     # -- remembering reads --------------------------------------------------------------
 
+    def _key_finder(self, cmd):
+        """How to find a command's keys, once per command: None (not a
+        read to remember), a (first, last, step) range when the legacy key
+        positions say it all, or True (ask the key specs)."""
+        if ('readonly' not in cmd.flags or 'pubsub' in cmd.flags
+                or cmd.name in (b'eval_ro', b'evalsha_ro', b'fcall_ro')):
+            finder = None
+        elif 'movablekeys' not in cmd.flags and cmd.first_key > 0:
+            finder = (cmd.first_key, cmd.last_key, cmd.key_step)
+        else:
+            finder = True
+        self.finders[cmd] = finder
+        return finder
+
     def after_call(self, c, cmd, argv):
         """A command ran (call()): remember the keys a tracking client read."""
         t = self.clients.get(c.id)
-        if t is None or t.flags & BCAST or 'readonly' not in cmd.flags:
+        if t is None or t.flags & BCAST:
             return
-        if cmd.name in (b'eval_ro', b'evalsha_ro', b'fcall_ro') or 'pubsub' in cmd.flags:
+        finder = self.finders.get(cmd, False)
+        if finder is False:
+            finder = self._key_finder(cmd)
+        if finder is None:
             return
-        if t.flags & OPTIN and not t.flags & CACHING:
-            return
-        if t.flags & OPTOUT and t.flags & CACHING:
-            return
-        from .commands import command_keys
-        keys = command_keys(cmd, argv)
-        if keys.__class__ is bytes:
-            return
+        if t.flags & (OPTIN | OPTOUT):
+            if t.flags & OPTIN and not t.flags & CACHING:
+                return
+            if t.flags & OPTOUT and t.flags & CACHING:
+                return
+        if finder is True:
+            from .commands import command_keys
+            keys = command_keys(cmd, argv)
+            if keys.__class__ is bytes:
+                return
+            positions = [pos for pos, _ in keys]
+        else:
+            first, last, step = finder
+            if last < 0:
+                last += len(argv)
+            positions = range(first, min(last, len(argv) - 1) + 1, step)
         table = self.table
         cid = c.id
-        for pos, _ in keys:
+        for pos in positions:
             key = argv[pos]
             ids = table.get(key)
             if ids is None:
