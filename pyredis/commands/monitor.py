@@ -48,7 +48,7 @@ def quoted(arg):
     return b'"' + b''.join([_REPR[ch] for ch in arg]) + b'"'
 
 
-def _redacted(name, argv):
+def redacted(name, argv):
     """The arguments with credentials hidden (redactClientCommandArgument)."""
     if name == b'auth':
         return [argv[0]] + [None] * (len(argv) - 1)
@@ -89,7 +89,7 @@ def feed(server, c, cmd, argv, before):
         source = (b'unix:%s' % server.config.unixsocket.encode()) if c.unix else c.addr
     us = time.time_ns() // 1000
     if name in (b'auth', b'hello', b'migrate'):
-        argv = _redacted(name, argv)
+        argv = redacted(name, argv)
     line = b'+%d.%06d [%d %s] %s\r\n' % (
         us // 1000000, us % 1000000, c.db.id, source,
         b' '.join([REDACTED if a is None else quoted(a) for a in argv]))

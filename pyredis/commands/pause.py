@@ -24,10 +24,9 @@ import time
 
 from . import command
 from ..resp import OK, SYNTAX_ERR
+from ..server import MAY_REPLICATE
 
 PAUSE_WRITE, PAUSE_ALL = 1, 2
-
-MAY_REPLICATE = frozenset((b'eval', b'evalsha', b'fcall', b'publish', b'spublish', b'pfcount'))
 
 
 class Postponed:

@@ -34,7 +34,7 @@ from . import command
 from .. import resp
 from ..resp import help_reply
 from ..util import string2ll
-from .monitor import _redacted
+from .monitor import redacted
 
 GATE_BELOW_US = 1000
 MAX_ARGC = 32       # SLOWLOG_ENTRY_MAX_ARGC
@@ -55,7 +55,7 @@ class SlowLog:
             return
         name = cmd.name if cmd.parent is None else cmd.parent.name
         if name in (b'auth', b'hello', b'migrate'):
-            argv = [b'(redacted)' if a is None else a for a in _redacted(name, argv)]
+            argv = [b'(redacted)' if a is None else a for a in redacted(name, argv)]
         n = len(argv)
         shown = min(n, MAX_ARGC)
         args = []
