@@ -6,8 +6,10 @@ slower gates (authentication, ACL permissions of a restricted user (acl.py),
 MULTI queueing, pub/sub context, loading, read-only replica, MISCONF).
 Whether any gate can apply is folded into one flag per client
 (``Client.gated``, recomputed when the client's or the server's state
-changes, not per command). maxmemory's OOM check is not a gate: it is
-consulted for denyoom commands only.
+changes, not per command), but for a restricted user's permissions: the
+trusted path runs only what that user's table (acl.py) holds, and the rest
+comes here. maxmemory's OOM check is not a gate: it is consulted for
+denyoom commands only.
 
 ``call`` is Redis's call(), the one function that executes a command with
 all its effects: the handler, its duration and counters, error statistics

@@ -405,7 +405,8 @@ def test_aclfile_and_user_directives_both(server_factory, tmp_path):
 
 
 def test_unrestricted_clients_stay_on_the_trusted_path(pair):
-    # The default user's clients are not gated; a restricted user's are.
+    # Both run pipelines on the trusted path (a restricted user's from its
+    # table, acl.py); the restricted one's last key is denied.
     r = redis.Redis(port=pair.ours.port)
     r.acl_setuser('app', enabled=True, nopass=True, keys=['app:*'],
                   categories=['+@read', '+@write'])
