@@ -332,7 +332,12 @@ class Client(asyncio.Protocol):
         # pipeline before reading would otherwise never finish sending):
         # the output buffer limits bound what it may hold, and the cron
         # watches it meanwhile for the soft limit's seconds.
-        self.server.output_backlog.add(self)
+        server = self.server
+        server.output_backlog.add(self)
+        if server.config.maxmemory_clients and server.loop is not None:
+            # Redis looks at the clients' total after each command; here,
+            # when one's output starts to back up (and in the cron).
+            server.loop.call_soon(evict_clients, server)
 
     def resume_writing(self):
         self.server.output_backlog.discard(self)
