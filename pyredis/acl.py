@@ -56,13 +56,13 @@ files, stats and the log are those of the full path
 
 import hashlib
 import os
-import time
 from functools import partial
 from operator import attrgetter
 
 from . import facts, log
 from .commands import DISPATCH, TABLE, Command
 from .util import glob_match, split_args
+from . import clock
 
 try:
     from ._speedups import KeyGuard
@@ -1109,7 +1109,7 @@ class ACL:
         e.reason = reason
         e.context = context
         e.username = username if username is not None else c.user.name
-        e.ctime = int(time.time() * 1000)
+        e.ctime = int(clock.time() * 1000)
         if obj is not None:
             e.object = obj
         elif reason == DENIED_CMD:
@@ -1261,7 +1261,7 @@ class ACL:
         True, or False with the reason logged."""
         content = b''.join(b'user %s %s\n' % (u.name, u.describe())
                            for u in self.sorted_users())
-        tmp = '%s.tmp-%d-%d' % (path, os.getpid(), int(time.time() * 1000))
+        tmp = '%s.tmp-%d-%d' % (path, os.getpid(), int(clock.time() * 1000))
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o644)
         except OSError as e:

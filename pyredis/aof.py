@@ -56,10 +56,10 @@ import asyncio
 import gc
 import os
 import signal
-import time
 
 from . import log
 from .util import fsync_dir
+from . import clock
 
 AOF_OFF, AOF_ON, AOF_WAIT_REWRITE = 0, 1, 2
 
@@ -437,13 +437,13 @@ def rewrite_commands(server, timestamp=False):
     if not REWRITERS:
         _default_rewriters()
     if timestamp:
-        yield b'#TS:%d\r\n' % int(time.time())
+        yield b'#TS:%d\r\n' % int(clock.time())
     # Function libraries first, as FUNCTION LOAD commands (rewriteFunctions).
     functions = getattr(server, 'rdb_functions', None)
     if functions is not None:
         for code in functions():
             yield encode_command([b'FUNCTION', b'LOAD', code])
-    now = time.time() * 1000
+    now = clock.time() * 1000
     for db in server.dbs:
         if not db.data:
             continue
@@ -815,7 +815,7 @@ class Aof:
             self.last_fsync = self.server.unixtime
 
     def _write_error(self, data, written, e):
-        now = time.time()
+        now = clock.time()
         if now - self._last_write_error_log > 30:
             self._last_write_error_log = now
             log.warning('Error writing to the AOF file: %s' % e.strerror)
@@ -1022,7 +1022,7 @@ class Aof:
             self.lastbgrewrite_ok = False
             return False
         self.rewrites += 1
-        start = time.time()
+        start = clock.time()
         try:
             pid = os.fork()
         except OSError as e:
@@ -1032,12 +1032,12 @@ class Aof:
         if pid == 0:
             _child_main(server)
         if hasattr(server, 'stat'):
-            server.stat.latest_fork_usec = int((time.time() - start) * 1e6)
+            server.stat.latest_fork_usec = int((clock.time() - start) * 1e6)
             server.stat.total_forks = getattr(server.stat, 'total_forks', 0) + 1
         log.notice('Background append only file rewriting started by pid %d' % pid)
         self.child_pid = pid
         self.rewrite_scheduled = False
-        self.rewrite_time_start = time.time()
+        self.rewrite_time_start = clock.time()
         return True
 
     def kill_child(self):
@@ -1100,7 +1100,7 @@ class Aof:
             log.notice('Removing the temp incr aof file %s in the background' % name)
             _unlink(self.path(name))
         self.child_pid = None
-        self.rewrite_time_last = int(time.time() - self.rewrite_time_start)
+        self.rewrite_time_last = int(clock.time() - self.rewrite_time_start)
         self.rewrite_time_start = -1
         if self.state == AOF_WAIT_REWRITE:
             self.rewrite_scheduled = True
@@ -1305,7 +1305,7 @@ class Aof:
         # state (startLoading / loadingAbsProgress).
         progress = getattr(server, 'rdb_state', None)
         if progress is not None and hasattr(progress, 'loading_total'):
-            progress.loading_start = int(time.time())
+            progress.loading_start = int(clock.time())
             progress.loading_total = total
             progress.loading_loaded = 0
         else:
@@ -1318,7 +1318,7 @@ class Aof:
                 is_base = info is m.base
                 if is_base:
                     base_size = self.file_size(info.name)
-                start = time.time()
+                start = clock.time()
                 gen = load_single_file_iter(self, info.name)
                 while True:
                     try:
@@ -1334,7 +1334,7 @@ class Aof:
                     progress.loading_loaded = done
                 if ret == AOF_OK or (ret == AOF_TRUNCATED and last):
                     log.notice('DB loaded from %s file %s: %.3f seconds' % (
-                        'base' if is_base else 'incr', info.name, time.time() - start))
+                        'base' if is_base else 'incr', info.name, clock.time() - start))
                 if ret == AOF_EMPTY and not is_base:
                     ret = AOF_OK
                 if ret == AOF_TRUNCATED and not last:
@@ -1396,7 +1396,7 @@ class Aof:
         try:
             self.load_manifest_from_disk()
             if self.state == AOF_ON:
-                start = time.time()
+                start = clock.time()
                 # AOF takes precedence: whatever another loader put in the
                 # keyspace before us is replaced.
                 for db in server.dbs:
@@ -1424,7 +1424,7 @@ class Aof:
                     raise AofFatal()
                 if ret != AOF_NOT_EXIST:
                     log.notice('DB loaded from append only file: %.3f seconds' % (
-                        time.time() - start))
+                        clock.time() - start))
                 server.aof_loaded = True
             self.open_on_start()
             self.del_history_files()
@@ -1685,7 +1685,7 @@ class _Replayer:
 
 def info_fields(server):
     aof = server.aof
-    now = time.time()
+    now = clock.time()
     fields = [
         ('aof_enabled', int(aof.state != AOF_OFF)),
         ('aof_rewrite_in_progress', int(aof.child_pid is not None)),

@@ -13,10 +13,10 @@ top, under the command line only (tests/test_layers.py walks them).
 """
 
 from . import aof, evict, metrics, pubsub, replication, tracking
-from .commands import (aof_cmd, bitmaps, blocking, config_cmd, connection, database, debug,
-                       functions, geo, hashes, hyperloglog, info, introspection, keys, lists,
-                       latency, memory, monitor, pause, persistence, register_family, scripting,
-                       sets, slowlog, sort, streams, strings, transactions, zsets)
+from .commands import (aof_cmd, bitmaps, blocking, clock_cmd, config_cmd, connection, database,
+                       debug, functions, geo, hashes, hyperloglog, info, introspection, keys,
+                       lists, latency, memory, monitor, pause, persistence, register_family,
+                       scripting, sets, slowlog, sort, streams, strings, transactions, zsets)
 from .commands import tracking as tracking_cmds
 from .commands import acl as acl_cmds
 from .commands import pubsub as pubsub_cmds
@@ -37,7 +37,7 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           replication_cmds.attach, evict.attach, memory.attach, blocking.attach,
           aof.attach_server, aof_cmd.attach, scripting.attach, functions.attach,
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
-          latency.attach, tracking.attach)
+          latency.attach, tracking.attach, clock_cmd.attach)
 
 _loaded = False
 

@@ -27,11 +27,11 @@ dict has no random-bucket access as Redis's dictGetRandomKey has.
 
 import itertools
 import random
-import time
 
 from .notify import NotifyFlags
 from .resp import WRONGTYPE_ERR
 from .stream import Stream
+from . import clock
 
 NEW = NotifyFlags.NEW
 KEY_MISS = NotifyFlags.KEY_MISS
@@ -50,7 +50,7 @@ class Database:
         self.lru = {}
         # The server's LRU clock, copied here by the cron so that a lookup
         # reads one attribute; keyspace hits/misses are summed by INFO.
-        self.lruclock = int(time.time()) & ((1 << 24) - 1)
+        self.lruclock = int(clock.time()) & ((1 << 24) - 1)
         self.hits = 0
         self.misses = 0
         self.avg_ttl = 0
@@ -71,7 +71,7 @@ class Database:
         """lookupKeyRead: the value, or None if missing or expired; counts
         keyspace hits and misses."""
         expires = self.expires
-        if expires and key in expires and expires[key] <= time.time() * 1000:
+        if expires and key in expires and expires[key] <= clock.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 self.misses += 1
                 if self.server.notify_flags & KEY_MISS:
@@ -93,7 +93,7 @@ class Database:
         LOOKUP_NONOTIFY) but the key's access time is left alone (TTL, TYPE,
         EXISTS, OBJECT)."""
         expires = self.expires
-        if expires and key in expires and expires[key] <= time.time() * 1000:
+        if expires and key in expires and expires[key] <= clock.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 self.misses += 1
                 if notify and self.server.notify_flags & KEY_MISS:
@@ -111,7 +111,7 @@ class Database:
     def lookup_write(self, key):
         """lookupKeyWrite: like lookup, without the hit/miss statistics."""
         expires = self.expires
-        if expires and key in expires and expires[key] <= time.time() * 1000:
+        if expires and key in expires and expires[key] <= clock.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 return None
         v = self.data.get(key)
@@ -138,7 +138,7 @@ class Database:
     def exists(self, key):
         """Existence check that honours expiry but does not touch the LRU."""
         when = self.expires.get(key)
-        if when is not None and when <= time.time() * 1000:
+        if when is not None and when <= clock.time() * 1000:
             if self.server.expire_if_needed(self, key):
                 return False
         return key in self.data
@@ -205,7 +205,7 @@ class Database:
 
     def is_expired(self, key):
         when = self.expires.get(key)
-        return when is not None and when <= time.time() * 1000
+        return when is not None and when <= clock.time() * 1000
 
     def random_key(self):
         """A random key that is not expired (expired samples are removed,

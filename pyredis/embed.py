@@ -124,6 +124,15 @@ class EmbeddedServer:
         kw.setdefault('port', self.port)
         return redis.asyncio.Redis(**kw)
 
+    @property
+    def clock(self):
+        """The server clock (pyredis.clock): ``freeze()``, ``advance(s)``,
+        ``resume()``, ``reset()``. It is the process's: every server
+        embedded in the process sees it move. (An isolated server has its
+        own: move it with DEBUG CLOCK, enable-debug-command permitting.)"""
+        from . import clock
+        return clock
+
     # -- start and stop ----------------------------------------------------------
 
     def start(self):

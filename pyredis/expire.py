@@ -29,6 +29,7 @@ notified (``expired`` event) and propagated as DEL like lazy ones.
 """
 
 import time
+from . import clock
 
 KEYS_PER_LOOP = 20
 ACCEPTABLE_STALE = 10       # percent
@@ -81,7 +82,7 @@ def active_expire_cycle(server, fast=False):
                 db.expire_scan = None
                 break
             iteration += 1
-            now = time.time() * 1000
+            now = clock.time() * 1000
             expired = sampled = 0
             ttl_sum = ttl_samples = 0
             scan = db.expire_scan

@@ -11,6 +11,7 @@ also to syslog when ``syslog-enabled`` is set (ident and facility from
 import os
 import sys
 import time
+from . import clock
 
 DEBUG, VERBOSE, NOTICE, WARNING = range(4)
 LEVELS = {'debug': DEBUG, 'verbose': VERBOSE, 'notice': NOTICE, 'warning': WARNING}
@@ -35,7 +36,7 @@ class Logger:
     def log(self, level, msg):
         if level < self.level:
             return
-        now = time.time()
+        now = clock.time()
         stamp = time.strftime('%d %b %Y %H:%M:%S', time.localtime(now))
         line = '%d:%s %s.%03d %s %s\n' % (os.getpid(), self.role, stamp,
                                           int(now * 1000) % 1000, _MARKS[level], msg)

@@ -41,13 +41,13 @@ not hold the others back.
 import asyncio
 import errno
 import socket
-import time
 from time import perf_counter_ns
 
 from . import log, resp
 from .commands import DISPATCH
 from .config import repr_string
 from .resp import CommandError, RequestParser, ProtocolError, inline_requests
+from . import clock
 
 try:
     from ._speedups import parse_requests, set_command_names
@@ -144,7 +144,7 @@ class Client(asyncio.Protocol):
         self.laddr = b''
         self.fd = -1
         self.unix = unix
-        self.ctime = self.last_interaction = time.time()
+        self.ctime = self.last_interaction = clock.time()
         self.closing = False
         self.close_after_reply = False
         self.reply_mode = 0
@@ -613,7 +613,7 @@ class Client(asyncio.Protocol):
                     # client as a command does: a CLIENT REPLY SKIP ends.
                     self.reply_mode &= ~REPLY_SKIP
                     if self.is_replica and self.repl is not None:
-                        self.repl.ack_time = time.time()
+                        self.repl.ack_time = clock.time()
                 if self.closing:    # QUIT: nothing after it runs
                     break
                 if self.authenticated and parser.next_is_multibulk():

@@ -63,11 +63,11 @@ import gc
 import math
 import os
 import struct
-import time
 from collections import deque
 
 from . import crc64 as _crc64, lzf, stream
 from .zset import ZSet
+from . import clock
 
 crc64 = _crc64.crc64
 
@@ -595,7 +595,7 @@ class Writer:
         w(b'REDIS%04d' % RDB_VERSION)
         w(_aux(b'redis-ver', REDIS_VERSION.encode()))
         w(_aux(b'redis-bits', b'64'))
-        w(_aux(b'ctime', b'%d' % int(time.time())))
+        w(_aux(b'ctime', b'%d' % int(clock.time())))
         w(_aux(b'used-mem', b'%d' % _used_memory(server)))
         for k, v in (aux or {}).items():
             w(_aux(k, v))
@@ -607,8 +607,8 @@ class Writer:
             for code in functions():
                 w(b'\xf5' + encode_string(code, opts.compress))
         if now_ms is None:
-            now_ms = int(time.time() * 1000)
-        lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
+            now_ms = int(clock.time() * 1000)
+        lruclock = getattr(server, 'lruclock', int(clock.time()) & LRU_CLOCK_MAX)
         self.server = server
         for db in server.dbs:
             self.save_db(db, now_ms, lruclock)
@@ -691,7 +691,7 @@ def set_lfu_frequency(server, db, key, freq):
     lru = db.lru
     if type(lru) is dict:
         return False
-    minutes = (int(getattr(server, 'unixtime', time.time())) // 60) & 0xFFFF
+    minutes = (int(getattr(server, 'unixtime', clock.time())) // 60) & 0xFFFF
     dict.__setitem__(lru, key, (minutes << 8) | (freq & 255))
     return True
 
@@ -1264,8 +1264,8 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
     dbs = server.dbs
     db = dbs[0]
     if now_ms is None:
-        now_ms = int(time.time() * 1000)
-    lruclock = getattr(server, 'lruclock', int(time.time()) & LRU_CLOCK_MAX)
+        now_ms = int(clock.time() * 1000)
+    lruclock = getattr(server, 'lruclock', int(clock.time()) & LRU_CLOCK_MAX)
     expire = None
     idle = freq = None
     next_yield = yield_every

@@ -65,7 +65,6 @@ rules): a malformed one drops the link and the cached master.
 import asyncio
 import os
 import socket
-import time
 
 from . import log
 from .acl import SUPERUSER
@@ -73,6 +72,7 @@ from .aof import pack_commands
 from .networking import Client, parse_requests
 from .resp import (MASTER_INLINE, ProtocolError, RequestParser, protocol_error_cause,
                    query_buffer_sample)
+from . import clock
 
 # Replica states on the master side (INFO's names).
 WAIT_BGSAVE = 'wait_bgsave'
@@ -153,7 +153,7 @@ class ReplicaLink:
         self.capa_eof = False
         self.capa_psync2 = False
         self.ack_off = 0
-        self.ack_time = time.time()
+        self.ack_time = clock.time()
         # True between an EOF-framed payload and the replica's first ACK:
         # the stream is held in ``pending`` meanwhile.
         self.wait_ack = False
@@ -175,7 +175,7 @@ class Replication:
         self.backlog_off = 0
         self.replicas = []           # Clients with is_replica
         self.slaveseldb = -1
-        self.no_replicas_since = time.time()
+        self.no_replicas_since = clock.time()
         self.last_ping = 0.0
         self.stat_sync_full = 0
         self.stat_sync_partial_ok = 0
@@ -210,7 +210,7 @@ class Replication:
         self.backlog = bytearray()
         self.backlog_off = self.master_repl_offset
         # The first PING goes out one period after the stream starts.
-        self.last_ping = time.time()
+        self.last_ping = clock.time()
         server = self.server
         if self.feed not in server.propagate_targets:
             if not server.propagate_targets:
@@ -329,7 +329,7 @@ class Replication:
         self.stat_sync_full += 1
         r.state = WAIT_BGSAVE
         r.in_job = False
-        r.ack_time = time.time()
+        r.ack_time = clock.time()
         self.attach_replica(c, r)
         self.maybe_start_sync()
 
@@ -509,7 +509,7 @@ class Replication:
                     log.notice('Synchronization with replica %s succeeded' % desc)
                 r.state = ONLINE
                 r.in_job = False
-                r.ack_time = time.time()
+                r.ack_time = clock.time()
                 if not r.wait_ack:
                     self.flush_pending(c)
         if job.path:
@@ -548,7 +548,7 @@ class Replication:
             return False
         self.attach_replica(c, r)
         r.state = ONLINE
-        r.ack_time = time.time()
+        r.ack_time = clock.time()
         if c.out:
             c.flush()
         if r.capa_psync2:
@@ -593,7 +593,7 @@ class Replication:
         r = c.repl
         if offset > r.ack_off:
             r.ack_off = offset
-        r.ack_time = time.time()
+        r.ack_time = clock.time()
         if r.wait_ack:
             r.wait_ack = False
             log.notice('Synchronization with replica %s succeeded' % self.replica_name(c))
@@ -620,7 +620,7 @@ class Replication:
             self.replicas.remove(c)
             log.notice('Connection with replica %s lost.' % self.replica_name(c))
             if not self.replicas:
-                self.no_replicas_since = time.time()
+                self.no_replicas_since = clock.time()
             self.refresh_good_replicas()
         if c.blocked is not None and isinstance(c.blocked, WaitState):
             if c.blocked in self.waiting:
@@ -753,10 +753,10 @@ class Replication:
                    '\'%s\'' % (self.replid, self.replid2))
         self.replid2 = replid
         self.second_replid_offset = offset + 1
-        self.no_replicas_since = time.time()
+        self.no_replicas_since = clock.time()
         lazy = bool(cfg(server, 'lazyfree_lazy_expire', False))
         verb = b'UNLINK' if lazy else b'DEL'
-        now = int(time.time() * 1000)
+        now = int(clock.time() * 1000)
         expired = 0
         for db in server.dbs:
             for key in [k for k, when in db.expires.items() if when < now]:
@@ -814,7 +814,7 @@ class Replication:
 
     def refresh_good_replicas(self):
         lag = cfg(self.server, 'min_replicas_max_lag', 10)
-        now = time.time()
+        now = clock.time()
         self.good_replicas = sum(1 for c in self.replicas
                                  if c.repl.state == ONLINE and now - c.repl.ack_time <= lag)
 
@@ -877,7 +877,7 @@ class Replication:
     def cron(self):
         """replicationCron, run every second."""
         server = self.server
-        now = time.time()
+        now = clock.time()
         timeout = cfg(server, 'repl_timeout', 60)
         # Master side.
         if self.replicas:
@@ -937,7 +937,7 @@ class Replication:
 
     def start_link(self):
         self.link_state = REPL_CONNECTING
-        self.sync_last_io = time.time()
+        self.sync_last_io = clock.time()
         self.link_task = self.server.loop.create_task(self._master_link(
             self.masterhost, self.masterport))
 
@@ -953,7 +953,7 @@ class Replication:
             self.master_client = None
             self.server.clients.pop(mc.id, None)
         if self.link_state == REPL_CONNECTED:
-            self.down_since = time.time()
+            self.down_since = clock.time()
 
     def link_lost(self):
         if self.masterhost is None:
@@ -962,7 +962,7 @@ class Replication:
             log.notice('Connection with master lost.')
             if self.can_psync:      # (not after a protocol error)
                 log.notice('* Caching the disconnected master state.')
-            self.down_since = time.time()
+            self.down_since = clock.time()
         self.link_state = REPL_CONNECT
         self.update_gate()
 
@@ -1005,7 +1005,7 @@ class Replication:
         reader, writer = await asyncio.open_connection(host, port, limit=1 << 20)
         self.master_writer = writer
         self.link_state = REPL_HANDSHAKE
-        self.sync_last_io = time.time()
+        self.sync_last_io = clock.time()
         log.notice('MASTER <-> REPLICA sync started')
         log.notice('Non blocking connect for SYNC fired the event.')
 
@@ -1016,7 +1016,7 @@ class Replication:
                 line = await reader.readline()
                 if not line:
                     raise ConnectionError('connection lost')
-                self.sync_last_io = time.time()
+                self.sync_last_io = clock.time()
                 line = line.rstrip(b'\r\n')
                 if line:
                     return line.decode('latin-1')
@@ -1094,7 +1094,7 @@ class Replication:
             line = await reader.readline()
             if not line:
                 raise ConnectionError('connection lost')
-            self.sync_last_io = time.time()
+            self.sync_last_io = clock.time()
             if line.strip():
                 break
         line = line.rstrip(b'\r\n')
@@ -1116,7 +1116,7 @@ class Replication:
                 chunk = await reader.read(1 << 20)
                 if not chunk:
                     raise ConnectionError('connection lost')
-                self.sync_last_io = time.time()
+                self.sync_last_io = clock.time()
                 start = max(0, len(buf) - len(mark))
                 buf += chunk
                 self.sync_read = len(buf)
@@ -1135,7 +1135,7 @@ class Replication:
                 chunk = await reader.read(min(1 << 20, size - len(buf)))
                 if not chunk:
                     raise ConnectionError('connection lost')
-                self.sync_last_io = time.time()
+                self.sync_last_io = clock.time()
                 buf += chunk
                 self.sync_read = len(buf)
             payload = bytes(buf)
@@ -1205,7 +1205,7 @@ class Replication:
         self.master_client = mc
         self.link_state = REPL_CONNECTED
         self.can_psync = True
-        self.last_io = time.time()
+        self.last_io = clock.time()
         self.down_since = None
         self.update_gate()
 
@@ -1217,7 +1217,7 @@ class Replication:
         data = leftover
         while True:
             if data:
-                self.last_io = time.time()
+                self.last_io = clock.time()
                 self.stat_net_repl_in += len(data)
                 raw += data
                 mc = self.master_client
@@ -1363,7 +1363,7 @@ def attach(server):
     last = [0.0]
 
     def cron():
-        now = time.time()
+        now = clock.time()
         if now - last[0] >= 1.0:
             last[0] = now
             repl.cron()

@@ -33,7 +33,6 @@ import gc
 import os
 import signal
 import socket
-import time
 from time import perf_counter_ns
 
 from . import acl, expire, log, resp
@@ -47,6 +46,7 @@ from .notify import NotifyFlags
 from .config import BY_NAME
 from .util import c_string
 from .resp import ARITY_ERR, LOADING_ERR, CommandError
+from . import clock
 
 LRU_CLOCK_MAX = (1 << 24) - 1
 
@@ -79,7 +79,7 @@ class Server:
         self._next_client_id = 0
         self.listeners = []
         self.loop = None
-        self.start_time = time.time()
+        self.start_time = clock.time()
         self.unixtime = int(self.start_time)
         self.lruclock = self.unixtime & LRU_CLOCK_MAX
         self.run_id = os.urandom(20).hex()
@@ -98,6 +98,7 @@ class Server:
         # in other modules: their attach(server) functions, which
         # pyredis.assembly calls for each new Server, fill these.
         self.cron_hooks = []        # fn() from the cron
+        self.clock_hooks = []       # fn() when the clock was moved (clock.advance)
         self.shutdown_hooks = []    # fn(save) -> error or None, before shutting down
         # fn() once the listeners are open (loading data: a hook may return
         # an awaitable, and clients get -LOADING meanwhile).
@@ -147,7 +148,7 @@ class Server:
         self.ready_keys = []
         self.exit_code = None
         self._stopped = None
-        self.rdb_last_save_time = int(time.time())
+        self.rdb_last_save_time = int(clock.time())
         # Users and permissions: the gates ask it (acl.py).
         self.acl = acl.ACL(self)
 
@@ -623,14 +624,36 @@ class Server:
 
     # -- cron -----------------------------------------------------------------------
 
-    def server_cron(self):
+    def _clock_listener(self):
+        # (Called from whichever thread moved the clock.)
+        if self.loop is not None and not self.loop.is_closed():
+            self.loop.call_soon_threadsafe(self.clock_moved)
+
+    def clock_moved(self):
+        """The clock jumped (clock.advance): what that time would have
+        brought happens now - the cached clocks, expired keys found by the
+        expire cycle, blocked clients' timeouts (clock_hooks). Save points
+        are the cron's, at its next run."""
         if self.shutting_down:
             return
-        now = time.time()
+        self._update_clocks()
+        if self.masterhost is None and self.active_expire_enabled:
+            expire.active_expire_cycle(self)
+        for hook in self.clock_hooks:
+            hook()
+
+    def _update_clocks(self):
+        now = clock.time()
         self.unixtime = int(now)
         self.lruclock = self.unixtime & LRU_CLOCK_MAX
         for db in self.dbs:
             db.lruclock = self.lruclock
+        return now
+
+    def server_cron(self):
+        if self.shutting_down:
+            return
+        now = self._update_clocks()
         self.cronloops += 1
         self.stat.track_instantaneous(now, self.total_commands())
         if self.config.timeout:
@@ -722,6 +745,7 @@ class Server:
                     pass
         self.update_gate()
         self.loop.call_later(1.0 / (config.hz or 1), self.server_cron)
+        clock.listeners.append(self._clock_listener)
         for hook in self.startup_hooks:
             result = hook()
             if result is not None and hasattr(result, '__await__'):
@@ -754,6 +778,8 @@ class Server:
             if err:
                 return err
         self.shutting_down = True
+        if self._clock_listener in clock.listeners:
+            clock.listeners.remove(self._clock_listener)
         for srv in self.listeners:
             srv.close()
         if self.config.unixsocket:
@@ -793,7 +819,7 @@ class Stats:
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self._samples = []
-        self._last_sample = (time.time(), 0)
+        self._last_sample = (clock.time(), 0)
         self.instantaneous_ops = 0
 
     def track_instantaneous(self, now, numcommands):

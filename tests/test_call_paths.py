@@ -13,12 +13,11 @@ link, and a restricted ACL user (whose allowed commands the trusted path
 runs from the user's own table, keys checked by a guard: acl.py).
 """
 
-import time
 import types
 
 import pytest
 
-from pyredis import acl as acl_module, aof as aof_module, config, rdb
+from pyredis import acl as acl_module, aof as aof_module, clock, config, rdb
 from pyredis.commands import TABLE
 from pyredis.networking import Client
 from helpers import FakeTransport as Transport
@@ -189,7 +188,8 @@ STATES = ['plain', 'aof', 'replicas', 'aof+replicas', 'maxmemory', 'maxmemory+ao
 @pytest.mark.parametrize('name', sorted(STREAMS))
 def test_inline_path_matches_call(name, state, monkeypatch):
     # Expiry times are absolute: both runs must see the same clock.
-    monkeypatch.setattr(time, 'time', lambda: 1_800_000_000.0)
+    monkeypatch.setattr(clock, 'time', lambda: 1_800_000_000.0)
+    monkeypatch.setattr(clock, 'time_ns', lambda: 1_800_000_000 * 10 ** 9)
     data = STREAMS[name]
     expected = run([data], state, inline=False)
     # (Each state must be in effect, or the comparison proves little.)

@@ -9,7 +9,6 @@ scripts' redis.call, EXEC, SORT BY/GET, requirepass.
 """
 
 import os
-import time
 
 from . import command, lookup
 from .. import acl as acl_mod
@@ -17,6 +16,7 @@ from .. import log
 from ..acl import SetUserError
 from ..resp import OK, bulk, integer, error, help_reply, encode, double, NOT_INT_ERR, ARITY_ERR
 from ..util import string2ll
+from .. import clock
 
 
 def _subcommand_error(argv):
@@ -176,7 +176,7 @@ def acl_log(c, argv):
         if count is None:
             return NOT_INT_ERR
         count = max(count, 0)
-    now = int(time.time() * 1000)
+    now = int(clock.time() * 1000)
     out = []
     for e in acl.log[:count]:
         out.append(b''.join((

@@ -46,7 +46,7 @@ from collections import deque
 
 from . import command
 from . import lists
-from .. import log
+from .. import clock, log
 from ..resp import ZERO, ONE, WRONGTYPE_ERR, NULL_ARRAY, NULL_BULK, NULL3, SYNTAX_ERR, \
     NOT_INT_ERR
 from ..util import strtod, string2ll
@@ -61,7 +61,7 @@ MAX_TIMER_SECONDS = 1e9
 
 class BlockState:
     """client.blocked while a client waits for keys."""
-    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind', 'timed')
+    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind', 'timed', 'deadline')
 
     def __init__(self, db, keys, serve, kind):
         self.db = db
@@ -70,6 +70,7 @@ class BlockState:
         self.timer = None
         self.kind = kind         # b'list' or b'zset': what it waits for
         self.timed = False       # counted in INFO's clients_in_timeout_table
+        self.deadline = None     # on the server clock, for when it jumps
 
 
 def parse_timeout(arg):
@@ -110,6 +111,7 @@ def block(c, keys, timeout_ms, serve, kind):
         state.timed = True
         server.clients_in_timeout_table += 1
         delay = timeout_ms / 1000.0
+        state.deadline = clock.time() + delay
         if delay < MAX_TIMER_SECONDS:
             state.timer = server.loop.call_later(delay, _timed_out, c, state)
     c.blocked = state
@@ -242,6 +244,18 @@ def attach(server):
     server.clients_in_timeout_table = 0
     server.hold_until_served = hold_until_served
     server.client_close_hooks.append(_client_closed)
+    server.clock_hooks.append(functools.partial(_clock_moved, server))
+
+
+def _clock_moved(server):
+    """The clock jumped (clock.advance): the timers run on the real clock,
+    so the waits that the jump took past their timeout end here."""
+    now = clock.time()
+    for c in list(server.clients.values()):
+        state = c.blocked
+        if (isinstance(state, BlockState) and state.deadline is not None
+                and state.deadline <= now):
+            _timed_out(c, state)
 
 
 

@@ -11,13 +11,13 @@ import os
 import platform
 import resource
 import sys
-import time
 
 from . import command, all_commands
 from .. import resp
 from ..util import bytes_to_human
 from ..config import REDIS_VERSION
 from ..memory import rss_bytes
+from .. import clock
 
 
 # -- INFO -------------------------------------------------------------------
@@ -29,7 +29,7 @@ ALL_SECTIONS = DEFAULT_SECTIONS[:8] + ['commandstats', 'errorstats', 'latencysta
 
 
 def info_server(server):
-    uptime = int(time.time() - server.start_time)
+    uptime = int(clock.time() - server.start_time)
     config = server.config
     return [
         ('redis_version', REDIS_VERSION),
@@ -47,7 +47,7 @@ def info_server(server):
         ('process_supervised', 'no'),
         ('run_id', server.run_id),
         ('tcp_port', config.port),
-        ('server_time_usec', time.time_ns() // 1000),
+        ('server_time_usec', clock.time_ns() // 1000),
         ('uptime_in_seconds', uptime),
         ('uptime_in_days', uptime // 86400),
         ('hz', server.hz),

@@ -7,7 +7,6 @@ expiry already in the past as a DEL, so the AOF and the replicas replay
 the same outcome whenever they replay it.
 """
 
-import time
 
 from . import command
 from .. import resp
@@ -19,6 +18,7 @@ from ..scan import scan_container
 from ..values import type_name, object_encoding, deep_copy
 from .connection import get_int
 from ..resp import DB_INDEX_ERR, NUMKEYS_ERR, SAME_OBJECT_ERR
+from .. import clock
 
 G = NotifyFlags.GENERIC
 
@@ -68,7 +68,7 @@ def keys(c, argv):
     pattern = argv[1]
     db = c.db
     expires = db.expires
-    now = time.time() * 1000
+    now = clock.time() * 1000
     out = []
     allkeys = pattern == b'*'
     for k in db.data:
@@ -467,7 +467,7 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
             return ZERO
         if b'lt' in flags and current != -1 and when >= current:
             return ZERO
-    if when <= time.time() * 1000 and not server.loading and not server.masterhost:
+    if when <= clock.time() * 1000 and not server.loading and not server.masterhost:
         # Already in the past: the key goes now, and a DEL is what replays.
         db.delete(key)
         server.dirty += 1
@@ -490,12 +490,12 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
 
 @command('expire')
 def expire(c, argv):
-    return expire_generic(c, argv, int(time.time() * 1000), True, b'expire')
+    return expire_generic(c, argv, int(clock.time() * 1000), True, b'expire')
 
 
 @command('pexpire')
 def pexpire(c, argv):
-    return expire_generic(c, argv, int(time.time() * 1000), False, b'pexpire')
+    return expire_generic(c, argv, int(clock.time() * 1000), False, b'pexpire')
 
 
 @command('expireat')
@@ -515,7 +515,7 @@ def ttl_generic(c, key, ms, absolute):
     when = db.get_expire(key)
     if when == -1:
         return integer(-1)
-    left = when if absolute else max(0, when - int(time.time() * 1000))
+    left = when if absolute else max(0, when - int(clock.time() * 1000))
     # Seconds are rounded to the nearest, for EXPIRETIME too.
     return integer(left if ms else (left + 500) // 1000)
 

@@ -14,11 +14,11 @@ the same per-run figures); "expire-cycle" from the active expiry cycle,
 "eviction-cycle" from the eviction loop.
 """
 
-import time
 
 from . import command
 from .. import resp
 from ..resp import help_reply
+from .. import clock
 
 TS_LEN = 160    # LATENCY_TS_LEN
 GRAPH_COLS = 80
@@ -34,7 +34,7 @@ class Series:
 
     def add(self, ms):
         """latencyAddSample."""
-        now = int(time.time())
+        now = int(clock.time())
         if ms > self.max:
             self.max = ms
         prev = (self.idx + TS_LEN - 1) % TS_LEN
@@ -153,7 +153,7 @@ def latency_help(c, argv):
 # -- GRAPH (sparkline.c) ----------------------------------------------------------------
 
 def _graph(event, series):
-    now = int(time.time())
+    now = int(clock.time())
     samples = []
     for t, ms in series.in_order():
         elapsed = now - t
@@ -239,7 +239,7 @@ def _analyze(series):
         return 0, 0, 0, 0
     n = len(samples)
     avg = sum(ms for _, ms in samples) // n
-    period = int(time.time()) - min(t for t, _ in samples) or 1
+    period = int(clock.time()) - min(t for t, _ in samples) or 1
     mad = sum(abs(avg - ms) for _, ms in samples) // n
     return n, avg, mad, period
 

@@ -26,9 +26,9 @@ and leaves monitor mode with RESET.
 """
 
 import re
-import time
 
 from . import command
+from .. import clock
 
 REDACTED = b'"(redacted)"'
 
@@ -87,7 +87,7 @@ def feed(server, c, cmd, argv, before):
     source = c.monitor_source
     if source is None:
         source = (b'unix:%s' % server.config.unixsocket.encode()) if c.unix else c.addr
-    us = time.time_ns() // 1000
+    us = clock.time_ns() // 1000
     if name in (b'auth', b'hello', b'migrate'):
         argv = redacted(name, argv)
     line = b'+%d.%06d [%d %s] %s\r\n' % (

@@ -20,11 +20,11 @@ meanwhile (Server.expire_if_needed, server_cron, evict.is_safe_to_evict),
 so the dataset does not change while writes are paused.
 """
 
-import time
 
 from . import command
 from ..resp import OK, SYNTAX_ERR
 from ..server import MAY_REPLICATE
+from .. import clock
 
 PAUSE_WRITE, PAUSE_ALL = 1, 2
 
@@ -71,17 +71,17 @@ def pause(server, end_ms, kind):
         server.pause_timer.cancel()
     if server.loop is not None:
         server.pause_timer = server.loop.call_later(
-            max(0.0, end_ms / 1000.0 - time.time()), _timed_out, server)
+            max(0.0, end_ms / 1000.0 - clock.time()), _timed_out, server)
     server.update_gate()
 
 
 def _timed_out(server):
     server.pause_timer = None
-    if server.pause_type and time.time() * 1000 >= server.pause_end:
+    if server.pause_type and clock.time() * 1000 >= server.pause_end:
         unpause(server)
     elif server.pause_type:
         server.pause_timer = server.loop.call_later(
-            max(0.0, server.pause_end / 1000.0 - time.time()), _timed_out, server)
+            max(0.0, server.pause_end / 1000.0 - clock.time()), _timed_out, server)
 
 
 def unpause(server):
@@ -135,7 +135,7 @@ def client_pause(c, argv):
             kind = PAUSE_WRITE
         elif mode != b'all':
             return b'-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n'
-    now = int(time.time() * 1000)
+    now = int(clock.time() * 1000)
     if ms > (1 << 63) - 1 - now:
         return b'-ERR timeout is out of range\r\n'
     pause(c.server, now + ms, kind)

@@ -41,6 +41,7 @@ from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, integer
 from ..notify import NotifyFlags
 from ..util import string2ll, fsync_dir
 from ..resp import LOADING_ERR
+from .. import clock
 
 MISCONF_ERR = (
     b"-MISCONF Redis is configured to save RDB snapshots, but it's currently unable to "
@@ -162,7 +163,7 @@ def rdb_save(server):
         return False
     log.notice('DB saved on disk')
     server.dirty = 0
-    server.rdb_last_save_time = int(time.time())
+    server.rdb_last_save_time = int(clock.time())
     st.last_bgsave_ok = True
     update_misconf(server)
     return True
@@ -184,9 +185,9 @@ def rdb_save_background(server):
     the child started."""
     st = server.rdb_state
     st.dirty_before_bgsave = server.dirty
-    st.lastbgsave_try = time.time()
+    st.lastbgsave_try = clock.time()
     st.saves += 1
-    start = time.time()
+    start = clock.time()
     path = dump_path(server)
     try:
         pid = os.fork()
@@ -198,7 +199,7 @@ def rdb_save_background(server):
     if pid == 0:
         _child_main(server, path)
     stat = server.stat
-    stat.latest_fork_usec = int((time.time() - start) * 1e6)
+    stat.latest_fork_usec = int((clock.time() - start) * 1e6)
     stat.total_forks = getattr(stat, 'total_forks', 0) + 1
     log.notice('Background saving started by pid %d' % pid)
     st.child_pid = pid
@@ -296,12 +297,12 @@ def _bgsave_done(server, pid, status):
     elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
         log.notice('Background saving terminated with success')
         server.dirty = max(0, server.dirty - st.dirty_before_bgsave)
-        server.rdb_last_save_time = int(time.time())
+        server.rdb_last_save_time = int(clock.time())
         st.last_bgsave_ok = True
     else:
         log.warning('Background saving error')
         st.last_bgsave_ok = False
-    st.last_bgsave_time_sec = int(time.time() - st.child_start)
+    st.last_bgsave_time_sec = int(clock.time() - st.child_start)
     st.child_pid = None
     server.rdb_child_pid = None
     update_misconf(server)
@@ -388,7 +389,7 @@ def cron(server):
         reap_children(server)
     if server.loading:
         return
-    now = time.time()
+    now = clock.time()
     retry_ok = now - st.lastbgsave_try > BGSAVE_RETRY_DELAY or st.last_bgsave_ok
     if not has_active_child(server):
         for secs, changes in cfg(server, 'save', []) or []:
@@ -447,7 +448,7 @@ def _log_aux(stats):
         log.notice('Loading RDB produced by version %s' % ver.decode('latin-1'))
     ctime = aux.get(b'ctime')
     if ctime and ctime.lstrip(b'-').isdigit():
-        log.notice('RDB age %d seconds' % (int(time.time()) - int(ctime)))
+        log.notice('RDB age %d seconds' % (int(clock.time()) - int(ctime)))
     mem = aux.get(b'used-mem')
     if mem and mem.isdigit():
         log.notice('RDB memory usage when created %.2f Mb' % (int(mem) / 1024 / 1024))
@@ -462,7 +463,7 @@ async def startup_load(server):
         return
     st = server.rdb_state
     stats = rdb.LoadStats()
-    start = time.time()
+    start = clock.time()
     st.loading_start = int(start)
     server.loading = True
     server.update_gate()
@@ -509,7 +510,7 @@ async def startup_load(server):
     _log_aux(stats)
     log.notice('Done loading RDB, keys loaded: %d, keys expired: %d.' % (
         stats.keys_loaded, stats.keys_expired))
-    log.notice('DB loaded from disk: %.3f seconds' % (time.time() - start))
+    log.notice('DB loaded from disk: %.3f seconds' % (clock.time() - start))
 
 
 # -- shutdown ------------------------------------------------------------------------
@@ -640,7 +641,7 @@ def restore_cmd(c, argv):
     if rdb.is_empty(value):
         return b'-ERR Bad data format\r\n'
     deleted = db.delete(key) if replace else False
-    now_ms = int(time.time() * 1000)
+    now_ms = int(clock.time() * 1000)
     if ttl and not absttl:
         ttl += now_ms
     if ttl and ttl <= now_ms and not server.loading and server.masterhost is None:
@@ -707,7 +708,7 @@ def debug_reload(c, argv):
 
 def info_persistence(server):
     st = server.rdb_state
-    now = time.time()
+    now = clock.time()
     saving = st.child_pid is not None
     fields = [
         ('loading', int(server.loading)),

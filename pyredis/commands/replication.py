@@ -5,7 +5,6 @@ The protocol and its state live in pyredis.replication (``server.replication``);
 these handlers only parse arguments and reply with Redis's exact bytes.
 """
 
-import time
 
 from . import command
 from .. import log, replication, resp
@@ -13,6 +12,7 @@ from ..replication import ONLINE, REPL_CONNECTED, REPL_TRANSFER, cfg
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, error, integer
 from ..util import string2ll
 from ..resp import TIMEOUT_NEGATIVE_ERR
+from .. import clock
 
 
 
@@ -168,7 +168,7 @@ def wait(c, argv):
 
 def info_replication(server):
     repl = server.replication
-    now = time.time()
+    now = clock.time()
     out = []
     if repl.masterhost is None:
         out.append(('role', 'master'))

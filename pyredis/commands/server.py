@@ -5,16 +5,16 @@ INFO (commands/info.py), DEBUG (commands/debug.py), COMMAND
 have modules of their own.
 """
 
-import time
 
 from . import command
 from .. import resp
 from ..resp import error, SYNTAX_ERR
+from .. import clock
 
 
 @command('time')
 def time_(c, argv):
-    t = time.time_ns() // 1000
+    t = clock.time_ns() // 1000
     s, us = divmod(t, 1000000)
     return resp.bulk_array([b'%d' % s, b'%d' % us])
 

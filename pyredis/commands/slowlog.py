@@ -27,7 +27,6 @@ fed from it in two ways, chosen by the threshold:
 The LATENCY monitor (commands/latency.py) gets the same calls.
 """
 
-import time
 from collections import deque
 
 from . import command
@@ -35,6 +34,7 @@ from .. import resp
 from ..resp import help_reply
 from ..util import string2ll
 from .monitor import redacted
+from .. import clock
 
 GATE_BELOW_US = 1000
 MAX_ARGC = 32       # SLOWLOG_ENTRY_MAX_ARGC
@@ -67,7 +67,7 @@ class SlowLog:
             if len(a) > MAX_STRING:
                 a = a[:MAX_STRING] + b'... (%d more bytes)' % (len(a) - MAX_STRING)
             args.append(a)
-        self.entries.appendleft((self.next_id, int(time.time()), duration_us, args,
+        self.entries.appendleft((self.next_id, int(clock.time()), duration_us, args,
                                  c.addr, c.name))
         self.next_id += 1
         while len(self.entries) > config.slowlog_max_len:

@@ -24,7 +24,6 @@ get Redis's -NOGROUP/-UNBLOCKED errors). Inside MULTI they answer as on
 timeout.
 """
 
-import time
 
 from . import command
 from . import blocking
@@ -35,6 +34,7 @@ from ..resp import (ARITY_ERR, EMPTY_ARRAY, NOT_INT_ERR, NULL3, NULL_ARRAY, NULL
                     ZERO, CommandError, error, help_reply, integer)
 from ..stream import Stream, id_bytes, id_reply, MAX_ID, M64, INVALID_ENTRIES_READ
 from ..util import string2ll
+from .. import clock
 
 T = NotifyFlags.STREAM
 STREAM = (Stream,)
@@ -52,11 +52,10 @@ def _encoding(server, v):
 VALUE_TYPES = {Stream: (b'stream', _encoding)}
 
 
-_time_ns = time.time_ns
 
 
 def now_ms():
-    return _time_ns() // 1000000
+    return clock.time_ns() // 1000000
 
 
 def _null(c):
@@ -376,7 +375,7 @@ def xadd(c, argv):
     if s.__class__ is not Stream or (db.expires and key in db.expires):
         return xadd_generic(c, argv)
     last = s.last_id
-    ms = _time_ns() // 1000000
+    ms = clock.time_ns() // 1000000
     if ms > last >> 64:
         eid = ms << 64
     elif last & M64 != M64:

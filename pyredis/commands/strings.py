@@ -10,7 +10,6 @@ fixed form: SET ... EX/PX as SET ... PXAT, GETEX as PEXPIREAT/PERSIST/DEL,
 INCRBYFLOAT as SET ... KEEPTTL, GETSET as SET.
 """
 
-import time
 
 from . import command
 from .. import resp
@@ -20,6 +19,7 @@ from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LL
 from ..notify import NotifyFlags
 from ..values import STRING
 from ..resp import ARITY_ERR, INCR_NAN_ERR, OVERFLOW_ERR
+from .. import clock
 
 S = NotifyFlags.STRING
 G = NotifyFlags.GENERIC
@@ -100,7 +100,7 @@ def expire_ms(expire, flags, cmdname):
     if seconds:
         ms *= 1000
     if flags & (EX | PX):
-        ms += int(time.time() * 1000)
+        ms += int(clock.time() * 1000)
     if ms > LLONG_MAX:
         return error(b"ERR invalid expire time in '%s' command" % cmdname)
     return ms
@@ -250,7 +250,7 @@ def getex(c, argv):
             return when
     db = c.db
     server = c.server
-    if when is not None and when <= time.time() * 1000 and not server.masterhost:
+    if when is not None and when <= clock.time() * 1000 and not server.masterhost:
         db.delete(key)
         server.dirty += 1
         c.propagate_argv = [[b'DEL', key]]

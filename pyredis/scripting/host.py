@@ -38,6 +38,7 @@ from .functions import Functions
 from .engine import (ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE, NO_WRITES, LuaState,
                      RunContext, ScriptRaise, log_level, lookup_for_script, lua_tonumber,
                      lua_tostring, reply_to_lua, script_error_reply)
+from .. import clock
 
 # (luaMaskCountHook says SCRIPT KILL for functions too.)
 SCRIPT_KILLED = b'ERR Script killed by user with SCRIPT KILL...'
@@ -222,7 +223,7 @@ class ScriptHost:
         self.state = state
         server.in_exec = True
         frozen = self.frozen
-        frozen.now = time.time()
+        frozen.now = clock.time()
         db_module.time = frozen
         try:
             if eval_mode:
