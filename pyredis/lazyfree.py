@@ -22,7 +22,7 @@ its keys, as in Redis).
 import collections
 import time
 
-from .util import string2ll
+from .listpack import str_size
 from .values import object_encoding
 from .zset import ZSet
 
@@ -57,24 +57,8 @@ def _quicklist_nodes(server, v):
         return (n + fill - 1) // fill
     step = max(1, n // 16)
     sample = [v[i] for i in range(0, n, step)][:16]
-    avg = sum(map(_listpack_entry_size, sample)) / len(sample)
+    avg = sum(map(str_size, sample)) / len(sample)
     return int(n * avg) // _NODE_BYTES[min(-fill, 5) - 1] + 1
-
-
-def _listpack_entry_size(e):
-    """An element's bytes in a listpack: encoding, data, back length."""
-    if len(e) <= 20:
-        i = string2ll(e)
-        if i is not None:
-            if 0 <= i < 128:
-                return 2
-            for size, bits in ((3, 13), (4, 16), (5, 24), (6, 32)):
-                if -(1 << (bits - 1)) <= i < (1 << (bits - 1)):
-                    return size
-            return 10
-    n = len(e)
-    head = 1 if n < 64 else 2 if n < 4096 else 5
-    return head + n + (1 if head + n < 128 else 2 if head + n < 16384 else 3)
 
 
 class LazyFree:

@@ -66,6 +66,7 @@ import struct
 from collections import deque
 
 from . import crc64 as _crc64, lzf, stream
+from .listpack import backlen_size
 from .zset import ZSet
 from . import clock
 
@@ -870,7 +871,7 @@ def lp_items_py(blob):
             if q > end:
                 raise ValueError('listpack entry overflow')
             append(bytes(blob[p + 1:q]))
-            p = q + _backlen_size(1 + ln)
+            p = q + backlen_size(1 + ln)
             continue
         if b < 0xe0:                      # 13-bit int
             if p + 2 > end:
@@ -889,7 +890,7 @@ def lp_items_py(blob):
             if q > end:
                 raise ValueError('listpack entry overflow')
             append(bytes(blob[p + 2:q]))
-            p = q + _backlen_size(2 + ln)
+            p = q + backlen_size(2 + ln)
             continue
         if b == 0xf0:                     # 32-bit string length
             if p + 5 > end:
@@ -899,7 +900,7 @@ def lp_items_py(blob):
             if q > end:
                 raise ValueError('listpack entry overflow')
             append(bytes(blob[p + 5:q]))
-            p = q + _backlen_size(5 + ln)
+            p = q + backlen_size(5 + ln)
             continue
         width = _LP_INT_WIDTH.get(b)
         if width is None:
@@ -927,18 +928,6 @@ except ImportError:  # extension not built: the pure-Python versions
     _lp_items = lp_items_py
     lp_build_items = lp_build_items_py
     quicklist_nodes = quicklist_nodes_py
-
-
-def _backlen_size(n):
-    if n <= 127:
-        return 1
-    if n < 16383:
-        return 2
-    if n < 2097151:
-        return 3
-    if n < 268435455:
-        return 4
-    return 5
 
 
 def _zl_items(blob):

@@ -18,7 +18,8 @@ LAYERS = [
     # facts, helpers and formats with no server state
     {'pyredis', 'pyredis.facts', 'pyredis.util', 'pyredis.log', 'pyredis.notify',
      'pyredis.resp', 'pyredis.scan', 'pyredis.zset', 'pyredis.crc64', 'pyredis.lzf',
-     'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock'},
+     'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock',
+     'pyredis.listpack'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
     {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
