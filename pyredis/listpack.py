@@ -10,7 +10,6 @@ freeing's effort, the RDB) or to write one, asks here.
 
 from .util import string2ll
 
-M64 = (1 << 64) - 1
 
 
 def _int_enc_size(v):
@@ -65,7 +64,7 @@ def str_size(s):
 
 def encode_backlen(n):
     if n <= 127:
-        return bytes((n,))
+        return _SMALL_BACKLEN[n]
     if n < 16383:
         return bytes((n >> 7, (n & 127) | 128))
     if n < 2097151:
@@ -77,33 +76,51 @@ def encode_backlen(n):
                   ((n >> 7) & 127) | 128, (n & 127) | 128))
 
 
+_SMALL_BACKLEN = [bytes([n]) for n in range(128)]
+
+
 def encode_int(v):
     if 0 <= v <= 127:
-        enc = bytes((v,))
-    elif -4096 <= v <= 4095:
-        u = v & 0x1FFF
-        enc = bytes((0xC0 | (u >> 8), u & 0xFF))
-    elif -32768 <= v <= 32767:
-        enc = b'\xf1' + (v & 0xFFFF).to_bytes(2, 'little')
-    elif -8388608 <= v <= 8388607:
-        enc = b'\xf2' + (v & 0xFFFFFF).to_bytes(3, 'little')
-    elif -2147483648 <= v <= 2147483647:
-        enc = b'\xf3' + (v & 0xFFFFFFFF).to_bytes(4, 'little')
-    else:
-        enc = b'\xf4' + (v & M64).to_bytes(8, 'little')
-    return enc + encode_backlen(len(enc))
+        return _LP_SMALL_UINT[v]
+    if -4096 <= v <= 4095:
+        if v < 0:
+            v += 1 << 13
+        return bytes((0xc0 | (v >> 8), v & 0xff, 2))
+    if -32768 <= v <= 32767:
+        return b'\xf1' + v.to_bytes(2, 'little', signed=True) + b'\x03'
+    if -8388608 <= v <= 8388607:
+        return b'\xf2' + v.to_bytes(3, 'little', signed=True) + b'\x04'
+    if -2147483648 <= v <= 2147483647:
+        return b'\xf3' + v.to_bytes(4, 'little', signed=True) + b'\x05'
+    return b'\xf4' + v.to_bytes(8, 'little', signed=True) + b'\x09'
+
+
+_LP_SMALL_UINT = [bytes((n, 1)) for n in range(128)]
 
 
 def encode_str(s):
-    if len(s) <= 20:
-        v = string2ll(s)
-        if v is not None:
-            return encode_int(v)
+    """One listpack entry (encoding, data, backlen) for a bytes element,
+    integer-encoded when it is a canonical int64 (lpStringToInt64)."""
     n = len(s)
+    if 0 < n <= 20:
+        c = s[0]
+        if 48 <= c <= 57 or c == 45:
+            try:
+                v = int(s)
+            except ValueError:
+                v = None
+            if v is not None and -(1 << 63) <= v < (1 << 63) and b'%d' % v == s:
+                return encode_int(v)
     if n < 64:
-        enc = bytes((0x80 | n,)) + s
-    elif n < 4096:
-        enc = bytes((0xE0 | (n >> 8), n & 0xFF)) + s
-    else:
-        enc = b'\xf0' + n.to_bytes(4, 'little') + s
-    return enc + encode_backlen(len(enc))
+        return bytes((0x80 | n,)) + s + _SMALL_BACKLEN[n + 1]
+    if n < 4096:
+        return bytes((0xe0 | (n >> 8), n & 0xff)) + s + encode_backlen(n + 2)
+    return b'\xf0' + n.to_bytes(4, 'little') + s + encode_backlen(n + 5)
+
+
+def build(entries, count):
+    """A listpack from already-encoded entries."""
+    body = b''.join(entries)
+    total = 6 + len(body) + 1
+    return (total.to_bytes(4, 'little') + min(count, 65535).to_bytes(2, 'little')
+            + body + b'\xff')

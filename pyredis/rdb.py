@@ -66,7 +66,7 @@ import struct
 from collections import deque
 
 from . import crc64 as _crc64, lzf, stream
-from .listpack import backlen_size
+from .listpack import backlen_size, build as lp_build, encode_str as lp_entry
 from .zset import ZSet
 from . import clock
 
@@ -219,70 +219,6 @@ def _encode_blob(b, compress):
 
 
 # -- listpack ------------------------------------------------------------------
-
-def _lp_backlen(n):
-    if n <= 127:
-        return _SMALL_BACKLEN[n]
-    if n < 16383:
-        return bytes((n >> 7, (n & 127) | 128))
-    if n < 2097151:
-        return bytes((n >> 14, ((n >> 7) & 127) | 128, (n & 127) | 128))
-    if n < 268435455:
-        return bytes((n >> 21, ((n >> 14) & 127) | 128, ((n >> 7) & 127) | 128,
-                      (n & 127) | 128))
-    return bytes((n >> 28, ((n >> 21) & 127) | 128, ((n >> 14) & 127) | 128,
-                  ((n >> 7) & 127) | 128, (n & 127) | 128))
-
-
-_SMALL_BACKLEN = [bytes([n]) for n in range(128)]
-
-
-def _lp_int_entry(v):
-    if 0 <= v <= 127:
-        return _LP_SMALL_UINT[v]
-    if -4096 <= v <= 4095:
-        if v < 0:
-            v += 1 << 13
-        return bytes((0xc0 | (v >> 8), v & 0xff, 2))
-    if -32768 <= v <= 32767:
-        return b'\xf1' + v.to_bytes(2, 'little', signed=True) + b'\x03'
-    if -8388608 <= v <= 8388607:
-        return b'\xf2' + v.to_bytes(3, 'little', signed=True) + b'\x04'
-    if -2147483648 <= v <= 2147483647:
-        return b'\xf3' + v.to_bytes(4, 'little', signed=True) + b'\x05'
-    return b'\xf4' + v.to_bytes(8, 'little', signed=True) + b'\x09'
-
-
-_LP_SMALL_UINT = [bytes((n, 1)) for n in range(128)]
-
-
-def lp_entry(s):
-    """One listpack entry (encoding, data, backlen) for a bytes element,
-    integer-encoded when it is a canonical int64 (lpStringToInt64)."""
-    n = len(s)
-    if 0 < n <= 20:
-        c = s[0]
-        if 48 <= c <= 57 or c == 45:
-            try:
-                v = int(s)
-            except ValueError:
-                v = None
-            if v is not None and -(1 << 63) <= v < (1 << 63) and b'%d' % v == s:
-                return _lp_int_entry(v)
-    if n < 64:
-        return bytes((0x80 | n,)) + s + _SMALL_BACKLEN[n + 1]
-    if n < 4096:
-        return bytes((0xe0 | (n >> 8), n & 0xff)) + s + _lp_backlen(n + 2)
-    return b'\xf0' + n.to_bytes(4, 'little') + s + _lp_backlen(n + 5)
-
-
-def lp_build(entries, count):
-    """A listpack from already-encoded entries."""
-    body = b''.join(entries)
-    total = 6 + len(body) + 1
-    return (total.to_bytes(4, 'little') + min(count, 65535).to_bytes(2, 'little')
-            + body + b'\xff')
-
 
 # -- intset --------------------------------------------------------------------
 

@@ -21,8 +21,8 @@ each target gets its own operations, wrapped in MULTI/EXEC when it gets
 more than one, as redis-server 7.0.15 sends them.
 
 Time is frozen for the run (keyIsExpired's scriptTimeSnapshot): db.py
-reads the clock through its ``time`` module attribute, which is swapped
-for a frozen clock while a script runs, so the hot path pays nothing.
+reads the server clock through its ``clock`` module attribute, which is
+swapped for a frozen one while a script runs, so the hot path pays nothing.
 """
 
 import time
@@ -224,14 +224,14 @@ class ScriptHost:
         server.in_exec = True
         frozen = self.frozen
         frozen.now = clock.time()
-        db_module.time = frozen
+        db_module.clock = frozen
         try:
             if eval_mode:
                 ok, reply, ignore = state.run(func, c.resp, len(keys), *keys, *args)
             else:
                 ok, reply, ignore = state.call_function(func, c.resp, len(keys), *keys, *args)
         finally:
-            db_module.time = time
+            db_module.clock = clock
             server.in_exec = prev_in_exec
             self.ctx = None
             self.state = prev_state
