@@ -12,7 +12,12 @@ reports the median of each server and the ratio of the medians
     python benchmarks/compare.py --server-args "--appendonly yes" ...
 
 Extra server arguments (--server-args) go to both servers, so the two are
-always compared under the same configuration.
+always compared under the same configuration. For an A/B of pyredis itself,
+``--reference pyredis --pyredis-args "..."`` compares a pyredis started with
+those arguments against a plain one (e.g. the metrics endpoint on and off):
+
+    python benchmarks/compare.py -t set,get -P 16 --reference pyredis \
+        --pyredis-args "--metrics-port 9121"
 """
 
 import argparse
@@ -112,14 +117,18 @@ def main():
     ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--server-args', default='', help='extra arguments for both servers')
     ap.add_argument('--bench-args', default='', help='extra arguments for redis-benchmark')
+    ap.add_argument('--pyredis-args', default='', help='extra arguments for pyredis only')
+    ap.add_argument('--reference', choices=('redis', 'pyredis'), default='redis',
+                    help='what pyredis is compared with (pyredis: a plain one, for A/B)')
     args = ap.parse_args()
     extra = shlex.split(args.server_args)
     bench_extra = shlex.split(args.bench_args)
-    ours, our_port = start('pyredis', extra)
-    theirs, their_port = start('redis', extra)
+    ours, our_port = start('pyredis', extra + shlex.split(args.pyredis_args))
+    theirs, their_port = start(args.reference, extra)
     try:
         print('%-12s %3s  %-32s %-32s %6s' % ('test', '-P', 'pyredis rps (runs; median)',
-                                                    'redis rps (runs; median)', 'ratio'))
+                                                    '%s rps (runs; median)' % args.reference,
+                                                    'ratio'))
         for pipeline in [int(p) for p in args.pipelines.split(',')]:
             ratios = []
             for test in args.tests.split(','):
