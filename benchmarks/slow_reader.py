@@ -86,10 +86,14 @@ def run(kind, cls):
         wf.readline()
         slow = slow_socket(port)
         slow.sendall(enc(b'CLIENT', b'SETNAME', b'slow'))
+        slow.recv(16)
         if cls == 'pubsub':
             slow.sendall(enc(b'SUBSCRIBE', b'ch'))
         elif cls == 'replica':
-            slow.sendall(enc(b'REPLCONF', b'listening-port', b'1') + enc(b'PSYNC', b'?', b'-1'))
+            # One at a time: PSYNC behind unwritten replies is refused.
+            slow.sendall(enc(b'REPLCONF', b'listening-port', b'1'))
+            slow.recv(16)
+            slow.sendall(enc(b'PSYNC', b'?', b'-1'))
         time.sleep(0.5)
         t0 = time.time()
         for sent in range(1, 201):

@@ -229,6 +229,8 @@ class Client(asyncio.Protocol):
         n = sum(map(len, self.out))
         if self.transport is not None:
             n += self.transport.get_write_buffer_size()
+        if self.is_replica and self.repl is not None:
+            n += self.repl.pending_bytes     # the stream held for it
         return n
 
     def check_output_limits(self, now=None, in_cron=False):

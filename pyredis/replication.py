@@ -144,7 +144,8 @@ class ReplicaLink:
     """Master-side state of one connected replica (client.repl)."""
 
     __slots__ = ('state', 'listening_port', 'announced_ip', 'capa_eof', 'capa_psync2',
-                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'legacy_sync', 'in_job')
+                 'ack_off', 'ack_time', 'wait_ack', 'pending', 'pending_bytes',
+                 'legacy_sync', 'in_job')
 
     def __init__(self):
         self.state = WAIT_BGSAVE
@@ -158,6 +159,7 @@ class ReplicaLink:
         # the stream is held in ``pending`` meanwhile.
         self.wait_ack = False
         self.pending = []
+        self.pending_bytes = 0     # what ``pending`` holds (its output buffer)
         self.legacy_sync = False
         self.in_job = False        # its snapshot is being produced
 
@@ -276,8 +278,11 @@ class Replication:
                 self.backlog_off += cut
         # Queue per replica and write once per event-loop iteration: with
         # pipelined clients that is one write for many commands.
+        n = len(data)
         for c in self.replicas:
-            c.repl.pending.append(data)
+            r = c.repl
+            r.pending.append(data)
+            r.pending_bytes += n
         if not self.flush_scheduled and self.replicas:
             self.flush_scheduled = True
             self.server.loop.call_soon(self.flush_replicas)
@@ -286,10 +291,15 @@ class Replication:
 
     def flush_replicas(self):
         self.flush_scheduled = False
-        for c in self.replicas:
+        for c in list(self.replicas):
             r = c.repl
             if r.pending and r.state == ONLINE and not r.wait_ack:
                 self.flush_pending(c)
+            elif r.pending:
+                # Still in its full sync: the stream it will be sent waits
+                # here, and counts against the replica class's limits, as
+                # the shared replication buffer a replica references does.
+                c.check_output_limits()
 
     def backlog_from(self, offset):
         """The stream bytes from ``offset`` (first byte wanted) onwards."""
@@ -299,12 +309,17 @@ class Replication:
     # -- master side: PSYNC / SYNC ------------------------------------------------------
 
     def psync(self, c, replid, offset):
-        """PSYNC/SYNC from client c; writes its reply directly."""
+        """PSYNC/SYNC from client c (syncCommand): writes its reply
+        directly, or returns the error reply that refuses it."""
         if c.is_replica:
-            return
+            return None
         if self.masterhost is not None and self.link_state != REPL_CONNECTED:
-            c.out.append(b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n")
-            return
+            return b"-NOMASTERLINK Can't SYNC while not connected with my master\r\n"
+        if c.out or (c.transport is not None and c.transport.get_write_buffer_size()):
+            # The stream must start on a clean output buffer: a client that
+            # pipelined other commands before PSYNC (their replies not yet
+            # written) is refused, as Redis refuses it.
+            return b'-ERR SYNC and PSYNC are invalid with pending output\r\n'
         r = c.repl if isinstance(c.repl, ReplicaLink) else ReplicaLink()
         c.repl = r
         desc = self.replica_name(c)
@@ -588,6 +603,7 @@ class Replication:
             # stream is dropped (it will resync), not held in memory.
             c.check_output_limits()
         r.pending = []
+        r.pending_bytes = 0
 
     def replica_ack(self, c, offset):
         r = c.repl

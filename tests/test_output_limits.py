@@ -219,3 +219,33 @@ def test_aof_replay_with_normal_class_limits(server_factory, tmp_path):
     srv.stop()
     srv = server_factory('pyredis', *args, cwd=str(tmp_path), port=srv.port)
     assert srv.client().get('a') == b'2'
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_replica_class_during_its_full_sync(server_factory, kind):
+    """A replica that never reads its full sync: the stream held for it
+    counts against the replica class's limit, and it is dropped."""
+    srv = _start(server_factory, kind, 'replica 1mb 512kb 5')
+    r = srv.client()
+    r.set('big', b'x' * (1 << 20))
+    s = _slow_reader(srv.port)
+    for cmd in ([b'CLIENT', b'SETNAME', b'slow'], [b'REPLCONF', b'listening-port', b'1']):
+        s.sendall(encode_command(cmd))
+        assert s.recv(16) == b'+OK\r\n'
+    s.sendall(encode_command([b'PSYNC', b'?', b'-1']))
+
+    def present():
+        lines, conn = _client_ids(srv.port)
+        conn.close()
+        return any(_field(line, b'name') == b'slow' for line in lines)
+
+    time.sleep(0.3)
+    assert present()
+    for i in range(10):
+        r.set('k%d' % i, b'y' * (1 << 20))
+    deadline = time.time() + 10
+    while time.time() < deadline and present():
+        time.sleep(0.05)
+    assert not present()
+    s.close()
+    assert r.ping()

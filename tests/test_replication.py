@@ -614,3 +614,18 @@ def test_replica_announce_ip_port(server_factory):
     assert (line['ip'], line['port']) == ('10.1.2.3', 1234)
     assert master.client().execute_command('ROLE')[2][0][:2] == [b'10.1.2.3', b'1234']
     assert info(replica)['slave_priority'] == 7
+
+
+def test_psync_refused_with_pending_output(pyredis, real_redis):
+    """PSYNC pipelined behind another command (whose reply is not written
+    yet) is refused, as syncCommand refuses it; the client stays a normal
+    client."""
+    replies = []
+    for srv in (pyredis, real_redis):
+        conn = RawConn(srv.port)
+        conn.send(b'*3\r\n$6\r\nCLIENT\r\n$7\r\nSETNAME\r\n$1\r\nx\r\n'
+                  b'*3\r\n$5\r\nPSYNC\r\n$1\r\n?\r\n$2\r\n-1\r\n')
+        replies.append((conn.read_reply(), conn.read_reply(), conn.call('PING')))
+        conn.close()
+    assert replies[0] == replies[1] == (
+        b'+OK\r\n', b'-ERR SYNC and PSYNC are invalid with pending output\r\n', b'+PONG\r\n')

@@ -107,8 +107,7 @@ def psync(c, argv):
     if offset is None:
         return NOT_INT_ERR
     _link(c)
-    c.server.replication.psync(c, argv[1].decode('latin-1'), offset)
-    return None
+    return c.server.replication.psync(c, argv[1].decode('latin-1'), offset)
 
 
 @command('sync')
@@ -116,8 +115,7 @@ def sync(c, argv):
     if c.is_replica:
         return None
     _link(c)
-    c.server.replication.psync(c, None, -1)
-    return None
+    return c.server.replication.psync(c, None, -1)
 
 
 @command('role')
