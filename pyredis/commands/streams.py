@@ -273,7 +273,7 @@ def parse_add_trim_args(c, argv, xadd):
         lo = opt.lower()
         if xadd and opt == b'*':
             break
-        elif lo == b'maxlen' and more:
+        elif (lo == b'maxlen' or lo == b'minid') and more:
             if a.strategy != NONE:
                 raise CommandError(b'-ERR syntax error, MAXLEN and MINID options at the same '
                                    b'time are not compatible\r\n')
@@ -284,26 +284,15 @@ def parse_add_trim_args(c, argv, xadd):
                 i += 1
             elif more >= 2 and nxt == b'=':
                 i += 1
-            a.maxlen = _get_ll(argv[i + 1])
-            if a.maxlen < 0:
-                raise CommandError(b'-ERR The MAXLEN argument must be >= 0.\r\n')
+            if lo == b'maxlen':
+                a.maxlen = _get_ll(argv[i + 1])
+                if a.maxlen < 0:
+                    raise CommandError(b'-ERR The MAXLEN argument must be >= 0.\r\n')
+                a.strategy = MAXLEN
+            else:
+                a.minid = parse_id(argv[i + 1], 0, strict=True)
+                a.strategy = MINID
             i += 1
-            a.strategy = MAXLEN
-            a.arg_idx = i
-        elif lo == b'minid' and more:
-            if a.strategy != NONE:
-                raise CommandError(b'-ERR syntax error, MAXLEN and MINID options at the same '
-                                   b'time are not compatible\r\n')
-            a.approx = False
-            nxt = argv[i + 1]
-            if more >= 2 and nxt == b'~':
-                a.approx = True
-                i += 1
-            elif more >= 2 and nxt == b'=':
-                i += 1
-            a.minid = parse_id(argv[i + 1], 0, strict=True)
-            i += 1
-            a.strategy = MINID
             a.arg_idx = i
         elif lo == b'limit' and more:
             a.limit = _get_ll(argv[i + 1])
