@@ -19,7 +19,7 @@ LAYERS = [
     {'pyredis', 'pyredis.facts', 'pyredis.util', 'pyredis.log', 'pyredis.notify',
      'pyredis.resp', 'pyredis.scan', 'pyredis.zset', 'pyredis.crc64', 'pyredis.lzf',
      'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock',
-     'pyredis.listpack'},
+     'pyredis.listpack', 'pyredis.cluster', 'pyredis.cluster.bus', 'pyredis.cluster.state'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
     {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',

@@ -1,0 +1,1 @@
+"""The cluster bus message format (placeholder, filled next)."""
