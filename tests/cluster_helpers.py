@@ -1,0 +1,167 @@
+"""Start Redis Cluster nodes for tests: pyredis or redis-server, mixed.
+
+``ClusterNodes(kinds)`` starts one node per entry of ``kinds`` ('pyredis'
+or 'redis') with cluster-enabled yes, each in its own directory, on a free
+port whose cluster bus port (port + 10000) is free too; everything on
+127.0.0.1. Use it as a context manager (or call stop()): every node is
+stopped even when the test fails. ``create(replicas=1)`` runs
+``redis-cli --cluster create`` over them and waits for cluster_state:ok on
+every node.
+"""
+
+import os
+import socket
+import subprocess
+import time
+
+from helpers import REDIS_CLI, ServerProcess
+
+NODE_TIMEOUT = 1500
+
+
+def _free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(('127.0.0.1', port))
+        except OSError:
+            return False
+    return True
+
+
+def cluster_port():
+    """A free port P below 55536 with P + 10000 free too."""
+    for _ in range(200):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        if port + 10000 <= 65535 and _free(port + 10000):
+            return port
+        # ephemeral ports are often high: try a random low one
+        import random
+        port = random.randint(20000, 50000)
+        if _free(port) and _free(port + 10000):
+            return port
+    raise RuntimeError('no free port pair')
+
+
+def start_node(kind='pyredis', node_timeout=NODE_TIMEOUT, args=()):
+    port = cluster_port()
+    return ServerProcess(kind, args=['--cluster-enabled', 'yes',
+                                     '--cluster-config-file', 'nodes.conf',
+                                     '--cluster-node-timeout', str(node_timeout),
+                                     '--appendonly', 'no'] + list(args), port=port)
+
+
+def cli(*args, timeout=60, check=True):
+    p = subprocess.run([REDIS_CLI] + [str(a) for a in args], capture_output=True,
+                       timeout=timeout, stdin=subprocess.DEVNULL)
+    out = p.stdout.decode('utf-8', 'replace') + p.stderr.decode('utf-8', 'replace')
+    if check and p.returncode != 0:
+        raise AssertionError('redis-cli %s failed (%d):\n%s' % (' '.join(map(str, args)),
+                                                                 p.returncode, out))
+    return out
+
+
+def wait_for(predicate, timeout=30, interval=0.1, what='condition'):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        try:
+            last = predicate()
+            if last:
+                return last
+        except Exception as e:   # a node may be restarting
+            last = e
+        time.sleep(interval)
+    raise AssertionError('timed out waiting for %s (last: %r)' % (what, last))
+
+
+def info_field(node, field, section='cluster'):
+    for line in node.client().execute_command('CLUSTER INFO' if section == 'cluster'
+                                              else 'INFO ' + section).decode().split('\r\n'):
+        if line.startswith(field + ':'):
+            return line.split(':', 1)[1]
+    return None
+
+
+class ClusterNodes:
+    def __init__(self, kinds, node_timeout=NODE_TIMEOUT, args=()):
+        self.nodes = []
+        try:
+            for kind in kinds:
+                self.nodes.append(start_node(kind, node_timeout, args))
+        except BaseException:
+            self.stop()
+            raise
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def __getitem__(self, i):
+        return self.nodes[i]
+
+    def __iter__(self):
+        return iter(self.nodes)
+
+    def __len__(self):
+        return len(self.nodes)
+
+    def stop(self):
+        for n in self.nodes:
+            try:
+                n.stop(timeout=5)
+            except Exception:
+                pass
+
+    def addrs(self):
+        return ['127.0.0.1:%d' % n.port for n in self.nodes]
+
+    def create(self, replicas=1):
+        out = cli('--cluster', 'create', *self.addrs(), '--cluster-replicas', replicas,
+                  '--cluster-yes')
+        self.wait_ok()
+        return out
+
+    def alive(self):
+        return [n for n in self.nodes if n.proc.poll() is None]
+
+    def wait_ok(self, nodes=None, timeout=60):
+        for n in nodes or self.alive():
+            wait_for(lambda: info_field(n, 'cluster_state') == 'ok', timeout,
+                     what='cluster_state:ok on %d' % n.port)
+
+    def wait_agree(self, timeout=60):
+        """Every live node sees every other, none in handshake or failing, and
+        they agree on the slots and masters (the config converged)."""
+        def views():
+            seen = []
+            for n in self.alive():
+                lines = n.client().execute_command('CLUSTER NODES').decode().strip().split('\n')
+                view = set()
+                for line in lines:
+                    f = line.split(' ')
+                    flags = set(f[2].split(','))
+                    if flags & {'handshake', 'fail?', 'fail', 'noaddr'}:
+                        return False
+                    flags.discard('myself')
+                    view.add((f[0], f[1].split('@')[0], tuple(sorted(flags)), f[3],
+                              tuple(f[8:])))
+                seen.append(view)
+            return len(seen[0]) == len(self.alive()) and all(v == seen[0] for v in seen)
+        return wait_for(views, timeout, what='the nodes to agree')
+
+    def check(self, node=None):
+        node = node or self.alive()[0]
+        return cli('--cluster', 'check', '127.0.0.1:%d' % node.port)
+
+    def logs(self):
+        return '\n'.join('== %s %d\n%s' % (n.kind, n.port, n.read_log()[-3000:])
+                         for n in self.nodes)
+
+
+def nodes_conf(node):
+    with open(os.path.join(node.dir, 'nodes.conf')) as f:
+        return f.read()
