@@ -13,7 +13,7 @@ commands, malformed input, unauthenticated clients' tighter limits), and it
 is what produces Redis's exact ``-ERR Protocol error: ...`` replies.
 """
 
-from .util import format_double, split_args, string2ll
+from .util import c_string, format_double, split_args, string2ll
 
 OK = b'+OK\r\n'
 PONG = b'+PONG\r\n'
@@ -394,6 +394,13 @@ def help_reply(name, lines):
     lines = ['%s <subcommand> [<arg> [value] [opt] ...]. Subcommands are:' % name] + \
         list(lines) + ['HELP', '    Prints this help.']
     return b'*%d\r\n' % len(lines) + b''.join(b'+%s\r\n' % s.encode() for s in lines)
+
+
+def subcommand_syntax_error(argv):
+    """addReplySubcommandSyntaxError: a container command's subcommand with
+    the wrong arguments (argv[0] the container, argv[1] the subcommand)."""
+    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
+                 % (c_string(argv[1])[:128], c_string(argv[0]).upper()))
 
 
 # Error replies used in more than one place.

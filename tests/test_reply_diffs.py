@@ -374,3 +374,17 @@ def test_quicklist_plain_nodes(server_factory):
     compat.call('RPUSH', 'n', 'x', big, 'y')
     compat.call('DUMP', 'n')
     compat.close()
+
+
+def test_subcommand_syntax_errors_name_the_subcommand_as_typed(compat):
+    """addReplySubcommandSyntaxError: the subcommand as the client typed it
+    (up to a NUL, 128 bytes at most) and the container's name upper-cased."""
+    compat.call('XADD', 's', '1-1', 'f', 'v')
+    for cmd in (('ACL', 'CAT', 'a', 'b'), ('acl', 'GenPass', '1', '2'),
+                ('ACL', 'LOG', '1', '2'), ('DEBUG', 'nosuch'), ('debug', 'x' * 200),
+                ('PUBSUB', 'channels', 'a', 'b'), ('PUBSUB', 'ShardChannels', 'a', 'b'),
+                ('CLIENT', 'Pause', '10', 'WRITE', 'x'),
+                ('XGROUP', 'CREATE', 's', 'g', '$', 'NOPE'),
+                ('XGROUP', 'SETID', 's', 'g', '$', 'x'),
+                ('XINFO', 'STREAM', 's', 'FULL', 'x'), ('xinfo', 'Stream', 's', 'x')):
+        compat.call(*cmd)

@@ -14,14 +14,9 @@ from . import command, lookup
 from .. import acl as acl_mod
 from .. import log
 from ..acl import SetUserError
-from ..resp import OK, bulk, integer, error, help_reply, encode, double, NOT_INT_ERR, ARITY_ERR
+from ..resp import OK, bulk, integer, error, help_reply, encode, double, NOT_INT_ERR, ARITY_ERR, subcommand_syntax_error
 from ..util import string2ll
 from .. import clock
-
-
-def _subcommand_error(argv):
-    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. "
-                 b"Try ACL HELP." % argv[1])
 
 
 @command('acl|setuser')
@@ -136,7 +131,7 @@ def acl_cat(c, argv):
     if len(argv) == 2:
         return encode([name.encode() for name in acl_mod.CATEGORIES], c.resp)
     if len(argv) != 3:
-        return _subcommand_error(argv)
+        return subcommand_syntax_error(argv)
     names = acl_mod.category_commands(argv[2])
     if names is None:
         return error(b"ERR Unknown category '%s'" % acl_mod._c_str(argv[2])[:128])
@@ -149,7 +144,7 @@ GENPASS_MAX_BITS = 4096
 @command('acl|genpass')
 def acl_genpass(c, argv):
     if len(argv) > 3:
-        return _subcommand_error(argv)
+        return subcommand_syntax_error(argv)
     bits = 256
     if len(argv) == 3:
         bits = string2ll(argv[2])
@@ -165,7 +160,7 @@ def acl_genpass(c, argv):
 @command('acl|log')
 def acl_log(c, argv):
     if len(argv) > 3:
-        return _subcommand_error(argv)
+        return subcommand_syntax_error(argv)
     acl = c.server.acl
     count = 10
     if len(argv) == 3:

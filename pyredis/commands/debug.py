@@ -11,9 +11,9 @@ from collections import deque
 
 from . import command
 from .. import resp
-from ..resp import OK, error, help_reply
+from ..resp import OK, help_reply, subcommand_syntax_error
 from ..stream import MAX_ID, Stream
-from ..util import c_string, string2ll
+from ..util import string2ll
 from ..zset import ZSet
 
 
@@ -396,5 +396,4 @@ def debug(c, argv):
         return handler(c, argv)
     if sub == b'help' and len(argv) == 2:
         return help_reply('DEBUG', DEBUG_HELP)
-    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try DEBUG HELP."
-                 % c_string(argv[1])[:128])
+    return subcommand_syntax_error(argv)

@@ -22,7 +22,7 @@ so the dataset does not change while writes are paused.
 
 
 from . import command
-from ..resp import OK, SYNTAX_ERR
+from ..resp import OK, SYNTAX_ERR, subcommand_syntax_error
 from ..server import MAY_REPLICATE
 from .. import clock
 
@@ -121,8 +121,7 @@ def _client_closed(c):
 def client_pause(c, argv):
     from ..util import string2ll
     if len(argv) > 4:
-        return (b"-ERR unknown subcommand or wrong number of arguments for 'PAUSE'. "
-                b"Try CLIENT HELP.\r\n")
+        return subcommand_syntax_error(argv)
     ms = string2ll(argv[2])
     if ms is None:
         return b'-ERR timeout is not an integer or out of range\r\n'

@@ -15,7 +15,7 @@ replicas receive the messages too; so does this module.
 """
 
 from . import command
-from ..resp import bulk, integer, help_reply, bulk_array
+from ..resp import bulk, integer, help_reply, bulk_array, subcommand_syntax_error
 from ..util import glob_match
 
 
@@ -165,8 +165,7 @@ def pubsub_help(c, argv):
 
 def _channel_list(argv, table, subname):
     if len(argv) > 3:
-        return (b"-ERR unknown subcommand or wrong number of arguments for '%s'. "
-                b"Try PUBSUB HELP.\r\n" % subname)
+        return subcommand_syntax_error(argv)
     pattern = argv[2] if len(argv) == 3 else None
     return bulk_array([ch for ch in table
                        if pattern is None or glob_match(pattern, ch)])

@@ -31,7 +31,8 @@ from .. import stream as st
 from ..notify import NotifyFlags
 from ..resp import (ARITY_ERR, EMPTY_ARRAY, NOT_INT_ERR, NULL3, NULL_ARRAY, NULL_BULK,
                     NO_SUCH_KEY_ERR, OK, ONE, SYNTAX_ERR, TIMEOUT_NEGATIVE_ERR,
-                    ZERO, CommandError, error, help_reply, integer)
+                    ZERO, CommandError, error, help_reply, integer,
+                    subcommand_syntax_error)
 from ..stream import Stream, id_bytes, id_reply, MAX_ID, M64, INVALID_ENTRIES_READ
 from ..util import string2ll
 from .. import clock
@@ -72,11 +73,6 @@ def _map(n, r):
 
 def _bulk(s):
     return b'$%d\r\n%s\r\n' % (len(s), s)
-
-
-def subcommand_syntax_err(argv):
-    return error(b"ERR unknown subcommand or wrong number of arguments for '%s'. Try %s HELP."
-                 % (argv[1][:128], argv[0].upper()))
 
 
 def _get_ll(arg, msg=None):
@@ -925,7 +921,7 @@ def _xgroup_prologue(c, argv, sub):
                 raise CommandError(b'-ERR value for ENTRIESREAD must be positive or -1\r\n')
             i += 2
         else:
-            raise CommandError(subcommand_syntax_err(argv))
+            raise CommandError(subcommand_syntax_error(argv))
     s = _lookup(c, argv[2], True)
     group = None
     if not mkstream:
@@ -944,7 +940,7 @@ def _xgroup_prologue(c, argv, sub):
 def xgroup_create(c, argv):
     s, _, mkstream, entries_read = _xgroup_prologue(c, argv, b'create')
     if len(argv) > 8:
-        return subcommand_syntax_err(argv)
+        return subcommand_syntax_error(argv)
     key = argv[2]
     if argv[4] == b'$':
         eid = s.last_id if s is not None else 0
@@ -967,7 +963,7 @@ def xgroup_create(c, argv):
 def xgroup_setid(c, argv):
     s, group, _, entries_read = _xgroup_prologue(c, argv, b'setid')
     if len(argv) not in (5, 7):
-        return subcommand_syntax_err(argv)
+        return subcommand_syntax_error(argv)
     if argv[4] == b'$':
         eid = s.last_id
     else:
@@ -1326,10 +1322,10 @@ def _xinfo_stream(c, s, argv):
         full = False
     else:
         if len(optv) not in (1, 3) or optv[0].lower() != b'full':
-            return subcommand_syntax_err(argv)
+            return subcommand_syntax_error(argv)
         if len(optv) == 3:
             if optv[1].lower() != b'count':
-                return subcommand_syntax_err(argv)
+                return subcommand_syntax_error(argv)
             count = _get_ll(optv[2])
             if count < 0:
                 count = 10
