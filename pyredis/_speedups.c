@@ -119,6 +119,55 @@ static PyObject *py_crc64(PyObject *self, PyObject *args)
     return PyLong_FromUnsignedLongLong(result);
 }
 
+/* ---- Cluster hash slots -----------------------------------------------------
+ * keyHashSlot of cluster.c: CRC16 (XMODEM: poly 0x1021, init 0, as crc16.c)
+ * of the key, or of the part between the first '{' and the first '}' after
+ * it when that part is not empty; modulo 16384. The Python reference is
+ * pyredis/cluster/slots.py (tests compare the two). */
+
+static uint16_t crc16_table[256];
+
+static void crc16_init_table(void)
+{
+    for (int i = 0; i < 256; i++) {
+        uint16_t crc = (uint16_t)(i << 8);
+        for (int j = 0; j < 8; j++)
+            crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+        crc16_table[i] = crc;
+    }
+}
+
+static unsigned int key_hash_slot(const unsigned char *key, Py_ssize_t len)
+{
+    Py_ssize_t s, e, start = 0, end = len;
+    for (s = 0; s < len; s++)
+        if (key[s] == '{')
+            break;
+    if (s < len) {
+        for (e = s + 1; e < len; e++)
+            if (key[e] == '}')
+                break;
+        if (e < len && e != s + 1) {
+            start = s + 1;
+            end = e;
+        }
+    }
+    uint16_t crc = 0;
+    for (Py_ssize_t i = start; i < end; i++)
+        crc = (uint16_t)((crc << 8) ^ crc16_table[((crc >> 8) ^ key[i]) & 0xff]);
+    return crc & 16383;
+}
+
+static PyObject *py_keyslot(PyObject *self, PyObject *arg)
+{
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    unsigned int slot = key_hash_slot((const unsigned char *)buf.buf, buf.len);
+    PyBuffer_Release(&buf);
+    return PyLong_FromLong((long)slot);
+}
+
 /* ---- LZF ------------------------------------------------------------------
  * Format: 000LLLLL + L+1 literal bytes; LLLooooo oooooooo: back reference of
  * L+2 bytes at distance o+1; 111ooooo LLLLLLLL oooooooo: L+9 bytes. */
@@ -1570,6 +1619,7 @@ static PyTypeObject KeyGuardType = {
 
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
+    {"keyslot", py_keyslot, METH_O, "keyslot(key) -> the key's cluster hash slot"},
     {"lzf_compress", py_lzf_compress, METH_VARARGS, "lzf_compress(data) -> bytes or None"},
     {"lzf_decompress", py_lzf_decompress, METH_VARARGS,
      "lzf_decompress(data, expected_len) -> bytes"},
@@ -1605,6 +1655,7 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__speedups(void)
 {
     crc64_init_tables();
+    crc16_init_table();
     if (PyType_Ready(&KeyGuardType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);

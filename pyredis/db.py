@@ -243,7 +243,8 @@ class Database:
             self.server.touch_all_watched_keys_in_db(self)
         if self.blocking_keys:
             self.signal_deleted_streams()
-        self.data = {}
+        # (Same kind of dict: in cluster mode, cluster.slots.SlotKeyspace.)
+        self.data = type(self.data)()
         self.expires = {}
         # Same kind of dict: under an LFU policy it is evict.LFUField.
         self.lru = type(self.lru)()

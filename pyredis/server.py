@@ -389,6 +389,17 @@ class Server:
             err = self.acl.check_client(c, cmd, argv)
             if err is not None:
                 return self.reject(c, err, cmd)
+        if self.cluster_route is not None:
+            # Cluster mode (cluster/routing.py): -MOVED, -ASK, -CROSSSLOT...
+            # The router flags or discards the transaction itself (an
+            # EXEC redirected is no EXECABORT).
+            err = self.cluster_route(c, cmd, argv)
+            if err is not None:
+                cmd.rejected_calls += 1
+                self.error_replied(err)
+                if not (c.reply_mode and self.reply_silenced(c)):
+                    c.out.append(err)
+                return
         if self.gated or self.oom_check is not None:
             err = self._server_gates(c, cmd, argv)
             if err is not None:
@@ -441,6 +452,10 @@ class Server:
         return None
 
     extra_gate = None
+    # Set in cluster mode (commands/cluster_keys.py): cluster/routing.py's
+    # Router and its route.
+    cluster_router = None
+    cluster_route = None
     # Set by the AOF while it has unwritten data: Client.flush asks it
     # whether a reply must wait (see aof.py).
     reply_barrier = None
@@ -618,7 +633,7 @@ class Server:
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
                           or self.timing_gate or self.pause_type
-                          or self.extra_gate is not None)
+                          or self.extra_gate is not None or self.cluster_route is not None)
         for c in self.clients.values():
             c.update_gate()
 

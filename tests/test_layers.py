@@ -19,7 +19,8 @@ LAYERS = [
     {'pyredis', 'pyredis.facts', 'pyredis.util', 'pyredis.log', 'pyredis.notify',
      'pyredis.resp', 'pyredis.scan', 'pyredis.zset', 'pyredis.crc64', 'pyredis.lzf',
      'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock',
-     'pyredis.listpack', 'pyredis.cluster', 'pyredis.cluster.bus', 'pyredis.cluster.state'},
+     'pyredis.listpack', 'pyredis.cluster', 'pyredis.cluster.bus', 'pyredis.cluster.state',
+     'pyredis.cluster.slots'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
     {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
@@ -32,7 +33,7 @@ LAYERS = [
                                              if name.endswith('.py') and name != '__init__.py'}
     | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
        'pyredis.scripting.host', 'pyredis.scripting.functions', 'pyredis.scripting.busy'}
-    | {'pyredis.metrics'},
+    | {'pyredis.metrics', 'pyredis.cluster.routing'},
     {'pyredis.assembly'},
     {'pyredis.cli', 'pyredis.__main__', 'pyredis.embed', 'pyredis.pytest_plugin'},
 ]

@@ -55,6 +55,8 @@ INT_RANGE_ERR = b'-ERR value is out of range, value must between -2147483648 and
 @command('select')
 def select(c, argv):
     idx = get_int(argv[1])
+    if idx != 0 and c.server.config.cluster_enabled:
+        return b'-ERR SELECT is not allowed in cluster mode\r\n'
     if idx < 0 or idx >= len(c.server.dbs):
         return DB_INDEX_ERR
     c.db = c.server.dbs[idx]

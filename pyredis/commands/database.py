@@ -59,6 +59,8 @@ def flushall(c, argv):
 
 @command('swapdb')
 def swapdb(c, argv):
+    if c.server.config.cluster_enabled:
+        return b'-ERR SWAPDB is not allowed in cluster mode\r\n'
     a = get_int(argv[1], b'ERR invalid first DB index')
     b = get_int(argv[2], b'ERR invalid second DB index')
     server = c.server

@@ -277,6 +277,8 @@ def copy(c, argv):
             i += 2
         else:
             return SYNTAX_ERR
+    if server.config.cluster_enabled and (srcdb.id or dstdb.id):
+        return b'-ERR Copying to another database is not allowed in cluster mode\r\n'
     if srcdb is dstdb and src == dst:
         return SAME_OBJECT_ERR
     v = srcdb.lookup(src)
@@ -300,6 +302,8 @@ def copy(c, argv):
 def move(c, argv):
     key = argv[1]
     server = c.server
+    if server.config.cluster_enabled:
+        return b'-ERR MOVE is not allowed in cluster mode\r\n'
     n = get_int(argv[2])
     if n < 0 or n >= len(server.dbs):
         return DB_INDEX_ERR
