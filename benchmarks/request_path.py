@@ -12,7 +12,12 @@ With --acl, ten ACL users are loaded (as benchmarks/acl_bench.py does) and
 each test runs twice, interleaved: as the default user and as the user
 restricted to ``~app:* +@read +@write`` (keys are then app:..., for both).
 
+With --ab 'directive value', each test runs twice, interleaved: with the
+default configuration and with that directive set (e.g. --ab
+'latency-tracking no' shows what the per-command histograms cost).
+
     python benchmarks/request_path.py [-t set,get,incr] [--rounds 7] [--acl]
+                                      [--ab 'directive value']
 """
 
 import argparse
@@ -85,8 +90,12 @@ def load_users(c):
                            b'+@read', b'+@write'))
 
 
-def run(test, batches, pipeline, user=None):
-    server = create_server(config.Config())
+def run(test, batches, pipeline, user=None, setting=None):
+    conf = config.Config()
+    if setting:
+        name, _, value = setting.partition(' ')
+        conf.set(name, [value])
+    server = create_server(conf)
     share_command_names()
     c = Client(server)
     c.transport = NullTransport()
@@ -122,13 +131,20 @@ def main():
     ap.add_argument('--rounds', type=int, default=7)
     ap.add_argument('--acl', action='store_true',
                     help='ten users loaded; the default and the restricted user interleaved')
+    ap.add_argument('--ab', metavar="'DIRECTIVE VALUE'",
+                    help='each test with the defaults and with this set, interleaved')
     args = ap.parse_args()
     users = ('default', 'restricted') if args.acl else (None,)
+    if args.ab:
+        users = (None, args.ab)
     for test in args.tests.split(','):
         runs = {u: [] for u in users}
         for r in range(args.rounds):
             for u in (users if r % 2 == 0 else users[::-1]):
-                runs[u].append(run(test, args.batches, args.pipeline, u))
+                if args.ab:
+                    runs[u].append(run(test, args.batches, args.pipeline, setting=u))
+                else:
+                    runs[u].append(run(test, args.batches, args.pipeline, u))
         for u in users:
             print('%-6s %-10s median %7.0f ns/command   runs: %s' % (
                 test, u or '', statistics.median(runs[u]),

@@ -458,7 +458,8 @@ def _set_percentiles(config, args, loading):
     return out
 
 
-def _fmt_percentile(p):
+def fmt_percentile(p):
+    """A percentile as Redis prints it (%f, then trimDoubleString)."""
     s = '%f' % p
     if '.' in s:
         s = s.rstrip('0').rstrip('.')
@@ -466,7 +467,7 @@ def _fmt_percentile(p):
 
 
 def _get_percentiles(v):
-    return ' '.join(_fmt_percentile(p) for p in v)
+    return ' '.join(fmt_percentile(p) for p in v)
 
 
 def _rewrite_percentiles(config, state):

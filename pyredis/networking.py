@@ -43,7 +43,7 @@ import errno
 import socket
 from time import perf_counter_ns
 
-from . import log, resp
+from . import hdr, log, resp
 from .commands import DISPATCH
 from .config import repr_string
 from .resp import CommandError, RequestParser, ProtocolError, inline_requests
@@ -456,7 +456,8 @@ class Client(asyncio.Protocol):
                 # run instead of two per command. (The few lookups between two
                 # commands count to the second.) The counters are added when
                 # the run ends; INFO, which reads them, never runs inline
-                # (Command.inline).
+                # (Command.inline). latency-tracking records the run's
+                # average, ``calls`` times, in the command's histogram.
                 timed = None                # the command whose run is being timed
                 calls = 0                   # its calls in this run
                 for req in reqs:
@@ -472,6 +473,8 @@ class Client(asyncio.Protocol):
                             d = perf_counter_ns() - start
                             timed.duration += d
                             timed.calls += calls
+                            if server.latency_tracking:
+                                hdr.record(timed, d // 1000 // calls, calls)
                             self.last_cmd = timed
                             if d >= server.slow_ns * calls:
                                 self._slow_run(timed, _before(reqs, req), calls, d)
@@ -490,6 +493,8 @@ class Client(asyncio.Protocol):
                                 d = end - start
                                 timed.duration += d
                                 timed.calls += calls
+                                if server.latency_tracking:
+                                    hdr.record(timed, d // 1000 // calls, calls)
                                 if d >= server.slow_ns * calls:
                                     self._slow_run(timed, _before(reqs, req), calls, d)
                                 start = perf_counter_ns()
@@ -534,6 +539,8 @@ class Client(asyncio.Protocol):
                             d = perf_counter_ns() - start
                             timed.duration += d
                             timed.calls += calls
+                            if server.latency_tracking:
+                                hdr.record(timed, d // 1000 // calls, calls)
                             self.last_cmd = timed
                             if d >= server.slow_ns * calls:
                                 self._slow_run(timed, req, calls, d)
@@ -548,6 +555,8 @@ class Client(asyncio.Protocol):
                     d = perf_counter_ns() - start
                     timed.duration += d
                     timed.calls += calls
+                    if server.latency_tracking:
+                        hdr.record(timed, d // 1000 // calls, calls)
                     self.last_cmd = timed
                     if d >= server.slow_ns * calls:
                         self._slow_run(timed, reqs[-1], calls, d)

@@ -35,7 +35,7 @@ import signal
 import socket
 from time import perf_counter_ns
 
-from . import acl, expire, log, resp
+from . import acl, expire, hdr, log, resp
 from .commands import TABLE, DISPATCH
 from .db import Database
 from .lazyfree import LazyFree
@@ -131,6 +131,9 @@ class Server:
         self.pause_type = 0
         self.must_postpone = self.postpone = None
         self.slow_call = None
+        # latency-tracking (commands/latency.py): each command's durations
+        # go to its HDR histogram (hdr.py) while this is on.
+        self.latency_tracking = False
         self.latency_add = None     # fn(event, ms): LATENCY (commands/latency.py)
         self.timing_gate = False
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
@@ -291,6 +294,8 @@ class Server:
         d = perf_counter_ns() - start
         cmd.duration += d
         cmd.calls += 1
+        if self.latency_tracking:
+            hdr.record(cmd, d // 1000)
         if d >= self.slow_ns:
             self.slow_call(c, cmd, argv, d)
         mode = c.reply_mode

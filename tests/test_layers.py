@@ -18,7 +18,7 @@ LAYERS = [
     # facts, helpers and formats with no server state
     {'pyredis', 'pyredis.facts', 'pyredis.util', 'pyredis.log', 'pyredis.notify',
      'pyredis.resp', 'pyredis.scan', 'pyredis.zset', 'pyredis.crc64', 'pyredis.lzf',
-     'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock',
+     'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock', 'pyredis.hdr',
      'pyredis.listpack', 'pyredis.cluster', 'pyredis.cluster.bus', 'pyredis.cluster.state',
      'pyredis.cluster.slots'},
     {'pyredis.config'},

@@ -41,7 +41,7 @@ class Command:
                  'failed_calls', 'is_write', 'denyoom', 'no_auth', 'loading',
                  'stale', 'pubsub_ok', 'no_multi', 'admin', 'may_replicate',
                  'duration', 'keys_proc', 'inline_min', 'inline_max',
-                 'acl_id', 'acl_keys', 'acl_channels')
+                 'acl_id', 'acl_keys', 'acl_channels', 'hist')
 
     def __init__(self, fullname, info, docs, parent=None):
         self.fullname = fullname
@@ -64,6 +64,9 @@ class Command:
         self.subcommands = None
         self.calls = self.rejected_calls = self.failed_calls = 0
         self.duration = 0           # nanoseconds spent in the handler, all calls
+        # latency-tracking: the calls' durations, an HDR histogram (hdr.py),
+        # None until the first call is recorded.
+        self.hist = None
         f = self.flags
         self.is_write = 'write' in f
         self.denyoom = 'denyoom' in f

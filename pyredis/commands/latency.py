@@ -12,11 +12,20 @@ trusted request path hand to slowlog.py's ``slow_call`` (see its header for
 how the trusted path times runs of one command: the latency monitor gets
 the same per-run figures); "expire-cycle" from the active expiry cycle,
 "eviction-cycle" from the eviction loop.
+
+LATENCY HISTOGRAM and INFO latencystats read the per-command HDR histograms
+(hdr.py) that Server.call() and the trusted request path fill while
+latency-tracking is on (``server.latency_tracking``; off, recording costs
+one attribute test per command or run). The trusted path times a run of one
+command as a whole (slowlog.py's header): it records the run's average
+duration once per call of the run, so a pipeline's commands land in one
+bucket where Redis would spread them over neighbouring ones.
 """
 
 
-from . import command
-from .. import resp
+from . import command, all_commands, lookup
+from .. import hdr, resp
+from ..config import fmt_percentile
 from ..resp import help_reply
 from .. import clock
 
@@ -124,6 +133,68 @@ def latency_graph(c, argv):
 @command('latency|doctor')
 def latency_doctor(c, argv):
     return resp.encode(resp.Verbatim(_report(c.server)), c.resp)
+
+
+@command('latency|histogram')
+def latency_histogram(c, argv):
+    if len(argv) == 2:
+        cmds = _tracked(all_commands())
+    else:
+        cmds = []
+        for name in argv[2:]:
+            # lookupCommandBySds: a name or container|sub; a container
+            # brings its subcommands; an unknown name nothing.
+            parts = name.split(b'|')
+            cmd = lookup(parts[0]) if len(parts) <= 2 else None
+            if cmd is not None and cmd.implemented() and len(parts) == 2:
+                sub = cmd.subcommands.get(parts[1].lower()) if cmd.subcommands else None
+                cmd = sub if sub is not None and sub.proc is not None else None
+            if cmd is not None and cmd.implemented():
+                cmds += _tracked([cmd])
+    r = c.resp
+    out = [resp.map_header(len(cmds), r)]
+    for cmd in cmds:
+        name = cmd.fullname.encode()
+        buckets = hdr.log_buckets(cmd.hist)
+        out.append(b'$%d\r\n%s\r\n%s$5\r\ncalls\r\n:%d\r\n$14\r\nhistogram_usec\r\n%s' % (
+            len(name), name, resp.map_header(2, r), sum(cmd.hist.values()),
+            resp.map_header(len(buckets), r)))
+        out.extend(b':%d\r\n:%d\r\n' % b for b in buckets)
+    return b''.join(out)
+
+
+def _tracked(cmds):
+    """The commands among ``cmds`` (and their subcommands) with a histogram."""
+    out = []
+    for cmd in cmds:
+        if cmd.hist:
+            out.append(cmd)
+        if cmd.subcommands:
+            out += [s for s in cmd.subcommands.values() if s.hist]
+    return out
+
+
+def info_latencystats(server):
+    """genRedisInfoStringLACStats."""
+    if not server.config.latency_tracking:
+        return []
+    percentiles = server.config.latency_tracking_info_percentiles
+    out = []
+    for cmd in _tracked(all_commands()):
+        out.append(('latency_percentiles_usec_%s' % cmd.fullname, ','.join(
+            'p%s=%.3f' % (fmt_percentile(p), hdr.value_at_percentile(cmd.hist, p) / 1000.0)
+            for p in percentiles)))
+    return out
+
+
+def _reset_histograms(server):
+    """CONFIG RESETSTAT drops the histograms (resetCommandTableStats)."""
+    for cmd in _tracked(all_commands()):
+        cmd.hist = None
+
+
+def _tracking_changed(server):
+    server.latency_tracking = bool(server.config.latency_tracking)
 
 
 LATENCY_HELP = [
@@ -346,6 +417,10 @@ def _report(server):
 
 def attach(server):
     server.latency_events = {}
+    server.info_sections['latencystats'] = info_latencystats
+    server.resetstat_hooks.append(_reset_histograms)
+    server.on_config_set('latency-tracking', _tracking_changed)
+    _tracking_changed(server)
     server.latency_add = lambda event, ms: add_sample(server, event, ms)
     server.slow_call_hooks.append(
         lambda c, cmd, argv, d: _command_latency(server, c, cmd, argv, d))
