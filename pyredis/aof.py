@@ -420,6 +420,7 @@ def _default_rewriters():
     from collections import deque
     from .zset import ZSet
     from .stream import Stream, rewrite_commands as stream_rewrite
+    from .values import PackedHash
     REWRITERS.setdefault(bytes, _rewrite_string)
     REWRITERS.setdefault(bytearray, _rewrite_string)
     REWRITERS.setdefault(deque, _rewrite_list)
@@ -427,6 +428,8 @@ def _default_rewriters():
     REWRITERS.setdefault(set, _rewrite_set)
     REWRITERS.setdefault(frozenset, _rewrite_set)
     REWRITERS.setdefault(dict, _rewrite_hash)
+    if PackedHash is not None:
+        REWRITERS.setdefault(PackedHash, _rewrite_hash)
     REWRITERS.setdefault(ZSet, _rewrite_zset)
     REWRITERS.setdefault(Stream, stream_rewrite)
 

@@ -68,6 +68,7 @@ from collections import deque
 from . import crc64 as _crc64, lzf, stream
 from .listpack import backlen_size, build as lp_build, encode_str as lp_entry
 from .zset import ZSet
+from .values import PackedHash
 from . import clock
 
 crc64 = _crc64.crc64
@@ -419,6 +420,9 @@ def encode_value(v, opts):
         return TYPE_STRING, encode_string(bytes(v), opts.compress)
     if t is deque:
         return TYPE_LIST_QUICKLIST_2, encode_list(v, opts.list_fill, opts.compress)
+    if t is PackedHash:
+        # Already the listpack Redis writes: its bytes, unchanged.
+        return TYPE_HASH_LISTPACK, _encode_blob(v.blob(), opts.compress)
     enc = opts.encoding_of(v) if opts.encoding_of is not None else None
     if t is dict:
         n = len(v)
@@ -983,7 +987,33 @@ def _to_hash(pairs):
     h = dict(pairs)
     if len(h) != len(pairs):
         raise ValueError('duplicate hash fields')
-    return h
+    return _packed_hash(h)
+
+
+# hash-max-listpack-entries/-value for the hashes being loaded (set by
+# load_iter and load_dump_payload from the server's config): a hash within
+# them is loaded as a listpack (values.PackedHash), as rdbLoadObject keeps
+# or builds one; a bigger one stays a dict (a hash table).
+_hash_limits = [512, 64]
+
+
+def set_hash_limits(config):
+    if config is not None:
+        _hash_limits[0] = getattr(config, 'hash_max_listpack_entries', 512)
+        _hash_limits[1] = getattr(config, 'hash_max_listpack_value', 64)
+
+
+def _packed_hash(h):
+    entries, limit = _hash_limits
+    if PackedHash is None or not h or len(h) > entries:
+        return h
+    flat = []
+    for f, x in h.items():
+        if len(f) > limit or len(x) > limit:
+            return h
+        flat.append(f)
+        flat.append(x)
+    return PackedHash(lp_build_items(flat))
 
 
 def _zset_from_items(items):
@@ -1074,7 +1104,7 @@ def read_value(r, t):
                 h[f] = r.string()
             if len(h) != n:
                 raise ValueError('duplicate hash fields')
-            return h
+            return _packed_hash(h)
         if t == TYPE_ZSET_2 or t == TYPE_ZSET:
             n = r.plain_length()
             tuples = []
@@ -1136,9 +1166,10 @@ def verify_dump_payload(payload):
     return _unpack_Q(payload, len(payload) - 8)[0] == crc64(memoryview(payload)[:-8])
 
 
-def load_dump_payload(payload):
+def load_dump_payload(payload, config=None):
     """The value inside a DUMP payload (checked with verify_dump_payload
-    first); raises RDBError on bad data."""
+    first); raises RDBError on bad data. ``config``: the encoding limits."""
+    set_hash_limits(config)
     r = Reader(payload, 0, len(payload) - 10)
     t = r.byte()
     v = read_value(r, t)
@@ -1161,6 +1192,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     """Load an RDB image into server.dbs; a generator that yields (bytes
     read so far) every ``yield_every`` bytes so a caller can serve events.
     ``stats.end`` is the offset just past the file (an AOF may follow)."""
+    set_hash_limits(getattr(server, 'config', None))
     # Millions of new containers would trigger the cyclic collector over
     # and over (each full pass walking everything loaded so far): it cannot
     # find cycles in plain data anyway, so it stays off while loading.

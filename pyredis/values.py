@@ -1,7 +1,9 @@
 """The value model: which Python type holds which Redis type (object.c).
 
 A key's value is a Python object - bytes or bytearray for a string, deque for
-a list, dict for a hash, set for a set, zset.ZSet for a sorted set - and this
+a list, dict or _listpack.PackedHash (a small hash kept as listpack bytes,
+when the C extension is built) for a hash, set for a set, zset.ZSet for a
+sorted set - and this
 module answers what Redis asks of any value: its TYPE name, its OBJECT
 ENCODING, and a copy of it (COPY). The data type families declare their own
 types and encodings (VALUE_TYPES, entered by commands.register_family), as
@@ -15,10 +17,15 @@ from collections import deque
 from .util import string2ll
 from .zset import ZSet
 
+try:
+    from ._listpack import PackedHash
+except ImportError:         # not built: every hash is a dict
+    PackedHash = None
+
 # The Python types of each Redis type, for Database.lookup_typed.
 STRING = (bytes, bytearray)
 LIST = (deque,)
-HASH = (dict,)
+HASH = (dict,) if PackedHash is None else (dict, PackedHash)
 SET = (set,)
 ZSET = (ZSet,)
 
@@ -63,6 +70,8 @@ def deep_copy(v):
         return deque(v)
     if t is dict:
         return dict(v)
+    if t is PackedHash:
+        return v.copy()
     if t is set:
         return set(v)
     if hasattr(v, 'copy'):

@@ -18,6 +18,7 @@ from collections import deque
 import pytest
 
 from pyredis import crc64 as crc_mod, lzf, rdb
+from pyredis.values import HASH
 from pyredis.zset import ZSet
 
 CHECK_RDB = shutil.which('redis-check-rdb')
@@ -59,7 +60,7 @@ def plain(v):
         return ('list', list(v))
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)
-    if isinstance(v, dict):
+    if isinstance(v, dict) or v.__class__ in HASH:     # dict or PackedHash
         return ('hash', sorted(v.items()))
     if isinstance(v, set):
         return ('set', sorted(v))

@@ -14,6 +14,7 @@ from .. import resp
 from ..resp import OK, help_reply, subcommand_syntax_error
 from ..stream import MAX_ID, Stream
 from ..util import string2ll
+from ..values import PackedHash
 from ..zset import ZSet
 
 
@@ -177,6 +178,8 @@ def _quicklist_info(server, v):
 # -- DEBUG DIGEST (debug.c's computeDatasetDigest) --------------------------------------
 
 _TYPE_IDS = {bytes: 0, bytearray: 0, deque: 1, set: 2, ZSet: 3, dict: 4, Stream: 6}
+if PackedHash is not None:
+    _TYPE_IDS[PackedHash] = 4
 
 
 def _sha1(data):
@@ -214,7 +217,7 @@ def value_digest(db, key, v, digest=bytes(20)):
         for member, score in v.items():
             ele = _mix(_mix(bytes(20), member), _score(score))
             digest = _xor(digest, ele)
-    elif t is dict:
+    elif t is dict or t is PackedHash:
         for field, value in v.items():
             digest = _xor(digest, _mix(_mix(bytes(20), field), value))
     elif t is Stream:

@@ -1,20 +1,27 @@
 """Hash commands (t_hash.c).
 
-A hash is a plain Python dict (field -> value, both bytes): that is the
-type the rest of the server (RDB, AOF rewrite, SORT, COPY) knows. Python
-dicts keep insertion order and update values in place, which is exactly the
-order a listpack replies in (HGETALL, HKEYS, HSCAN).
+Two forms, as Redis has two encodings. A new hash is a ``PackedHash``
+(pyredis/_listpack.c): one listpack, the bytes Redis itself would hold and
+write to an RDB file, searched and edited in C - a sixth of the memory of
+a dict of bytes objects for a hash of ten small fields. When a write takes
+it past ``hash-max-listpack-entries`` fields or gives it a field or value
+longer than ``hash-max-listpack-value`` bytes, it is converted, once and
+for good, to a plain Python dict (field -> value, both bytes), replacing
+the value in the keyspace (``_convert``), which is when Redis's
+hashTypeConvert runs. Readers elsewhere (RDB, AOF rewrite, SORT, DEBUG
+DIGEST, MEMORY USAGE) take either: PackedHash answers the dict methods
+they use. Python dicts keep insertion order and update values in place,
+which is the order a listpack replies in (HGETALL, HKEYS, HSCAN).
 
-Encoding. Redis keeps a small hash in a listpack and converts it, once and
-for good, to a hash table when it gets more than
-``hash-max-listpack-entries`` fields or a field or value longer than
-``hash-max-listpack-value`` bytes. That shows through OBJECT ENCODING and
-HSCAN (a listpack is returned whole with cursor 0). The encoding is derived
-from the content (what Redis's conversion rules imply for it), except for a
-hash that was converted and then shrank back within the limits: only those
+Encoding. A PackedHash is a listpack. A dict's encoding is derived from its
+content (what Redis's conversion rules imply for it: dicts also come from
+RDB files, RESTORE and builds without the C extension), except for a hash
+that was converted and then shrank back within the limits: only those
 are remembered, in ``STATE`` (see ObjectState), and only at the rare
 moment they shrink (HDEL of a field that made it big, a long value
 overwritten by a short one), so the common write path never pays for it.
+That shows through OBJECT ENCODING and HSCAN (a listpack is returned whole
+with cursor 0).
 
 HSCAN over a hash table walks a ``scan.BucketIndex`` kept in ``STATE``
 for the hashes being scanned (the writes keep it up to date; when no scan
@@ -35,7 +42,7 @@ from .keys import element_scan_args, scan_reply
 from ..resp import OK, ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, \
     NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..scan import BucketIndex
-from ..values import HASH
+from ..values import HASH, PackedHash
 from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, LLONG_MAX, \
     LLONG_MIN
 from ..notify import NotifyFlags
@@ -115,6 +122,8 @@ def attach(server):
 
 def is_hashtable(server, h):
     """OBJECT ENCODING of a hash: hashtable (True) or listpack."""
+    if h.__class__ is PackedHash:
+        return False
     cfg = server.config
     if len(h) > cfg.hash_max_listpack_entries:
         return True
@@ -132,6 +141,19 @@ def _encoding(server, h):
 
 
 VALUE_TYPES = {dict: (b'hash', _encoding)}
+if PackedHash is not None:
+    VALUE_TYPES[PackedHash] = (b'hash', lambda server, h: b'listpack')
+
+# A new, empty hash (hashTypeLookupWriteOrCreate's createHashObject).
+new_hash = dict if PackedHash is None else PackedHash
+
+
+def _convert(db, key, h):
+    """hashTypeConvert: the PackedHash under ``key`` becomes a dict, in
+    place in the keyspace (its TTL and LRU stay)."""
+    d = dict(h.items())
+    db.data[key] = d
+    return d
 
 
 def _shrinking(server, h, was_hashtable):
@@ -153,11 +175,28 @@ def _bulk(v):
 
 
 
-def _set_fields(c, h, argv, start):
+def _set_fields(c, key, h, argv, start):
     """hashTypeSet for the field/value pairs of argv[start:]; returns the
-    number of new fields. Nothing to convert: the encoding follows from the
-    content, except when a long value is overwritten (see _shrinking)."""
+    number of new fields. A PackedHash is converted to a dict before it
+    would hold a field or value longer than hash-max-listpack-value, or
+    after it grows past hash-max-listpack-entries fields. For a dict there
+    is nothing to convert: the encoding follows from the content, except
+    when a long value is overwritten (see _shrinking)."""
     added = 0
+    if h.__class__ is PackedHash:
+        cfg = c.server.config
+        limit = cfg.hash_max_listpack_value
+        entries = cfg.hash_max_listpack_entries
+        for i in range(start, len(argv), 2):
+            f = argv[i]
+            v = argv[i + 1]
+            if len(f) > limit or len(v) > limit:
+                return added + _set_fields(c, key, _convert(c.db, key, h), argv, i)
+            if h.set(f, v):
+                added += 1
+                if len(h) > entries:
+                    return added + _set_fields(c, key, _convert(c.db, key, h), argv, i + 2)
+        return added
     long_old = False
     limit = c.server.config.hash_max_listpack_value
     index = STATE.index(h) if STATE.entries else None
@@ -207,6 +246,24 @@ def hset(c, argv):
             if server.notify_flags:
                 server.notify(H, b'hset', key, db.id)
             return ONE if old is None else ZERO
+    elif h.__class__ is PackedHash and len(argv) == 4 and \
+            not (db.expires and key in db.expires):
+        # The same for a listpack that stays one.
+        server = c.server
+        cfg = server.config
+        f = argv[2]
+        v = argv[3]
+        limit = cfg.hash_max_listpack_value
+        if len(f) <= limit and len(v) <= limit and \
+                len(h) < cfg.hash_max_listpack_entries:
+            db.lru[key] = db.lruclock
+            added = h.set(f, v)
+            if db.watched:
+                server.signal_modified(db, key)
+            server.dirty += 1
+            if server.notify_flags:
+                server.notify(H, b'hset', key, db.id)
+            return ONE if added else ZERO
     return hset_generic(c, argv)
 
 
@@ -215,10 +272,10 @@ def hset_generic(c, argv):
     if len(argv) % 2:
         return ARITY_ERR % argv[0].lower()
     key = argv[1]
-    h, err = c.db.lookup_typed(key, HASH, True, dict)
+    h, err = c.db.lookup_typed(key, HASH, True, new_hash)
     if err:
         return err
-    added = _set_fields(c, h, argv, 2)
+    added = _set_fields(c, key, h, argv, 2)
     _written(c, key, b'hset', (len(argv) - 2) // 2)
     if argv[0].lower() == b'hmset':
         return OK
@@ -228,12 +285,12 @@ def hset_generic(c, argv):
 @command('hsetnx')
 def hsetnx(c, argv):
     key = argv[1]
-    h, err = c.db.lookup_typed(key, HASH, True, dict)
+    h, err = c.db.lookup_typed(key, HASH, True, new_hash)
     if err:
         return err
     if argv[2] in h:
         return ZERO
-    _set_fields(c, h, argv, 2)
+    _set_fields(c, key, h, argv, 2)
     _written(c, key, b'hset')
     return ONE
 
@@ -274,6 +331,19 @@ def hdel(c, argv):
     if h is None:
         return ZERO
     server = c.server
+    if h.__class__ is PackedHash:
+        deleted = 0
+        for f in argv[2:]:
+            if h.pop(f, None) is not None:
+                deleted += 1
+                if not h:
+                    break
+        if deleted:
+            _written(c, key, b'hdel', deleted)
+            if not h:
+                c.db.delete(key)
+                server.key_modified(c.db, key, G, b'del', 0)
+        return integer(deleted)
     cfg = server.config
     # Deleting what made the hash a hash table does not make it a listpack.
     big = len(h) > cfg.hash_max_listpack_entries
@@ -329,6 +399,8 @@ def hexists(c, argv):
 def _map_reply(c, h):
     n = len(h)
     head = b'%%%d\r\n' % n if c.resp == 3 else b'*%d\r\n' % (2 * n)
+    if h.__class__ is PackedHash:
+        return head + bulk_items(h.flat())
     return head + bulk_items(list(chain.from_iterable(h.items())))
 
 
@@ -382,9 +454,9 @@ def hincrby(c, argv):
     if new < LLONG_MIN or new > LLONG_MAX:
         return OVERFLOW_ERR
     if h is None:
-        h = {}
+        h = new_hash()
         c.db.add(key, h)
-    _set_fields(c, h, (field, b'%d' % new), 0)
+    _set_fields(c, key, h, (field, b'%d' % new), 0)
     _written(c, key, b'hincrby')
     return integer(new)
 
@@ -413,9 +485,9 @@ def hincrbyfloat(c, argv):
         return INCR_NAN_ERR
     out = format_long_double(new)
     if h is None:
-        h = {}
+        h = new_hash()
         c.db.add(key, h)
-    _set_fields(c, h, (field, out), 0)
+    _set_fields(c, key, h, (field, out), 0)
     _written(c, key, b'hincrbyfloat')
     if c.server.propagate_targets:
         c.propagate_argv = [[b'HSET', key, field, out]]

@@ -635,7 +635,7 @@ def restore_cmd(c, argv):
     if not rdb.verify_dump_payload(payload):
         return b'-ERR DUMP payload version or checksum are wrong\r\n'
     try:
-        value = rdb.load_dump_payload(payload)
+        value = rdb.load_dump_payload(payload, c.server.config)
     except rdb.RDBError:
         return b'-ERR Bad data format\r\n'
     if rdb.is_empty(value):

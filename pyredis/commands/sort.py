@@ -29,6 +29,7 @@ from . import command, lookup
 from ..resp import SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, integer
 from ..util import string2ll
 from ..notify import NotifyFlags
+from ..values import HASH
 from ..zset import ZSet
 from .zsets import _FLOAT_RE, store_value
 
@@ -56,7 +57,7 @@ def lookup_by_pattern(db, pattern, subst):
     if v is None:
         return None
     if field is not None:
-        if not isinstance(v, dict):
+        if v.__class__ not in HASH:
             return None
         return v.get(field)
     if v.__class__ is not bytes and v.__class__ is not bytearray:
