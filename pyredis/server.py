@@ -461,6 +461,7 @@ class Server:
     # Router and its route.
     cluster_router = None
     cluster_route = None
+    migrate_sockets = None      # MIGRATE's cached connections (commands/migrate.py)
     # Set by the AOF while it has unwritten data: Client.flush asks it
     # whether a reply must wait (see aof.py).
     reply_barrier = None
