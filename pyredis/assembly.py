@@ -13,11 +13,11 @@ top, under the command line only (tests/test_layers.py walks them).
 """
 
 from . import aof, evict, metrics, pubsub, replication, tracking
-from .commands import (aof_cmd, bitmaps, blocking, clock_cmd, cluster_keys, config_cmd,
-                       connection, database, debug, functions, geo, hashes, hyperloglog, info,
-                       introspection, keys, lists, latency, memory, migrate, monitor, pause,
-                       persistence, register_family, scripting, sets, slowlog, sort, streams,
-                       strings, transactions, zsets)
+from .commands import (aof_cmd, bitmaps, blocking, clock_cmd, cluster_keys, config_cmd, connection,
+                       database, debug, functions, geo, hashes, hyperloglog, info, introspection,
+                       keys, lists, latency, lolwut, memory, migrate, monitor, pause, persistence,
+                       register_family, scripting, sets, slowlog, sort, streams, strings,
+                       transactions, zsets)
 from .commands import tracking as tracking_cmds
 from .commands import acl as acl_cmds
 from .commands import pubsub as pubsub_cmds
@@ -29,7 +29,7 @@ FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys,
             config_cmd, lists, hashes, sets, zsets, geo, streams, bitmaps, hyperloglog,
             transactions, pubsub_cmds, sort, persistence, replication_cmds, memory, blocking,
             aof_cmd, scripting, functions, acl_cmds, monitor, slowlog, pause, latency,
-            tracking_cmds, cluster_keys, migrate)
+            tracking_cmds, cluster_keys, lolwut, migrate)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of
 # config_cmd, and the AOF wraps the persistence INFO section.
