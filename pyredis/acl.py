@@ -173,6 +173,47 @@ def _category_ids(bit):
 
 CATEGORY_CMDS = {name: _category_ids(CATEGORY_BIT[name]) for name in CATEGORIES}
 
+# Selectors have room for the commands modules add later: +@all sets those
+# bits too, so a user with +@all may run a module's commands, and a rule
+# such as +@write given before the module was loaded does not cover them,
+# as in Redis 7.0 (its bitmap has USER_COMMAND_BITS_COUNT bits).
+USER_COMMAND_BITS = NCOMMANDS + 1024
+_module_ids = {}    # a module command's name -> its id, kept when unloaded
+
+
+def add_command(fullname, categories):
+    """A module's command enters the universe (ACLGetCommandID: a name
+    loaded again gets its old id), in its categories (names without @)."""
+    cid = _module_ids.get(fullname)
+    if cid is None:
+        cid = len(COMMANDS)
+        if cid >= USER_COMMAND_BITS:
+            raise ValueError('too many module commands for the ACL bitmaps')
+        _module_ids[fullname] = cid
+        COMMANDS.append(None)
+    entry = _Cmd(cid, fullname, None, ['@' + cat for cat in categories])
+    COMMANDS[cid] = entry
+    BY_NAME[fullname] = entry
+    TOPS.append(entry)
+    for cat in categories:
+        changed, counted = CATEGORY_CMDS[cat]
+        changed.append(entry)
+        counted.append(cid)
+    return entry
+
+
+def remove_command(fullname):
+    """An unloaded module's command leaves the universe (its id stays
+    reserved for the name)."""
+    entry = BY_NAME.pop(fullname, None)
+    if entry is None:
+        return
+    TOPS.remove(entry)
+    for changed, counted in CATEGORY_CMDS.values():
+        if entry in changed:
+            changed.remove(entry)
+            counted.remove(entry.id)
+
 
 def lookup_acl_command(name):
     """ACLLookupCommand: 'cmd' or 'container|sub', any case, or None."""
@@ -232,7 +273,7 @@ class Selector:
         self.allkeys = False
         self.allchannels = allchannels      # acl-pubsub-default
         self.allcommands = False
-        self.allowed = bytearray(NCOMMANDS)
+        self.allowed = bytearray(USER_COMMAND_BITS)
         # The reserved bit Redis sets with +@all only: "may run commands
         # added later", which decides whether a description starts with
         # +@all or -@all.
@@ -278,7 +319,7 @@ class Selector:
             allowed[sub.id] = allow
 
     def set_all(self, allow):
-        self.allowed = bytearray(b'\x01' * NCOMMANDS if allow else NCOMMANDS)
+        self.allowed = bytearray(b'\x01' * USER_COMMAND_BITS if allow else USER_COMMAND_BITS)
         self.allcommands = self.future = allow
         self.firstargs = {}
 

@@ -15,7 +15,8 @@ top, under the command line only (tests/test_layers.py walks them).
 from . import aof, evict, metrics, pubsub, replication, tracking
 from .commands import (aof_cmd, bitmaps, blocking, clock_cmd, cluster_keys, config_cmd, connection,
                        database, debug, functions, geo, hashes, hyperloglog, info, introspection,
-                       keys, lists, latency, lolwut, memory, migrate, monitor, pause, persistence,
+                       keys, lists, latency, lolwut, memory, migrate, module_cmd, monitor, pause,
+                       persistence,
                        register_family, scripting, sets, slowlog, sort, streams, strings,
                        transactions, zsets)
 from .commands import tracking as tracking_cmds
@@ -29,7 +30,7 @@ FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys,
             config_cmd, lists, hashes, sets, zsets, geo, streams, bitmaps, hyperloglog,
             transactions, pubsub_cmds, sort, persistence, replication_cmds, memory, blocking,
             aof_cmd, scripting, functions, acl_cmds, monitor, slowlog, pause, latency,
-            tracking_cmds, cluster_keys, lolwut, migrate)
+            tracking_cmds, cluster_keys, lolwut, migrate, module_cmd)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of
 # config_cmd, and the AOF wraps the persistence INFO section.
@@ -39,7 +40,9 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           aof.attach_server, aof_cmd.attach, scripting.attach, functions.attach,
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
           latency.attach, tracking.attach, clock_cmd.attach, cluster_keys.attach,
-          migrate.attach)
+          migrate.attach,
+          # Last: the loadmodule lines, before start() loads the dataset.
+          module_cmd.attach)
 
 _loaded = False
 

@@ -34,8 +34,10 @@ Reader. Everything Redis 7.0 writes or loads: versions 1-10, AUX, SELECTDB,
 RESIZEDB, EXPIRETIME(_MS), IDLE, FREQ, strings (raw, int, LZF), lists (plain,
 ZIPLIST, QUICKLIST of ziplists, QUICKLIST_2 of listpacks and plain nodes),
 sets (plain, INTSET), sorted sets (ZSET with text doubles, ZSET_2, ZIPLIST,
-LISTPACK), hashes (plain, ZIPMAP, ZIPLIST, LISTPACK). Streams, module values,
-module AUX data and functions are recognised and refused with a clear error.
+LISTPACK), hashes (plain, ZIPMAP, ZIPLIST, LISTPACK), streams, and values of
+module data types (RDB_TYPE_MODULE_2, read and written by the module's own
+hooks: modules/types.py), refused with Redis's message when the type's module
+is not loaded. Module AUX data is recognised and refused with a clear error.
 Every blob is parsed defensively: corrupt input raises ``RDBError`` (with
 the offset), never a crash or a half-built value.
 
@@ -68,6 +70,8 @@ from collections import deque
 from . import crc64 as _crc64, lzf, stream
 from .listpack import backlen_size, build as lp_build, encode_str as lp_entry
 from .zset import ZSet
+from .modules import types as module_types
+from .modules.types import ModuleValue
 from .values import PackedHash
 from . import clock
 
@@ -476,6 +480,8 @@ def encode_value(v, opts):
     if t is stream.Stream:
         return TYPE_STREAM_LISTPACKS_2, stream.rdb_body(v, encode_len, encode_string,
                                                         _encode_blob, opts.compress)
+    if isinstance(v, ModuleValue):
+        return TYPE_MODULE_2, module_types.rdb_body(v, encode_len, encode_string, opts.compress)
     raise RDBError('cannot serialize a value of type %s' % t.__name__)
 
 
@@ -1047,16 +1053,6 @@ def _build_zset(tuples):
     return z
 
 
-def _module_name(module_id):
-    cset = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-    module_id >>= 10
-    name = []
-    for _ in range(9):
-        name.append(cset[module_id & 63])
-        module_id >>= 6
-    return ''.join(reversed(name))
-
-
 def read_value(r, t):
     """rdbLoadObject: one value of type t from the reader."""
     start = r.pos
@@ -1144,10 +1140,13 @@ def read_value(r, t):
             return stream.rdb_load(r, t, _lp_items, r.fail)
         except (ValueError, IndexError, StopIteration, OverflowError) as e:
             raise RDBError('Bad stream data format: %s' % e, start)
-    if t in (TYPE_MODULE_PRE_GA, TYPE_MODULE_2):
-        module_id = r.plain_length()
-        raise RDBError("The RDB file contains module data I can't load: no matching "
-                       "module '%s'" % _module_name(module_id), start)
+    if t == TYPE_MODULE_2:
+        try:
+            return module_types.rdb_load(r, r.fail)
+        except (IndexError, struct.error, OverflowError) as e:
+            raise RDBError('Bad module value: %s' % e, start)
+    if t == TYPE_MODULE_PRE_GA:
+        raise RDBError('Pre-release module format not supported', start)
     raise RDBError('Unknown RDB encoding type %d' % t, start - 1)
 
 
@@ -1295,7 +1294,7 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
         if t == OP_MODULE_AUX:
             module_id = r.plain_length()
             raise RDBError("The RDB file contains AUX module data I can't load: no matching "
-                           "module '%s'" % _module_name(module_id), r.pos)
+                           "module '%s'" % module_types.type_name(module_id), r.pos)
         if t == OP_FUNCTION2:
             start = r.pos - 1
             code = r.string()

@@ -20,7 +20,7 @@ LAYERS = [
      'pyredis.resp', 'pyredis.scan', 'pyredis.zset', 'pyredis.crc64', 'pyredis.lzf',
      'pyredis.values', 'pyredis.geohash', 'pyredis.stream', 'pyredis.clock', 'pyredis.hdr',
      'pyredis.listpack', 'pyredis.cluster', 'pyredis.cluster.bus', 'pyredis.cluster.state',
-     'pyredis.cluster.slots'},
+     'pyredis.cluster.slots', 'pyredis.modules', 'pyredis.modules.types'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
     {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
@@ -33,7 +33,9 @@ LAYERS = [
                                              if name.endswith('.py') and name != '__init__.py'}
     | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
        'pyredis.scripting.host', 'pyredis.scripting.functions', 'pyredis.scripting.busy'}
-    | {'pyredis.metrics', 'pyredis.cluster.routing'},
+    | {'pyredis.metrics', 'pyredis.cluster.routing', 'pyredis.modules.api',
+       'pyredis.modules.loader', 'pyredis.modules.examples',
+       'pyredis.modules.examples.ratelimit', 'pyredis.modules.examples.jsondoc'},
     {'pyredis.assembly'},
     {'pyredis.cli', 'pyredis.__main__', 'pyredis.embed', 'pyredis.pytest_plugin'},
 ]

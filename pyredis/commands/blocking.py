@@ -61,9 +61,9 @@ MAX_TIMER_SECONDS = 1e9
 
 class BlockState:
     """client.blocked while a client waits for keys."""
-    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind', 'timed', 'deadline')
+    __slots__ = ('db', 'keys', 'serve', 'timer', 'kind', 'timed', 'deadline', 'on_timeout')
 
-    def __init__(self, db, keys, serve, kind):
+    def __init__(self, db, keys, serve, kind, on_timeout=None):
         self.db = db
         self.keys = keys
         self.serve = serve       # function(client, key, value) -> reply or None
@@ -71,6 +71,10 @@ class BlockState:
         self.kind = kind         # b'list' or b'zset': what it waits for
         self.timed = False       # counted in INFO's clients_in_timeout_table
         self.deadline = None     # on the server clock, for when it jumps
+        # A module's timeout reply (fn(client) -> reply); a module client
+        # blocked without one is not ended by CLIENT UNBLOCK
+        # (moduleBlockedClientMayTimeout).
+        self.on_timeout = on_timeout
 
 
 def parse_timeout(arg):
@@ -96,11 +100,12 @@ def deny_blocking(c):
     return c.server.in_exec or c.multi is not None or c.is_master or c.transport is None
 
 
-def block(c, keys, timeout_ms, serve, kind):
-    """blockForKeys: park the client until one of keys can serve it."""
+def block(c, keys, timeout_ms, serve, kind, on_timeout=None):
+    """blockForKeys: park the client until one of keys can serve it (a
+    module's client, kind b'module', waits for no key: for its module)."""
     server = c.server
     db = c.db
-    state = BlockState(db, list(dict.fromkeys(keys)), serve, kind)
+    state = BlockState(db, list(dict.fromkeys(keys)), serve, kind, on_timeout)
     bk = db.blocking_keys
     for key in state.keys:
         clients = bk.get(key)
@@ -174,6 +179,9 @@ def hold_until_served(c):
 
 
 def timeout_reply(c):
+    state = c.blocked
+    if isinstance(state, BlockState) and state.on_timeout is not None:
+        return state.on_timeout(c)
     return NULL_ARRAY if c.resp == 2 else NULL3
 
 
@@ -503,7 +511,8 @@ def client_unblock(c, argv):
     if cid is None:
         return NOT_INT_ERR
     target = c.server.clients.get(cid)
-    if target is None or not isinstance(target.blocked, BlockState):
+    if target is None or not isinstance(target.blocked, BlockState) or (
+            target.blocked.kind == b'module' and target.blocked.on_timeout is None):
         return ZERO
     if error:
         unblock(target, b'-UNBLOCKED client unblocked via CLIENT UNBLOCK\r\n')
