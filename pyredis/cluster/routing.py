@@ -145,7 +145,7 @@ class Router:
         node = None
         slot = -1
         multiple_keys = migrating = importing = False
-        missing = 0
+        missing = existing = 0
         shard_pubsub = False
         is_write = False
         db = self.server.dbs[0]
@@ -171,8 +171,11 @@ class Router:
                         return None, slot, CROSS_SLOT
                     if importing and not multiple_keys and key != first:
                         multiple_keys = True
-                if (migrating or importing) and not shard_pubsub and not db.exists(key):
-                    missing += 1
+                if (migrating or importing) and not shard_pubsub:
+                    if db.exists(key):
+                        existing += 1
+                    else:
+                        missing += 1
         if node is None:
             return myself, -1, NONE
         if not cluster.state_ok:
@@ -187,6 +190,9 @@ class Router:
         if (migrating or importing) and cmd.name == b'migrate':
             return myself, slot, NONE
         if migrating and missing:
+            # (Some of the keys here, some gone: TRYAGAIN, as 7.0.15 does.)
+            if existing:
+                return None, slot, UNSTABLE
             return cluster.migrating_slots_to[slot], slot, ASK
         if importing and (asking or 'asking' in cmd.flags):
             if multiple_keys and missing:

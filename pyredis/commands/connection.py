@@ -126,7 +126,7 @@ def hello(c, argv):
         b'version': REDIS_VERSION.encode(),
         b'proto': c.resp,
         b'id': c.id,
-        b'mode': b'standalone',
+        b'mode': b'cluster' if server.config.cluster_enabled else b'standalone',
         b'role': b'replica' if server.masterhost else b'master',
         b'modules': [],
     }, c.resp)

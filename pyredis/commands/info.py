@@ -36,7 +36,7 @@ def info_server(server):
         ('redis_git_sha1', '00000000'),
         ('redis_git_dirty', 0),
         ('redis_build_id', '0'),
-        ('redis_mode', 'standalone'),
+        ('redis_mode', 'cluster' if config.cluster_enabled else 'standalone'),
         ('os', '%s %s %s' % (platform.system(), platform.release(), platform.machine())),
         ('arch_bits', 64),
         ('monotonic_clock', 'POSIX clock_gettime'),
@@ -271,7 +271,7 @@ def info_keyspace(server):
 
 
 def info_cluster(server):
-    return [('cluster_enabled', 0)]
+    return [('cluster_enabled', int(bool(server.config.cluster_enabled)))]
 
 
 def info_empty(server):

@@ -111,6 +111,16 @@ def sunsubscribe(c, argv):
                                 b'sunsubscribe', lambda c: len(c.ssubscriptions))
 
 
+def _propagate(c, argv, shard):
+    # In cluster mode the message goes over the cluster bus (PUBLISH or
+    # PUBLISHSHARD: clusterPropagatePublish), not the replication stream.
+    cluster = getattr(c.server, 'cluster', None)
+    if cluster is not None:
+        cluster.publish(argv[1], argv[2], shard)
+    else:
+        _propagate_to_replicas(c, argv)
+
+
 def _propagate_to_replicas(c, argv):
     """forceCommandPropagation(c, PROPAGATE_REPL): subscribers connected to
     replicas get the message too. Only the replication stream carries it;
@@ -129,14 +139,14 @@ def _propagate_to_replicas(c, argv):
 @command('publish')
 def publish(c, argv):
     receivers = c.server.pubsub.publish(argv[1], argv[2])
-    _propagate_to_replicas(c, argv)
+    _propagate(c, argv, False)
     return integer(receivers)
 
 
 @command('spublish')
 def spublish(c, argv):
     receivers = c.server.pubsub.spublish(argv[1], argv[2])
-    _propagate_to_replicas(c, argv)
+    _propagate(c, argv, True)
     return integer(receivers)
 
 
