@@ -887,6 +887,11 @@ EFFECTIVE = set('''
     auto-aof-rewrite-min-size client-output-buffer-limit lfu-log-factor lfu-decay-time
     replica-ignore-maxmemory aclfile acllog-max-len acl-pubsub-default metrics-port metrics-bind
     maxmemory-clients
+    cluster-enabled cluster-config-file cluster-node-timeout cluster-port cluster-announce-ip
+    cluster-announce-port cluster-announce-bus-port cluster-announce-hostname
+    cluster-preferred-endpoint-type cluster-require-full-coverage cluster-replica-no-failover
+    cluster-replica-validity-factor cluster-migration-barrier cluster-allow-replica-migration
+    cluster-allow-reads-when-down cluster-allow-pubsubshard-when-down cluster-link-sendbuf-limit
 '''.split())
 
 

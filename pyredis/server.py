@@ -154,6 +154,9 @@ class Server:
         self.rdb_last_save_time = int(clock.time())
         # Users and permissions: the gates ask it (acl.py).
         self.acl = acl.ACL(self)
+        # Redis Cluster (cluster/node.py's Cluster, attached by cluster/links.py)
+        # when cluster-enabled is yes, else None.
+        self.cluster = None
 
     def path(self, name):
         """A file of the server's (the RDB, the AOF directory, temp files)

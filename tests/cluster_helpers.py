@@ -76,9 +76,26 @@ def wait_for(predicate, timeout=30, interval=0.1, what='condition'):
     raise AssertionError('timed out waiting for %s (last: %r)' % (what, last))
 
 
+def raw_text(node, *args):
+    """A command's bulk reply as text (over a raw socket: redis-py parses
+    CLUSTER INFO and NODES into dicts)."""
+    r = node.raw()
+    try:
+        reply = r.call(*args)
+    finally:
+        r.close()
+    if not reply.startswith((b'$', b'=')):
+        raise AssertionError('%r: %r' % (args, reply))
+    body = reply.split(b'\r\n', 1)[1][:-2]
+    if reply.startswith(b'='):
+        body = body[4:]
+    return body.decode()
+
+
 def info_field(node, field, section='cluster'):
-    for line in node.client().execute_command('CLUSTER INFO' if section == 'cluster'
-                                              else 'INFO ' + section).decode().split('\r\n'):
+    text = raw_text(node, 'CLUSTER', 'INFO') if section == 'cluster' else \
+        raw_text(node, 'INFO', section)
+    for line in text.split('\r\n'):
         if line.startswith(field + ':'):
             return line.split(':', 1)[1]
     return None
@@ -139,7 +156,7 @@ class ClusterNodes:
         def views():
             seen = []
             for n in self.alive():
-                lines = n.client().execute_command('CLUSTER NODES').decode().strip().split('\n')
+                lines = raw_text(n, 'CLUSTER', 'NODES').strip().split('\n')
                 view = set()
                 for line in lines:
                     f = line.split(' ')

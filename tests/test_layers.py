@@ -33,7 +33,8 @@ LAYERS = [
                                              if name.endswith('.py') and name != '__init__.py'}
     | {'pyredis.scripting', 'pyredis.scripting.engine', 'pyredis.scripting.libs',
        'pyredis.scripting.host', 'pyredis.scripting.functions', 'pyredis.scripting.busy'}
-    | {'pyredis.metrics', 'pyredis.cluster.routing', 'pyredis.modules.api',
+    | {'pyredis.metrics', 'pyredis.cluster.routing', 'pyredis.cluster.node', 'pyredis.cluster.links',
+       'pyredis.modules.api',
        'pyredis.modules.loader', 'pyredis.modules.examples',
        'pyredis.modules.examples.ratelimit', 'pyredis.modules.examples.jsondoc'},
     {'pyredis.assembly'},

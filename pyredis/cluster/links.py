@@ -1,0 +1,209 @@
+"""The cluster bus's I/O: links, the bus listener, and the attachment of
+the cluster to the Server (cluster.c's clusterLink, clusterAcceptHandler,
+clusterLinkConnectHandler, clusterReadHandler).
+
+A Link is an asyncio Protocol that feeds its bytes to bus.Reader and each
+whole message to Cluster.process (node.py); it knows nothing of the
+protocol's meaning. Outbound links are opened by the cluster cron for every
+node without one (node.link is set at once, as createClusterLink does, so
+the cron does not open a second one while the first connects); inbound links
+come from the listener on cluster-port (or port + 10000) and learn their
+node from the first message that names a known sender. A link whose unsent
+data passes cluster-link-sendbuf-limit is freed, as Redis does.
+
+``attach`` does nothing unless cluster-enabled is yes: then ``server.cluster``
+is the Cluster, its cron runs at 10 Hz on its own timer (clusterCron's
+rate, whatever hz is), and the INFO cluster section says cluster_enabled:1.
+"""
+
+import asyncio
+
+from .. import log
+from . import bus
+from .node import Cluster
+from .state import ConfigLoadError, ms
+
+
+class Link(asyncio.Protocol):
+
+    def __init__(self, cluster, node, inbound):
+        self.cluster = cluster
+        self.node = node
+        self.inbound = inbound
+        self.ctime = ms()
+        self.transport = None
+        self.connected = False
+        self.closed = False
+        self.reader = bus.Reader()
+        self.pending = []           # sent before the connection was made
+        self.send_bytes = 0         # for CLUSTER LINKS / INFO memory
+        self.recv_bytes = 0
+
+    # -- asyncio --------------------------------------------------------------
+
+    def connection_made(self, transport):
+        if self.closed:
+            transport.abort()
+            return
+        self.transport = transport
+        self.connected = True
+        if self.pending:
+            transport.write(b''.join(self.pending))
+            self.pending = []
+        if not self.inbound:
+            self.cluster.link_connected(self)
+
+    def data_received(self, data):
+        if self.closed:
+            return
+        try:
+            messages = self.reader.feed(data)
+        except bus.BusError:
+            log.verbose('Bad message length or signature received on the Cluster bus.')
+            self.cluster.free_link(self)
+            return
+        for raw in messages:
+            if self.closed:
+                return
+            try:
+                if not self.cluster.process(self, raw):
+                    return
+            except Exception as e:     # a bug must not kill the server
+                import traceback
+                log.warning('cluster bus message failed: %s\n%s' % (e, traceback.format_exc()))
+
+    def connection_lost(self, exc):
+        if not self.closed:
+            self.closed = True
+            self.cluster.link_failed(self)
+
+    # -- what node.py uses ----------------------------------------------------
+
+    def send(self, data):
+        if self.closed:
+            return
+        if self.transport is None:
+            self.pending.append(data)
+            return
+        self.transport.write(data)
+        limit = self.cluster.config.cluster_link_sendbuf_limit
+        if limit and self.transport.get_write_buffer_size() > limit:
+            self.cluster.links_buffer_limit_exceeded += 1
+            log.warning('Freeing cluster link(%s node %s, used memory: %d) due to exceeding '
+                        'send buffer memory limit.' % (
+                            'from' if self.inbound else 'to',
+                            self.node.name if self.node else '<unknown>',
+                            self.transport.get_write_buffer_size()))
+            self.cluster.free_link(self)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def send_buffer_size(self):
+        if self.transport is None:
+            return sum(map(len, self.pending))
+        return self.transport.get_write_buffer_size()
+
+    def local_ip(self):
+        if self.transport is None:
+            return ''
+        name = self.transport.get_extra_info('sockname')
+        return _ip(name)
+
+    def peer_ip(self):
+        if self.transport is None:
+            return ''
+        return _ip(self.transport.get_extra_info('peername'))
+
+
+def _ip(addr):
+    if not addr:
+        return ''
+    ip = addr[0]
+    if ip.startswith('::ffff:') and '.' in ip:
+        ip = ip[7:]
+    return ip
+
+
+def connect(cluster, node):
+    """An outbound link to ``node`` (the cron's createClusterLink + connect)."""
+    link = Link(cluster, node, False)
+    node.link = link
+    loop = cluster.server.loop
+
+    async def go():
+        try:
+            await loop.create_connection(lambda: link, node.ip, node.cport)
+        except (OSError, ValueError) as e:
+            log.debug('Connection with Node %.40s at %s:%d failed: %s' % (
+                node.name, node.ip, node.cport, e))
+            if not link.closed:
+                link.closed = True
+                cluster.link_failed(link)
+
+    loop.create_task(go())
+    return link
+
+
+def attach(server):
+    if not server.config.cluster_enabled:
+        return
+    cluster = Cluster(server)
+    try:
+        cluster.init()
+    except ConfigLoadError as e:
+        log.warning(str(e))
+        raise SystemExit(1)
+    server.cluster = cluster
+    cluster.connect = lambda node: connect(cluster, node)
+    state = {'timer': None, 'servers': []}
+
+    def tick():
+        state['timer'] = None
+        if server.shutting_down:
+            return
+        try:
+            cluster.cron()
+        except Exception as e:
+            import traceback
+            log.warning('cluster cron failed: %s\n%s' % (e, traceback.format_exc()))
+        state['timer'] = server.loop.call_later(0.1, tick)
+
+    async def startup():
+        loop = server.loop
+        config = server.config
+        port = cluster.bus_port()
+        hosts = [b.lstrip('-') for b in config.bind] or None
+        try:
+            srv = await loop.create_server(lambda: Link(cluster, None, True), host=hosts,
+                                           port=port, reuse_address=True,
+                                           backlog=config.tcp_backlog)
+        except OSError as e:
+            log.warning('Failed listening on port %d (cluster), aborting.' % port)
+            log.warning(str(e))
+            raise SystemExit(1)
+        state['servers'].append(srv)
+        cluster.update_state()
+        state['timer'] = loop.call_later(0.1, tick)
+
+    def shutdown(save):
+        if state['timer'] is not None:
+            state['timer'].cancel()
+        for srv in state['servers']:
+            srv.close()
+        for node in list(cluster.nodes.values()):
+            cluster.free_link(node.link)
+            cluster.free_link(node.inbound_link)
+        cluster.save_config(True)
+        return None
+
+    def info(server):
+        return [('cluster_enabled', 1)]
+
+    server.startup_hooks.append(startup)
+    server.shutdown_hooks.append(shutdown)
+    server.info_sections['cluster'] = info
