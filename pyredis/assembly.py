@@ -26,13 +26,14 @@ from .commands import replication as replication_cmds
 from .commands import server as server_cmds
 from .commands import cluster as cluster_cmds
 from .cluster import links as cluster_links
+from .commands import failover
 from .server import Server
 
 FAMILIES = (connection, server_cmds, database, info, debug, introspection, keys, strings,
             config_cmd, lists, hashes, sets, zsets, geo, streams, bitmaps, hyperloglog,
             transactions, pubsub_cmds, sort, persistence, replication_cmds, memory, blocking,
             aof_cmd, scripting, functions, acl_cmds, monitor, slowlog, pause, latency,
-            tracking_cmds, cluster_cmds, cluster_keys, lolwut, migrate, module_cmd)
+            tracking_cmds, cluster_cmds, cluster_keys, lolwut, migrate, module_cmd, failover)
 
 # In order: the eviction's CONFIG SET functions replace the generic ones of
 # config_cmd, and the AOF wraps the persistence INFO section.
@@ -43,7 +44,7 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
           latency.attach, tracking.attach, clock_cmd.attach,
           cluster_links.attach, cluster_keys.attach,
-          migrate.attach,
+          migrate.attach, failover.attach,
           # Last: the loadmodule lines, before start() loads the dataset.
           module_cmd.attach)
 

@@ -202,6 +202,9 @@ class Replication:
         self.sync_total = self.sync_read = 0
         self.sync_last_io = 0.0
         self.prev_gate = None
+        # FAILOVER's state (commands/failover.py), which the handshake and
+        # the cron consult.
+        self.failover = None
 
     # -- backlog and the stream ---------------------------------------------------
 
@@ -898,7 +901,8 @@ class Replication:
         # Master side.
         if self.replicas:
             period = cfg(server, 'repl_ping_replica_period', 10)
-            if self.masterhost is None and now - self.last_ping >= period:
+            if (self.masterhost is None and now - self.last_ping >= period
+                    and not (self.failover is not None and self.failover.pings_held())):
                 self.last_ping = now
                 # The PING goes through the stream (and the backlog).
                 self.feed_raw(PING_CMD)
@@ -1069,7 +1073,11 @@ class Replication:
         else:
             psync_id, psync_off = '?', -1
             log.notice('Partial resynchronization not possible (no cached master)')
-        reply = await command('PSYNC', psync_id, psync_off)
+        failover = self.failover
+        reply = await command('PSYNC', psync_id, psync_off,
+                              *(failover.psync_extra() if failover is not None else ()))
+        if failover is not None and not failover.psync_replied(reply):
+            return
         leftover = b''
         if reply.startswith('+FULLRESYNC'):
             parts = reply.split()

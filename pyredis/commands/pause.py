@@ -14,7 +14,9 @@ it shows the b flag and counts in blocked_clients. When the pause ends
 they arrived, then each client's buffered input.
 
 A new pause keeps the most restrictive type and the later end of the
-current one and the new one. Expiry (lazy: an expired key is reported
+current one and the new one. Pauses have a purpose (CLIENT PAUSE's,
+FAILOVER's), each ended on its own: CLIENT UNPAUSE does not end a
+failover's pause. Expiry (lazy: an expired key is reported
 missing but not deleted; active) and eviction do not delete keys
 meanwhile (Server.expire_if_needed, server_cron, evict.is_safe_to_evict),
 so the dataset does not change while writes are paused.
@@ -27,6 +29,9 @@ from ..server import MAY_REPLICATE
 from .. import clock
 
 PAUSE_WRITE, PAUSE_ALL = 1, 2
+# Why the server is paused (pause_purpose): each purpose is lifted on its own.
+BY_CLIENT = 'client'            # CLIENT PAUSE, lifted by CLIENT UNPAUSE
+DURING_FAILOVER = 'failover'    # FAILOVER (commands/failover.py)
 
 
 class Postponed:
@@ -61,36 +66,64 @@ def postpone(server, c, argv):
     server.postponed[c.id] = c
 
 
-def pause(server, end_ms, kind):
-    if server.pause_type:
-        kind = max(kind, server.pause_type)
-        end_ms = max(end_ms, server.pause_end)
+def pause(server, end_ms, kind, purpose=None):
+    """pauseClients: pause for ``purpose`` (CLIENT PAUSE's by default) until
+    ``end_ms`` (unix ms), WRITE or ALL. Each purpose keeps the most
+    restrictive type and the later end it was given; the server is paused
+    by the most restrictive of them, until the latest end of that type."""
+    purpose = purpose or BY_CLIENT
+    old = server.pauses.get(purpose)
+    if old is not None:
+        kind = max(kind, old[0])
+        end_ms = max(end_ms, old[1])
+    server.pauses[purpose] = (kind, end_ms)
+    _update(server)
+
+
+def _update(server):
+    """updateClientPauseTypeAndEndTime: drop the purposes whose end passed,
+    recompute the pause; a less restrictive pause than before releases the
+    waiting requests (those still to wait are postponed again)."""
+    now = clock.time() * 1000
+    kind = end = 0
+    for purpose, (k, e) in list(server.pauses.items()):
+        if e <= now:
+            del server.pauses[purpose]
+        elif k > kind:
+            kind, end = k, e
+        elif k == kind:
+            end = max(end, e)
+    old = server.pause_type
     server.pause_type = kind
-    server.pause_end = end_ms
+    server.pause_end = end
     if server.pause_timer is not None:
         server.pause_timer.cancel()
-    if server.loop is not None:
+        server.pause_timer = None
+    if server.pauses and server.loop is not None:
+        # The next purpose to end (a failover's pause has none: a day is
+        # as good as never for a timer that re-arms itself).
+        first = min(e for _, e in server.pauses.values())
         server.pause_timer = server.loop.call_later(
-            max(0.0, end_ms / 1000.0 - clock.time()), _timed_out, server)
+            min(86400.0, max(0.0, first / 1000.0 - clock.time())), _timed_out, server)
     server.update_gate()
+    if kind < old:
+        _release(server)
 
 
 def _timed_out(server):
     server.pause_timer = None
-    if server.pause_type and clock.time() * 1000 >= server.pause_end:
-        unpause(server)
-    elif server.pause_type:
-        server.pause_timer = server.loop.call_later(
-            max(0.0, server.pause_end / 1000.0 - clock.time()), _timed_out, server)
+    _update(server)
 
 
-def unpause(server):
-    """unpauseClients: the waiting requests run, in the order they came."""
-    server.pause_type = 0
-    if server.pause_timer is not None:
-        server.pause_timer.cancel()
-        server.pause_timer = None
-    server.update_gate()
+def unpause(server, purpose=None):
+    """unpauseClients(purpose): CLIENT UNPAUSE's by default."""
+    if server.pauses.pop(purpose or BY_CLIENT, None) is not None:
+        _update(server)
+
+
+def _release(server):
+    """unblockPostponedClients: the waiting requests run, in the order they
+    came."""
     waiting, server.postponed = server.postponed, {}
     for c in waiting.values():
         state = c.blocked
@@ -151,6 +184,7 @@ def client_unpause(c, argv):
 
 def attach(server):
     server.pause_end = 0
+    server.pauses = {}          # purpose -> (type, end ms)
     server.pause_timer = None
     server.postponed = {}
     server.must_postpone = lambda c, cmd: must_postpone(server, c, cmd)

@@ -11,6 +11,7 @@ from .. import log, replication, resp
 from ..replication import ONLINE, REPL_CONNECTED, REPL_TRANSFER, cfg
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, error, integer
 from ..util import string2ll
+from .failover import NO_FAILOVER, psync_failover
 from ..resp import TIMEOUT_NEGATIVE_ERR
 from .. import clock
 
@@ -99,10 +100,18 @@ def _link(c):
     return c.repl
 
 
+FAILING_OVER_ERR = b"-NOMASTERLINK Can't SYNC while failing over\r\n"
+
+
 @command('psync')
 def psync(c, argv):
     if c.is_replica:
         return None
+    err = psync_failover(c, argv)
+    if err is not None:
+        return err
+    if c.server.replication.failover.state != NO_FAILOVER:
+        return FAILING_OVER_ERR
     offset = string2ll(argv[2])
     if offset is None:
         return NOT_INT_ERR
@@ -114,6 +123,8 @@ def psync(c, argv):
 def sync(c, argv):
     if c.is_replica:
         return None
+    if c.server.replication.failover.state != NO_FAILOVER:
+        return FAILING_OVER_ERR
     _link(c)
     return c.server.replication.psync(c, None, -1)
 
@@ -203,7 +214,7 @@ def info_replication(server):
             repl.replica_ip(rc).decode('latin-1'), r.listening_port, r.state, r.ack_off,
             int(now - r.ack_time))))
     out += [
-        ('master_failover_state', 'no-failover'),
+        ('master_failover_state', repl.failover.state),
         ('master_replid', repl.replid),
         ('master_replid2', repl.replid2),
         ('master_repl_offset', repl.master_repl_offset),
