@@ -19,6 +19,9 @@ from .. import clock
 
 def _replicaof(c, argv):
     server = c.server
+    if server.cluster is not None:
+        # The replicas of a cluster follow CLUSTER REPLICATE and failovers.
+        return b'-ERR REPLICAOF not allowed in cluster mode.\r\n'
     repl = server.replication
     if argv[1].lower() == b'no' and argv[2].lower() == b'one':
         if repl.masterhost is not None:
