@@ -17,7 +17,10 @@ exchange closes it, and one that failed before any reply is retried once
 on a new connection, unless it timed out.
 """
 
+import errno
 import random
+import re
+import select
 import socket
 
 from .. import clock, rdb
@@ -72,12 +75,9 @@ class MigrateSockets:
             return cs
         if len(self.cache) == CACHE_ITEMS:
             self.close(random.choice(list(self.cache)))
-        try:
-            sock = socket.create_connection((host.decode('latin-1'), int(port)),
-                                            timeout=timeout)
-        except (OSError, ValueError):
+        sock = _blocking_connect(host, port, timeout)
+        if sock is None:
             return None
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         cs = self.cache[name] = CachedSocket(sock, now)
         return cs
 
@@ -99,6 +99,38 @@ class MigrateSockets:
     def close_all(self, *args):
         for name in list(self.cache):
             self.close(name)
+
+
+def _blocking_connect(host, port, timeout):
+    """connBlockingConnect: a non-blocking connect(), then up to ``timeout``
+    for the socket to be writable. Only a connect() that fails at once
+    (no such address) or never completes is an error here: one refused
+    later is found by the first write, as in Redis (its -IOERR says
+    "writing")."""
+    try:
+        infos = socket.getaddrinfo(host.decode('latin-1'), _atoi(port), 0, socket.SOCK_STREAM)
+    except (OSError, ValueError, UnicodeError):
+        return None
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    sock.setblocking(False)
+    err = sock.connect_ex(addr)
+    if err not in (0, errno.EINPROGRESS):
+        sock.close()
+        return None
+    _, writable, _ = select.select([], [sock], [], timeout)
+    if not writable:
+        sock.close()
+        return None
+    sock.setblocking(True)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def _atoi(v):
+    # C's atoi, as Redis reads the port: leading digits, else 0.
+    m = re.match(rb'\s*([-+]?\d+)', v)
+    return int(m.group(1)) & 0xffff if m else 0
 
 
 def _get_long(v):
