@@ -66,7 +66,8 @@ def command_list(c, argv):
             cat = b'@' + val.lower()
             names = [n for n in names if cat in [x.encode() for x in _find(n).info[6]]]
         elif kind == b'module':
-            names = []
+            # (A module's commands say whose they are in their docs.)
+            names = [n for n in names if (_find(n).docs or {}).get(b'module') == val]
         else:
             return SYNTAX_ERR
         return resp.bulk_array(names)

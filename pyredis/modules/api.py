@@ -77,6 +77,7 @@ from .. import values
 from ..zset import ZSet
 from .types import DataType, ModuleValue
 
+import itertools
 from collections import deque
 
 # Redis's module command flag strings (RM_CreateCommand) and the command
@@ -553,6 +554,15 @@ class BlockedClient:
 
 # -- keys -----------------------------------------------------------------------------------
 
+def _new_list(server):
+    # An empty list in the value model's list type (a listpack quicklist,
+    # sized by list-max-listpack-size, when there is one).
+    cls = LIST[0]
+    if cls is deque:
+        return deque()
+    return cls(server.config.list_max_listpack_size)
+
+
 class Key:
     """RedisModuleKey: one key opened by a call. Reads see the value found
     when it was opened and every write made through it since."""
@@ -733,7 +743,7 @@ class Key:
         stop = min(stop, n - 1)
         if start > stop:
             return []
-        return [v[i] for i in range(start, stop + 1)]
+        return list(itertools.islice(v, start, stop + 1))
 
     def list_push(self, *items, head=False):
         """LPUSH (head) or RPUSH; the new length."""
@@ -743,7 +753,7 @@ class Key:
         if not items:
             return len(v) if v is not None else 0
         if v is None:
-            v = deque()
+            v = _new_list(self._ctx._server)
             (v.extendleft if head else v.extend)(items)
             self._v = v
             self._db.add(self.name, v)

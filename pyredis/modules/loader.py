@@ -130,6 +130,7 @@ def _proc(spec):
             return unknown_command_error(argv)
         ctx = Context(c, module, spec, argv)
         dirty = server.dirty
+        reply = None
         try:
             value = fn(ctx, argv)
         except ReplyError as e:
@@ -137,8 +138,6 @@ def _proc(spec):
         except CommandError as e:
             value = None
             reply = e.reply
-        else:
-            reply = None
         ops = ctx._ops(server.dirty != dirty)
         if server.dirty != dirty:
             # call() propagates these instead of the command as typed.
