@@ -443,3 +443,24 @@ def _readonly_get(node):
     conn = RawConn(node.port)
     conn.call('READONLY')
     return conn.call('GET', 'b')
+
+
+def test_blocked_client_is_redirected_when_its_slot_moves():
+    s, st, other = _py_cluster(7777, 'e' * 40)
+    try:
+        conn = RawConn(s.port, timeout=10)
+        conn.send_command('BLPOP', '{b}list', 0)
+        wait_for(lambda: s.client().info('clients')['blocked_clients'] == 1, 10,
+                 what='the client to block')
+        st.del_slot(SLOT_B)
+        st.add_slot(other, SLOT_B)
+        assert conn.read_reply() == b'-MOVED %d 127.0.0.1:7777\r\n' % SLOT_B
+        conn.send_command('BLPOP', 'b', 0)
+        assert conn.read_reply() == b'-MOVED %d 127.0.0.1:7777\r\n' % SLOT_B
+        conn.send_command('BLPOP', '{c}list', 0)
+        wait_for(lambda: s.client().info('clients')['blocked_clients'] == 1, 10,
+                 what='the client to block')
+        st.state_ok = False
+        assert conn.read_reply() == b'-CLUSTERDOWN The cluster is down\r\n'
+    finally:
+        s.stop()

@@ -8,10 +8,11 @@ nodes, the slots' owners, SETSLOT...) is commands/cluster.py's.
 """
 
 from ..cluster import slots
-from ..cluster.routing import Router
+from ..cluster.routing import DOWN_ERR, MOVED, UNBOUND_ERR, Router
 from ..resp import NOT_INT_ERR, OK, integer
 from ..util import string2ll
 from . import command
+from .blocking import BlockState, unblock
 
 DISABLED_ERR = b'-ERR This instance has cluster support disabled\r\n'
 
@@ -79,6 +80,35 @@ def readwrite(c, argv):
     return OK
 
 
+def redirect_blocked_clients(server):
+    """clusterRedirectBlockedClientIfNeeded, from the cron: a client
+    blocked on a key of a slot this node no longer serves (nor imports) is
+    unblocked with -MOVED (-CLUSTERDOWN when the slot is unassigned or the
+    cluster is down), as its key will never be written here."""
+    cluster = getattr(server, 'cluster', None)
+    if cluster is None or not server.blocked_clients or cluster.myself is None:
+        return
+    router = server.cluster_router
+    myself = cluster.myself
+    for c in list(server.clients.values()):
+        state = c.blocked
+        if state.__class__ is not BlockState or not state.keys:
+            continue
+        if not cluster.state_ok:
+            err = DOWN_ERR
+        else:
+            slot = slots.keyslot(state.keys[0])
+            node = cluster.slots[slot]
+            if (c.id in router.readonly and c.last_cmd is not None and not c.last_cmd.is_write
+                    and not myself.is_master() and myself.slaveof is node):
+                node = myself
+            if node is myself or cluster.importing_slots_from[slot] is not None:
+                continue
+            err = UNBOUND_ERR if node is None else router.redirect(node, slot, MOVED)
+        server.error_replied(err)
+        unblock(c, err)
+
+
 def attach(server):
     if not server.config.cluster_enabled:
         return
@@ -87,3 +117,4 @@ def attach(server):
     server.cluster_route = router.route
     server.client_close_hooks.append(router.forget)
     server.reset_hooks.append(router.reset)
+    server.cron_hooks.append(lambda: redirect_blocked_clients(server))
