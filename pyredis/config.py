@@ -870,6 +870,7 @@ EFFECTIVE = set('''
     maxmemory-samples maxmemory-eviction-tenacity proto-max-bulk-len client-query-buffer-limit
     lazyfree-lazy-eviction lazyfree-lazy-expire lazyfree-lazy-server-del lazyfree-lazy-user-del
     lazyfree-lazy-user-flush notify-keyspace-events active-expire-effort enable-debug-command
+    enable-module-command
     enable-protected-configs replica-read-only save appendonly list-max-listpack-size
     hash-max-listpack-entries hash-max-listpack-value zset-max-listpack-entries
     zset-max-listpack-value set-max-intset-entries always-show-logo set-proc-title
