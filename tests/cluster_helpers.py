@@ -44,12 +44,13 @@ def cluster_port():
     raise RuntimeError('no free port pair')
 
 
-def start_node(kind='pyredis', node_timeout=NODE_TIMEOUT, args=()):
-    port = cluster_port()
-    return ServerProcess(kind, args=['--cluster-enabled', 'yes',
+def start_node(kind='pyredis', node_timeout=NODE_TIMEOUT, args=(), port=None, cwd=None):
+    port = port or cluster_port()
+    return ServerProcess(kind, cwd=cwd, args=['--cluster-enabled', 'yes',
                                      '--cluster-config-file', 'nodes.conf',
                                      '--cluster-node-timeout', str(node_timeout),
-                                     '--appendonly', 'no'] + list(args), port=port)
+                                     '--appendonly', 'no', '--repl-diskless-sync-delay', '0']
+                         + list(args), port=port)
 
 
 def cli(*args, timeout=60, check=True):
@@ -133,6 +134,14 @@ class ClusterNodes:
             except Exception:
                 pass
 
+    def restart_as(self, i, kind, node_timeout=NODE_TIMEOUT):
+        """Stop node ``i`` and start a ``kind`` node on its port and directory
+        (so on its nodes.conf)."""
+        old = self.nodes[i]
+        old.stop()
+        self.nodes[i] = start_node(kind, node_timeout, port=old.port, cwd=old.dir)
+        return self.nodes[i]
+
     def addrs(self):
         return ['127.0.0.1:%d' % n.port for n in self.nodes]
 
@@ -182,3 +191,33 @@ class ClusterNodes:
 def nodes_conf(node):
     with open(os.path.join(node.dir, 'nodes.conf')) as f:
         return f.read()
+
+
+def node_id(node):
+    return raw_text(node, 'CLUSTER', 'MYID')
+
+
+def nodes_table(node):
+    """CLUSTER NODES of ``node`` as {id: fields}."""
+    out = {}
+    for line in raw_text(node, 'CLUSTER', 'NODES').strip().split('\n'):
+        f = line.split(' ')
+        out[f[0]] = f
+    return out
+
+
+def replicas_of(cluster, master):
+    """The nodes (of ``cluster``) that replicate ``master``, by their own view."""
+    mid = node_id(master)
+    out = []
+    for n in cluster.alive():
+        if n is master:
+            continue
+        me = nodes_table(n)[node_id(n)]
+        if me[3] == mid:
+            out.append(n)
+    return out
+
+
+def is_master(node):
+    return 'master' in nodes_table(node)[node_id(node)][2].split(',')

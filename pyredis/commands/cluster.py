@@ -214,6 +214,15 @@ def _endpoint_fields(c, cluster, node):
             + _map_head(c, len(extra)) + b''.join(extra))
 
 
+def _replica_available(cluster, node):
+    """isReplicaAvailable: not failed, and with some data (a replica still
+    at offset 0 is loading)."""
+    if node.failed():
+        return False
+    offset = cluster.repl_offset() if node is cluster.myself else node.repl_offset
+    return offset != 0
+
+
 @cluster_command('slots')
 def cluster_slots(c, argv, cluster):
     out = []
@@ -223,7 +232,7 @@ def cluster_slots(c, argv, cluster):
         for start, end in n.slot_ranges():
             parts = [b':%d\r\n:%d\r\n' % (start, end), _endpoint_fields(c, cluster, n)]
             for s in n.slaves:
-                if s.failed():
+                if not _replica_available(cluster, s):
                     continue
                 parts.append(_endpoint_fields(c, cluster, s))
             out.append(b'*%d\r\n' % (len(parts) + 1) + b''.join(parts))
