@@ -30,13 +30,15 @@ Keys. ``ctx.open_key(name, write=False)`` looks the key up as Redis's
 RM_OpenKey does (lazy expiry, keyspace hits/misses, LRU) and returns a
 ``Key`` whose methods read and write typed values: strings, lists, hashes,
 sets, sorted sets, a module's own data type (``Module.data_type``), expiry
-and deletion. A write through a Key has every side effect of a core
-write: the dataset's dirty counter, WATCH, client-side caching
-invalidation, the keyspace event (the one the equivalent core command
-fires), and for ``replicate='effects'`` the command that reproduces it,
-for the AOF and the replicas. Keys are the only way in: a module never
-sees the database objects, so the server's internals can change behind
-this API.
+and deletion. A typed write through a Key is done by the core command that
+does it (SET, RPUSH, HSET, ZADD, PEXPIRE, DEL...: its handler, run on the
+calling client inside this call), so it has exactly the core's side
+effects - encodings and their conversions, the dataset's dirty counter,
+WATCH, client-side caching invalidation, keyspace events, clients blocked
+on the key - and its deterministic form (PEXPIRE as PEXPIREAT...) is what
+``replicate='effects'`` propagates. Keys are the only way in: a module
+never sees the database objects, so the server's internals (a list's
+quicklist, a small hash's listpack) can change behind this API.
 
 Propagation, declared per command (``replicate=``):
   'verbatim'  the command as typed, when it changed the dataset (what most
@@ -67,18 +69,14 @@ does for a module that gave a timeout callback. Inside MULTI or a script a
 module command cannot block: it replies Redis's error instead.
 """
 
-import math
-
 from .. import clock, log, resp
-from ..commands import blocking
+from ..commands import DISPATCH, blocking
 from ..notify import NotifyFlags
 from ..resp import ErrorReply, Verbatim, WRONGTYPE_ERR, CommandError
 from .. import values
-from ..zset import ZSet
 from .types import DataType, ModuleValue
 
 import itertools
-from collections import deque
 
 # Redis's module command flag strings (RM_CreateCommand) and the command
 # table's own names, both accepted, as the table names.
@@ -554,13 +552,27 @@ class BlockedClient:
 
 # -- keys -----------------------------------------------------------------------------------
 
-def _new_list(server):
-    # An empty list in the value model's list type (a listpack quicklist,
-    # sized by list-max-listpack-size, when there is one).
-    cls = LIST[0]
-    if cls is deque:
-        return deque()
-    return cls(server.config.list_max_listpack_size)
+def _arg(a):
+    """An argument as the bytes a command gets."""
+    if isinstance(a, str):
+        return a.encode()
+    if isinstance(a, bool):
+        return b'1' if a else b'0'
+    if isinstance(a, int):
+        return b'%d' % a
+    if isinstance(a, float):
+        return b'%.17g' % a
+    return bytes(a)
+
+
+def _int(reply):
+    return int(reply[1:-2])
+
+
+def _bulk(reply):
+    if reply[:1] != b'$' or reply[:3] == b'$-1':
+        return None
+    return reply[reply.index(b'\r\n') + 2:-2]
 
 
 class Key:
@@ -608,40 +620,34 @@ class Key:
         if not self.write:
             raise ReplyError('ERR key opened for reading only')
 
-    def _changed(self, cls, event, effect=None):
-        """A write happened: dirty, WATCH, tracking, the keyspace event,
-        the effect for replicate='effects'."""
-        server = self._ctx._server
-        server.key_modified(self._db, self.name, cls, _b(event))
-        if effect is not None:
-            self._ctx._effects.append(effect)
-
-    def _store(self, v):
-        db = self._db
-        if self._v is None:
-            db.add(self.name, v)
+    def _run(self, *argv):
+        """A write through the core command that does it, run on this
+        call's client (its handler, not a nested call(): no statistics,
+        no propagation of its own), so that encodings, keyspace events,
+        dirty, WATCH, tracking and blocked clients are exactly the core's.
+        Its deterministic form (what it would have propagated) is this
+        call's effect. The reply, or CommandError for an error reply."""
+        self._writable()
+        argv = [a if a.__class__ is bytes else _arg(a) for a in argv]
+        c = self._ctx._c
+        saved, c.propagate_argv = c.propagate_argv, None
+        reply = DISPATCH[argv[0]].proc(c, argv)
+        ops, c.propagate_argv = c.propagate_argv, saved
+        if reply is not None and reply[:1] == b'-':
+            raise CommandError(reply)
+        effects = self._ctx._effects
+        if ops is not None:
+            effects.extend(list(op) for op in ops)
         else:
-            db.set(self.name, v, keepttl=True)
-        self._v = v
-
-    def _drop_if_empty(self):
-        if self._v is not None and not isinstance(self._v, (bytes, bytearray, ModuleValue)) \
-                and len(self._v) == 0:
-            self._db.delete(self.name)
-            self._v = None
-            self._changed(_N.GENERIC, b'del')
+            effects.append(argv)
+        self._v = self._db.data.get(self.name)
+        return reply
 
     # -- delete and expiry --------------------------------------------------------------
 
     def delete(self):
-        """RM_DeleteKey. True when there was a key."""
-        self._writable()
-        if self._v is None:
-            return False
-        self._db.delete(self.name)
-        self._v = None
-        self._changed(_N.GENERIC, b'del', [b'DEL', self.name])
-        return True
+        """RM_DeleteKey (DEL). True when there was a key."""
+        return _int(self._run(b'DEL', self.name)) == 1
 
     def ttl_ms(self):
         """RM_GetExpire: milliseconds left, or None without an expiry (or
@@ -661,26 +667,16 @@ class Key:
         return None if when is None or when < 0 else int(when)
 
     def set_expire(self, ms):
-        """RM_SetExpire: expire in ``ms`` milliseconds (propagated as
-        PEXPIREAT, as Redis propagates relative expiries)."""
-        return self.set_expire_at(int(clock.time() * 1000) + int(ms))
+        """RM_SetExpire (PEXPIRE): expire in ``ms`` milliseconds (an effect
+        as PEXPIREAT, as Redis propagates relative expiries)."""
+        return _int(self._run(b'PEXPIRE', self.name, int(ms))) == 1
 
     def set_expire_at(self, when_ms):
-        """RM_SetAbsExpire: expire at the Unix time ``when_ms``."""
-        self._writable()
-        if self._v is None:
-            return False
-        when_ms = int(when_ms)
-        self._db.set_expire(self.name, when_ms)
-        self._changed(_N.GENERIC, b'expire', [b'PEXPIREAT', self.name, b'%d' % when_ms])
-        return True
+        """RM_SetAbsExpire (PEXPIREAT): expire at the Unix time ``when_ms``."""
+        return _int(self._run(b'PEXPIREAT', self.name, int(when_ms))) == 1
 
     def persist(self):
-        self._writable()
-        if self._v is None or not self._db.persist(self.name):
-            return False
-        self._changed(_N.GENERIC, b'persist', [b'PERSIST', self.name])
-        return True
+        return _int(self._run(b'PERSIST', self.name)) == 1
 
     # -- strings ------------------------------------------------------------------------
 
@@ -692,41 +688,14 @@ class Key:
     def set_string(self, value, keepttl=False):
         """RM_StringSet (SET): replaces any value; drops the TTL unless
         ``keepttl``."""
-        self._writable()
-        value = _b(value) if isinstance(value, str) else (
-            b'%d' % value if isinstance(value, int) else bytes(value))
-        db = self._db
-        if self._v is None:
-            db.add(self.name, value)
+        if keepttl:
+            self._run(b'SET', self.name, value, b'KEEPTTL')
         else:
-            db.set(self.name, value, keepttl=keepttl)
-        self._v = value
-        self._changed(_N.STRING, b'set', [b'SET', self.name, value] +
-                      ([b'KEEPTTL'] if keepttl else []))
+            self._run(b'SET', self.name, value)
 
     def incr(self, by=1):
-        """INCRBY on the key (a missing one counts from 0); the new value.
-        Propagated as the SET of the result (deterministic either way)."""
-        v = self.get_string()
-        if v is None:
-            n = 0
-        else:
-            from ..util import string2ll
-            n = string2ll(v)
-            if n is None:
-                raise ReplyError('ERR value is not an integer or out of range')
-        n += int(by)
-        if not -(1 << 63) <= n < (1 << 63):
-            raise ReplyError('ERR increment or decrement would overflow')
-        self._writable()
-        value = b'%d' % n
-        if self._v is None:
-            self._db.add(self.name, value)
-        else:
-            self._db.set(self.name, value, keepttl=True)
-        self._v = value
-        self._changed(_N.STRING, b'incrby', [b'SET', self.name, value, b'KEEPTTL'])
-        return n
+        """INCRBY: the new value (a missing key counts from 0)."""
+        return _int(self._run(b'INCRBY', self.name, int(by)))
 
     # -- lists --------------------------------------------------------------------------
 
@@ -746,40 +715,22 @@ class Key:
         return list(itertools.islice(v, start, stop + 1))
 
     def list_push(self, *items, head=False):
-        """LPUSH (head) or RPUSH; the new length."""
-        self._writable()
-        v = self._typed(LIST)
-        items = [_b(x) if isinstance(x, str) else bytes(x) for x in items]
+        """LPUSH (head) or RPUSH: the new length."""
         if not items:
-            return len(v) if v is not None else 0
-        if v is None:
-            v = _new_list(self._ctx._server)
-            (v.extendleft if head else v.extend)(items)
-            self._v = v
-            self._db.add(self.name, v)
-        else:
-            (v.extendleft if head else v.extend)(items)
-        self._changed(_N.LIST, b'lpush' if head else b'rpush',
-                      [b'LPUSH' if head else b'RPUSH', self.name] + items)
-        return len(v)
+            return len(self._typed(LIST) or ())
+        return _int(self._run(b'LPUSH' if head else b'RPUSH', self.name, *items))
 
     def list_pop(self, head=True):
-        """LPOP (head) or RPOP: the element, None if missing."""
-        self._writable()
-        v = self._typed(LIST)
-        if not v:
+        """LPOP (head) or RPOP: the element, None when there is none."""
+        if self._typed(LIST) is None:
             return None
-        item = v.popleft() if head else v.pop()
-        self._changed(_N.LIST, b'lpop' if head else b'rpop',
-                      [b'LPOP' if head else b'RPOP', self.name])
-        self._drop_if_empty()
-        return item
+        return _bulk(self._run(b'LPOP' if head else b'RPOP', self.name))
 
     # -- hashes -------------------------------------------------------------------------
 
     def hash_get(self, field):
         v = self._typed(HASH)
-        return None if v is None else v.get(_b(field))
+        return None if v is None else v.get(_arg(field))
 
     def hash_items(self):
         """Every field and value, as a new dict."""
@@ -788,38 +739,19 @@ class Key:
 
     def hash_set(self, mapping):
         """HSET: the number of new fields."""
-        self._writable()
-        v = self._typed(HASH)
-        pairs = [(_b(f), _b(x) if isinstance(x, str) else
-                  (b'%d' % x if isinstance(x, int) else bytes(x))) for f, x in mapping.items()]
-        if not pairs:
+        if not mapping:
             return 0
-        if v is None:
-            v = {}
-            self._db.add(self.name, v)
-            self._v = v
-        added = 0
         flat = []
-        for f, x in pairs:
-            if v.get(f) is None:
-                added += 1
-            v[f] = x
+        for f, x in mapping.items():
             flat.append(f)
             flat.append(x)
-        self._changed(_N.HASH, b'hset', [b'HSET', self.name] + flat)
-        return added
+        return _int(self._run(b'HSET', self.name, *flat))
 
     def hash_delete(self, *fields):
         """HDEL: the number removed."""
-        self._writable()
-        v = self._typed(HASH)
-        if v is None:
+        if not fields or self._typed(HASH) is None:
             return 0
-        gone = [_b(f) for f in fields if v.pop(_b(f), None) is not None]
-        if gone:
-            self._changed(_N.HASH, b'hdel', [b'HDEL', self.name] + gone)
-            self._drop_if_empty()
-        return len(gone)
+        return _int(self._run(b'HDEL', self.name, *fields))
 
     # -- sets ---------------------------------------------------------------------------
 
@@ -829,43 +761,28 @@ class Key:
 
     def set_contains(self, member):
         v = self._typed(SET)
-        return v is not None and _b(member) in v
+        return v is not None and _arg(member) in v
 
     def set_add(self, *members):
         """SADD: the number added."""
-        self._writable()
-        v = self._typed(SET)
-        members = [_b(m) if isinstance(m, str) else bytes(m) for m in members]
-        if v is None:
-            if not members:
-                return 0
-            v = set()
-            self._db.add(self.name, v)
-            self._v = v
-        new = [m for m in dict.fromkeys(members) if m not in v]
-        v.update(new)
-        if new:
-            self._changed(_N.SET, b'sadd', [b'SADD', self.name] + new)
-        return len(new)
+        if not members:
+            return 0
+        return _int(self._run(b'SADD', self.name, *members))
 
     def set_remove(self, *members):
         """SREM: the number removed."""
-        self._writable()
-        v = self._typed(SET)
-        if v is None:
+        if not members or self._typed(SET) is None:
             return 0
-        gone = [m for m in dict.fromkeys(_b(m) for m in members) if m in v]
-        v.difference_update(gone)
-        if gone:
-            self._changed(_N.SET, b'srem', [b'SREM', self.name] + gone)
-            self._drop_if_empty()
-        return len(gone)
+        return _int(self._run(b'SREM', self.name, *members))
 
     # -- sorted sets --------------------------------------------------------------------
 
     def zset_score(self, member):
         v = self._typed(ZSET)
-        return None if v is None else v.dict.get(_b(member))
+        if v is None:
+            return None
+        return dict(v.items()).get(_arg(member)) if not hasattr(v, 'dict') \
+            else v.dict.get(_arg(member))
 
     def zset_items(self):
         """[(member, score)] from the lowest score."""
@@ -874,40 +791,19 @@ class Key:
 
     def zset_add(self, mapping):
         """ZADD {member: score}: the number of new members."""
-        self._writable()
-        v = self._typed(ZSET)
-        pairs = [(_b(m), float(s)) for m, s in mapping.items()]
-        if any(math.isnan(s) for _, s in pairs):
-            raise ReplyError('ERR resulting score is not a number (NaN)')
-        if not pairs:
+        if not mapping:
             return 0
-        if v is None:
-            v = ZSet()
-            self._db.add(self.name, v)
-            self._v = v
-        added = 0
         flat = []
-        for m, s in pairs:
-            if v.add(m, s):
-                added += 1
-            flat.append(b'%.17g' % s)
+        for m, score in mapping.items():
+            flat.append(b'%.17g' % float(score))
             flat.append(m)
-        self._changed(_N.ZSET, b'zadd', [b'ZADD', self.name] + flat)
-        return added
+        return _int(self._run(b'ZADD', self.name, *flat))
 
     def zset_remove(self, *members):
-        self._writable()
-        v = self._typed(ZSET)
-        if v is None:
+        """ZREM: the number removed."""
+        if not members or self._typed(ZSET) is None:
             return 0
-        gone = []
-        for m in dict.fromkeys(_b(m) for m in members):
-            if v.remove(m):
-                gone.append(m)
-        if gone:
-            self._changed(_N.ZSET, b'zrem', [b'ZREM', self.name] + gone)
-            self._drop_if_empty()
-        return len(gone)
+        return _int(self._run(b'ZREM', self.name, *members))
 
     # -- module data types --------------------------------------------------------------
 

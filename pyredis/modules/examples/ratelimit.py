@@ -9,7 +9,7 @@ propagated); an allowed one increments the counter.
 
 The command reads the clock (the window's deadline), so it is replicated as
 its effects (replicate='effects'): SET key 1 + PEXPIREAT key <deadline> for
-a window's first hit, SET key n KEEPTTL for the next ones. A replica or an
+a window's first hit (in MULTI/EXEC), INCRBY key 1 for the next ones. A replica or an
 AOF replayed later gets the same counter and the same absolute deadline,
 whenever it applies them.
 
