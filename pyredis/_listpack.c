@@ -715,13 +715,1080 @@ static PyTypeObject PackedHashType = {
     .tp_new = ph_new,
 };
 
+/* ---- QuickList --------------------------------------------------------
+ *
+ * A list as Redis 7.0 keeps one (quicklist.c): a sequence of listpack nodes,
+ * each filled up to list-max-listpack-size (fill; -2: 8 KB), instead of one
+ * Python bytes object per element behind a deque's pointer (~56 bytes per
+ * short element against ~15). The nodes sit in a ring so that a node is
+ * added or dropped at either end in O(1); pushes and pops edit the end node
+ * in place (a memmove of at most one node, as lpInsert does). An element is
+ * found by walking the nodes' counts from the nearer end, then the entries
+ * of one node (backwards through the back-lengths from its end).
+ *
+ * The interface is the part of collections.deque the server uses (append,
+ * appendleft, pop, popleft, extend, extendleft, [i], insert, index, clear,
+ * iteration both ways) plus range() and trim() for LRANGE and LTRIM, so the
+ * list commands read as before. Elements come back as new bytes objects. */
+
+#define QL_SIZE_SAFETY_LIMIT 8192
+#define QL_SIZE_ESTIMATE_OVERHEAD 8
+static const size_t QL_OPT_LEVEL[] = {4096, 8192, 16384, 32768, 65536};
+
+typedef struct {
+    unsigned char *lp;
+    uint32_t count;
+    uint32_t cap;       /* bytes allocated for lp */
+} QLNode;
+
+typedef struct {
+    PyObject_HEAD
+    QLNode *ring;
+    Py_ssize_t rcap;    /* a power of two (or 0) */
+    Py_ssize_t rhead;
+    Py_ssize_t nnodes;
+    Py_ssize_t len;
+    int fill;
+    size_t version;     /* bumped by every write: iterators check it */
+} QuickList;
+
+static PyTypeObject QuickListType;
+static PyTypeObject QLIterType;
+
+#define QNODE(q, i) (&(q)->ring[((q)->rhead + (i)) & ((q)->rcap - 1)])
+
+/* _quicklistNodeAllowInsert (7.0): may an element of sz bytes join node? */
+static int ql_allows(const QuickList *q, const QLNode *node, size_t sz)
+{
+    if (sz >= ((size_t)1 << 30))
+        return 0;
+    size_t new_sz = lp_total(node->lp) + sz + QL_SIZE_ESTIMATE_OVERHEAD;
+    if (q->fill < 0) {
+        int off = -q->fill - 1;
+        if (off < 5 && new_sz <= QL_OPT_LEVEL[off])
+            return 1;
+    }
+    if (new_sz > QL_SIZE_SAFETY_LIMIT)
+        return 0;
+    return q->fill >= 0 && (int)node->count < q->fill;
+}
+
+static int node_reserve(QLNode *node, size_t need)
+{
+    if (need <= node->cap)
+        return 0;
+    /* Growth by an eighth: the end nodes keep little slack (the others
+     * are fitted when a new end node starts, see node_fit). */
+    size_t cap = node->cap + node->cap / 8;
+    if (cap < need)
+        cap = need;
+    if (cap < 64)
+        cap = 64;
+    if (cap > UINT32_MAX) {
+        if (need > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "listpack too large");
+            return -1;
+        }
+        cap = need;
+    }
+    unsigned char *lp = PyMem_Realloc(node->lp, cap);
+    if (!lp) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    node->lp = lp;
+    node->cap = (uint32_t)cap;
+    return 0;
+}
+
+/* A node no longer at a growing end gives back its slack. */
+static void node_fit(QLNode *node)
+{
+    size_t total = lp_total(node->lp);
+    if (node->cap > total) {
+        unsigned char *lp = PyMem_Realloc(node->lp, total);
+        if (lp) {
+            node->lp = lp;
+            node->cap = (uint32_t)total;
+        }
+    }
+}
+
+/* Put esz bytes of entries (holding n elements) at offset off. */
+static int node_insert(QLNode *node, size_t off, const unsigned char *e, size_t esz, uint32_t n)
+{
+    size_t total = lp_total(node->lp);
+    if (node_reserve(node, total + esz) < 0)
+        return -1;
+    memmove(node->lp + off + esz, node->lp + off, total - off);
+    memcpy(node->lp + off, e, esz);
+    node->count += n;
+    lp_set_header(node->lp, total + esz, node->count);
+    return 0;
+}
+
+/* Drop size bytes (n elements) at offset off. */
+static void node_remove(QLNode *node, size_t off, size_t size, uint32_t n)
+{
+    size_t total = lp_total(node->lp);
+    memmove(node->lp + off, node->lp + off + size, total - off - size);
+    node->count -= n;
+    lp_set_header(node->lp, total - size, node->count);
+}
+
+static int node_init(QLNode *node, size_t cap)
+{
+    if (cap < 7)
+        cap = 7;
+    node->lp = PyMem_Malloc(cap);
+    if (!node->lp) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    node->cap = (uint32_t)cap;
+    node->count = 0;
+    memcpy(node->lp, EMPTY_LP, 7);
+    return 0;
+}
+
+/* Offset of the entry before the one at off (off may be the EOF byte). */
+static size_t entry_prev(const unsigned char *lp, size_t off)
+{
+    const unsigned char *p = lp + off - 1;
+    uint64_t val = 0, shift = 0;
+    size_t k = 0;
+    for (;;) {
+        val |= (uint64_t)(p[0] & 127) << shift;
+        k++;
+        if (!(p[0] & 128))
+            break;
+        shift += 7;
+        p--;
+    }
+    return off - k - (size_t)val;
+}
+
+/* Room for a node at position i of the ring; returns it (uninitialised). */
+static QLNode *ring_insert(QuickList *q, Py_ssize_t i)
+{
+    if (q->nnodes == q->rcap) {
+        Py_ssize_t cap = q->rcap ? q->rcap * 2 : 4;
+        QLNode *r = PyMem_Malloc(sizeof(QLNode) * cap);
+        if (!r) {
+            PyErr_NoMemory();
+            return NULL;
+        }
+        for (Py_ssize_t j = 0; j < q->nnodes; j++)
+            r[j] = *QNODE(q, j);
+        PyMem_Free(q->ring);
+        q->ring = r;
+        q->rcap = cap;
+        q->rhead = 0;
+    }
+    if (i == 0) {
+        q->rhead = (q->rhead - 1) & (q->rcap - 1);
+    } else {
+        for (Py_ssize_t j = q->nnodes; j > i; j--)
+            *QNODE(q, j) = *QNODE(q, j - 1);
+    }
+    q->nnodes++;
+    return QNODE(q, i);
+}
+
+static void ring_remove(QuickList *q, Py_ssize_t i)
+{
+    PyMem_Free(QNODE(q, i)->lp);
+    if (i == 0) {
+        q->rhead = (q->rhead + 1) & (q->rcap - 1);
+    } else {
+        for (Py_ssize_t j = i; j < q->nnodes - 1; j++)
+            *QNODE(q, j) = *QNODE(q, j + 1);
+    }
+    q->nnodes--;
+}
+
+/* An encoded entry, on the stack when small. */
+typedef struct {
+    unsigned char small[128];
+    unsigned char *p;
+    size_t size;
+    size_t raw;         /* the element's length, for the fill rule */
+} Enc;
+
+static int enc_make(Enc *e, PyObject *o)
+{
+    const unsigned char *s;
+    size_t n;
+    if (bytes_arg(o, &s, &n) < 0) {
+        PyErr_SetString(PyExc_TypeError, "list elements are bytes");
+        return -1;
+    }
+    e->raw = n;
+    e->size = entry_encoded_size(s, n);
+    e->p = e->size <= sizeof(e->small) ? e->small : PyMem_Malloc(e->size);
+    if (!e->p) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    entry_encode(e->p, s, n);
+    return 0;
+}
+
+static void enc_free(Enc *e)
+{
+    if (e->p != e->small)
+        PyMem_Free(e->p);
+}
+
+static int ql_push_enc(QuickList *q, Enc *e, int head)
+{
+    Py_ssize_t ni = head ? 0 : q->nnodes - 1;
+    if (q->nnodes && ql_allows(q, QNODE(q, ni), e->raw)) {
+        QLNode *node = QNODE(q, ni);
+        size_t off = head ? LP_HDR : lp_total(node->lp) - 1;
+        if (node_insert(node, off, e->p, e->size, 1) < 0)
+            return -1;
+    } else {
+        if (q->nnodes)
+            node_fit(QNODE(q, ni));
+        QLNode fresh;
+        if (node_init(&fresh, 7 + e->size + (e->size < 64 ? 64 : 0)) < 0)
+            return -1;
+        QLNode *node = ring_insert(q, head ? 0 : q->nnodes);
+        if (!node) {
+            PyMem_Free(fresh.lp);
+            return -1;
+        }
+        *node = fresh;
+        if (node_insert(node, LP_HDR, e->p, e->size, 1) < 0)
+            return -1;
+    }
+    q->len++;
+    q->version++;
+    return 0;
+}
+
+static int ql_push(QuickList *q, PyObject *o, int head)
+{
+    Enc e;
+    if (enc_make(&e, o) < 0)
+        return -1;
+    int r = ql_push_enc(q, &e, head);
+    enc_free(&e);
+    return r;
+}
+
+/* Find element i (0 <= i < len): its node's position and entry offset. */
+static size_t ql_locate(QuickList *q, Py_ssize_t i, Py_ssize_t *ni)
+{
+    Py_ssize_t n;
+    if (i < q->len / 2) {
+        n = 0;
+        while (i >= (Py_ssize_t)QNODE(q, n)->count) {
+            i -= QNODE(q, n)->count;
+            n++;
+        }
+    } else {
+        Py_ssize_t back = q->len - 1 - i;     /* elements after i */
+        n = q->nnodes - 1;
+        while (back >= (Py_ssize_t)QNODE(q, n)->count) {
+            back -= QNODE(q, n)->count;
+            n--;
+        }
+        i = QNODE(q, n)->count - 1 - back;
+    }
+    *ni = n;
+    QLNode *node = QNODE(q, n);
+    size_t off;
+    if (i <= (Py_ssize_t)node->count / 2) {
+        off = LP_HDR;
+        for (; i > 0; i--)
+            off += entry_size(node->lp + off);
+    } else {
+        off = lp_total(node->lp) - 1;
+        for (Py_ssize_t j = node->count - i; j > 0; j--)
+            off = entry_prev(node->lp, off);
+    }
+    return off;
+}
+
+/* Remove the entry at (ni, off); drops the node when it empties. */
+static void ql_delete_at(QuickList *q, Py_ssize_t ni, size_t off)
+{
+    QLNode *node = QNODE(q, ni);
+    node_remove(node, off, entry_size(node->lp + off), 1);
+    if (!node->count)
+        ring_remove(q, ni);
+    q->len--;
+    q->version++;
+}
+
+static void ql_clear_nodes(QuickList *q)
+{
+    for (Py_ssize_t j = 0; j < q->nnodes; j++)
+        PyMem_Free(QNODE(q, j)->lp);
+    PyMem_Free(q->ring);
+    q->ring = NULL;
+    q->rcap = q->rhead = q->nnodes = q->len = 0;
+    q->version++;
+}
+
+static int ql_extend(QuickList *q, PyObject *iterable, int head)
+{
+    if (PyList_CheckExact(iterable) || PyTuple_CheckExact(iterable)) {
+        PyObject **items = PySequence_Fast_ITEMS(iterable);
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(iterable);
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (ql_push(q, items[i], head) < 0)
+                return -1;
+        return 0;
+    }
+    PyObject *it = PyObject_GetIter(iterable);
+    if (!it)
+        return -1;
+    PyObject *o;
+    while ((o = PyIter_Next(it))) {
+        int r = ql_push(q, o, head);
+        Py_DECREF(o);
+        if (r < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int fill_arg(PyObject *o, int *fill)
+{
+    long f = PyLong_AsLong(o);
+    if (f == -1 && PyErr_Occurred())
+        return -1;
+    if (f < -5)
+        f = -5;
+    if (f > 65535)
+        f = 65535;
+    if (f == 0)
+        f = 1;
+    *fill = (int)f;
+    return 0;
+}
+
+/* QuickList(fill=-2, iterable=()) */
+static PyObject *ql_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    PyObject *fill = NULL, *items = NULL;
+    if (!PyArg_ParseTuple(args, "|OO:QuickList", &fill, &items))
+        return NULL;
+    QuickList *q = (QuickList *)type->tp_alloc(type, 0);
+    if (!q)
+        return NULL;
+    q->ring = NULL;
+    q->rcap = q->rhead = q->nnodes = q->len = 0;
+    q->version = 0;
+    q->fill = -2;
+    if ((fill && fill_arg(fill, &q->fill) < 0) || (items && ql_extend(q, items, 0) < 0)) {
+        Py_DECREF(q);
+        return NULL;
+    }
+    return (PyObject *)q;
+}
+
+static void ql_dealloc(QuickList *q)
+{
+    ql_clear_nodes(q);
+    Py_TYPE(q)->tp_free((PyObject *)q);
+}
+
+static Py_ssize_t ql_len(QuickList *q)
+{
+    return q->len;
+}
+
+static PyObject *ql_append(QuickList *q, PyObject *o)
+{
+    if (ql_push(q, o, 0) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_appendleft(QuickList *q, PyObject *o)
+{
+    if (ql_push(q, o, 1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_extend_m(QuickList *q, PyObject *o)
+{
+    if (ql_extend(q, o, 0) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_extendleft_m(QuickList *q, PyObject *o)
+{
+    if (ql_extend(q, o, 1) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_pop_end(QuickList *q, int head)
+{
+    if (!q->len) {
+        PyErr_SetString(PyExc_IndexError, "pop from an empty deque");
+        return NULL;
+    }
+    Py_ssize_t ni = head ? 0 : q->nnodes - 1;
+    QLNode *node = QNODE(q, ni);
+    size_t off = head ? LP_HDR : entry_prev(node->lp, lp_total(node->lp) - 1);
+    PyObject *v = entry_object(node->lp + off);
+    if (!v)
+        return NULL;
+    ql_delete_at(q, ni, off);
+    return v;
+}
+
+static PyObject *ql_pop(QuickList *q, PyObject *unused) { return ql_pop_end(q, 0); }
+static PyObject *ql_popleft(QuickList *q, PyObject *unused) { return ql_pop_end(q, 1); }
+
+static PyObject *ql_clear(QuickList *q, PyObject *unused)
+{
+    ql_clear_nodes(q);
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_item(QuickList *q, Py_ssize_t i)
+{
+    if (i < 0 || i >= q->len) {     /* (negative i: Python added len already) */
+        PyErr_SetString(PyExc_IndexError, "deque index out of range");
+        return NULL;
+    }
+    Py_ssize_t ni;
+    size_t off = ql_locate(q, i, &ni);
+    return entry_object(QNODE(q, ni)->lp + off);
+}
+
+static int ql_ass_item(QuickList *q, Py_ssize_t i, PyObject *v)
+{
+    if (i < 0 || i >= q->len) {     /* (negative i: Python added len already) */
+        PyErr_SetString(PyExc_IndexError, "deque index out of range");
+        return -1;
+    }
+    Py_ssize_t ni;
+    size_t off = ql_locate(q, i, &ni);
+    if (!v) {
+        ql_delete_at(q, ni, off);
+        return 0;
+    }
+    Enc e;
+    if (enc_make(&e, v) < 0)
+        return -1;
+    QLNode *node = QNODE(q, ni);
+    size_t old = entry_size(node->lp + off);
+    int r = 0;
+    size_t total = lp_total(node->lp);
+    if (e.size > old && node_reserve(node, total - old + e.size) < 0) {
+        r = -1;
+    } else {
+        memmove(node->lp + off + e.size, node->lp + off + old, total - off - old);
+        memcpy(node->lp + off, e.p, e.size);
+        lp_set_header(node->lp, total - old + e.size, node->count);
+        q->version++;
+    }
+    enc_free(&e);
+    return r;
+}
+
+/* insert(i, x): before element i, as deque.insert (i clamped). */
+static PyObject *ql_insert(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "insert(index, value)");
+        return NULL;
+    }
+    Py_ssize_t i = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    if (i < 0) {
+        i += q->len;
+        if (i < 0)
+            i = 0;
+    }
+    if (i >= q->len)
+        return ql_append(q, args[1]);
+    if (i == 0)
+        return ql_appendleft(q, args[1]);
+    Enc e;
+    if (enc_make(&e, args[1]) < 0)
+        return NULL;
+    Py_ssize_t ni;
+    size_t off = ql_locate(q, i, &ni);
+    QLNode *node = QNODE(q, ni);
+    int r;
+    if (ql_allows(q, node, e.raw)) {
+        r = node_insert(node, off, e.p, e.size, 1);
+    } else if (off == LP_HDR && ni > 0 && ql_allows(q, QNODE(q, ni - 1), e.raw)) {
+        QLNode *prev = QNODE(q, ni - 1);
+        r = node_insert(prev, lp_total(prev->lp) - 1, e.p, e.size, 1);
+    } else {
+        /* Split the node at off: [.. off) stays, [off ..) moves to a new
+         * node after it; the element joins the left part, or the right
+         * part, or a node of its own between them. */
+        r = -1;
+        if (off != LP_HDR) {
+            size_t total = lp_total(node->lp);
+            uint32_t moved = 0;
+            for (size_t p = off; node->lp[p] != LP_EOF; p += entry_size(node->lp + p))
+                moved++;
+            QLNode right;
+            if (node_init(&right, 7 + (total - 1 - off)) < 0)
+                goto done;
+            memcpy(right.lp + LP_HDR, node->lp + off, total - 1 - off);
+            right.lp[LP_HDR + total - 1 - off] = LP_EOF;
+            right.count = moved;
+            lp_set_header(right.lp, 7 + (total - 1 - off), moved);
+            QLNode *slot = ring_insert(q, ni + 1);
+            if (!slot) {
+                PyMem_Free(right.lp);
+                goto done;
+            }
+            *slot = right;
+            node = QNODE(q, ni);
+            node->lp[off] = LP_EOF;
+            node->count -= moved;
+            lp_set_header(node->lp, off + 1, node->count);
+            node_fit(node);
+            if (ql_allows(q, node, e.raw)) {
+                r = node_insert(node, off, e.p, e.size, 1);
+                goto done;
+            }
+            ni++;
+            node = QNODE(q, ni);
+            if (ql_allows(q, node, e.raw)) {
+                r = node_insert(node, LP_HDR, e.p, e.size, 1);
+                goto done;
+            }
+        }
+        QLNode fresh;
+        if (node_init(&fresh, 7 + e.size) < 0)
+            goto done;
+        QLNode *slot = ring_insert(q, ni);
+        if (!slot) {
+            PyMem_Free(fresh.lp);
+            goto done;
+        }
+        *slot = fresh;
+        r = node_insert(slot, LP_HDR, e.p, e.size, 1);
+    }
+done:
+    enc_free(&e);
+    if (r < 0)
+        return NULL;
+    q->len++;
+    q->version++;
+    Py_RETURN_NONE;
+}
+
+/* index(x[, start[, stop]]) -> the first position of x, as deque.index. */
+static PyObject *ql_index(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "index(value[, start[, stop]])");
+        return NULL;
+    }
+    Py_ssize_t start = 0, stop = q->len;
+    if (nargs > 1 && (start = PyNumber_AsSsize_t(args[1], NULL)) == -1 && PyErr_Occurred())
+        return NULL;
+    if (nargs > 2 && (stop = PyNumber_AsSsize_t(args[2], NULL)) == -1 && PyErr_Occurred())
+        return NULL;
+    if (start < 0 && (start += q->len) < 0)
+        start = 0;
+    if (stop < 0 && (stop += q->len) < 0)
+        stop = 0;
+    if (stop > q->len)
+        stop = q->len;
+    const unsigned char *s;
+    size_t n;
+    if (start < stop && bytes_arg(args[0], &s, &n) == 0) {
+        int64_t iv = 0;
+        int isint = parse_int64(s, n, &iv);
+        Py_ssize_t ni;
+        size_t off = ql_locate(q, start, &ni);
+        for (Py_ssize_t i = start; i < stop; i++) {
+            QLNode *node = QNODE(q, ni);
+            if (node->lp[off] == LP_EOF) {
+                ni++;
+                off = LP_HDR;
+                node = QNODE(q, ni);
+            }
+            if (entry_equals(node->lp + off, s, n, isint, iv))
+                return PyLong_FromSsize_t(i);
+            off += entry_size(node->lp + off);
+        }
+    }
+    PyErr_Clear();
+    PyErr_SetString(PyExc_ValueError, "value is not in deque");
+    return NULL;
+}
+
+/* range(start, stop) -> [elements start..stop-1] (clamped), for LRANGE. */
+static PyObject *ql_range(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "range(start, stop)");
+        return NULL;
+    }
+    Py_ssize_t start = PyNumber_AsSsize_t(args[0], NULL);
+    Py_ssize_t stop = PyNumber_AsSsize_t(args[1], NULL);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    if (start < 0)
+        start = 0;
+    if (stop > q->len)
+        stop = q->len;
+    if (start >= stop)
+        return PyList_New(0);
+    PyObject *out = PyList_New(stop - start);
+    if (!out)
+        return NULL;
+    Py_ssize_t ni;
+    size_t off = ql_locate(q, start, &ni);
+    for (Py_ssize_t i = 0; i < stop - start; i++) {
+        QLNode *node = QNODE(q, ni);
+        if (node->lp[off] == LP_EOF) {
+            ni++;
+            off = LP_HDR;
+            node = QNODE(q, ni);
+        }
+        PyObject *v = entry_object(node->lp + off);
+        if (!v) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, v);
+        off += entry_size(node->lp + off);
+    }
+    return out;
+}
+
+/* The decimal digits of v at out (no terminator); returns their count. */
+static size_t fmt_int(char *out, int64_t v)
+{
+    char buf[24];
+    size_t k = 0;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        buf[k++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t n = 0;
+    if (v < 0)
+        out[n++] = '-';
+    while (k)
+        out[n++] = buf[--k];
+    return n;
+}
+
+/* The bulk string of one entry, "$<len>\r\n<data>\r\n", written at out
+ * (NULL: only measured); returns its size. */
+static size_t entry_bulk(const unsigned char *p, char *out)
+{
+    const unsigned char *s;
+    size_t n;
+    int64_t v;
+    char num[24];
+    if (!entry_get(p, &s, &n, &v)) {
+        n = fmt_int(num, v);
+        s = (const unsigned char *)num;
+    }
+    size_t dn = n < 10 ? 1 : n < 100 ? 2 : n < 1000 ? 3 : n < 10000 ? 4 : 0;
+    if (!dn) {
+        char tmp[24];
+        dn = fmt_int(tmp, (int64_t)n);
+    }
+    if (out) {
+        out[0] = '$';
+        fmt_int(out + 1, (int64_t)n);
+        out[1 + dn] = '\r';
+        out[2 + dn] = '\n';
+        memcpy(out + 3 + dn, s, n);
+        out[3 + dn + n] = '\r';
+        out[4 + dn + n] = '\n';
+    }
+    return 5 + dn + n;
+}
+
+/* resp_range(start, stop) -> the RESP array reply of elements
+ * start..stop-1 (0 <= start < stop <= len): LRANGE's reply written
+ * straight from the listpacks, no bytes object per element. */
+static PyObject *ql_resp_range(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "resp_range(start, stop)");
+        return NULL;
+    }
+    Py_ssize_t start = PyNumber_AsSsize_t(args[0], NULL);
+    Py_ssize_t stop = PyNumber_AsSsize_t(args[1], NULL);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    if (start < 0)
+        start = 0;
+    if (stop > q->len)
+        stop = q->len;
+    if (start >= stop)
+        return PyBytes_FromStringAndSize("*0\r\n", 4);
+    char head[32];
+    int h = snprintf(head, sizeof(head), "*%zd\r\n", stop - start);
+    Py_ssize_t ni0;
+    size_t off0 = ql_locate(q, start, &ni0);
+    size_t total = (size_t)h;
+    for (int pass = 0; pass < 2; pass++) {
+        PyObject *out = NULL;
+        char *w = NULL;
+        if (pass) {
+            out = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)total);
+            if (!out)
+                return NULL;
+            w = PyBytes_AS_STRING(out);
+            memcpy(w, head, h);
+            w += h;
+        }
+        Py_ssize_t ni = ni0;
+        size_t off = off0;
+        for (Py_ssize_t i = start; i < stop; i++) {
+            QLNode *node = QNODE(q, ni);
+            if (node->lp[off] == LP_EOF) {
+                ni++;
+                off = LP_HDR;
+                node = QNODE(q, ni);
+            }
+            size_t k = entry_bulk(node->lp + off, w);
+            if (pass)
+                w += k;
+            else
+                total += k;
+            off += entry_size(node->lp + off);
+        }
+        if (pass)
+            return out;
+    }
+    return NULL;
+}
+
+/* trim(start, stop): keep only elements start..stop-1 (LTRIM). */
+static PyObject *ql_trim(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "trim(start, stop)");
+        return NULL;
+    }
+    Py_ssize_t start = PyNumber_AsSsize_t(args[0], NULL);
+    Py_ssize_t stop = PyNumber_AsSsize_t(args[1], NULL);
+    if ((start == -1 || stop == -1) && PyErr_Occurred())
+        return NULL;
+    if (start < 0)
+        start = 0;
+    if (stop > q->len)
+        stop = q->len;
+    if (start >= stop) {
+        ql_clear_nodes(q);
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t tail = q->len - stop;
+    /* From the head: whole nodes, then the first entries of one node. */
+    while (start) {
+        QLNode *node = QNODE(q, 0);
+        if ((Py_ssize_t)node->count <= start) {
+            start -= node->count;
+            q->len -= node->count;
+            ring_remove(q, 0);
+            continue;
+        }
+        size_t off = LP_HDR;
+        for (Py_ssize_t j = 0; j < start; j++)
+            off += entry_size(node->lp + off);
+        node_remove(node, LP_HDR, off - LP_HDR, (uint32_t)start);
+        q->len -= start;
+        start = 0;
+    }
+    while (tail) {
+        QLNode *node = QNODE(q, q->nnodes - 1);
+        if ((Py_ssize_t)node->count <= tail) {
+            tail -= node->count;
+            q->len -= node->count;
+            ring_remove(q, q->nnodes - 1);
+            continue;
+        }
+        size_t end = lp_total(node->lp) - 1, off = end;
+        for (Py_ssize_t j = 0; j < tail; j++)
+            off = entry_prev(node->lp, off);
+        node_remove(node, off, end - off, (uint32_t)tail);
+        q->len -= tail;
+        tail = 0;
+    }
+    q->version++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *ql_copy(QuickList *q, PyObject *unused)
+{
+    QuickList *c = (QuickList *)QuickListType.tp_alloc(Py_TYPE(q), 0);
+    if (!c)
+        return NULL;
+    c->ring = NULL;
+    c->rcap = c->rhead = c->nnodes = c->len = 0;
+    c->version = 0;
+    c->fill = q->fill;
+    for (Py_ssize_t j = 0; j < q->nnodes; j++) {
+        QLNode *src = QNODE(q, j);
+        size_t total = lp_total(src->lp);
+        QLNode n;
+        if (node_init(&n, total) < 0) {
+            Py_DECREF(c);
+            return NULL;
+        }
+        memcpy(n.lp, src->lp, total);
+        n.count = src->count;
+        QLNode *slot = ring_insert(c, c->nnodes);
+        if (!slot) {
+            PyMem_Free(n.lp);
+            Py_DECREF(c);
+            return NULL;
+        }
+        *slot = n;
+        c->len += n.count;
+    }
+    return (PyObject *)c;
+}
+
+/* nodes() -> the listpack of each node (DEBUG, the RDB's QUICKLIST_2). */
+static PyObject *ql_nodes(QuickList *q, PyObject *unused)
+{
+    PyObject *out = PyList_New(q->nnodes);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t j = 0; j < q->nnodes; j++) {
+        QLNode *node = QNODE(q, j);
+        PyObject *b = PyBytes_FromStringAndSize((const char *)node->lp,
+                                                (Py_ssize_t)lp_total(node->lp));
+        if (!b) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, j, b);
+    }
+    return out;
+}
+
+static PyObject *ql_node_count(QuickList *q, PyObject *unused)
+{
+    return PyLong_FromSsize_t(q->nnodes);
+}
+
+static PyObject *ql_sizeof(QuickList *q, PyObject *unused)
+{
+    size_t n = sizeof(QuickList) + sizeof(QLNode) * (size_t)q->rcap;
+    for (Py_ssize_t j = 0; j < q->nnodes; j++)
+        n += QNODE(q, j)->cap;
+    return PyLong_FromSize_t(n);
+}
+
+static PyObject *ql_get_fill(QuickList *q, void *unused)
+{
+    return PyLong_FromLong(q->fill);
+}
+
+/* ---- iteration ---- */
+
+typedef struct {
+    PyObject_HEAD
+    QuickList *q;
+    Py_ssize_t ni;
+    size_t off;
+    int reverse;
+    size_t version;
+} QLIter;
+
+static PyObject *qliter_make(QuickList *q, int reverse)
+{
+    QLIter *it = PyObject_New(QLIter, &QLIterType);
+    if (!it)
+        return NULL;
+    Py_INCREF(q);
+    it->q = q;
+    it->reverse = reverse;
+    it->version = q->version;
+    if (!reverse) {
+        it->ni = 0;
+        it->off = LP_HDR;
+    } else {
+        it->ni = q->nnodes - 1;
+        it->off = it->ni >= 0 ? lp_total(QNODE(q, it->ni)->lp) - 1 : 0;
+    }
+    return (PyObject *)it;
+}
+
+static void qliter_dealloc(QLIter *it)
+{
+    Py_XDECREF(it->q);
+    PyObject_Free(it);
+}
+
+static PyObject *qliter_next(QLIter *it)
+{
+    QuickList *q = it->q;
+    if (!q)
+        return NULL;
+    if (it->version != q->version) {
+        PyErr_SetString(PyExc_RuntimeError, "deque mutated during iteration");
+        return NULL;
+    }
+    if (!it->reverse) {
+        while (it->ni < q->nnodes) {
+            QLNode *node = QNODE(q, it->ni);
+            if (node->lp[it->off] != LP_EOF) {
+                PyObject *v = entry_object(node->lp + it->off);
+                it->off += entry_size(node->lp + it->off);
+                return v;
+            }
+            it->ni++;
+            it->off = LP_HDR;
+        }
+    } else {
+        while (it->ni >= 0) {
+            QLNode *node = QNODE(q, it->ni);
+            if (it->off > LP_HDR) {
+                it->off = entry_prev(node->lp, it->off);
+                return entry_object(node->lp + it->off);
+            }
+            it->ni--;
+            if (it->ni >= 0)
+                it->off = lp_total(QNODE(q, it->ni)->lp) - 1;
+        }
+    }
+    Py_CLEAR(it->q);
+    return NULL;
+}
+
+static PyObject *ql_iter(QuickList *q) { return qliter_make(q, 0); }
+static PyObject *ql_reversed(QuickList *q, PyObject *unused) { return qliter_make(q, 1); }
+
+static PyObject *ql_tolist(QuickList *q)
+{
+    PyObject *args[2] = {PyLong_FromLong(0), PyLong_FromSsize_t(q->len)};
+    PyObject *r = NULL;
+    if (args[0] && args[1])
+        r = ql_range(q, args, 2);
+    Py_XDECREF(args[0]);
+    Py_XDECREF(args[1]);
+    return r;
+}
+
+/* == and != against another QuickList, a list or a deque: same elements. */
+static PyObject *ql_richcompare(QuickList *q, PyObject *other, int op)
+{
+    if (op != Py_EQ && op != Py_NE)
+        Py_RETURN_NOTIMPLEMENTED;
+    PyObject *b;
+    if (Py_TYPE(other) == Py_TYPE(q))
+        b = ql_tolist((QuickList *)other);
+    else if (PyList_Check(other)) {
+        b = other;
+        Py_INCREF(b);
+    } else if (strcmp(Py_TYPE(other)->tp_name, "collections.deque") == 0)
+        b = PySequence_List(other);
+    else
+        Py_RETURN_NOTIMPLEMENTED;
+    if (!b)
+        return NULL;
+    PyObject *a = ql_tolist(q);
+    if (!a) {
+        Py_DECREF(b);
+        return NULL;
+    }
+    PyObject *r = PyObject_RichCompare(a, b, op);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return r;
+}
+
+static PyObject *ql_reduce(QuickList *q, PyObject *unused)
+{
+    PyObject *items = ql_tolist(q);
+    if (!items)
+        return NULL;
+    return Py_BuildValue("O(iN)", Py_TYPE(q), q->fill, items);
+}
+
+static PyMethodDef ql_methods[] = {
+    {"append", (PyCFunction)ql_append, METH_O, "push at the tail"},
+    {"appendleft", (PyCFunction)ql_appendleft, METH_O, "push at the head"},
+    {"extend", (PyCFunction)ql_extend_m, METH_O, "push each at the tail"},
+    {"extendleft", (PyCFunction)ql_extendleft_m, METH_O, "push each at the head"},
+    {"pop", (PyCFunction)ql_pop, METH_NOARGS, "pop the tail"},
+    {"popleft", (PyCFunction)ql_popleft, METH_NOARGS, "pop the head"},
+    {"clear", (PyCFunction)ql_clear, METH_NOARGS, "remove everything"},
+    {"insert", (PyCFunction)(void (*)(void))ql_insert, METH_FASTCALL, "insert(i, x)"},
+    {"index", (PyCFunction)(void (*)(void))ql_index, METH_FASTCALL, "index(x[, start[, stop]])"},
+    {"range", (PyCFunction)(void (*)(void))ql_range, METH_FASTCALL, "range(start, stop) -> list"},
+    {"resp_range", (PyCFunction)(void (*)(void))ql_resp_range, METH_FASTCALL,
+     "resp_range(start, stop) -> the array reply of those elements"},
+    {"trim", (PyCFunction)(void (*)(void))ql_trim, METH_FASTCALL, "trim(start, stop)"},
+    {"copy", (PyCFunction)ql_copy, METH_NOARGS, "a copy"},
+    {"nodes", (PyCFunction)ql_nodes, METH_NOARGS, "each node's listpack bytes"},
+    {"node_count", (PyCFunction)ql_node_count, METH_NOARGS, "number of nodes"},
+    {"__reversed__", (PyCFunction)ql_reversed, METH_NOARGS, NULL},
+    {"__sizeof__", (PyCFunction)ql_sizeof, METH_NOARGS, NULL},
+    {"__reduce__", (PyCFunction)ql_reduce, METH_NOARGS, NULL},
+    {NULL}
+};
+
+static PyGetSetDef ql_getset[] = {
+    {"fill", (getter)ql_get_fill, NULL, "list-max-listpack-size at creation", NULL},
+    {NULL}
+};
+
+static PySequenceMethods ql_as_sequence = {
+    .sq_length = (lenfunc)ql_len,
+    .sq_item = (ssizeargfunc)ql_item,
+    .sq_ass_item = (ssizeobjargproc)ql_ass_item,
+};
+
+static PyTypeObject QuickListType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._listpack.QuickList",
+    .tp_basicsize = sizeof(QuickList),
+    .tp_dealloc = (destructor)ql_dealloc,
+    .tp_as_sequence = &ql_as_sequence,
+    .tp_iter = (getiterfunc)ql_iter,
+    .tp_richcompare = (richcmpfunc)ql_richcompare,
+    .tp_hash = PyObject_HashNotImplemented,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A list kept as listpack nodes (quicklist).",
+    .tp_methods = ql_methods,
+    .tp_getset = ql_getset,
+    .tp_new = ql_new,
+};
+
+static PyTypeObject QLIterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._listpack.QuickListIterator",
+    .tp_basicsize = sizeof(QLIter),
+    .tp_dealloc = (destructor)qliter_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)qliter_next,
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_listpack", "Hashes and lists kept in listpacks.", -1, NULL,
 };
 
 PyMODINIT_FUNC PyInit__listpack(void)
 {
-    if (PyType_Ready(&PackedHashType) < 0)
+    if (PyType_Ready(&PackedHashType) < 0 || PyType_Ready(&QuickListType) < 0
+            || PyType_Ready(&QLIterType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (!m)
@@ -729,6 +1796,12 @@ PyMODINIT_FUNC PyInit__listpack(void)
     Py_INCREF(&PackedHashType);
     if (PyModule_AddObject(m, "PackedHash", (PyObject *)&PackedHashType) < 0) {
         Py_DECREF(&PackedHashType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&QuickListType);
+    if (PyModule_AddObject(m, "QuickList", (PyObject *)&QuickListType) < 0) {
+        Py_DECREF(&QuickListType);
         Py_DECREF(m);
         return NULL;
     }

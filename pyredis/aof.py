@@ -417,13 +417,12 @@ REWRITERS = {}
 
 
 def _default_rewriters():
-    from collections import deque
     from .zset import ZSet
     from .stream import Stream, rewrite_commands as stream_rewrite
-    from .values import PackedHash
+    from .values import PackedHash, QuickList
     REWRITERS.setdefault(bytes, _rewrite_string)
     REWRITERS.setdefault(bytearray, _rewrite_string)
-    REWRITERS.setdefault(deque, _rewrite_list)
+    REWRITERS.setdefault(QuickList, _rewrite_list)
     REWRITERS.setdefault(list, _rewrite_list)
     REWRITERS.setdefault(set, _rewrite_set)
     REWRITERS.setdefault(frozenset, _rewrite_set)

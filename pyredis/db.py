@@ -5,8 +5,8 @@ Redis type, so no wrapper object is needed on the hot path:
 
     bytes / bytearray  string (bytearray once modified in place: APPEND,
                        SETRANGE, SETBIT, which Redis reports as "raw")
-    collections.deque  list
-    dict               hash
+    QuickList          list (listpack nodes: pyredis/_listpack.c)
+    PackedHash / dict  hash (a listpack while small, then a dict)
     set                set
     ZSet               sorted set (pyredis.zset)
 

@@ -12,9 +12,9 @@ set with pop(), a list with pop(), each taking only its own element down
 What is worth it is decided as Redis's lazyfreeGetFreeEffort: a value
 whose free costs more than LAZYFREE_THRESHOLD allocations; smaller values
 are dropped at once. Redis counts a hash table's entries, a skiplist's
-nodes, a quicklist's nodes (estimated here from a sample of the list's
-elements, as their listpacks would hold them), and one allocation for
-everything in a compact encoding (listpack, intset) and for strings. ``pending`` and ``freed`` are INFO's
+nodes, a quicklist's nodes (QuickList.node_count), and one allocation for
+everything in a compact encoding (listpack, intset) and for strings.
+``pending`` and ``freed`` are INFO's
 lazyfree_pending_objects and lazyfreed_objects (a flushed database counts
 its keys, as in Redis).
 """
@@ -22,43 +22,25 @@ its keys, as in Redis).
 import collections
 import time
 
-from .listpack import str_size
-from .values import object_encoding
+from .values import object_encoding, QuickList
 from .zset import ZSet
 
 LAZYFREE_THRESHOLD = 64     # Redis's LAZYFREE_THRESHOLD
 SLICE = 0.001               # seconds of freeing per turn of the event loop
 CHECK_EVERY = 256           # elements freed between two looks at the clock
 
-_CONTAINERS = (dict, set, list, collections.deque)
-
-
-# Bytes per quicklist node for list-max-listpack-size -1 ... -5.
-_NODE_BYTES = (4096, 8192, 16384, 32768, 65536)
+_CONTAINERS = (dict, set, list, collections.deque, QuickList)
 
 
 def free_effort(server, v):
     """lazyfreeGetFreeEffort: the allocations dropping ``v`` frees."""
     cls = v.__class__
-    if cls is collections.deque:
-        return _quicklist_nodes(server, v)
+    if cls is QuickList:
+        return v.node_count()
     if cls is set or cls is dict or cls is ZSet:
         if object_encoding(server, v) in (b'hashtable', b'skiplist'):
             return len(v)
     return 1
-
-
-def _quicklist_nodes(server, v):
-    n = len(v)
-    if not n:
-        return 0
-    fill = server.config.list_max_listpack_size
-    if fill > 0:
-        return (n + fill - 1) // fill
-    step = max(1, n // 16)
-    sample = [v[i] for i in range(0, n, step)][:16]
-    avg = sum(map(str_size, sample)) / len(sample)
-    return int(n * avg) // _NODE_BYTES[min(-fill, 5) - 1] + 1
 
 
 class LazyFree:

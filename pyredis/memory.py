@@ -82,7 +82,7 @@ import time
 from itertools import repeat
 from operator import length_hint
 
-from .values import PackedHash
+from .values import PackedHash, QuickList
 
 # Bytes assumed allocated by a denyoom command between two allocator
 # readings (at least: Memory.refresh learns the workload's real figure),
@@ -349,8 +349,8 @@ def value_size(v, samples=5):
         return _getsizeof(v)
     if samples <= 0:
         samples = 1 << 62
-    if t is PackedHash:
-        return _getsizeof(v)        # one listpack allocation
+    if t is PackedHash or t is QuickList:
+        return _getsizeof(v)        # listpack allocations, all counted
     if t is dict:
         return _getsizeof(v) + _sample_avg(
             v.items(), len(v), samples, lambda kv: _getsizeof(kv[0]) + _getsizeof(kv[1]))

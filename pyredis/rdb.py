@@ -65,14 +65,13 @@ import gc
 import math
 import os
 import struct
-from collections import deque
 
 from . import crc64 as _crc64, lzf, stream
 from .listpack import backlen_size, build as lp_build, encode_str as lp_entry
 from .zset import ZSet
 from .modules import types as module_types
 from .modules.types import ModuleValue
-from .values import PackedHash
+from .values import PackedHash, QuickList
 from . import clock
 
 crc64 = _crc64.crc64
@@ -422,7 +421,16 @@ def encode_value(v, opts):
     t = type(v)
     if t is bytes or t is bytearray:
         return TYPE_STRING, encode_string(bytes(v), opts.compress)
-    if t is deque:
+    if t is QuickList:
+        if PACKED_THRESHOLD == 1 << 30 and hasattr(v, 'nodes'):
+            # Its own listpack nodes, as quicklist.c writes them.
+            comp = opts.compress
+            nodes = v.nodes()
+            out = [encode_len(len(nodes))]
+            for blob in nodes:
+                out.append(b'\x02')
+                out.append(_encode_blob(blob, comp))
+            return TYPE_LIST_QUICKLIST_2, b''.join(out)
         return TYPE_LIST_QUICKLIST_2, encode_list(v, opts.list_fill, opts.compress)
     if t is PackedHash:
         # Already the listpack Redis writes: its bytes, unchanged.
@@ -999,14 +1007,17 @@ def _to_hash(pairs):
 # hash-max-listpack-entries/-value for the hashes being loaded (set by
 # load_iter and load_dump_payload from the server's config): a hash within
 # them is loaded as a listpack (values.PackedHash), as rdbLoadObject keeps
-# or builds one; a bigger one stays a dict (a hash table).
+# or builds one; a bigger one stays a dict (a hash table). Likewise the
+# node size of the lists loaded (list-max-listpack-size).
 _hash_limits = [512, 64]
+_list_fill = [-2]
 
 
-def set_hash_limits(config):
+def set_encoding_limits(config):
     if config is not None:
         _hash_limits[0] = getattr(config, 'hash_max_listpack_entries', 512)
         _hash_limits[1] = getattr(config, 'hash_max_listpack_value', 64)
+        _list_fill[0] = getattr(config, 'list_max_listpack_size', -2)
 
 
 def _packed_hash(h):
@@ -1060,7 +1071,7 @@ def read_value(r, t):
         if t == TYPE_STRING:
             return r.string()
         if t == TYPE_LIST_QUICKLIST_2:
-            out = deque()
+            out = QuickList(_list_fill[0])
             for _ in range(r.plain_length()):
                 container = r.plain_length()
                 blob = r.string()
@@ -1116,9 +1127,9 @@ def read_value(r, t):
             return _build_zset(tuples)
         if t == TYPE_LIST:
             n = r.plain_length()
-            return deque(r.string() for _ in range(n))
+            return QuickList(_list_fill[0], [r.string() for _ in range(n)])
         if t == TYPE_LIST_QUICKLIST:
-            out = deque()
+            out = QuickList(_list_fill[0])
             for _ in range(r.plain_length()):
                 items = _zl_items(r.string())
                 if not items:
@@ -1126,7 +1137,7 @@ def read_value(r, t):
                 out.extend(items)
             return out
         if t == TYPE_LIST_ZIPLIST:
-            return deque(_zl_items(r.string()))
+            return QuickList(_list_fill[0], _zl_items(r.string()))
         if t == TYPE_HASH_ZIPLIST:
             return _to_hash(_pairs(_zl_items(r.string())))
         if t == TYPE_ZSET_ZIPLIST:
@@ -1168,7 +1179,7 @@ def verify_dump_payload(payload):
 def load_dump_payload(payload, config=None):
     """The value inside a DUMP payload (checked with verify_dump_payload
     first); raises RDBError on bad data. ``config``: the encoding limits."""
-    set_hash_limits(config)
+    set_encoding_limits(config)
     r = Reader(payload, 0, len(payload) - 10)
     t = r.byte()
     v = read_value(r, t)
@@ -1191,7 +1202,7 @@ def load_iter(server, data, stats, is_replica=False, verify_checksum=True,
     """Load an RDB image into server.dbs; a generator that yields (bytes
     read so far) every ``yield_every`` bytes so a caller can serve events.
     ``stats.end`` is the offset just past the file (an AOF may follow)."""
-    set_hash_limits(getattr(server, 'config', None))
+    set_encoding_limits(getattr(server, 'config', None))
     # Millions of new containers would trigger the cyclic collector over
     # and over (each full pass walking everything loaded so far): it cannot
     # find cycles in plain data anyway, so it stays off while loading.

@@ -1,7 +1,8 @@
 """The value model: which Python type holds which Redis type (object.c).
 
-A key's value is a Python object - bytes or bytearray for a string, deque for
-a list, dict or _listpack.PackedHash (a small hash kept as listpack bytes,
+A key's value is a Python object - bytes or bytearray for a string,
+_listpack.QuickList (listpack nodes; a deque subclass in builds without
+the C extension) for a list, dict or _listpack.PackedHash (a small hash kept as listpack bytes,
 when the C extension is built) for a hash, set for a set, zset.ZSet for a
 sorted set - and this
 module answers what Redis asks of any value: its TYPE name, its OBJECT
@@ -18,13 +19,48 @@ from .util import string2ll
 from .zset import ZSet
 
 try:
-    from ._listpack import PackedHash
-except ImportError:         # not built: every hash is a dict
+    from ._listpack import PackedHash, QuickList
+except ImportError:         # not built: every hash is a dict, a list a deque
     PackedHash = None
+    QuickList = None
+
+if QuickList is None:
+    from itertools import islice
+
+    class QuickList(deque):
+        """The pure-Python stand-in for _listpack.QuickList: a deque (one
+        object per element) with the few methods the list commands add."""
+        __slots__ = ('fill',)
+
+        def __init__(self, fill=-2, items=()):
+            deque.__init__(self, items)
+            self.fill = fill
+
+        def range(self, start, stop):
+            return list(islice(self, max(start, 0), max(stop, 0)))
+
+        def resp_range(self, start, stop):
+            items = self.range(start, stop)
+            return b'*%d\r\n' % len(items) + b''.join(
+                [b'$%d\r\n%s\r\n' % (len(x), x) for x in items])
+
+        def trim(self, start, stop):
+            keep = self.range(start, stop)
+            self.clear()
+            self.extend(keep)
+
+        def copy(self):
+            return QuickList(self.fill, self)
+
+        def node_count(self):
+            return len(self)
+
+        def __reduce__(self):
+            return QuickList, (self.fill, list(self))
 
 # The Python types of each Redis type, for Database.lookup_typed.
 STRING = (bytes, bytearray)
-LIST = (deque,)
+LIST = (QuickList,)
 HASH = (dict,) if PackedHash is None else (dict, PackedHash)
 SET = (set,)
 ZSET = (ZSet,)
@@ -66,8 +102,8 @@ def deep_copy(v):
         return v
     if t is bytearray:
         return bytearray(v)
-    if t is deque:
-        return deque(v)
+    if t is QuickList:
+        return v.copy()
     if t is dict:
         return dict(v)
     if t is PackedHash:

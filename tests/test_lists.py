@@ -228,3 +228,91 @@ def test_writes_invalidate_watch(compat, setup, write):
     ours = _watch_scenario(compat.ours.port, setup, write)
     theirs = _watch_scenario(compat.theirs.port, setup, write)
     assert ours == theirs
+
+
+@pytest.mark.parametrize('fill', ['-2', '-1', '3', '128'])
+def test_quicklist_nodes_match_redis(compat, fill):
+    # A list is kept as Redis's quicklist: listpack nodes filled by the same
+    # rule (list-max-listpack-size, taken at creation), pushed and popped at
+    # both ends in place. DUMP writes the nodes themselves, so the payload is
+    # redis-server's byte for byte, for RPUSH- and LPUSH-built lists alike;
+    # edits in the middle (LSET, LINSERT, LREM, LTRIM) across node borders
+    # give the same replies.
+    compat.call('CONFIG', 'SET', 'list-max-listpack-size', fill)
+    elems = ['e%d' % i for i in range(300)] + ['12', '-5', '', 'x' * 100, '70000']
+    compat.run(('RPUSH', 'r', *elems), ('LPUSH', 'l', *elems), ('DUMP', 'r'), ('DUMP', 'l'))
+    for i in range(0, 40):
+        compat.run(('LPUSH', 'm', 'h%d' % i), ('RPUSH', 'm', 't%d' % i))
+    compat.run(('LPOP', 'm', '7'), ('RPOP', 'm', '5'), ('DUMP', 'm'),
+               ('LRANGE', 'r', '0', '-1'), ('LRANGE', 'l', '-50', '-3'),
+               ('LRANGE', 'r', '100', '220'), ('LINDEX', 'l', '150'), ('LINDEX', 'r', '-151'),
+               ('LSET', 'r', '150', 'y' * 70), ('LSET', 'r', '-1', '99'),
+               ('LINSERT', 'r', 'BEFORE', 'e200', 'ins1'), ('LINSERT', 'r', 'AFTER', 'e0', '7'),
+               ('LINSERT', 'l', 'BEFORE', 'e299', 'z' * 60),
+               ('LREM', 'r', '2', 'e10'), ('LREM', 'l', '-1', 'e20'), ('LREM', 'r', '0', '12'),
+               ('LPOS', 'r', 'e250'), ('LPOS', 'l', 'e5', 'RANK', '-1'),
+               ('LRANGE', 'r', '0', '-1'), ('LRANGE', 'l', '0', '-1'),
+               ('LTRIM', 'r', '37', '-41'), ('LRANGE', 'r', '0', '-1'), ('LLEN', 'r'),
+               ('LTRIM', 'l', '-10', '-1'), ('LRANGE', 'l', '0', '-1'),
+               ('LMOVE', 'r', 'l', 'LEFT', 'RIGHT'), ('RPOPLPUSH', 'l', 'new'),
+               ('DEBUG', 'DIGEST-VALUE', 'r', 'l', 'm', 'new'), ('OBJECT', 'ENCODING', 'r'))
+    compat.run(('DEBUG', 'RELOAD'), ('LRANGE', 'r', '0', '-1'), ('LRANGE', 'm', '0', '-1'),
+               ('DEBUG', 'DIGEST'), ('SORT', 'r', 'ALPHA', 'LIMIT', '0', '20'),
+               ('SORT', 'r', 'ALPHA', 'STORE', 's'), ('LRANGE', 's', '0', '-1'))
+
+
+def test_quicklist_against_deque():
+    # The C quicklist under random deque operations: same contents either
+    # way round, and an RPUSH-built list splits into the nodes rdb.py's
+    # quicklist_nodes computes for Redis's fill rule.
+    import random
+    from collections import deque
+    from pyredis import rdb
+    from pyredis.values import QuickList
+    if not hasattr(QuickList, 'nodes'):
+        pytest.skip('pyredis._listpack not built')
+    rnd = random.Random(5)
+    vals = [b'', b'0', b'-1', b'127', b'128', b'-4096', b'32767', b'2147483648',
+            b'9223372036854775807', b'abc', b'x' * 63, b'y' * 64, b'z' * 300, b'w' * 9000]
+    for fill in (-2, -1, 1, 5):
+        q, d = QuickList(fill), deque()
+        for i in range(4000):
+            op = rnd.random()
+            v = rnd.choice(vals) + (b'%d' % rnd.randrange(50) if rnd.random() < .5 else b'')
+            if op < .25:
+                q.append(v)
+                d.append(v)
+            elif op < .5:
+                q.appendleft(v)
+                d.appendleft(v)
+            elif op < .6 and d:
+                assert q.pop() == d.pop()
+            elif op < .7 and d:
+                assert q.popleft() == d.popleft()
+            elif op < .78:
+                k = rnd.randrange(-len(d) - 2, len(d) + 2)
+                q.insert(k, v)
+                d.insert(k, v)
+            elif op < .85 and d:
+                k = rnd.randrange(len(d))
+                q[k] = v
+                d[k] = v
+            elif op < .9 and d:
+                k = rnd.randrange(len(d))
+                del q[k]
+                del d[k]
+            elif op < .95 and d:
+                k = rnd.randrange(len(d))
+                assert q[k] == d[k] and q[-1] == d[-1]
+            elif op < .955:
+                a, b = rnd.randrange(len(d) + 3), rnd.randrange(len(d) + 3)
+                q.trim(a, b)
+                d = deque(list(d)[a:b])
+            assert len(q) == len(d)
+            if i % 400 == 0:
+                assert list(q) == list(d) and list(reversed(q)) == list(reversed(d))
+                assert q == d and q.copy() == d
+                a = rnd.randrange(len(d) + 1)
+                assert q.range(a, a + 50) == list(d)[a:a + 50]
+        items = [rnd.choice(vals) for _ in range(2000)]
+        assert QuickList(fill, items).nodes() == rdb.quicklist_nodes(items, fill)

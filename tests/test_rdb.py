@@ -13,12 +13,11 @@ import struct
 import subprocess
 import sys
 import time
-from collections import deque
 
 import pytest
 
 from pyredis import crc64 as crc_mod, lzf, rdb
-from pyredis.values import HASH
+from pyredis.values import HASH, QuickList
 from pyredis.zset import ZSet
 
 CHECK_RDB = shutil.which('redis-check-rdb')
@@ -56,7 +55,7 @@ def plain(v):
     """A comparable form of a value."""
     if isinstance(v, ZSet):
         return ('zset', sorted(v.dict.items()))
-    if isinstance(v, deque):
+    if isinstance(v, QuickList):
         return ('list', list(v))
     if isinstance(v, (bytes, bytearray)):
         return bytes(v)
@@ -135,9 +134,10 @@ def sample_values():
         b'str-binary': bytes(range(256)) * 3,
         b'str-empty': b'',
         b'str-bytearray': bytearray(b'raw bytes'),
-        b'list-small': deque([b'a', b'1', b'-5', b'300', b'70000', b'5000000000', b'x' * 100]),
-        b'list-big': deque((b'item-%d' % i) * (i % 7 + 1) for i in range(5000)),
-        b'list-huge-items': deque([b'y' * 70000, b'z' * 5000, b'q']),
+        b'list-small': QuickList(-2, [b'a', b'1', b'-5', b'300', b'70000', b'5000000000',
+                                      b'x' * 100]),
+        b'list-big': QuickList(-2, [(b'item-%d' % i) * (i % 7 + 1) for i in range(5000)]),
+        b'list-huge-items': QuickList(-2, [b'y' * 70000, b'z' * 5000, b'q']),
         b'hash-small': {b'f1': b'v1', b'n': b'-100000', b'': b''},
         b'hash-big': {b'f%d' % i: b'v%d' % i for i in range(1000)},
         b'hash-longval': {b'a': b'b' * 65},
@@ -368,7 +368,7 @@ def test_stream_module_function_are_refused_clearly():
 
 def test_corrupt_blobs_are_bad_data():
     opts = rdb.Options()
-    for v in (deque([b'a', b'b']), {b'f': b'v'}, {b'1', b'2'}, zset([(b'a', 1.0)])):
+    for v in (QuickList(-2, [b'a', b'b']), {b'f': b'v'}, {b'1', b'2'}, zset([(b'a', 1.0)])):
         payload = bytearray(rdb.dump_payload(v, opts)[:-10])
         # Damage the blob's header (the listpack/intset byte count).
         payload[3] ^= 0x55

@@ -18,6 +18,7 @@ import redis
 
 from helpers import ServerProcess, REDIS_SERVER, RawConn
 from pyredis import rdb, crc64 as crc_mod
+from pyredis.values import QuickList
 
 pytestmark = pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed: '
                                 'interop tests need it (apt-get install redis-server)')
@@ -274,7 +275,7 @@ def _payload(body):
 
 def test_dump_restore_compat(compat):
     payload = rdb.dump_payload(b'hello', rdb.Options())
-    list_payload = rdb.dump_payload(__import__('collections').deque([b'a', b'b', b'1']),
+    list_payload = rdb.dump_payload(QuickList(-2, [b'a', b'b', b'1']),
                                     rdb.Options())
     compat.run(
         ('DUMP', 'missing'),

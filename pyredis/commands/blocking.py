@@ -42,7 +42,7 @@ Inside MULTI/EXEC a blocking command never blocks: it answers as on timeout
 
 import functools
 import math
-from collections import deque
+from ..values import QuickList
 
 from . import command
 from . import lists
@@ -276,7 +276,7 @@ def _propagate(c, argv):
 
 def _serve_pop(head):
     def serve(c, key, value):
-        if value.__class__ is not deque or not value:
+        if value.__class__ is not QuickList or not value:
             return None
         _propagate(c, [b'LPOP' if head else b'RPOP', key])
         return lists.pop_reply(c, c.db, key, value, head, with_key=True)
@@ -297,7 +297,7 @@ def _bpop(c, argv, head):
         lst = db.lookup_write(key)
         if lst is None:
             continue
-        if lst.__class__ is not deque:
+        if lst.__class__ is not QuickList:
             return WRONGTYPE_ERR
         _propagate(c, [b'LPOP' if head else b'RPOP', key])
         return lists.pop_reply(c, db, key, lst, head, with_key=True)
@@ -320,7 +320,7 @@ def brpop(c, argv):
 
 def _serve_mpop(head, count):
     def serve(c, key, value):
-        if value.__class__ is not deque or not value:
+        if value.__class__ is not QuickList or not value:
             return None
         return lists.mpop_reply(c, c.db, key, value, head, count)
     return serve
@@ -340,7 +340,7 @@ def blmpop(c, argv):
         lst = db.lookup_write(key)
         if lst is None:
             continue
-        if lst.__class__ is not deque:
+        if lst.__class__ is not QuickList:
             return WRONGTYPE_ERR
         return lists.mpop_reply(c, db, key, lst, head, count)
     if deny_blocking(c):
@@ -362,11 +362,11 @@ def _move_argv(src, dst, head_from, head_to, rpoplpush, sides=None):
 
 def _serve_move(dst, head_from, head_to, rpoplpush):
     def serve(c, key, value):
-        if value.__class__ is not deque or not value:
+        if value.__class__ is not QuickList or not value:
             return None
         db = c.db
         dst_list = db.lookup_write(dst)
-        if dst_list is not None and dst_list.__class__ is not deque:
+        if dst_list is not None and dst_list.__class__ is not QuickList:
             # The destination changed type meanwhile: the client gets the
             # error and nothing is popped.
             return WRONGTYPE_ERR
@@ -379,10 +379,10 @@ def _bmove(c, src, dst, head_from, head_to, timeout, rpoplpush, sides=None):
     db = c.db
     lst = db.lookup_write(src)
     if lst is not None:
-        if lst.__class__ is not deque:
+        if lst.__class__ is not QuickList:
             return WRONGTYPE_ERR
         dst_list = db.lookup_write(dst)
-        if dst_list is not None and dst_list.__class__ is not deque:
+        if dst_list is not None and dst_list.__class__ is not QuickList:
             return WRONGTYPE_ERR
         _propagate(c, _move_argv(src, dst, head_from, head_to, rpoplpush, sides))
         return lists.move_element(c, db, src, lst, dst, dst_list, head_from, head_to)

@@ -7,14 +7,13 @@ subsystem through ``server.debug_subcommands``.
 import hashlib
 import re
 import time
-from collections import deque
 
 from . import command
 from .. import resp
 from ..resp import OK, help_reply, subcommand_syntax_error
 from ..stream import MAX_ID, Stream
 from ..util import string2ll
-from ..values import PackedHash
+from ..values import PackedHash, QuickList
 from ..zset import ZSet
 
 
@@ -177,7 +176,7 @@ def _quicklist_info(server, v):
 
 # -- DEBUG DIGEST (debug.c's computeDatasetDigest) --------------------------------------
 
-_TYPE_IDS = {bytes: 0, bytearray: 0, deque: 1, set: 2, ZSet: 3, dict: 4, Stream: 6}
+_TYPE_IDS = {bytes: 0, bytearray: 0, QuickList: 1, set: 2, ZSet: 3, dict: 4, Stream: 6}
 if PackedHash is not None:
     _TYPE_IDS[PackedHash] = 4
 
@@ -204,10 +203,13 @@ def _score(d):
 def value_digest(db, key, v, digest=bytes(20)):
     """xorObjectDigest."""
     t = type(v)
-    digest = _mix(digest, _TYPE_IDS[t].to_bytes(4, 'big'))
+    # (5: OBJ_MODULE. A module type's value adds nothing more: pyredis's
+    # module types have no digest callback, and in Redis a type without
+    # one adds nothing.)
+    digest = _mix(digest, _TYPE_IDS.get(t, 5).to_bytes(4, 'big'))
     if t is bytes or t is bytearray:
         digest = _mix(digest, bytes(v))
-    elif t is deque:
+    elif t is QuickList:
         for e in v:
             digest = _mix(digest, e)
     elif t is set:

@@ -206,7 +206,7 @@ def scan(c, argv):
         v = data.get(k)
         if v is None:
             continue
-        if typ is not None and type_name(v) != typ:
+        if typ is not None and type_name(v).lower() != typ:
             continue
         if db.is_expired(k) and c.server.expire_if_needed(db, k):
             continue

@@ -1,9 +1,13 @@
 """List commands (t_list.c).
 
-A list is a ``collections.deque``: O(1) push and pop at both ends, and
-indexing that walks from the nearer end, which is what Redis's quicklist
-gives too. Redis 7.0 always reports lists as "quicklist" (listpack-encoded
-lists arrived in 7.2), so OBJECT ENCODING does the same.
+A list is a ``QuickList`` (pyredis/_listpack.c): Redis's quicklist, listpack
+nodes of up to list-max-listpack-size (taken when the list is created, as
+quicklistCreate takes it), with O(1) push and pop at both ends and indexing
+that walks the nodes from the nearer end. It answers the deque methods
+(append, popleft, insert, index, iteration...) plus trim() for LTRIM and
+resp_range(), LRANGE's whole reply written from the listpacks without a
+bytes object per element. Redis 7.0 always reports lists as "quicklist"
+(listpack-encoded lists arrived in 7.2), so OBJECT ENCODING does the same.
 
 A list popped to empty is deleted, with the generic "del" event after the
 list event, as Redis does. Writes to an existing list change the value in
@@ -15,7 +19,6 @@ with the blocking variants in blocking.py, so BLPOP served later and LPOP
 served now produce the same bytes, events and propagation.
 """
 
-from collections import deque
 from itertools import islice
 
 from . import command
@@ -23,14 +26,19 @@ from .keys import parse_multi_pop
 from ..resp import OK, ZERO, integer, integer_reply, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
     NULL_BULK, NULL3, NULL_ARRAY, NO_SUCH_KEY_ERR
 from ..util import string2ll, LLONG_MIN, LLONG_MAX
-from ..values import LIST
+from ..values import LIST, QuickList
 from ..notify import NotifyFlags
 from ..resp import ARITY_ERR, POSITIVE_ERR
 
 L = NotifyFlags.LIST
 G = NotifyFlags.GENERIC
 
-VALUE_TYPES = {deque: (b'list', lambda server, v: b'quicklist')}
+VALUE_TYPES = {QuickList: (b'list', lambda server, v: b'quicklist')}
+
+
+def new_list(server):
+    """An empty list with the configured node size (createQuicklistObject)."""
+    return QuickList(server.config.list_max_listpack_size)
 
 INDEX_ERR = b'-ERR index out of range\r\n'
 
@@ -106,11 +114,11 @@ def _push(c, argv, head, only_existing):
     if lst is None:
         if only_existing:
             return ZERO
-        lst = deque()
+        lst = new_list(c.server)
         db.add(key, lst)
         if db.blocking_keys and key in db.blocking_keys:
             c.server.hold_until_served(c)
-    elif lst.__class__ is not deque:
+    elif lst.__class__ is not QuickList:
         return WRONGTYPE_ERR
     elif db.watched:
         c.server.signal_modified(db, key)
@@ -133,14 +141,14 @@ def _push(c, argv, head, only_existing):
 
 def _push_command(head):
     """LPUSH or RPUSH: the fast path, else _push."""
-    add = deque.appendleft if head else deque.append
+    add = QuickList.appendleft if head else QuickList.append
     event = b'lpush' if head else b'rpush'
 
     def push(c, argv):
         db = c.db
         key = argv[1]
         lst = db.data.get(key)
-        if lst.__class__ is deque and len(argv) == 3 and not (db.expires and key in db.expires):
+        if lst.__class__ is QuickList and len(argv) == 3 and not (db.expires and key in db.expires):
             db.lru[key] = db.lruclock
             server = c.server
             if db.watched:
@@ -207,7 +215,7 @@ def _pop(c, argv, head):
     lst = db.lookup_write(key)
     if lst is None:
         return _null(c) if count is None else _null_array(c)
-    if lst.__class__ is not deque:
+    if lst.__class__ is not QuickList:
         return WRONGTYPE_ERR
     if count == 0:
         return b'*0\r\n'
@@ -218,14 +226,14 @@ def _pop_command(head):
     """LPOP or RPOP: the fast path (see LPUSH) for no count, else _pop. A
     list in the keyspace is never empty, so there is something to pop; only
     once it is done is there a second check, for the list it emptied."""
-    take = deque.popleft if head else deque.pop
+    take = QuickList.popleft if head else QuickList.pop
     event = b'lpop' if head else b'rpop'
 
     def pop(c, argv):
         db = c.db
         key = argv[1]
         lst = db.data.get(key)
-        if lst.__class__ is deque and len(argv) == 2 and not (db.expires and key in db.expires):
+        if lst.__class__ is QuickList and len(argv) == 2 and not (db.expires and key in db.expires):
             db.lru[key] = db.lruclock
             server = c.server
             if db.watched:
@@ -278,7 +286,7 @@ def lmpop(c, argv):
         lst = db.lookup_write(key)
         if lst is None:
             continue
-        if lst.__class__ is not deque:
+        if lst.__class__ is not QuickList:
             return WRONGTYPE_ERR
         return mpop_reply(c, db, key, lst, head, count)
     return _null_array(c)
@@ -318,13 +326,7 @@ def lrange(c, argv):
         end = n - 1
     if start > end or start >= n:
         return b'*0\r\n'
-    count = end - start + 1
-    if start > n - 1 - end:
-        # Closer to the tail: walk from there instead of skipping a prefix.
-        items = list(islice(reversed(lst), n - 1 - end, n - start))
-        items.reverse()
-        return _bulks(items, count)
-    return _bulks(islice(lst, start, end + 1), count)
+    return lst.resp_range(start, end + 1)
 
 
 @command('lindex')
@@ -527,16 +529,7 @@ def ltrim(c, argv):
     if ltrim_left + ltrim_right >= n:
         lst.clear()
     else:
-        if ltrim_left:
-            if ltrim_left > n // 2:
-                keep = list(islice(lst, ltrim_left, n))
-                lst.clear()
-                lst.extend(keep)
-            else:
-                for _ in range(ltrim_left):
-                    lst.popleft()
-        for _ in range(ltrim_right):
-            lst.pop()
+        lst.trim(ltrim_left, n - ltrim_right)
     c.server.key_modified(c.db, key, L, b'ltrim')
     _deleted_if_empty(c.server, c.db, key, lst)
     return OK
@@ -551,7 +544,7 @@ def move_element(c, db, src, lst, dst, dst_list, head_from, head_to):
     server = c.server
     v = lst.popleft() if head_from else lst.pop()
     if dst_list is None:
-        dst_list = deque()
+        dst_list = new_list(server)
         db.add(dst, dst_list)
         if db.blocking_keys and dst in db.blocking_keys and c.blocked is None:
             server.hold_until_served(c)
@@ -576,10 +569,10 @@ def lmove_generic(c, src, dst, head_from, head_to):
     lst = db.lookup_write(src)
     if lst is None:
         return _null(c)
-    if lst.__class__ is not deque:
+    if lst.__class__ is not QuickList:
         return WRONGTYPE_ERR
     dst_list = db.lookup_write(dst)
-    if dst_list is not None and dst_list.__class__ is not deque:
+    if dst_list is not None and dst_list.__class__ is not QuickList:
         return WRONGTYPE_ERR
     return move_element(c, db, src, lst, dst, dst_list, head_from, head_to)
 

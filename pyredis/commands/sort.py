@@ -23,13 +23,12 @@ sort is stable, like the glibc merge sort behind Redis's qsort, so elements
 whose ALPHA keys are equal keep their list order.
 """
 
-from collections import deque
 
 from . import command, lookup
 from ..resp import SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, integer
 from ..util import string2ll
 from ..notify import NotifyFlags
-from ..values import HASH
+from ..values import HASH, QuickList
 from ..zset import ZSet
 from .zsets import _FLOAT_RE, store_value
 
@@ -138,12 +137,12 @@ def sort_generic(c, argv, readonly):
     db = c.db
     value = db.lookup(argv[1])
     if value is None:
-        value = deque()
+        value = QuickList()
     # Sets and hashes may be subclasses (their hashtable encodings).
     if isinstance(value, set):
         cls = set
-    elif isinstance(value, deque):
-        cls = deque
+    elif value.__class__ is QuickList:
+        cls = QuickList
     elif value.__class__ is ZSet:
         cls = ZSet
     else:
@@ -168,7 +167,7 @@ def sort_generic(c, argv, readonly):
     if dontsort and cls is not set:
         # Native order (reversed with DESC), only the LIMIT range.
         if end >= start:
-            if cls is deque:
+            if cls is QuickList:
                 items = list(value)
             else:
                 items = [m for _, m in value.iter_tuples()]
@@ -201,7 +200,7 @@ def sort_generic(c, argv, readonly):
                 v = lookup_by_pattern(db, pat, ele)
                 out.append(null if v is None else b'$%d\r\n%s\r\n' % (len(v), v))
         return b''.join(out)
-    result = deque()
+    result = QuickList(c.server.config.list_max_listpack_size)
     for ele in selected:
         if not getops:
             result.append(ele)
