@@ -268,6 +268,13 @@ def test_jsondoc_commands(server_factory):
     with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
         r.execute_command('JSON.GET', 'str')
     assert r.object('encoding', 'doc') == b'raw'
+    assert r.scan(0, _type='PyJSONdoc')[1] == [b'doc'] or \
+        sorted(r.scan_iter(_type='pyjsondoc')) == [b'doc', b'ttl']
+    assert sorted(r.scan_iter(_type='pyjsondoc')) == [b'doc', b'ttl']
+    assert r.memory_usage('doc') > len(DOC)
+    assert len(r.execute_command('DEBUG', 'DIGEST-VALUE', 'doc')[0]) == 40
+    assert r.rename('doc', 'renamed') and r.execute_command('JSON.GET', 'renamed') == DOC
+    r.rename('renamed', 'doc')
     # COPY, DUMP/RESTORE keep the document.
     assert r.copy('doc', 'doc2')
     r.restore('doc3', 0, r.dump('doc'))

@@ -16,6 +16,7 @@ the types currently loaded (process-wide, like the command table).
 """
 
 import struct as _struct
+import sys
 
 CHARSET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
 MAX_ENCVER = 1023
@@ -38,6 +39,15 @@ class ModuleValue:
 
     def aof_rewrite(self, key):
         return self.module_type.aof_rewrite(key, self.value)
+
+    def memory_usage(self, samples=5):
+        """MEMORY USAGE and the memory accounting: the type's mem_usage,
+        or the Python object's own size when it has none (Redis counts
+        nothing but the object header then)."""
+        mt = self.module_type
+        if mt.mem_usage is not None:
+            return 16 + int(mt.mem_usage(self.value))
+        return 16 + sys.getsizeof(self.value)
 
     def __len__(self):
         # Never "empty": a module value is dropped only by deleting its key.

@@ -50,8 +50,14 @@ def _aof_rewrite(key, doc):
     return [[b'JSON.SET', key, b'$', _dumps(doc)]]
 
 
+def _mem_usage(doc):
+    # About what the parsed document takes: Python objects are some
+    # times larger than their JSON text.
+    return 4 * len(_dumps(doc))
+
+
 JSON_TYPE = module.data_type('PyJSONdoc', 1, _rdb_save, _rdb_load, _aof_rewrite,
-                             copy=lambda doc: json.loads(_dumps(doc)))
+                             copy=lambda doc: json.loads(_dumps(doc)), mem_usage=_mem_usage)
 
 _STEP = re.compile(r'\.([^.\[\]]+)|\[(\d+)\]')
 
