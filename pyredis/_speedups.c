@@ -26,6 +26,9 @@
  *   parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)
  *       the whole requests at the start of buf in the strict form clients
  *       send, and what follows them (see the function)
+ *   run_requests(client, reqs, i, start) -> (i, status)
+ *       the trusted request path's loop over those requests: the one
+ *       inlined copy of Server.call's common case (see the function)
  *   set_command_names({name: name})   the command names it hands out
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
@@ -1508,6 +1511,389 @@ type_error:
     return NULL;
 }
 
+/* -- run_requests: the trusted request path's loop ----------------------------------
+ *
+ * run_requests(client, reqs, i, start) -> (i, status)
+ *
+ * Runs the requests of reqs (what parse_requests returned) from index i, as
+ * networking.py's Client._process_input describes: the common case of
+ * Server.process_command and Server.call inlined, for a client no gate
+ * applies to. This is that inlined copy (there is no other one): it calls
+ * the same handlers and the same Python helpers for every effect
+ * (Server.error_replied, Server._internal_error, Client._propagate_inline,
+ * Client._slow_run), and only the loop's own bookkeeping - the table
+ * lookup, the arity and gate tests, the run timing, appending the reply -
+ * is done here, because in Python it cost about as much as a GET's handler.
+ * tests/test_call_paths.py pins it to call().
+ *
+ * It stops at the first request it does not run itself and returns its
+ * index with status 1 (the caller gives it to process_command and calls
+ * again after it), or after a request that left the client closing or paused
+ * (status 2, i past that request), or at the end (status 0). ``start`` is
+ * the monotonic clock reading where the current run's time starts (None:
+ * now). Consecutive requests of the same command are timed as one run, as
+ * the Python loop did: the counters are added when the run ends, which is
+ * always before this returns.
+ */
+
+static PyObject *rr_command_error;      /* resp.CommandError */
+static PyObject *rr_replies_type;       /* networking.Replies: a plain list */
+static PyObject *rr_hdr_record;         /* hdr.record */
+static PyObject *s_server, *s_dispatch, *s_out, *s_gated, *s_closing, *s_paused_reading,
+                *s_inline_min, *s_inline_max, *s_denyoom, *s_proc, *s_oom_check,
+                *s_oom_passes, *s_propagate_targets, *s_dirty, *s_propagate_argv,
+                *s_also_propagated, *s_error_replied, *s_failed_calls, *s_internal_error,
+                *s_propagate_inline, *s_duration, *s_calls, *s_last_cmd, *s_slow_ns,
+                *s_slow_run, *s_reply, *s_append, *s_latency_tracking;
+
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* obj.name truthiness; -1 on error. */
+static int attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* obj.name += n for a Python integer attribute. */
+static int attr_add(PyObject *obj, PyObject *name, long long n)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    PyObject *add = PyLong_FromLongLong(n);
+    if (add == NULL) {
+        Py_DECREF(v);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(v, add);
+    Py_DECREF(v);
+    Py_DECREF(add);
+    if (sum == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+/* The end of a run of ``calls`` requests of ``cmd``, the last one ``last``,
+ * that took ``d`` ns: its counters, the client's last command, the slow log. */
+static int end_run(PyObject *client, PyObject *server, PyObject *cmd, long long calls,
+                   long long d, PyObject *last)
+{
+    if (attr_add(cmd, s_duration, d) < 0 || attr_add(cmd, s_calls, calls) < 0
+            || PyObject_SetAttr(client, s_last_cmd, cmd) < 0)
+        return -1;
+    /* latency-tracking: the run's average, ``calls`` times, in the
+     * command's histogram. */
+    int tracking = attr_true(server, s_latency_tracking);
+    if (tracking < 0)
+        return -1;
+    if (tracking) {
+        PyObject *r = PyObject_CallFunction(rr_hdr_record, "OLL", cmd, d / 1000 / calls, calls);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+    }
+    PyObject *slow = PyObject_GetAttr(server, s_slow_ns);
+    if (slow == NULL)
+        return -1;
+    int overflow;
+    long long slow_ns = PyLong_AsLongLongAndOverflow(slow, &overflow);
+    Py_DECREF(slow);
+    if (slow_ns == -1 && PyErr_Occurred())
+        return -1;
+    /* d >= slow_ns * calls, without overflowing (slow_ns is 1 << 62 when off). */
+    if (overflow || slow_ns > LLONG_MAX / calls || d < slow_ns * calls)
+        return 0;
+    PyObject *r = PyObject_CallMethod(client, "_slow_run", "OOLL", cmd, last, calls, d);
+    if (r == NULL)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyList_Check(args[1]) || rr_command_error == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run_requests(client, reqs, i, start) after set_request_context()");
+        return NULL;
+    }
+    PyObject *client = args[0], *reqs = args[1];
+    Py_ssize_t i = PyLong_AsSsize_t(args[2]);
+    if (i == -1 && PyErr_Occurred())
+        return NULL;
+    long long start;
+    if (args[3] == Py_None) {
+        start = monotonic_ns();
+    } else {
+        start = PyLong_AsLongLong(args[3]);
+        if (start == -1 && PyErr_Occurred())
+            return NULL;
+    }
+    PyObject *server = NULL, *dispatch = NULL, *out = NULL, *targets = NULL;
+    PyObject *cur = NULL, *proc = NULL;     /* the command whose attributes are read */
+    PyObject *timed = NULL;                 /* the command whose run is being timed */
+    PyObject *dirty = NULL, *result = NULL;
+    long long cur_min = 0, cur_max = -1, calls = 0;
+    int cur_denyoom = 0, has_targets, status = 0;
+    Py_ssize_t last = -1;   /* the index of the last request of the timed run */
+
+    server = PyObject_GetAttr(client, s_server);
+    if (server == NULL)
+        goto error;
+    /* The client's table (its user's), the reply list and whether anything
+     * listens for propagation: none of them changes under an inline command
+     * (Command.inline); process_command, which may change them, runs between
+     * two calls of this function. */
+    dispatch = PyObject_GetAttr(client, s_dispatch);
+    out = PyObject_GetAttr(client, s_out);
+    if (dispatch == NULL || out == NULL)
+        goto error;
+    if (!PyDict_Check(dispatch)) {
+        PyErr_SetString(PyExc_TypeError, "client.dispatch must be a dict");
+        goto error;
+    }
+    targets = PyObject_GetAttr(server, s_propagate_targets);
+    if (targets == NULL || (has_targets = PyObject_IsTrue(targets)) < 0)
+        goto error;
+
+    for (; i < PyList_GET_SIZE(reqs); i++) {
+        PyObject *req = PyList_GET_ITEM(reqs, i);
+        if (!PyList_Check(req) || PyList_GET_SIZE(req) < 1) {
+            status = 1;
+            break;
+        }
+        Py_ssize_t argc = PyList_GET_SIZE(req);
+        PyObject *cmd = PyDict_GetItemWithError(dispatch, PyList_GET_ITEM(req, 0));
+        if (cmd == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            status = 1;
+            break;
+        }
+        if (cmd != cur) {
+            PyObject *lo = PyObject_GetAttr(cmd, s_inline_min);
+            PyObject *hi = lo ? PyObject_GetAttr(cmd, s_inline_max) : NULL;
+            PyObject *p = hi ? PyObject_GetAttr(cmd, s_proc) : NULL;
+            int deny = p ? attr_true(cmd, s_denyoom) : -1;
+            long long mn = lo ? PyLong_AsLongLong(lo) : -1;
+            long long mx = hi ? PyLong_AsLongLong(hi) : -1;
+            Py_XDECREF(lo);
+            Py_XDECREF(hi);
+            if (deny < 0 || PyErr_Occurred()) {
+                Py_XDECREF(p);
+                goto error;
+            }
+            Py_XSETREF(proc, p);
+            Py_INCREF(cmd);
+            Py_XSETREF(cur, cmd);
+            cur_min = mn;
+            cur_max = mx;
+            cur_denyoom = deny;
+        }
+        int gated = attr_true(client, s_gated);
+        if (gated < 0)
+            goto error;
+        if (gated || argc < cur_min || argc > cur_max) {
+            status = 1;
+            break;
+        }
+        if (cur_denyoom) {
+            /* maxmemory: the OOM gate's common case, a pass left on the
+             * estimate, is taken here; the rest is process_command's. */
+            PyObject *oom = PyObject_GetAttr(server, s_oom_check);
+            if (oom == NULL)
+                goto error;
+            int checked = oom != Py_None;
+            Py_DECREF(oom);
+            if (checked) {
+                PyObject *passes = PyObject_GetAttr(server, s_oom_passes);
+                if (passes == NULL)
+                    goto error;
+                PyObject *pass = PyIter_Next(passes);
+                Py_DECREF(passes);
+                int ok = 0;
+                if (pass != NULL) {
+                    ok = PyObject_IsTrue(pass);
+                    Py_DECREF(pass);
+                }
+                if (ok < 0 || PyErr_Occurred())
+                    goto error;
+                if (!ok) {
+                    status = 1;
+                    break;
+                }
+            }
+        }
+        if (cmd != timed) {
+            if (timed != NULL) {
+                long long now = monotonic_ns();
+                if (end_run(client, server, timed, calls, now - start,
+                            PyList_GET_ITEM(reqs, last)) < 0)
+                    goto error;
+                start = monotonic_ns();
+            }
+            Py_INCREF(cmd);
+            Py_XSETREF(timed, cmd);
+            calls = 0;
+        }
+        calls++;
+        last = i;
+        if (has_targets) {
+            Py_XSETREF(dirty, PyObject_GetAttr(server, s_dirty));
+            if (dirty == NULL || PyObject_SetAttr(client, s_propagate_argv, Py_None) < 0)
+                goto error;
+        }
+        PyObject *callargs[2] = {client, req};
+        PyObject *reply = PyObject_Vectorcall(proc, callargs, 2, NULL);
+        if (reply == NULL) {
+            if (PyErr_ExceptionMatches(rr_command_error)) {
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyErr_NormalizeException(&type, &value, &tb);
+                reply = value ? PyObject_GetAttr(value, s_reply) : NULL;
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+            } else if (PyErr_ExceptionMatches(PyExc_Exception)) {
+                /* A handler bug must not take the server down. */
+                PyObject *type, *value, *tb;
+                PyErr_Fetch(&type, &value, &tb);
+                PyErr_NormalizeException(&type, &value, &tb);
+                if (tb != NULL && value != NULL)
+                    PyException_SetTraceback(value, tb);
+                reply = value ? PyObject_CallMethodObjArgs(server, s_internal_error, client, cmd,
+                                                           value, NULL) : NULL;
+                Py_XDECREF(type);
+                Py_XDECREF(value);
+                Py_XDECREF(tb);
+            }
+            if (reply == NULL)
+                goto error;
+        }
+        if (reply != Py_None) {
+            int err;
+            if (PyBytes_Check(reply))
+                err = PyBytes_GET_SIZE(reply) > 0 && PyBytes_AS_STRING(reply)[0] == '-';
+            else if (PyByteArray_Check(reply))
+                err = PyByteArray_GET_SIZE(reply) > 0 && PyByteArray_AS_STRING(reply)[0] == '-';
+            else
+                err = 0;
+            if (err) {
+                PyObject *r = PyObject_CallMethodOneArg(server, s_error_replied, reply);
+                if (r == NULL || attr_add(cmd, s_failed_calls, 1) < 0) {
+                    Py_XDECREF(r);
+                    Py_DECREF(reply);
+                    goto error;
+                }
+                Py_DECREF(r);
+            }
+            int appended;
+            if (Py_TYPE(out) == (PyTypeObject *)rr_replies_type) {
+                appended = PyList_Append(out, reply);
+            } else {
+                /* LimitedReplies counts each reply against the limits. */
+                PyObject *r = PyObject_CallMethodOneArg(out, s_append, reply);
+                appended = r == NULL ? -1 : 0;
+                Py_XDECREF(r);
+            }
+            if (appended < 0) {
+                Py_DECREF(reply);
+                goto error;
+            }
+        }
+        Py_DECREF(reply);
+        if (has_targets) {
+            PyObject *now_dirty = PyObject_GetAttr(server, s_dirty);
+            if (now_dirty == NULL)
+                goto error;
+            int changed = PyObject_RichCompareBool(now_dirty, dirty, Py_NE);
+            Py_DECREF(now_dirty);
+            if (changed < 0)
+                goto error;
+            if (!changed && (changed = attr_true(server, s_also_propagated)) < 0)
+                goto error;
+            if (changed) {
+                PyObject *r = PyObject_CallMethodObjArgs(client, s_propagate_inline, cmd, req,
+                                                         dirty, NULL);
+                if (r == NULL)
+                    goto error;
+                Py_DECREF(r);
+            }
+        }
+        int stop = attr_true(client, s_closing);
+        if (stop == 0)
+            stop = attr_true(client, s_paused_reading);
+        if (stop < 0)
+            goto error;
+        if (stop) {
+            i++;
+            status = 2;
+            break;
+        }
+    }
+    if (timed != NULL && end_run(client, server, timed, calls, monotonic_ns() - start,
+                                 PyList_GET_ITEM(reqs, last)) < 0)
+        goto error;
+    result = Py_BuildValue("(ni)", i, status);
+error:
+    Py_XDECREF(server);
+    Py_XDECREF(dispatch);
+    Py_XDECREF(out);
+    Py_XDECREF(targets);
+    Py_XDECREF(cur);
+    Py_XDECREF(proc);
+    Py_XDECREF(timed);
+    Py_XDECREF(dirty);
+    return result;
+}
+
+/* set_request_context(CommandError, Replies, hdr.record): what run_requests
+ * needs to know. */
+static PyObject *py_set_request_context(PyObject *self, PyObject *args)
+{
+    PyObject *error, *replies, *record;
+    if (!PyArg_ParseTuple(args, "OO!O:set_request_context", &error, &PyType_Type, &replies,
+                          &record))
+        return NULL;
+    if (s_server == NULL) {
+#define INTERN(v, s) if ((v = PyUnicode_InternFromString(s)) == NULL) return NULL
+        INTERN(s_server, "server"); INTERN(s_dispatch, "dispatch"); INTERN(s_out, "out");
+        INTERN(s_gated, "gated"); INTERN(s_closing, "closing");
+        INTERN(s_paused_reading, "paused_reading"); INTERN(s_inline_min, "inline_min");
+        INTERN(s_inline_max, "inline_max"); INTERN(s_denyoom, "denyoom"); INTERN(s_proc, "proc");
+        INTERN(s_oom_check, "oom_check"); INTERN(s_oom_passes, "oom_passes");
+        INTERN(s_propagate_targets, "propagate_targets"); INTERN(s_dirty, "dirty");
+        INTERN(s_propagate_argv, "propagate_argv");
+        INTERN(s_also_propagated, "also_propagated");
+        INTERN(s_error_replied, "error_replied"); INTERN(s_failed_calls, "failed_calls");
+        INTERN(s_internal_error, "_internal_error");
+        INTERN(s_propagate_inline, "_propagate_inline"); INTERN(s_duration, "duration");
+        INTERN(s_calls, "calls"); INTERN(s_last_cmd, "last_cmd"); INTERN(s_slow_ns, "slow_ns");
+        INTERN(s_slow_run, "_slow_run"); INTERN(s_reply, "reply"); INTERN(s_append, "append");
+        INTERN(s_latency_tracking, "latency_tracking");
+#undef INTERN
+    }
+    Py_INCREF(error);
+    Py_XSETREF(rr_command_error, error);
+    Py_INCREF(replies);
+    Py_XSETREF(rr_replies_type, replies);
+    Py_INCREF(record);
+    Py_XSETREF(rr_hdr_record, record);
+    Py_RETURN_NONE;
+}
+
 /* -- KeyGuard: a restricted ACL user's key check in front of a handler ----------- */
 
 typedef struct {
@@ -1644,6 +2030,10 @@ static PyMethodDef methods[] = {
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
      "parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)"},
+    {"run_requests", (PyCFunction)(void (*)(void))py_run_requests, METH_FASTCALL,
+     "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
+    {"set_request_context", py_set_request_context, METH_VARARGS,
+     "set_request_context(CommandError, Replies, hdr.record) -> None: what run_requests needs"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -13,8 +13,10 @@ Two parsers share the input, as Redis has one query buffer:
   of a read is kept as the client's ``tail`` (with the length the input
   must reach before it can complete), so a continuous stream of requests
   never leaves C, whatever the read boundaries. The requests it returns
-  run in ``Client._process_input``, the trusted request path, which
-  inlines the common case of Server.process_command and Server.call.
+  run in ``run_requests`` (C, called from ``Client._process_input``), the
+  trusted request path, which inlines the common case of
+  Server.process_command and Server.call: the one inlined copy, calling the
+  same handlers and the same Python helpers for every effect.
 - ``resp.RequestParser``, the port of Redis's own parser, takes whatever
   the C parser refuses - inline commands, protocol errors, unauthenticated
   clients' tighter limits - and gives Redis's exact errors. It hands the
@@ -41,7 +43,6 @@ not hold the others back.
 import asyncio
 import errno
 import socket
-from time import perf_counter_ns
 
 from . import hdr, log, resp
 from .commands import DISPATCH
@@ -50,13 +51,15 @@ from .resp import CommandError, RequestParser, ProtocolError, inline_requests
 from . import clock
 
 try:
-    from ._speedups import parse_requests, set_command_names
+    from ._speedups import parse_requests, run_requests, set_command_names, set_request_context
 except ImportError:     # without the C extension the exact parser takes all
     def parse_requests(buf, max_bulk):
         return [], 0, -1, 0
 
     def set_command_names(names):
         pass
+
+    run_requests = set_request_context = None
 
 
 def share_command_names():
@@ -92,6 +95,10 @@ class LimitedReplies(Replies):
         self.room -= len(reply)
         if self.room < 0:
             self.client.check_output_limits()
+
+
+if set_request_context is not None:
+    set_request_context(CommandError, Replies, hdr.record)
 
 
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
@@ -401,11 +408,12 @@ class Client(asyncio.Protocol):
         """Append ``buf`` (a read, or nothing) to the client's unparsed input,
         execute the complete requests, and keep the rest.
 
-        The requests parse_requests returns run right here: process_command
-        and call() inlined for a client no gate applies to, which saves
-        their calls for every command, the largest single cost left once the
-        request is parsed. Anything else (a gate, a subcommand, an arity
-        error, CLIENT REPLY) goes through process_command.
+        The requests parse_requests returns run in run_requests (C): the
+        common case of process_command and call() inlined for a client no
+        gate applies to, which saves their calls for every command, and the
+        loop's bookkeeping, which in Python cost about as much as a GET's
+        handler. Anything else (a gate, a subcommand, an arity error,
+        CLIENT REPLY) goes through process_command.
         tests/test_call_paths.py pins the two together: same replies, files,
         streams, events and statistics."""
         server = self.server
@@ -430,136 +438,29 @@ class Client(asyncio.Protocol):
             # is read by replication.py, not here.)
             reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len)
             if reqs:
-                # The client's user's table: DISPATCH itself, or what a
-                # restricted user may run here (acl.py). Looked up again after
-                # process_command, which may change the user or the rules.
-                lookup = self.dispatch.get
-                append = self.out.append    # flush() empties this list in place
-                # With the AOF as the only propagation target, a lone verbatim
-                # write is appended straight to the AOF's current run of
-                # commands when that run is in this client's database
-                # (Aof.feed). ``run_db`` is that database while the run is
-                # known to be the AOF's last one: anything that may feed the
-                # AOF otherwise (process_command, after_call) resets it, and
-                # the inline commands never change the client's database or
-                # the targets (Command.inline), so whether any target listens
-                # (``targets``) is read again only after process_command.
-                targets = server.propagate_targets
-                run_db = run_append = None
-                aof = server.fast_aof
-                if aof is not None and aof.tail_db == self.db.id:
-                    run_db, run_append = self.db, aof.tail.append
-                # Durations and calls: Redis times each call. Consecutive
-                # requests of the same command (a pipeline) are timed and
-                # counted as one run, from ``start`` (parse_requests reads the
-                # clock) to the run's end: the same sums, one clock reading per
-                # run instead of two per command. (The few lookups between two
-                # commands count to the second.) The counters are added when
-                # the run ends; INFO, which reads them, never runs inline
-                # (Command.inline). latency-tracking records the run's
-                # average, ``calls`` times, in the command's histogram.
-                timed = None                # the command whose run is being timed
-                calls = 0                   # its calls in this run
-                for req in reqs:
-                    cmd = lookup(req[0])
-                    if (cmd is None or self.gated
-                            or not cmd.inline_min <= len(req) <= cmd.inline_max
-                            or (cmd.denyoom and server.oom_check is not None
-                                and not next(server.oom_passes, False))):
-                        # (maxmemory: the OOM gate's common case, a pass left on
-                        # the estimate, is taken inline; the rest is
-                        # process_command's.)
-                        if timed is not None:
-                            d = perf_counter_ns() - start
-                            timed.duration += d
-                            timed.calls += calls
-                            if server.latency_tracking:
-                                hdr.record(timed, d // 1000 // calls, calls)
-                            self.last_cmd = timed
-                            if d >= server.slow_ns * calls:
-                                self._slow_run(timed, _before(reqs, req), calls, d)
-                            timed = None
-                        server.process_command(self, req)
-                        lookup = self.dispatch.get
-                        run_db = None
-                        targets = server.propagate_targets
-                        start = perf_counter_ns()
-                    else:
-                        if cmd is not timed:
-                            # (Also the client's last command, set when the loop
-                            # ends or a command runs on process_command.)
-                            if timed is not None:
-                                end = perf_counter_ns()
-                                d = end - start
-                                timed.duration += d
-                                timed.calls += calls
-                                if server.latency_tracking:
-                                    hdr.record(timed, d // 1000 // calls, calls)
-                                if d >= server.slow_ns * calls:
-                                    self._slow_run(timed, _before(reqs, req), calls, d)
-                                start = perf_counter_ns()
-                            timed = cmd
-                            calls = 0
-                        calls += 1
-                        if targets:
-                            dirty = server.dirty
-                            self.propagate_argv = None
-                        else:
-                            dirty = None    # nothing listens: no bookkeeping
-                        try:
-                            reply = cmd.proc(self, req)
-                        except CommandError as e:
-                            reply = e.reply
-                        except Exception as e:  # a handler bug must not take the server down
-                            reply = server._internal_error(self, cmd, e)
-                        if reply is not None:
-                            if reply[0] == 45:  # '-': an error reply (no handler replies b'')
-                                server.error_replied(reply)
-                                cmd.failed_calls += 1
-                            append(reply)
-                        if dirty is not None:
-                            if (server.dirty != dirty and self.propagate_argv is None
-                                    and cmd.is_write and not server.also_propagated):
-                                # after_call's common case inline: a lone write, as
-                                # typed (never inside EXEC, which is not run here).
-                                if self.db is run_db:
-                                    run_append(req)
-                                else:
-                                    ops = [(self.db.id, req)]
-                                    for target in targets:
-                                        target(ops)
-                                    aof = server.fast_aof
-                                    if aof is not None and aof.tail_db == self.db.id:
-                                        run_db, run_append = self.db, aof.tail.append
-                            elif server.dirty != dirty or server.also_propagated:
-                                server.after_call(self, cmd, req, dirty)
-                                run_db = None
-                    if self.closing or self.paused_reading:
-                        if timed is not None:
-                            d = perf_counter_ns() - start
-                            timed.duration += d
-                            timed.calls += calls
-                            if server.latency_tracking:
-                                hdr.record(timed, d // 1000 // calls, calls)
-                            self.last_cmd = timed
-                            if d >= server.slow_ns * calls:
-                                self._slow_run(timed, req, calls, d)
-                        if not self.closing:
-                            # Blocked (BLPOP...) or paused: keep the rest,
-                            # unprocessed, for when it resumes. The requests
-                            # are strict ones: re-encoded, they are the input.
-                            rest = reqs[next(i for i, r in enumerate(reqs) if r is req) + 1:]
-                            self._keep(b''.join(map(resp.bulk_array, rest)) + buf[done:], 0)
-                        return
-                if timed is not None:
-                    d = perf_counter_ns() - start
-                    timed.duration += d
-                    timed.calls += calls
-                    if server.latency_tracking:
-                        hdr.record(timed, d // 1000 // calls, calls)
-                    self.last_cmd = timed
-                    if d >= server.slow_ns * calls:
-                        self._slow_run(timed, reqs[-1], calls, d)
+                # The requests run in C (run_requests, _speedups.c): the one
+                # inlined copy of process_command's and call()'s common case.
+                # It stops at a request it leaves to process_command (a gate,
+                # a command not in the client's table or not inline, an
+                # arity error, maxmemory's refusal), or after one that left
+                # the client closing or paused.
+                i = 0
+                while True:
+                    i, status = run_requests(self, reqs, i, start)
+                    if status == 1:
+                        server.process_command(self, reqs[i])
+                        i += 1
+                        start = None    # (the next run's time starts now)
+                        if not (self.closing or self.paused_reading):
+                            continue
+                    elif not status:
+                        break
+                    if not self.closing:
+                        # Blocked (BLPOP...) or paused: keep the rest,
+                        # unprocessed, for when it resumes. The requests
+                        # are strict ones: re-encoded, they are the input.
+                        self._keep(b''.join(map(resp.bulk_array, reqs[i:])) + buf[done:], 0)
+                    return
             if not need:
                 return
             if need > 0:
@@ -579,6 +480,27 @@ class Client(asyncio.Protocol):
             self.slow.feed(buf)
         else:
             self._keep(buf, 0)
+
+    def _propagate_inline(self, cmd, req, dirty):
+        """After a request run_requests ran that changed the dataset or
+        queued operations (``dirty``: the counter before it), with the AOF
+        or replicas listening: the rest of call()'s propagation."""
+        server = self.server
+        if (server.dirty != dirty and self.propagate_argv is None and cmd.is_write
+                and not server.also_propagated):
+            # after_call's common case: a lone write, as typed (never inside
+            # EXEC, which does not run here). With the AOF as the only
+            # target and its current run of commands in this database, the
+            # request joins that run (Aof.feed's own test).
+            aof = server.fast_aof
+            if aof is not None and aof.tail_db == self.db.id:
+                aof.tail.append(req)
+            else:
+                ops = [(self.db.id, req)]
+                for target in server.propagate_targets:
+                    target(ops)
+        else:
+            server.after_call(self, cmd, req, dirty)
 
     def _slow_run(self, cmd, req, calls, duration):
         """A run of ``calls`` requests of ``cmd`` on the trusted path, the
@@ -876,11 +798,6 @@ def update_tcp_listeners(server):
 
     for s in socks:
         server.loop.create_task(serve(s))
-
-
-def _before(reqs, req):
-    """The request before ``req`` (the last of the run it ends)."""
-    return reqs[next(i for i, r in enumerate(reqs) if r is req) - 1]
 
 
 def _fmt_addr(a):

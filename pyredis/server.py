@@ -20,8 +20,9 @@ be propagated in a different form (relative expiries, SPOP, INCRBYFLOAT) set
 ``client.propagate_argv``; side effects such as an expired key's DEL are
 queued with ``also_propagate`` and flushed after the command, wrapped in
 MULTI/EXEC when there is more than one, as Redis 7.0 does. The trusted
-request path (networking.py) inlines the common case of process_command and
-call() for speed; tests/test_call_paths.py pins the two together.
+request path (networking.py, its loop in C: _speedups.run_requests) inlines
+the common case of process_command and call() for speed;
+tests/test_call_paths.py pins the two together.
 
 The cron (``server_cron``) runs ``hz`` times a second: clocks, client
 timeouts, the active expire cycle (expire.py), instantaneous metrics and
@@ -279,7 +280,7 @@ class Server:
         handler, its duration and counters, error statistics, CLIENT REPLY,
         propagation. Every command runs through here - from a client, inside
         EXEC, from the master's stream - except the common case of the
-        trusted request path (Client._process_input), which inlines it;
+        trusted request path (_speedups.run_requests), which inlines it;
         test_call_paths.py runs the same requests through both."""
         dirty = self.dirty
         # A handler sets propagate_argv to be propagated in another form; the
