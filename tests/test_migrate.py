@@ -12,7 +12,7 @@ import pytest
 import pyredis
 from pyredis.cluster.state import MASTER, MYSELF, ClusterNode, ClusterState
 
-from cluster_helpers import wait_for
+from cluster_helpers import cluster_port, wait_for
 from helpers import REDIS_SERVER, RawConn, ServerProcess, free_port
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason='redis-server is not installed')
@@ -209,7 +209,7 @@ def test_migrate_is_propagated_as_del(tmp_path):
 
 def test_migrate_sends_restore_asking_in_cluster_mode():
     dst = ServerProcess('redis')
-    s = pyredis.serve(cluster_enabled=True)
+    s = pyredis.serve(cluster_port(), cluster_enabled=True)
     try:
         st = ClusterState(s.server.config)
         me = ClusterNode(flags=MASTER | MYSELF)
