@@ -316,3 +316,22 @@ def test_quicklist_against_deque():
                 assert q.range(a, a + 50) == list(d)[a:a + 50]
         items = [rnd.choice(vals) for _ in range(2000)]
         assert QuickList(fill, items).nodes() == rdb.quicklist_nodes(items, fill)
+
+
+def test_debug_object_quicklist_fields(compat):
+    # DEBUG OBJECT describes the list's own nodes, as redis-server does.
+    import re
+    compat.call('CONFIG', 'SET', 'list-max-listpack-size', '-1')
+    compat.run(('LPUSH', 'l', *['element:%d' % i for i in range(2000)]),
+               ('RPUSH', 'l', *['%d' % i for i in range(1000)]), ('LPOP', 'l', '10'))
+    out = []
+    for conn in (compat.a, compat.b):
+        reply = conn.call('DEBUG', 'OBJECT', 'l')
+        out.append(re.sub(rb'Value at:0x[0-9a-f]+|lru:\d+ lru_seconds_idle:\d+', b'', reply))
+    assert out[0] == out[1] and b'ql_nodes:' in out[0], out
+
+
+def test_hscan_listpack_match(compat):
+    compat.run(('HSET', 'h', *[x for i in range(100) for x in ('f%d' % i, str(i))]),
+               ('HSCAN', 'h', '0', 'MATCH', 'f1*'), ('HSCAN', 'h', '0', 'COUNT', '2'),
+               ('HSCAN', 'h', '0', 'MATCH', 'nothing'))

@@ -153,8 +153,16 @@ DEBUG_HELP = [
 
 
 def _quicklist_info(server, v):
-    """DEBUG OBJECT's quicklist fields, for the quicklist RPUSH would build."""
+    """DEBUG OBJECT's quicklist fields: the list's own nodes, or (with a
+    lowered QUICKLIST-PACKED-THRESHOLD, or without the C extension) those
+    RPUSH would build."""
     from .. import rdb
+    if rdb.PACKED_THRESHOLD == 1 << 30 and hasattr(v, 'nodes'):
+        sizes = [len(n) for n in v.nodes()]
+        nodes = len(sizes) or 1
+        return b' ql_nodes:%d ql_avg_node:%.2f ql_listpack_max:%d ql_compressed:%d ' \
+            b'ql_uncompressed_size:%d' % (len(sizes), len(v) / nodes, v.fill,
+                                          server.config.list_compress_depth != 0, sum(sizes))
     fill = server.config.list_max_listpack_size
     sizes = []
     run = []

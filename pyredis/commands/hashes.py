@@ -569,8 +569,17 @@ def hscan(c, argv):
     if args.__class__ is bytes:
         return args
     h, cursor, pattern, count = args
-    if not is_hashtable(c.server, h):
+    if h.__class__ is PackedHash:
         # A listpack is small: Redis returns it whole, cursor 0.
+        parts = []
+        n = 0
+        for f, v in h.items():
+            if pattern is None or glob_match(pattern, f):
+                parts.append(b'$%d\r\n%s\r\n$%d\r\n%s\r\n' % (len(f), f, len(v), v))
+                n += 2
+        return scan_reply(0, n, b''.join(parts))
+    if not is_hashtable(c.server, h):
+        # (The same for a dict within the listpack limits.)
         cursor, fields = 0, list(h)
     else:
         cursor, fields = scan_with_index(h, cursor, count)
