@@ -241,6 +241,26 @@ static Py_ssize_t lp_validate(const unsigned char *blob, size_t n)
         size_t sz = entry_size(blob + p);
         if (sz > end - p)
             return -1;
+        /* The back-length must say what the entry is (walking backwards
+         * trusts it). */
+        size_t k = 1;
+        while (k <= 5 && !(sz > k && backlen_size(sz - k) == k))
+            k++;
+        if (k > 5)
+            return -1;
+        const unsigned char *q = blob + p + sz - 1;
+        uint64_t val = 0, shift = 0;
+        size_t got = 0;
+        for (;;) {
+            val |= (uint64_t)(q[0] & 127) << shift;
+            got++;
+            if (!(q[0] & 128) || got >= k)
+                break;
+            shift += 7;
+            q--;
+        }
+        if (got != k || (q[0] & 128) || val != sz - k)
+            return -1;
         p += sz;
         count++;
     }
@@ -1531,6 +1551,42 @@ static PyObject *ql_trim(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+/* append_node(blob): a listpack from an RDB file's QUICKLIST_2 becomes the
+ * tail node as it is (quicklistAppendListpack); ValueError when it is not
+ * a well-formed, non-empty listpack. */
+static PyObject *ql_append_node(QuickList *q, PyObject *arg)
+{
+    Py_buffer buf;
+    if (PyObject_GetBuffer(arg, &buf, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_ssize_t count = lp_validate(buf.buf, (size_t)buf.len);
+    if (count <= 0 || count > UINT32_MAX) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_ValueError, count ? "bad listpack in quicklist"
+                                                : "empty listpack in quicklist");
+        return NULL;
+    }
+    QLNode n;
+    if (node_init(&n, (size_t)buf.len) < 0) {
+        PyBuffer_Release(&buf);
+        return NULL;
+    }
+    memcpy(n.lp, buf.buf, (size_t)buf.len);
+    PyBuffer_Release(&buf);
+    n.count = (uint32_t)count;
+    if (q->nnodes)
+        node_fit(QNODE(q, q->nnodes - 1));
+    QLNode *slot = ring_insert(q, q->nnodes);
+    if (!slot) {
+        PyMem_Free(n.lp);
+        return NULL;
+    }
+    *slot = n;
+    q->len += count;
+    q->version++;
+    Py_RETURN_NONE;
+}
+
 static PyObject *ql_copy(QuickList *q, PyObject *unused)
 {
     QuickList *c = (QuickList *)QuickListType.tp_alloc(Py_TYPE(q), 0);
@@ -1737,6 +1793,7 @@ static PyMethodDef ql_methods[] = {
     {"trim", (PyCFunction)(void (*)(void))ql_trim, METH_FASTCALL, "trim(start, stop)"},
     {"copy", (PyCFunction)ql_copy, METH_NOARGS, "a copy"},
     {"nodes", (PyCFunction)ql_nodes, METH_NOARGS, "each node's listpack bytes"},
+    {"append_node", (PyCFunction)ql_append_node, METH_O, "append_node(listpack): a new tail node"},
     {"node_count", (PyCFunction)ql_node_count, METH_NOARGS, "number of nodes"},
     {"__reversed__", (PyCFunction)ql_reversed, METH_NOARGS, NULL},
     {"__sizeof__", (PyCFunction)ql_sizeof, METH_NOARGS, NULL},

@@ -1020,6 +1020,17 @@ def set_encoding_limits(config):
         _list_fill[0] = getattr(config, 'list_max_listpack_size', -2)
 
 
+def _hash_from_listpack(blob):
+    """A HASH_LISTPACK value: kept as it is when within the limits."""
+    h = PackedHash(blob)        # ValueError when malformed
+    fields = h.keys()
+    if len(set(fields)) != len(fields):
+        raise ValueError('duplicate hash fields')
+    if len(h) <= _hash_limits[0] and h.fits(_hash_limits[1]):
+        return h
+    return dict(h.items())
+
+
 def _packed_hash(h):
     entries, limit = _hash_limits
     if PackedHash is None or not h or len(h) > entries:
@@ -1072,11 +1083,14 @@ def read_value(r, t):
             return r.string()
         if t == TYPE_LIST_QUICKLIST_2:
             out = QuickList(_list_fill[0])
+            adopt = hasattr(out, 'append_node')
             for _ in range(r.plain_length()):
                 container = r.plain_length()
                 blob = r.string()
                 if container == QUICKLIST_NODE_PLAIN:
                     out.append(blob)
+                elif container == QUICKLIST_NODE_PACKED and adopt:
+                    out.append_node(blob)     # the node as it is, checked
                 elif container == QUICKLIST_NODE_PACKED:
                     items = _lp_items(blob)
                     if not items:
@@ -1086,6 +1100,8 @@ def read_value(r, t):
                     raise ValueError('unknown quicklist node container %d' % container)
             return out
         if t == TYPE_HASH_LISTPACK:
+            if PackedHash is not None:
+                return _hash_from_listpack(r.string())
             return _to_hash(_pairs(_lp_items(r.string())))
         if t == TYPE_ZSET_LISTPACK:
             return _zset_from_items(_lp_items(r.string()))
