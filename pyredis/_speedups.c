@@ -32,6 +32,8 @@
  *   set_command_names({name: name})   the command names it hands out
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
+ *   mset_pairs(data, lru, argv, clock)   MSET's stores, data[k] = v, lru[k] = clock
+ *   bulk_reply(v) -> bytes      b'$%d\r\n%s\r\n' % (len(v), v)   (v bytes-like)
  *       what Python's bytes formatting does, for the integers every counter
  *       and length reply carries, at a fraction of its cost
  *   incr_value(value, by) -> (bytes, bytes) | None | False
@@ -1349,6 +1351,71 @@ static PyObject *py_integer_reply(PyObject *self, PyObject *arg)
     return PyBytes_FromStringAndSize(buf, put_integer_reply(buf, v) - buf);
 }
 
+/* mset_pairs(data, lru, argv, clock): data[k] = v and lru[k] = clock for
+ * each key and value pair of argv[1:] in order (MSET's plain case: one C
+ * loop instead of slicing the arguments twice, zipping them and building
+ * a dict of the clocks). */
+static PyObject *py_mset_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])
+            || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "mset_pairs(dict, dict, list, clock)");
+        return NULL;
+    }
+    PyObject *data = args[0], *lru = args[1], *argv = args[2], *clock = args[3];
+    for (Py_ssize_t i = 1; i + 1 < PyList_GET_SIZE(argv); i += 2) {
+        PyObject *k = PyList_GET_ITEM(argv, i), *v = PyList_GET_ITEM(argv, i + 1);
+        Py_INCREF(k);
+        Py_INCREF(v);
+        int r = PyDict_SetItem(data, k, v);
+        if (r == 0)
+            r = PyDict_SetItem(lru, k, clock);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (r < 0)
+            return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* bulk_reply(v) -> b'$%d\r\n%s\r\n' % (len(v), v) for a bytes-like v:
+ * the reply of GET and every other single string, built with one copy. */
+static PyObject *py_bulk_reply(PyObject *self, PyObject *arg)
+{
+    const char *s;
+    Py_ssize_t n;
+    if (PyBytes_Check(arg)) {
+        s = PyBytes_AS_STRING(arg);
+        n = PyBytes_GET_SIZE(arg);
+    } else if (PyByteArray_Check(arg)) {
+        s = PyByteArray_AS_STRING(arg);
+        n = PyByteArray_GET_SIZE(arg);
+    } else {
+        /* Any other bytes-like object, as %s takes it. */
+        Py_buffer view;
+        if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0)
+            return NULL;
+        PyObject *copy = PyBytes_FromStringAndSize(view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (copy == NULL)
+            return NULL;
+        PyObject *out = py_bulk_reply(self, copy);
+        Py_DECREF(copy);
+        return out;
+    }
+    char head[32];
+    Py_ssize_t h = put_line(head, '$', n) - head;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, h + n + 2);
+    if (out == NULL)
+        return NULL;
+    char *p = PyBytes_AS_STRING(out);
+    memcpy(p, head, (size_t)h);
+    memcpy(p + h, s, (size_t)n);
+    p[h + n] = '\r';
+    p[h + n + 1] = '\n';
+    return out;
+}
+
 static PyObject *py_decimal(PyObject *self, PyObject *arg)
 {
     long long v = PyLong_AsLongLong(arg);
@@ -2022,6 +2089,9 @@ static PyMethodDef methods[] = {
      "quicklist_nodes(items, fill) -> list of listpack bytes"},
     {"integer_reply", py_integer_reply, METH_O, "integer_reply(n) -> b':%d\\r\\n' % n"},
     {"decimal", py_decimal, METH_O, "decimal(n) -> b'%d' % n"},
+    {"mset_pairs", (PyCFunction)(void (*)(void))py_mset_pairs, METH_FASTCALL,
+     "mset_pairs(data, lru, argv, clock) -> None: MSET's stores"},
+    {"bulk_reply", py_bulk_reply, METH_O, "bulk_reply(v) -> b'$%d\\r\\n%s\\r\\n' % (len(v), v)"},
     {"incr_value", (PyCFunction)(void (*)(void))py_incr_value, METH_FASTCALL,
      "incr_value(value, by) -> (new_value, reply), None (not an integer) or False (overflow)"},
     {"pack_commands", py_pack_commands, METH_O,

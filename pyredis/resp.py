@@ -41,7 +41,7 @@ def integer(n):
 # bare decimal form, in C when the extension is built: bytes formatting is
 # a sizeable part of a small command's cost.
 try:
-    from ._speedups import integer_reply, decimal
+    from ._speedups import integer_reply, decimal, bulk_reply as bulk
 except ImportError:
     integer_reply = integer
 

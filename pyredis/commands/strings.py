@@ -37,7 +37,7 @@ def get(c, argv):
         return NULL_BULK if c.resp == 2 else NULL3
     cls = v.__class__
     if cls is bytes or cls is bytearray:
-        return b'$%d\r\n%s\r\n' % (len(v), v)
+        return bulk(v)
     return WRONGTYPE_ERR
 
 
@@ -290,6 +290,15 @@ def mget(c, argv):
     return b''.join(out)
 
 
+try:
+    from .._speedups import mset_pairs
+except ImportError:     # without the C extension
+    def mset_pairs(data, lru, argv, clock):
+        keys = argv[1::2]
+        data.update(zip(keys, argv[2::2]))
+        lru.update(dict.fromkeys(keys, clock))
+
+
 @command('mset')
 def mset(c, argv):
     if len(argv) % 2 == 0:
@@ -302,9 +311,7 @@ def mset(c, argv):
             and lru.__class__ is dict):
         # Nothing to notify, signal, index or un-expire per key (and LRU
         # clocks, not LFU counters): what db.set does, at C speed.
-        keys = argv[1::2]
-        db.data.update(zip(keys, argv[2::2]))
-        lru.update(dict.fromkeys(keys, db.lruclock))
+        mset_pairs(db.data, lru, argv, db.lruclock)
     else:
         for i in range(1, len(argv), 2):
             db.set(argv[i], argv[i + 1])
@@ -472,9 +479,11 @@ def incr_generic(c, argv, by=1):
     db = c.db
     key = argv[1]
     v = db.data.get(key)
-    if v is not None and not (db.expires and key in db.expires):
-        # What lookup_write does for a key without a TTL, inline.
-        db.lru[key] = db.lruclock
+    if not (db.expires and key in db.expires):
+        # What lookup_write does for a key without a TTL, inline (a
+        # missing key has none).
+        if v is not None:
+            db.lru[key] = db.lruclock
     else:
         v = db.lookup_write(key)
     if v is None:
