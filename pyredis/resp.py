@@ -29,17 +29,13 @@ NULL3 = b'_\r\n'
 PROTO_INLINE_MAX_SIZE = 64 * 1024
 
 
-def bulk(v):
-    return b'$%d\r\n%s\r\n' % (len(v), v)
-
-
 def integer(n):
     return b':%d\r\n' % n
 
 
-# The same for an int known to fit in 64 bits (a length, a counter), and its
-# bare decimal form, in C when the extension is built: bytes formatting is
-# a sizeable part of a small command's cost.
+# The same for an int known to fit in 64 bits (a length, a counter), its
+# bare decimal form, and a bulk string, in C when the extension is built:
+# bytes formatting is a sizeable part of a small command's cost.
 try:
     from ._speedups import integer_reply, decimal, bulk_reply as bulk
 except ImportError:
@@ -47,6 +43,9 @@ except ImportError:
 
     def decimal(n):
         return b'%d' % n
+
+    def bulk(v):
+        return b'$%d\r\n%s\r\n' % (len(v), v)
 
 
 def error(msg):
