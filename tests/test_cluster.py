@@ -18,7 +18,7 @@ import struct
 import pytest
 
 from helpers import REDIS_SERVER, REDIS_CLI
-from cluster_helpers import (ClusterNodes, info_field, is_master, node_id, nodes_conf,
+from cluster_helpers import (ClusterNodes, cli, info_field, is_master, node_id, nodes_conf,
                              nodes_table, raw_text, replicas_of, start_node, wait_for)
 from pyredis.cluster import bus
 from pyredis.cluster.state import ClusterState, MASTER, MYSELF, SLAVE
@@ -622,3 +622,114 @@ def test_meet_forget_reset(twin_clusters):
             c.wait_agree()
         finally:
             lone.stop()
+
+
+# -- two-node clusters, one of each ---------------------------------------------------------
+
+@needs_redis
+def test_hostnames_epoch_collision_publish_and_coverage():
+    """A pyredis and a redis-server master, both at configEpoch 0, MEET: the
+    collision is resolved (distinct epochs), each sees the other's hostname
+    extension, PUBLISH crosses the bus both ways, and cluster_state follows
+    cluster-require-full-coverage."""
+    a = start_node('pyredis', args=['--cluster-announce-hostname', 'a.example'])
+    try:
+        b = start_node('redis', args=['--cluster-announce-hostname', 'b.example'])
+        try:
+            assert a.raw().call('CLUSTER', 'ADDSLOTSRANGE', '0', '8191') == b'+OK\r\n'
+            assert b.raw().call('CLUSTER', 'ADDSLOTSRANGE', '8192', '16383') == b'+OK\r\n'
+            assert a.raw().call('CLUSTER', 'MEET', '127.0.0.1', b.port) == b'+OK\r\n'
+            aid, bid = node_id(a), node_id(b)
+            for n in (a, b):
+                wait_for(lambda: info_field(n, 'cluster_state') == 'ok', 30)
+            wait_for(lambda: nodes_table(a)[aid][6] != nodes_table(a)[bid][6] and
+                     nodes_table(b)[aid][6] == nodes_table(a)[aid][6] and
+                     nodes_table(b)[bid][6] == nodes_table(a)[bid][6], 30,
+                     what='distinct config epochs')
+            assert sorted([nodes_table(a)[aid][6], nodes_table(a)[bid][6]]) == ['0', '1']
+            wait_for(lambda: nodes_table(b)[aid][1].endswith(',a.example'), 30)
+            wait_for(lambda: nodes_table(a)[bid][1].endswith(',b.example'), 30)
+            assert nodes_table(a)[aid][1] == '127.0.0.1:%d@%d,a.example' % (a.port,
+                                                                             a.port + 10000)
+            assert ',b.example' in nodes_conf(a)
+            # PUBLISH over the bus, both ways.
+            for src, dst in ((a, b), (b, a)):
+                sub = dst.client().pubsub()
+                sub.subscribe('news')
+                assert sub.get_message(timeout=5)['type'] == 'subscribe'
+                assert src.client().publish('news', 'from %d' % src.port) == 0
+                msg = sub.get_message(timeout=5)
+                assert msg['data'] == b'from %d' % src.port
+                sub.close()
+            # CLUSTER SLOTS with hostnames as the preferred endpoint.
+            for n in (a, b):
+                n.client().config_set('cluster-preferred-endpoint-type', 'hostname')
+            assert a.raw().call('CLUSTER', 'SLOTS').replace(b'%d' % a.port, b'P').replace(
+                aid.encode(), b'ID') == b.raw().call('CLUSTER', 'SLOTS').replace(
+                b'%d' % a.port, b'P').replace(aid.encode(), b'ID')
+            # Coverage: a node that drops a slot of its own fails (the other
+            # keeps the owner it knew: 7.0 does not unassign unclaimed slots).
+            for n, slot in ((a, 5), (b, 9000)):
+                assert n.raw().call('CLUSTER', 'DELSLOTS', slot) == b'+OK\r\n'
+                wait_for(lambda: info_field(n, 'cluster_state') == 'fail', 30)
+                assert info_field(n, 'cluster_slots_assigned') == '16383'
+            for n in (a, b):
+                n.client().config_set('cluster-require-full-coverage', 'no')
+            for n in (a, b):
+                wait_for(lambda: info_field(n, 'cluster_state') == 'ok', 30)
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+@needs_redis
+def test_add_node_del_node_and_replica_migration():
+    """redis-cli --cluster add-node (a master, then a replica) and del-node
+    on a pyredis cluster; a master left without a working replica gets one
+    of a master that has two (replica migration)."""
+    with ClusterNodes(['pyredis'] * 6) as c:
+        try:
+            c.create(replicas=1)
+            c.wait_agree()
+            extra = start_node('pyredis')
+            c.nodes.append(extra)
+            rich = c[0]
+            cli('--cluster', 'add-node', '127.0.0.1:%d' % extra.port,
+                '127.0.0.1:%d' % rich.port, '--cluster-slave', '--cluster-master-id',
+                node_id(rich))
+            wait_for(lambda: len(replicas_of(c, rich)) == 2, 30)
+            c.wait_agree()
+            # The replica of another master dies: one of rich's replicas moves.
+            poor = c[1]
+            lost = replicas_of(c, poor)[0]
+            lost_id = node_id(lost)
+            lost.kill()
+            wait_for(lambda: len(replicas_of(c, poor)) == 1, 60,
+                     what='a replica to migrate to the orphaned master')
+            assert len(replicas_of(c, rich)) == 1
+            # del-node of the dead replica: every node forgets it.
+            alive = [n for n in c.alive()]
+            for n in alive:
+                assert n.raw().call('CLUSTER', 'FORGET', lost_id) == b'+OK\r\n'
+            c.nodes.remove(lost)
+            lost.stop()
+            c.wait_agree()
+            # add-node as an empty master, then del-node it.
+            spare = start_node('pyredis')
+            c.nodes.append(spare)
+            cli('--cluster', 'add-node', '127.0.0.1:%d' % spare.port,
+                '127.0.0.1:%d' % c[0].port)
+            c.wait_agree()
+            assert is_master(spare)
+            out = cli('--cluster', 'del-node', '127.0.0.1:%d' % c[0].port, node_id(spare))
+            assert 'Sending CLUSTER FORGET messages to the cluster' in out
+            c.nodes.remove(spare)
+            # del-node ends with CLUSTER RESET SOFT on the node.
+            assert list(nodes_table(spare)) == [node_id(spare)]
+            spare.stop()
+            c.wait_agree()
+            _check_ok(c)
+        except BaseException:
+            print(c.logs())
+            raise
