@@ -299,6 +299,22 @@ def test_mixed_cluster(masters, replicas):
             c.wait_ok()
             rc = redis.RedisCluster(host='127.0.0.1', port=c[0].port)
             assert [rc.get('k%d' % i) for i in range(100)] == [b'%d' % i for i in range(100)]
+            # CLUSTER FAILOVER (MFSTART, the paused master's offset) across
+            # implementations, then TAKEOVER back.
+            master = c[1]
+            rep = replicas_of(c, master)[0]
+            wait_for(lambda: info_field(rep, 'master_link_status', 'replication') == 'up')
+            assert rep.raw().call('CLUSTER', 'FAILOVER') == b'+OK\r\n'
+            wait_for(lambda: is_master(rep) and not is_master(master), 30,
+                     what='the manual failover')
+            c.wait_ok()
+            wait_for(lambda: info_field(master, 'master_link_status', 'replication') == 'up')
+            assert master.raw().call('CLUSTER', 'FAILOVER', 'TAKEOVER') == b'+OK\r\n'
+            wait_for(lambda: is_master(master) and not is_master(rep), 30,
+                     what='the takeover')
+            c.wait_ok()
+            rc.set('after', 'takeover')
+            assert rc.get('after') == b'takeover'
             # The other implementation's nodes.conf loads here.
             back = c.restart_as(2, replicas)
             wait_for(lambda: not is_master(back), 60)
