@@ -59,7 +59,7 @@ class Link(asyncio.Protocol):
         try:
             messages = self.reader.feed(data)
         except bus.BusError:
-            log.verbose('Bad message length or signature received on the Cluster bus.')
+            log.warning('Bad message length or signature received from Cluster bus.')
             self.cluster.free_link(self)
             return
         for raw in messages:

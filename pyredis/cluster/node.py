@@ -44,6 +44,13 @@ BLACKLIST_TTL = 60000
 CANT_FAILOVER_NONE, CANT_FAILOVER_DATA_AGE, CANT_FAILOVER_WAITING_DELAY, \
     CANT_FAILOVER_EXPIRED, CANT_FAILOVER_WAITING_VOTES = range(5)
 CANT_FAILOVER_RELOG_PERIOD = 300
+CANT_FAILOVER_MESSAGES = {
+    CANT_FAILOVER_DATA_AGE: "Disconnected from master for longer than allowed. Please check "
+                            "the 'cluster-replica-validity-factor' configuration option.",
+    CANT_FAILOVER_WAITING_DELAY: 'Waiting the delay before I can start a new failover.',
+    CANT_FAILOVER_EXPIRED: 'Failover attempt expired.',
+    CANT_FAILOVER_WAITING_VOTES: 'Waiting for votes, but majority still not reached.',
+}
 
 BROADCAST_ALL = 0
 BROADCAST_LOCAL_SLAVES = 1
@@ -385,8 +392,8 @@ class Cluster(ClusterState):
         node.ip, node.port, node.pport, node.cport = ip, m.port, m.pport, m.cport
         self.free_link(node.link)
         node.flags &= ~NOADDR
-        log.warning('Address updated for node %.40s (%s), now %s:%d' % (
-            node.name, node.hostname, node.ip, node.port))
+        log.warning('Address updated for node %.40s, now %s:%d' % (node.name, node.ip,
+                                                                     node.port))
         me = self.myself
         if me.is_slave() and me.slaveof is node:
             self.server.replication.set_master(node.ip, node.port)
@@ -431,8 +438,7 @@ class Cluster(ClusterState):
             failures += 1
         if failures < needed_quorum:
             return
-        log.notice('Marking node %.40s (%s) as failing (quorum reached).' % (node.name,
-                                                                           node.hostname))
+        log.notice('Marking node %.40s as failing (quorum reached).' % node.name)
         node.flags &= ~PFAIL
         node.flags |= FAIL
         node.fail_time = ms()
@@ -442,15 +448,14 @@ class Cluster(ClusterState):
     def clear_node_failure_if_needed(self, node):
         now = ms()
         if node.is_slave() or node.numslots == 0:
-            log.notice('Clear FAIL state for node %.40s (%s):%s is reachable again.' % (
-                node.name, node.hostname, 'replica' if node.is_slave() else
-                'master without slots'))
+            log.notice('Clear FAIL state for node %.40s: %s is reachable again.' % (
+                node.name, 'replica' if node.is_slave() else 'master without slots'))
             node.flags &= ~FAIL
             self.do_before_sleep(TODO_UPDATE_STATE | TODO_SAVE_CONFIG)
         if node.is_master() and node.numslots > 0 and \
                 now - node.fail_time > self.config.cluster_node_timeout * 2:
-            log.notice('Clear FAIL state for node %.40s (%s): is reachable again and nobody '
-                       'is serving its slots after some time.' % (node.name, node.hostname))
+            log.notice('Clear FAIL state for node %.40s: is reachable again and nobody is '
+                       'serving its slots after some time.' % node.name)
             node.flags &= ~FAIL
             self.do_before_sleep(TODO_UPDATE_STATE | TODO_SAVE_CONFIG)
 
@@ -512,6 +517,8 @@ class Cluster(ClusterState):
                 node = link.node
                 if node.in_handshake():
                     if sender is not None:
+                        log.verbose('Handshake: we already know node %.40s, updating the '
+                                    'address if needed.' % sender.name)
                         if self.update_address_if_needed(sender, link, m):
                             self.do_before_sleep(TODO_SAVE_CONFIG | TODO_UPDATE_STATE)
                         self.del_node(node)
@@ -601,8 +608,8 @@ class Cluster(ClusterState):
             if sender is not None:
                 failing = self.lookup(m.about)
                 if failing is not None and not failing.flags & (FAIL | MYSELF):
-                    log.notice('FAIL message received from %.40s (%s) about %.40s (%s)' % (
-                        m.sender, sender.hostname, m.about, failing.hostname))
+                    log.notice('FAIL message received from %.40s about %.40s' % (m.sender,
+                                                                                 m.about))
                     failing.flags |= FAIL
                     failing.fail_time = now
                     failing.flags &= ~PFAIL
@@ -634,8 +641,7 @@ class Cluster(ClusterState):
             self.mf_end = now + MF_TIMEOUT
             self.mf_slave = sender
             self.pause_writes(now + MF_TIMEOUT * MF_PAUSE_MULT)
-            log.warning('Manual failover requested by replica %.40s (%s).' % (
-                sender.name, sender.hostname))
+            log.warning('Manual failover requested by replica %.40s.' % sender.name)
             # Send a PING with the paused flag now (clusterCron keeps pinging).
             if sender.link is not None:
                 self.send_ping(sender.link, bus.PING)
@@ -678,14 +684,12 @@ class Cluster(ClusterState):
                 if sender is not None and sender.is_master() and node is not me:
                     if flags & (FAIL | PFAIL):
                         if node.fail_report_add(sender, now):
-                            log.verbose('Node %.40s (%s) reported node %.40s (%s) as not '
-                                        'reachable.' % (sender.name, sender.hostname,
-                                                        node.name, node.hostname))
+                            log.verbose('Node %.40s reported node %.40s as not reachable.'
+                                        % (sender.name, node.name))
                         self.mark_node_as_failing_if_needed(node)
                     elif node.fail_report_del(sender):
-                        log.verbose('Node %.40s (%s) reported node %.40s (%s) is back '
-                                    'online.' % (sender.name, sender.hostname, node.name,
-                                                 node.hostname))
+                        log.verbose('Node %.40s reported node %.40s is back online.' % (
+                            sender.name, node.name))
                 if not flags & (FAIL | PFAIL) and node.ping_sent == 0 \
                         and self.failure_reports_count(node) == 0:
                     pongtime = g.pong_received * 1000
@@ -738,7 +742,7 @@ class Cluster(ClusterState):
                 self.config.cluster_allow_replica_migration
                 or sender_slots == migrated_our_slots):
             log.warning('Configuration change detected. Reconfiguring myself as a replica of '
-                        '%.40s (%s)' % (sender.name, sender.hostname))
+                        '%.40s' % sender.name)
             self.set_master(sender)
             self.do_before_sleep(TODO_SAVE_CONFIG | TODO_UPDATE_STATE | TODO_FSYNC_CONFIG)
         elif me.slaveof is not None and me.slaveof.slaveof is not None:
@@ -759,8 +763,8 @@ class Cluster(ClusterState):
         self.current_epoch += 1
         me.config_epoch = self.current_epoch
         self.save_or_die(True)
-        log.verbose('WARNING: configEpoch collision with node %.40s (%s). configEpoch set to '
-                    '%d' % (sender.name, sender.hostname, me.config_epoch))
+        log.verbose('WARNING: configEpoch collision with node %.40s. configEpoch set to %d'
+                    % (sender.name, me.config_epoch))
 
     def bump_epoch_without_consensus(self):
         """clusterBumpConfigEpochWithoutConsensus: True when it bumped."""
@@ -819,29 +823,29 @@ class Cluster(ClusterState):
         if me.is_slave() or me.numslots == 0:
             return
         if request.current_epoch < self.current_epoch:
-            log.warning('Failover auth denied to %.40s (%s): reqEpoch (%d) < curEpoch(%d)' % (
-                node.name, node.hostname, request.current_epoch, self.current_epoch))
+            log.warning('Failover auth denied to %.40s: reqEpoch (%d) < curEpoch(%d)' % (
+                node.name, request.current_epoch, self.current_epoch))
             return
         if self.last_vote_epoch == self.current_epoch:
-            log.warning('Failover auth denied to %.40s (%s): already voted for epoch %d' % (
-                node.name, node.hostname, self.current_epoch))
+            log.warning('Failover auth denied to %.40s: already voted for epoch %d' % (
+                node.name, self.current_epoch))
             return
         if node.is_master() or master is None or (not master.failed() and not force_ack):
             if node.is_master():
-                log.warning('Failover auth denied to %.40s (%s): it is a master node' % (
-                    node.name, node.hostname))
+                log.warning('Failover auth denied to %.40s: it is a master node' %
+                            node.name)
             elif master is None:
-                log.warning('Failover auth denied to %.40s (%s): I don\'t know its master' % (
-                    node.name, node.hostname))
+                log.warning('Failover auth denied to %.40s: I don\'t know its master' %
+                            node.name)
             else:
-                log.warning('Failover auth denied to %.40s (%s): its master is up' % (
-                    node.name, node.hostname))
+                log.warning('Failover auth denied to %.40s: its master is up' %
+                            node.name)
             return
         now = ms()
         if now - master.voted_time < self.config.cluster_node_timeout * 2:
-            log.warning('Failover auth denied to %.40s %s: can\'t vote about this master '
+            log.warning('Failover auth denied to %.40s: can\'t vote about this master '
                         'before %d milliseconds' % (
-                            node.name, node.hostname,
+                            node.name,
                             self.config.cluster_node_timeout * 2 - (now - master.voted_time)))
             return
         claimed = request.myslots
@@ -851,8 +855,8 @@ class Cluster(ClusterState):
             owner = self.slots[j]
             if owner is None or owner.config_epoch <= request.config_epoch:
                 continue
-            log.warning('Failover auth denied to %.40s (%s): slot %d epoch (%d) > reqEpoch '
-                        '(%d)' % (node.name, node.hostname, j, owner.config_epoch,
+            log.warning('Failover auth denied to %.40s: slot %d epoch (%d) > reqEpoch '
+                        '(%d)' % (node.name, j, owner.config_epoch,
                                   request.config_epoch))
             return
         self.last_vote_epoch = self.current_epoch
@@ -860,8 +864,8 @@ class Cluster(ClusterState):
         self.save_or_die(True)
         if node.link is not None:
             self.send(node.link, self.build_header(bus.FAILOVER_AUTH_ACK))
-        log.warning('Failover auth granted to %.40s (%s) for epoch %d' % (
-            node.name, node.hostname, self.current_epoch))
+        log.warning('Failover auth granted to %.40s for epoch %d' % (
+            node.name, self.current_epoch))
 
     def slave_rank(self):
         me = self.myself
@@ -873,11 +877,19 @@ class Cluster(ClusterState):
                    and s.repl_offset > myoffset)
 
     def log_cant_failover(self, reason):
-        self.cant_failover_reason = reason
+        """clusterLogCantFailover: say why, once in a while, when it lasts."""
+        now = clock.time()
         if reason == self.cant_failover_reason and \
-                clock.time() - self.lastlog_time < CANT_FAILOVER_RELOG_PERIOD:
+                now - self.lastlog_time < CANT_FAILOVER_RELOG_PERIOD:
             return
-        self.lastlog_time = clock.time()
+        self.cant_failover_reason = reason
+        master = self.myself.slaveof
+        if master is not None and master.failed() and \
+                ms() - master.fail_time < self.config.cluster_node_timeout + 5000:
+            return
+        self.lastlog_time = now
+        log.warning('Currently unable to failover: %s' % CANT_FAILOVER_MESSAGES.get(
+            reason, 'Unknown reason code.'))
 
     def data_age(self):
         repl = self.server.replication
