@@ -103,6 +103,21 @@ class Cluster(ClusterState):
             server._delete_and_propagate(db, key, NotifyFlags.GENERIC, b'del', False)
         return len(keys)
 
+    # -- figures for INFO -------------------------------------------------------
+
+    def connections(self):
+        """getClusterConnectionsCount: two links for each other node."""
+        return (len(self.nodes) - 1) * 2
+
+    def links_memory(self):
+        """mem_cluster_links: what the links buffer (unsent and partial data)."""
+        total = 0
+        for n in self.nodes.values():
+            for link in (n.link, n.inbound_link):
+                if link is not None:
+                    total += link.send_buffer_size() + len(link.reader.buf)
+        return total
+
     # -- start-up -------------------------------------------------------------
 
     def init(self):

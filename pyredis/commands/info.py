@@ -63,7 +63,7 @@ def info_clients(server):
     clients = server.clients.values()
     return [
         ('connected_clients', sum(1 for c in clients if not c.is_replica)),
-        ('cluster_connections', 0),
+        ('cluster_connections', 0 if server.cluster is None else server.cluster.connections()),
         ('maxclients', server.config.maxclients),
         ('client_recent_max_input_buffer', 0),
         ('client_recent_max_output_buffer', max(server.output_peaks)),
@@ -145,7 +145,7 @@ def info_memory(server):
                                    if c.is_replica)),
         ('mem_clients_normal', sum(c.memory() for c in server.clients.values()
                                    if not c.is_replica)),
-        ('mem_cluster_links', 0),
+        ('mem_cluster_links', 0 if server.cluster is None else server.cluster.links_memory()),
         ('mem_aof_buffer', 0),
         ('mem_allocator', 'libc'),
         ('active_defrag_running', 0),
