@@ -51,6 +51,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -1620,6 +1621,45 @@ static long long monotonic_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
+/* The offsets of Client's slots that are read for every request
+ * (LOAD_ATTR_SLOT's shortcut): gated, closing, paused_reading. */
+static PyTypeObject *rr_client_type;
+static Py_ssize_t off_gated, off_closing, off_paused_reading;
+
+static int attr_true(PyObject *obj, PyObject *name);
+
+/* client.<slot> truthiness, for the slot at ``off`` named ``name``. */
+static inline int slot_true(PyObject *client, Py_ssize_t off, PyObject *name)
+{
+    if (Py_TYPE(client) == rr_client_type) {
+        PyObject *v = *(PyObject **)((char *)client + off);
+        if (v == Py_True)
+            return 1;
+        if (v == Py_False || v == Py_None)
+            return 0;
+        if (v != NULL)
+            return PyObject_IsTrue(v);
+    }
+    return attr_true(client, name);
+}
+
+static int slot_offset(PyObject *type, const char *name, Py_ssize_t *off)
+{
+    PyObject *descr = PyObject_GetAttrString(type, name);
+    if (descr == NULL)
+        return -1;
+    int ok = Py_IS_TYPE(descr, &PyMemberDescr_Type)
+             && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX;
+    if (ok)
+        *off = ((PyMemberDescrObject *)descr)->d_member->offset;
+    Py_DECREF(descr);
+    if (!ok) {
+        PyErr_Format(PyExc_TypeError, "%s is not a slot", name);
+        return -1;
+    }
+    return 0;
+}
+
 /* obj.name truthiness; -1 on error. */
 static int attr_true(PyObject *obj, PyObject *name)
 {
@@ -1769,7 +1809,7 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
             cur_max = mx;
             cur_denyoom = deny;
         }
-        int gated = attr_true(client, s_gated);
+        int gated = slot_true(client, off_gated, s_gated);
         if (gated < 0)
             goto error;
         if (gated || argc < cur_min || argc > cur_max) {
@@ -1899,9 +1939,9 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
                 Py_DECREF(r);
             }
         }
-        int stop = attr_true(client, s_closing);
+        int stop = slot_true(client, off_closing, s_closing);
         if (stop == 0)
-            stop = attr_true(client, s_paused_reading);
+            stop = slot_true(client, off_paused_reading, s_paused_reading);
         if (stop < 0)
             goto error;
         if (stop) {
@@ -1926,13 +1966,17 @@ error:
     return result;
 }
 
-/* set_request_context(CommandError, Replies, hdr.record): what run_requests
- * needs to know. */
+/* set_request_context(CommandError, Replies, hdr.record, Client): what
+ * run_requests needs to know. */
 static PyObject *py_set_request_context(PyObject *self, PyObject *args)
 {
-    PyObject *error, *replies, *record;
-    if (!PyArg_ParseTuple(args, "OO!O:set_request_context", &error, &PyType_Type, &replies,
-                          &record))
+    PyObject *error, *replies, *record, *client;
+    if (!PyArg_ParseTuple(args, "OO!OO!:set_request_context", &error, &PyType_Type, &replies,
+                          &record, &PyType_Type, &client))
+        return NULL;
+    if (slot_offset(client, "gated", &off_gated) < 0
+            || slot_offset(client, "closing", &off_closing) < 0
+            || slot_offset(client, "paused_reading", &off_paused_reading) < 0)
         return NULL;
     if (s_server == NULL) {
 #define INTERN(v, s) if ((v = PyUnicode_InternFromString(s)) == NULL) return NULL
@@ -1958,6 +2002,8 @@ static PyObject *py_set_request_context(PyObject *self, PyObject *args)
     Py_XSETREF(rr_replies_type, replies);
     Py_INCREF(record);
     Py_XSETREF(rr_hdr_record, record);
+    Py_INCREF(client);
+    Py_XSETREF(rr_client_type, (PyTypeObject *)client);
     Py_RETURN_NONE;
 }
 
@@ -2103,7 +2149,7 @@ static PyMethodDef methods[] = {
     {"run_requests", (PyCFunction)(void (*)(void))py_run_requests, METH_FASTCALL,
      "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
     {"set_request_context", py_set_request_context, METH_VARARGS,
-     "set_request_context(CommandError, Replies, hdr.record) -> None: what run_requests needs"},
+     "set_request_context(CommandError, Replies, hdr.record, Client) -> None"},
     {NULL, NULL, 0, NULL}
 };
 

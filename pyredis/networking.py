@@ -97,10 +97,6 @@ class LimitedReplies(Replies):
             self.client.check_output_limits()
 
 
-if set_request_context is not None:
-    set_request_context(CommandError, Replies, hdr.record)
-
-
 # CLIENT REPLY state bits, as Redis's CLIENT_REPLY_OFF/SKIP/SKIP_NEXT flags.
 REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT = 1, 2, 4
 
@@ -657,6 +653,10 @@ class Client(asyncio.Protocol):
     def describe(self):
         """One CLIENT LIST line (without the trailing newline)."""
         return self.server.describe_client(self)
+
+
+if set_request_context is not None:
+    set_request_context(CommandError, Replies, hdr.record, Client)
 
 
 # -- client eviction (maxmemory-clients) -----------------------------------------------------
