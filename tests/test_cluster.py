@@ -749,3 +749,21 @@ def test_add_node_del_node_and_replica_migration():
         except BaseException:
             print(c.logs())
             raise
+
+
+def test_replica_no_failover_flag_gossiped(twin_clusters):
+    """cluster-replica-no-failover: the replica's nofailover flag, in every
+    node's CLUSTER NODES, as Redis shows it."""
+    ours, theirs = twin_clusters
+    views = []
+    for c in (ours, theirs):
+        rep = next(n for n in c.alive() if not is_master(n))
+        rid = node_id(rep)
+        rep.client().config_set('cluster-replica-no-failover', 'yes')
+        for n in c.alive():
+            wait_for(lambda: 'nofailover' in nodes_table(n)[rid][2], 30)
+        views.append(sorted(f[2] for f in nodes_table(c[0]).values()))
+        rep.client().config_set('cluster-replica-no-failover', 'no')
+        for n in c.alive():
+            wait_for(lambda: 'nofailover' not in nodes_table(n)[rid][2], 30)
+    assert views[0] == views[1]

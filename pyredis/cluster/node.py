@@ -140,6 +140,7 @@ class Cluster(ClusterState):
                 'numbers higher than your Redis port. Your Redis port number must be 55535 '
                 'or less.')
         self.update_announced()
+        self.update_myself_flags_and_ports()
         self.todo |= TODO_UPDATE_STATE
 
     def bus_port(self):
@@ -156,6 +157,19 @@ class Cluster(ClusterState):
         me.hostname = config.cluster_announce_hostname or ''
         if config.cluster_announce_ip:
             me.ip = config.cluster_announce_ip
+
+    def update_myself_flags_and_ports(self):
+        """clusterUpdateMyselfFlags (cluster-replica-no-failover) and the
+        announced ports, which CONFIG SET may change."""
+        config = self.config
+        me = self.myself
+        before = (me.flags, me.port, me.cport)
+        me.flags = (me.flags & ~NOFAILOVER) | (
+            NOFAILOVER if config.cluster_replica_no_failover else 0)
+        me.port = config.cluster_announce_port or config.port
+        me.cport = config.cluster_announce_bus_port or self.bus_port()
+        if (me.flags, me.port, me.cport) != before:
+            self.do_before_sleep(TODO_SAVE_CONFIG | TODO_UPDATE_STATE)
 
     # -- todo / before sleep --------------------------------------------------
 
@@ -1115,6 +1129,7 @@ class Cluster(ClusterState):
         if config.cluster_announce_ip and me.ip != config.cluster_announce_ip:
             me.ip = config.cluster_announce_ip
             self.do_before_sleep(TODO_SAVE_CONFIG)
+        self.update_myself_flags_and_ports()
         handshake_timeout = max(timeout, 1000)
         now = ms()
         self.stats_pfail_nodes = 0
