@@ -125,7 +125,7 @@ class Client(asyncio.Protocol):
                  'paused_reading', 'is_master', 'is_replica', 'repl',
                  'unix', 'propagate_argv', 'obuf_soft_since',
                  'tot_net_in', 'tot_net_out', 'no_touch', 'gated',
-                 'dirty_exec', 'dispatch')
+                 'dirty_exec', 'dispatch', 'rbs', 'rbp', 'rb_reset')
 
     def __init__(self, server, unix=False):
         self.server = server
@@ -167,6 +167,12 @@ class Client(asyncio.Protocol):
         self.repl = None
         self.propagate_argv = None
         self.tot_net_in = self.tot_net_out = 0
+        # The reply buffer Redis would have (CLIENT LIST's rbs and rbp): its
+        # size and the peak written through it, which the cron resizes
+        # (Server._clients_reply_buffers); a new one is 16 KB, its peak
+        # full, its first reset due at once.
+        self.rbs = self.rbp = 16384
+        self.rb_reset = 0
         self.dirty_exec = False
         # True when this client needs the slow checks in process_command
         # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a
@@ -617,7 +623,10 @@ class Client(asyncio.Protocol):
             data = b''.join(out)
         out.clear()
         if self.transport is not None and not self.transport.is_closing():
-            self.tot_net_out += len(data)
+            n = len(data)
+            self.tot_net_out += n
+            if n > self.rbp:
+                self.rbp = n if n < self.rbs else self.rbs
             self.transport.write(data)
             if out.__class__ is LimitedReplies:
                 self.check_output_limits()
@@ -650,9 +659,10 @@ class Client(asyncio.Protocol):
             self.close_after_reply = False
             self.slow = IgnoredInput()
 
-    def describe(self):
-        """One CLIENT LIST line (without the trailing newline)."""
-        return self.server.describe_client(self)
+    def describe(self, argv=None):
+        """One CLIENT LIST line (without the trailing newline); ``argv``:
+        the command this client is running (Server.describe_client)."""
+        return self.server.describe_client(self, argv)
 
 
 if set_request_context is not None:

@@ -57,6 +57,10 @@ ERROR_STATS_NUMBER = 128
 TOUCHES_ARBITRARY_KEYS = frozenset(('scan', 'randomkey'))
 # Redis's CMD_MAY_REPLICATE commands (a flag COMMAND does not show).
 MAY_REPLICATE = frozenset((b'eval', b'evalsha', b'fcall', b'publish', b'spublish', b'pfcount'))
+# CLIENT LIST's memory figures, as jemalloc sizes Redis 7.0's: a client
+# (sizeof(client)) and a query buffer after a read of up to 16 KB.
+CLIENT_STRUCT_SIZE = 768
+QUERYBUF_ALLOC = 20474
 MULTI_ALLOWED = frozenset((b'exec', b'discard', b'multi', b'watch', b'quit', b'reset'))
 
 
@@ -78,6 +82,7 @@ class Server:
         # (client_recent_max_output_buffer, clientsCronTrackExpansiveClients).
         self.output_peaks = [0] * 8
         self._next_client_id = 0
+        self._rb_cursor = 0         # the next client the reply-buffer cron visits
         self.listeners = []
         self.loop = None
         self.start_time = clock.time()
@@ -219,7 +224,20 @@ class Server:
         for hook in self.client_close_hooks:
             hook(c)
 
-    def describe_client(self, c):
+    def describe_client(self, c, argv=None):
+        """catClientInfoString. ``argv``: the command being run, when ``c``
+        is the client running CLIENT LIST/INFO (its argv-mem, and its qbuf,
+        which holds the request while it runs).
+
+        The memory figures follow Redis's own accounting, so that they read
+        the same: the query buffer's allocation (20474 bytes free after a
+        read of up to 16 KB, freed after 2 s idle: clientsCronResizeQueryBuffer),
+        the reply buffer's size and peak (rbs, rbp: Client.rbs, resized by
+        the cron as clientsCronResizeOutputBuffer), the argument and MULTI
+        bytes (argv_len_sum, mstate.argv_len_sums) and tot-mem as
+        getClientMemoryUsage adds them. The output not yet written fills
+        the reply buffer first (obl), the rest is the 16 KB block list
+        (oll, omem), as _addReplyToBuffer does."""
         # Redis computes age and idle from its cached clock, which is also
         # what last_interaction is stamped with.
         now = self.unixtime
@@ -229,20 +247,72 @@ class Server:
         ssub = len(c.ssubscriptions)
         multi = len(c.multi) if c.multi is not None else -1
         qbuf = c.pending_input()
-        # The output: Redis keeps the first 16 KB of replies in a static
-        # buffer (obl) and the rest in a list of 16 KB blocks (oll, omem);
-        # pyredis has no static buffer, so all of it shows as the list.
-        omem = c.output_memory()
+        argv_mem = argc = 0
+        if argv is not None:
+            argc = len(argv)
+            argv_mem = sum(map(len, argv))
+            qbuf += 3 + len(str(argc)) + argv_mem + sum(
+                len(str(len(a))) + 5 for a in argv)     # the request itself
+        idle = max(0, now - int(c.last_interaction))
+        if qbuf:
+            qbuf_alloc = max(qbuf, QUERYBUF_ALLOC)
+        else:
+            qbuf_alloc = QUERYBUF_ALLOC if idle <= 2 else 0
+        queued = sum(map(len, c.out))
+        backlog = c.output_memory() - queued
+        obl = 0 if backlog else min(queued, c.rbs)
+        omem = backlog + queued - obl
         oll = (omem + 16383) // 16384
+        multi_mem = 0
+        multi_overhead = 0
+        if c.multi:
+            multi_mem = sum(sum(map(len, a)) + 8 * len(a) for _, a in c.multi)
+            alloc = 2
+            while alloc < len(c.multi):
+                alloc *= 2
+            multi_overhead = multi_mem + 24 * alloc
+        if c.watched:
+            multi_overhead += 56 * len(c.watched)
+        pubsub = 24 * len(c.psubscriptions)
+        if sub:
+            pubsub += 24 * sub + 8 * max(4, 1 << (sub - 1).bit_length())
+        tot_mem = (omem + (qbuf_alloc + 6 if qbuf_alloc else 8) + CLIENT_STRUCT_SIZE + c.rbs
+                   + argv_mem + 8 * argc + multi_overhead + pubsub)
         return (b'id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d '
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
-                b'multi-mem=0 rbs=1024 rbp=0 obl=0 oll=%d omem=%d tot-mem=%d events=%s '
+                b'multi-mem=%d rbs=%d rbp=%d obl=%d oll=%d omem=%d tot-mem=%d events=%s '
                 b'cmd=%s user=%s redir=%d resp=%d') % (
             c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
-            max(0, now - int(c.last_interaction)), flags, c.db.id, sub, psub, ssub, multi,
-            qbuf, 0, 0, oll, omem, c.memory(), b'rw' if omem else b'r',
+            idle, flags, c.db.id, sub, psub, ssub, multi,
+            qbuf, qbuf_alloc - qbuf, argv_mem, multi_mem, c.rbs, c.rbp, obl, oll, omem,
+            tot_mem, b'rw' if backlog else b'r',
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
             self.tracking.redirect_of(c) if self.tracking is not None else -1, c.resp)
+
+    def _clients_reply_buffers(self, now_ms):
+        """clientsCronResizeOutputBuffer for the clients this tick visits
+        (numclients/hz of them, at least 5, in turn, as clientsCron): the
+        reply buffer shrinks to its recent peak (at least 1 KB) when that is
+        under half of it, doubles (up to 16 KB) when the peak filled it; the
+        peak restarts every 5 seconds."""
+        clients = self.clients
+        n = len(clients)
+        if not n:
+            return
+        count = max(n // (self.hz or 1), min(n, 5))
+        ids = list(clients)
+        start = self._rb_cursor % n
+        for i in range(start, start + count):
+            c = clients[ids[i % n]]
+            size, peak = c.rbs, c.rbp
+            if size // 2 >= 1024 and peak < size // 2:
+                c.rbs = jemalloc_usable(max(1024, peak + 1))
+            elif size * 2 < 32768 and peak == size:
+                c.rbs = min(16384, size * 2)
+            if now_ms - c.rb_reset >= 5000:
+                c.rbp = 0
+                c.rb_reset = now_ms
+        self._rb_cursor = start + count
 
     # -- command execution ------------------------------------------------------
 
@@ -427,6 +497,7 @@ class Server:
             return self.postpone(c, argv)
         if c.multi is not None and (cmd.parent is not None or cmd.name not in MULTI_ALLOWED):
             c.multi.append((cmd, argv))
+            c.last_cmd = cmd        # (processCommand sets lastcmd before queueing)
             if not (c.reply_mode and self.reply_silenced(c)):
                 c.out.append(resp.QUEUED)
             return
@@ -684,6 +755,7 @@ class Server:
         if self.config.timeout:
             self._clients_timeout(now)
         self._clients_output(self.unixtime)
+        self._clients_reply_buffers(int(now * 1000))
         if self.config.maxmemory_clients:
             evict_clients(self)
         if self.masterhost is None and self.active_expire_enabled and not self.pause_type:
@@ -893,6 +965,17 @@ PROTECTED_MODE_ERR = (
     b"'--protected-mode no' option. 4) Set up an authentication password for the "
     b"default user. NOTE: You only need to do one of the above things in order for the "
     b"server to start accepting connections from the outside.\r\n")
+
+
+def jemalloc_usable(n):
+    """The usable size jemalloc gives an allocation of ``n`` bytes (its size
+    classes: 8, multiples of 16 up to 128, then four a power of two)."""
+    if n <= 8:
+        return 8
+    if n <= 128:
+        return (n + 15) & ~15
+    step = 1 << ((n - 1).bit_length() - 3)
+    return (n + step - 1) & ~(step - 1)
 
 
 def _is_loopback(addr):

@@ -270,14 +270,14 @@ def client_list(c, argv):
         clients = [c.server.clients[i] for i in ids if i in c.server.clients]
     elif len(argv) != 2:
         return SYNTAX_ERR
-    text = b''.join(x.describe() + b'\n' for x in clients)
+    text = b''.join(x.describe(argv if x is c else None) + b'\n' for x in clients)
     return resp.encode(resp.Verbatim(text), c.resp)
 
 
 @command('client|info')
 def client_info(c, argv):
     _current(c, b'info')
-    return resp.encode(resp.Verbatim(c.describe() + b'\n'), c.resp)
+    return resp.encode(resp.Verbatim(c.describe(argv) + b'\n'), c.resp)
 
 
 @command('client|kill')
