@@ -32,9 +32,10 @@ FLAG0_PAUSED = 1        # the master paused its clients for a manual failover
 FLAG0_FORCEACK = 2      # give the vote even if the master is up (FAILOVER FORCE)
 FLAG0_EXT_DATA = 4      # the message carries ping extensions
 
-# Ping extension types (clusterMsgPingtypes).
+# Ping extension types (clusterMsgPingtypes). 7.0 has the hostname only;
+# the types later versions add (human node name, forgotten node, shard id)
+# are kept as raw (type, payload) pairs and otherwise ignored, as 7.0 does.
 EXT_HOSTNAME = 0
-EXT_FORGOTTEN_NODE = 1
 
 HEADER = struct.Struct('!4sIHHHHQQQ40s2048s40s46sH30sHHHB3s')
 HEADER_LEN = HEADER.size            # 2256: CLUSTERMSG_MIN_LEN
@@ -106,7 +107,6 @@ class Message:
         self.gossip = []
         self.extensions = []            # (type, payload bytes)
         self.hostname = None            # from EXT_HOSTNAME
-        self.forgotten = []             # (name, ttl seconds) from EXT_FORGOTTEN_NODE
         self.about = None               # FAIL: the failing node's name
         self.channel = self.message = None      # PUBLISH(SHARD)
         self.update_epoch = 0           # UPDATE: the owner's config epoch,
@@ -123,10 +123,6 @@ def ext_hostname(hostname):
     raw = hostname.encode('latin-1') + b'\0'
     raw += b'\0' * (-len(raw) % 8)
     return EXT_HOSTNAME, raw
-
-
-def ext_forgotten_node(name, ttl):
-    return EXT_FORGOTTEN_NODE, _fixed(name, 40) + struct.pack('!Q', ttl)
 
 
 def encode(m):
@@ -159,9 +155,6 @@ def encode(m):
                         + bytes(m.update_slots))
     payload = b''.join(body)
     totlen = HEADER_LEN + len(payload)
-    if t in (PUBLISH, PUBLISHSHARD) and totlen < HEADER_LEN + 16:
-        # Redis allocates at least the whole publish struct (8 placeholder bytes).
-        pass
     head = HEADER.pack(SIG, totlen, VERSION, m.port, t, count, m.current_epoch,
                        m.config_epoch, m.offset, _fixed(m.sender, 40), bytes(m.myslots),
                        NULL_NAME if m.slaveof is None else _fixed(m.slaveof, 40),
@@ -229,9 +222,6 @@ def decode(buf):
                 m.extensions.append((etype, payload))
                 if etype == EXT_HOSTNAME:
                     m.hostname = _cstr(payload)
-                elif etype == EXT_FORGOTTEN_NODE and len(payload) >= 48:
-                    m.forgotten.append((_name(payload[:40]),
-                                        struct.unpack_from('!Q', payload, 40)[0]))
                 pos += extlen
     elif t == FAIL:
         m.about = _name(buf[HEADER_LEN:HEADER_LEN + 40])

@@ -692,13 +692,9 @@ class Cluster(ClusterState):
         if sender.hostname != hostname:
             sender.hostname = hostname
             self.do_before_sleep(TODO_SAVE_CONFIG)
-        for name, ttl in m.forgotten:
-            n = self.lookup(name)
-            if n is not None and n is not self.myself and not (
-                    self.myself.is_slave() and self.myself.slaveof is n):
-                self.nodes_black_list[name] = ms() + ttl * 1000
-                self.del_node(n)
-                self.do_before_sleep(TODO_UPDATE_STATE | TODO_SAVE_CONFIG)
+        for etype, _ in m.extensions:
+            if etype != bus.EXT_HOSTNAME:
+                log.warning('Received unknown extension type %d' % etype)
 
     def process_gossip(self, m, link, sender):
         """clusterProcessGossipSection."""
