@@ -17,6 +17,7 @@ rate, whatever hz is), and the INFO cluster section says cluster_enabled:1.
 """
 
 import asyncio
+import os
 
 from .. import log
 from . import bus
@@ -199,6 +200,10 @@ def attach(server):
             cluster.free_link(node.link)
             cluster.free_link(node.inbound_link)
         cluster.save_config(True)
+        if cluster.lock_fd is not None:
+            # An embedded server (embed.py) ends without its process ending.
+            os.close(cluster.lock_fd)
+            cluster.lock_fd = None
         return None
 
     def info(server):
