@@ -755,6 +755,14 @@ def test_add_node_del_node_and_replica_migration():
             spare.stop()
             c.wait_agree()
             _check_ok(c)
+            # CLUSTER FAILOVER FORCE: an election without the master's agreement.
+            master = c[2]
+            rep = replicas_of(c, master)[0]
+            assert rep.raw().call('CLUSTER', 'FAILOVER', 'FORCE') == b'+OK\r\n'
+            wait_for(lambda: is_master(rep) and not is_master(master), 30,
+                     what='the forced failover')
+            c.wait_agree()
+            _check_ok(c)
         except BaseException:
             print(c.logs())
             raise
@@ -776,3 +784,28 @@ def test_replica_no_failover_flag_gossiped(twin_clusters):
         for n in c.alive():
             wait_for(lambda: 'nofailover' not in nodes_table(n)[rid][2], 30)
     assert views[0] == views[1]
+
+
+@needs_redis
+def test_explicit_cluster_port():
+    """cluster-port instead of port + 10000: the bus listens there, the
+    header announces it, and redis-server reaches the node through it."""
+    from cluster_helpers import cluster_port
+    bus_port = cluster_port()
+    a = start_node('pyredis', args=['--cluster-port', str(bus_port)])
+    try:
+        b = start_node('redis')
+        try:
+            aid = node_id(a)
+            assert nodes_table(a)[aid][1] == ':%d@%d' % (a.port, bus_port)
+            assert b.raw().call('CLUSTER', 'MEET', '127.0.0.1', a.port, bus_port) == \
+                b'+OK\r\n'
+            wait_for(lambda: aid in nodes_table(b) and
+                     'handshake' not in nodes_table(b)[aid][2], 30)
+            assert nodes_table(b)[aid][1] == '127.0.0.1:%d@%d' % (a.port, bus_port)
+            wait_for(lambda: nodes_table(a)[aid][1] == '127.0.0.1:%d@%d' % (a.port, bus_port))
+            assert '@%d' % bus_port in nodes_conf(a)
+        finally:
+            b.stop()
+    finally:
+        a.stop()
