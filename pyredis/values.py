@@ -13,6 +13,7 @@ here, as every family reads strings.
 """
 
 import copy as _copy
+import sys
 from collections import deque
 
 from .util import string2ll
@@ -81,6 +82,39 @@ def type_name(v):
     return TYPE_NAMES.get(type(v), b'none')
 
 
+# Strings Redis holds as embstr although they read as integers:
+# INCRBYFLOAT's results (createStringObjectFromLongDouble, never
+# int-encoded). A string's encoding is otherwise its content's (bytes: int,
+# embstr or raw) or raw (a bytearray, made by APPEND, SETRANGE, SETBIT...),
+# so such a result is stored as a bytearray (a distinct object: a one-byte
+# bytes is a shared one) remembered here by identity, until it is changed
+# in place (changed_in_place) or no longer held (dropped as more come).
+FLOAT_MADE = {}
+_sweep_at = [1024]      # the size at which the values held by nothing else go
+
+
+def float_made(text):
+    """The value to store for INCRBYFLOAT's result ``text``."""
+    if len(text) > 20 or string2ll(text) is None:
+        return text         # its content gives embstr or raw, as Redis's
+    v = bytearray(text)
+    if len(FLOAT_MADE) >= _sweep_at[0]:
+        for k in list(FLOAT_MADE):
+            if sys.getrefcount(FLOAT_MADE[k]) <= 2:     # held by nothing else
+                del FLOAT_MADE[k]
+        # (Amortised: the next sweep when as many again were added.)
+        _sweep_at[0] = max(1024, 2 * len(FLOAT_MADE))
+    FLOAT_MADE[id(v)] = v
+    return v
+
+
+def changed_in_place(v):
+    """A bytearray value is being modified in place: now raw (Redis's
+    dbUnshareStringValue)."""
+    if FLOAT_MADE:
+        FLOAT_MADE.pop(id(v), None)
+
+
 def object_encoding(server, v):
     t = type(v)
     if t is bytes:
@@ -88,6 +122,8 @@ def object_encoding(server, v):
             return b'int'
         return b'embstr' if len(v) <= 44 else b'raw'
     if t is bytearray:
+        if FLOAT_MADE and FLOAT_MADE.get(id(v)) is v:
+            return b'embstr'
         return b'raw'
     enc = ENCODERS.get(t)
     if enc is not None:
@@ -101,6 +137,8 @@ def deep_copy(v):
     if t is bytes:
         return v
     if t is bytearray:
+        if FLOAT_MADE and FLOAT_MADE.get(id(v)) is v:
+            return float_made(bytes(v))     # (dupStringObject keeps embstr)
         return bytearray(v)
     if t is QuickList:
         return v.copy()

@@ -19,6 +19,7 @@ from .. import resp
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR
 from ..util import string2ll
 from ..notify import NotifyFlags
+from ..values import changed_in_place
 from .zsets import store_value
 
 S = NotifyFlags.STRING
@@ -66,6 +67,8 @@ def string_for_write(c, key, maxbit):
         db.data[key] = v
     elif cls is not bytearray:
         return None, WRONGTYPE_ERR, False
+    else:
+        changed_in_place(v)
     grown = False
     if len(v) < need:
         v.extend(bytes(need - len(v)))

@@ -534,3 +534,23 @@ def sscan(c, argv):
         members = [m for m in members if glob_match(pattern, m)]
     return scan_reply(cursor, len(members), b''.join(
         b'$%d\r\n%s\r\n' % (len(m), m) for m in members))
+
+
+def _intset_limit_changed(server):
+    """CONFIG SET set-max-intset-entries: Redis converts nothing, so the
+    sets already converted for their size that the new, higher limit would
+    let be intsets stay hash tables (remembered as shrunk ones are). A
+    lower limit is read as Redis's next SADD would apply it: at once."""
+    old, new = server.intset_limit, server.config.set_max_intset_entries
+    server.intset_limit = new
+    if new <= old:
+        return
+    for db in server.dbs:
+        for v in db.data.values():
+            if v.__class__ is set and old < len(v) <= new and fits_intset(server, v):
+                STATE.mark_converted(v)
+
+
+def attach(server):
+    server.intset_limit = server.config.set_max_intset_entries
+    server.on_config_set('set-max-intset-entries', _intset_limit_changed)

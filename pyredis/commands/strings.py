@@ -17,7 +17,7 @@ from ..resp import OK, bulk, integer, error, SYNTAX_ERR, NOT_INT_ERR, \
     WRONGTYPE_ERR, NULL_BULK, NULL3, NOT_FLOAT_ERR
 from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LLONG_MIN
 from ..notify import NotifyFlags
-from ..values import STRING
+from ..values import STRING, changed_in_place, float_made
 from ..resp import ARITY_ERR, INCR_NAN_ERR, OVERFLOW_ERR
 from .. import clock
 
@@ -357,6 +357,7 @@ def append(c, argv):
         elif cls is bytearray:
             if _check_size(server, len(v) + len(argv[2])):
                 return TOO_BIG_ERR
+            changed_in_place(v)
             v += argv[2]
         else:
             return WRONGTYPE_ERR
@@ -442,6 +443,8 @@ def setrange(c, argv):
         if cls is bytes:
             v = bytearray(v)
             db.data[key] = v
+        else:
+            changed_in_place(v)
         if len(v) < offset + len(value):
             v += bytes(offset + len(value) - len(v))
         v[offset:offset + len(value)] = value
@@ -558,7 +561,7 @@ def incrbyfloat(c, argv):
     if new.__class__ is float:
         return INCR_NAN_ERR
     out = format_long_double(new)
-    db.set(key, out, keepttl=True)
+    db.set(key, float_made(out), keepttl=True)
     server = c.server
     server.dirty += 1
     if server.notify_flags:
