@@ -10,9 +10,12 @@ commands/cluster_keys.py's. The work is the Cluster's (cluster/node.py);
 every handler first refuses when cluster mode is off, as clusterCommand does.
 """
 
+from .. import log
 from ..cluster import node as cnode
-from ..cluster.state import CLUSTER_SLOTS, PFAIL
-from ..resp import NOT_INT_ERR, OK, SYNTAX_ERR, ARITY_ERR, error, subcommand_syntax_error
+from ..cluster.bus import TYPE_NAMES
+from ..cluster.state import CLUSTER_SLOTS, PFAIL, random_name
+from ..resp import (ARITY_ERR, NOT_INT_ERR, OK, SYNTAX_ERR, bulk, error, help_reply, null,
+                    subcommand_syntax_error)
 from ..util import string2ll
 from . import command
 from .cluster_keys import DISABLED_ERR
@@ -94,9 +97,7 @@ def cluster_command(name):
 # -- reply helpers -------------------------------------------------------------------------
 
 def _bulk(s):
-    if isinstance(s, str):
-        s = s.encode('latin-1')
-    return b'$%d\r\n%s\r\n' % (len(s), s)
+    return bulk(s.encode('latin-1') if isinstance(s, str) else s)
 
 
 def _verbatim(c, text):
@@ -129,16 +130,11 @@ def _empty_db0(c):
     return len(c.server.dbs[0].data) == 0
 
 
-def _help(c, argv):
-    from ..resp import help_reply
-    return help_reply('CLUSTER', HELP)
-
-
 @command('cluster|help')
 def cluster_help(c, argv):
     if c.server.cluster is None:
         return DISABLED_ERR
-    return _help(c, argv)
+    return help_reply('CLUSTER', HELP)
 
 
 # -- information ---------------------------------------------------------------------------
@@ -170,7 +166,6 @@ def info_text(cluster):
         'cluster_current_epoch:%d' % cluster.current_epoch,
         'cluster_my_epoch:%d' % myepoch,
     ]
-    from ..cluster.bus import TYPE_NAMES
     for kind, stats in (('sent', cluster.stats_sent), ('received', cluster.stats_received)):
         for j, count in enumerate(stats):
             if count:
@@ -199,12 +194,10 @@ def cluster_myid(c, argv, cluster):
 def _endpoint_fields(c, cluster, node):
     """addNodeToNodeReply: preferred endpoint, port, id, the other endpoints."""
     kind = c.server.config.cluster_preferred_endpoint_type
-    if kind == 'ip':
-        head = _bulk(node.ip)
-    elif kind == 'hostname':
-        head = _bulk(node.hostname or '?')
+    if kind == 'unknown-endpoint':
+        head = null(c.resp)
     else:
-        head = b'_\r\n' if c.resp == 3 else b'$-1\r\n'
+        head = _bulk(cluster.redirect_endpoint(node))
     extra = []
     if kind != 'ip':
         extra.append(_bulk('ip') + _bulk(node.ip))
@@ -245,7 +238,7 @@ def _shard_node(c, cluster, node):
     if node.port:
         fields.append(_bulk('port') + b':%d\r\n' % node.port)
     fields.append(_bulk('ip') + _bulk(node.ip))
-    fields.append(_bulk('endpoint') + _bulk(_preferred_endpoint(c, node)))
+    fields.append(_bulk('endpoint') + _bulk(cluster.redirect_endpoint(node)))
     if node.hostname:
         fields.append(_bulk('hostname') + _bulk(node.hostname))
     offset = cluster.repl_offset() if node is cluster.myself else node.repl_offset
@@ -259,15 +252,6 @@ def _shard_node(c, cluster, node):
         health = 'online'
     fields.append(_bulk('health') + _bulk(health))
     return _map_head(c, len(fields)) + b''.join(fields)
-
-
-def _preferred_endpoint(c, node):
-    kind = c.server.config.cluster_preferred_endpoint_type
-    if kind == 'ip':
-        return node.ip
-    if kind == 'hostname':
-        return node.hostname or '?'
-    return '?'
 
 
 @cluster_command('shards')
@@ -581,8 +565,6 @@ def reset(server, cluster, hard):
         if n is not me:
             cluster.del_node(n)
     if hard:
-        from ..cluster.state import random_name
-        from .. import log
         cluster.current_epoch = 0
         cluster.last_vote_epoch = 0
         me.config_epoch = 0
@@ -620,7 +602,6 @@ def cluster_set_config_epoch(c, argv, cluster):
     if me.config_epoch != 0:
         return b'-ERR Node config epoch is already non-zero\r\n'
     me.config_epoch = epoch
-    from .. import log
     log.warning('configEpoch set to %d via CLUSTER SET-CONFIG-EPOCH' % epoch)
     if cluster.current_epoch < epoch:
         cluster.current_epoch = epoch
