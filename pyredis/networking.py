@@ -385,7 +385,18 @@ class Client(asyncio.Protocol):
             server.loop.call_soon(self._read_on)
         self._process_input(data)
         if self.out:
-            self.flush()
+            if server.loop is None:     # (fed in process, without a loop)
+                self.flush()
+            else:
+                # Written once every client the loop found readable has
+                # run, as Redis's handleClientsWithPendingWrites does in
+                # beforeSleep: a client whose replies are already being
+                # read is not woken once per read of the others (a fifth
+                # of the server's CPU time per command at -P 16).
+                pending = server.pending_writes
+                if not pending:
+                    server.loop.call_soon(write_pending, server)
+                pending.append(self)
 
     def _read_on(self):
         """Run the next slice of a large read, the other clients having had
@@ -667,6 +678,16 @@ class Client(asyncio.Protocol):
 
 if set_request_context is not None:
     set_request_context(CommandError, Replies, hdr.record, Client)
+
+
+def write_pending(server):
+    """Write the replies of the clients data_received left them to (once
+    per turn of the event loop, after the reads)."""
+    pending = server.pending_writes
+    server.pending_writes = []
+    for c in pending:
+        if c.out:
+            c.flush()
 
 
 # -- client eviction (maxmemory-clients) -----------------------------------------------------

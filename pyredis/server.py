@@ -70,6 +70,9 @@ class Server:
         share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
         self.clients = {}
+        # Clients with replies to write once this turn of the loop has run
+        # every read (networking.write_pending).
+        self.pending_writes = []
         # cli.py: the server is the whole process. It chdir()s to its dir,
         # takes SIGTERM/SIGINT and tunes the collector; an embedded one
         # (embed.py) shares its process and does none of that.
