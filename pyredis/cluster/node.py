@@ -21,6 +21,7 @@ replicationSetMaster / replicationUnsetMaster.
 import random
 
 from .. import clock, log
+from ..commands import pause
 from . import bus
 from .state import (CLUSTER_SLOTS, FAIL, HANDSHAKE, MASTER, MEET, MIGRATE_TO, MYSELF, NOADDR,
                     NOFAILOVER, PFAIL, PORT_INCR, SLAVE, ClusterNode, ClusterState,
@@ -1020,14 +1021,13 @@ class Cluster(ClusterState):
     # -- manual failover --------------------------------------------------------
 
     def pause_writes(self, end_ms):
-        from ..commands import pause
-        pause.pause(self.server, end_ms, 1)
+        """The master's side of a manual failover: writes wait (pauseClients
+        with PAUSE_DURING_FAILOVER, which CLIENT UNPAUSE does not lift)."""
+        pause.pause(self.server, end_ms, pause.PAUSE_WRITE, pause.DURING_FAILOVER)
 
     def reset_manual_failover(self):
         if self.mf_slave is not None:
-            from ..commands import pause
-            if self.server.pause_type:
-                pause.unpause(self.server)
+            pause.unpause(self.server, pause.DURING_FAILOVER)
         self.mf_end = 0
         self.mf_can_start = False
         self.mf_slave = None
