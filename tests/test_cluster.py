@@ -227,6 +227,18 @@ def test_six_pyredis_nodes_create_check_failover():
             for n in c:
                 assert 'cluster_enabled:1\r\n' in raw_text(n, 'INFO', 'cluster')
 
+            # A replica restarted from its RDB and nodes.conf is a replica from
+            # the start and continues with a partial resync.
+            master = c[2]
+            rep = replicas_of(c, master)[0]
+            wait_for(lambda: info_field(rep, 'master_link_status', 'replication') == 'up')
+            assert rep.raw().call('SAVE') == b'+OK\r\n'
+            partial = int(info_field(master, 'sync_partial_ok', 'stats'))
+            rep = c.restart_as(c.nodes.index(rep), 'pyredis')
+            wait_for(lambda: info_field(rep, 'master_link_status', 'replication') == 'up')
+            assert int(info_field(master, 'sync_partial_ok', 'stats')) == partial + 1
+            c.wait_agree()
+
             # kill -9 of a master: its replica is promoted.
             victim = c[0]
             replica = replicas_of(c, victim)[0]

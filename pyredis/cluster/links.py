@@ -161,6 +161,15 @@ def attach(server):
         raise SystemExit(1)
     server.cluster = cluster
     cluster.connect = lambda node: connect(cluster, node)
+    me = cluster.myself
+    repl = server.replication
+    if me.is_slave() and me.slaveof is not None and me.slaveof.ip:
+        # A replica in nodes.conf is a replica from the start (Redis's
+        # loadDataFromDisk for a cluster replica): the load keeps expired
+        # keys and the replication history saved in the RDB, so the first
+        # sync can be a partial one (replication.py's start-up does both).
+        server.masterhost = repl.masterhost = me.slaveof.ip
+        repl.masterport = me.slaveof.port
     state = {'timer': None, 'servers': []}
 
     def tick():
