@@ -175,6 +175,8 @@ def test_module_commands_obey_acl_multi_scripts_oom(server_factory):
     with pytest.raises(redis.exceptions.NoPermissionError):
         srv.client(username='early', password='x').execute_command('RATELIMIT.HIT', 'w', 1,
                                                                     1000)
+    assert any(b'+ratelimit.hit' in u for u in r.acl_list() if isinstance(u, bytes)) or \
+        any('+ratelimit.hit' in u for u in r.acl_list())
     # MULTI queues it; EXEC runs it.
     p = r.pipeline(transaction=True)
     p.execute_command('RATELIMIT.HIT', 'tx', 1, 5000)
@@ -268,6 +270,12 @@ def test_jsondoc_commands(server_factory):
     with pytest.raises(redis.ResponseError, match='WRONGTYPE'):
         r.execute_command('JSON.GET', 'str')
     assert r.object('encoding', 'doc') == b'raw'
+    out = subprocess.run(['redis-cli', '-p', str(srv.port), 'JSON.GET', 'doc', '$.a.x'],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert out.strip() == '["hi"]'
+    out = subprocess.run(['redis-cli', '-p', str(srv.port), 'TYPE', 'doc'],
+                         capture_output=True, text=True, timeout=10).stdout
+    assert out.strip() == 'PyJSONdoc'
     assert r.scan(0, _type='PyJSONdoc')[1] == [b'doc'] or \
         sorted(r.scan_iter(_type='pyjsondoc')) == [b'doc', b'ttl']
     assert sorted(r.scan_iter(_type='pyjsondoc')) == [b'doc', b'ttl']

@@ -263,10 +263,6 @@ class _NullArray:
 NULL_ARRAY = _NullArray()
 
 
-class Double(float):
-    """A double reply (a float is one already; this keeps the type explicit)."""
-
-
 def simple(s):
     return s.decode() if isinstance(s, (bytes, bytearray)) else str(s)
 
@@ -341,8 +337,6 @@ def _encode(v, protocol, out):
         out.append(resp.null_array(protocol))
     elif t is ErrorReply:
         out.append(resp.error(v.encode()))
-    elif t is Double:
-        out.append(_double(v, protocol))
     elif t is float:
         out.append(_double(v, protocol))
     else:
@@ -429,9 +423,7 @@ class Context:
     def replicate(self, *argv):
         """RM_Replicate: propagate this command (after the call, with the
         others it asks for, in MULTI/EXEC when more than one)."""
-        self._replicated.append([_b(a) if isinstance(a, str) else
-                                 (b'%d' % a if isinstance(a, int) else bytes(a))
-                                 for a in argv])
+        self._replicated.append([_arg(a) for a in argv])
 
     def replicate_verbatim(self):
         """RM_ReplicateVerbatim: propagate the command as it was typed."""
@@ -479,6 +471,7 @@ class Context:
         if loaded is not None:
             loaded.blocked.add(bc)
         return bc
+
 
 _CLASSES = {'module': _N.MODULE, 'generic': _N.GENERIC, 'string': _N.STRING,
             'list': _N.LIST, 'hash': _N.HASH, 'set': _N.SET, 'zset': _N.ZSET,
