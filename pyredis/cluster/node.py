@@ -971,10 +971,11 @@ class Cluster(ClusterState):
         if not self.failover_auth_sent and self.mf_end == 0:
             newrank = self.slave_rank()
             if newrank > self.failover_auth_rank:
-                self.failover_auth_time += (newrank - self.failover_auth_rank) * 1000
+                added = (newrank - self.failover_auth_rank) * 1000
+                self.failover_auth_time += added
                 self.failover_auth_rank = newrank
                 log.warning('Replica rank updated to #%d, added %d milliseconds of delay.' % (
-                    newrank, (newrank - self.failover_auth_rank) * 1000))
+                    newrank, added))
         if now < self.failover_auth_time:
             self.log_cant_failover(CANT_FAILOVER_WAITING_DELAY)
             return
