@@ -111,9 +111,14 @@ def test_meet_from_redis_server_decodes_and_reencodes_byte_for_byte(tmp_path):
     listener.listen(1)
     lport = listener.getsockname()[1]
     srv = start_node('redis', args=['--cluster-announce-hostname', 'seed.example'])
+    other = start_node('redis')
     try:
         r = srv.raw()
         assert r.call('CLUSTER', 'ADDSLOTS', '1', '2', '3') == b'+OK\r\n'
+        # A second node, so that its messages carry a gossip section.
+        assert r.call('CLUSTER', 'MEET', '127.0.0.1', other.port) == b'+OK\r\n'
+        wait_for(lambda: len(nodes_table(srv)) == 2 and
+                 'handshake' not in raw_text(srv, 'CLUSTER', 'NODES'), 10)
         assert r.call('CLUSTER', 'MEET', '127.0.0.1', '1', lport) == b'+OK\r\n'
         listener.settimeout(10)
         conn, _ = listener.accept()
@@ -132,10 +137,21 @@ def test_meet_from_redis_server_decodes_and_reencodes_byte_for_byte(tmp_path):
         pong = bus.Message(bus.PONG, sender='f' * 40, port=1, cport=lport, flags=MASTER)
         conn.sendall(bus.encode(pong))
         wait_for(lambda: 'f' * 40 in raw_text(srv, 'CLUSTER', 'NODES'), 10)
+        # Its next PINGs gossip about the other node; each re-encodes as it came.
+        seen = []
+        while not any(g.name == node_id(other) for m in seen for g in m.gossip):
+            for raw in reader.feed(conn.recv(65536)):
+                m = bus.decode(raw)
+                assert bus.encode(m) == raw
+                seen.append(m)
+        g = next(g for m in seen for g in m.gossip if g.name == node_id(other))
+        assert (g.ip, g.port, g.cport, g.flags) == ('127.0.0.1', other.port,
+                                                    other.port + 10000, MASTER)
         conn.close()
     finally:
         listener.close()
         srv.stop()
+        other.stop()
 
 
 # -- nodes.conf -----------------------------------------------------------------------------
