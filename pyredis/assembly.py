@@ -44,7 +44,7 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
           latency.attach, tracking.attach, clock_cmd.attach,
           cluster_links.attach, cluster_keys.attach,
-          migrate.attach, failover.attach, sets.attach,
+          migrate.attach, failover.attach, sets.attach, server_cmds.attach,
           # Last: the loadmodule lines, before start() loads the dataset.
           module_cmd.attach)
 

@@ -96,6 +96,8 @@ class Server:
         self.masterhost = None
         self.loading = False
         self.shutting_down = False
+        self.shutdown_state = None      # SHUTDOWN's wait for replicas (commands/server.py)
+        self.signal_shutdown = None     # fn(signal): SIGTERM/SIGINT (commands/server.py)
         self.active_expire_enabled = True
         self.executing_client = None
         # Propagation to the AOF and the replicas: consumers register here.
@@ -865,18 +867,26 @@ class Server:
         log.notice('Ready to accept connections')
 
     def _on_signal(self, sig):
+        if self.signal_shutdown is not None:
+            # (commands/server.py: the cron shuts down with the flags of
+            # shutdown-on-sigterm/-sigint, waiting for lagging replicas.)
+            self.signal_shutdown(sig)
+            return
         name = 'SIGTERM' if sig == signal.SIGTERM else 'SIGINT'
         log.warning('Received %s scheduling shutdown...' % name)
         self.loop.call_soon(self.shutdown, None, False, True)
 
-    def shutdown(self, save=None, now=False, from_signal=False):
-        """Stop serving; persistence hooks run first (they may refuse by
-        returning an error message). Returns an error message or None."""
-        log.warning('User requested shutdown...')
+    def shutdown(self, save=None, now=False, from_signal=False, force=False):
+        """Stop serving (finishShutdown; SHUTDOWN's waiting for replicas is
+        commands/server.py's); persistence hooks run first (they may refuse
+        by returning an error message, which FORCE overrides). Returns an
+        error message or None."""
         for hook in self.shutdown_hooks:
             err = hook(save)
             if err:
-                return err
+                if not force:
+                    return err
+                log.warning('Error trying to save the DB. Exit anyway.')
         self.shutting_down = True
         if self._clock_listener in clock.listeners:
             clock.listeners.remove(self._clock_listener)

@@ -32,6 +32,7 @@ PAUSE_WRITE, PAUSE_ALL = 1, 2
 # Why the server is paused (pause_purpose): each purpose is lifted on its own.
 BY_CLIENT = 'client'            # CLIENT PAUSE, lifted by CLIENT UNPAUSE
 DURING_FAILOVER = 'failover'    # FAILOVER (commands/failover.py)
+DURING_SHUTDOWN = 'shutdown'    # SHUTDOWN waiting for replicas (commands/server.py)
 
 
 class Postponed:
