@@ -443,6 +443,8 @@ def test_blocked_module_client(server_factory):
     assert r.client_unblock(wid) == 0
     assert r.execute_command('TESTKIT.UNBLOCK', wid, 'late') == 1
     assert waiter.read_reply() == b'*2\r\n$9\r\nunblocked\r\n$4\r\nlate\r\n'
+    # Answered from another thread (handed to the event loop).
+    assert waiter.call('TESTKIT.THREAD', '20') == b'+from-thread\r\n'
     # Inside MULTI it cannot block.
     p = r.pipeline(transaction=True)
     p.execute_command('TESTKIT.BLOCK', '0')
@@ -481,3 +483,15 @@ def test_loadmodule_failure_stops_the_server(server_factory):
     srv.proc.wait(20)
     assert srv.proc.returncode != 0
     assert "Can't load module from /nonexistent/module.py: server aborting" in srv.read_log()
+
+
+def test_loadmodule_lines_in_redis_conf(server_factory):
+    srv = server_factory('pyredis', config_text='loadmodule %s first second\n'
+                         'testkit.mode fast\nloadmodule %s\n' % (TESTKIT, RATELIMIT))
+    r = srv.client()
+    assert [m[b'name'] for m in r.execute_command('MODULE', 'LIST')] == [b'testkit',
+                                                                          b'ratelimit']
+    assert r.execute_command('TESTKIT.CONFIGS') in (
+        [[b'first', b'second'], [b'testkit.mode', b'fast']],
+        [[b'first', b'second'], {b'testkit.mode': b'fast'}])
+    assert r.execute_command('RATELIMIT.HIT', 'k', 1, 1000)[0] == 1

@@ -76,6 +76,7 @@ from ..resp import ErrorReply, Verbatim, WRONGTYPE_ERR, CommandError
 from .. import values
 from .types import DataType, ModuleValue
 
+import asyncio
 import itertools
 
 # Redis's module command flag strings (RM_CreateCommand) and the command
@@ -497,7 +498,18 @@ class BlockedClient:
     def unblock(self, reply=None):
         """RM_UnblockClient: answer the client with ``reply`` (a reply value,
         or a function(ctx) -> reply run for the blocked client: it may write
-        keys, propagated as effects). False when it no longer waits."""
+        keys, propagated as effects). False when it no longer waits.
+        Thread-safe, as RM_UnblockClient is: from another thread (a module's
+        worker) it is handed to the server's event loop, and returns True."""
+        if self._c is not None:
+            loop = self._c.server.loop
+            try:
+                running = asyncio.get_running_loop()
+            except RuntimeError:
+                running = None
+            if loop is not None and running is not loop:
+                loop.call_soon_threadsafe(self.unblock, reply)
+                return True
         if not self.blocked:
             self._forget()
             return False

@@ -1,6 +1,8 @@
 """A module for tests/test_modules.py: the API's corners (replies, typed
 keys, blocking) as commands a test can call over a socket."""
 
+import threading
+
 from pyredis.modules.api import (Module, ReplyError, boolean, double, error, map_, null,
                                  null_array, set_, verbatim)
 
@@ -102,3 +104,16 @@ def replicate(ctx, argv):
 @module.command('testkit.admin', arity=1, flags=('admin', 'noscript'), replicate=None)
 def admin(ctx, argv):
     return 'OK'
+
+
+@module.command('testkit.thread', arity=2, flags=('readonly',), replicate=None)
+def from_thread(ctx, argv):
+    """Blocks; a worker thread answers after argv[1] milliseconds."""
+    bc = ctx.block(0)
+    threading.Timer(int(argv[1]) / 1000.0, bc.unblock, args=('from-thread',)).start()
+    return bc
+
+
+@module.command('testkit.configs', arity=1, flags=('readonly',), replicate=None)
+def configs(ctx, argv):
+    return [module.args, module.configs]
