@@ -445,6 +445,7 @@ def test_blocked_module_client(server_factory):
     assert waiter.read_reply() == b'*2\r\n$9\r\nunblocked\r\n$4\r\nlate\r\n'
     # Answered from another thread (handed to the event loop).
     assert waiter.call('TESTKIT.THREAD', '20') == b'+from-thread\r\n'
+    assert r2_script(r).startswith(b'Blocking module command called from Lua script')
     # Inside MULTI it cannot block.
     p = r.pipeline(transaction=True)
     p.execute_command('TESTKIT.BLOCK', '0')
@@ -495,3 +496,11 @@ def test_loadmodule_lines_in_redis_conf(server_factory):
         [[b'first', b'second'], [b'testkit.mode', b'fast']],
         [[b'first', b'second'], {b'testkit.mode': b'fast'}])
     assert r.execute_command('RATELIMIT.HIT', 'k', 1, 1000)[0] == 1
+
+
+def r2_script(r):
+    try:
+        r.eval("return redis.call('TESTKIT.BLOCK', '0')", 0)
+    except redis.ResponseError as e:
+        return str(e).split(' script:')[0].encode()
+    return None

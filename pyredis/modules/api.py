@@ -454,12 +454,14 @@ class Context:
         c = self._c
         registry = getattr(self._server, 'module_registry', None)
         loaded = registry.get(self.module.name) if registry is not None else None
-        if c.multi is not None or self._server.in_exec:
-            return BlockedClient(None, None, self.module, loaded,
-                                 error('ERR Blocking module command called from transaction'))
-        if blocking.deny_blocking(c):
+        host = self._server.scripting
+        if host is not None and getattr(host, 'ctx', None) is not None:
+            # (A script (EVAL, FCALL) runs with in_exec set too.)
             return BlockedClient(None, None, self.module, loaded,
                                  error('ERR Blocking module command called from Lua script'))
+        if c.multi is not None or self._server.in_exec or blocking.deny_blocking(c):
+            return BlockedClient(None, None, self.module, loaded,
+                                 error('ERR Blocking module command called from transaction'))
         bc = BlockedClient(c, None, self.module, loaded, None)
 
         def timed_out(client):
