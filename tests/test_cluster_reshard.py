@@ -1,0 +1,165 @@
+"""Six pyredis nodes made a cluster by `redis-cli --cluster create`, then
+managed by the real tool while a redis-py RedisCluster client writes all
+the time: `--cluster reshard` of 1000 slots (MIGRATE, SETSLOT, -ASK and
+-MOVED followed by the client), `--cluster rebalance`, `--cluster
+add-node` of a seventh node and `--cluster del-node` of it once emptied.
+The load must see no error beyond the redirections its client follows, and
+every key it wrote must read back with its last value afterwards."""
+
+import threading
+
+import pytest
+from redis.cluster import RedisCluster, ClusterNode as PyClusterNode
+
+from cluster_helpers import ClusterNodes, cli, start_node, wait_for
+from helpers import REDIS_CLI, RawConn
+
+pytestmark = pytest.mark.skipif(REDIS_CLI is None, reason='redis-cli is not installed')
+
+
+class WriteLoad(threading.Thread):
+    """SET k:<i> <n> over and over, on keys of every slot; INCR too."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.rc = RedisCluster(startup_nodes=[PyClusterNode('127.0.0.1', port)],
+                               cluster_error_retry_attempts=20)
+        self.stop_event = threading.Event()
+        self.written = {}
+        self.counters = {}
+        self.errors = []
+        self.ops = 0
+
+    def run(self):
+        n = 0
+        while not self.stop_event.is_set():
+            n += 1
+            key = 'k:%d' % (n % 5000)
+            try:
+                self.rc.set(key, n)
+                self.written[key] = str(n)
+                ckey = 'c:%d' % (n % 300)
+                self.rc.incr(ckey)
+                self.counters[ckey] = self.counters.get(ckey, 0) + 1
+                self.ops += 2
+            except Exception as e:     # anything the client did not follow
+                self.errors.append(repr(e))
+                if len(self.errors) > 20:
+                    return
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(30)
+
+    def verify(self):
+        for key, value in self.written.items():
+            assert self.rc.get(key) == value.encode(), key
+        for key, value in self.counters.items():
+            assert int(self.rc.get(key)) == value, key
+
+
+def _ids(nodes):
+    out = {}
+    for n in nodes:
+        out[n.port] = RawConn(n.port).call('CLUSTER', 'MYID').split(b'\r\n')[1].decode()
+    return out
+
+
+def _masters(node):
+    text = RawConn(node.port).call('CLUSTER', 'NODES').split(b'\r\n', 1)[1].decode()
+    out = {}
+    for line in text.strip().split('\n'):
+        f = line.split(' ')
+        if 'master' in f[2].split(','):
+            out[f[0]] = (f[1].split('@')[0], f[8:])
+    return out
+
+
+def _nodes(node):
+    """name -> (address, flags, slot ranges) from CLUSTER NODES."""
+    text = RawConn(node.port).call('CLUSTER', 'NODES').split(b'\r\n', 1)[1].decode()
+    out = {}
+    for line in text.strip().split('\n'):
+        f = line.split(' ')
+        out[f[0]] = (f[1].split('@')[0], f[2], f[8:])
+    return out
+
+
+def _slot_count(ranges):
+    n = 0
+    for r in ranges:
+        if r.startswith('['):
+            continue
+        a, _, b = r.partition('-')
+        n += int(b or a) - int(a) + 1
+    return n
+
+
+def test_reshard_rebalance_add_and_del_node_under_load():
+    with ClusterNodes(['pyredis'] * 6) as nodes:
+        nodes.create(replicas=1)
+        entry = nodes[0]
+        load = WriteLoad(entry.port)
+        load.start()
+        extra = None
+        try:
+            nodes.wait_agree()
+            wait_for(lambda: load.ops > 500, 30, what='the load to run')
+            masters = [name for name, (_, r) in sorted(_masters(entry).items()) if r]
+            src, dst = masters[:2]
+            out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port,
+                      '--cluster-from', src, '--cluster-to', dst, '--cluster-slots', 1000,
+                      '--cluster-yes', timeout=600)
+            assert '[ERR]' not in out, out
+            nodes.wait_agree()
+            counts = {name: _slot_count(r) for name, (_, r) in _masters(entry).items()}
+            assert counts[dst] - counts[src] >= 2000 - 2, counts
+            assert '[OK] All 16384 slots covered' in nodes.check()
+            before = load.ops
+            wait_for(lambda: load.ops > before + 200, 30, what='the load to go on')
+
+            out = cli('--cluster', 'rebalance', '127.0.0.1:%d' % entry.port, timeout=600)
+            assert '[ERR]' not in out, out
+            nodes.wait_agree()
+            counts = {name: _slot_count(r) for name, (_, r) in _masters(entry).items()}
+            assert max(counts.values()) - min(counts.values()) < 200, counts
+
+            extra = start_node('pyredis')
+            out = cli('--cluster', 'add-node', '127.0.0.1:%d' % extra.port,
+                      '127.0.0.1:%d' % entry.port, timeout=120)
+            assert '[OK] New node added correctly.' in out, out
+            nodes.nodes.append(extra)
+            nodes.wait_agree()
+            nodes.wait_ok()
+            new_id = _ids([extra])[extra.port]
+            out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port, '--cluster-from',
+                      'all', '--cluster-to', new_id, '--cluster-slots', 100, '--cluster-yes',
+                      timeout=600)
+            assert '[ERR]' not in out, out
+            nodes.wait_agree()
+            assert _slot_count(_nodes(entry)[new_id][2]) == 100
+            # Empty it again (weight 0), then remove it. (Having lost its
+            # last slot, it may have become a replica of the node that took
+            # it, as a Redis 7.0 master does with replica migration on.)
+            out = cli('--cluster', 'rebalance', '127.0.0.1:%d' % entry.port,
+                      '--cluster-weight', '%s=0' % new_id, timeout=600)
+            assert '[ERR]' not in out, out
+            nodes.wait_agree()
+            assert _slot_count(_nodes(entry)[new_id][2]) == 0
+            out = cli('--cluster', 'del-node', '127.0.0.1:%d' % entry.port, new_id, timeout=120)
+            assert 'Sending CLUSTER RESET SOFT to the deleted node.' in out, out
+            nodes.nodes.remove(extra)
+            extra.stop()
+            extra = None
+            wait_for(lambda: new_id.encode() not in RawConn(entry.port).call('CLUSTER', 'NODES'),
+                     30, what='the node to be forgotten')
+            assert '[OK] All 16384 slots covered' in nodes.check()
+            before = load.ops
+            wait_for(lambda: load.ops > before + 200, 30, what='the load to go on')
+        finally:
+            load.stop()
+            if extra is not None:
+                extra.stop()
+        assert not load.errors, load.errors
+        load.verify()
+        assert len(load.written) > 1000
