@@ -405,11 +405,21 @@ def test_typed_keys_and_effects(server_factory):
     aof = _aof_text(srv)
     assert b'TESTKIT.VERBATIM' in aof and b'replicated' in aof
     assert b'TESTKIT.REPLICATE' not in aof
+    # ctx.call: any command through call(), its writes as effects.
+    # (A null array comes back as None, a null bulk to the client.)
+    assert raw.call('TESTKIT.CALL', 'cnt', 'hh') == (
+        b'*5\r\n:5\r\n:1\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n$-1\r\n$-1\r\n')
+    assert raw.call('TESTKIT.CALL', 'cnt', 'hh') == (
+        b'*5\r\n:10\r\n:0\r\n*2\r\n$1\r\nf\r\n$1\r\nv\r\n'
+        b'+WRONGTYPE Operation against a key holding the wrong kind of value\r\n$-1\r\n')
+    aof = _aof_text(srv)
+    assert b'TESTKIT.CALL' not in aof and b'INCRBY' in aof
     srv.stop()
     again = server_factory('pyredis', '--loadmodule', TESTKIT, '--appendonly', 'yes',
                            cwd=srv.dir)
     r = again.client()
     assert r.lrange('t:l', 0, -1) == [b'z', b'a', b'b'] and r.get('vb') == b'3'
+    assert r.get('cnt') == b'10' and r.hgetall('hh') == {b'f': b'v'}
     assert r.get('rp') == b'replicated'
 
 

@@ -50,6 +50,10 @@ Propagation, declared per command (``replicate=``):
   None        (Redis's default) nothing but what the handler asks for with
               ``ctx.replicate(*argv)`` / ``ctx.replicate_verbatim()``.
 
+Commands. ``ctx.call(*argv)`` (RM_Call) runs any command through
+Server.call on the server's module client, in the caller's database; its
+writes count as this command's effects.
+
 Replies. The value a handler returns is encoded for the client's protocol:
 bytes -> bulk string, str -> simple string, int -> integer, float ->
 double, bool -> boolean, None -> null, list -> array, dict -> map, and
@@ -71,6 +75,7 @@ module command cannot block: it replies Redis's error instead.
 
 from .. import clock, log, resp
 from ..commands import DISPATCH, blocking
+from ..networking import Client
 from ..notify import NotifyFlags
 from ..resp import ErrorReply, Verbatim, WRONGTYPE_ERR, CommandError
 from .. import values
@@ -78,6 +83,8 @@ from .types import DataType, ModuleValue
 
 import asyncio
 import itertools
+
+import hiredis
 
 # Redis's module command flag strings (RM_CreateCommand) and the command
 # table's own names, both accepted, as the table names.
@@ -443,6 +450,52 @@ class Context:
         ops.extend(self._replicated)
         return ops
 
+    # -- calling commands -----------------------------------------------------------------
+
+    def call(self, *argv):
+        """RM_Call: run any command through Server.call on the server's
+        module client (no connection, so a blocking command answers at
+        once; no ACL check, as RM_Call without 'C'), in this client's
+        database. Its writes are this command's effects (propagated with
+        replicate='effects', in one MULTI/EXEC with the others). Returns
+        the reply as Python values (bulk -> bytes, array -> list, ...);
+        an error reply raises ReplyError."""
+        server = self._server
+        argv = [_arg(a) for a in argv]
+        cmd = DISPATCH.get(argv[0]) if argv else None
+        if cmd is None and argv:
+            cmd = DISPATCH.get(argv[0].lower())
+        if cmd is None:
+            raise ReplyError("ERR unknown command '%s'" % (argv[0].decode('latin-1')
+                                                          if argv else ''))
+        if cmd.subcommands is not None and len(argv) >= 2:
+            cmd = cmd.subcommands.get(argv[1].lower()) or cmd
+        if not cmd.min_args <= len(argv) <= cmd.max_args or cmd.proc is None:
+            raise ReplyError("ERR wrong number of arguments for '%s' command" % cmd.fullname)
+        mc = getattr(server, 'module_client', None)
+        if mc is None:
+            mc = server.module_client = ModuleClient(server)
+        mc.db = self._c.db
+        pending = server.also_propagated
+        queued = len(pending)
+        prev, server.in_exec = server.in_exec, True
+        try:
+            server.call(mc, cmd, argv)
+        finally:
+            server.in_exec = prev
+        pending = server.also_propagated
+        if len(pending) > queued:
+            self._effects.extend(list(op) for _, op in pending[queued:])
+            del pending[queued:]
+        out = b''.join(mc.out)
+        mc.out.clear()
+        reader = hiredis.Reader()
+        reader.feed(out)
+        value = reader.gets()
+        if isinstance(value, hiredis.ReplyError):
+            raise ReplyError(str(value))
+        return value
+
     # -- blocking -----------------------------------------------------------------------
 
     def block(self, timeout_ms=0, on_timeout=None):
@@ -474,6 +527,17 @@ class Context:
         if loaded is not None:
             loaded.blocked.add(bc)
         return bc
+
+
+class ModuleClient(Client):
+    """The client ctx.call runs commands on (Redis's module fake client)."""
+    __slots__ = ()
+    monitor_source = b'module'
+
+    def __init__(self, server):
+        super().__init__(server)
+        self.authenticated = True
+        self.update_gate()
 
 
 _CLASSES = {'module': _N.MODULE, 'generic': _N.GENERIC, 'string': _N.STRING,

@@ -117,3 +117,15 @@ def from_thread(ctx, argv):
 @module.command('testkit.configs', arity=1, flags=('readonly',), replicate=None)
 def configs(ctx, argv):
     return [module.args, module.configs]
+
+
+@module.command('testkit.call', arity=3, flags=('write', 'denyoom'), keys=(1, 2, 1),
+                replicate='effects')
+def call(ctx, argv):
+    try:
+        ctx.call('GET', argv[2])
+        wrong = None
+    except ReplyError as e:
+        wrong = str(e)
+    return [ctx.call('INCRBY', argv[1], 5), ctx.call('HSET', argv[2], 'f', 'v'),
+            ctx.call('HGETALL', argv[2]), wrong, ctx.call('BLPOP', 'nolist', 0)]
