@@ -466,3 +466,24 @@ def test_blocked_client_is_redirected_when_its_slot_moves():
         assert conn.read_reply() == b'-CLUSTERDOWN The cluster is down\r\n'
     finally:
         s.stop()
+
+
+def test_shard_subscribers_are_dropped_when_the_slot_goes():
+    s, st, other = _py_cluster(7777, 'e' * 40)
+    try:
+        for protocol in (2, 3):
+            conn = RawConn(s.port, timeout=10)
+            if protocol == 3:
+                conn.call('HELLO', 3)
+            conn.call('SSUBSCRIBE', 'b', '{b}x')
+            conn.read_reply()
+            st.del_slot(SLOT_B)
+            st.add_slot(other, SLOT_B)
+            head = b'*3' if protocol == 2 else b'>3'
+            assert conn.read_reply() == head + b'\r\n$12\r\nsunsubscribe\r\n$1\r\nb\r\n:1\r\n'
+            assert conn.read_reply() == head + b'\r\n$12\r\nsunsubscribe\r\n$4\r\n{b}x\r\n:0\r\n'
+            assert conn.call('SSUBSCRIBE', 'b') == b'-MOVED %d 127.0.0.1:7777\r\n' % SLOT_B
+            st.del_slot(SLOT_B)
+            st.add_slot(st.myself, SLOT_B)
+    finally:
+        s.stop()

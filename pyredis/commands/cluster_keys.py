@@ -13,6 +13,7 @@ from ..resp import NOT_INT_ERR, OK, integer
 from ..util import string2ll
 from . import command
 from .blocking import BlockState, unblock
+from .pubsub import sunsubscribe
 
 DISABLED_ERR = b'-ERR This instance has cluster support disabled\r\n'
 
@@ -109,6 +110,32 @@ def redirect_blocked_clients(server):
         unblock(c, err)
 
 
+def drop_lost_shard_channels(server):
+    """removeChannelsInSlot (clusterDelSlot): the shard channels of a slot
+    this shard no longer serves lose their subscribers, each told with a
+    sunsubscribe message. Checked from the cron, so within a cron period
+    of the slot's loss (Redis: at once)."""
+    cluster = getattr(server, 'cluster', None)
+    pubsub = server.pubsub
+    if cluster is None or pubsub is None or not pubsub.shard_channels or cluster.myself is None:
+        return
+    myself = cluster.myself
+    for channel in list(pubsub.shard_channels):
+        slot = slots.keyslot(channel)
+        owner = cluster.slots[slot]
+        if (owner is myself or (owner is not None and myself.slaveof is owner)
+                or cluster.importing_slots_from[slot] is not None):
+            continue
+        for c in list(pubsub.shard_channels.get(channel, ())):
+            sunsubscribe(c, [b'SUNSUBSCRIBE', channel])     # (pushed to c.out)
+            c.flush()
+
+
+def cron(server):
+    redirect_blocked_clients(server)
+    drop_lost_shard_channels(server)
+
+
 def attach(server):
     if not server.config.cluster_enabled:
         return
@@ -117,4 +144,4 @@ def attach(server):
     server.cluster_route = router.route
     server.client_close_hooks.append(router.forget)
     server.reset_hooks.append(router.reset)
-    server.cron_hooks.append(lambda: redirect_blocked_clients(server))
+    server.cron_hooks.append(lambda: cron(server))
