@@ -83,11 +83,20 @@ class Router:
         self.asking.discard(c.id)
         self.readonly.discard(c.id)
 
-    def is_routed(self, cmd):
+    def routing_of(self, cmd):
+        """How processCommand routes ``cmd``: False (no keys: never), the
+        position of its one key when it always has exactly one there (GET,
+        SET, INCR...: the fast case), or True (getNodeByQuery in full)."""
         routed = self._routed.get(cmd)
         if routed is None:
-            routed = self._routed[cmd] = bool(
-                'movablekeys' in cmd.flags or cmd.info[8] or cmd.fullname == 'exec')
+            if not ('movablekeys' in cmd.flags or cmd.info[8] or cmd.fullname == 'exec'):
+                routed = False
+            elif ('movablekeys' not in cmd.flags and cmd.fullname != 'exec'
+                  and 0 < cmd.first_key == cmd.last_key < cmd.min_args):
+                routed = cmd.first_key
+            else:
+                routed = True
+            self._routed[cmd] = routed
         return routed
 
     # -- processCommand --------------------------------------------------------
@@ -103,8 +112,20 @@ class Router:
             if name != b'asking' and ((c.multi is None and name != b'multi')
                                       or name == b'exec' or name == b'discard'):
                 self.asking.discard(c.id)
-        if c.is_master or not self.is_routed(cmd):
+        if c.is_master:
             return None
+        routed = self.routing_of(cmd)
+        if routed is False:
+            return None
+        if routed is not True:
+            # One key, in a slot this node serves, stable, the cluster up:
+            # getNodeByQuery can only answer myself.
+            cluster = self.server.cluster
+            slot = keyslot(argv[routed])
+            if (cluster.state_ok and cluster.slots[slot] is cluster.myself
+                    and cluster.migrating_slots_to[slot] is None
+                    and cluster.importing_slots_from[slot] is None):
+                return None
         if cmd.name == b'exec':
             if c.multi is None:
                 return None
