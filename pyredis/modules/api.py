@@ -41,8 +41,8 @@ never sees the database objects, so the server's internals (a list's
 quicklist, a small hash's listpack) can change behind this API.
 
 Propagation, declared per command (``replicate=``):
-  'verbatim'  the command as typed, when it changed the dataset (what most
-              modules want; the replica and the AOF need the module too);
+  'verbatim'  (the default) the command as typed, when it changed the
+              dataset (the replica and the AOF need the module too);
   'effects'   what its Key writes did (SET/HSET/RPUSH/PEXPIREAT/DEL..., a
               module type's value as its aof_rewrite commands), wrapped in
               MULTI/EXEC when more than one: deterministic even when the
@@ -64,7 +64,7 @@ array, a boolean as 1/0).
 
 Blocking. ``ctx.block(timeout_ms, on_timeout)`` parks the client (the
 handler returns what block returned) and gives a BlockedClient; its
-``unblock(reply)`` - from a later command, a timer, another client -
+``unblock(reply)`` - from a later command, a timer, another thread -
 sends the reply (a value, or a function of a Context run for the blocked
 client, which may write keys). The wait times out after ``timeout_ms`` (0:
 never) with ``on_timeout(ctx)``'s reply, and CLIENT UNBLOCK ends it as it
