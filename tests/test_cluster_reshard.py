@@ -163,3 +163,32 @@ def test_reshard_rebalance_add_and_del_node_under_load():
         assert not load.errors, load.errors
         load.verify()
         assert len(load.written) > 1000
+
+
+def test_reshard_between_pyredis_and_redis_server_masters():
+    """A mixed cluster: keys move both ways between a pyredis master and a
+    redis-server master (MIGRATE and RESTORE-ASKING across implementations,
+    redis-cli driving), under the same write load."""
+    with ClusterNodes(['pyredis', 'redis', 'pyredis']) as nodes:
+        nodes.create(replicas=0)
+        nodes.wait_agree()
+        entry = nodes[0]
+        ids = _ids(nodes)
+        py_id, redis_id = ids[nodes[0].port], ids[nodes[1].port]
+        load = WriteLoad(entry.port)
+        load.start()
+        try:
+            wait_for(lambda: load.ops > 500, 30, what='the load to run')
+            for src, dst in ((py_id, redis_id), (redis_id, py_id)):
+                out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port,
+                          '--cluster-from', src, '--cluster-to', dst, '--cluster-slots', 300,
+                          '--cluster-yes', timeout=600)
+                assert '[ERR]' not in out, out
+                nodes.wait_agree()
+                before = load.ops
+                wait_for(lambda: load.ops > before + 200, 30, what='the load to go on')
+            assert '[OK] All 16384 slots covered' in nodes.check()
+        finally:
+            load.stop()
+        assert not load.errors, load.errors
+        load.verify()
