@@ -1355,22 +1355,24 @@ static PyObject *py_integer_reply(PyObject *self, PyObject *arg)
 /* mset_pairs(data, lru, argv, clock): data[k] = v and lru[k] = clock for
  * each key and value pair of argv[1:] in order (MSET's plain case: one C
  * loop instead of slicing the arguments twice, zipping them and building
- * a dict of the clocks). */
+ * a dict of the clocks). A mapping that is not exactly a dict (cluster
+ * mode's SlotKeyspace, which indexes its keys by slot) gets its own
+ * __setitem__. */
 static PyObject *py_mset_pairs(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyDict_Check(args[0]) || !PyDict_Check(args[1])
-            || !PyList_Check(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "mset_pairs(dict, dict, list, clock)");
+    if (nargs != 4 || !PyList_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "mset_pairs(data, lru, list, clock)");
         return NULL;
     }
     PyObject *data = args[0], *lru = args[1], *argv = args[2], *clock = args[3];
+    int data_exact = PyDict_CheckExact(data), lru_exact = PyDict_CheckExact(lru);
     for (Py_ssize_t i = 1; i + 1 < PyList_GET_SIZE(argv); i += 2) {
         PyObject *k = PyList_GET_ITEM(argv, i), *v = PyList_GET_ITEM(argv, i + 1);
         Py_INCREF(k);
         Py_INCREF(v);
-        int r = PyDict_SetItem(data, k, v);
+        int r = data_exact ? PyDict_SetItem(data, k, v) : PyObject_SetItem(data, k, v);
         if (r == 0)
-            r = PyDict_SetItem(lru, k, clock);
+            r = lru_exact ? PyDict_SetItem(lru, k, clock) : PyObject_SetItem(lru, k, clock);
         Py_DECREF(k);
         Py_DECREF(v);
         if (r < 0)
