@@ -1084,12 +1084,11 @@ static int fill_arg(PyObject *o, int *fill)
     long f = PyLong_AsLong(o);
     if (f == -1 && PyErr_Occurred())
         return -1;
+    /* quicklistSetFill's bounds (0 stays 0: one element per node). */
     if (f < -5)
         f = -5;
-    if (f > 65535)
-        f = 65535;
-    if (f == 0)
-        f = 1;
+    if (f > 32767)
+        f = 32767;
     *fill = (int)f;
     return 0;
 }
