@@ -1,4 +1,7 @@
-/* Small hashes as real listpacks (listpack.c, t_hash.c's listpack side).
+/* Listpacks as Redis keeps them (listpack.c), for two value types: small
+ * hashes (PackedHash, t_hash.c's listpack side) and lists (QuickList,
+ * quicklist.c; described where it is defined below). The entry encoding
+ * and the walks are shared.
  *
  * PackedHash holds one listpack - the very bytes an RDB file stores as
  * RDB_TYPE_HASH_LISTPACK: a 6-byte header (total bytes, element count),
