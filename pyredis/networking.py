@@ -450,41 +450,24 @@ class Client(asyncio.Protocol):
             # (The master's stream, which is not held to proto-max-bulk-len,
             # is read by replication.py, not here.)
             reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len)
-            if reqs:
-                # The requests run in C (run_requests, _speedups.c): the one
-                # inlined copy of process_command's and call()'s common case.
-                # It stops at a request it leaves to process_command (a gate,
-                # a command not in the client's table or not inline, an
-                # arity error, maxmemory's refusal), or after one that left
-                # the client closing or paused.
-                i = 0
-                while True:
-                    i, status = run_requests(self, reqs, i, start)
-                    if status == 1:
-                        server.process_command(self, reqs[i])
-                        i += 1
-                        start = None    # (the next run's time starts now)
-                        if not (self.closing or self.paused_reading):
-                            continue
-                    elif not status:
-                        break
-                    if not self.closing:
-                        # Blocked (BLPOP...) or paused: keep the rest,
-                        # unprocessed, for when it resumes. The requests
-                        # are strict ones: re-encoded, they are the input.
-                        self._keep(b''.join(map(resp.bulk_array, reqs[i:])) + buf[done:], 0)
-                    return
+            if reqs and self._run(reqs, start, buf, done):
+                return
             if not need:
                 return
             if need > 0:
                 self._keep(buf[done:] if done else buf, need - done)
                 return
-            # Not in the strict form. Plain inline requests go to the trusted
-            # path re-encoded; the rest is the exact parser's, from here on.
+            # Not in the strict form. Plain inline requests run on the
+            # trusted path as they are split; the rest is the exact
+            # parser's, from here on.
             if self.authenticated and not self.is_master:
-                run, pos = inline_requests(buf, done)
-                if run is not None:
-                    buf = run + buf[pos:]
+                reqs, pos = inline_requests(buf, done)
+                if reqs is not None:
+                    if self._run(reqs, None, buf, pos):
+                        return
+                    if pos == len(buf):
+                        return
+                    buf = buf[pos:]
                     continue
             self.slow = RequestParser()
             buf = buf[done:]
@@ -493,6 +476,33 @@ class Client(asyncio.Protocol):
             self.slow.feed(buf)
         else:
             self._keep(buf, 0)
+
+    def _run(self, reqs, start, buf, done):
+        """Run ``reqs`` (``buf[done:]`` is the input after them) in
+        run_requests (C): the one inlined copy of process_command's and
+        call()'s common case. It stops at a request it leaves to
+        process_command (a gate, a command not in the client's table or not
+        inline, an arity error, maxmemory's refusal), or after one that left
+        the client closing or paused. True when the client stopped there
+        (the rest kept for when it resumes)."""
+        server = self.server
+        i = 0
+        while True:
+            i, status = run_requests(self, reqs, i, start)
+            if status == 1:
+                server.process_command(self, reqs[i])
+                i += 1
+                start = None    # (the next run's time starts now)
+                if not (self.closing or self.paused_reading):
+                    continue
+            elif not status:
+                return False
+            if not self.closing:
+                # Blocked (BLPOP...) or paused: keep the rest, unprocessed,
+                # for when it resumes. The requests re-encoded strictly are
+                # their input.
+                self._keep(b''.join(map(resp.bulk_array, reqs[i:])) + buf[done:], 0)
+            return True
 
     def _propagate_inline(self, cmd, req, dirty):
         """After a request run_requests ran that changed the dataset or

@@ -331,12 +331,12 @@ class RequestParser:
         there is none."""
         if self.argv is not None:
             return None
-        run, pos = inline_requests(self.buf, self.pos)
-        if run is None:
+        reqs, pos = inline_requests(self.buf, self.pos)
+        if reqs is None:
             return None
         self.pos = pos
         self._compact()
-        return run
+        return b''.join(map(bulk_array, reqs))
 
     def _compact(self):
         if self.pos > 65536 and self.pos * 2 > len(self.buf):
@@ -346,27 +346,37 @@ class RequestParser:
 
 def inline_requests(buf, pos):
     """The complete inline requests in ``buf`` from ``pos`` that need none
-    of the exact parser's rules (no quotes, no NUL, not blank: _plain), re-encoded
-    as multibulk requests for the strict parser, which then runs them on
-    the trusted path (an inline stream - telnet, redis-benchmark's
-    PING_INLINE - is otherwise parsed and dispatched one request at a time
-    by RequestParser). Returns (requests, position after them), or (None,
-    pos) when there is none."""
-    end = buf.rfind(b'\n', pos)    # the last complete line
-    if end < 0 or buf[pos] == 42 or end - pos > PROTO_INLINE_MAX_SIZE:
+    of the exact parser's rules (no quotes, no NUL, not blank: _plain), as
+    argument lists the trusted path runs as they are (an inline stream -
+    telnet, redis-benchmark's PING_INLINE - is otherwise parsed and
+    dispatched one request at a time by RequestParser). At most
+    PROTO_INLINE_MAX_SIZE bytes of lines at a time. Returns (requests,
+    position after them), or (None, pos) when there is none."""
+    end = buf.rfind(b'\n', pos, pos + PROTO_INLINE_MAX_SIZE + 1)    # the last complete line
+    if end < 0 or buf[pos] == 42:
         return None, pos
-    out = []
-    for line in bytes(buf[pos:end]).split(b'\n'):
+    chunk = bytes(buf[pos:end])
+    if _plain(chunk) and b'\0' not in chunk:
+        # The common case, checked and split for all the lines at once.
+        reqs = [line.split() for line in chunk.split(b'\n')]
+        for i, argv in enumerate(reqs):
+            if not argv or argv[0][0] == 42:
+                del reqs[i:]
+                break
+        else:
+            return reqs, end + 1
+        pos += sum(map(len, chunk.split(b'\n', len(reqs))[:len(reqs)])) + len(reqs)
+        return (reqs, pos) if reqs else (None, pos)
+    reqs = []
+    for line in chunk.split(b'\n'):
         argv = line.split()
         if not argv or argv[0][0] == 42 or b'\0' in line or not _plain(line):
             break
-        out.append(b'*%d\r\n' % len(argv))
-        for a in argv:
-            out.append(b'$%d\r\n%s\r\n' % (len(a), a))
+        reqs.append(argv)
         pos += len(line) + 1
-    if not out:
+    if not reqs:
         return None, pos
-    return b''.join(out), pos
+    return reqs, pos
 
 
 def _plain(line):
