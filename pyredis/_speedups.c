@@ -1882,8 +1882,18 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
                 PyErr_NormalizeException(&type, &value, &tb);
                 if (tb != NULL && value != NULL)
                     PyException_SetTraceback(value, tb);
+#if PY_VERSION_HEX >= 0x030B0000
+                /* Being handled, as in an except clause: the log shows its
+                 * traceback (traceback.format_exc). */
+                PyObject *outer = PyErr_GetHandledException();
+                PyErr_SetHandledException(value);
+#endif
                 reply = value ? PyObject_CallMethodObjArgs(server, s_internal_error, client, cmd,
                                                            value, NULL) : NULL;
+#if PY_VERSION_HEX >= 0x030B0000
+                PyErr_SetHandledException(outer);
+                Py_XDECREF(outer);
+#endif
                 Py_XDECREF(type);
                 Py_XDECREF(value);
                 Py_XDECREF(tb);
