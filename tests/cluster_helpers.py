@@ -16,7 +16,7 @@ import time
 
 from helpers import REDIS_CLI, ServerProcess
 
-NODE_TIMEOUT = 1500
+NODE_TIMEOUT = 2000
 
 
 def _free(port):
