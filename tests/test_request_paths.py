@@ -379,10 +379,14 @@ def test_a_large_read_runs_a_slice_per_turn():
     data = b''.join(req(b'INCR', b'counter:%d' % (i % 7)) for i in range(n))
     assert len(data) > 8 * networking.FAIR_READ
     big.data_received(data)
+    # (Replies are written at the end of the loop's turn, after the reads:
+    # networking.write_pending, which the loop would run next.)
+    networking.write_pending(server)
     first = len(b''.join(big.transport.written).split(b'\r\n')) - 1
     assert 0 < first < n and big.transport.paused == 1
     # Another client's request, and a later read of the same client, arrive.
     small.data_received(req(b'INCR', b'counter:0'))
+    networking.write_pending(server)
     assert small.transport.written == [b':%d\r\n' % (first // 7 + 1 + (first % 7 > 0))]
     big.data_received(req(b'GET', b'counter:0'))
     loop.run()
