@@ -13,6 +13,7 @@ from redis.cluster import RedisCluster, ClusterNode as PyClusterNode
 
 from cluster_helpers import ClusterNodes, cli, start_node, wait_for
 from helpers import REDIS_CLI, RawConn
+from pyredis.cluster.slots import keyslot
 
 pytestmark = pytest.mark.skipif(REDIS_CLI is None, reason='redis-cli is not installed')
 
@@ -163,6 +164,22 @@ def test_reshard_rebalance_add_and_del_node_under_load():
         assert not load.errors, load.errors
         load.verify()
         assert len(load.written) > 1000
+        # The replicas' slot indexes, fed by their masters' streams, match.
+        by_name = {name: (addr, flags) for name, (addr, flags, _) in _nodes(entry).items()}
+        text = RawConn(entry.port).call('CLUSTER', 'NODES').split(b'\r\n', 1)[1].decode()
+        pairs = [(f[3], f[0]) for f in (line.split(' ') for line in text.strip().split('\n'))
+                 if 'slave' in f[2].split(',')]
+        assert len(pairs) == 3
+        for master, replica in pairs:
+            mport, rport = (int(by_name[n][0].split(':')[1]) for n in (master, replica))
+            for key in (b'k:1', b'k:2', b'c:7', b'k:4999'):
+                slot = b'%d' % keyslot(key)
+
+                def same():
+                    counts = [RawConn(p).call('CLUSTER', 'COUNTKEYSINSLOT', slot)
+                              for p in (mport, rport)]
+                    return counts[0] == counts[1]
+                wait_for(same, 30, what='the replica index')
 
 
 def test_reshard_between_pyredis_and_redis_server_masters():
