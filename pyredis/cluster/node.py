@@ -18,10 +18,12 @@ server's Replication object (replication.py), as Redis's cluster.c calls
 replicationSetMaster / replicationUnsetMaster.
 """
 
+import ipaddress
 import random
 
 from .. import clock, log
 from ..commands import pause
+from ..replication import REPL_CONNECTED
 from . import bus
 from .state import (CLUSTER_SLOTS, FAIL, HANDSHAKE, MASTER, MEET, MIGRATE_TO, MYSELF, NOADDR,
                     NOFAILOVER, PFAIL, PORT_INCR, SLAVE, ClusterNode, ClusterState,
@@ -392,7 +394,6 @@ class Cluster(ClusterState):
 
     def start_handshake(self, ip, port, cport):
         """clusterStartHandshake: 'invalid' or 'busy' or None (started)."""
-        import ipaddress
         try:
             norm = str(ipaddress.ip_address(ip))
         except ValueError:
@@ -919,7 +920,6 @@ class Cluster(ClusterState):
 
     def data_age(self):
         repl = self.server.replication
-        from ..replication import REPL_CONNECTED
         now = clock.time()
         if repl.link_state == REPL_CONNECTED:
             return int((now - repl.last_io) * 1000)
