@@ -10,10 +10,11 @@ import time
 import pytest
 
 import pyredis
-from pyredis.cluster.state import MASTER, MYSELF, ClusterNode, ClusterState
+from pyredis.cluster.state import MASTER, MYSELF, ClusterNode
 
 from cluster_helpers import cluster_port, wait_for
 from helpers import REDIS_SERVER, RawConn, ServerProcess, free_port
+from test_cluster_keyspace import HandState
 
 pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason='redis-server is not installed')
 
@@ -211,7 +212,7 @@ def test_migrate_sends_restore_asking_in_cluster_mode():
     dst = ServerProcess('redis')
     s = pyredis.serve(cluster_port(), cluster_enabled=True)
     try:
-        st = ClusterState(s.server.config)
+        st = HandState(s.server.config)
         me = ClusterNode(flags=MASTER | MYSELF)
         me.ip, me.port = '127.0.0.1', s.port
         st.myself = me
