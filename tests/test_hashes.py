@@ -267,7 +267,9 @@ def test_listpack_bytes_match_redis(compat):
                ('HSET', 's', 'a', '1', 'b', '2', 'c', '3', 'd', '4'),
                ('OBJECT', 'ENCODING', 's'), ('HSET', 's', 'e', '5'),
                ('OBJECT', 'ENCODING', 's'), ('CONFIG', 'SET', 'hash-max-listpack-entries', '0'),
-               ('HSET', 'z', 'a', '1'), ('OBJECT', 'ENCODING', 'z'))
+               ('HSET', 'z', 'a', '1'), ('OBJECT', 'ENCODING', 'z'),
+               # (the servers outlive the test: the default back)
+               ('CONFIG', 'SET', 'hash-max-listpack-entries', '512'))
 
 
 def test_packed_hash_against_dict():

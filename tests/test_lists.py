@@ -258,7 +258,9 @@ def test_quicklist_nodes_match_redis(compat, fill):
                ('DEBUG', 'DIGEST-VALUE', 'r', 'l', 'm', 'new'), ('OBJECT', 'ENCODING', 'r'))
     compat.run(('DEBUG', 'RELOAD'), ('LRANGE', 'r', '0', '-1'), ('LRANGE', 'm', '0', '-1'),
                ('DEBUG', 'DIGEST'), ('SORT', 'r', 'ALPHA', 'LIMIT', '0', '20'),
-               ('SORT', 'r', 'ALPHA', 'STORE', 's'), ('LRANGE', 's', '0', '-1'))
+               ('SORT', 'r', 'ALPHA', 'STORE', 's'), ('LRANGE', 's', '0', '-1'),
+               # (the servers outlive the test: the default back)
+               ('CONFIG', 'SET', 'list-max-listpack-size', '-2'))
 
 
 def test_quicklist_against_deque():
@@ -328,6 +330,7 @@ def test_debug_object_quicklist_fields(compat):
     for conn in (compat.a, compat.b):
         reply = conn.call('DEBUG', 'OBJECT', 'l')
         out.append(re.sub(rb'Value at:0x[0-9a-f]+|lru:\d+ lru_seconds_idle:\d+', b'', reply))
+    compat.call('CONFIG', 'SET', 'list-max-listpack-size', '-2')
     assert out[0] == out[1] and b'ql_nodes:' in out[0], out
 
 
