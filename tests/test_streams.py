@@ -614,6 +614,7 @@ def _readgroup_when(port, op, setup=()):
 
 @pytest.mark.parametrize('op,setup', [
     (('SET', 'k', 'x'), ()),
+    (('MSET', 'a', '1', 'k', 'x'), ()),
     (('DEL', 'k'), ()),
     (('EXPIRE', 'k', '0'), ()),
     (('FLUSHALL',), ()),

@@ -308,9 +308,9 @@ def mset(c, argv):
     notify = server.notify_flags
     lru = db.lru
     if (not notify and not db.watched and not db.expires and db.scan_index is None
-            and lru.__class__ is dict):
-        # Nothing to notify, signal, index or un-expire per key (and LRU
-        # clocks, not LFU counters): what db.set does, at C speed.
+            and not db.blocking_keys and lru.__class__ is dict):
+        # Nothing to notify, signal, index, un-expire or wake per key (and
+        # LRU clocks, not LFU counters): what db.set does, at C speed.
         mset_pairs(db.data, lru, argv, db.lruclock)
     else:
         for i in range(1, len(argv), 2):
