@@ -31,9 +31,8 @@ def _fcall(c, argv, ro):
     if numkeys < 0:
         return b"-ERR Number of keys can't be negative\r\n"
     try:
-        reply, counted = host.run(c, host.functions.lua(), fn.func, fn.name,
-                                  argv[3:3 + numkeys], argv[3 + numkeys:], fn.flags, ro, False,
-                                  argv)
+        reply, counted = host.run(c, host.functions.lua(), fn.func, fn.name, argv, numkeys,
+                                  fn.flags, ro, False)
     except ScriptError as e:
         return e.reply
     return reply_uncounted(c, argv, reply) if counted else reply

@@ -443,7 +443,7 @@ def invalid_expire(cmdname):
 def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
     key = argv[1]
     # Redis checks the options before the time.
-    flags = parse_expire_flags(argv, 3)
+    flags = parse_expire_flags(argv, 3) if len(argv) > 3 else None
     if isinstance(flags, bytes):
         return flags
     when = string2ll(argv[2])
@@ -480,7 +480,7 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
             server.notify(G, b'del', key, db.id)
         return ONE
     db.set_expire(key, when)
-    if argv[0].lower() != b'pexpireat':
+    if cmdname != b'pexpireat':
         # As Redis rewrites the command and its time argument: the options
         # after it stay.
         c.propagate_argv = [[b'PEXPIREAT', key, b'%d' % when] + argv[3:]]

@@ -97,8 +97,8 @@ def _eval(c, argv, evalsha, ro):
     else:
         sha, script = create_script(host, argv[1])
     try:
-        reply, counted = host.run(c, host.eval_lua(), script.func, sha, argv[3:3 + numkeys],
-                                  argv[3 + numkeys:], script.flags, ro, True)
+        reply, counted = host.run(c, host.eval_lua(), script.func, sha, argv, numkeys,
+                                  script.flags, ro, True)
     except ScriptError as e:
         return e.reply
     return reply_uncounted(c, argv, reply) if counted else reply
@@ -137,7 +137,23 @@ def eval_(c, argv):
 
 @command('evalsha')
 def evalsha(c, argv):
-    return _eval(c, argv, True, False)
+    # _eval's EVALSHA, spelled out: the common script call.
+    numkeys = SMALL_INTS.get(argv[2])
+    if numkeys is None:
+        return _eval(c, argv, True, False)
+    if numkeys > len(argv) - 3:
+        return b"-ERR Number of keys can't be greater than number of args\r\n"
+    host = c.server.scripting
+    sha = argv[1].lower()
+    script = host.scripts.get(sha)
+    if script is None:
+        return NOSCRIPT_ERR
+    try:
+        reply, counted = host.run(c, host.eval_state or host.eval_lua(), script.func, sha,
+                                  argv, numkeys, script.flags, False, True)
+    except ScriptError as e:
+        return e.reply
+    return reply_uncounted(c, argv, reply) if counted else reply
 
 
 @command('eval_ro')

@@ -42,7 +42,6 @@ filter refuses every attribute, and no ``python`` module is registered.
 
 import hashlib
 import math
-import time
 
 import lupa.lua51 as lupa
 
@@ -475,14 +474,15 @@ local function toresp(v, resp, sresp)
   return concat(out), ignore
 end
 
--- Runs a compiled script: (true, value, nil) when the result is a string or
--- a number (Python encodes it), (true, reply bytes, ignore-stats) for the
--- rest, (false, error table, nil) on error. The script's RESP version is
--- asked for only when it matters (booleans).
+-- Runs a compiled script: the value alone when it is a string or a number
+-- (Python encodes it: one value is the cheapest to hand back), else (true,
+-- reply bytes, ignore-stats) for the rest, (false, error table, nil) on
+-- error. The script's RESP version is asked for only when it matters
+-- (booleans).
 local function finish(resp, ok, v)
   if ok then
     local t = type(v)
-    if t == 'string' or t == 'number' then return true, v, nil end
+    if t == 'string' or t == 'number' then return v end
     local sresp = 2
     if t == 'boolean' or t == 'table' then sresp = pysresp() end
     local out = {}
@@ -492,24 +492,34 @@ local function finish(resp, ok, v)
   return false, v, nil
 end
 
+-- KEYS and ARGV: new tables for every run, as Redis builds them.
 local function run(f, resp, nkeys, ...)
-  if select('#', ...) == nkeys then
+  local n = select('#', ...)
+  if n == nkeys then
     rawset(SG, 'KEYS', {...})
     rawset(SG, 'ARGV', {})
+  elseif nkeys == 0 then
+    rawset(SG, 'KEYS', {})
+    rawset(SG, 'ARGV', {...})
   else
     local all = {...}
     rawset(SG, 'KEYS', {unpack(all, 1, nkeys)})
-    rawset(SG, 'ARGV', {unpack(all, nkeys + 1)})
+    rawset(SG, 'ARGV', {unpack(all, nkeys + 1, n)})
   end
   -- (in_script is cleared on the line of the call: after a kill the hook
   -- fires on every new line, and must not raise here.)
   in_script = true local ok, v = xpcall(f, err_handler) in_script = false
+  if ok then
+    local t = type(v)
+    if t == 'string' or t == 'number' then return v end
+  end
   return finish(resp, ok, v)
 end
 
 local function call_function(f, resp, nkeys, ...)
+  local n = select('#', ...)
   local all = {...}
-  local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1)}
+  local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1, n)}
   local function call() return f(keys, args) end
   in_script = true local ok, v = xpcall(call, err_handler) in_script = false
   return finish(resp, ok, v)
@@ -553,6 +563,12 @@ local function load_library(code)
   if not ok then return nil, 'run', err end
   return true
 end
+
+-- lupa runs every call from Python with the runtime's debug.traceback as
+-- the error handler when a 'debug' global exists (a global lookup, a field
+-- lookup and two stack moves per call). Every call here catches its own
+-- errors (xpcall), and this chunk keeps its own reference (dbg).
+G.debug = nil
 
 return run, compile, call_function, toresp, load_library, protect, SG, ENV, reset_hook
 '''
@@ -641,26 +657,17 @@ def sha1hex(body):
 
 
 class RunContext:
-    """scriptRunCtx: one script invocation."""
-    __slots__ = ('caller', 'read_only', 'allow_oom', 'write_dirty', 'repl', 'resp',
-                 'start', 'funcname', 'eval_mode', 'killed', 'timedout', 'script_oom',
-                 'allow_cross_slot', 'argv', 'stale')
-
-    def __init__(self, caller, funcname, read_only, allow_oom, script_oom, eval_mode):
-        self.caller = caller
-        self.funcname = funcname
-        self.read_only = read_only
-        self.allow_oom = allow_oom
-        self.script_oom = script_oom
-        self.eval_mode = eval_mode
-        self.write_dirty = False
-        self.repl = 3
-        self.resp = 2
-        self.start = time.monotonic()
-        self.killed = False
-        self.timedout = False
-        self.argv = None
-        self.stale = False
+    """scriptRunCtx: one script invocation. ScriptHost.run sets who runs
+    what (caller, funcname, read_only, eval_mode, argv, start, guarded);
+    what most runs leave as it is (nothing written, REPL_ALL, not killed...)
+    is a class attribute: a run sets only what it changes."""
+    write_dirty = False
+    repl = 3
+    killed = False
+    timedout = False
+    stale = False
+    allow_oom = False
+    script_oom = False
 
 
 class LuaState:

@@ -26,11 +26,13 @@ swapped for a frozen one while a script runs, so the hot path pays nothing.
 """
 
 import time
+from time import monotonic
 
 from .. import db as db_module
 from .. import log
 from ..util import bytes_to_human
 from ..evict import OOM_ERR
+from ..resp import bulk
 from ..commands import DISPATCH
 from ..networking import Client
 from ..replication import REPL_CONNECTED
@@ -111,6 +113,9 @@ class ScriptHost:
         self.busy = None
         self.functions = Functions(self)
         self.frozen = _FrozenClock(0)
+        # What redis.call found plain (no container, not noscript), by the
+        # name as scripts spell it: lua_call's one lookup.
+        self.plain = {}
 
     # -- the EVAL state --------------------------------------------------------
 
@@ -201,17 +206,33 @@ class ScriptHost:
             allow_oom = False
         return read_only, allow_oom, script_oom
 
-    def run(self, c, state, func, funcname, keys, args, flags, ro, eval_mode, argv=None):
-        """Run a compiled script (or a function) for client ``c``; returns
-        the reply (bytes) and whether an error reply is already counted."""
+    def run(self, c, state, func, funcname, argv, numkeys, flags, ro, eval_mode):
+        """Run a compiled script (or a function) for client ``c``: its keys
+        are argv[3:3 + numkeys], its arguments the rest of argv. Returns the
+        reply (bytes) and whether an error reply is already counted."""
         server = self.server
         if flags & EVAL_COMPAT_MODE and not server.config.maxmemory and not server.masterhost:
-            ctx = RunContext(c, funcname, ro, False, False, eval_mode)   # (nothing to check)
+            ctx = RunContext()     # (nothing to check)
+            ctx.caller = c
+            ctx.funcname = funcname
+            ctx.read_only = ro
+            ctx.eval_mode = eval_mode
+            ctx.argv = argv
+            ctx.start = monotonic()
+            ctx.guarded = ro or c.user.restricted
         else:
             read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
-            ctx = RunContext(c, funcname, read_only, allow_oom, script_oom, eval_mode)
+            ctx = RunContext()
+            ctx.caller = c
+            ctx.funcname = funcname
+            ctx.read_only = read_only
+            ctx.eval_mode = eval_mode
+            ctx.argv = argv
+            ctx.start = monotonic()
+            ctx.allow_oom = allow_oom
+            ctx.script_oom = script_oom
             ctx.stale = self.running_stale()
-        ctx.argv = argv
+            ctx.guarded = read_only or script_oom or ctx.stale or c.user.restricted
         sc = self.client
         if sc is None:
             sc = self.script_client()
@@ -227,34 +248,40 @@ class ScriptHost:
         db_module.clock = frozen
         try:
             if eval_mode:
-                ok, reply, ignore = state.run(func, c.resp, len(keys), *keys, *args)
+                res = state.run(func, c.resp, numkeys, *argv[3:])
             else:
-                ok, reply, ignore = state.call_function(func, c.resp, len(keys), *keys, *args)
+                res = state.call_function(func, c.resp, numkeys, *argv[3:])
         finally:
             db_module.clock = clock
             server.in_exec = prev_in_exec
             self.ctx = None
             self.state = prev_state
-            if ctx.killed:
-                state.reset_hook()      # (a kill left it firing on every line)
-            if ctx.timedout and self.busy is not None:
-                self.busy.end()
+            if ctx.killed or ctx.timedout:
+                self.end_run(ctx, state)
         # Never the EVAL itself: its effects were queued (preventCommandPropagation).
         c.propagate_argv = []
-        if ignore is None:
-            if not ok:
-                reply, ignore = script_error_reply(reply, funcname)
-                return reply, ignore
-            # A string or a number: Redis's bulk or integer reply.
-            if type(reply) is bytes:
-                return b'$%d\r\n%s\r\n' % (len(reply), reply), False
-            if type(reply) is float and (reply != reply or reply in (INF, -INF)):
-                reply = -(1 << 63)      # (long long)NaN/inf, as C gives on x86-64
-            reply = int(reply)
-            if not -(1 << 63) <= reply < 1 << 63:
-                reply = -(1 << 63)      # (an out of range double, likewise)
-            return b':%d\r\n' % reply, False
+        t = type(res)
+        # A string or a number: Redis's bulk or integer reply.
+        if t is bytes:
+            return bulk(res), False
+        if t is not tuple:
+            if t is float and (res != res or res in (INF, -INF)):
+                res = -(1 << 63)      # (long long)NaN/inf, as C gives on x86-64
+            res = int(res)
+            if not -(1 << 63) <= res < 1 << 63:
+                res = -(1 << 63)      # (an out of range double, likewise)
+            return b':%d\r\n' % res, False
+        ok, reply, ignore = res
+        if not ok:
+            return script_error_reply(reply, funcname)
         return reply, ignore
+
+    def end_run(self, ctx, state):
+        """After a run that was killed or timed out: what it leaves to undo."""
+        if ctx.killed:
+            state.reset_hook()      # (a kill left it firing on every line)
+        if ctx.timedout and self.busy is not None:
+            self.busy.end()
 
     def route_propagation(self, ops, wrap):
         """Server.flush_propagation while some operations are Routed."""
@@ -277,7 +304,13 @@ class ScriptHost:
 
     def lua_call(self, *args):
         """redis.call (luaRedisGenericCommand + scriptCall): the command's
-        reply as a Lua value; an error raises (ScriptRaise: luaError)."""
+        reply as a Lua value; an error raises (ScriptRaise: luaError).
+
+        The common call, a plain command (no container, not noscript) with
+        the right arity in a run nothing else restricts (``ctx.guarded``:
+        read-only, stale, out of memory at the start, or a restricted
+        user), is checked here; anything else by ``_checked``, in Redis's
+        order."""
         ctx = self.ctx
         if ctx is None:
             raise ScriptRaise(b'ERR redis.call/pcall can only be called inside a script '
@@ -287,6 +320,56 @@ class ScriptHost:
             if type(a) is not bytes:
                 argv = _lua_args(argv)
                 break
+        cmd = self.plain.get(argv[0]) if argv else None
+        if cmd is None or ctx.guarded or not cmd.min_args <= len(argv) <= cmd.max_args:
+            cmd = self._checked(ctx, argv)
+        elif cmd.is_write and not ctx.write_dirty:
+            server = self.server
+            if (server.masterhost and server.config.replica_read_only
+                    and not ctx.caller.is_master):
+                self._refuse(cmd, READONLY_ERR)
+            if server.write_denied_reason is not None:
+                self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+            ctx.write_dirty = True
+        c = self.client
+        server = self.server
+        repl = ctx.repl
+        if repl == 3:
+            server.call(c, cmd, argv)
+        else:
+            pending = server.also_propagated
+            queued = len(pending)
+            server.call(c, cmd, argv)
+            pending = server.also_propagated
+            if repl == 0:
+                del pending[queued:]
+            elif len(pending) > queued:
+                pending[queued:] = [Routed((dbid, argv, repl)) for dbid, argv in pending[queued:]]
+                server.propagation_router = self.route_propagation
+        out = c.out
+        if len(out) == 1:
+            reply = out[0]
+            out.clear()
+        elif out:
+            reply = b''.join(out)
+            out.clear()
+        else:
+            return None
+        first = reply[0]
+        if first == 36:     # '$': the common bulk reply, cut out
+            if reply[1] != 45:
+                return reply[reply.index(b'\n') + 1:-2]
+            return False
+        if first == 58:     # ':'
+            return int(reply[1:-2])
+        ok, value = reply_to_lua(self.state, reply)
+        if ok:
+            return value
+        raise ScriptRaise(value, True)
+
+    def _checked(self, ctx, argv):
+        """scriptCall's checks, in Redis's order: the command to run, or a
+        refusal raised."""
         if not argv:
             raise ScriptRaise(b'ERR Please specify at least one argument for this redis lib '
                               b'call')
@@ -326,30 +409,10 @@ class ScriptHost:
             self._refuse(cmd, OOM_ERR.rstrip(b'\r\n'))
         if cmd.is_write:
             ctx.write_dirty = True
-        c = self.client
-        pending = server.also_propagated
-        queued = len(pending)
-        server.call(c, cmd, argv)
-        repl = ctx.repl
-        if repl != 3:
-            pending = server.also_propagated
-            if repl == 0:
-                del pending[queued:]
-            elif len(pending) > queued:
-                pending[queued:] = [Routed((dbid, argv, repl)) for dbid, argv in pending[queued:]]
-                server.propagation_router = self.route_propagation
-        out = c.out
-        reply = out[0] if len(out) == 1 else b''.join(out)
-        out.clear()
-        if not reply:
-            return None
-        first = reply[0]
-        if first == 36 and reply[1] != 45:      # '$': the common bulk reply
-            return reply[reply.index(b'\n') + 1:-2]
-        ok, value = reply_to_lua(self.state, reply)
-        if ok:
-            return value
-        raise ScriptRaise(value, True)
+        if (cmd.subcommands is None and 'noscript' not in cmd.flags
+                and len(self.plain) < 1000):
+            self.plain[argv[0]] = cmd
+        return cmd
 
     def lua_pcall(self, *args):
         """redis.pcall: as redis.call, an error returned as its table."""
