@@ -2,8 +2,8 @@
 
 Four redis-benchmark runs of arbitrary commands at -P 16 with 50 clients,
 with benchmarks/compare.py's machinery (both servers started side by side
-with the same arguments, the order alternating between rounds, the best
-requests/s of each kept):
+with the same arguments, the order alternating between rounds; every run is
+printed and the ratio is of the medians):
 
     XADD        XADD mystream * field value
     XRANGE_100  XRANGE xr - + COUNT 100        (xr prefilled with 100 entries)
@@ -12,7 +12,7 @@ requests/s of each kept):
                 (geosearch prefilled with 1000 points around Sicily, ~60 of
                 them within the radius)
 
-    python benchmarks/streams_geo.py                 # -n 200000, 2 rounds
+    python benchmarks/streams_geo.py                 # -n 200000, 3 rounds
     python benchmarks/streams_geo.py -n 100000 --rounds 3 -t xadd,geosearch
 """
 
@@ -23,6 +23,7 @@ import os
 import random
 import shlex
 import socket
+import statistics
 import subprocess
 import sys
 
@@ -81,14 +82,14 @@ def main():
     ap.add_argument('-P', '--pipeline', type=int, default=16)
     ap.add_argument('-n', '--requests', type=int, default=200000)
     ap.add_argument('-c', '--clients', type=int, default=50)
-    ap.add_argument('--rounds', type=int, default=2)
+    ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--server-args', default='', help='extra arguments for both servers')
     args = ap.parse_args()
     tests = args.tests.split(',')
     extra = shlex.split(args.server_args)
     ours, our_port = start('pyredis', extra)
     theirs, their_port = start('redis', extra)
-    best = {t: {'pyredis': 0.0, 'redis': 0.0} for t in tests}
+    runs = {t: {'pyredis': [], 'redis': []} for t in tests}
     try:
         for r in range(args.rounds):
             order = [('pyredis', our_port), ('redis', their_port)]
@@ -100,20 +101,22 @@ def main():
             for test in tests:
                 for kind, port in order:
                     rps = run_test(port, test, args.requests, args.clients, args.pipeline)
-                    best[test][kind] = max(best[test][kind], rps)
+                    runs[test][kind].append(rps)
                 order.reverse()
     finally:
         for p in (ours, theirs):
             p.terminate()
             p.wait()
-    print('%-12s %4s %12s %12s %7s %7s' % ('test', '-P', 'pyredis rps', 'redis rps', 'ratio',
-                                          'target'))
+    print('%-12s %4s %-28s %-28s %7s %7s' % ('test', '-P', 'pyredis runs (rps)',
+                                              'redis runs (rps)', 'ratio', 'target'))
     for test in tests:
-        b = best[test]
-        ratio = b['pyredis'] / b['redis'] if b['redis'] else 0.0
+        ours_runs, theirs_runs = runs[test]['pyredis'], runs[test]['redis']
+        mine, other = statistics.median(ours_runs), statistics.median(theirs_runs)
+        ratio = mine / other if other else 0.0
         target = TARGETS[test]
-        print('%-12s %4d %12.0f %12.0f %7.2f %7s' % (
-            test.upper(), args.pipeline, b['pyredis'], b['redis'], ratio,
+        print('%-12s %4d %-28s %-28s %7.2f %7s' % (
+            test.upper(), args.pipeline, ' '.join('%.0f' % x for x in ours_runs),
+            ' '.join('%.0f' % x for x in theirs_runs), ratio,
             ('>=%.2f' % target) + ('' if ratio >= target else ' !')))
 
 
