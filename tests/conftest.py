@@ -25,6 +25,17 @@ compileall.compile_dir(os.path.join(os.path.dirname(os.path.dirname(os.path.absp
                                     'pyredis'), quiet=1)
 
 
+@pytest.fixture(autouse=True)
+def _real_clock_after_each_test():
+    """The server clock belongs to the process (pyredis.clock): a test that
+    moves it for its embedded servers must not leave later tests (which
+    compute expiries with the real time) in its future."""
+    yield
+    from pyredis import clock
+    if clock.frozen() or clock.offset():
+        clock.reset()
+
+
 @pytest.fixture(scope='session')
 def _session_pyredis():
     srv = ServerProcess('pyredis')

@@ -178,7 +178,7 @@ def test_migrate_caches_connections_and_closes_idle_ones():
                 wait_for(lambda: _stat(stats, 'connected_clients') == 1 and
                          not src.server.migrate_sockets.cache, 10, what='the idle close')
             finally:
-                clock.resume()
+                clock.reset()
     finally:
         dst.stop()
 
