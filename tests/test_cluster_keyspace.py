@@ -506,3 +506,30 @@ def test_shard_subscribers_are_dropped_when_the_slot_goes():
             st.add_slot(st.myself, SLOT_B)
     finally:
         s.stop()
+
+
+def test_script_calls_are_routed_as_redis(oracle, py):
+    """scriptVerifyClusterState: a redis.call to a key of another node, or
+    of another slot than the script's keys, is refused (unless the script
+    declares allow-cross-slot-keys); no-cluster scripts do not run."""
+    s = py[0]
+    here, there = 'b', 'a'      # slot 3300 (node A: here) and 15495 (node B)
+    assert slots.keyslot(b'b') < 8192 <= slots.keyslot(b'a')
+    conns = _both(oracle[0], s)
+    for cmd in (
+            ('EVAL', "return redis.call('GET', KEYS[1])", '1', here),
+            ('EVAL', "return redis.call('GET', ARGV[1])", '0', there),
+            ('EVAL', "return redis.pcall('GET', ARGV[1])", '0', there),
+            ('EVAL', "return redis.call('SET', ARGV[1], 'x')", '0', here),
+            ('EVAL', "redis.call('SET', KEYS[1], 'x'); return redis.call('GET', ARGV[1])",
+             '1', here, 'c'),
+            ('EVAL', "#!lua flags=allow-cross-slot-keys\n"
+                     "redis.call('SET', KEYS[1], 'x'); return redis.call('GET', ARGV[1])",
+             '1', here, 'c'),
+            ('EVAL', "#!lua\n"
+                     "redis.call('SET', KEYS[1], 'x'); return redis.call('GET', ARGV[1])",
+             '1', here, 'c'),
+            ('EVAL', "#!lua flags=no-cluster\nreturn 1", '0'),
+            ('EVAL', "#!lua\nreturn redis.call('GET', ARGV[1])", '0', there),
+            ('DEL', here, 'c')):
+        _same(conns, *cmd)

@@ -668,6 +668,8 @@ class RunContext:
     stale = False
     allow_oom = False
     script_oom = False
+    cluster = False         # cluster mode: each call checked (routing.script_check)
+    allow_cross_slot = False
 
 
 class LuaState:

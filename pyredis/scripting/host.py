@@ -37,7 +37,8 @@ from ..commands import DISPATCH
 from ..networking import Client
 from ..replication import REPL_CONNECTED
 from .functions import Functions
-from .engine import (ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE, NO_WRITES, LuaState,
+from .engine import (ALLOW_CROSS_SLOT, ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE, NO_CLUSTER,
+                     NO_WRITES, LuaState,
                      RunContext, ScriptRaise, log_level, lookup_for_script, lua_tonumber,
                      lua_tostring, reply_to_lua, script_error_reply)
 from .. import clock
@@ -180,6 +181,9 @@ class ScriptHost:
         (read only, allow-oom, out of memory at the start)."""
         server = self.server
         config = server.config
+        if not flags & EVAL_COMPAT_MODE and flags & NO_CLUSTER and server.cluster is not None:
+            raise ScriptError(b"-ERR Can not run script on cluster, 'no-cluster' flag is "
+                              b"set.\r\n")
         if self.running_stale() and not caller.is_master and (
                 flags & EVAL_COMPAT_MODE or not flags & ALLOW_STALE):
             raise ScriptError(MASTERDOWN_ERR)
@@ -211,7 +215,8 @@ class ScriptHost:
         are argv[3:3 + numkeys], its arguments the rest of argv. Returns the
         reply (bytes) and whether an error reply is already counted."""
         server = self.server
-        if flags & EVAL_COMPAT_MODE and not server.config.maxmemory and not server.masterhost:
+        if (flags & EVAL_COMPAT_MODE and not server.config.maxmemory and not server.masterhost
+                and server.cluster is None):
             ctx = RunContext()     # (nothing to check)
             ctx.caller = c
             ctx.funcname = funcname
@@ -233,6 +238,11 @@ class ScriptHost:
             ctx.script_oom = script_oom
             ctx.stale = self.running_stale()
             ctx.guarded = read_only or script_oom or ctx.stale or c.user.restricted
+            if server.cluster is not None:
+                # Every call is checked against the slots (scriptVerifyClusterState).
+                ctx.cluster = ctx.guarded = True
+                # (EVAL scripts without a shebang keep 6.x's cross-slot access.)
+                ctx.allow_cross_slot = bool(flags & (ALLOW_CROSS_SLOT | EVAL_COMPAT_MODE))
         sc = self.client
         if sc is None:
             sc = self.script_client()
@@ -409,6 +419,11 @@ class ScriptHost:
             self._refuse(cmd, OOM_ERR.rstrip(b'\r\n'))
         if cmd.is_write:
             ctx.write_dirty = True
+        if ctx.cluster:
+            err = server.cluster_router.script_check(ctx.caller, cmd, argv,
+                                                     ctx.allow_cross_slot)
+            if err is not None:
+                self._refuse(cmd, err)
         if (cmd.subcommands is None and 'noscript' not in cmd.flags
                 and len(self.plain) < 1000):
             self.plain[argv[0]] = cmd
