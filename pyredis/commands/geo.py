@@ -20,7 +20,7 @@ from . import zsets as _zsets
 from .. import geohash as gh
 from ..notify import NotifyFlags
 from ..resp import (EMPTY_ARRAY, NULL_ARRAY, NULL_BULK, NULL3, NOT_FLOAT_ERR, NOT_INT_ERR,
-                    ONE, SYNTAX_ERR, ZERO, error, integer)
+                    ONE, SYNTAX_ERR, ZERO, bulk, error, integer)
 from ..util import string2ll
 from ..values import ZSET
 from ..zset import ZSet
@@ -380,8 +380,7 @@ def _georadius(c, argv, src_index, flags):
         r = c.resp
         opts = withdist + withcoords + withhash
         if not opts:
-            return b'*%d\r\n' % returned + b''.join(
-                [b'$%d\r\n%s\r\n' % (len(p[1]), p[1]) for p in points[:returned]])
+            return b'*%d\r\n' % returned + b''.join([bulk(p[1]) for p in points[:returned]])
         out = [b'*%d\r\n' % returned]
         for d, member, score, lon, lat in points[:returned]:
             if opts:
