@@ -99,7 +99,8 @@ def _psync(port):
     conn.call('REPLCONF', 'capa', 'psync2')
     conn.send_command('PSYNC', '?', '-1')
     assert _readline(conn).startswith(b'+FULLRESYNC ')
-    size = int(_readline(conn)[1:])
+    # A master sends bare newlines as keepalives until the RDB is ready.
+    size = int(_readline(conn).lstrip(b'\n')[1:])
     _readexact(conn, size)
     return conn
 
