@@ -51,6 +51,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "lpcommon.h"
 #include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -358,68 +359,6 @@ static int buf_reserve(Buf *b, size_t extra)
     b->p = p;
     b->cap = cap;
     return 0;
-}
-
-/* string2ll: canonical decimal int64 only. */
-static int parse_int64(const unsigned char *s, size_t len, int64_t *out)
-{
-    if (len == 0 || len > 20)
-        return 0;
-    if (len == 1 && s[0] == '0') {
-        *out = 0;
-        return 1;
-    }
-    int neg = 0;
-    if (*s == '-') {
-        neg = 1;
-        s++;
-        len--;
-        if (!len)
-            return 0;
-    }
-    if (*s < '1' || *s > '9')
-        return 0;
-    uint64_t v = 0;
-    for (; len; len--, s++) {
-        if (*s < '0' || *s > '9')
-            return 0;
-        unsigned d = *s - '0';
-        if (v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    if (neg) {
-        if (v > (uint64_t)INT64_MAX + 1)
-            return 0;
-        *out = (int64_t)(0 - v);
-    } else {
-        if (v > (uint64_t)INT64_MAX)
-            return 0;
-        *out = (int64_t)v;
-    }
-    return 1;
-}
-
-static size_t backlen_size(size_t n)
-{
-    if (n <= 127) return 1;
-    if (n < 16383) return 2;
-    if (n < 2097151) return 3;
-    if (n < 268435455) return 4;
-    return 5;
-}
-
-static void put_backlen(unsigned char *p, size_t n)
-{
-    size_t k = backlen_size(n);
-    /* Most significant 7-bit group first; all but the first carry bit 7. */
-    for (size_t i = 0; i < k; i++) {
-        size_t shift = 7 * (k - 1 - i);
-        unsigned char b = (unsigned char)((n >> shift) & 127);
-        if (i > 0)
-            b |= 128;
-        p[i] = b;
-    }
 }
 
 static int lp_put_entry(Buf *b, const unsigned char *s, size_t n)
@@ -1428,59 +1367,6 @@ static PyObject *py_decimal(PyObject *self, PyObject *arg)
     return PyBytes_FromStringAndSize(buf, put_decimal(buf, v) - buf);
 }
 
-/* Redis's string2ll (util.c): the canonical decimal spelling of a signed
- * 64-bit integer only - no sign but '-', no leading zeros, no "-0", no
- * spaces, at most 20 characters. 1 on success. */
-static int string2ll(const char *s, Py_ssize_t slen, long long *value)
-{
-    const char *p = s;
-    Py_ssize_t plen = 0;
-    int negative = 0;
-    unsigned long long v;
-    if (slen == 0 || slen > 20)
-        return 0;
-    if (slen == 1 && p[0] == '0') {
-        *value = 0;
-        return 1;
-    }
-    if (p[0] == '-') {
-        negative = 1;
-        p++;
-        plen++;
-        if (plen == slen)
-            return 0;
-    }
-    if (p[0] >= '1' && p[0] <= '9') {
-        v = (unsigned long long)(p[0] - '0');
-        p++;
-        plen++;
-    } else {
-        return 0;
-    }
-    while (plen < slen && p[0] >= '0' && p[0] <= '9') {
-        if (v > ULLONG_MAX / 10)
-            return 0;
-        v *= 10;
-        if (v > ULLONG_MAX - (unsigned long long)(p[0] - '0'))
-            return 0;
-        v += (unsigned long long)(p[0] - '0');
-        p++;
-        plen++;
-    }
-    if (plen < slen)
-        return 0;
-    if (negative) {
-        if (v > (unsigned long long)LLONG_MAX + 1)
-            return 0;
-        *value = (long long)(0ULL - v);
-    } else {
-        if (v > (unsigned long long)LLONG_MAX)
-            return 0;
-        *value = (long long)v;
-    }
-    return 1;
-}
-
 /* incr_value(value, by) -> (new_value, reply) | None | False
  *
  * INCR/DECR/INCRBY/DECRBY on a string value (bytes): the new value as
@@ -1497,8 +1383,9 @@ static PyObject *py_incr_value(PyObject *self, PyObject *const *args, Py_ssize_t
     long long by = PyLong_AsLongLong(args[1]);
     if (by == -1 && PyErr_Occurred())
         return NULL;
-    long long cur;
-    if (!string2ll(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), &cur))
+    int64_t cur;
+    if (!parse_int64((const unsigned char *)PyBytes_AS_STRING(args[0]),
+                     (size_t)PyBytes_GET_SIZE(args[0]), &cur))
         Py_RETURN_NONE;
     if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
             (by > 0 && cur > 0 && by > LLONG_MAX - cur))
