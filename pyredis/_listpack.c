@@ -1579,6 +1579,30 @@ static PyObject *ql_nodes(QuickList *q, PyObject *unused)
     return out;
 }
 
+/* node_sizes(limit) -> the listpack byte size of the first ``limit`` nodes
+ * (all of them when limit <= 0): what MEMORY USAGE samples, without copying
+ * the nodes' bytes as nodes() does. */
+static PyObject *ql_node_sizes(QuickList *q, PyObject *arg)
+{
+    Py_ssize_t limit = PyLong_AsSsize_t(arg);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    if (limit <= 0 || limit > q->nnodes)
+        limit = q->nnodes;
+    PyObject *out = PyList_New(limit);
+    if (!out)
+        return NULL;
+    for (Py_ssize_t j = 0; j < limit; j++) {
+        PyObject *n = PyLong_FromSize_t(lp_total(QNODE(q, j)->lp));
+        if (!n) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, j, n);
+    }
+    return out;
+}
+
 static PyObject *ql_node_count(QuickList *q, PyObject *unused)
 {
     return PyLong_FromSsize_t(q->nnodes);
@@ -1737,6 +1761,8 @@ static PyMethodDef ql_methods[] = {
     {"nodes", (PyCFunction)ql_nodes, METH_NOARGS, "each node's listpack bytes"},
     {"append_node", (PyCFunction)ql_append_node, METH_O, "append_node(listpack): a new tail node"},
     {"node_count", (PyCFunction)ql_node_count, METH_NOARGS, "number of nodes"},
+    {"node_sizes", (PyCFunction)ql_node_sizes, METH_O,
+     "node_sizes(limit): listpack bytes of the first limit nodes (all if <= 0)"},
     {"__reversed__", (PyCFunction)ql_reversed, METH_NOARGS, NULL},
     {"__sizeof__", (PyCFunction)ql_sizeof, METH_NOARGS, NULL},
     {"__reduce__", (PyCFunction)ql_reduce, METH_NOARGS, NULL},
