@@ -4,8 +4,9 @@ Each of --clients connections (threads, raw sockets) sends pipelines of
 --pipeline GETs of one key and reads the replies, for --seconds; the same
 run with every connection in CLIENT TRACKING on (RESP2, no redirect: the
 keys are remembered, nothing is sent back) gives the ratio tracking /
-plain. pyredis gates every command while a client tracks (tracking.py), so
-the ratio is the cost of that path.
+plain. A tracking client's commands run on pyredis's trusted request path
+(run_requests, with tracking.py's after_call/after_command and the C
+remember_keys), so the ratio is the cost of remembering the keys.
 
     python benchmarks/tracking_bench.py [--seconds 3] [--clients 4] [--pipeline 16]
 """

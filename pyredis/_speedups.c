@@ -30,6 +30,8 @@
  *       the trusted request path's loop over those requests: the one
  *       inlined copy of Server.call's common case (see the function)
  *   set_command_names({name: name})   the command names it hands out
+ *   remember_keys(table, cid, argv, first, last, step) -> int
+ *       CLIENT TRACKING's table: a read's keys remembered for a client
  *   integer_reply(n) -> bytes   b':%d\r\n' % n      (n a 64-bit integer)
  *   decimal(n) -> bytes         b'%d' % n
  *   mset_pairs(data, lru, argv, clock)   MSET's stores, data[k] = v, lru[k] = clock
@@ -1501,7 +1503,10 @@ static PyObject *s_server, *s_dispatch, *s_out, *s_gated, *s_closing, *s_paused_
                 *s_oom_passes, *s_propagate_targets, *s_dirty, *s_propagate_argv,
                 *s_also_propagated, *s_error_replied, *s_failed_calls, *s_internal_error,
                 *s_propagate_inline, *s_duration, *s_calls, *s_last_cmd, *s_slow_ns,
-                *s_slow_run, *s_reply, *s_append, *s_latency_tracking;
+                *s_slow_run, *s_reply, *s_append, *s_latency_tracking, *s_tracked, *s_id,
+                *s_tracking, *s_current_client, *s_table, *s_finders, *s_fast_state, *s_items,
+                *s_limit, *s_after_call, *s_after_command, *s_pending, *s_flush_pending,
+                *s_config, *s_max_keys;
 
 static long long monotonic_ns(void)
 {
@@ -1618,6 +1623,236 @@ static int end_run(PyObject *client, PyObject *server, PyObject *cmd, long long 
     return 0;
 }
 
+/* -- CLIENT TRACKING on the trusted path ------------------------------------------
+ *
+ * remember_keys(table, cid, argv, first, last, step) -> added
+ *   table[argv[pos]][cid] = None for pos in range(first, last + 1, step)
+ *   (last < 0 counts from the end, as the legacy key positions do; positions
+ *   past argv are left out); returns how many keys' sets cid was added to.
+ *   tracking.py's after_call puts a read's keys in the tracking table with
+ *   it, and run_requests does for a tracking client's reads.
+ *
+ * What a tracking client's command entails besides call()'s common case is
+ * tracking.py's: run_requests only asks it (Tracking.fast_state: are reads
+ * remembered now, must after_command follow every command), looks up the
+ * command's key finder there (Tracking.finders: a (first, last, step) range
+ * is done here with remember_keys; anything else, or a command not seen yet,
+ * is Tracking.after_call's), and calls Tracking.after_command when a message
+ * waits for the client's reply (pending, flush_pending) or that state says
+ * so. The client is server.current_client while its requests run, as
+ * process_command makes it. */
+
+static Py_ssize_t remember_range(PyObject *table, PyObject *cid, PyObject *argv,
+                                 Py_ssize_t first, Py_ssize_t last, Py_ssize_t step)
+{
+    if (!PyDict_Check(table) || step < 1) {
+        PyErr_SetString(PyExc_ValueError, "remember_keys(dict, cid, argv, first, last, step >= 1)");
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(argv, "remember_keys: argv must be a sequence");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq), added = 0;
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    if (last < 0)
+        last += n;
+    if (last > n - 1)
+        last = n - 1;
+    for (Py_ssize_t pos = first < 0 ? 0 : first; pos <= last; pos += step) {
+        PyObject *key = items[pos];
+        PyObject *ids = PyDict_GetItemWithError(table, key);
+        if (ids == NULL) {
+            if (PyErr_Occurred())
+                goto error;
+            ids = PyDict_New();
+            if (ids == NULL)
+                goto error;
+            int r = PyDict_SetItem(table, key, ids);
+            Py_DECREF(ids);     /* (the table holds it) */
+            if (r < 0)
+                goto error;
+        }
+        int has = PyDict_Contains(ids, cid);
+        if (has < 0)
+            goto error;
+        if (!has) {
+            if (PyDict_SetItem(ids, cid, Py_None) < 0)
+                goto error;
+            added++;
+        }
+    }
+    Py_DECREF(seq);
+    return added;
+error:
+    Py_DECREF(seq);
+    return -1;
+}
+
+static PyObject *py_remember_keys(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "remember_keys(table, cid, argv, first, last, step)");
+        return NULL;
+    }
+    Py_ssize_t first = PyLong_AsSsize_t(args[3]), last = PyLong_AsSsize_t(args[4]),
+               step = PyLong_AsSsize_t(args[5]);
+    if (PyErr_Occurred())
+        return NULL;
+    Py_ssize_t added = remember_range(args[0], args[1], args[2], first, last, step);
+    return added < 0 ? NULL : PyLong_FromSsize_t(added);
+}
+
+/* A tracking client's state for one run_requests call; t is NULL when the
+ * client does not track (then nothing else is set). */
+typedef struct {
+    PyObject *t;                /* its tracking.ClientTracking */
+    PyObject *server, *tracking, *cid, *table, *finders, *previous;
+    long long limit;            /* tracking-table-max-keys */
+    int remember, always;       /* Tracking.fast_state */
+} Tracked;
+
+/* table, finders and fast_state, again after tracking.py ran. */
+static int tracked_refresh(Tracked *tr)
+{
+    PyObject *table = PyObject_GetAttr(tr->tracking, s_table);
+    PyObject *finders = table ? PyObject_GetAttr(tr->tracking, s_finders) : NULL;
+    PyObject *st = finders ? PyObject_CallMethodOneArg(tr->tracking, s_fast_state, tr->t) : NULL;
+    Py_XSETREF(tr->table, table);
+    Py_XSETREF(tr->finders, finders);
+    if (st == NULL)
+        return -1;
+    if (!PyDict_Check(table) || !PyDict_Check(finders) || !PyTuple_Check(st)
+            || PyTuple_GET_SIZE(st) != 2) {
+        Py_DECREF(st);
+        PyErr_SetString(PyExc_TypeError, "tracking: unexpected table, finders or fast_state");
+        return -1;
+    }
+    tr->remember = PyObject_IsTrue(PyTuple_GET_ITEM(st, 0));
+    tr->always = PyObject_IsTrue(PyTuple_GET_ITEM(st, 1));
+    Py_DECREF(st);
+    return tr->remember < 0 || tr->always < 0 ? -1 : 0;
+}
+
+/* Whether the client tracks (server.tracked holds its id): one dict size
+ * test for the others. */
+static int tracked_start(Tracked *tr, PyObject *server, PyObject *client)
+{
+    memset(tr, 0, sizeof(*tr));
+    PyObject *tracked = PyObject_GetAttr(server, s_tracked);
+    if (tracked == NULL)
+        return -1;
+    if (!PyDict_Check(tracked) || PyDict_GET_SIZE(tracked) == 0) {
+        Py_DECREF(tracked);
+        return 0;
+    }
+    PyObject *cid = PyObject_GetAttr(client, s_id);
+    PyObject *t = cid ? PyDict_GetItemWithError(tracked, cid) : NULL;
+    Py_XINCREF(t);
+    Py_DECREF(tracked);
+    if (t == NULL) {
+        Py_XDECREF(cid);
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    tr->t = t;
+    tr->cid = cid;
+    Py_INCREF(server);
+    tr->server = server;
+    tr->tracking = PyObject_GetAttr(server, s_tracking);
+    if (tr->tracking == NULL)
+        return -1;
+    PyObject *config = PyObject_GetAttr(server, s_config);
+    PyObject *limit = config ? PyObject_GetAttr(config, s_max_keys) : NULL;
+    Py_XDECREF(config);
+    if (limit == NULL)
+        return -1;
+    tr->limit = PyLong_AsLongLong(limit);
+    Py_DECREF(limit);
+    if (tr->limit == -1 && PyErr_Occurred())
+        return -1;
+    tr->previous = PyObject_GetAttr(server, s_current_client);
+    if (tr->previous == NULL || PyObject_SetAttr(server, s_current_client, client) < 0)
+        return -1;
+    return tracked_refresh(tr);
+}
+
+/* The end of the run: current_client put back, whatever error is pending. */
+static void tracked_end(Tracked *tr)
+{
+    if (tr->t == NULL)
+        return;
+    if (tr->previous != NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        if (PyObject_SetAttr(tr->server, s_current_client, tr->previous) < 0)
+            PyErr_WriteUnraisable(tr->server);
+        PyErr_Restore(type, value, tb);
+    }
+    Py_CLEAR(tr->t);
+    Py_CLEAR(tr->server);
+    Py_CLEAR(tr->tracking);
+    Py_CLEAR(tr->cid);
+    Py_CLEAR(tr->table);
+    Py_CLEAR(tr->finders);
+    Py_CLEAR(tr->previous);
+}
+
+/* After a tracking client's command (its reply queued): what call() and
+ * process_command do for it (tracking.py's after_call and after_command). */
+static int tracked_ran(Tracked *tr, PyObject *client, PyObject *cmd, PyObject *req)
+{
+    if (tr->remember) {
+        PyObject *f = PyDict_GetItemWithError(tr->finders, cmd);
+        if (f == NULL && PyErr_Occurred())
+            return -1;
+        if (f != NULL && PyTuple_CheckExact(f) && PyTuple_GET_SIZE(f) == 3) {
+            Py_ssize_t first = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0));
+            Py_ssize_t last = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
+            Py_ssize_t step = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 2));
+            if (PyErr_Occurred())
+                return -1;
+            Py_ssize_t added = remember_range(tr->table, tr->cid, req, first, last, step);
+            if (added < 0 || (added && attr_add(tr->tracking, s_items, added) < 0))
+                return -1;
+            if (tr->limit > 0 && PyDict_GET_SIZE(tr->table) > tr->limit) {
+                PyObject *lim = PyLong_FromLongLong(tr->limit);
+                PyObject *r = lim ? PyObject_CallMethodObjArgs(tr->tracking, s_limit, lim, NULL)
+                                  : NULL;
+                Py_XDECREF(lim);
+                if (r == NULL)
+                    return -1;
+                Py_DECREF(r);
+            }
+        } else if (f != Py_None) {
+            /* Keys found by the key specs, or a command not seen yet. */
+            PyObject *r = PyObject_CallMethodObjArgs(tr->tracking, s_after_call, client, cmd,
+                                                     req, NULL);
+            if (r == NULL)
+                return -1;
+            Py_DECREF(r);
+        }
+    }
+    int after = tr->always;
+    if (!after) {
+        PyObject *pending = PyObject_GetAttr(tr->tracking, s_pending);
+        if (pending == NULL)
+            return -1;
+        after = PyList_Check(pending) ? PyList_GET_SIZE(pending) > 0 : PyObject_IsTrue(pending);
+        Py_DECREF(pending);
+        if (after == 0)
+            after = attr_true(tr->tracking, s_flush_pending);
+        if (after < 0)
+            return -1;
+    }
+    if (after) {
+        PyObject *r = PyObject_CallMethodObjArgs(tr->tracking, s_after_command, client, cmd, NULL);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return tracked_refresh(tr);
+    }
+    return 0;
+}
+
 static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4 || !PyList_Check(args[1]) || rr_command_error == NULL) {
@@ -1644,9 +1879,13 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
     long long cur_min = 0, cur_max = -1, calls = 0;
     int cur_denyoom = 0, has_targets, status = 0;
     Py_ssize_t last = -1;   /* the index of the last request of the timed run */
+    Tracked tr;
 
+    tr.t = NULL;
     server = PyObject_GetAttr(client, s_server);
     if (server == NULL)
+        goto error;
+    if (tracked_start(&tr, server, client) < 0)
         goto error;
     /* The client's table (its user's), the reply list and whether anything
      * listens for propagation: none of them changes under an inline command
@@ -1838,6 +2077,8 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
                 Py_DECREF(r);
             }
         }
+        if (tr.t != NULL && tracked_ran(&tr, client, cmd, req) < 0)
+            goto error;
         int stop = slot_true(client, off_closing, s_closing);
         if (stop == 0)
             stop = slot_true(client, off_paused_reading, s_paused_reading);
@@ -1854,6 +2095,7 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
         goto error;
     result = Py_BuildValue("(ni)", i, status);
 error:
+    tracked_end(&tr);
     Py_XDECREF(server);
     Py_XDECREF(dispatch);
     Py_XDECREF(out);
@@ -1892,7 +2134,14 @@ static PyObject *py_set_request_context(PyObject *self, PyObject *args)
         INTERN(s_propagate_inline, "_propagate_inline"); INTERN(s_duration, "duration");
         INTERN(s_calls, "calls"); INTERN(s_last_cmd, "last_cmd"); INTERN(s_slow_ns, "slow_ns");
         INTERN(s_slow_run, "_slow_run"); INTERN(s_reply, "reply"); INTERN(s_append, "append");
-        INTERN(s_latency_tracking, "latency_tracking");
+        INTERN(s_latency_tracking, "latency_tracking"); INTERN(s_tracked, "tracked");
+        INTERN(s_id, "id"); INTERN(s_tracking, "tracking");
+        INTERN(s_current_client, "current_client"); INTERN(s_table, "table");
+        INTERN(s_finders, "finders"); INTERN(s_fast_state, "fast_state");
+        INTERN(s_items, "items"); INTERN(s_limit, "_limit"); INTERN(s_after_call, "after_call");
+        INTERN(s_after_command, "after_command"); INTERN(s_pending, "pending");
+        INTERN(s_flush_pending, "flush_pending"); INTERN(s_config, "config");
+        INTERN(s_max_keys, "tracking_table_max_keys");
 #undef INTERN
     }
     Py_INCREF(error);
@@ -2047,6 +2296,8 @@ static PyMethodDef methods[] = {
      "parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)"},
     {"run_requests", (PyCFunction)(void (*)(void))py_run_requests, METH_FASTCALL,
      "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
+    {"remember_keys", (PyCFunction)(void (*)(void))py_remember_keys, METH_FASTCALL,
+     "remember_keys(table, cid, argv, first, last, step) -> how many keys' sets cid joined"},
     {"set_request_context", py_set_request_context, METH_VARARGS,
      "set_request_context(CommandError, Replies, hdr.record, Client) -> None"},
     {NULL, NULL, 0, NULL}

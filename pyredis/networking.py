@@ -194,7 +194,7 @@ class Client(asyncio.Protocol):
         self.gated = bool(self.server.gated or not self.authenticated or self.multi is not None
                           or self.subscriptions or self.psubscriptions
                           or self.ssubscriptions or self.reply_mode
-                          or self.is_master or self.id in self.server.tracked)
+                          or self.is_master)
         # (Called whenever the client's user or the users' rules change.)
         self.dispatch = self.user.table()
         # The client's class (normal, pubsub, replica) may have changed with

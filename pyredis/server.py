@@ -131,12 +131,13 @@ class Server:
         # slow_ns or longer go to slow_call; timing_gate makes every command
         # take call() while the slow log wants them all timed one by one.
         self.slow_ns = 1 << 62
-        # CLIENT TRACKING (tracking.py): tracking clients are gated (their
-        # reads are remembered in call()); current_client is the client
-        # whose command runs on the gated path.
+        # CLIENT TRACKING (tracking.py): the reads of tracking clients are
+        # remembered in call() (and by the trusted path, which reads
+        # ``tracked``); current_client is the client whose command runs
+        # while clients track.
         self.tracking = None
         self.tracking_on = False
-        self.tracked = {}           # ids of the tracking clients (each one gated)
+        self.tracked = {}           # id of each tracking client -> its state
         self.current_client = None
         # CLIENT PAUSE (commands/pause.py): WRITE (1) or ALL (2) while paused.
         self.pause_type = 0
@@ -348,7 +349,19 @@ class Server:
             err = self.oom_check(c, cmd)
             if err is not None:
                 return self.reject(c, err, cmd)
+        if self.tracking_on:
+            return self._call_tracked(c, cmd, argv)
         self.call(c, cmd, argv)
+
+    def _call_tracked(self, c, cmd, argv):
+        """call() while clients track: the client is the current one (its
+        own invalidations follow its reply), then its queued messages."""
+        previous, self.current_client = self.current_client, c
+        try:
+            self.call(c, cmd, argv)
+            self.tracking.after_command(c, cmd)
+        finally:
+            self.current_client = previous
 
     def call(self, c, cmd, argv):
         """Execute a command with all its effects (Redis's call()): the
@@ -507,10 +520,7 @@ class Server:
                 c.out.append(resp.QUEUED)
             return
         if self.tracking_on:
-            self.current_client = c
-            self.call(c, cmd, argv)
-            self.tracking.after_command(c, cmd)
-            self.current_client = None
+            self._call_tracked(c, cmd, argv)
         else:
             self.call(c, cmd, argv)
         c.update_gate()

@@ -19,11 +19,16 @@ queued until its reply is written (the invalidation follows the reply), as
 Redis 7.0 does. A redirect target that has gone: RESP3 clients are told
 with a ``tracking-redir-broken`` push.
 
-A tracking client is gated (Client.update_gate reads ``server.tracked``):
-its commands take process_command and call(), where its reads are
-remembered (``after_call``) and the messages for it sent after its reply
-(``after_command``). Other clients stay on the trusted path: their writes
-need no gate, signal_modified runs on every path.
+A tracking client is not gated: its commands run on the trusted path
+(_speedups.run_requests) as anyone's. While it tracks, that loop makes it
+``server.current_client`` and, after each of its commands, does what
+call() and process_command do here: the keys of a read are remembered
+(``after_call``; a command whose keys are a plain range (``_key_finder``)
+has them put in the table by the C helper ``remember_keys``, the one the
+Python path uses too) and the messages for it are sent after its reply
+(``after_command``, called when one is pending or CLIENT CACHING's flag is
+set: ``fast_state`` tells that loop which). The rules (``remembers``, the
+finders) live here only. Other clients pay one test per read of their socket.
 tracking-table-max-keys: when the table holds more keys, random ones are
 invalidated (and forgotten) until it fits.
 
@@ -34,6 +39,31 @@ caller; CLIENT LIST does not show the t/B/R flags.
 import random
 
 from .resp import bulk_array
+
+
+def remember_keys_py(table, cid, argv, first, last, step):
+    """Put ``cid`` in the table's set of each key argv[first:last+1:step]
+    (last < 0: from the end); returns how many sets it was added to. (The
+    C extension's remember_keys, which the trusted path uses too, is the
+    same.)"""
+    if last < 0:
+        last += len(argv)
+    added = 0
+    for pos in range(first, min(last, len(argv) - 1) + 1, step):
+        key = argv[pos]
+        ids = table.get(key)
+        if ids is None:
+            ids = table[key] = {}
+        if cid not in ids:
+            ids[cid] = None
+            added += 1
+    return added
+
+
+try:
+    from ._speedups import remember_keys
+except ImportError:
+    remember_keys = remember_keys_py
 
 TRACKING, BCAST, OPTIN, OPTOUT, NOLOOP, CACHING, BROKEN_REDIR = (
     1, 2, 4, 8, 16, 32, 64)
@@ -137,42 +167,48 @@ class Tracking:
         self.finders[cmd] = finder
         return finder
 
+    @staticmethod
+    def remembers(flags):
+        """Whether a client with these flags has its reads remembered now
+        (trackingRememberKeys's conditions): not BCAST; with OPTIN only
+        after CLIENT CACHING yes, with OPTOUT unless CLIENT CACHING no."""
+        if flags & BCAST:
+            return False
+        if flags & OPTIN and not flags & CACHING:
+            return False
+        if flags & OPTOUT and flags & CACHING:
+            return False
+        return True
+
+    def fast_state(self, t):
+        """What the trusted path (run_requests) needs to know of a tracking
+        client's state, read again after each after_command: whether its
+        reads are remembered now, and whether each command must be followed
+        by after_command whatever is pending (CLIENT CACHING's flag lasts
+        one command)."""
+        return self.remembers(t.flags), bool(t.flags & CACHING)
+
     def after_call(self, c, cmd, argv):
         """A command ran (call()): remember the keys a tracking client read."""
         t = self.clients.get(c.id)
-        if t is None or t.flags & BCAST:
+        if t is None or not self.remembers(t.flags):
             return
         finder = self.finders.get(cmd, False)
         if finder is False:
             finder = self._key_finder(cmd)
         if finder is None:
             return
-        if t.flags & (OPTIN | OPTOUT):
-            if t.flags & OPTIN and not t.flags & CACHING:
-                return
-            if t.flags & OPTOUT and t.flags & CACHING:
-                return
+        table = self.table
+        cid = c.id
         if finder is True:
             from .commands import command_keys
             keys = command_keys(cmd, argv)
             if keys.__class__ is bytes:
                 return
-            positions = [pos for pos, _ in keys]
+            for pos, _ in keys:
+                self.items += remember_keys(table, cid, argv, pos, pos, 1)
         else:
-            first, last, step = finder
-            if last < 0:
-                last += len(argv)
-            positions = range(first, min(last, len(argv) - 1) + 1, step)
-        table = self.table
-        cid = c.id
-        for pos in positions:
-            key = argv[pos]
-            ids = table.get(key)
-            if ids is None:
-                ids = table[key] = {}
-            if cid not in ids:
-                ids[cid] = None
-                self.items += 1
+            self.items += remember_keys(table, cid, argv, *finder)
         limit = self.server.config.tracking_table_max_keys
         if limit and len(table) > limit:
             self._limit(limit)

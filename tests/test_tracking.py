@@ -171,3 +171,152 @@ def test_redis_py_tracking_with_redirect(pyredis):
     assert r.info('clients')['tracking_clients'] == 0
     for x in (p, t, r):
         x.close()
+
+
+# -- the trusted path and call() remember the same keys -----------------------------------
+
+def _req(*args):
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
+    return b'*%d\r\n' % len(args) + b''.join(b'$%d\r\n%s\r\n' % (len(a), a) for a in args)
+
+
+# Reads with keys at plain positions (GET, MGET, LCS...), found by the key
+# specs (ZUNION, SINTERCARD, SORT_RO, XREAD), failing ones (arity, type),
+# keyless and write commands; the tracking client's own write; CLIENT
+# CACHING before some; other clients' writes to all of them.
+_READS = (_req('GET', 'k1') + _req('MGET', 'k2', 'k3') + _req('EXISTS', 'k4', 'k4')
+          + _req('STRLEN', 'k5') + _req('LCS', 'k6', 'k7') + _req('HGET', 'h', 'f')
+          + _req('ZUNION', '2', 'z1', 'z2') + _req('SINTERCARD', '1', 's1')
+          + _req('SORT_RO', 'l1') + _req('XREAD', 'STREAMS', 'x1', '0') + _req('GET')
+          + _req('LRANGE', 'k1', '0', '1') + _req('PING') + _req('DBSIZE'))
+_STREAM = (_READS + _req('CLIENT', 'CACHING', 'yes') + _req('GET', 'c1')
+           + _req('GET', 'c2') + _req('CLIENT', 'CACHING', 'no') + _req('GET', 'c3')
+           + _req('MGET', 'c4', 'c5') + _req('SET', 'k1', 'own') + _req('GET', 'k1')
+           + _req('GET', 'a:1') + _req('SET', 'a:2', 'x') + _req('GET', 'k9'))
+_WRITES = (_req('MSET', 'k1', '1', 'k2', '2', 'k3', '3', 'k4', '4', 'k5', '5', 'k6', '6',
+                'c1', '1', 'c2', '2', 'c3', '3', 'c4', '4', 'c5', '5', 'a:1', '1')
+           + _req('SADD', 's1', 'm') + _req('ZADD', 'z2', '1', 'm') + _req('RPUSH', 'l1', '1')
+           + _req('XADD', 'x1', '1-1', 'f', 'v') + _req('HSET', 'h', 'f', 'v'))
+
+_MODES = [(), ('OPTIN',), ('OPTOUT',), ('NOLOOP',), ('BCAST',), ('BCAST', 'PREFIX', 'a:'),
+          ('BCAST', 'NOLOOP')]
+
+
+def _paths_run(options, resp3, redirect, inline, split):
+    from pyredis import config
+    from pyredis.assembly import create_server
+    from pyredis.commands import TABLE
+    from pyredis.networking import Client
+    from helpers import FakeTransport
+    server = create_server(config.Config())
+    saved = {cmd: cmd.inline for cmd in TABLE.values()}
+    try:
+        if not inline:
+            for cmd in TABLE.values():
+                cmd.inline = False
+        clients = []
+        for _ in range(3):
+            c = Client(server)
+            c.transport = FakeTransport()
+            server.clients[c.id] = c
+            clients.append(c)
+        a, b, r = clients
+        r.data_received(_req('SUBSCRIBE', '__redis__:invalidate'))
+        if resp3:
+            a.data_received(_req('HELLO', '3'))
+        on = ['CLIENT', 'TRACKING', 'on'] + list(options)
+        if redirect:
+            on += ['REDIRECT', r.id]
+        a.data_received(_req(*on))
+        assert not a.gated
+        chunks = [_STREAM[i:i + 11] for i in range(0, len(_STREAM), 11)] if split else [_STREAM]
+        for chunk in chunks:
+            a.data_received(chunk)
+        table = {k: sorted(v) for k, v in server.tracking.table.items()}
+        items = server.tracking.items
+        b.data_received(_WRITES)
+        server.tracking._broadcast()
+        a.data_received(_req('PING'))
+        return {'a': b''.join(a.transport.written), 'r': b''.join(r.transport.written),
+                'table': table, 'items': items, 'after': dict(server.tracking.table)}
+    finally:
+        for cmd, value in saved.items():
+            cmd.inline = value
+
+
+@pytest.mark.parametrize('options', _MODES, ids=lambda o: '-'.join(o) or 'default')
+@pytest.mark.parametrize('how', ['resp3', 'resp2-redirect', 'resp3-redirect'])
+def test_trusted_path_remembers_what_call_remembers(options, how):
+    """A tracking client's commands run on the trusted path (run_requests,
+    tracking.remember_keys in C); call() (every command forced through
+    process_command) must remember the same keys and send the same
+    messages, in the same places among the replies."""
+    resp3, redirect = how.startswith('resp3'), how.endswith('redirect')
+    expected = _paths_run(options, resp3, redirect, inline=False, split=False)
+    assert expected['a'] and (expected['r'] if redirect else True)
+    if 'BCAST' not in options:
+        assert expected['table']
+    for split in (False, True):
+        got = _paths_run(options, resp3, redirect, inline=True, split=split)
+        assert got == expected
+
+
+def test_tracking_clients_take_the_trusted_path(monkeypatch):
+    from pyredis.server import Server
+    calls = []
+    real = Server.process_command
+    monkeypatch.setattr(Server, 'process_command',
+                        lambda self, c, argv: (calls.append(argv[0]), real(self, c, argv)))
+    _paths_run((), True, False, inline=True, split=False)
+    # Containers (CLIENT, HELLO, SUBSCRIBE's context) and arity errors only.
+    assert set(calls) <= {b'SUBSCRIBE', b'HELLO', b'CLIENT', b'GET', b'PING'}
+    assert calls.count(b'GET') == 1     # the arity error
+
+
+def test_remember_keys_c_and_python():
+    from pyredis.tracking import remember_keys_py
+    try:
+        from pyredis._speedups import remember_keys
+    except ImportError:
+        pytest.skip('no C extension')
+    argv = [b'MGET', b'a', b'b', b'a', b'c']
+    for first, last, step in ((1, 1, 1), (1, -1, 1), (1, -1, 2), (2, 10, 1), (5, -1, 1),
+                              (1, -2, 1), (3, 2, 1)):
+        t1, t2 = {b'b': {7: None}}, {b'b': {7: None}}
+        for cid in (7, 8, 7):
+            assert remember_keys(t1, cid, argv, first, last, step) == \
+                remember_keys_py(t2, cid, argv, first, last, step)
+        assert t1 == t2
+
+
+@pytest.mark.parametrize('options', _MODES, ids=lambda o: '-'.join(o) or 'default')
+def test_tracking_modes_as_redis(servers, options):
+    """The stream above over sockets, pyredis against redis-server: RESP3
+    pushes in a RESP3 client's replies, and RESP2 messages to the
+    subscriber it redirects to (what each remembered shows in what each
+    sends when the keys are written)."""
+    outs = []
+    for srv in servers:
+        out = []
+        for resp3 in (True, False):
+            a, b, r = RawConn(srv.port), RawConn(srv.port), RawConn(srv.port)
+            rid = int(_call(r, 'CLIENT', 'ID')[1:-2])
+            _call(r, 'SUBSCRIBE', '__redis__:invalidate')
+            on = ['CLIENT', 'TRACKING', 'on'] + list(options)
+            if resp3:
+                _call(a, 'HELLO', '3')
+            else:
+                on += ['REDIRECT', str(rid)]
+            out.append(_call(a, *on))
+            a.sock.sendall(_STREAM)
+            out.append(_read_all(a, 0.1))
+            b.sock.sendall(_WRITES)
+            _read_all(b, 0.1)
+            out.append(_call(a, 'PING'))
+            out.append(_read_all(r))
+            _call(b, 'FLUSHALL')
+            for conn in (a, b, r):
+                conn.close()
+        outs.append(out)
+    for x, y in zip(*outs):
+        assert x.split(b">") == y.split(b">")

@@ -323,5 +323,11 @@ def _sort_key_flags(argv):
     return keys
 
 
+def _sort_ro_key_flags(argv):
+    # sortROGetKeys: the sorted key only (its key specs have an 'unknown'
+    # one, for BY and GET, so Redis asks this finder).
+    return [(1, ('RO', 'access'))]
+
+
 KEY_FLAG_PROCS = {'set': _set_key_flags, 'bitfield': _bitfield_key_flags,
-                  'sort': _sort_key_flags}
+                  'sort': _sort_key_flags, 'sort_ro': _sort_ro_key_flags}
