@@ -72,6 +72,7 @@ from .zset import ZSet
 from .modules import types as module_types
 from .modules.types import ModuleValue
 from .values import PackedHash, QuickList
+from .util import d2string
 from . import clock
 
 crc64 = _crc64.crc64
@@ -354,19 +355,6 @@ def _encode_list_with_plain_nodes(items, fill, compress, threshold):
     return b''.join(out)
 
 
-def _d2string(d):
-    """util.c d2string as Redis 7.0 has it (what a listpack zset stores)."""
-    if math.isnan(d):
-        return b'nan'
-    if math.isinf(d):
-        return b'inf' if d > 0 else b'-inf'
-    if d == 0:
-        return b'-0' if math.copysign(1.0, d) < 0 else b'0'
-    if -4503599627370495 < d < 4503599627370496 and d == int(d):
-        return b'%d' % int(d)
-    return b'%.17g' % d
-
-
 class Options:
     """The config values that shape what is written."""
     __slots__ = ('compress', 'checksum', 'list_fill', 'hash_entries', 'hash_value',
@@ -475,7 +463,7 @@ def encode_value(v, opts):
                 flat = []
                 for m, s in items:
                     flat.append(m)
-                    flat.append(_d2string(s))
+                    flat.append(d2string(s))
                 return TYPE_ZSET_LISTPACK, _encode_blob(lp_build_items(flat), opts.compress)
         out = [encode_len(n)]
         comp = opts.compress

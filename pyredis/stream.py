@@ -588,12 +588,8 @@ class Stream:
 
     def rax_nodes(self):
         """The number of nodes Redis's radix tree has for these node keys
-        (XINFO STREAM's radix-tree-nodes): 16-byte big-endian keys in a
-        compressed trie."""
-        keys = [m.to_bytes(16, 'big') for m in self.masters]
-        if not keys:
-            return 1
-        return _trie_nodes(keys, 0, 0, len(keys))
+        (XINFO STREAM's radix-tree-nodes)."""
+        return rax_nodes(self.masters)
 
     def memory_usage(self, samples):
         """MEMORY USAGE's estimate, measured on the Python objects and
@@ -664,6 +660,16 @@ def _node_size(node):
         for x in fv:
             size += getsizeof(x)
     return size
+
+
+def rax_nodes(ids):
+    """The nodes of Redis's radix tree keyed by these sorted IDs (the node
+    index, a PEL): 16-byte big-endian keys in a compressed trie; an empty
+    tree is its head node."""
+    keys = [i.to_bytes(16, 'big') for i in ids]
+    if not keys:
+        return 1
+    return _trie_nodes(keys, 0, 0, len(keys))
 
 
 def _trie_nodes(keys, pos, lo, hi):

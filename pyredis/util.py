@@ -64,6 +64,20 @@ def format_double(d):
     return b'%.17g' % d
 
 
+def d2string(d):
+    """util.c d2string as Redis 7.0 has it (what a listpack zset stores for a
+    score)."""
+    if math.isnan(d):
+        return b'nan'
+    if math.isinf(d):
+        return b'inf' if d > 0 else b'-inf'
+    if d == 0:
+        return b'-0' if math.copysign(1.0, d) < 0 else b'0'
+    if -4503599627370495 < d < 4503599627370496 and d == int(d):
+        return b'%d' % int(d)
+    return b'%.17g' % d
+
+
 # -- long double (x87 80-bit extended precision) ------------------------------
 #
 # INCRBYFLOAT and HINCRBYFLOAT compute in C's long double, which on x86-64 is

@@ -46,6 +46,38 @@ def test_bigkeys_and_memkeys(pyredis):
     r.close()
 
 
+def _memkeys_summary(port):
+    # The summary's per-type totals and biggest sizes (the progress lines
+    # depend on SCAN's order, and so does which of two keys of the same
+    # size is named the biggest).
+    out = _run(port, ['--memkeys'])
+    summary = out[out.index('-------- summary -------'):]
+    return sorted(re.sub(r"'.*'", 'KEY', line) for line in summary.splitlines()
+                  if re.match(r'(Sampled|\d+ \w+ with|Biggest)', line))
+
+
+def test_memkeys_matches_redis(pyredis, real_redis):
+    # MEMORY USAGE follows Redis's accounting, so --memkeys reports the
+    # same bytes for the same dataset.
+    for srv in (pyredis, real_redis):
+        r = srv.client()
+        p = r.pipeline(transaction=False)
+        for i in range(300):
+            p.set('str:%d' % i, 'v' * i)
+        for i in range(20):
+            p.rpush('list:%d' % i, *range(i * 10 + 1))
+            p.hset('hash:%d' % i, mapping={'f%d' % j: 'x' * j for j in range(i + 1)})
+            p.sadd('set:%d' % i, *range(i * 5 + 1))
+            p.zadd('zset:%d' % i, {'m%d' % j: j for j in range(i + 1)})
+            p.xadd('stream:%d' % i, {'f': 'v' * i})
+        p.execute()
+        r.close()
+    ours = _memkeys_summary(pyredis.port)
+    theirs = _memkeys_summary(real_redis.port)
+    assert any(line.startswith('300 strings with') for line in ours), ours
+    assert ours == theirs
+
+
 def test_latency_stat_lru_test(pyredis):
     # --latency --raw prints min, max, avg and count when it is stopped.
     out = _run_for(pyredis.port, ['--latency', '--raw'], 2.0)

@@ -23,7 +23,8 @@ LAYERS = [
      'pyredis.cluster.slots', 'pyredis.modules', 'pyredis.modules.types'},
     {'pyredis.config'},
     {'pyredis.commands'},           # the command registry
-    {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.evict', 'pyredis.rdb',
+    {'pyredis.db', 'pyredis.expire', 'pyredis.memory', 'pyredis.objsize', 'pyredis.evict',
+     'pyredis.rdb',
      'pyredis.pubsub', 'pyredis.acl', 'pyredis.lazyfree', 'pyredis.tracking'},
     {'pyredis.networking'},
     {'pyredis.server'},

@@ -1,16 +1,16 @@
 """MEMORY USAGE/STATS/DOCTOR/MALLOC-STATS/PURGE/HELP and the INFO memory
 fields that come from the accounting in pyredis/memory.py.
 
-MEMORY USAGE sizes one key with sys.getsizeof, sampling at most SAMPLES
-elements of an aggregate (default 5, 0 = all) and extrapolating, as Redis's
-objectComputeSize does; it adds the key and its dict entries. MEMORY STATS
+MEMORY USAGE answers what redis-server answers for the same key and value
+(Redis's accounting model, pyredis/objsize.py), sampling at most SAMPLES
+elements of an aggregate (default 5, 0 = all). MEMORY STATS
 reports the same figures as INFO memory, in Redis's field order. The
 allocator is glibc malloc (plus pymalloc), so MALLOC-STATS answers as a
 redis-server built with libc does.
 """
 
 from . import command
-from .. import memory
+from .. import memory, objsize
 from ..resp import Verbatim, encode, integer, null, help_reply, SYNTAX_ERR, NOT_INT_ERR, OK
 from ..util import string2ll, bytes_to_human
 
@@ -35,7 +35,7 @@ def memory_usage(c, argv):
     v = c.db.data.get(key)
     if v is None:
         return null(c.resp)
-    return integer(memory.key_usage(key, v, samples))
+    return integer(objsize.key_usage(c.server, key, v, samples))
 
 
 def memory_figures(server):
