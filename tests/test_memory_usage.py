@@ -176,3 +176,32 @@ def test_memory_usage_errors_raw(compat):
         ('MEMORY', 'USAGE', 'foo', 'SAMPLES', '1', 'extra'),
         ('MEMORY', 'USAGE', 'foo'),
     )
+
+
+def test_memory_usage_cluster_mode():
+    # In cluster mode each key's dictEntry carries the slot list links
+    # (clusterDictEntryMetadata): 16 bytes more per key.
+    from cluster_helpers import start_node, wait_for
+    from helpers import REDIS_SERVER
+    if not REDIS_SERVER:
+        pytest.skip('redis-server is not installed')
+    nodes = []
+    try:
+        for kind in ('pyredis', 'redis'):
+            node = start_node(kind)
+            nodes.append(node)
+            r = node.client()
+            r.execute_command('CLUSTER', 'ADDSLOTSRANGE', '0', '16383')
+            wait_for(lambda: r.execute_command('CLUSTER', 'INFO').find(b'cluster_state:ok') >= 0,
+                     what='cluster_state:ok')
+            r.set('a', '1')
+            r.set('b', 'x' * 100)
+            r.hset('h', 'f', 'v')
+            r.rpush('l', *range(100))
+        ours, theirs = (n.client() for n in nodes)
+        for key in ('a', 'b', 'h', 'l'):
+            assert ours.memory_usage(key) == theirs.memory_usage(key), key
+        assert ours.memory_usage('a') == 64
+    finally:
+        for node in nodes:
+            node.stop()
