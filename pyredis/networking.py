@@ -305,6 +305,9 @@ class Client(asyncio.Protocol):
             f += b'c'
         if self.unix:
             f += b'U'
+        router = self.server.cluster_router
+        if router is not None and self.id in router.readonly:
+            f += b'r'           # READONLY (cluster mode)
         if self.no_evict:
             f += b'e'
         if self.no_touch:

@@ -453,6 +453,10 @@ class Server:
             # execCommandAbort: a rejected EXEC discards the transaction.
             err = self.exec_abort(c, err)
         self.error_replied(err)
+        if self.cluster_router is not None:
+            # resetClient's end of ASKING, for a command refused before
+            # routing (unknown, arity, NOAUTH...) too.
+            self.cluster_router.processed(c, cmd)
         if c.reply_mode and self.reply_silenced(c):
             return
         c.out.append(err)

@@ -383,6 +383,67 @@ def test_importing_slot_takes_asking_as_redis(oracle, py):
 
 
 @needs_redis
+def test_asking_ends_with_a_refused_command_as_redis(oracle, py):
+    """resetClient ends ASKING after any command but ASKING itself, also one
+    refused before routing (unknown command or subcommand, arity, NOPERM),
+    unless in MULTI: the next command on the importing slot gets -MOVED."""
+    a, b = oracle
+    s, st, other = py
+    ra = a.client()
+    ra.execute_command('CLUSTER SETSLOT %d IMPORTING %s' % (SLOT_A, _id(b)))
+    st.importing_slots_from[SLOT_A] = other
+    try:
+        seq = [('ASKING',), ('NOT-A-COMMAND',), ('GET', 'a'),
+               ('ASKING',), ('GET',), ('GET', 'a'),
+               ('ASKING',), ('CLUSTER', 'NOT-A-SUBCOMMAND'), ('GET', 'a'),
+               ('ASKING',), ('ASKING', 'extra'), ('GET', 'a'), ('GET', 'a'),
+               ('ASKING',), ('MULTI',), ('NOT-A-COMMAND',), ('GET', 'a'), ('EXEC',),
+               ('GET', 'a'),
+               ('ASKING',), ('MULTI',), ('GET',), ('DISCARD',), ('GET', 'a'),
+               ('ACL', 'SETUSER', 'asker', 'on', 'nopass', '+asking', '+get', '~*'),
+               ('AUTH', 'asker', 'x'), ('ASKING',), ('SET', 'a', 1), ('GET', 'a'),
+               ('ASKING',), ('GET', 'a')]
+        conns = _both(a, s)
+        for cmd in seq:
+            _same(conns, *cmd)
+    finally:
+        ra.execute_command('CLUSTER SETSLOT %d STABLE' % SLOT_A)
+        ra.execute_command('ACL DELUSER asker')
+        ra.flushall()
+
+
+def _flags(conn, *cmd):
+    info = conn.call(*cmd) if cmd else conn.call('CLIENT', 'INFO')
+    return [f for f in info.split() if f.startswith(b'flags=')]
+
+
+@needs_redis
+def test_readonly_client_has_the_r_flag_as_redis(oracle, py):
+    """CLIENT INFO and CLIENT LIST show 'r' for a client in READONLY mode
+    (getClientInfoString), after 'U' and before 'e'."""
+    a, b = oracle
+    s, st, other = py
+    conns = _both(a, s)
+    seen = []
+    for conn in conns:
+        flags = [_flags(conn)]
+        conn.call('READONLY')
+        flags.append(_flags(conn))
+        flags.append(_flags(conn, 'CLIENT', 'LIST', 'ID', conn.call('CLIENT', 'ID')[1:-2]))
+        conn.call('CLIENT', 'NO-EVICT', 'on')
+        flags.append(_flags(conn))
+        conn.call('CLIENT', 'NO-EVICT', 'off')
+        conn.call('READWRITE')
+        flags.append(_flags(conn))
+        conn.call('READONLY')
+        conn.call('RESET')
+        flags.append(_flags(conn))
+        seen.append(flags)
+    assert seen[1] == seen[0], seen
+    assert seen[0][1] == [b'flags=r'] and seen[0][3] == [b'flags=re']
+
+
+@needs_redis
 def test_cluster_down_as_redis(oracle):
     """One redis-server node serving every slot but one: the cluster is down."""
     c = start_node('redis')

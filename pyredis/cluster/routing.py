@@ -101,6 +101,14 @@ class Router:
 
     # -- processCommand --------------------------------------------------------
 
+    def processed(self, c, cmd):
+        """resetClient's part, for a command refused (Server.reject; ``cmd``
+        None when unknown): ASKING lasts one command, whatever became of it,
+        or the MULTI block, and ASKING itself does not end it."""
+        if (self.asking and c.id in self.asking and c.multi is None
+                and (cmd is None or cmd.name != b'asking')):
+            self.asking.discard(c.id)
+
     def route(self, c, cmd, argv):
         """The cluster part of processCommand: None to run the command, else
         the error reply (the transaction flagged or discarded)."""
