@@ -691,7 +691,7 @@ class LuaState:
                              b'acl': host.lua_acl_check})
         (self.run, self._compile, self.call_function, self.toresp, self._load_library,
          self.protect, self.G, self.ENV, self.reset_hook) = boot(
-            host.lua_call, host.lua_pcall, lambda exc: host.lua_error(exc, self),
+            host.redis_call, host.lua_pcall, lambda exc: host.lua_error(exc, self),
             host.interrupt, api,
             Rand48.random, Rand48.seed, libs.setup(rt), version,
             _version_num(version), host.lua_register_function, host.script_resp,

@@ -29,10 +29,10 @@ import time
 from time import monotonic
 
 from .. import db as db_module
-from .. import log
+from .. import hdr, log
 from ..util import bytes_to_human
 from ..evict import OOM_ERR
-from ..resp import bulk
+from ..resp import CommandError, bulk
 from ..commands import DISPATCH
 from ..networking import Client
 from ..replication import REPL_CONNECTED
@@ -42,6 +42,11 @@ from .engine import (ALLOW_CROSS_SLOT, ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE,
                      RunContext, ScriptRaise, log_level, lookup_for_script, lua_tonumber,
                      lua_tostring, reply_to_lua, script_error_reply)
 from .. import clock
+
+try:
+    from .._scripting import Caller
+except ImportError:     # without the C extension: redis.call is lua_call
+    Caller = None
 
 # (luaMaskCountHook says SCRIPT KILL for functions too.)
 SCRIPT_KILLED = b'ERR Script killed by user with SCRIPT KILL...'
@@ -117,6 +122,13 @@ class ScriptHost:
         # What redis.call found plain (no container, not noscript), by the
         # name as scripts spell it: lua_call's one lookup.
         self.plain = {}
+        # redis.call as the Lua states get it: lua_call, or in front of it
+        # the C extension's Caller, which runs the common call itself
+        # (_scripting.c says which) and hands every other one to lua_call.
+        self.redis_call = self.lua_call
+        if Caller is not None:
+            self.redis_call = Caller(self, server, self.plain, self.lua_call, self.lua_reply,
+                                     CommandError, hdr.record)
 
     # -- the EVAL state --------------------------------------------------------
 
@@ -372,6 +384,11 @@ class ScriptHost:
             return False
         if first == 58:     # ':'
             return int(reply[1:-2])
+        return self.lua_reply(reply)
+
+    def lua_reply(self, reply):
+        """A command's whole reply as a Lua value (redisProtocolToLuaType);
+        an error reply raises."""
         ok, value = reply_to_lua(self.state, reply)
         if ok:
             return value
@@ -432,7 +449,7 @@ class ScriptHost:
     def lua_pcall(self, *args):
         """redis.pcall: as redis.call, an error returned as its table."""
         try:
-            return self.lua_call(*args)
+            return self.redis_call(*args)
         except ScriptRaise as e:
             return self._error_table(e.msg, e.ignore_stats)
 

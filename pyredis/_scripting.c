@@ -1,0 +1,568 @@
+/* redis.call's common case in C (pyredis/scripting/host.py).
+ *
+ * A script's redis.call costs a crossing from Lua to Python (lupa) and then
+ * the work of luaRedisGenericCommand + scriptCall + call(). For the common
+ * call - a plain command (no container, not noscript, already looked up by
+ * ScriptHost._checked once: host.plain), with the right arity, in a run
+ * nothing restricts (ctx.guarded: read-only, stale, OOM at start, restricted
+ * user, cluster), REPL_ALL, no MONITOR, no client tracking, the script client
+ * replying normally - this file does that work without a Python frame, as
+ * _speedups.run_requests does for a client's requests. Anything else, and
+ * every refusal, goes to ScriptHost.lua_call, the general path in Python, in
+ * full (nothing is done here before the decision), so the two cannot
+ * disagree on an error's text or order.
+ *
+ * What call() does for a command is all done here for the common call: the
+ * handler, CommandError's reply, a handler bug's reply (Server._internal_error),
+ * the duration and the counters, latency-tracking (hdr.record), the slow log
+ * (Server.slow_call), error statistics (Server.error_replied, failed_calls),
+ * propagation (Server.after_call, which queues the effects: the script runs
+ * with in_exec set) and last_cmd. The reply is converted for Lua as lua_call
+ * converts it: a bulk string cut out, a null bulk as false, an integer; any
+ * other reply goes to ScriptHost.lua_reply (redisProtocolToLuaType, and the
+ * raise of an error reply).
+ *
+ * The module is optional: without it, redis.call is ScriptHost.lua_call.
+ * tests/test_scripting_fast.py runs the same scripts through both.
+ */
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <string.h>
+#include <time.h>
+
+static PyObject *s_ctx, *s_guarded, *s_repl, *s_min_args, *s_max_args, *s_is_write,
+                *s_write_dirty, *s_masterhost, *s_write_denied_reason, *s_monitors,
+                *s_tracking_on, *s_client, *s_reply_mode, *s_propagate_targets, *s_dirty,
+                *s_propagate_argv, *s_proc, *s_reply, *s_internal_error, *s_duration,
+                *s_calls, *s_latency_tracking, *s_slow_ns, *s_slow_call, *s_error_replied,
+                *s_failed_calls, *s_out, *s_also_propagated, *s_after_call, *s_last_cmd;
+
+static long long monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* obj.name truthiness; -1 on error. */
+static int attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
+    Py_DECREF(v);
+    return r;
+}
+
+/* obj.name is None; -1 on error. */
+static int attr_none(PyObject *obj, PyObject *name)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    int r = v == Py_None;
+    Py_DECREF(v);
+    return r;
+}
+
+/* obj.name as a C long long (an int attribute); -1 with an error set on error. */
+static long long attr_ll(PyObject *obj, PyObject *name, int *overflow)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    long long r = PyLong_AsLongLongAndOverflow(v, overflow);
+    Py_DECREF(v);
+    return r;
+}
+
+/* obj.name += n for a Python integer attribute. */
+static int attr_add(PyObject *obj, PyObject *name, long long n)
+{
+    PyObject *v = PyObject_GetAttr(obj, name);
+    if (v == NULL)
+        return -1;
+    PyObject *add = PyLong_FromLongLong(n);
+    if (add == NULL) {
+        Py_DECREF(v);
+        return -1;
+    }
+    PyObject *sum = PyNumber_Add(v, add);
+    Py_DECREF(v);
+    Py_DECREF(add);
+    if (sum == NULL)
+        return -1;
+    int r = PyObject_SetAttr(obj, name, sum);
+    Py_DECREF(sum);
+    return r;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *host;         /* the ScriptHost */
+    PyObject *server;
+    PyObject *plain;        /* host.plain: name as scripts spell it -> Command */
+    PyObject *general;      /* host.lua_call */
+    PyObject *convert;      /* host.lua_reply */
+    PyObject *command_error;    /* resp.CommandError */
+    PyObject *record;       /* hdr.record */
+} Caller;
+
+static void caller_dealloc(Caller *self)
+{
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(self->host);
+    Py_CLEAR(self->server);
+    Py_CLEAR(self->plain);
+    Py_CLEAR(self->general);
+    Py_CLEAR(self->convert);
+    Py_CLEAR(self->command_error);
+    Py_CLEAR(self->record);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int caller_traverse(Caller *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->host);
+    Py_VISIT(self->server);
+    Py_VISIT(self->plain);
+    Py_VISIT(self->general);
+    Py_VISIT(self->convert);
+    Py_VISIT(self->command_error);
+    Py_VISIT(self->record);
+    return 0;
+}
+
+static int caller_clear(Caller *self)
+{
+    Py_CLEAR(self->host);
+    Py_CLEAR(self->server);
+    Py_CLEAR(self->plain);
+    Py_CLEAR(self->general);
+    Py_CLEAR(self->convert);
+    Py_CLEAR(self->command_error);
+    Py_CLEAR(self->record);
+    return 0;
+}
+
+static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *host, *server, *plain, *general, *convert, *command_error, *record;
+    if (!PyArg_ParseTuple(args, "OOO!OOOO:Caller", &host, &server, &PyDict_Type, &plain,
+                          &general, &convert, &command_error, &record))
+        return -1;
+#define SET(field, v) Py_INCREF(v); Py_XSETREF(self->field, v)
+    SET(host, host); SET(server, server); SET(plain, plain); SET(general, general);
+    SET(convert, convert); SET(command_error, command_error); SET(record, record);
+#undef SET
+    return 0;
+}
+
+/* luaArgsToRedisArgv: strings as they are, numbers as %.17g (Lua numbers
+ * are doubles; PyOS_double_to_string is what Python's b'%.17g' uses). A
+ * new list, or NULL without an error set when an argument needs the
+ * general path (another type, a number that is not finite). */
+static PyObject *lua_argv(PyObject *args)
+{
+    Py_ssize_t n = PyTuple_GET_SIZE(args);
+    PyObject *argv = PyList_New(n);
+    if (argv == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *a = PyTuple_GET_ITEM(args, i);
+        if (PyBytes_CheckExact(a)) {
+            Py_INCREF(a);
+            PyList_SET_ITEM(argv, i, a);
+            continue;
+        }
+        double d;
+        if (PyLong_CheckExact(a)) {
+            d = PyLong_AsDouble(a);
+            if (d == -1.0 && PyErr_Occurred()) {
+                PyErr_Clear();
+                Py_DECREF(argv);
+                return NULL;
+            }
+        } else if (PyFloat_CheckExact(a)) {
+            d = PyFloat_AS_DOUBLE(a);
+        } else {
+            Py_DECREF(argv);
+            return NULL;
+        }
+        if (!isfinite(d)) {
+            Py_DECREF(argv);
+            return NULL;
+        }
+        char *s = PyOS_double_to_string(d, 'g', 17, 0, NULL);
+        if (s == NULL) {
+            Py_DECREF(argv);
+            return NULL;    /* (an error set: MemoryError) */
+        }
+        PyObject *b = PyBytes_FromString(s);
+        PyMem_Free(s);
+        if (b == NULL) {
+            Py_DECREF(argv);
+            return NULL;
+        }
+        PyList_SET_ITEM(argv, i, b);
+    }
+    return argv;
+}
+
+/* Whether the call can take the fast path: 1 yes (and ``*cmdp`` is the
+ * command, ``*scp`` the script client, new references), 0 no, -1 error.
+ * Nothing is changed before the answer is yes, but ctx.write_dirty for a
+ * first write (after every check, as lua_call). */
+static int fast_call_ok(Caller *self, PyObject *ctx, PyObject *argv, PyObject **cmdp,
+                        PyObject **scp)
+{
+    PyObject *cmd = PyDict_GetItemWithError(self->plain, PyList_GET_ITEM(argv, 0));
+    if (cmd == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    int r = attr_true(ctx, s_guarded);
+    if (r != 0)
+        return r < 0 ? -1 : 0;
+    int overflow = 0;
+    long long repl = attr_ll(ctx, s_repl, &overflow);
+    if (repl == -1 && PyErr_Occurred())
+        return -1;
+    if (repl != 3 || overflow)
+        return 0;
+    Py_ssize_t n = PyList_GET_SIZE(argv);
+    long long lo = attr_ll(cmd, s_min_args, &overflow);
+    if (lo == -1 && PyErr_Occurred())
+        return -1;
+    long long hi = attr_ll(cmd, s_max_args, &overflow);
+    if (hi == -1 && PyErr_Occurred())
+        return -1;
+    if (n < lo || n > hi || overflow)
+        return 0;
+    PyObject *server = self->server;
+    if ((r = attr_true(server, s_monitors)) != 0)
+        return r < 0 ? -1 : 0;
+    if ((r = attr_true(server, s_tracking_on)) != 0)
+        return r < 0 ? -1 : 0;
+    PyObject *sc = PyObject_GetAttr(self->host, s_client);
+    if (sc == NULL)
+        return -1;
+    if (sc == Py_None) {
+        Py_DECREF(sc);
+        return 0;
+    }
+    long long mode = attr_ll(sc, s_reply_mode, &overflow);
+    if (mode != 0 || overflow) {
+        Py_DECREF(sc);
+        return mode == -1 && PyErr_Occurred() ? -1 : 0;
+    }
+    int write = attr_true(cmd, s_is_write);
+    if (write < 0) {
+        Py_DECREF(sc);
+        return -1;
+    }
+    if (write) {
+        int dirty = attr_true(ctx, s_write_dirty);
+        if (dirty < 0) {
+            Py_DECREF(sc);
+            return -1;
+        }
+        if (!dirty) {
+            /* A first write: refused on a read-only replica or under
+             * MISCONF (lua_call says so); none of them here. */
+            int a = attr_none(server, s_masterhost);
+            int b = a > 0 ? attr_none(server, s_write_denied_reason) : a;
+            if (b <= 0) {
+                Py_DECREF(sc);
+                return b < 0 ? -1 : 0;
+            }
+            if (PyObject_SetAttr(ctx, s_write_dirty, Py_True) < 0) {
+                Py_DECREF(sc);
+                return -1;
+            }
+        }
+    }
+    Py_INCREF(cmd);
+    *cmdp = cmd;
+    *scp = sc;
+    return 1;
+}
+
+/* The handler's run, as call() does it: the reply (a new reference, maybe
+ * None) or NULL on an error that is not the command's. */
+static PyObject *run_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *argv)
+{
+    PyObject *proc = PyObject_GetAttr(cmd, s_proc);
+    if (proc == NULL)
+        return NULL;
+    PyObject *callargs[2] = {sc, argv};
+    PyObject *reply = PyObject_Vectorcall(proc, callargs, 2, NULL);
+    Py_DECREF(proc);
+    if (reply != NULL)
+        return reply;
+    if (PyErr_ExceptionMatches(self->command_error)) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyErr_NormalizeException(&type, &value, &tb);
+        reply = value ? PyObject_GetAttr(value, s_reply) : NULL;
+        Py_XDECREF(type);
+        Py_XDECREF(value);
+        Py_XDECREF(tb);
+        return reply;
+    }
+    if (!PyErr_ExceptionMatches(PyExc_Exception))
+        return NULL;
+    /* A handler bug must not take the server down (call()'s except). */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL)
+        PyException_SetTraceback(value, tb);
+#if PY_VERSION_HEX >= 0x030B0000
+    /* Being handled, as in an except clause: the log shows its traceback. */
+    PyObject *outer = PyErr_GetHandledException();
+    PyErr_SetHandledException(value);
+#endif
+    reply = value ? PyObject_CallMethodObjArgs(self->server, s_internal_error, sc, cmd, value,
+                                               NULL) : NULL;
+#if PY_VERSION_HEX >= 0x030B0000
+    PyErr_SetHandledException(outer);
+    Py_XDECREF(outer);
+#endif
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    return reply;
+}
+
+/* call()'s bookkeeping after the handler ran for ``d`` ns. 0 or -1. */
+static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *argv,
+                         PyObject *reply, long long d)
+{
+    PyObject *server = self->server;
+    if (attr_add(cmd, s_duration, d) < 0 || attr_add(cmd, s_calls, 1) < 0)
+        return -1;
+    int r = attr_true(server, s_latency_tracking);
+    if (r < 0)
+        return -1;
+    if (r) {
+        PyObject *us = PyLong_FromLongLong(d / 1000);
+        if (us == NULL)
+            return -1;
+        PyObject *res = PyObject_CallFunctionObjArgs(self->record, cmd, us, NULL);
+        Py_DECREF(us);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+    }
+    int overflow = 0;
+    long long slow_ns = attr_ll(server, s_slow_ns, &overflow);
+    if (slow_ns == -1 && PyErr_Occurred())
+        return -1;
+    if (!overflow && d >= slow_ns) {
+        PyObject *dd = PyLong_FromLongLong(d);
+        if (dd == NULL)
+            return -1;
+        PyObject *res = PyObject_CallMethodObjArgs(server, s_slow_call, sc, cmd, argv, dd, NULL);
+        Py_DECREF(dd);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+    }
+    int err = 0;
+    if (PyBytes_Check(reply))
+        err = PyBytes_GET_SIZE(reply) > 0 && PyBytes_AS_STRING(reply)[0] == '-';
+    else if (PyByteArray_Check(reply))
+        err = PyByteArray_GET_SIZE(reply) > 0 && PyByteArray_AS_STRING(reply)[0] == '-';
+    if (err) {
+        PyObject *res = PyObject_CallMethodOneArg(server, s_error_replied, reply);
+        if (res == NULL)
+            return -1;
+        Py_DECREF(res);
+        if (attr_add(cmd, s_failed_calls, 1) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The reply as a Lua value: a bulk string's contents, false for a null
+ * bulk, an integer; the rest through host.lua_reply. */
+static PyObject *to_lua(Caller *self, PyObject *reply)
+{
+    const char *s = PyBytes_AS_STRING(reply);
+    Py_ssize_t n = PyBytes_GET_SIZE(reply);
+    if (n >= 4 && s[0] == '$') {
+        if (s[1] == '-')
+            Py_RETURN_FALSE;
+        const char *nl = memchr(s, '\n', n);
+        if (nl != NULL && nl - s + 1 <= n - 2)
+            return PyBytes_FromStringAndSize(nl + 1, n - 2 - (nl + 1 - s));
+    } else if (n >= 4 && n <= 23 && s[0] == ':') {
+        /* (At most 19 digits and a sign: no overflow.) */
+        const char *p = s + 1, *end = s + n - 2;
+        int neg = *p == '-';
+        if (neg)
+            p++;
+        long long v = 0;
+        if (p < end) {
+            for (; p < end && *p >= '0' && *p <= '9'; p++)
+                v = v * 10 + (*p - '0');
+            if (p == end && (end - s - 1 - neg) <= 18)
+                return PyLong_FromLongLong(neg ? -v : v);
+        }
+    }
+    return PyObject_CallOneArg(self->convert, reply);
+}
+
+static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
+{
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) == 0)
+        return PyObject_Call(self->general, args, kwargs);
+    PyObject *ctx = PyObject_GetAttr(self->host, s_ctx);
+    if (ctx == NULL)
+        return NULL;
+    if (ctx == Py_None) {
+        Py_DECREF(ctx);
+        return PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *argv = lua_argv(args);
+    if (argv == NULL) {
+        Py_DECREF(ctx);
+        return PyErr_Occurred() ? NULL : PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *cmd = NULL, *sc = NULL;
+    int ok = fast_call_ok(self, ctx, argv, &cmd, &sc);
+    Py_DECREF(ctx);
+    if (ok <= 0) {
+        Py_DECREF(argv);
+        return ok < 0 ? NULL : PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *server = self->server, *dirty = NULL, *reply = NULL, *out = NULL;
+    PyObject *result = NULL;
+    int has_targets = attr_true(server, s_propagate_targets);
+    if (has_targets < 0)
+        goto done;
+    if (has_targets && (dirty = PyObject_GetAttr(server, s_dirty)) == NULL)
+        goto done;
+    if (PyObject_SetAttr(sc, s_propagate_argv, Py_None) < 0)
+        goto done;
+    long long start = monotonic_ns();
+    reply = run_handler(self, sc, cmd, argv);
+    long long d = monotonic_ns() - start;
+    if (reply == NULL || after_handler(self, sc, cmd, argv, reply, d) < 0)
+        goto done;
+    /* The reply: the handler's, after whatever it queued itself. */
+    out = PyObject_GetAttr(sc, s_out);
+    if (out == NULL)
+        goto done;
+    if (!PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "the script client's out must be a list");
+        goto done;
+    }
+    if (PyList_GET_SIZE(out) || !(reply == Py_None || PyBytes_CheckExact(reply))) {
+        if (reply != Py_None && PyList_Append(out, reply) < 0)
+            goto done;
+        Py_SETREF(reply, Py_None);
+        Py_INCREF(Py_None);
+        if (PyList_GET_SIZE(out)) {
+            PyObject *empty = PyBytes_FromStringAndSize(NULL, 0);
+            if (empty == NULL)
+                goto done;
+            PyObject *joined = PyObject_CallMethod(empty, "join", "O", out);
+            Py_DECREF(empty);
+            if (joined == NULL || PyList_SetSlice(out, 0, PyList_GET_SIZE(out), NULL) < 0) {
+                Py_XDECREF(joined);
+                goto done;
+            }
+            Py_SETREF(reply, joined);
+        }
+    }
+    if (has_targets) {
+        PyObject *now = PyObject_GetAttr(server, s_dirty);
+        if (now == NULL)
+            goto done;
+        int changed = PyObject_RichCompareBool(now, dirty, Py_NE);
+        Py_DECREF(now);
+        if (changed == 0)
+            changed = attr_true(server, s_also_propagated);
+        if (changed < 0)
+            goto done;
+        if (changed) {
+            PyObject *res = PyObject_CallMethodObjArgs(server, s_after_call, sc, cmd, argv,
+                                                       dirty, NULL);
+            if (res == NULL)
+                goto done;
+            Py_DECREF(res);
+        }
+    }
+    if (PyObject_SetAttr(sc, s_last_cmd, cmd) < 0)
+        goto done;
+    if (reply == Py_None || PyBytes_GET_SIZE(reply) == 0) {
+        Py_INCREF(Py_None);
+        result = Py_None;
+    } else {
+        result = to_lua(self, reply);
+    }
+done:
+    Py_XDECREF(reply);
+    Py_XDECREF(out);
+    Py_XDECREF(dirty);
+    Py_DECREF(argv);
+    Py_DECREF(cmd);
+    Py_DECREF(sc);
+    return result;
+}
+
+static PyTypeObject CallerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._scripting.Caller",
+    .tp_doc = "Caller(host, server, plain, lua_call, lua_reply, CommandError, hdr_record): "
+              "redis.call with its common case in C",
+    .tp_basicsize = sizeof(Caller),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)caller_init,
+    .tp_dealloc = (destructor)caller_dealloc,
+    .tp_traverse = (traverseproc)caller_traverse,
+    .tp_clear = (inquiry)caller_clear,
+    .tp_call = (ternaryfunc)caller_call,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "pyredis._scripting",
+    "redis.call's common case in C (see pyredis/scripting/host.py).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__scripting(void)
+{
+#define INTERN(v, s) if ((v = PyUnicode_InternFromString(s)) == NULL) return NULL
+    INTERN(s_ctx, "ctx"); INTERN(s_guarded, "guarded"); INTERN(s_repl, "repl");
+    INTERN(s_min_args, "min_args"); INTERN(s_max_args, "max_args");
+    INTERN(s_is_write, "is_write"); INTERN(s_write_dirty, "write_dirty");
+    INTERN(s_masterhost, "masterhost"); INTERN(s_write_denied_reason, "write_denied_reason");
+    INTERN(s_monitors, "monitors"); INTERN(s_tracking_on, "tracking_on");
+    INTERN(s_client, "client"); INTERN(s_reply_mode, "reply_mode");
+    INTERN(s_propagate_targets, "propagate_targets"); INTERN(s_dirty, "dirty");
+    INTERN(s_propagate_argv, "propagate_argv"); INTERN(s_proc, "proc");
+    INTERN(s_reply, "reply"); INTERN(s_internal_error, "_internal_error");
+    INTERN(s_duration, "duration"); INTERN(s_calls, "calls");
+    INTERN(s_latency_tracking, "latency_tracking"); INTERN(s_slow_ns, "slow_ns");
+    INTERN(s_slow_call, "slow_call"); INTERN(s_error_replied, "error_replied");
+    INTERN(s_failed_calls, "failed_calls"); INTERN(s_out, "out");
+    INTERN(s_also_propagated, "also_propagated"); INTERN(s_after_call, "after_call");
+    INTERN(s_last_cmd, "last_cmd");
+#undef INTERN
+    if (PyType_Ready(&CallerType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL)
+        return NULL;
+    Py_INCREF(&CallerType);
+    if (PyModule_AddObject(m, "Caller", (PyObject *)&CallerType) < 0) {
+        Py_DECREF(&CallerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
