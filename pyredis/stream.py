@@ -103,7 +103,8 @@ class Node:
         """Append an entry (fields known to fit this node)."""
         m = self.master
         d = (eid >> 64) - (m >> 64)
-        size = 3 if 0 <= d <= 127 else 1 + int_size(_s64(d))
+        # flags (2 bytes) and the ms difference
+        size = 4 if 0 <= d <= 127 else 2 + int_size(_s64(d))
         d = (eid & M64) - (m & M64)
         size += 2 if 0 <= d <= 127 else int_size(_s64(d))
         if fv[0::2] == self.mfields:
@@ -315,7 +316,7 @@ class Stream:
             return self.append(eid, [f, v], max_bytes, max_entries)
         m = node.master
         d = (eid >> 64) - (m >> 64)
-        size = 5 if 0 <= d <= 127 else 3 + int_size(_s64(d))     # flags, ms, lp-count
+        size = 6 if 0 <= d <= 127 else 4 + int_size(_s64(d))     # flags, ms, lp-count
         d = (eid & M64) - (m & M64)
         size += 2 if 0 <= d <= 127 else int_size(_s64(d))
         n = len(v)

@@ -475,6 +475,26 @@ def test_keyspace_events_like_redis(pyredis, real_redis):
     assert any(b'xgroup-createconsumer' in e for e in ours)
 
 
+@pytest.mark.parametrize('fields,value_len', [(1, 50), (1, 30), (2, 76), (3, 10), (1, 300)])
+def test_nodes_split_by_bytes_like_redis(compat, fields, value_len):
+    # A node closes once its listpack bytes plus the next entry's field
+    # and value lengths reach stream-node-max-bytes: the listpack size
+    # must be Redis's to the byte (each entry's flags take two bytes), or
+    # the node boundaries (XINFO's radix-tree-keys, the RDB, "~" trimming)
+    # differ. Fields change from entry to entry, so most entries are not
+    # "same fields" ones.
+    for i in range(300):
+        fv = []
+        for j in range(fields):
+            fv += ['f%d' % ((i + j) % 7), 'y' * value_len]
+        compat.call('XADD', 's', '%d-1' % (i + 1), *fv)
+    compat.call('XINFO', 'STREAM', 's')
+    compat.call('DUMP', 's')
+    compat.call('MEMORY', 'USAGE', 's', 'SAMPLES', '0')
+    compat.call('XADD', 's', 'MAXLEN', '~', '100', '1000-1', 'a', 'b')
+    compat.call('XLEN', 's')
+
+
 def test_type_scan_encoding_memory(compat):
     compat.run(('XADD', 's', '1-0', 'a', '1'), ('SET', 'k', 'v'), ('ZADD', 'z', '1', 'm'),
                ('SCAN', '0', 'TYPE', 'stream'), ('TYPE', 's'), ('OBJECT', 'ENCODING', 's'))
