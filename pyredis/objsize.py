@@ -40,7 +40,7 @@ count, in the same floating-point steps, so results agree to the byte.
 Where the structures are the same the figures are identical: strings,
 listpacks (pyredis keeps Redis's listpack bytes for lists and small hashes,
 and the listpack a small zset would have is sized element by element),
-intsets, quicklist nodes. Elsewhere the figure
+intsets, quicklist nodes, streams built by XADD. Elsewhere the figure
 depends on state Redis keeps and pyredis does not, and is modelled:
   * a dict's bucket count is the table _dictExpand gives for the current
     size (the next power of two >= size, at least 4); Redis keeps a
@@ -62,11 +62,10 @@ depends on state Redis keeps and pyredis does not, and is modelled:
   * a stream's radix-tree node counts are those of the canonical
     compressed trie of its IDs (a PEL of more than PEL_EXACT IDs: scaled
     from its first ones);
-  * a stream's open (last) node holds XADD's preallocation and the others
-    are shrunk to fit, as Redis does; redis-server 7.0.15 reports some
-    shrunk nodes one jemalloc size class above their listpack's size
-    (seen for nodes of 100 entries), so streams come within a few percent,
-    not to the byte, except a stream of one node.
+  * a stream's open (last) node holds XADD's preallocation, a node closed
+    for its bytes keeps it, a node closed for its entry count is shrunk to
+    fit, as Redis does; a stream loaded from a file has nodes of their
+    exact size in Redis, which this does not know.
 """
 
 from itertools import islice
@@ -285,7 +284,7 @@ def stream_size(v, samples, node_max_bytes=4096, node_max_entries=100):
     def lp_alloc(i):
         node = nodes[i]
         if i != last and node_max_entries and len(node.ids) >= node_max_entries:
-            return je_size(node.nbytes)
+            return je_size(node.nbytes)         # lpShrinkToFit
         return je_size(max(node.nbytes, prealloc))
     lpsize = 0
     count = 0
