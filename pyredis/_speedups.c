@@ -23,9 +23,9 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
- *   parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)
+ *   parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now_ns)
  *       the whole requests at the start of buf in the strict form clients
- *       send, and what follows them (see the function)
+ *       send (multibulk, and plain inline lines), and what follows them
  *   run_requests(client, reqs, i, start) -> (i, status)
  *       the trusted request path's loop over those requests: the one
  *       inlined copy of Server.call's common case (see the function)
@@ -1011,29 +1011,76 @@ static const unsigned char *scan_number(const unsigned char *p, const unsigned c
     return p + 2;
 }
 
+/* PROTO_INLINE_MAX_SIZE: the longest inline line taken here. */
+#define INLINE_MAX 65536
+
+/* Whether an inline line's argument ends at c (sdssplitargs ends an unquoted
+ * argument at a space, tab, CR, LF or NUL; LF and NUL never get here). */
+#define INLINE_SPACE(c) ((c) == ' ' || (c) == '\t' || (c) == '\r')
+
+/* The inline request starting at p (*p != '*'), in the strict form: a line
+ * ended by LF within INLINE_MAX bytes, with at least one argument, the
+ * first not starting with '*', and none of what sdssplitargs reads its own
+ * way (quotes, NUL, which ends Redis's search for the LF, vertical tab and
+ * form feed, which it skips between arguments but keeps in one). Then the
+ * arguments are what splitting the line on spaces, tabs and CRs gives, as
+ * processInlineBuffer gets them. Returns the position after the LF and the
+ * argument count in *argc, or NULL (not in that form, or cut by e). */
+static const unsigned char *scan_inline(const unsigned char *p, const unsigned char *e,
+                                        Py_ssize_t *argc)
+{
+    const unsigned char *lim = e - p > INLINE_MAX ? p + INLINE_MAX + 1 : e;
+    Py_ssize_t n = 0;
+    int in_arg = 0;
+    for (; p < lim && *p != '\n'; p++) {
+        unsigned char c = *p;
+        if (INLINE_SPACE(c)) {
+            in_arg = 0;
+        } else if (c == '"' || c == '\'' || c == 0 || c == '\v' || c == '\f') {
+            return NULL;
+        } else if (!in_arg) {
+            if (n == 0 && c == '*')
+                return NULL;
+            n++;
+            in_arg = 1;
+        }
+    }
+    if (p == lim || n == 0)
+        return NULL;
+    *argc = n;
+    return p + 1;
+}
+
 /* Scans [s, e) for whole requests of the form "*<n>\r\n" followed by n
  * times "$<len>\r\n<len bytes>\r\n", with 1 <= n <= INT_MAX and
- * len <= max_bulk. Returns the end of the longest prefix made of them, their
+ * len <= max_bulk, and, when inline is set, of the inline form scan_inline
+ * takes. Returns the end of the longest prefix made of them, their
  * number in *count, and in *need what follows that prefix:
  *   0   nothing: the prefix is the whole input;
  *   >0  the start of a request in that form, cut by the end of the input:
  *       no request can complete before the input is *need bytes long (the
  *       end of the payload being read, or one more byte);
- *   -1  anything else (an inline command, another RESP type, a count or a
- *       length out of range or not in the strict spelling, a missing CRLF):
- *       the exact parser's input, which answers as Redis does. */
+ *   -1  anything else (an inline command not in that form or cut by the
+ *       end of the input, another RESP type, a count or a length out of
+ *       range or not in the strict spelling, a missing CRLF): the exact
+ *       parser's input, which answers as Redis does. */
 static const unsigned char *scan_prefix(const unsigned char *s, const unsigned char *e,
-                                        long long max_bulk, Py_ssize_t *count,
+                                        long long max_bulk, int inline_ok, Py_ssize_t *count,
                                         Py_ssize_t *need)
 {
     const unsigned char *p = s, *end = s;
     long long n, len;
     int cut;
-    Py_ssize_t requests = 0;
+    Py_ssize_t requests = 0, argc;
     *need = -1;
     while (p < e) {
-        if (*p != '*')
-            goto done;
+        if (*p != '*') {
+            if (!inline_ok || (p = scan_inline(p, e, &argc)) == NULL)
+                goto done;
+            end = p;
+            requests++;
+            continue;
+        }
         p = scan_number(p + 1, e, &n, &cut);
         if (p == NULL)
             goto stopped;
@@ -1140,10 +1187,11 @@ static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* parse_requests(buf, max_bulk) -> (requests, consumed, need, now)
+/* parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now)
  *
  * The whole requests at the start of buf (bytes or bytearray) in the strict
- * form (scan_prefix), as lists of bytes; how many bytes they take; what
+ * form (scan_prefix; inline requests too when ``inline`` is true: a client's
+ * input, not the master's stream), as lists of bytes; how many bytes they take; what
  * follows them (scan_prefix's *need: 0 nothing, >0 a request cut by the end
  * of the read, -1 input for the exact parser); and the monotonic clock in
  * nanoseconds (time.perf_counter_ns's) once they are parsed, where the
@@ -1156,27 +1204,55 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
 {
     const unsigned char *s;
     Py_ssize_t size;
-    if (nargs == 2 && PyBytes_Check(args[0])) {
+    if ((nargs == 2 || nargs == 3) && PyBytes_Check(args[0])) {
         s = (const unsigned char *)PyBytes_AS_STRING(args[0]);
         size = PyBytes_GET_SIZE(args[0]);
-    } else if (nargs == 2 && PyByteArray_Check(args[0])) {
+    } else if ((nargs == 2 || nargs == 3) && PyByteArray_Check(args[0])) {
         s = (const unsigned char *)PyByteArray_AS_STRING(args[0]);
         size = PyByteArray_GET_SIZE(args[0]);
     } else {
-        PyErr_SetString(PyExc_TypeError, "parse_requests(bytes or bytearray, int)");
+        PyErr_SetString(PyExc_TypeError, "parse_requests(bytes or bytearray, int[, inline])");
         return NULL;
     }
     long long max_bulk = PyLong_AsLongLong(args[1]);
     if (max_bulk == -1 && PyErr_Occurred())
         return NULL;
+    int inline_ok = nargs == 3 ? PyObject_IsTrue(args[2]) : 0;
+    if (inline_ok < 0)
+        return NULL;
     Py_ssize_t count, need;
-    const unsigned char *end = scan_prefix(s, s + size, max_bulk, &count, &need);
+    const unsigned char *end = scan_prefix(s, s + size, max_bulk, inline_ok, &count, &need);
     PyObject *out = PyList_New(count);
     if (out == NULL)
         return NULL;
     /* The scan vouched for the form: the numbers need no checks here. */
     const unsigned char *p = s;
     for (Py_ssize_t r = 0; r < count; r++) {
+        if (*p != '*') {
+            /* An inline line: its arguments, split on spaces, tabs, CRs. */
+            Py_ssize_t argc = 0, k = 0;
+            scan_inline(p, end, &argc);
+            PyObject *argv = PyList_New(argc);
+            if (argv == NULL)
+                goto error;
+            PyList_SET_ITEM(out, r, argv);
+            while (*p != '\n') {
+                if (INLINE_SPACE(*p)) {
+                    p++;
+                    continue;
+                }
+                const unsigned char *a = p;
+                while (*p != '\n' && !INLINE_SPACE(*p))
+                    p++;
+                PyObject *arg = k == 0 ? command_name(a, p - a)
+                                       : PyBytes_FromStringAndSize((const char *)a, p - a);
+                if (arg == NULL)
+                    goto error;
+                PyList_SET_ITEM(argv, k++, arg);
+            }
+            p++;
+            continue;
+        }
         Py_ssize_t n = 0;
         for (p++; *p != '\r'; p++)
             n = n * 10 + (*p - '0');
@@ -2293,7 +2369,7 @@ static PyMethodDef methods[] = {
     {"set_command_names", py_set_command_names, METH_O,
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
-     "parse_requests(buf, max_bulk) -> (requests, consumed, need, now_ns)"},
+     "parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now_ns)"},
     {"run_requests", (PyCFunction)(void (*)(void))py_run_requests, METH_FASTCALL,
      "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
     {"remember_keys", (PyCFunction)(void (*)(void))py_remember_keys, METH_FASTCALL,

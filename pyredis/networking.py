@@ -8,7 +8,10 @@ executed, the replies are collected in a list and written with one
 Two parsers share the input, as Redis has one query buffer:
 
 - ``parse_requests`` (C) takes the strict form of requests every client
-  library sends, and returns the whole requests at the start of the input,
+  library sends, and plain inline lines (telnet, redis-benchmark's
+  PING_INLINE: no quotes, NUL or blank line, within the inline length
+  limit, split as processInlineBuffer splits them), and returns the whole
+  requests at the start of the input,
   how many bytes they took, and what follows them. A request cut by the end
   of a read is kept as the client's ``tail`` (with the length the input
   must reach before it can complete), so a continuous stream of requests
@@ -18,8 +21,8 @@ Two parsers share the input, as Redis has one query buffer:
   Server.process_command and Server.call: the one inlined copy, calling the
   same handlers and the same Python helpers for every effect.
 - ``resp.RequestParser``, the port of Redis's own parser, takes whatever
-  the C parser refuses - inline commands, protocol errors, unauthenticated
-  clients' tighter limits - and gives Redis's exact errors. It hands the
+  the C parser refuses - the other inline lines, protocol errors,
+  unauthenticated clients' tighter limits - and gives Redis's exact errors. It hands the
   input back as soon as the stream is at a request boundary again.
 
 The trusted path looks commands up in the client's own table
@@ -47,13 +50,13 @@ import socket
 from . import hdr, log, resp
 from .commands import DISPATCH
 from .config import repr_string
-from .resp import CommandError, RequestParser, ProtocolError, inline_requests
+from .resp import CommandError, RequestParser, ProtocolError
 from . import clock
 
 try:
     from ._speedups import parse_requests, run_requests, set_command_names, set_request_context
 except ImportError:     # without the C extension the exact parser takes all
-    def parse_requests(buf, max_bulk):
+    def parse_requests(buf, max_bulk, inline=False):
         return [], 0, -1, 0
 
     def set_command_names(names):
@@ -451,8 +454,10 @@ class Client(asyncio.Protocol):
                     return
                 continue
             # (The master's stream, which is not held to proto-max-bulk-len,
-            # is read by replication.py, not here.)
-            reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len)
+            # is read by replication.py, not here.) Plain inline lines are
+            # split in C too, but for the master's link (a protocol error).
+            reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len,
+                                                     not self.is_master)
             if reqs and self._run(reqs, start, buf, done):
                 return
             if not need:
@@ -460,18 +465,7 @@ class Client(asyncio.Protocol):
             if need > 0:
                 self._keep(buf[done:] if done else buf, need - done)
                 return
-            # Not in the strict form. Plain inline requests run on the
-            # trusted path as they are split; the rest is the exact
-            # parser's, from here on.
-            if self.authenticated and not self.is_master:
-                reqs, pos = inline_requests(buf, done)
-                if reqs is not None:
-                    if self._run(reqs, None, buf, pos):
-                        return
-                    if pos == len(buf):
-                        return
-                    buf = buf[pos:]
-                    continue
+            # Not in the strict form: the exact parser's, from here on.
             self.slow = RequestParser()
             buf = buf[done:]
         # Paused: whatever arrives waits, in the parser that holds the input.

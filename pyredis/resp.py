@@ -6,10 +6,11 @@ format. Where RESP2 and RESP3 differ (null, maps, sets, doubles, booleans,
 push messages) the helper takes the client's protocol version.
 
 Requests normally go through the C parser (``_speedups.parse_requests``, see
-networking.py), which takes only the strict form clients send.
+networking.py), which takes only the strict form clients send (and plain
+inline lines: inline_requests is their Python form).
 ``RequestParser`` is a port of Redis's processInlineBuffer/
-processMultibulkBuffer: it takes whatever the C parser refuses (inline
-commands, malformed input, unauthenticated clients' tighter limits), and it
+processMultibulkBuffer: it takes whatever the C parser refuses (other
+inline lines, malformed input, unauthenticated clients' tighter limits), and it
 is what produces Redis's exact ``-ERR Protocol error: ...`` replies.
 """
 
@@ -347,11 +348,12 @@ class RequestParser:
 def inline_requests(buf, pos):
     """The complete inline requests in ``buf`` from ``pos`` that need none
     of the exact parser's rules (no quotes, no NUL, not blank: _plain), as
-    argument lists the trusted path runs as they are (an inline stream -
-    telnet, redis-benchmark's PING_INLINE - is otherwise parsed and
-    dispatched one request at a time by RequestParser). At most
-    PROTO_INLINE_MAX_SIZE bytes of lines at a time. Returns (requests,
-    position after them), or (None, pos) when there is none."""
+    argument lists the trusted path runs as they are: the lines the C
+    parser (parse_requests with inline) takes, which RequestParser hands
+    back with this once it holds the input (tests/test_inline_requests.py
+    compares the two). At most PROTO_INLINE_MAX_SIZE bytes of lines at a
+    time. Returns (requests, position after them), or (None, pos) when
+    there is none."""
     end = buf.rfind(b'\n', pos, pos + PROTO_INLINE_MAX_SIZE + 1)    # the last complete line
     if end < 0 or buf[pos] == 42:
         return None, pos

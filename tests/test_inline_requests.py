@@ -27,3 +27,32 @@ def test_inline_pipeline_as_redis(compat):
     data = (b'SET k 1\r\nINCR k\r\nGET k\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\nECHO "a b"\r\n'
             b'PING\r\n\r\nECHO x\r\nRPUSH l a b\r\nLRANGE l 0 -1\r\nQUIT\r\n')
     compat.raw(data, replies=10)
+
+
+def test_c_parser_splits_inline_lines_as_inline_requests():
+    """parse_requests(..., inline=True) (C) takes the same plain lines as
+    resp.inline_requests, split the same way, and stops where it stops
+    (the exact parser reads the rest); random lines of spaces, tabs, CRs,
+    quotes, NULs, vertical tabs, form feeds, stars and letters."""
+    import random
+    import pytest
+    try:
+        from pyredis._speedups import parse_requests
+    except ImportError:
+        pytest.skip('no C extension')
+    rnd = random.Random(19)
+    alphabet = b'ab* \t\r\n"\'\x00\x0b\x0cPING'
+    for _ in range(20000):
+        buf = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 30)))
+        if buf[:1] == b'*':
+            continue    # (a multibulk request's start, for the other scanner)
+        reqs, done, need, _ = parse_requests(buf, 1 << 20, True)
+        py_reqs, pos = inline_requests(buf, 0)
+        assert (reqs or None, done) == (py_reqs, pos), buf
+        assert need == (0 if done == len(buf) else -1), buf
+        # Not for the master's link: none at all.
+        assert parse_requests(buf, 1 << 20)[:3] == ([], 0, -1)
+    # Lines up to PROTO_INLINE_MAX_SIZE long, not one byte more.
+    for n, taken in ((PROTO_INLINE_MAX_SIZE, True), (PROTO_INLINE_MAX_SIZE + 1, False)):
+        buf = b'x' * (n - 1) + b'\r\n'
+        assert (parse_requests(buf, 1 << 20, True)[1] == len(buf)) == taken

@@ -230,7 +230,8 @@ def run_stream(chunks, trusted, monkeypatch):
     with monkeypatch.context() as m:
         if not trusted:
             # The exact parser alone, as without the C extension.
-            m.setattr(networking, 'parse_requests', lambda buf, max_bulk: ([], 0, -1, 0))
+            m.setattr(networking, 'parse_requests',
+                      lambda buf, max_bulk, inline=False: ([], 0, -1, 0))
         server = create_server(config.Config())
         client = Client(server)
         client.transport = Transport()
@@ -269,6 +270,13 @@ STREAMS = {
     'huge-count': req(b'PING') + b'*2147483648\r\n',
     'leading-zero': req(b'PING') + b'*1\r\n$04\r\nPING\r\n' + req(b'PING'),
     'quit': req(b'SET', b'q', b'1') + req(b'QUIT') + req(b'SET', b'q', b'2'),
+    # Inline lines: spaces, tabs and CRs between arguments, a CR inside one,
+    # then what only the exact parser reads (quotes, a blank line, NUL,
+    # vertical tab, a line starting with a space and '*'), then plain again.
+    'inline-mixed': (b'SET  i\t1\r\nGET i\r\r\nECHO a\rb\r\n' + req(b'INCR', b'i')
+                     + b'ECHO "x y"\r\nPING\n\r\nECHO a\x00b\r\nECHO a\x0bb\r\n'
+                     + b' *1 x\r\nECHO \'q\'\r\nGET i\r\nPING\r\n'),
+    'inline-unbalanced': b'PING\r\nECHO "abc\r\nPING\r\n',
 }
 
 
@@ -310,9 +318,9 @@ def test_large_argument_is_not_rescanned_per_read(monkeypatch):
     calls = []
     real = networking.parse_requests
 
-    def counting(buf, max_bulk):
+    def counting(buf, max_bulk, inline=False):
         calls.append(len(buf))
-        return real(buf, max_bulk)
+        return real(buf, max_bulk, inline)
     monkeypatch.setattr(networking, 'parse_requests', counting)
     data = req(b'SET', b'big', b'x' * 1000000) + req(b'GET', b'nope')
     chunks = [data[i:i + 1000] for i in range(0, len(data), 1000)]
