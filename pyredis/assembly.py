@@ -43,7 +43,7 @@ ATTACH = (config_cmd.attach, database.attach, hashes.attach, transactions.attach
           aof.attach_server, aof_cmd.attach, scripting.attach, functions.attach,
           acl_cmds.attach, metrics.attach, monitor.attach, slowlog.attach, pause.attach,
           latency.attach, tracking.attach, clock_cmd.attach,
-          cluster_links.attach, cluster_keys.attach,
+          cluster_links.attach, cluster_cmds.attach, cluster_keys.attach,
           migrate.attach, failover.attach, sets.attach, server_cmds.attach,
           # Last: the loadmodule lines, before start() loads the dataset.
           module_cmd.attach)

@@ -237,6 +237,9 @@ def decode(buf):
     return m
 
 
+RCVBUF_INIT_LEN = 1024
+
+
 class Reader:
     """Cuts a link's byte stream into whole messages (clusterReadHandler)."""
 
@@ -260,3 +263,11 @@ class Reader:
             out.append(bytes(buf[:totlen]))
             del buf[:totlen]
         return out
+
+    def allocated(self):
+        """What Redis's rcvbuf would hold (rcvbuf_alloc): RCVBUF_INIT_LEN,
+        or the whole of a larger message being received."""
+        buf = self.buf
+        if len(buf) >= 8:
+            return max(RCVBUF_INIT_LEN, int.from_bytes(buf[4:8], 'big'))
+        return RCVBUF_INIT_LEN

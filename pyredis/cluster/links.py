@@ -9,7 +9,8 @@ node without one (node.link is set at once, as createClusterLink does, so
 the cron does not open a second one while the first connects); inbound links
 come from the listener on cluster-port (or port + 10000) and learn their
 node from the first message that names a known sender. A link whose unsent
-data passes cluster-link-sendbuf-limit is freed, as Redis does.
+data passes cluster-link-sendbuf-limit is freed by the cluster cron, as
+Redis 7.0's clusterNodeCronFreeLinkOnBufferLimitReached does (node.py).
 
 ``attach`` does nothing unless cluster-enabled is yes: then ``server.cluster``
 is the Cluster, its cron runs at 10 Hz on its own timer (clusterCron's
@@ -23,6 +24,10 @@ from .. import log
 from . import bus
 from .node import Cluster
 from .state import ConfigLoadError, ms
+
+
+# sizeof(clusterLink) in Redis 7.0 (part of mem_cluster_links).
+LINK_STRUCT_SIZE = 64
 
 
 class Link(asyncio.Protocol):
@@ -87,15 +92,6 @@ class Link(asyncio.Protocol):
             self.pending.append(data)
             return
         self.transport.write(data)
-        limit = self.cluster.config.cluster_link_sendbuf_limit
-        if limit and self.transport.get_write_buffer_size() > limit:
-            self.cluster.links_buffer_limit_exceeded += 1
-            log.warning('Freeing cluster link(%s node %s, used memory: %d) due to exceeding '
-                        'send buffer memory limit.' % (
-                            'from' if self.inbound else 'to',
-                            self.node.name if self.node else '<unknown>',
-                            self.transport.get_write_buffer_size()))
-            self.cluster.free_link(self)
 
     def close(self):
         if self.closed:
@@ -108,6 +104,11 @@ class Link(asyncio.Protocol):
         if self.transport is None:
             return sum(map(len, self.pending))
         return self.transport.get_write_buffer_size()
+
+    def memory(self):
+        """getClusterLinkMemUsage: the link (sizeof(clusterLink)), its send
+        buffer and its receive buffer."""
+        return LINK_STRUCT_SIZE + self.send_buffer_size() + self.reader.allocated()
 
     def local_ip(self):
         if self.transport is None:
@@ -208,7 +209,7 @@ def attach(server):
         for node in list(cluster.nodes.values()):
             cluster.free_link(node.link)
             cluster.free_link(node.inbound_link)
-        cluster.save_config(True)
+        cluster.save_config()
         if cluster.lock_fd is not None:
             # An embedded server (embed.py) ends without its process ending.
             os.close(cluster.lock_fd)

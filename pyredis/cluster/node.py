@@ -27,7 +27,7 @@ from ..replication import REPL_CONNECTED
 from . import bus
 from .state import (CLUSTER_SLOTS, FAIL, HANDSHAKE, MASTER, MEET, MIGRATE_TO, MYSELF, NOADDR,
                     NOFAILOVER, PFAIL, PORT_INCR, SLAVE, ClusterNode, ClusterState,
-                    ConfigLoadError, ms, random_name)
+                    ConfigLoadError, bits_not_in, count_bits, ms, random_name, set_bits)
 
 # clusterBeforeSleep's work (CLUSTER_TODO_*).
 TODO_HANDLE_FAILOVER = 1
@@ -85,6 +85,11 @@ class Cluster(ClusterState):
         self.inbound_links = set()
         self.migration_since = 0
         self._publish = self.propagate_publish
+        # hold_replies: the clients whose replies wait for the save, and the
+        # reply barrier that was there before ours.
+        self._holding = False
+        self._held = {}
+        self._next_barrier = None
 
     # -- the keyspace (the per-slot key index of cluster/slots.py) -----------
 
@@ -113,13 +118,29 @@ class Cluster(ClusterState):
         return (len(self.nodes) - 1) * 2
 
     def links_memory(self):
-        """mem_cluster_links: what the links buffer (unsent and partial data)."""
+        """mem_cluster_links: every link's memory (links.Link.memory)."""
         total = 0
         for n in self.nodes.values():
             for link in (n.link, n.inbound_link):
                 if link is not None:
-                    total += link.send_buffer_size() + len(link.reader.buf)
+                    total += link.memory()
         return total
+
+    def free_links_over_limit(self, node):
+        """clusterNodeCronFreeLinkOnBufferLimitReached: a link whose unsent
+        data passed cluster-link-sendbuf-limit is freed (the cron opens a
+        new outbound one at once; the peer opens the inbound one again)."""
+        limit = self.config.cluster_link_sendbuf_limit
+        if not limit:
+            return
+        for link in (node.link, node.inbound_link):
+            if link is None or link.send_buffer_size() <= limit:
+                continue
+            log.warning('Freeing cluster link(%s node %.40s, used memory: %d) due to '
+                        'exceeding send buffer memory limit.' % (
+                            'from' if link.inbound else 'to', node.name, link.memory()))
+            self.free_link(link)
+            self.links_buffer_limit_exceeded += 1
 
     # -- start-up -------------------------------------------------------------
 
@@ -177,13 +198,65 @@ class Cluster(ClusterState):
     # -- todo / before sleep --------------------------------------------------
 
     def do_before_sleep(self, flags):
+        """clusterDoBeforeSleep: the work is done once, at the end of this
+        turn of the event loop, whatever asked for it meanwhile."""
         self.todo |= flags
         if not self.before_sleep_scheduled and self.server.loop is not None:
             self.before_sleep_scheduled = True
             self.server.loop.call_soon(self.before_sleep)
 
+    def hold_replies(self):
+        """A CLUSTER command changed the configuration: its reply (and any
+        other written before the save) waits for nodes.conf to be saved, as
+        Redis's clusterBeforeSleep runs before handleClientsWithPendingWrites
+        (here the replies of a turn are written by a callback that may come
+        before ours: networking.write_pending). The hold is a reply barrier
+        (Client.flush asks server.reply_barrier) put in front of the AOF's,
+        if any, for the rest of the turn only: outside those turns, and on
+        a node with cluster mode off, the reply path is unchanged."""
+        server = self.server
+        if server.loop is None:
+            return
+        if not self._holding:
+            self._holding = True
+            self._next_barrier = server.reply_barrier
+            server.reply_barrier = self._barrier
+        self.do_before_sleep(0)
+
+    def _barrier(self, c):
+        if self.todo & TODO_SAVE_CONFIG:
+            self._held[c.id] = c
+            return True
+        following = self._next_barrier
+        return following is not None and following(c)
+
+    def _release_replies(self):
+        server = self.server
+        self._holding = False
+        if server.reply_barrier == self._barrier:
+            server.reply_barrier = self._next_barrier
+        self._next_barrier = None
+        held, self._held = self._held, {}
+        for c in held.values():
+            if c.out:
+                c.flush()       # past the AOF's barrier, if it holds them too
+            elif c.close_after_reply and c.transport is not None:
+                c.transport.close()
+
     def before_sleep(self):
         self.before_sleep_scheduled = False
+        try:
+            self._before_sleep()
+        except SystemExit:
+            raise               # the save failed: the node ends, nothing is sent
+        except Exception:
+            if self._holding:
+                self._release_replies()
+            raise
+        if self._holding:
+            self._release_replies()
+
+    def _before_sleep(self):
         flags = self.todo
         self.todo = 0
         if flags & TODO_HANDLE_MANUALFAILOVER:
@@ -195,17 +268,17 @@ class Cluster(ClusterState):
         if flags & TODO_UPDATE_STATE:
             self.update_state()
         if flags & TODO_SAVE_CONFIG:
-            self.save_or_die(bool(flags & TODO_FSYNC_CONFIG))
+            # Every save is fsynced here (state.save_config), so
+            # TODO_FSYNC_CONFIG asks nothing more than TODO_SAVE_CONFIG.
+            self.save_or_die()
 
-    def save_or_die(self, fsync=True):
-        if not self.save_config(fsync):
+    def save_or_die(self):
+        """clusterSaveConfigOrDie. A save made now is the one the turn
+        would have made (clusterSaveConfig clears the todo flags too)."""
+        self.todo &= ~(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG)
+        if not self.save_config():
             log.warning('Fatal: can\'t update cluster config file.')
             raise SystemExit(1)
-        # The rename replaced the file we held the lock on.
-        try:
-            self.lock_config()
-        except ConfigLoadError:
-            pass
 
     # -- replication glue -----------------------------------------------------
 
@@ -613,10 +686,9 @@ class Cluster(ClusterState):
             if sender is not None and sender.is_master() and dirty_slots:
                 self.update_slots_config_with(sender, m.config_epoch, m.myslots)
             if sender is not None and dirty_slots:
-                myslots = m.myslots
-                for j in range(CLUSTER_SLOTS):
-                    if not myslots[j >> 3] & (1 << (j & 7)):
-                        continue
+                # The slots it claims that are not its own (the others,
+                # whose owner is the sender, are skipped by the loop).
+                for j in bits_not_in(m.myslots, sender.slots):
                     owner = self.slots[j]
                     if owner is sender or owner is None:
                         continue
@@ -746,11 +818,10 @@ class Cluster(ClusterState):
             log.warning('Discarding UPDATE message about myself.')
             return
         dirty = []
-        sender_slots = migrated_our_slots = 0
-        for j in range(CLUSTER_SLOTS):
-            if not slots[j >> 3] & (1 << (j & 7)):
-                continue
-            sender_slots += 1
+        migrated_our_slots = 0
+        sender_slots = count_bits(slots)
+        # Only the claimed slots the sender does not own yet can change.
+        for j in bits_not_in(slots, sender.slots):
             owner = self.slots[j]
             if owner is sender:
                 continue
@@ -789,7 +860,7 @@ class Cluster(ClusterState):
             return
         self.current_epoch += 1
         me.config_epoch = self.current_epoch
-        self.save_or_die(True)
+        self.save_or_die()
         log.verbose('WARNING: configEpoch collision with node %.40s. configEpoch set to %d'
                     % (sender.name, me.config_epoch))
 
@@ -819,10 +890,11 @@ class Cluster(ClusterState):
             return
         new_ok = True
         if self.config.cluster_require_full_coverage:
-            for owner in self.slots:
-                if owner is None or owner.flags & FAIL:
-                    new_ok = False
-                    break
+            # Every slot has an owner and no owner is failing (per node:
+            # numslots counts the slots a node owns).
+            if self.assigned_slots() < CLUSTER_SLOTS or any(
+                    n.numslots and n.flags & FAIL for n in self.nodes.values()):
+                new_ok = False
         size = reachable = 0
         for node in self.nodes.values():
             if node.is_master() and node.numslots:
@@ -875,10 +947,7 @@ class Cluster(ClusterState):
                             node.name,
                             self.config.cluster_node_timeout * 2 - (now - master.voted_time)))
             return
-        claimed = request.myslots
-        for j in range(CLUSTER_SLOTS):
-            if not claimed[j >> 3] & (1 << (j & 7)):
-                continue
+        for j in set_bits(request.myslots):
             owner = self.slots[j]
             if owner is None or owner.config_epoch <= request.config_epoch:
                 continue
@@ -888,7 +957,7 @@ class Cluster(ClusterState):
             return
         self.last_vote_epoch = self.current_epoch
         master.voted_time = now
-        self.save_or_die(True)
+        self.save_or_die()
         if node.link is not None:
             self.send(node.link, self.build_header(bus.FAILOVER_AUTH_ACK))
         log.warning('Failover auth granted to %.40s for epoch %d' % (
@@ -1010,12 +1079,11 @@ class Cluster(ClusterState):
             return
         super().set_node_as_master(me)
         self.unset_replication_master()
-        for j in range(CLUSTER_SLOTS):
-            if oldmaster.owns(j):
-                self.del_slot(j)
-                self.add_slot(me, j)
+        for j in set_bits(oldmaster.slots):
+            self.del_slot(j)
+            self.add_slot(me, j)
         self.update_state()
-        self.save_or_die(True)
+        self.save_or_die()
         self.broadcast_pong(BROADCAST_ALL)
         self.reset_manual_failover()
 
@@ -1131,7 +1199,10 @@ class Cluster(ClusterState):
         now = ms()
         self.stats_pfail_nodes = 0
         for node in list(self.nodes.values()):
-            if node.flags & (MYSELF | NOADDR):
+            if node.flags & MYSELF:
+                continue
+            self.free_links_over_limit(node)
+            if node.flags & NOADDR:
                 continue
             if node.flags & PFAIL:
                 self.stats_pfail_nodes += 1

@@ -7,8 +7,16 @@ bus and what it does about it is node.py's. nodes.conf is Redis's exact text
 (one clusterGenNodeDescription line per node but those in handshake, then
 ``vars currentEpoch N lastVoteEpoch M``), so a file written by redis-server
 loads here and the reverse. It is written to a temporary file, fsynced and
-renamed over the old one on every change (durability: a crash leaves the
-previous good file); Redis rewrites it in place, the content is the same.
+renamed over the old one, and the directory fsynced (durability: a crash
+leaves the previous good file, and a save that returned survives a power
+loss); Redis 7.0 rewrites it in place and fsyncs only some saves, the
+content is the same. node.py saves at most once per turn of the event loop,
+before the replies of that turn are written (clusterBeforeSleep).
+
+A slot change must not cost a walk over the 16384 slots in Python: the
+figures that need one (the open slots of a description, the assigned slots,
+the slots a bitmap claims) come from C-level scans (list.count, re over a
+bitmap's non-zero bytes) or from each node's ``numslots``.
 
 Contract with the keyspace side (the command routing, MOVED/ASK): ``slots``,
 ``migrating_slots_to`` and ``importing_slots_from`` are lists of 16384
@@ -18,6 +26,7 @@ nodes; ``lookup(name)``; ``redirect_endpoint(node)``; ``publish(...)``.
 
 import fcntl
 import os
+import re
 
 from .. import clock
 
@@ -43,6 +52,48 @@ FLAG_NAMES = ((MYSELF, 'myself'), (MASTER, 'master'), (SLAVE, 'slave'), (PFAIL, 
               (NOFAILOVER, 'nofailover'))
 FLAG_BY_NAME = {name: bit for bit, name in FLAG_NAMES}
 FLAG_BY_NAME['noflags'] = 0
+
+
+_NONZERO = re.compile(b'[^\x00]')
+
+
+def set_bits(bitmap):
+    """The slots whose bit is set in a slots bitmap, in order (the zero
+    bytes skipped at C speed: most bitmaps a node handles are sparse)."""
+    out = []
+    for m in _NONZERO.finditer(bitmap):
+        i = m.start()
+        b = bitmap[i]
+        base = i << 3
+        for bit in range(8):
+            if b >> bit & 1:
+                out.append(base + bit)
+    return out
+
+
+def bits_not_in(bitmap, other):
+    """The slots set in ``bitmap`` and not in ``other`` (two bitmaps)."""
+    n = len(bitmap)
+    d = int.from_bytes(bitmap, 'little') & ~int.from_bytes(other, 'little')
+    return set_bits(d.to_bytes(n, 'little'))
+
+
+def count_bits(bitmap):
+    return int.from_bytes(bitmap, 'little').bit_count()
+
+
+def open_slots(table):
+    """The slots with an entry in a migrating/importing table, in order.
+    Counting Nones is a C loop of identity checks: the table is looked at
+    slot by slot only in the chunks that hold an entry."""
+    if table.count(None) == CLUSTER_SLOTS:
+        return []
+    out = []
+    for base in range(0, CLUSTER_SLOTS, 256):
+        chunk = table[base:base + 256]
+        if chunk.count(None) != len(chunk):
+            out.extend(base + i for i, n in enumerate(chunk) if n is not None)
+    return out
 
 
 def random_name():
@@ -130,30 +181,16 @@ class ClusterNode:
         return True
 
     def slot_ranges(self):
-        """The node's slots as (start, end) pairs, in order."""
-        out = []
-        start = -1
-        bits = self.slots
-        for byte in range(CLUSTER_SLOTS // 8):
-            b = bits[byte]
-            if b == 0:
-                if start >= 0:
-                    out.append((start, byte * 8 - 1))
-                    start = -1
-                continue
-            if b == 0xff and start >= 0:
-                continue
-            for i in range(8):
-                slot = byte * 8 + i
-                if b & (1 << i):
-                    if start < 0:
-                        start = slot
-                elif start >= 0:
-                    out.append((start, slot - 1))
-                    start = -1
-        if start >= 0:
-            out.append((start, CLUSTER_SLOTS - 1))
-        return out
+        """The node's slots as (start, end) pairs, in order: the bits that
+        begin a run (set, the one below clear) and those that end one, found
+        with big-integer operations over the whole bitmap."""
+        x = int.from_bytes(self.slots, 'little')
+        if not x:
+            return []
+        n = len(self.slots)
+        starts = set_bits((x & ~(x << 1)).to_bytes(n + 1, 'little'))
+        ends = set_bits((x & ~(x >> 1)).to_bytes(n, 'little'))
+        return list(zip(starts, ends))
 
     def add_slave(self, node):
         if node not in self.slaves:
@@ -303,11 +340,15 @@ class ClusterState:
 
     def del_node_slots(self, node):
         n = 0
-        for j in range(CLUSTER_SLOTS):
-            if node.owns(j):
-                self.del_slot(j)
+        for j in set_bits(node.slots):
+            if self.del_slot(j):
                 n += 1
         return n
+
+    def assigned_slots(self):
+        """How many slots have an owner (each owner's numslots counts the
+        slots whose entry is that node)."""
+        return sum(n.numslots for n in self.nodes.values())
 
     def max_epoch(self):
         m = max((n.config_epoch for n in self.nodes.values()), default=0)
@@ -331,11 +372,13 @@ class ClusterState:
         for start, end in node.slot_ranges():
             parts.append(' %d' % start if start == end else ' %d-%d' % (start, end))
         if node.flags & MYSELF:
-            for j in range(CLUSTER_SLOTS):
-                if self.migrating_slots_to[j] is not None:
-                    parts.append(' [%d->-%s]' % (j, self.migrating_slots_to[j].name))
-                elif self.importing_slots_from[j] is not None:
-                    parts.append(' [%d-<-%s]' % (j, self.importing_slots_from[j].name))
+            migrating = self.migrating_slots_to
+            importing = self.importing_slots_from
+            for j in sorted(set(open_slots(migrating) + open_slots(importing))):
+                if migrating[j] is not None:
+                    parts.append(' [%d->-%s]' % (j, migrating[j].name))
+                else:
+                    parts.append(' [%d-<-%s]' % (j, importing[j].name))
         return ''.join(parts)
 
     def describe_all(self, skip_flags=0):
@@ -349,38 +392,49 @@ class ClusterState:
                 + 'vars currentEpoch %d lastVoteEpoch %d\n' % (self.current_epoch,
                                                                 self.last_vote_epoch))
 
-    def save_config(self, fsync=True):
-        """clusterSaveConfig: temp file, fsync, rename, fsync the directory."""
+    def save_config(self):
+        """clusterSaveConfig, atomic and durable: the text goes to a
+        temporary file, which is fsynced and renamed over nodes.conf, then
+        the directory is fsynced. The lock (lock_config) is on the file's
+        inode, which the rename replaces: the descriptor the new file was
+        written with takes the lock before the rename and is kept as the
+        lock's, so the file is never unlocked and no second open is needed."""
         if self.path is None:
             return True
         tmp = '%s.tmp-%d' % (self.path, os.getpid())
+        fd = None
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-            try:
-                os.write(fd, self.config_text().encode())
-                if fsync:
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+            data = memoryview(self.config_text().encode())
+            while data:
+                data = data[os.write(fd, data):]
+            os.fsync(fd)
+            if self.lock_fd is not None:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.replace(tmp, self.path)
-            if fsync:
-                d = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-                try:
-                    os.fsync(d)
-                finally:
-                    os.close(d)
+            d = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+            try:
+                os.fsync(d)
+            finally:
+                os.close(d)
         except OSError:
+            if fd is not None:
+                os.close(fd)
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
             return False
+        if self.lock_fd is None:
+            os.close(fd)
+        else:
+            os.close(self.lock_fd)
+            self.lock_fd = fd
         return True
 
     def lock_config(self):
         """clusterLockConfig: two servers may not share one nodes.conf. The
-        lock is on the file itself, which the rename replaces: lock it
-        again after each save (see save_config's callers)."""
+        lock is on the file itself (save_config moves it to each new file)."""
         try:
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o644)
         except OSError as e:

@@ -82,13 +82,19 @@ SLOT_ERR = b'-ERR Invalid or out of range slot\r\n'
 
 
 def cluster_command(name):
-    """Register a CLUSTER subcommand that refuses when cluster mode is off."""
+    """Register a CLUSTER subcommand that refuses when cluster mode is off.
+    A subcommand that changed the configuration has its reply written
+    after nodes.conf is saved, at the end of the loop's turn (see
+    Cluster.hold_replies)."""
     def wrap(fn):
         def handler(c, argv):
             cluster = c.server.cluster
             if cluster is None:
                 return DISABLED_ERR
-            return fn(c, argv, cluster)
+            reply = fn(c, argv, cluster)
+            if getattr(cluster, 'todo', 0) & cnode.TODO_SAVE_CONFIG:
+                cluster.hold_replies()
+            return reply
         handler.__name__ = fn.__name__
         return command('cluster|' + name)(handler)
     return wrap
@@ -142,16 +148,16 @@ def cluster_help(c, argv):
 def info_text(cluster):
     """genClusterInfoString."""
     assigned = ok = pfail = fail = 0
-    for n in cluster.slots:
-        if n is None:
+    for n in cluster.nodes.values():       # numslots: the slots each one owns
+        if not n.numslots:
             continue
-        assigned += 1
+        assigned += n.numslots
         if n.failed():
-            fail += 1
+            fail += n.numslots
         elif n.flags & PFAIL:
-            pfail += 1
+            pfail += n.numslots
         else:
-            ok += 1
+            ok += n.numslots
     me = cluster.myself
     myepoch = me.slaveof.config_epoch if (me.is_slave() and me.slaveof is not None) \
         else me.config_epoch
@@ -577,7 +583,7 @@ def reset(server, cluster, hard):
 
 @cluster_command('saveconfig')
 def cluster_saveconfig(c, argv, cluster):
-    if cluster.save_config(True):
+    if cluster.save_config():
         return OK
     return b'-ERR error saving the cluster node config: Input/output error\r\n'
 
@@ -626,3 +632,36 @@ def cluster_failover(c, argv, cluster):
     if err:
         return error(b'ERR ' + err.encode())
     return OK
+
+
+# -- DEBUG CLUSTERLINK ---------------------------------------------------------------------
+
+def debug_clusterlink(c, argv):
+    """DEBUG CLUSTERLINK KILL <to|from|all> <node-id> (debug.c): free the
+    links with a node; the cron opens the outbound one again, the peer the
+    inbound one. Redis 7.0 crashes when the link to free is not there (or
+    when DEBUG CLUSTERLINK has no third argument): here that frees nothing."""
+    if len(argv) != 5 or argv[2].lower() != b'kill':
+        return subcommand_syntax_error(argv)
+    cluster = c.server.cluster
+    if cluster is None:
+        return b'-ERR Debug option only available for cluster mode enabled setup!\r\n'
+    n = _node_arg(cluster, argv[4])
+    if n is None:
+        return _unknown(argv[4])
+    direction = argv[3].lower()
+    if direction == b'from':
+        cluster.free_link(n.inbound_link)
+    elif direction == b'to':
+        cluster.free_link(n.link)
+    elif direction == b'all':
+        cluster.free_link(n.link)
+        cluster.free_link(n.inbound_link)
+    else:
+        # debug.c goes on after this error and adds its +OK: two replies.
+        return error(b'ERR Unknown direction %s' % argv[3]) + OK
+    return OK
+
+
+def attach(server):
+    server.debug_subcommands[b'clusterlink'] = debug_clusterlink
