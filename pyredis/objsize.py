@@ -54,11 +54,10 @@ depends on state Redis keeps and pyredis does not, and is modelled:
     and SAMPLES is below the size;
   * an intset's width follows its current members (Redis never narrows
     an intset after its widest member is removed);
-  * a string grown in place (APPEND, SETRANGE, SETBIT) has sds's greedy
-    preallocation in Redis, between 1x and 2x its length depending on
-    the history of its growth: 1.5x is counted when Python's buffer shows
-    growth in place, the exact size otherwise (as sdsnewlen makes it for
-    SETRANGE/SETBIT on a new key, BITOP, a dense HyperLogLog);
+  * a string grown in place (APPEND, SETRANGE, SETBIT, a sparse
+    HyperLogLog) has sds's greedy preallocation: its growth is replayed
+    as it happens (make_room), for the GROWN_MAX values grown most
+    recently; one loaded from a file was grown differently in Redis;
   * a stream's radix-tree node counts are those of the canonical
     compressed trie of its IDs (a PEL of more than PEL_EXACT IDs: scaled
     from its first ones);
@@ -125,14 +124,86 @@ def sds_size(length):
     return je_size(sds_header(length) + length + 1)
 
 
-def _grown_sds_size(length):
-    # sdsMakeRoomFor grows greedily (to twice the length needed, or 1 MB
-    # more), so a string grown by appends has between its length and
-    # twice that allocated, depending on where the last growth fell; the
-    # middle of that range is counted. A type-5 header is never used for
-    # a string that grows.
-    alloc = length * 3 // 2 if length < SDS_MAX_PREALLOC else length + SDS_MAX_PREALLOC // 2
-    return je_size(max(sds_header(alloc), 3) + alloc + 1)
+# -- strings grown in place -----------------------------------------------------
+#
+# APPEND, SETRANGE, SETBIT/BITFIELD past the end and a sparse HyperLogLog's
+# updates grow Redis's sds with sdsMakeRoomFor, which allocates greedily
+# (twice the length needed, or 1 MB more), so a string's allocation depends
+# on the history of its growth. The commands that grow a bytearray value in
+# place tell make_room first, as Redis calls sdsMakeRoomFor, and the
+# resulting allocation is kept here, by the value's id, with a fingerprint
+# (length and Python's allocation) that an unrelated bytearray later at the
+# same address would not match: no reference is held, so a deleted value is
+# freed at once. The table holds at most GROWN_MAX values, the most recently
+# grown; a value it forgot, or never saw (SETRANGE/SETBIT on a new key,
+# BITOP, a dense HyperLogLog: sdsnewlen), is counted at its exact size.
+
+SDS_TYPE_MAX = {1: 31, 3: 255, 5: 65535, 9: (1 << 32) - 1, 17: (1 << 64) - 1}
+GROWN_MAX = 16384
+_grown = {}         # id(value) -> (len, Python's __alloc__, sds alloc, usable size)
+
+
+def _sds_new(length):
+    # sdsnewlen: (alloc, usable size); a type-5 header records no spare room.
+    hdr = sds_header(length)
+    usable = je_size(hdr + length + 1)
+    if hdr == 1:
+        return length, usable
+    return min(usable - hdr - 1, SDS_TYPE_MAX[hdr]), usable
+
+
+def _grown_state(v):
+    e = _grown.get(id(v))
+    if e is not None and e[0] == len(v) and e[1] == v.__alloc__():
+        return e
+    return None
+
+
+def make_room(v, addlen, trimmed=False):
+    """sdsMakeRoomFor(v, addlen), before the bytearray ``v`` (a string
+    value) grows in place by up to ``addlen`` bytes. ``trimmed``: v was just
+    copied from a raw string object (a bytes value longer than 44 bytes),
+    which SET leaves trimmed to fit (trimStringObjectIfNeeded); others start
+    as sdsnewlen makes them (dbUnshareStringValue, a new key's string)."""
+    length = len(v)
+    e = _grown_state(v)
+    if e is not None:
+        alloc, usable = e[2], e[3]
+    else:
+        alloc, usable = _sds_new(length)
+        if trimmed and alloc - length > length // 10:
+            alloc = length
+    if alloc - length < addlen:
+        newlen = length + addlen
+        newlen = newlen * 2 if newlen < SDS_MAX_PREALLOC else newlen + SDS_MAX_PREALLOC
+        hdr = max(sds_header(newlen), 3)
+        usable = je_size(hdr + newlen + 1)
+        alloc = min(usable - hdr - 1, SDS_TYPE_MAX[hdr])
+    return _pending(v, alloc, usable)
+
+
+class _pending:
+    """The state make_room computed, recorded by grew() once the value has
+    its new length (and Python its new buffer)."""
+    __slots__ = ('v', 'alloc', 'usable')
+
+    def __init__(self, v, alloc, usable):
+        self.v = v
+        self.alloc = alloc
+        self.usable = usable
+
+    def grew(self):
+        v = self.v
+        key = id(v)
+        _grown.pop(key, None)           # (re)inserted last: the newest
+        if len(_grown) >= GROWN_MAX:
+            del _grown[next(iter(_grown))]
+        _grown[key] = (len(v), v.__alloc__(), self.alloc, self.usable)
+
+
+def forget(v):
+    """v was rewritten in place as a new sds (a HyperLogLog made dense)."""
+    _grown.pop(id(v), None)
 
 
 def _dict_slots(n):
@@ -170,10 +241,10 @@ def string_size(v):
         return ROBJ + sds_size(n)
     if values.FLOAT_MADE and values.FLOAT_MADE.get(id(v)) is v:
         return je_size(ROBJ + 3 + len(v) + 1)
-    n = len(v)
-    if v.__alloc__() > n + 1:           # grown in place: sds preallocated too
-        return ROBJ + _grown_sds_size(n)
-    return ROBJ + sds_size(n)
+    e = _grown_state(v)
+    if e is not None:
+        return ROBJ + e[3]
+    return ROBJ + sds_size(len(v))
 
 
 def _listpack_bytes(elements):

@@ -15,7 +15,7 @@ WRAP/SAT/FAIL result matches Redis bit for bit.
 """
 
 from . import command
-from .. import resp
+from .. import objsize, resp
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR
 from ..util import string2ll
 from ..notify import NotifyFlags
@@ -62,6 +62,7 @@ def string_for_write(c, key, maxbit):
         db.add(key, v)
         return v, True, True
     cls = v.__class__
+    raw = cls is bytes and len(v) > 44
     if cls is bytes:
         v = bytearray(v)
         db.data[key] = v
@@ -71,7 +72,9 @@ def string_for_write(c, key, maxbit):
         changed_in_place(v)
     grown = False
     if len(v) < need:
+        room = objsize.make_room(v, need - len(v), raw)
         v.extend(bytes(need - len(v)))
+        room.grew()
         grown = True
     return v, False, grown
 

@@ -39,6 +39,7 @@ import math
 from collections import Counter
 
 from . import command
+from .. import objsize
 from ..resp import OK, ZERO, ONE, integer
 from ..notify import NotifyFlags
 
@@ -259,20 +260,32 @@ def sparse_to_dense(h):
     header = bytearray(h[:HLL_HDR_SIZE])
     header[4] = HLL_DENSE
     h[:] = header + dense_pack(regs)
+    objsize.forget(h)       # a new sds in Redis, of the dense size
     return True
 
 
 def sparse_set(h, index, count, max_bytes, hint=None):
     """hllSparseSet: set register ``index`` to ``count`` if greater, editing
     the sparse bytearray ``h`` in place (possibly promoting it to dense).
-    Returns 1 if changed, 0 if not, -1 if the HLL is corrupt.
+    Returns 1 if changed, 0 if not, -1 if the HLL is corrupt. Redis makes
+    room for the 3 bytes a change may add first (sdsMakeRoomFor), which
+    MEMORY USAGE follows."""
+    if count > HLL_SPARSE_VAL_MAX_VALUE:
+        return _promote(h, index, count)
+    room = objsize.make_room(h, 3)
+    r = _sparse_set(h, index, count, max_bytes, hint)
+    if h[4] != HLL_DENSE:
+        room.grew()
+    return r
+
+
+def _sparse_set(h, index, count, max_bytes, hint=None):
+    """sparse_set's work.
 
     ``hint`` (a 3-item list, initially [HLL_HDR_SIZE, 0, -1]) lets a caller
     setting registers in increasing index order (PFMERGE) resume the opcode
     scan where the previous call left it instead of at the first opcode:
     nothing before the opcode preceding the last change can have moved."""
-    if count > HLL_SPARSE_VAL_MAX_VALUE:
-        return _promote(h, index, count)
     if hint is not None:
         p, first, prev = hint
     else:

@@ -19,7 +19,7 @@ from ..util import string2ll, strtold, ld_add, format_long_double, LLONG_MAX, LL
 from ..notify import NotifyFlags
 from ..values import STRING, changed_in_place, float_made
 from ..resp import ARITY_ERR, INCR_NAN_ERR, OVERFLOW_ERR
-from .. import clock
+from .. import clock, objsize
 
 S = NotifyFlags.STRING
 G = NotifyFlags.GENERIC
@@ -351,14 +351,19 @@ def append(c, argv):
         if cls is bytes:
             if _check_size(server, len(v) + len(argv[2])):
                 return TOO_BIG_ERR
+            raw = len(v) > 44
             v = bytearray(v)
+            room = objsize.make_room(v, len(argv[2]), raw)
             v += argv[2]
+            room.grew()
             db.data[key] = v
         elif cls is bytearray:
             if _check_size(server, len(v) + len(argv[2])):
                 return TOO_BIG_ERR
             changed_in_place(v)
+            room = objsize.make_room(v, len(argv[2]))
             v += argv[2]
+            room.grew()
         else:
             return WRONGTYPE_ERR
         total = len(v)
@@ -440,13 +445,16 @@ def setrange(c, argv):
             return integer(len(v))
         if _check_size(server, offset + len(value)):
             return TOO_BIG_ERR
+        raw = cls is bytes and len(v) > 44
         if cls is bytes:
             v = bytearray(v)
             db.data[key] = v
         else:
             changed_in_place(v)
         if len(v) < offset + len(value):
+            room = objsize.make_room(v, offset + len(value) - len(v), raw)
             v += bytes(offset + len(value) - len(v))
+            room.grew()
         v[offset:offset + len(value)] = value
         if db.watched:
             server.signal_modified(db, key)
