@@ -128,7 +128,8 @@ class Client(asyncio.Protocol):
                  'paused_reading', 'is_master', 'is_replica', 'repl',
                  'unix', 'propagate_argv', 'obuf_soft_since',
                  'tot_net_in', 'tot_net_out', 'no_touch', 'gated',
-                 'dirty_exec', 'dispatch', 'rbs', 'rbp', 'rb_reset')
+                 'dirty_exec', 'dispatch', 'rbs', 'rbp', 'rb_reset', 'qbuf_now',
+                 'blocked_argv')
 
     def __init__(self, server, unix=False):
         self.server = server
@@ -177,6 +178,11 @@ class Client(asyncio.Protocol):
         self.rbs = self.rbp = 16384
         self.rb_reset = 0
         self.dirty_exec = False
+        # CLIENT LIST's qbuf of the client running it: the query buffer as
+        # the read being run left it (Redis trims it once the read's
+        # requests ran); argv-mem of a blocked client: the command it runs.
+        self.qbuf_now = 0
+        self.blocked_argv = None
         # True when this client needs the slow checks in process_command
         # (not authenticated, in MULTI, subscribed, CLIENT REPLY off, or a
         # server-wide condition such as loading or being a replica). A user
@@ -447,6 +453,8 @@ class Client(asyncio.Protocol):
                 return
             buf = tail
             self.tail = None
+        slow = self.slow
+        self.qbuf_now = len(buf) if slow is None else len(buf) + slow.pending()
         while not self.paused_reading:
             if self.slow is not None:
                 buf = self._run_exact(buf)
@@ -494,6 +502,8 @@ class Client(asyncio.Protocol):
                     continue
             elif not status:
                 return False
+            if self.blocked is not None:
+                self.blocked_argv = reqs[i - 1]
             if not self.closing:
                 # Blocked (BLPOP...) or paused: keep the rest, unprocessed,
                 # for when it resumes. The requests re-encoded strictly are
@@ -561,6 +571,8 @@ class Client(asyncio.Protocol):
                     break
                 if req:
                     server.process_command(self, req)
+                    if self.blocked is not None:
+                        self.blocked_argv = req
                 else:
                     # An empty request (a blank line, *0, *-1) resets the
                     # client as a command does: a CLIENT REPLY SKIP ends.
@@ -604,6 +616,26 @@ class Client(asyncio.Protocol):
                         self.describe().decode('latin-1'),
                         repr_string(bytes(head[:64]).decode('utf-8', 'surrogateescape'))))
         self.close()
+
+    def partial_request(self):
+        """CLIENT LIST's view of input that is not a whole request yet, as
+        Redis's parser holds it: the arguments of the request already read
+        (argv-mem; None when none is begun) and the bytes after them (qbuf)
+        - Redis moves each whole argument out of the query buffer into the
+        client's argv as it arrives. The C parser keeps such a request as
+        bytes (tail): the exact parser reads them here to tell."""
+        parser = self.slow
+        if parser.__class__ is not RequestParser:
+            if not self.tail:
+                return None, self.pending_input()
+            parser = RequestParser()
+            parser.feed(self.tail)
+            try:
+                if parser.next(1 << 62, True, True) is not None:
+                    return None, self.pending_input()     # (not a part)
+            except ProtocolError:
+                return None, self.pending_input()
+        return parser.argv, parser.pending() + (len(self.unread) if self.unread else 0)
 
     def pending_input(self):
         """The query buffer's length: input received and not yet run."""

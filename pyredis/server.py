@@ -233,7 +233,8 @@ class Server:
     def describe_client(self, c, argv=None):
         """catClientInfoString. ``argv``: the command being run, when ``c``
         is the client running CLIENT LIST/INFO (its argv-mem, and its qbuf,
-        which holds the request while it runs).
+        which holds the read the request came in while it runs); a blocked
+        client's argv-mem is its blocked command's (Client.blocked_argv).
 
         The memory figures follow Redis's own accounting, so that they read
         the same: the query buffer's allocation (20474 bytes free after a
@@ -252,13 +253,19 @@ class Server:
         psub = len(c.psubscriptions)
         ssub = len(c.ssubscriptions)
         multi = len(c.multi) if c.multi is not None else -1
-        qbuf = c.pending_input()
+        if argv is not None:
+            # The query buffer holds the whole read the request came in
+            # (sdslen(querybuf): trimmed once the read's requests ran).
+            qbuf = c.qbuf_now
+        elif c.blocked is not None:
+            argv = c.blocked_argv       # (Redis keeps a blocked command's argv)
+            qbuf = c.pending_input()
+        else:
+            argv, qbuf = c.partial_request()
         argv_mem = argc = 0
         if argv is not None:
             argc = len(argv)
             argv_mem = sum(map(len, argv))
-            qbuf += 3 + len(str(argc)) + argv_mem + sum(
-                len(str(len(a))) + 5 for a in argv)     # the request itself
         idle = max(0, now - int(c.last_interaction))
         if qbuf:
             qbuf_alloc = max(qbuf, QUERYBUF_ALLOC)

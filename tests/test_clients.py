@@ -367,3 +367,49 @@ def test_client_memory_fields_as_redis(server_factory):
                 # every 5 s, not in step in the two servers.
                 continue
             assert seen['pyredis'][name][k] == seen['redis'][name][k], (name, k, seen)
+
+
+def test_client_list_query_buffer_and_argv_as_redis(server_factory):
+    """qbuf of the client running CLIENT LIST/INFO is its whole read
+    (pipelined requests before and after it, inline lines as sent), a
+    blocked client's argv-mem is its blocked command's, and a request not
+    whole yet shows the arguments read so far (argv-mem) and the bytes
+    after them (qbuf), as redis-server 7.0.15 shows them."""
+    fields = ('qbuf', 'qbuf-free', 'argv-mem', 'tot-mem', 'cmd', 'flags')
+    parts = {'header': b'*3\r', 'count': b'*3\r\n', 'bulk-header': b'*3\r\n$5\r\nBLPOP\r\n$1',
+             'bulk': b'*3\r\n$5\r\nBLPOP\r\n$1\r\nl', 'args': b'*3\r\n$5\r\nBLPOP\r\n$1\r\nl\r\n',
+             'inline': b'GET k'}
+    seen = {}
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind)
+        conns = [RawConn(srv.port) for _ in range(2 + len(parts))]
+        try:
+            lister, blocked = conns[:2]
+            for conn, name in zip(conns, ['lister', 'blocked'] + list(parts)):
+                conn.call('CLIENT', 'SETNAME', name)
+            got = {}
+            lister.send(b'*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n'
+                        b'*1\r\n$4\r\nPING\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$100\r\n'
+                        + b'v' * 100 + b'\r\n')
+            lister.read_reply()
+            got['pipelined'] = lister.read_reply()
+            lister.read_reply()
+            lister.read_reply()
+            lister.send(b'CLIENT INFO\r\nPING\r\n')
+            got['inline'] = lister.read_reply()
+            lister.read_reply()
+            for key in ('pipelined', 'inline'):
+                got[key] = dict(_fields(got[key].split(b'\r\n', 1)[1][:-2].decode().strip()))
+            blocked.send(b'*3\r\n$5\r\nBLPOP\r\n$8\r\nsomelist\r\n$1\r\n0\r\n')
+            for conn, data in zip(conns[2:], parts.values()):
+                conn.send(data)
+            wait_for(lambda: b'cmd=blpop' in lister.call('CLIENT', 'LIST'), what='blocked')
+            time.sleep(0.1)
+            listing = lister.call('CLIENT', 'LIST')
+            for name in ['blocked'] + list(parts):
+                got[name] = _client_line(listing, name)
+            seen[kind] = {n: {k: line[k] for k in fields} for n, line in got.items()}
+        finally:
+            for conn in conns:
+                conn.close()
+    assert seen['pyredis'] == seen['redis']

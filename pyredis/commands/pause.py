@@ -135,6 +135,7 @@ def _release(server):
         server.blocked_clients -= 1
         if c.closing:
             continue
+        c.qbuf_now = c.pending_input()  # (CLIENT LIST's qbuf while it runs)
         server.process_command(c, state.argv)
         if c.out:
             c.flush()
