@@ -59,7 +59,7 @@ depends on state Redis keeps and pyredis does not, and is modelled:
     as it happens (make_room), for the GROWN_MAX values grown most
     recently; one loaded from a file was grown differently in Redis;
   * a stream's radix-tree node counts are those of the canonical
-    compressed trie of its IDs (a PEL of more than PEL_EXACT IDs: scaled
+    compressed trie of its IDs (a tree of more than RAX_EXACT IDs: scaled
     from its first ones);
   * a stream's open (last) node holds XADD's preallocation, a node closed
     for its bytes keeps it, a node closed for its entry count is shrunk to
@@ -67,6 +67,7 @@ depends on state Redis keeps and pyredis does not, and is modelled:
     exact size in Redis, which this does not know.
 """
 
+from collections import OrderedDict
 from itertools import islice
 
 from . import values
@@ -140,7 +141,8 @@ def sds_size(length):
 
 SDS_TYPE_MAX = {1: 31, 3: 255, 5: 65535, 9: (1 << 32) - 1, 17: (1 << 64) - 1}
 GROWN_MAX = 16384
-_grown = {}         # id(value) -> (len, Python's __alloc__, sds alloc, usable size)
+# id(value) -> (len, Python's __alloc__, sds alloc, usable size), oldest first
+_grown = OrderedDict()
 
 
 def _sds_new(length):
@@ -195,10 +197,10 @@ class _pending:
     def grew(self):
         v = self.v
         key = id(v)
-        _grown.pop(key, None)           # (re)inserted last: the newest
-        if len(_grown) >= GROWN_MAX:
-            del _grown[next(iter(_grown))]
         _grown[key] = (len(v), v.__alloc__(), self.alloc, self.usable)
+        _grown.move_to_end(key)
+        if len(_grown) > GROWN_MAX:
+            _grown.popitem(last=False)
 
 
 def forget(v):
@@ -327,22 +329,23 @@ def _rax_estimate(numele, numnodes):
     return numele * STREAM_ID + numnodes * RAX_NODE + numnodes * 8 * 30
 
 
-PEL_EXACT = 65536
+RAX_EXACT = 65536
 
 
-def _pel_nodes(keys):
+def _rax_nodes(keys):
     # Redis keeps the node count; counting the trie costs ~0.4 us per ID,
-    # so a PEL of more IDs than PEL_EXACT is counted on its first ones and
-    # scaled (consecutive IDs give tries of the same shape).
+    # so a tree of more IDs than RAX_EXACT (a PEL, the nodes of a stream of
+    # millions of entries) is counted on its first ones and scaled
+    # (consecutive IDs give tries of the same shape).
     n = len(keys)
-    if n <= PEL_EXACT:
+    if n <= RAX_EXACT:
         return rax_nodes(keys)
-    return rax_nodes(keys[:PEL_EXACT]) * n // PEL_EXACT
+    return rax_nodes(keys[:RAX_EXACT]) * n // RAX_EXACT
 
 
 def stream_size(v, samples, node_max_bytes=4096, node_max_entries=100):
     nodes = v.nodes
-    asize = ROBJ + STREAM + _rax_estimate(len(nodes), rax_nodes(v.masters))
+    asize = ROBJ + STREAM + _rax_estimate(len(nodes), _rax_nodes(v.masters))
     # The listpacks' allocations: XADD opens a node with lpNew(prealloc)
     # and shrinks it to fit when the node is closed for having
     # stream-node-max-entries entries (not when closed for its bytes), so
@@ -368,11 +371,11 @@ def stream_size(v, samples, node_max_bytes=4096, node_max_entries=100):
         asize += lpsize // count * last + lp_alloc(last)
     for g in v.sorted_groups():
         pel = g.pel
-        asize += STREAM_CG + _rax_estimate(len(pel), _pel_nodes(pel.keys))
+        asize += STREAM_CG + _rax_estimate(len(pel), _rax_nodes(pel.keys))
         asize += STREAM_NACK * len(pel)
         for c in g.consumers.values():
             asize += STREAM_CONSUMER + len(c.name)
-            asize += _rax_estimate(len(c.pel), _pel_nodes(c.pel.keys))
+            asize += _rax_estimate(len(c.pel), _rax_nodes(c.pel.keys))
     return asize
 
 
