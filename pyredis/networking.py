@@ -335,10 +335,16 @@ class Client(asyncio.Protocol):
             # Redis 7.0 shows the socket path for both ends.
             self.addr = self.laddr = (server.config.unixsocket or '').encode() + b':0'
         else:
-            peer = transport.get_extra_info('peername')
+            self.addr = _fmt_addr(transport.get_extra_info('peername'))
+            # A listener's clients share their local address (formatted
+            # once; a few per listener when it is bound to a wildcard).
             local = transport.get_extra_info('sockname')
-            self.addr = _fmt_addr(peer)
-            self.laddr = _fmt_addr(local)
+            laddr = _LOCAL_ADDRS.get(local)
+            if laddr is None:
+                if len(_LOCAL_ADDRS) >= 64:
+                    _LOCAL_ADDRS.clear()
+                laddr = _LOCAL_ADDRS[local] = _fmt_addr(local)
+            self.laddr = laddr
         reason = server.accept_client(self)
         if reason:
             transport.write(reason)
@@ -870,10 +876,12 @@ def update_tcp_listeners(server):
         server.loop.create_task(serve(s))
 
 
+_LOCAL_ADDRS = {}
+
+
 def _fmt_addr(a):
     if not a:
         return b''
     if isinstance(a, tuple):
-        host, port = a[0], a[1]
-        return ('%s:%d' % (host, port)).encode()
+        return f'{a[0]}:{a[1]}'.encode()
     return str(a).encode()

@@ -795,9 +795,10 @@ class Replication:
             return self.cached_db or 0
         return max(self.slaveseldb, 0)
 
-    def update_gate(self):
+    def update_gate(self, if_changed=False):
         """Install or remove our gate (MASTERDOWN, NOREPLICAS) and recompute
-        the server's gated flag."""
+        the server's gated flag (with ``if_changed``, as the cron asks, only
+        when the gate came or went: recomputing it visits every client)."""
         server = self.server
         need = ((self.masterhost is not None and not cfg(server, 'replica_serve_stale_data', True)
                  and self.link_state != REPL_CONNECTED)
@@ -812,6 +813,8 @@ class Replication:
         elif not need and mine:
             server.extra_gate = self.prev_gate
             self.prev_gate = None
+        elif if_changed:
+            return
         server.update_gate()
 
     def gate(self, c, cmd, argv):
@@ -951,7 +954,7 @@ class Replication:
             if self.link_state == REPL_CONNECT and self.link_task is None:
                 log.notice('Connecting to MASTER %s:%d' % (self.masterhost, self.masterport))
                 self.start_link()
-        self.update_gate()
+        self.update_gate(if_changed=True)
 
     # -- replica side: the link to our master ------------------------------------------
 

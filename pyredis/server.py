@@ -85,7 +85,10 @@ class Server:
         # (client_recent_max_output_buffer, clientsCronTrackExpansiveClients).
         self.output_peaks = [0] * 8
         self._next_client_id = 0
-        self._rb_cursor = 0         # the next client the reply-buffer cron visits
+        # The clients cron's turn: a snapshot of the client ids and the
+        # next one to visit (Server._clients_cron).
+        self._cron_ids = []
+        self._cron_pos = 0
         self.listeners = []
         self.loop = None
         self.start_time = clock.time()
@@ -215,9 +218,8 @@ class Server:
             return PROTECTED_MODE_ERR
         self.clients[c.id] = c
         self.stat.numconnections += 1
-        if config.tcp_keepalive and not c.unix and c.transport is not None:
-            _set_keepalive(c.transport, config.tcp_keepalive)
-        c.update_gate()
+        if config.tcp_keepalive and not c.unix:
+            _set_keepalive(c.fd, config.tcp_keepalive)
         return None
 
     def remove_client(self, c):
@@ -302,21 +304,41 @@ class Server:
             c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
             self.tracking.redirect_of(c) if self.tracking is not None else -1, c.resp)
 
-    def _clients_reply_buffers(self, now_ms):
-        """clientsCronResizeOutputBuffer for the clients this tick visits
-        (numclients/hz of them, at least 5, in turn, as clientsCron): the
-        reply buffer shrinks to its recent peak (at least 1 KB) when that is
-        under half of it, doubles (up to 16 KB) when the peak filled it; the
-        peak restarts every 5 seconds."""
+    def _clients_cron(self, now):
+        """clientsCron: numclients/hz clients a tick, at least 5, in turn, so
+        that each is visited about once a second however many there are,
+        and a tick costs the same with 10 or 10,000 idle clients. For each:
+        the idle timeout (clientsCronHandleTimeout), then the reply buffer
+        (clientsCronResizeOutputBuffer): it shrinks to its recent peak (at
+        least 1 KB) when that is under half of it, doubles (up to 16 KB)
+        when the peak filled it; the peak restarts every 5 seconds.
+        Redis rotates its client list; the turn here is a snapshot of the
+        ids, taken again once gone through (a client connected since waits
+        for the next round, one gone is skipped)."""
         clients = self.clients
         n = len(clients)
         if not n:
             return
         count = max(n // (self.hz or 1), min(n, 5))
-        ids = list(clients)
-        start = self._rb_cursor % n
-        for i in range(start, start + count):
-            c = clients[ids[i % n]]
+        limit = self.config.timeout
+        now_ms = int(now * 1000)
+        ids, pos = self._cron_ids, self._cron_pos
+        while count > 0:
+            if pos >= len(ids):
+                ids = self._cron_ids = list(clients)
+                pos = 0
+            c = clients.get(ids[pos])
+            pos += 1
+            if c is None:
+                continue
+            count -= 1
+            if (limit and now - c.last_interaction > limit and not (
+                    c.is_replica or c.is_master or c.blocked is not None
+                    or c.id in self.monitors or c.subscriptions or c.psubscriptions
+                    or c.ssubscriptions)):
+                log.verbose('Closing idle client')
+                c.close()
+                continue
             size, peak = c.rbs, c.rbp
             if size // 2 >= 1024 and peak < size // 2:
                 c.rbs = jemalloc_usable(max(1024, peak + 1))
@@ -325,7 +347,7 @@ class Server:
             if now_ms - c.rb_reset >= 5000:
                 c.rbp = 0
                 c.rb_reset = now_ms
-        self._rb_cursor = start + count
+        self._cron_pos = pos
 
     # -- command execution ------------------------------------------------------
 
@@ -777,11 +799,9 @@ class Server:
             return
         now = self._update_clocks()
         self.cronloops += 1
-        self.stat.track_instantaneous(now, self.total_commands())
-        if self.config.timeout:
-            self._clients_timeout(now)
+        self.stat.track_instantaneous(now, self.total_commands)
         self._clients_output(self.unixtime)
-        self._clients_reply_buffers(int(now * 1000))
+        self._clients_cron(now)
         if self.config.maxmemory_clients:
             evict_clients(self)
         if self.masterhost is None and self.active_expire_enabled and not self.pause_type:
@@ -814,16 +834,6 @@ class Server:
             if used > peaks[slot]:
                 peaks[slot] = used
             c.check_output_limits(now, in_cron=True)
-
-    def _clients_timeout(self, now):
-        limit = self.config.timeout
-        for c in list(self.clients.values()):
-            if (c.is_replica or c.is_master or c.blocked is not None or c.id in self.monitors
-                    or c.subscriptions or c.psubscriptions or c.ssubscriptions):
-                continue
-            if now - c.last_interaction > limit:
-                log.verbose('Closing idle client')
-                c.close()
 
     # -- start and stop -------------------------------------------------------------
 
@@ -953,10 +963,13 @@ class Stats:
         self._last_sample = (clock.time(), 0)
         self.instantaneous_ops = 0
 
-    def track_instantaneous(self, now, numcommands):
+    def track_instantaneous(self, now, total_commands):
+        # Every 100 ms (the cron may run 500 times a second): the total is
+        # a sum over the command table.
         last_t, last_n = self._last_sample
         if now - last_t < 0.1:
             return
+        numcommands = total_commands()
         ops = (numcommands - last_n) / (now - last_t)
         self._samples.append(ops)
         if len(self._samples) > 16:
@@ -1017,10 +1030,15 @@ def _is_loopback(addr):
     return host.startswith(b'127.') or host in (b'::1', b'') or host.startswith(b'::ffff:127.')
 
 
-def _set_keepalive(transport, interval):
-    sock = transport.get_extra_info('socket')
-    if sock is None:
+def _set_keepalive(fd, interval):
+    """anetKeepAlive on an accepted connection. The options are set through
+    a bare _socket object over the descriptor: the transport's socket (a
+    uvloop pseudo-socket) builds and detaches a socket.socket for each
+    option, which made the four of them cost more than the accept."""
+    if fd < 0:
         return
+    # (The family only matters to addresses, not to setsockopt.)
+    sock = socket.SocketType(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if hasattr(socket, 'TCP_KEEPIDLE'):
@@ -1029,3 +1047,5 @@ def _set_keepalive(transport, interval):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
     except OSError:
         pass
+    finally:
+        sock.detach()
