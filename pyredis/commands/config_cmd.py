@@ -15,6 +15,7 @@ to ``server.on_config_set(name, fn)``: it runs after CONFIG SET changed the
 value; it raises ConfigError('text') to refuse.
 """
 
+import errno
 import os
 
 from . import command
@@ -88,14 +89,60 @@ MIN_RESERVED_FDS = 32
 
 
 def adjust_open_files_limit(config):
-    """adjustOpenFilesLimit: raise RLIMIT_NOFILE to maxclients + 32, or lower
-    maxclients to what the system allows. Returns the resulting maxclients."""
+    """adjustOpenFilesLimit: raise RLIMIT_NOFILE to maxclients + 32, or to
+    the highest limit the system allows under it (trying 16 descriptors
+    less at a time, as Redis, so the figures and log lines are Redis's),
+    and lower maxclients to what that leaves. Returns the resulting
+    maxclients."""
     import resource
     maxfiles = config.maxclients + MIN_RESERVED_FDS
     try:
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    except (OSError, ValueError):
+    except (OSError, ValueError) as e:
+        log.warning('Unable to obtain the current NOFILE limit (%s), assuming 1024 and setting '
+                    'the max clients configuration accordingly.' % (
+                        getattr(e, 'strerror', None) or e))
+        config.maxclients = 1024 - MIN_RESERVED_FDS
         return config.maxclients
+    if soft == resource.RLIM_INFINITY or soft >= maxfiles:
+        return config.maxclients
+    best = maxfiles
+    error = 0
+    while best > soft:
+        # Redis sets both limits to the one it tries; the hard limit is
+        # kept here when it is higher (no lower ceiling for CONFIG SET
+        # maxclients in an embedded server), which succeeds and fails in
+        # the same cases.
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (
+                best, hard if hard == resource.RLIM_INFINITY or best <= hard else best))
+            break
+        except (OSError, ValueError) as e:
+            error = getattr(e, 'errno', None) or errno.EPERM
+        if best < 16:
+            best = soft
+            break
+        best -= 16
+    best = max(best, soft)
+    if best < maxfiles:
+        old = config.maxclients
+        if best <= MIN_RESERVED_FDS:
+            log.warning("Your current 'ulimit -n' of %d is not enough for the server to "
+                        "start. Please increase your open file limit to at least %d. "
+                        "Exiting." % (soft, maxfiles))
+            raise SystemExit(1)
+        config.maxclients = best - MIN_RESERVED_FDS
+        log.warning('You requested maxclients of %d requiring at least %d max file '
+                    'descriptors.' % (old, maxfiles))
+        log.warning("Server can't set maximum open files to %d because of OS error: "
+                    "%s." % (maxfiles, os.strerror(error)))
+        log.warning("Current maximum open files is %d. maxclients has been reduced to %d "
+                    "to compensate for low ulimit. If you need higher maxclients increase "
+                    "'ulimit -n'." % (best, config.maxclients))
+    else:
+        log.notice('Increased maximum number of open files to %d (it was originally set '
+                   'to %d).' % (maxfiles, soft))
+    return config.maxclients
     if soft != resource.RLIM_INFINITY and soft < maxfiles:
         best = maxfiles
         if hard != resource.RLIM_INFINITY:
