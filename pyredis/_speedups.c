@@ -43,6 +43,10 @@
  *   pack_commands(argvs) -> bytes
  *       commands (lists or tuples of bytes) as RESP multibulks, back to back:
  *       what the AOF and the replication stream append for each write
+ *   incr_store(data, lru, key, by, clock) -> bytes | None
+ *       INCRBY's common case: the lookup, the arithmetic and both stores
+ *   hdr_record(cmd, us, n=1)   latency-tracking's count of n calls of us
+ *       microseconds in cmd.hist (hdr.record_py's counts, in C)
  *   KeyGuard(pos, prefixes, proc, denied)
  *       the proc of a restricted ACL user's command with one key (acl.py's
  *       Guard): called as (client, argv), it runs proc(client, argv) when
@@ -2340,6 +2344,150 @@ static PyTypeObject KeyGuardType = {
     .tp_new = keyguard_new,
 };
 
+/* -- hdr_record: latency-tracking's count of a call ---------------------------------
+ *
+ * hdr_record(cmd, us, n=1): hdr.record_py (pyredis/hdr.py) in C, the same
+ * counts in the same slots of cmd.hist. It runs once per command, or per run
+ * of one command on the trusted path: at one request per read (-P 1) that
+ * is every command, and the Python function's frame cost about a tenth of
+ * the in-process request path. */
+
+static PyObject *s_hist;
+#define HDR_COUNTS_LEN 3072     /* hdr.COUNTS_LEN */
+static PyObject *hdr_slots[HDR_COUNTS_LEN];
+
+static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "hdr_record(cmd, us, n=1)");
+        return NULL;
+    }
+    if (s_hist == NULL && (s_hist = PyUnicode_InternFromString("hist")) == NULL)
+        return NULL;
+    int overflow;
+    long long us = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (us == -1 && PyErr_Occurred())
+        return NULL;
+    /* Redis records us * 1000 ns clamped to [LATENCY_HISTOGRAM_MIN_VALUE,
+     * LATENCY_HISTOGRAM_MAX_VALUE] (1 ns, 1 s). */
+    long long v;
+    if (overflow > 0 || us >= 1000000)
+        v = 1000000000;
+    else if (overflow < 0 || us <= 0)
+        v = 1;
+    else
+        v = us * 1000;
+    /* counts_index: two significant digits, sub-bucket half count 128. */
+    int b = 64 - __builtin_clzll((unsigned long long)(v | 255)) - 8;
+    long long i = ((long long)(b + 1) << 7) + (v >> b) - 128;
+    /* The slots' int objects are made once: the dict then finds its key by
+     * identity, and none is allocated per call. */
+    PyObject *slot = i >= 0 && i < HDR_COUNTS_LEN ? hdr_slots[i] : NULL;
+    if (slot == NULL) {
+        slot = PyLong_FromLongLong(i);
+        if (slot == NULL)
+            return NULL;
+        if (i >= 0 && i < HDR_COUNTS_LEN) {
+            Py_INCREF(slot);
+            hdr_slots[i] = slot;
+        }
+    } else {
+        Py_INCREF(slot);
+    }
+    PyObject *n = nargs == 3 ? args[2] : NULL, *one = NULL, *count = NULL, *hist = NULL;
+    if (n == NULL && (n = one = PyLong_FromLong(1)) == NULL)
+        goto error;
+    hist = PyObject_GetAttr(args[0], s_hist);
+    if (hist == NULL)
+        goto error;
+    if (hist == Py_None) {
+        Py_SETREF(hist, PyDict_New());
+        if (hist == NULL || PyDict_SetItem(hist, slot, n) < 0
+                || PyObject_SetAttr(args[0], s_hist, hist) < 0)
+            goto error;
+    } else {
+        if (!PyDict_Check(hist)) {
+            PyErr_SetString(PyExc_TypeError, "cmd.hist must be None or a dict");
+            goto error;
+        }
+        PyObject *old = PyDict_GetItemWithError(hist, slot);
+        if (old == NULL && PyErr_Occurred())
+            goto error;
+        if (old == NULL) {
+            Py_INCREF(n);
+            count = n;
+        } else if ((count = PyNumber_Add(old, n)) == NULL) {
+            goto error;
+        }
+        if (PyDict_SetItem(hist, slot, count) < 0)
+            goto error;
+    }
+    Py_DECREF(slot);
+    Py_XDECREF(one);
+    Py_XDECREF(count);
+    Py_DECREF(hist);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(slot);
+    Py_XDECREF(one);
+    Py_XDECREF(count);
+    Py_XDECREF(hist);
+    return NULL;
+}
+
+/* -- incr_store: INCR's common case -----------------------------------------------
+ *
+ * incr_store(data, lru, key, by, clock) -> reply | None
+ *
+ * INCRBY on a key of a plain keyspace (data and lru exact dicts) that is
+ * missing or holds an integer string (bytes): data[key] = the new value,
+ * lru[key] = clock, and the integer reply. None, having changed nothing,
+ * for anything else (another type, a bytearray, not an integer, an
+ * overflow, an LFU or cluster keyspace): the caller then takes its general
+ * path, which gives the error. What incr_value does plus the lookup and
+ * the two stores, without the tuple and the handler's bytecode between
+ * them. The caller has checked that nothing else must happen (no TTL on
+ * the key, no WATCH, no blocked client, no keyspace event, no SCAN index). */
+static PyObject *py_incr_store(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "incr_store(data, lru, key, by, clock)");
+        return NULL;
+    }
+    PyObject *data = args[0], *lru = args[1], *key = args[2], *clock = args[4];
+    if (!PyDict_CheckExact(data) || !PyDict_CheckExact(lru))
+        Py_RETURN_NONE;
+    long long by = PyLong_AsLongLong(args[3]);
+    if (by == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *v = PyDict_GetItemWithError(data, key);
+    int64_t cur = 0;
+    if (v == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+    } else if (!PyBytes_CheckExact(v)
+               || !parse_int64((const unsigned char *)PyBytes_AS_STRING(v),
+                               (size_t)PyBytes_GET_SIZE(v), &cur)) {
+        Py_RETURN_NONE;
+    }
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+            (by > 0 && cur > 0 && by > LLONG_MAX - cur))
+        Py_RETURN_NONE;
+    char buf[32], *p = put_integer_reply(buf, cur + by);
+    PyObject *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
+    if (stored == NULL)
+        return NULL;
+    PyObject *reply = PyBytes_FromStringAndSize(buf, p - buf);
+    if (reply == NULL || PyDict_SetItem(data, key, stored) < 0
+            || PyDict_SetItem(lru, key, clock) < 0) {
+        Py_DECREF(stored);
+        Py_XDECREF(reply);
+        return NULL;
+    }
+    Py_DECREF(stored);
+    return reply;
+}
+
 static PyMethodDef methods[] = {
     {"crc64", py_crc64, METH_VARARGS, "crc64(data, crc=0) -> int"},
     {"keyslot", py_keyslot, METH_O, "keyslot(key) -> the key's cluster hash slot"},
@@ -2374,6 +2522,10 @@ static PyMethodDef methods[] = {
      "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
     {"remember_keys", (PyCFunction)(void (*)(void))py_remember_keys, METH_FASTCALL,
      "remember_keys(table, cid, argv, first, last, step) -> how many keys' sets cid joined"},
+    {"hdr_record", (PyCFunction)(void (*)(void))py_hdr_record, METH_FASTCALL,
+     "hdr_record(cmd, us, n=1) -> None: hdr.record_py in C"},
+    {"incr_store", (PyCFunction)(void (*)(void))py_incr_store, METH_FASTCALL,
+     "incr_store(data, lru, key, by, clock) -> INCRBY's reply, or None (nothing done)"},
     {"set_request_context", py_set_request_context, METH_VARARGS,
      "set_request_context(CommandError, Replies, hdr.record, Client) -> None"},
     {NULL, NULL, 0, NULL}

@@ -26,6 +26,22 @@ def _hist(*us):
     return cmd.hist
 
 
+def test_c_record_counts_as_the_python_one():
+    # hdr.record is _speedups.hdr_record when the extension is built.
+    us = [0, 1, 2, 3, 127, 128, 255, 256, 999, 1000, 1001, 4095, 4096, 65535, 999999,
+          10 ** 6, 10 ** 6 + 1, 10 ** 9, 2 ** 62, 2 ** 64, 10 ** 30, -1]
+    us += [int(1.37 ** k) for k in range(70)]
+    a, b = _Cmd(), _Cmd()
+    for k, u in enumerate(us):
+        n = 1 + k % 3
+        hdr.record(a, u, n)
+        hdr.record_py(b, u, n)
+        hdr.record(a, u)
+        hdr.record_py(b, u)
+    assert a.hist == b.hist
+    assert sum(a.hist.values()) == sum(1 + k % 3 for k in range(len(us))) + len(us)
+
+
 def test_hdr_rounding_is_redis_s():
     # Figures read from redis-server 7.0.15's INFO latencystats.
     assert hdr.value_at_percentile(_hist(1), 50) == 1003

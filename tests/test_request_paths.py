@@ -360,6 +360,37 @@ def test_incr_value_matches_string2ll_and_overflow_rules():
             assert speedups.incr_value(v, by) == reference(v, by), (v, by)
 
 
+def test_incr_store_matches_the_python_version():
+    """INCR's common case in C (incr_store) against its Python version: the
+    same reply, the same stores, and nothing changed when it declines
+    (another type, a bytearray, not an integer, an overflow, a keyspace or
+    LRU table that is not a plain dict)."""
+    from pyredis.commands.strings import incr_store_py as reference
+    from pyredis.util import LLONG_MAX, LLONG_MIN
+
+    class SubDict(dict):
+        pass
+
+    values = [None, b'0', b'1', b'-1', b'007', b' 1', b'', b'1.5', b'12a',
+              b'9223372036854775807', b'-9223372036854775808', b'99999999999999999999',
+              bytearray(b'5'), [b'a'], {b'f': b'v'}]
+    bys = [1, -1, 0, 7, LLONG_MAX, LLONG_MIN]
+    for v in values:
+        for by in bys:
+            for kinds in ((dict, dict), (SubDict, dict), (dict, SubDict)):
+                results = []
+                for fn in (speedups.incr_store, reference):
+                    data, lru = kinds[0](), kinds[1]()
+                    data[b'other'] = b'1'
+                    lru[b'other'] = 3
+                    if v is not None:
+                        data[b'k'] = v
+                        lru[b'k'] = 4
+                    reply = fn(data, lru, b'k', by, 9)
+                    results.append((reply, dict(data), dict(lru)))
+                assert results[0] == results[1], (v, by, kinds)
+
+
 class ManualLoop:
     """Stands in for the event loop: call_soon callbacks wait for run()."""
 

@@ -98,7 +98,12 @@ class Command:
     @inline.setter
     def inline(self, value):
         if value:
-            self.inline_min, self.inline_max = self.min_args, self.max_args
+            # (A variadic command's bound is kept under 2**30: run_requests
+            # reads it whenever the command changes, for every request at
+            # -P 1, and a one-digit int is read without a conversion loop.
+            # No request has that many arguments: it would need 6 GB.)
+            self.inline_min = self.min_args
+            self.inline_max = min(self.max_args, (1 << 30) - 1)
         else:
             self.inline_min, self.inline_max = 1 << 31, 0
 

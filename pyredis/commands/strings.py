@@ -477,10 +477,33 @@ def incr_value_py(v, by):
     return b'%d' % new, b':%d\r\n' % new
 
 
+def incr_store_py(data, lru, key, by, clock):
+    """INCRBY's common case, on a key of a plain keyspace (data and lru
+    dicts, not a cluster index nor LFU counters) that is missing or holds an
+    integer string: stores the new value and the key's LRU clock and returns
+    the reply; None, having changed nothing, for anything else (the caller's
+    general path gives the error). The C version (_speedups.incr_store)
+    must do the same."""
+    if data.__class__ is not dict or lru.__class__ is not dict:
+        return None
+    v = data.get(key)
+    if v is None:
+        v = b'0'
+    elif v.__class__ is not bytes:
+        return None
+    r = incr_value_py(v, by)
+    if r.__class__ is not tuple:
+        return None
+    data[key] = r[0]
+    lru[key] = clock
+    return r[1]
+
+
 try:
-    from .._speedups import incr_value
+    from .._speedups import incr_value, incr_store
 except ImportError:     # without the C extension
     incr_value = incr_value_py
+    incr_store = incr_store_py
 
 
 @command('incr')
@@ -489,6 +512,17 @@ def incr_generic(c, argv, by=1):
     DECR/INCRBY/DECRBY with their ``by``."""
     db = c.db
     key = argv[1]
+    server = c.server
+    if not (server.notify_flags or db.watched or db.blocking_keys
+            or db.scan_index is not None or (db.expires and key in db.expires)):
+        # Nothing to notify, signal, wake, index or expire: the lookup, the
+        # arithmetic and the stores in one C call (what follows does the
+        # same for a missing key or an integer string). None: another
+        # type, not an integer, an overflow, or an LFU/cluster keyspace.
+        reply = incr_store(db.data, db.lru, key, by, db.lruclock)
+        if reply is not None:
+            server.dirty += 1
+            return reply
     v = db.data.get(key)
     if not (db.expires and key in db.expires):
         # What lookup_write does for a key without a TTL, inline (a
@@ -516,8 +550,7 @@ def incr_generic(c, argv, by=1):
         # The key exists and keeps its TTL; lookup_write refreshed its LRU.
         db.data[key] = stored
         if db.watched:
-            c.server.signal_modified(db, key)
-    server = c.server
+            server.signal_modified(db, key)
     server.dirty += 1
     if server.notify_flags:
         server.notify(S, b'incrby', key, db.id)
