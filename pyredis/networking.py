@@ -308,6 +308,9 @@ class Client(asyncio.Protocol):
             f += b'x'
         if self.blocked is not None:
             f += b'b'
+        t = self.server.tracked.get(self.id)
+        if t is not None:
+            f += t.letters()    # CLIENT TRACKING's t, R, B
         if self.dirty_cas:
             f += b'd'
         if self.close_after_reply:

@@ -33,7 +33,7 @@ tracking-table-max-keys: when the table holds more keys, random ones are
 invalidated (and forgotten) until it fits.
 
 Not done here: keys read by scripts are not remembered for the script's
-caller; CLIENT LIST does not show the t/B/R flags.
+caller.
 """
 
 import random
@@ -78,6 +78,16 @@ class ClientTracking:
         self.flags = 0
         self.redirect = 0
         self.prefixes = []
+
+    def letters(self):
+        """CLIENT LIST's flags of a tracking client: t, then R when its
+        redirect target is gone, B in BCAST mode."""
+        f = b't'
+        if self.flags & BROKEN_REDIR:
+            f += b'R'
+        if self.flags & BCAST:
+            f += b'B'
+        return f
 
 
 class _Sentinel:

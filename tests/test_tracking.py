@@ -320,3 +320,28 @@ def test_tracking_modes_as_redis(servers, options):
         outs.append(out)
     for x, y in zip(*outs):
         assert x.split(b">") == y.split(b">")
+
+
+def test_client_list_tracking_flags_as_redis(servers):
+    """CLIENT LIST/INFO flags: t for a tracking client, B in BCAST mode, R
+    once its redirect target is gone (after the first message for it)."""
+    seen = []
+    for srv in servers:
+        a, b, r, w = (RawConn(srv.port) for _ in range(4))
+        rid = _call(r, 'CLIENT', 'ID')[1:-2].decode()
+        _call(a, 'HELLO', '3')
+        _call(a, 'CLIENT', 'TRACKING', 'on', 'REDIRECT', rid)
+        _call(b, 'CLIENT', 'TRACKING', 'on', 'BCAST')
+        _call(a, 'GET', 'k')
+        flags = [re.search(rb'flags=(\w+)', _call(c, 'CLIENT', 'INFO')).group(1) for c in (a, b)]
+        r.close()
+        time.sleep(0.1)
+        _call(w, 'SET', 'k', '1')
+        out = _call(a, 'CLIENT', 'INFO')
+        flags.append(re.search(rb'flags=(\w+)', out).group(1))
+        _call(a, 'CLIENT', 'TRACKING', 'off')
+        flags.append(re.search(rb'flags=(\w+)', _call(a, 'CLIENT', 'INFO')).group(1))
+        seen.append(flags)
+        for c in (a, b, w):
+            c.close()
+    assert seen[0] == seen[1] == [b't', b'tB', b'tR', b'N']
