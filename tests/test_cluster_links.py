@@ -174,9 +174,9 @@ def test_nodes_conf_is_saved_once_per_turn_before_the_replies():
         saves = []
         original = cluster.save_config
 
-        def slow_save():
+        def slow_save(*args):
             time.sleep(0.3)         # a reply sent before the save would win the race
-            ok = original()
+            ok = original(*args)
             saves.append(time.monotonic())
             return ok
         cluster.save_config = slow_save

@@ -12,6 +12,14 @@ node from the first message that names a known sender. A link whose unsent
 data passes cluster-link-sendbuf-limit is freed by the cluster cron, as
 Redis 7.0's clusterNodeCronFreeLinkOnBufferLimitReached does (node.py).
 
+What a link sends is queued and written on the next turn of the event loop
+(Outbox), as Redis's clusterSendMessage leaves it to the write handler: the
+replies of the turn leave first. The order matters to the peers: the PONG
+a CLUSTER SETSLOT NODE broadcasts reaches the old owner after redis-cli got
+its +OK and sent that node its own SETSLOT NODE, so the old owner learns the
+move from the command (one save) instead of from the PONG (an fsynced save
+for the slots config change, then the command's).
+
 ``attach`` does nothing unless cluster-enabled is yes: then ``server.cluster``
 is the Cluster, its cron runs at 10 Hz on its own timer (clusterCron's
 rate, whatever hz is), and the INFO cluster section says cluster_enabled:1.
@@ -30,6 +38,32 @@ from .state import ConfigLoadError, ms
 LINK_STRUCT_SIZE = 64
 
 
+class Outbox:
+    """The links with queued output, written on the next turn of the loop
+    (two call_soon hops: past the callbacks of this turn, write_pending's
+    replies included)."""
+
+    def __init__(self, server):
+        self.server = server
+        self.links = []
+        self.scheduled = False
+
+    def add(self, link):
+        self.links.append(link)
+        if not self.scheduled:
+            self.scheduled = True
+            self.server.loop.call_soon(self._next_turn)
+
+    def _next_turn(self):
+        self.server.loop.call_soon(self.flush)
+
+    def flush(self):
+        self.scheduled = False
+        links, self.links = self.links, []
+        for link in links:
+            link.write_out()
+
+
 class Link(asyncio.Protocol):
 
     def __init__(self, cluster, node, inbound):
@@ -41,7 +75,7 @@ class Link(asyncio.Protocol):
         self.connected = False
         self.closed = False
         self.reader = bus.Reader()
-        self.pending = []           # sent before the connection was made
+        self.pending = []           # queued: not yet given to the transport
         self.send_bytes = 0         # for CLUSTER LINKS / INFO memory
         self.recv_bytes = 0
 
@@ -88,9 +122,15 @@ class Link(asyncio.Protocol):
     def send(self, data):
         if self.closed:
             return
-        if self.transport is None:
-            self.pending.append(data)
+        if not self.pending and self.transport is not None:
+            self.cluster.outbox.add(self)
+        self.pending.append(data)
+
+    def write_out(self):
+        if self.closed or self.transport is None or not self.pending:
             return
+        data = self.pending[0] if len(self.pending) == 1 else b''.join(self.pending)
+        self.pending = []
         self.transport.write(data)
 
     def close(self):
@@ -101,9 +141,12 @@ class Link(asyncio.Protocol):
             self.transport.abort()
 
     def send_buffer_size(self):
+        """What is not sent yet (Redis's sndbuf): queued, and what the
+        socket did not take."""
+        queued = sum(map(len, self.pending)) if self.pending else 0
         if self.transport is None:
-            return sum(map(len, self.pending))
-        return self.transport.get_write_buffer_size()
+            return queued
+        return queued + self.transport.get_write_buffer_size()
 
     def memory(self):
         """getClusterLinkMemUsage: the link (sizeof(clusterLink)), its send
@@ -162,6 +205,7 @@ def attach(server):
         raise SystemExit(1)
     server.cluster = cluster
     cluster.connect = lambda node: connect(cluster, node)
+    cluster.outbox = Outbox(server)
     me = cluster.myself
     repl = server.replication
     if me.is_slave() and me.slaveof is not None and me.slaveof.ip:

@@ -268,15 +268,14 @@ class Cluster(ClusterState):
         if flags & TODO_UPDATE_STATE:
             self.update_state()
         if flags & TODO_SAVE_CONFIG:
-            # Every save is fsynced here (state.save_config), so
-            # TODO_FSYNC_CONFIG asks nothing more than TODO_SAVE_CONFIG.
-            self.save_or_die()
+            self.save_or_die(bool(flags & TODO_FSYNC_CONFIG))
 
-    def save_or_die(self):
+    def save_or_die(self, fsync=True):
         """clusterSaveConfigOrDie. A save made now is the one the turn
-        would have made (clusterSaveConfig clears the todo flags too)."""
-        self.todo &= ~(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG)
-        if not self.save_config():
+        would have made (clusterSaveConfig clears the todo flags too, the
+        fsync one when it fsyncs)."""
+        self.todo &= ~(TODO_SAVE_CONFIG | TODO_FSYNC_CONFIG) if fsync else ~TODO_SAVE_CONFIG
+        if not self.save_config(fsync):
             log.warning('Fatal: can\'t update cluster config file.')
             raise SystemExit(1)
 

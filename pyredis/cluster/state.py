@@ -6,12 +6,12 @@ This module holds data and the file format only: what a node learns from the
 bus and what it does about it is node.py's. nodes.conf is Redis's exact text
 (one clusterGenNodeDescription line per node but those in handshake, then
 ``vars currentEpoch N lastVoteEpoch M``), so a file written by redis-server
-loads here and the reverse. It is written to a temporary file, fsynced and
-renamed over the old one, and the directory fsynced (durability: a crash
-leaves the previous good file, and a save that returned survives a power
-loss); Redis 7.0 rewrites it in place and fsyncs only some saves, the
-content is the same. node.py saves at most once per turn of the event loop,
-before the replies of that turn are written (clusterBeforeSleep).
+loads here and the reverse. It is written to a temporary file renamed over
+the old one (a crash leaves the previous good file), fsynced, with the
+directory, for the changes Redis fsyncs (CLUSTER_TODO_FSYNC_CONFIG); Redis
+7.0 rewrites it in place, the content is the same. node.py saves at most
+once per turn of the event loop, before the replies of that turn are
+written (clusterBeforeSleep).
 
 A slot change must not cost a walk over the 16384 slots in Python: the
 figures that need one (the open slots of a description, the assigned slots,
@@ -392,13 +392,18 @@ class ClusterState:
                 + 'vars currentEpoch %d lastVoteEpoch %d\n' % (self.current_epoch,
                                                                 self.last_vote_epoch))
 
-    def save_config(self):
-        """clusterSaveConfig, atomic and durable: the text goes to a
-        temporary file, which is fsynced and renamed over nodes.conf, then
-        the directory is fsynced. The lock (lock_config) is on the file's
-        inode, which the rename replaces: the descriptor the new file was
-        written with takes the lock before the rename and is kept as the
-        lock's, so the file is never unlocked and no second open is needed."""
+    def save_config(self, fsync=True):
+        """clusterSaveConfig, atomic: the text goes to a temporary file,
+        renamed over nodes.conf. With ``fsync`` (the saves Redis fsyncs:
+        epochs, votes, failovers, SAVECONFIG) the file is fsynced before
+        the rename and the directory after it, so the save survives a power
+        loss; the others (slot changes, gossip) survive a crash of the
+        process, as Redis's, and cost no wait for the disk (an fsync takes
+        milliseconds to tens of them on a busy disk, and a reshard makes
+        several saves per slot on each node). The lock (lock_config) is on
+        the file's inode, which the rename replaces: the descriptor the new
+        file was written with takes the lock before the rename and is kept
+        as the lock's, so the file is never unlocked."""
         if self.path is None:
             return True
         tmp = '%s.tmp-%d' % (self.path, os.getpid())
@@ -408,15 +413,17 @@ class ClusterState:
             data = memoryview(self.config_text().encode())
             while data:
                 data = data[os.write(fd, data):]
-            os.fsync(fd)
+            if fsync:
+                os.fsync(fd)
             if self.lock_fd is not None:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             os.replace(tmp, self.path)
-            d = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
-            try:
-                os.fsync(d)
-            finally:
-                os.close(d)
+            if fsync:
+                d = os.open(os.path.dirname(os.path.abspath(self.path)), os.O_RDONLY)
+                try:
+                    os.fsync(d)
+                finally:
+                    os.close(d)
         except OSError:
             if fd is not None:
                 os.close(fd)
