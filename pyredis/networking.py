@@ -131,7 +131,7 @@ class Client(asyncio.Protocol):
                  'dirty_exec', 'dispatch', 'rbs', 'rbp', 'rb_reset', 'qbuf_now',
                  'blocked_argv')
 
-    def __init__(self, server, unix=False):
+    def __init__(self, server, unix=False, client_id=None):
         self.server = server
         self.transport = None
         self.tail = None             # unparsed input (bytearray) for parse_requests
@@ -145,7 +145,7 @@ class Client(asyncio.Protocol):
         self.resp = 2
         self.user = server.acl.default
         self.authenticated = not server.requires_auth()
-        self.id = server.next_client_id()
+        self.id = server.next_client_id() if client_id is None else client_id
         self.name = b''
         self.addr = b''
         self.laddr = b''

@@ -84,7 +84,9 @@ class Server:
         # The largest output buffer seen in each of the last 8 seconds
         # (client_recent_max_output_buffer, clientsCronTrackExpansiveClients).
         self.output_peaks = [0] * 8
-        self._next_client_id = 0
+        # Redis creates its two Lua clients (scripts, functions) at start-up,
+        # ids 1 and 2: the first connection is client 3.
+        self._next_client_id = 2
         # The clients cron's turn: a snapshot of the client ids and the
         # next one to visit (Server._clients_cron).
         self._cron_ids = []
@@ -814,9 +816,9 @@ class Server:
                 log.warning('cron hook failed: %s\n%s' % (e, traceback.format_exc()))
         hz = self.config.hz or 1
         if self.config.dynamic_hz:
-            # As Redis: raise the frequency with many clients.
+            # As Redis: raise the frequency with many clients (at most 500).
             while len(self.clients) / hz > 200 and hz < 500:
-                hz *= 2
+                hz = min(hz * 2, 500)
         self.hz = hz
         self.loop.call_later(1.0 / hz, self.server_cron)
 

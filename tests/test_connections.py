@@ -140,3 +140,22 @@ def test_too_low_open_files_limit_exits():
         results.append((code, _open_files_lines(srv.read_log())))
     assert results[0] == results[1]
     assert results[0][0] == 1 and "Your current 'ulimit -n' of 20" in results[0][1][0]
+
+
+def test_client_ids(server_factory):
+    """Redis makes its Lua clients (ids 1 and 2) at start-up: the first
+    connection is client 3, and running a script takes no id."""
+    def scenario(srv):
+        a = RawConn(srv.port)
+        out = [a.call('CLIENT', 'ID'), a.call('EVAL', 'return 1', '0'),
+               a.call('FCALL_RO', 'nosuch', '0')[:4]]
+        b = RawConn(srv.port)
+        out.append(b.call('CLIENT', 'ID'))
+        a.close()
+        b.close()
+        return out
+
+    results = [scenario(server_factory(kind)) for kind in KINDS]
+    assert results[0] == results[1]
+    # (Client 3 was the start-up check's PING.)
+    assert results[0][0] == b':4\r\n' and results[0][-1] == b':5\r\n'

@@ -69,7 +69,9 @@ class ScriptClient(Client):
     monitor_source = b'lua'     # MONITOR shows its commands as [<db> lua]
 
     def __init__(self, server):
-        super().__init__(server)
+        # Redis's Lua clients are ids 1 and 2, made at start-up: the one
+        # made at a first script takes no id from the connections.
+        super().__init__(server, client_id=1)
         self.authenticated = True
         self.update_gate()
 
