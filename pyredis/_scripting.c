@@ -28,16 +28,12 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <math.h>
 #include <string.h>
 #include <time.h>
 
-static PyObject *s_ctx, *s_guarded, *s_repl, *s_min_args, *s_max_args, *s_is_write,
-                *s_write_dirty, *s_masterhost, *s_write_denied_reason, *s_monitors,
-                *s_tracking_on, *s_client, *s_reply_mode, *s_propagate_targets, *s_dirty,
-                *s_propagate_argv, *s_proc, *s_reply, *s_internal_error, *s_duration,
-                *s_calls, *s_latency_tracking, *s_slow_ns, *s_slow_call, *s_error_replied,
-                *s_failed_calls, *s_out, *s_also_propagated, *s_after_call, *s_last_cmd;
+static PyObject *s_reply, *s_internal_error, *s_slow_call, *s_error_replied, *s_after_call;
 
 static long long monotonic_ns(void)
 {
@@ -46,10 +42,65 @@ static long long monotonic_ns(void)
     return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-/* obj.name truthiness; -1 on error. */
-static int attr_true(PyObject *obj, PyObject *name)
+/* An attribute read or written for every call. Command and Client keep
+ * theirs in __slots__: those are read at their offsets (as _speedups does
+ * for the client's gate), the rest (the server's, the run context's)
+ * through the attribute protocol. */
+typedef struct {
+    PyObject *name;
+    PyTypeObject *type;     /* the class whose slot it is, or NULL */
+    Py_ssize_t offset;
+} Attr;
+
+static Attr a_ctx, a_guarded, a_repl, a_min_args, a_max_args, a_is_write, a_write_dirty,
+            a_masterhost, a_write_denied_reason, a_monitors, a_tracking_on, a_client,
+            a_reply_mode, a_propagate_targets, a_dirty, a_propagate_argv, a_proc,
+            a_duration, a_calls, a_latency_tracking, a_slow_ns, a_failed_calls, a_out,
+            a_also_propagated, a_last_cmd;
+
+static PyObject *get(PyObject *obj, Attr *a)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
+    if (a->type != NULL && PyObject_TypeCheck(obj, a->type)) {
+        PyObject *v = *(PyObject **)((char *)obj + a->offset);
+        if (v != NULL) {
+            Py_INCREF(v);
+            return v;
+        }
+    }
+    return PyObject_GetAttr(obj, a->name);
+}
+
+static int set(PyObject *obj, Attr *a, PyObject *v)
+{
+    if (a->type != NULL && PyObject_TypeCheck(obj, a->type)) {
+        PyObject **p = (PyObject **)((char *)obj + a->offset);
+        Py_INCREF(v);
+        Py_XSETREF(*p, v);
+        return 0;
+    }
+    return PyObject_SetAttr(obj, a->name, v);
+}
+
+/* A's slot in ``type`` (a member descriptor of an object slot), if it is one. */
+static int find_slot(Attr *a, PyTypeObject *type)
+{
+    PyObject *descr = PyObject_GetAttr((PyObject *)type, a->name);
+    if (descr == NULL)
+        return -1;
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)
+            && ((PyMemberDescrObject *)descr)->d_member->type == T_OBJECT_EX) {
+        a->offset = ((PyMemberDescrObject *)descr)->d_member->offset;
+        Py_INCREF(type);
+        Py_XSETREF(a->type, type);
+    }
+    Py_DECREF(descr);
+    return 0;
+}
+
+/* obj.name truthiness; -1 on error. */
+static int attr_true(PyObject *obj, Attr *name)
+{
+    PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
     int r = v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
@@ -58,9 +109,9 @@ static int attr_true(PyObject *obj, PyObject *name)
 }
 
 /* obj.name is None; -1 on error. */
-static int attr_none(PyObject *obj, PyObject *name)
+static int attr_none(PyObject *obj, Attr *name)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
+    PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
     int r = v == Py_None;
@@ -69,9 +120,9 @@ static int attr_none(PyObject *obj, PyObject *name)
 }
 
 /* obj.name as a C long long (an int attribute); -1 with an error set on error. */
-static long long attr_ll(PyObject *obj, PyObject *name, int *overflow)
+static long long attr_ll(PyObject *obj, Attr *name, int *overflow)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
+    PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
     long long r = PyLong_AsLongLongAndOverflow(v, overflow);
@@ -80,9 +131,9 @@ static long long attr_ll(PyObject *obj, PyObject *name, int *overflow)
 }
 
 /* obj.name += n for a Python integer attribute. */
-static int attr_add(PyObject *obj, PyObject *name, long long n)
+static int attr_add(PyObject *obj, Attr *name, long long n)
 {
-    PyObject *v = PyObject_GetAttr(obj, name);
+    PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
     PyObject *add = PyLong_FromLongLong(n);
@@ -95,7 +146,7 @@ static int attr_add(PyObject *obj, PyObject *name, long long n)
     Py_DECREF(add);
     if (sum == NULL)
         return -1;
-    int r = PyObject_SetAttr(obj, name, sum);
+    int r = set(obj, name, sum);
     Py_DECREF(sum);
     return r;
 }
@@ -151,9 +202,20 @@ static int caller_clear(Caller *self)
 static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
 {
     PyObject *host, *server, *plain, *general, *convert, *command_error, *record;
-    if (!PyArg_ParseTuple(args, "OOO!OOOO:Caller", &host, &server, &PyDict_Type, &plain,
-                          &general, &convert, &command_error, &record))
+    PyTypeObject *command_type, *client_type;
+    if (!PyArg_ParseTuple(args, "OOO!OOOOO!O!:Caller", &host, &server, &PyDict_Type, &plain,
+                          &general, &convert, &command_error, &record, &PyType_Type,
+                          &command_type, &PyType_Type, &client_type))
         return -1;
+    Attr *of_command[] = {&a_min_args, &a_max_args, &a_is_write, &a_proc, &a_duration,
+                          &a_calls, &a_failed_calls};
+    Attr *of_client[] = {&a_reply_mode, &a_propagate_argv, &a_out, &a_last_cmd};
+    for (size_t i = 0; i < sizeof of_command / sizeof *of_command; i++)
+        if (find_slot(of_command[i], command_type) < 0)
+            return -1;
+    for (size_t i = 0; i < sizeof of_client / sizeof *of_client; i++)
+        if (find_slot(of_client[i], client_type) < 0)
+            return -1;
 #define SET(field, v) Py_INCREF(v); Py_XSETREF(self->field, v)
     SET(host, host); SET(server, server); SET(plain, plain); SET(general, general);
     SET(convert, convert); SET(command_error, command_error); SET(record, record);
@@ -222,48 +284,48 @@ static int fast_call_ok(Caller *self, PyObject *ctx, PyObject *argv, PyObject **
     PyObject *cmd = PyDict_GetItemWithError(self->plain, PyList_GET_ITEM(argv, 0));
     if (cmd == NULL)
         return PyErr_Occurred() ? -1 : 0;
-    int r = attr_true(ctx, s_guarded);
+    int r = attr_true(ctx, &a_guarded);
     if (r != 0)
         return r < 0 ? -1 : 0;
     int overflow = 0;
-    long long repl = attr_ll(ctx, s_repl, &overflow);
+    long long repl = attr_ll(ctx, &a_repl, &overflow);
     if (repl == -1 && PyErr_Occurred())
         return -1;
     if (repl != 3 || overflow)
         return 0;
     Py_ssize_t n = PyList_GET_SIZE(argv);
-    long long lo = attr_ll(cmd, s_min_args, &overflow);
+    long long lo = attr_ll(cmd, &a_min_args, &overflow);
     if (lo == -1 && PyErr_Occurred())
         return -1;
-    long long hi = attr_ll(cmd, s_max_args, &overflow);
+    long long hi = attr_ll(cmd, &a_max_args, &overflow);
     if (hi == -1 && PyErr_Occurred())
         return -1;
     if (n < lo || n > hi || overflow)
         return 0;
     PyObject *server = self->server;
-    if ((r = attr_true(server, s_monitors)) != 0)
+    if ((r = attr_true(server, &a_monitors)) != 0)
         return r < 0 ? -1 : 0;
-    if ((r = attr_true(server, s_tracking_on)) != 0)
+    if ((r = attr_true(server, &a_tracking_on)) != 0)
         return r < 0 ? -1 : 0;
-    PyObject *sc = PyObject_GetAttr(self->host, s_client);
+    PyObject *sc = get(self->host, &a_client);
     if (sc == NULL)
         return -1;
     if (sc == Py_None) {
         Py_DECREF(sc);
         return 0;
     }
-    long long mode = attr_ll(sc, s_reply_mode, &overflow);
+    long long mode = attr_ll(sc, &a_reply_mode, &overflow);
     if (mode != 0 || overflow) {
         Py_DECREF(sc);
         return mode == -1 && PyErr_Occurred() ? -1 : 0;
     }
-    int write = attr_true(cmd, s_is_write);
+    int write = attr_true(cmd, &a_is_write);
     if (write < 0) {
         Py_DECREF(sc);
         return -1;
     }
     if (write) {
-        int dirty = attr_true(ctx, s_write_dirty);
+        int dirty = attr_true(ctx, &a_write_dirty);
         if (dirty < 0) {
             Py_DECREF(sc);
             return -1;
@@ -271,13 +333,13 @@ static int fast_call_ok(Caller *self, PyObject *ctx, PyObject *argv, PyObject **
         if (!dirty) {
             /* A first write: refused on a read-only replica or under
              * MISCONF (lua_call says so); none of them here. */
-            int a = attr_none(server, s_masterhost);
-            int b = a > 0 ? attr_none(server, s_write_denied_reason) : a;
+            int a = attr_none(server, &a_masterhost);
+            int b = a > 0 ? attr_none(server, &a_write_denied_reason) : a;
             if (b <= 0) {
                 Py_DECREF(sc);
                 return b < 0 ? -1 : 0;
             }
-            if (PyObject_SetAttr(ctx, s_write_dirty, Py_True) < 0) {
+            if (set(ctx, &a_write_dirty, Py_True) < 0) {
                 Py_DECREF(sc);
                 return -1;
             }
@@ -293,7 +355,7 @@ static int fast_call_ok(Caller *self, PyObject *ctx, PyObject *argv, PyObject **
  * None) or NULL on an error that is not the command's. */
 static PyObject *run_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *argv)
 {
-    PyObject *proc = PyObject_GetAttr(cmd, s_proc);
+    PyObject *proc = get(cmd, &a_proc);
     if (proc == NULL)
         return NULL;
     PyObject *callargs[2] = {sc, argv};
@@ -341,9 +403,9 @@ static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *ar
                          PyObject *reply, long long d)
 {
     PyObject *server = self->server;
-    if (attr_add(cmd, s_duration, d) < 0 || attr_add(cmd, s_calls, 1) < 0)
+    if (attr_add(cmd, &a_duration, d) < 0 || attr_add(cmd, &a_calls, 1) < 0)
         return -1;
-    int r = attr_true(server, s_latency_tracking);
+    int r = attr_true(server, &a_latency_tracking);
     if (r < 0)
         return -1;
     if (r) {
@@ -357,7 +419,7 @@ static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *ar
         Py_DECREF(res);
     }
     int overflow = 0;
-    long long slow_ns = attr_ll(server, s_slow_ns, &overflow);
+    long long slow_ns = attr_ll(server, &a_slow_ns, &overflow);
     if (slow_ns == -1 && PyErr_Occurred())
         return -1;
     if (!overflow && d >= slow_ns) {
@@ -380,7 +442,7 @@ static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *ar
         if (res == NULL)
             return -1;
         Py_DECREF(res);
-        if (attr_add(cmd, s_failed_calls, 1) < 0)
+        if (attr_add(cmd, &a_failed_calls, 1) < 0)
             return -1;
     }
     return 0;
@@ -419,7 +481,7 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
 {
     if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) == 0)
         return PyObject_Call(self->general, args, kwargs);
-    PyObject *ctx = PyObject_GetAttr(self->host, s_ctx);
+    PyObject *ctx = get(self->host, &a_ctx);
     if (ctx == NULL)
         return NULL;
     if (ctx == Py_None) {
@@ -440,12 +502,12 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
     }
     PyObject *server = self->server, *dirty = NULL, *reply = NULL, *out = NULL;
     PyObject *result = NULL;
-    int has_targets = attr_true(server, s_propagate_targets);
+    int has_targets = attr_true(server, &a_propagate_targets);
     if (has_targets < 0)
         goto done;
-    if (has_targets && (dirty = PyObject_GetAttr(server, s_dirty)) == NULL)
+    if (has_targets && (dirty = get(server, &a_dirty)) == NULL)
         goto done;
-    if (PyObject_SetAttr(sc, s_propagate_argv, Py_None) < 0)
+    if (set(sc, &a_propagate_argv, Py_None) < 0)
         goto done;
     long long start = monotonic_ns();
     reply = run_handler(self, sc, cmd, argv);
@@ -453,7 +515,7 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
     if (reply == NULL || after_handler(self, sc, cmd, argv, reply, d) < 0)
         goto done;
     /* The reply: the handler's, after whatever it queued itself. */
-    out = PyObject_GetAttr(sc, s_out);
+    out = get(sc, &a_out);
     if (out == NULL)
         goto done;
     if (!PyList_Check(out)) {
@@ -479,13 +541,13 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
         }
     }
     if (has_targets) {
-        PyObject *now = PyObject_GetAttr(server, s_dirty);
+        PyObject *now = get(server, &a_dirty);
         if (now == NULL)
             goto done;
         int changed = PyObject_RichCompareBool(now, dirty, Py_NE);
         Py_DECREF(now);
         if (changed == 0)
-            changed = attr_true(server, s_also_propagated);
+            changed = attr_true(server, &a_also_propagated);
         if (changed < 0)
             goto done;
         if (changed) {
@@ -496,7 +558,7 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
             Py_DECREF(res);
         }
     }
-    if (PyObject_SetAttr(sc, s_last_cmd, cmd) < 0)
+    if (set(sc, &a_last_cmd, cmd) < 0)
         goto done;
     if (reply == Py_None || PyBytes_GET_SIZE(reply) == 0) {
         Py_INCREF(Py_None);
@@ -517,8 +579,8 @@ done:
 static PyTypeObject CallerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pyredis._scripting.Caller",
-    .tp_doc = "Caller(host, server, plain, lua_call, lua_reply, CommandError, hdr_record): "
-              "redis.call with its common case in C",
+    .tp_doc = "Caller(host, server, plain, lua_call, lua_reply, CommandError, hdr_record, "
+              "Command, Client): redis.call with its common case in C",
     .tp_basicsize = sizeof(Caller),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = PyType_GenericNew,
@@ -537,21 +599,22 @@ static struct PyModuleDef module = {
 PyMODINIT_FUNC PyInit__scripting(void)
 {
 #define INTERN(v, s) if ((v = PyUnicode_InternFromString(s)) == NULL) return NULL
-    INTERN(s_ctx, "ctx"); INTERN(s_guarded, "guarded"); INTERN(s_repl, "repl");
-    INTERN(s_min_args, "min_args"); INTERN(s_max_args, "max_args");
-    INTERN(s_is_write, "is_write"); INTERN(s_write_dirty, "write_dirty");
-    INTERN(s_masterhost, "masterhost"); INTERN(s_write_denied_reason, "write_denied_reason");
-    INTERN(s_monitors, "monitors"); INTERN(s_tracking_on, "tracking_on");
-    INTERN(s_client, "client"); INTERN(s_reply_mode, "reply_mode");
-    INTERN(s_propagate_targets, "propagate_targets"); INTERN(s_dirty, "dirty");
-    INTERN(s_propagate_argv, "propagate_argv"); INTERN(s_proc, "proc");
     INTERN(s_reply, "reply"); INTERN(s_internal_error, "_internal_error");
-    INTERN(s_duration, "duration"); INTERN(s_calls, "calls");
-    INTERN(s_latency_tracking, "latency_tracking"); INTERN(s_slow_ns, "slow_ns");
     INTERN(s_slow_call, "slow_call"); INTERN(s_error_replied, "error_replied");
-    INTERN(s_failed_calls, "failed_calls"); INTERN(s_out, "out");
-    INTERN(s_also_propagated, "also_propagated"); INTERN(s_after_call, "after_call");
-    INTERN(s_last_cmd, "last_cmd");
+    INTERN(s_after_call, "after_call");
+    INTERN(a_ctx.name, "ctx"); INTERN(a_guarded.name, "guarded"); INTERN(a_repl.name, "repl");
+    INTERN(a_min_args.name, "min_args"); INTERN(a_max_args.name, "max_args");
+    INTERN(a_is_write.name, "is_write"); INTERN(a_write_dirty.name, "write_dirty");
+    INTERN(a_masterhost.name, "masterhost");
+    INTERN(a_write_denied_reason.name, "write_denied_reason");
+    INTERN(a_monitors.name, "monitors"); INTERN(a_tracking_on.name, "tracking_on");
+    INTERN(a_client.name, "client"); INTERN(a_reply_mode.name, "reply_mode");
+    INTERN(a_propagate_targets.name, "propagate_targets"); INTERN(a_dirty.name, "dirty");
+    INTERN(a_propagate_argv.name, "propagate_argv"); INTERN(a_proc.name, "proc");
+    INTERN(a_duration.name, "duration"); INTERN(a_calls.name, "calls");
+    INTERN(a_latency_tracking.name, "latency_tracking"); INTERN(a_slow_ns.name, "slow_ns");
+    INTERN(a_failed_calls.name, "failed_calls"); INTERN(a_out.name, "out");
+    INTERN(a_also_propagated.name, "also_propagated"); INTERN(a_last_cmd.name, "last_cmd");
 #undef INTERN
     if (PyType_Ready(&CallerType) < 0)
         return NULL;

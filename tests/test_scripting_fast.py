@@ -16,7 +16,7 @@ import pytest
 
 from pyredis import clock, config, hdr, rdb
 from pyredis.assembly import create_server
-from pyredis.commands import TABLE
+from pyredis.commands import TABLE, Command
 from pyredis.networking import Client
 from pyredis.notify import NotifyFlags
 from pyredis.resp import CommandError
@@ -215,7 +215,7 @@ def test_c_caller_takes_the_common_call():
         asked.append(args)
         return general(*args)
     host.redis_call = fast.Caller(host, server, host.plain, lua_call, host.lua_reply,
-                                  CommandError, hdr.record)
+                                  CommandError, hdr.record, Command, Client)
     client = Client(server)
     client.transport = Transport()
     server.clients[client.id] = client

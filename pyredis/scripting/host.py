@@ -33,7 +33,7 @@ from .. import hdr, log
 from ..util import bytes_to_human
 from ..evict import OOM_ERR
 from ..resp import CommandError, bulk
-from ..commands import DISPATCH
+from ..commands import DISPATCH, Command
 from ..networking import Client
 from ..replication import REPL_CONNECTED
 from .functions import Functions
@@ -130,7 +130,7 @@ class ScriptHost:
         self.redis_call = self.lua_call
         if Caller is not None:
             self.redis_call = Caller(self, server, self.plain, self.lua_call, self.lua_reply,
-                                     CommandError, hdr.record)
+                                     CommandError, hdr.record, Command, Client)
 
     # -- the EVAL state --------------------------------------------------------
 
