@@ -1,4 +1,6 @@
-"""Memory accounting (zmalloc's used_memory) and the sizes MEMORY USAGE reports.
+"""Memory accounting (zmalloc's used_memory) and a key's real size (what
+eviction frees). MEMORY USAGE reports Redis's accounting model instead:
+pyredis/objsize.py.
 
 Redis's ``used_memory`` is what its allocator wrapper (zmalloc) counts as
 allocated. The honest Python equivalent is the allocator's view too, not a
@@ -317,7 +319,7 @@ class Memory:
             self.calibrate()
 
 
-# -- sizes (MEMORY USAGE) ----------------------------------------------------------
+# -- a key's real size (eviction's estimate of what it frees) ---------------------
 
 # A key's share of the keyspace dict and of the lru dict: an entry (hash,
 # key, value pointers) plus its index slot, at the dict's ~2/3 load factor.
@@ -371,5 +373,6 @@ def value_size(v, samples=5):
 
 
 def key_usage(key, v, samples=5):
-    """MEMORY USAGE: value, key and the key's dict entries."""
+    """The Python objects of a key: value, key and the key's dict entries
+    (MEMORY USAGE gives Redis's figure: objsize.key_usage)."""
     return value_size(v, samples) + _getsizeof(key) + KEY_OVERHEAD
