@@ -329,11 +329,10 @@ class Client(asyncio.Protocol):
     # -- asyncio.Protocol ---------------------------------------------------
 
     def connection_made(self, transport):
+        # (The descriptor, which only CLIENT LIST shows, is looked up when
+        # it asks: Client.fileno. tcp-keepalive comes from the listener.)
         self.transport = transport
         server = self.server
-        sock = transport.get_extra_info('socket')
-        if sock is not None:
-            self.fd = sock.fileno()
         if self.unix:
             # Redis 7.0 shows the socket path for both ends.
             self.addr = self.laddr = (server.config.unixsocket or '').encode() + b':0'
@@ -357,6 +356,14 @@ class Client(asyncio.Protocol):
     def connection_lost(self, exc):
         self.closing = True
         self.server.remove_client(self)
+
+    def fileno(self):
+        """The connection's descriptor (CLIENT LIST's fd), -1 without one."""
+        if self.fd < 0 and self.transport is not None:
+            sock = self.transport.get_extra_info('socket')
+            if sock is not None:
+                self.fd = sock.fileno()
+        return self.fd
 
     def pause_writing(self):
         # The peer does not read as fast as it is answered. Reading its
@@ -796,6 +803,30 @@ def _host(addr):
     return {'*': '0.0.0.0', '::*': '::'}.get(host, host)
 
 
+def set_keepalive(sock, interval):
+    """tcp-keepalive on a listening socket: the connections it accepts
+    inherit the options (the kernel copies them to the accepted socket),
+    which are those Redis's anetKeepAlive sets on each accepted connection
+    (idle time, probes every third of it, 3 of them) - at no cost per
+    connection. 0: no keepalive."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1 if interval else 0)
+        if interval and hasattr(socket, 'TCP_KEEPIDLE'):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 3))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+    except OSError:
+        pass
+
+
+def update_keepalive(server):
+    """CONFIG SET tcp-keepalive: for the connections accepted from now on."""
+    for srv in server.listeners:
+        for s in srv.sockets or ():
+            if s.family in (socket.AF_INET, socket.AF_INET6):
+                set_keepalive(s, server.config.tcp_keepalive)
+
+
 def open_listeners(config, addrs):
     """Create, bind and listen TCP sockets for ``addrs`` (bind syntax) on
     ``port``, synchronously, so a failure is known before anything changes.
@@ -819,6 +850,7 @@ def open_listeners(config, addrs):
                 if family == socket.AF_INET6:
                     s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 s.bind((host, config.port))
+                set_keepalive(s, config.tcp_keepalive)
                 s.listen(config.tcp_backlog)
                 s.setblocking(False)
             except OSError as e:

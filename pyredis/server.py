@@ -33,7 +33,6 @@ import asyncio
 import gc
 import os
 import signal
-import socket
 from time import perf_counter_ns
 
 from . import acl, expire, hdr, log, resp
@@ -220,8 +219,6 @@ class Server:
             return PROTECTED_MODE_ERR
         self.clients[c.id] = c
         self.stat.numconnections += 1
-        if config.tcp_keepalive and not c.unix:
-            _set_keepalive(c.fd, config.tcp_keepalive)
         return None
 
     def remove_client(self, c):
@@ -299,7 +296,7 @@ class Server:
                 b'sub=%d psub=%d ssub=%d multi=%d qbuf=%d qbuf-free=%d argv-mem=%d '
                 b'multi-mem=%d rbs=%d rbp=%d obl=%d oll=%d omem=%d tot-mem=%d events=%s '
                 b'cmd=%s user=%s redir=%d resp=%d') % (
-            c.id, c.addr, c.laddr, c.fd, c.name, max(0, now - int(c.ctime)),
+            c.id, c.addr, c.laddr, c.fileno(), c.name, max(0, now - int(c.ctime)),
             idle, flags, c.db.id, sub, psub, ssub, multi,
             qbuf, qbuf_alloc - qbuf, argv_mem, multi_mem, c.rbs, c.rbp, obl, oll, omem,
             tot_mem, b'rw' if backlog else b'r',
@@ -1030,24 +1027,3 @@ def jemalloc_usable(n):
 def _is_loopback(addr):
     host = addr.rsplit(b':', 1)[0]
     return host.startswith(b'127.') or host in (b'::1', b'') or host.startswith(b'::ffff:127.')
-
-
-def _set_keepalive(fd, interval):
-    """anetKeepAlive on an accepted connection. The options are set through
-    a bare _socket object over the descriptor: the transport's socket (a
-    uvloop pseudo-socket) builds and detaches a socket.socket for each
-    option, which made the four of them cost more than the accept."""
-    if fd < 0:
-        return
-    # (The family only matters to addresses, not to setsockopt.)
-    sock = socket.SocketType(socket.AF_INET, socket.SOCK_STREAM, 0, fd)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        if hasattr(socket, 'TCP_KEEPIDLE'):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, interval)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, max(1, interval // 3))
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-    except OSError:
-        pass
-    finally:
-        sock.detach()

@@ -22,7 +22,7 @@ from . import command
 from .. import config as config_mod, log, resp
 from ..resp import OK, SYNTAX_ERR, error, help_reply
 from ..config import BY_NAME, ConfigError, config_get
-from ..networking import update_tcp_listeners
+from ..networking import update_keepalive, update_tcp_listeners
 from ..resp import LOADING_ERR
 
 # names already reported as having no effect (said once per process)
@@ -199,6 +199,7 @@ def attach(server):
                      ('loglevel', apply_loglevel), ('dir', apply_dir),
                      ('maxmemory', apply_maxmemory), ('maxclients', apply_maxclients),
                      ('port', apply_port), ('bind', apply_bind),
+                     ('tcp-keepalive', update_keepalive),
                      ('client-output-buffer-limit', apply_output_limits)):
         server.on_config_set(name, fn)
 
