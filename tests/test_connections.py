@@ -4,8 +4,10 @@ reaching every client when many are held, and the open files limit that
 maxclients asks for (adjustOpenFilesLimit: the same figures and log lines).
 The long run (10,000 clients) is benchmarks/connections.py."""
 
+import os
 import re
 import shutil
+import socket
 import subprocess
 import time
 
@@ -88,6 +90,28 @@ def test_idle_timeout_reaches_every_held_client(server_factory):
 
     results = [scenario(server_factory(kind, '--timeout', '2')) for kind in KINDS]
     assert results[0] == results[1] == [True, b'+PONG\r\n']
+
+
+def test_accepted_socket_options():
+    """What Redis sets on each accepted connection (anetKeepAlive: idle,
+    interval idle/3, 3 probes; TCP_NODELAY), read on the server's own
+    socket: an embedded server shares the test's process, and CLIENT INFO
+    gives the descriptor."""
+    import pyredis
+    with pyredis.serve(tcp_keepalive=120) as server:
+        c = RawConn(server.port)
+        fd = int(re.search(rb' fd=(\d+) ', c.call('CLIENT', 'INFO')).group(1))
+        s = socket.socket(fileno=os.dup(fd))
+        try:
+            opts = [s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                    s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                    s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                    s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+                    bool(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))]
+        finally:
+            s.close()
+            c.close()
+    assert opts == [1, 120, 40, 3, True]
 
 
 class LimitedServer(ServerProcess):
