@@ -23,6 +23,10 @@ def string2ll(s):
     Only the canonical spelling is accepted: no spaces, no '+', no leading
     zeros, no '-0', and the value must fit in a signed 64-bit integer.
     """
+    if s.isdigit() and len(s) < 19 and (s[0] != 48 or len(s) == 1):
+        # The common case, a small non-negative number, without the
+        # round trip through '%d' (fewer than 19 digits always fit).
+        return int(s)
     if not 0 < len(s) <= 20:
         return None
     try:

@@ -440,18 +440,25 @@ def invalid_expire(cmdname):
     return error(b"ERR invalid expire time in '%s' command" % cmdname)
 
 
+# The seconds an expiry may be given in (C's division truncates: LLONG_MIN
+# / 1000 is -9223372036854775).
+MAX_EXPIRE_S = LLONG_MAX // 1000
+MIN_EXPIRE_S = -(-LLONG_MIN // 1000)
+
+
 def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
     key = argv[1]
     # Redis checks the options before the time.
-    flags = parse_expire_flags(argv, 3) if len(argv) > 3 else None
-    if isinstance(flags, bytes):
-        return flags
+    flags = None
+    if len(argv) > 3:
+        flags = parse_expire_flags(argv, 3)
+        if isinstance(flags, bytes):
+            return flags
     when = string2ll(argv[2])
     if when is None:
         return NOT_INT_ERR
     if unit_seconds:
-        # (C's division truncates: LLONG_MIN / 1000 is -9223372036854775.)
-        if when > LLONG_MAX // 1000 or when < -(-LLONG_MIN // 1000):
+        if when > MAX_EXPIRE_S or when < MIN_EXPIRE_S:
             return invalid_expire(cmdname)
         when *= 1000
     if when > LLONG_MAX - basetime_ms:
@@ -483,7 +490,10 @@ def expire_generic(c, argv, basetime_ms, unit_seconds, cmdname):
     if cmdname != b'pexpireat':
         # As Redis rewrites the command and its time argument: the options
         # after it stay.
-        c.propagate_argv = [[b'PEXPIREAT', key, b'%d' % when] + argv[3:]]
+        op = [b'PEXPIREAT', key, b'%d' % when]
+        if flags:
+            op += argv[3:]
+        c.propagate_argv = [op]
     server.dirty += 1
     if db.watched:
         server.signal_modified(db, key)
