@@ -63,8 +63,8 @@ depends on state Redis keeps and pyredis does not, and is modelled:
     from its first ones);
   * a stream's open (last) node holds XADD's preallocation, a node closed
     for its bytes keeps it, a node closed for its entry count is shrunk to
-    fit, as Redis does; a stream loaded from a file has nodes of their
-    exact size in Redis, which this does not know.
+    fit, a node loaded or copied has its exact size (stream.Node.prealloc
+    follows this);
 """
 
 from collections import OrderedDict
@@ -91,7 +91,6 @@ STREAM_ID = 16
 RAX_NODE = 4
 CLUSTER_ENTRY_METADATA = 16     # clusterDictEntryMetadata: prev/next in the slot
 SDS_MAX_PREALLOC = 1 << 20
-STREAM_LISTPACK_MAX_PRE_ALLOCATE = 4096
 DEFAULT_SAMPLES = 5             # OBJ_COMPUTE_SIZE_DEF_SAMPLES
 
 
@@ -343,23 +342,17 @@ def _rax_nodes(keys):
     return rax_nodes(keys[:RAX_EXACT]) * n // RAX_EXACT
 
 
-def stream_size(v, samples, node_max_bytes=4096, node_max_entries=100):
+def stream_size(v, samples):
     nodes = v.nodes
     asize = ROBJ + STREAM + _rax_estimate(len(nodes), _rax_nodes(v.masters))
     # The listpacks' allocations: XADD opens a node with lpNew(prealloc)
-    # and shrinks it to fit when the node is closed for having
-    # stream-node-max-entries entries (not when closed for its bytes), so
-    # the others and the last node hold at least the preallocation.
-    prealloc = STREAM_LISTPACK_MAX_PRE_ALLOCATE
-    if 0 < node_max_bytes < prealloc:
-        prealloc = node_max_bytes
+    # and shrinks it to fit when it closes it for its entry count (not for
+    # its bytes); a node loaded or copied is allocated at its size.
     last = len(nodes) - 1
 
     def lp_alloc(i):
         node = nodes[i]
-        if i != last and node_max_entries and len(node.ids) >= node_max_entries:
-            return je_size(node.nbytes)         # lpShrinkToFit
-        return je_size(max(node.nbytes, prealloc))
+        return je_size(max(node.nbytes, node.prealloc))
     lpsize = 0
     count = 0
     for i in range(min(samples, len(nodes))):
@@ -401,9 +394,7 @@ def value_size(server, v, samples=DEFAULT_SAMPLES):
     if t is dict or t is values.PackedHash:
         return hash_size(v, values.object_encoding(server, v), samples)
     if t is Stream:
-        config = server.config
-        return stream_size(v, samples, config.stream_node_max_bytes,
-                           config.stream_node_max_entries)
+        return stream_size(v, samples)
     if getattr(v, 'module_type', None) is not None:
         return module_size(v)
     return ROBJ

@@ -79,7 +79,7 @@ class Node:
     million entries do not slow its passes down), live/deleted counts and
     the exact listpack size."""
     __slots__ = ('master', 'mfields', 'ids', 'entries', 'flags', 'count', 'deleted',
-                 'nbytes')
+                 'nbytes', 'prealloc')
 
     def __init__(self, master, mfields):
         self.master = master
@@ -89,6 +89,10 @@ class Node:
         self.flags = bytearray()
         self.count = 0
         self.deleted = 0
+        # The bytes Redis preallocated for the listpack (XADD's lpNew), until
+        # it is shrunk to fit; 0 for a node loaded or copied (exact size).
+        # Only MEMORY USAGE reads it.
+        self.prealloc = 0
         # header (6) + EOF (1) + count, deleted, num-fields, fields, 0
         self.nbytes = 7 + int_size(0) + int_size(0) + int_size(len(mfields)) + \
             sum(str_size(f) for f in mfields) + int_size(0)
@@ -274,6 +278,7 @@ class Stream:
         last node or to a new one, as Redis decides."""
         nodes = self.nodes
         fv = tuple(fv)
+        max_bytes_conf = max_bytes
         if nodes:
             node = nodes[-1]
             if max_bytes == 0 or max_bytes > LISTPACK_MAX_SIZE:
@@ -282,13 +287,17 @@ class Stream:
                 totelelen = len(fv[0]) + len(fv[1])
             else:
                 totelelen = sum(map(len, fv))
-            if node.nbytes + totelelen >= max_bytes or \
-                    (max_entries and node.count + node.deleted >= max_entries):
-                node = Node(eid, fv[0::2])
-                nodes.append(node)
-                self.masters.append(eid)
+            if node.nbytes + totelelen >= max_bytes:
+                node = None
+            elif max_entries and node.count + node.deleted >= max_entries:
+                node.prealloc = 0       # lpShrinkToFit
+                node = None
         else:
+            node = None
+        if node is None:
             node = Node(eid, fv[0::2])
+            # STREAM_LISTPACK_MAX_PRE_ALLOCATE, or stream-node-max-bytes below it
+            node.prealloc = max_bytes_conf if 0 < max_bytes_conf < 4096 else 4096
             nodes.append(node)
             self.masters.append(eid)
         node.append(eid, fv)
@@ -625,6 +634,7 @@ class Stream:
             n.count = node.count
             n.deleted = node.deleted
             n.nbytes = node.nbytes
+            n.prealloc = 0          # streamDup copies each listpack at its size
             s.nodes.append(n)
         s.masters = list(self.masters)
         s.length = self.length
@@ -783,6 +793,7 @@ def node_from_listpack(master, blob, items):
     node.count = count
     node.deleted = deleted
     node.nbytes = len(blob)
+    node.prealloc = 0
     return node
 
 

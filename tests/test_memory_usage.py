@@ -97,6 +97,14 @@ EXACT = [
     # nodes closed by stream-node-max-bytes keep their preallocation
     ('x3', [('XADD', 'x3', '%d-1' % i, 'a', 'x' * 200) for i in range(1, 80)]),
     ('x4', [('XADD', 'x4', '%d-1' % i, 'a', 'x' * 1000, 'b', str(i)) for i in range(1, 30)]),
+    # nodes shrunk to fit at stream-node-max-entries, copied, loaded
+    ('x5', [('XADD', 'x5', '%d-1' % i, 'a', str(i), 'b', 'hello') for i in range(1, 350)]),
+    ('x6', [('XADD', 'x6s', '%d-1' % i, 'f%d' % (i % 3), 'v' * (i % 40)) for i in range(1, 250)]
+     + [('COPY', 'x6s', 'x6'), ('XADD', 'x6', '999-1', 'a', 'b')]),
+    ('x7', [('XADD', 'x7', '%d-1' % i, 'a', str(i)) for i in range(1, 150)] + [('DEBUG', 'RELOAD')]
+     + [('XADD', 'x7', '%d-1' % i, 'a', str(i)) for i in range(150, 260)]),
+    ('x8', [('XADD', 'x8', '%d-1' % i, 'a', 'y' * 30) for i in range(1, 300)]
+     + [('XDEL', 'x8', '5-1', '150-1', '299-1')]),
 ]
 
 
@@ -108,6 +116,22 @@ def test_memory_usage_exact(compat, key, commands):
     compat.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
     compat.call('MEMORY', 'USAGE', key, 'samples', '1')
     compat.call('MEMORY', 'USAGE', key, 'SAMPLES', '3', 'SAMPLES', '100')
+
+
+def test_memory_usage_restored(compat):
+    # RESTORE (like loading an RDB file) allocates each string, listpack
+    # and stream node at its size, whatever the history of the original.
+    _setup(compat, [('APPEND', 'a', 'x' * 10)] * 30
+           + [('XADD', 's', '%d-1' % i, 'f', 'v' * i) for i in range(1, 120)]
+           + [('PFADD', 'h') + tuple(range(200))]
+           + [('SETBIT', 'b', str(i * 100), '1') for i in range(100)])
+    for key in ('a', 's', 'h', 'b'):
+        payload = compat.b.call('DUMP', key)
+        assert compat.a.call('DUMP', key) == payload
+        blob = payload[payload.index(b'\r\n') + 2:-2]
+        compat.call('RESTORE', key + '2', '0', blob)
+        compat.call('MEMORY', 'USAGE', key + '2')
+        compat.call('MEMORY', 'USAGE', key)
 
 
 def test_memory_usage_big_list_sampling(compat):
