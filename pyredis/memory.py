@@ -344,8 +344,9 @@ def _sample_avg(it, n, samples, size_of):
 
 
 def value_size(v, samples=5):
-    """objectComputeSize: the value's bytes, sampling at most ``samples``
-    elements of an aggregate (0: all of them) and extrapolating."""
+    """The value's Python objects, sampling at most ``samples`` elements of
+    an aggregate (0: all of them) and extrapolating as objectComputeSize
+    does."""
     t = type(v)
     if t is bytes or t is bytearray:
         return _getsizeof(v)
