@@ -210,8 +210,13 @@ class Server:
         """Register a new connection; returns an error reply to send before
         closing it, or None."""
         config = self.config
-        if len(self.clients) >= config.maxclients:
+        cluster = self.cluster
+        # In cluster mode the bus links count too (getClusterConnectionsCount).
+        if len(self.clients) + (cluster.connections() if cluster is not None else 0) >= (
+                config.maxclients):
             self.stat.rejected_conn += 1
+            if cluster is not None:
+                return b'-ERR max number of clients + cluster connections reached\r\n'
             return b'-ERR max number of clients reached\r\n'
         if (config.protected_mode and self.acl.default.nopass and not c.unix
                 and not _is_loopback(c.addr)):

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from cluster_helpers import cluster_port
 from helpers import RawConn, ServerProcess
 
 KINDS = ('pyredis', 'redis')
@@ -183,3 +184,41 @@ def test_client_ids(server_factory):
     assert results[0] == results[1]
     # (Client 3 was the start-up check's PING.)
     assert results[0][0] == b':4\r\n' and results[0][-1] == b':5\r\n'
+
+
+@pytest.mark.parametrize('cluster', [False, True])
+def test_maxclients_refusal(server_factory, cluster):
+    """The connection over maxclients gets Redis's error (in cluster mode
+    the bus links count too, and the text says so) and is closed."""
+    args = ['--maxclients', '2']
+    if cluster:
+        args += ['--cluster-enabled', 'yes']
+
+    def admitted(port):
+        # A slot is free once the server saw the close of the one before
+        # (the start-up check's connection, a test connection).
+        deadline = time.time() + 5
+        while True:
+            c = RawConn(port)
+            if c.call('PING') == b'+PONG\r\n':
+                return c
+            c.close()
+            assert time.time() < deadline
+            time.sleep(0.05)
+
+    def scenario(srv):
+        held = [admitted(srv.port) for _ in range(2)]
+        extra = RawConn(srv.port)
+        out = [extra.read_reply(), extra.closed()]
+        held[0].close()
+        admitted(srv.port).close()
+        for c in held[1:] + [extra]:
+            c.close()
+        return out
+
+    # (A cluster node's port leaves room for its bus port, 10000 above.)
+    results = [scenario(server_factory(kind, *args, port=cluster_port() if cluster else None))
+               for kind in KINDS]
+    assert results[0] == results[1]
+    assert results[0][0] == (b'-ERR max number of clients + cluster connections reached\r\n'
+                             if cluster else b'-ERR max number of clients reached\r\n')
