@@ -742,7 +742,11 @@ def write_pending(server):
     server.pending_writes = []
     for c in pending:
         if c.out:
-            c.flush()
+            # (flush's barrier test, inline: one call less per reply at -P 1.)
+            if server.reply_barrier is None:
+                c.send()
+            else:
+                c.flush()
 
 
 # -- client eviction (maxmemory-clients) -----------------------------------------------------
