@@ -133,8 +133,8 @@ def sds_size(length):
 # place tell make_room first, as Redis calls sdsMakeRoomFor, and the
 # resulting allocation is kept here, by the value's id, with a fingerprint
 # (length and Python's allocation) that an unrelated bytearray later at the
-# same address would not match: no reference is held, so a deleted value is
-# freed at once. The table holds at most GROWN_MAX values, the most recently
+# same address matches only if it has the same length and buffer size: no
+# reference is held, so a deleted value is freed at once. The table holds at most GROWN_MAX values, the most recently
 # grown; a value it forgot, or never saw (SETRANGE/SETBIT on a new key,
 # BITOP, a dense HyperLogLog: sdsnewlen), is counted at its exact size.
 
