@@ -16,8 +16,16 @@ With --ab 'directive value', each test runs twice, interleaved: with the
 default configuration and with that directive set (e.g. --ab
 'latency-tracking no' shows what the per-command histograms cost).
 
+With --fresh, each run is what compare.py measures: an empty keyspace
+(compare.py flushes the servers before each run) and --requests requests
+of random keys out of 100,000 (redis-benchmark -r 100000), the reads not
+repeated: SET and INCR add most of their keys to growing tables that do
+not fit in the caches, and GET finds nothing. Without it the same 512
+reads repeat over keys that stay in the caches: the code's own cost,
+without the memory's.
+
     python benchmarks/request_path.py [-t set,get,incr] [--rounds 7] [--acl]
-                                      [--ab 'directive value']
+                                      [--ab 'directive value'] [--fresh]
 """
 
 import argparse
@@ -90,7 +98,7 @@ def load_users(c):
                            b'+@read', b'+@write'))
 
 
-def run(test, batches, pipeline, user=None, setting=None):
+def run(test, batches, pipeline, user=None, setting=None, fresh=0):
     conf = config.Config()
     if setting:
         name, _, value = setting.partition(' ')
@@ -108,9 +116,11 @@ def run(test, batches, pipeline, user=None, setting=None):
         if user == 'restricted':
             c.data_received(encode(b'AUTH', b'app', b'secret'))
             assert c.user.name == b'app'
-    reqs = requests(test, pipeline * 512, prefix=prefix)
+    reqs = requests(test, fresh or pipeline * 512, prefix=prefix)
     reads = [b''.join(reqs[i:i + pipeline]) for i in range(0, len(reqs), pipeline)]
-    if test == 'get':
+    if fresh:
+        batches = len(reads)
+    elif test == 'get':
         for r in requests('set', pipeline * 512, prefix=prefix):
             c.data_received(r)
     t = time.process_time()
@@ -131,6 +141,10 @@ def main():
     ap.add_argument('--rounds', type=int, default=7)
     ap.add_argument('--acl', action='store_true',
                     help='ten users loaded; the default and the restricted user interleaved')
+    ap.add_argument('--fresh', action='store_true',
+                    help='as compare.py: an empty keyspace, the reads not repeated')
+    ap.add_argument('--requests', type=int, default=100000,
+                    help='with --fresh: the requests of a run')
     ap.add_argument('--ab', metavar="'DIRECTIVE VALUE'",
                     help='each test with the defaults and with this set, interleaved')
     args = ap.parse_args()
@@ -142,9 +156,11 @@ def main():
         for r in range(args.rounds):
             for u in (users if r % 2 == 0 else users[::-1]):
                 if args.ab:
-                    runs[u].append(run(test, args.batches, args.pipeline, setting=u))
+                    runs[u].append(run(test, args.batches, args.pipeline, setting=u,
+                                       fresh=args.fresh and args.requests))
                 else:
-                    runs[u].append(run(test, args.batches, args.pipeline, u))
+                    runs[u].append(run(test, args.batches, args.pipeline, u,
+                                       fresh=args.fresh and args.requests))
         for u in users:
             print('%-6s %-10s median %7.0f ns/command   runs: %s' % (
                 test, u or '', statistics.median(runs[u]),
