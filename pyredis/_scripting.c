@@ -33,7 +33,8 @@
 #include <string.h>
 #include <time.h>
 
-static PyObject *s_reply, *s_internal_error, *s_slow_call, *s_error_replied, *s_after_call;
+static PyObject *s_reply, *s_internal_error, *s_slow_call, *s_error_replied, *s_after_call,
+                *s_end_run, *s_run, *three, *two;
 
 static long long monotonic_ns(void)
 {
@@ -56,7 +57,10 @@ static Attr a_ctx, a_guarded, a_repl, a_min_args, a_max_args, a_is_write, a_writ
             a_masterhost, a_write_denied_reason, a_monitors, a_tracking_on, a_client,
             a_reply_mode, a_propagate_targets, a_dirty, a_propagate_argv, a_proc,
             a_duration, a_calls, a_latency_tracking, a_slow_ns, a_failed_calls, a_out,
-            a_also_propagated, a_last_cmd;
+            a_also_propagated, a_last_cmd, a_db, a_resp, a_user, a_restricted, a_in_exec,
+            a_state, a_now, a_time, a_clock, a_caller, a_funcname, a_read_only, a_eval_mode,
+            a_argv, a_start, a_killed, a_timedout, a_stale, a_allow_oom, a_script_oom,
+            a_cluster, a_allow_cross_slot;
 
 static PyObject *get(PyObject *obj, Attr *a)
 {
@@ -160,6 +164,11 @@ typedef struct {
     PyObject *convert;      /* host.lua_reply */
     PyObject *command_error;    /* resp.CommandError */
     PyObject *record;       /* hdr.record */
+    /* run's (setup_run): */
+    PyTypeObject *run_context;  /* engine.RunContext */
+    PyObject *frozen;       /* the host's frozen clock */
+    PyObject *db_module;    /* pyredis.db, whose clock is frozen for a run */
+    PyObject *clock_module; /* pyredis.clock */
 } Caller;
 
 static void caller_dealloc(Caller *self)
@@ -172,6 +181,10 @@ static void caller_dealloc(Caller *self)
     Py_CLEAR(self->convert);
     Py_CLEAR(self->command_error);
     Py_CLEAR(self->record);
+    Py_CLEAR(self->run_context);
+    Py_CLEAR(self->frozen);
+    Py_CLEAR(self->db_module);
+    Py_CLEAR(self->clock_module);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -184,6 +197,10 @@ static int caller_traverse(Caller *self, visitproc visit, void *arg)
     Py_VISIT(self->convert);
     Py_VISIT(self->command_error);
     Py_VISIT(self->record);
+    Py_VISIT(self->run_context);
+    Py_VISIT(self->frozen);
+    Py_VISIT(self->db_module);
+    Py_VISIT(self->clock_module);
     return 0;
 }
 
@@ -196,6 +213,10 @@ static int caller_clear(Caller *self)
     Py_CLEAR(self->convert);
     Py_CLEAR(self->command_error);
     Py_CLEAR(self->record);
+    Py_CLEAR(self->run_context);
+    Py_CLEAR(self->frozen);
+    Py_CLEAR(self->db_module);
+    Py_CLEAR(self->clock_module);
     return 0;
 }
 
@@ -209,7 +230,8 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
         return -1;
     Attr *of_command[] = {&a_min_args, &a_max_args, &a_is_write, &a_proc, &a_duration,
                           &a_calls, &a_failed_calls};
-    Attr *of_client[] = {&a_reply_mode, &a_propagate_argv, &a_out, &a_last_cmd};
+    Attr *of_client[] = {&a_reply_mode, &a_propagate_argv, &a_out, &a_last_cmd, &a_db,
+                         &a_resp, &a_user};
     for (size_t i = 0; i < sizeof of_command / sizeof *of_command; i++)
         if (find_slot(of_command[i], command_type) < 0)
             return -1;
@@ -576,6 +598,252 @@ done:
     return result;
 }
 
+/* "<type><v>\r\n" into buf (32 bytes): its length. (snprintf costs more
+ * than the rest of a reply's making.) */
+static int format_ll(char *buf, char type, long long v)
+{
+    char digits[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        digits[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    int len = 0;
+    buf[len++] = type;
+    if (v < 0)
+        buf[len++] = '-';
+    while (n)
+        buf[len++] = digits[--n];
+    buf[len++] = '\r';
+    buf[len++] = '\n';
+    return len;
+}
+
+/* The fields of a RunContext, in the order run fills them. */
+static Attr *run_context_fields[] = {
+    &a_caller, &a_funcname, &a_read_only, &a_eval_mode, &a_argv, &a_start, &a_guarded,
+    &a_write_dirty, &a_repl, &a_killed, &a_timedout, &a_stale, &a_allow_oom, &a_script_oom,
+    &a_cluster, &a_allow_cross_slot,
+};
+#define N_FIELDS (sizeof run_context_fields / sizeof *run_context_fields)
+
+/* setup_run(RunContext, frozen clock, db module, clock module). */
+static PyObject *caller_setup_run(Caller *self, PyObject *args)
+{
+    PyTypeObject *rc;
+    PyObject *frozen, *dbm, *cm;
+    if (!PyArg_ParseTuple(args, "O!OOO:setup_run", &PyType_Type, &rc, &frozen, &dbm, &cm))
+        return NULL;
+    for (size_t i = 0; i < N_FIELDS; i++) {
+        if (find_slot(run_context_fields[i], rc) < 0)
+            return NULL;
+        if (run_context_fields[i]->type != rc) {
+            PyErr_Format(PyExc_TypeError, "RunContext.%U is not a slot",
+                         run_context_fields[i]->name);
+            return NULL;
+        }
+    }
+    if (find_slot(&a_now, Py_TYPE(frozen)) < 0 || find_slot(&a_ctx, Py_TYPE(self->host)) < 0
+            || find_slot(&a_state, Py_TYPE(self->host)) < 0
+            || find_slot(&a_client, Py_TYPE(self->host)) < 0)
+        return NULL;
+    Py_INCREF(rc);
+    Py_XSETREF(self->run_context, rc);
+    Py_INCREF(frozen);
+    Py_XSETREF(self->frozen, frozen);
+    Py_INCREF(dbm);
+    Py_XSETREF(self->db_module, dbm);
+    Py_INCREF(cm);
+    Py_XSETREF(self->clock_module, cm);
+    Py_RETURN_NONE;
+}
+
+/* run(c, sc, state, func, funcname, argv, numkeys, finish): ScriptHost.run
+ * for an EVAL script without a shebang, not *_RO, when nothing is checked
+ * before a run (no maxmemory, not a replica, not a cluster node: the
+ * caller made sure): the run's context, the script client (``sc``) in the
+ * caller's database, the effects queued as in EXEC (in_exec), db.py's
+ * clock frozen, state.run, and all of it put back however the run ended.
+ * A string or a number result is the reply, made here; any other result
+ * (a reply the Lua side encoded, an error) is finish(c, argv, result,
+ * funcname)'s. */
+static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyList_Check(args[5]) || self->run_context == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run(c, sc, state, func, funcname, argv, numkeys, finish) after "
+                        "setup_run()");
+        return NULL;
+    }
+    PyObject *c = args[0], *sc = args[1], *state = args[2], *func = args[3];
+    PyObject *funcname = args[4], *argv = args[5], *numkeys = args[6], *finish = args[7];
+    PyObject *host = self->host, *server = self->server;
+    PyObject *ctx = NULL, *prev_in_exec = NULL, *prev_state = NULL, *res = NULL;
+    PyObject *result = NULL, *tmp = NULL, *user = NULL;
+    struct timespec ts;
+
+    if ((user = get(c, &a_user)) == NULL)
+        return NULL;
+    int restricted = attr_true(user, &a_restricted);
+    Py_DECREF(user);
+    if (restricted < 0)
+        return NULL;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    PyObject *start = PyFloat_FromDouble((double)ts.tv_sec + ts.tv_nsec * 1e-9);
+    if (start == NULL)
+        return NULL;
+    ctx = self->run_context->tp_alloc(self->run_context, 0);
+    if (ctx == NULL) {
+        Py_DECREF(start);
+        return NULL;
+    }
+    {
+        PyObject *values[N_FIELDS] = {
+            c, funcname, Py_False, Py_True, argv, start, restricted ? Py_True : Py_False,
+            Py_False, three, Py_False, Py_False, Py_False, Py_False, Py_False, Py_False,
+            Py_False,
+        };
+        for (size_t i = 0; i < N_FIELDS; i++) {
+            Py_INCREF(values[i]);
+            *(PyObject **)((char *)ctx + run_context_fields[i]->offset) = values[i];
+        }
+        Py_DECREF(start);
+    }
+    if ((tmp = get(c, &a_db)) == NULL || set(sc, &a_db, tmp) < 0 || set(sc, &a_resp, two) < 0)
+        goto done;
+    Py_CLEAR(tmp);
+    if ((prev_in_exec = get(server, &a_in_exec)) == NULL
+            || (prev_state = get(host, &a_state)) == NULL)
+        goto done;
+    /* Time stands still for the run (keyIsExpired's scriptTimeSnapshot). */
+    if ((tmp = PyObject_GetAttr(self->clock_module, a_time.name)) == NULL)
+        goto done;
+    Py_SETREF(tmp, PyObject_CallNoArgs(tmp));
+    if (tmp == NULL || set(self->frozen, &a_now, tmp) < 0)
+        goto done;
+    Py_CLEAR(tmp);
+    if (set(host, &a_ctx, ctx) < 0 || set(host, &a_state, state) < 0
+            || set(server, &a_in_exec, Py_True) < 0
+            || set(self->db_module, &a_clock, self->frozen) < 0)
+        goto restore;
+    {
+        /* state.run(func, c.resp, numkeys, *argv[3:]) */
+        PyObject *run = PyObject_GetAttr(state, s_run);
+        PyObject *resp = run ? get(c, &a_resp) : NULL;
+        Py_ssize_t n = PyList_GET_SIZE(argv), extra = n > 3 ? n - 3 : 0;
+        PyObject *small[16];
+        PyObject **vec = extra + 3 <= 16 ? small
+                         : PyMem_Malloc((extra + 3) * sizeof(PyObject *));
+        if (run != NULL && resp != NULL && vec != NULL) {
+            vec[0] = func;
+            vec[1] = resp;
+            vec[2] = numkeys;
+            for (Py_ssize_t i = 0; i < extra; i++)
+                vec[3 + i] = PyList_GET_ITEM(argv, 3 + i);
+            res = PyObject_Vectorcall(run, vec, extra + 3, NULL);
+        } else if (vec == NULL) {
+            PyErr_NoMemory();
+        }
+        if (vec != NULL && vec != small)
+            PyMem_Free(vec);
+        Py_XDECREF(run);
+        Py_XDECREF(resp);
+    }
+restore:
+    {
+        /* The finally clause: what the run changed is put back, and an
+         * error of the run stays the one raised. */
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        int bad = set(self->db_module, &a_clock, self->clock_module) < 0
+                  || set(server, &a_in_exec, prev_in_exec) < 0
+                  || set(host, &a_ctx, Py_None) < 0
+                  || set(host, &a_state, prev_state) < 0;
+        if (!bad) {
+            PyObject *killed = *(PyObject **)((char *)ctx + a_killed.offset);
+            PyObject *timedout = *(PyObject **)((char *)ctx + a_timedout.offset);
+            int k = killed == NULL ? 0 : PyObject_IsTrue(killed);
+            if (k == 0)
+                k = timedout == NULL ? 0 : PyObject_IsTrue(timedout);
+            if (k > 0) {
+                PyObject *r = PyObject_CallMethodObjArgs(host, s_end_run, ctx, state, NULL);
+                bad = r == NULL;
+                Py_XDECREF(r);
+            } else if (k < 0) {
+                bad = 1;
+            }
+        }
+        if (type != NULL) {
+            if (bad)
+                PyErr_Clear();
+            PyErr_Restore(type, value, tb);
+            Py_CLEAR(res);
+        } else if (bad) {
+            Py_CLEAR(res);
+        }
+    }
+    if (res == NULL)
+        goto done;
+    /* Never the EVAL itself: its effects were queued (preventCommandPropagation). */
+    if ((tmp = PyList_New(0)) == NULL || set(c, &a_propagate_argv, tmp) < 0)
+        goto done;
+    Py_CLEAR(tmp);
+    if (PyBytes_CheckExact(res)) {
+        /* A string: a bulk reply. */
+        Py_ssize_t n = PyBytes_GET_SIZE(res);
+        char head[32];
+        int h = format_ll(head, '$', n);
+        result = PyBytes_FromStringAndSize(NULL, h + n + 2);
+        if (result != NULL) {
+            char *p = PyBytes_AS_STRING(result);
+            memcpy(p, head, h);
+            memcpy(p + h, PyBytes_AS_STRING(res), n);
+            memcpy(p + h + n, "\r\n", 2);
+        }
+    } else if (PyLong_CheckExact(res) || PyFloat_CheckExact(res)) {
+        /* A number: an integer reply, as C converts a double to a long
+         * long on x86-64 (NaN, the infinities and what is out of range
+         * give LLONG_MIN). */
+        long long v;
+        if (PyFloat_CheckExact(res)) {
+            double d = trunc(PyFloat_AS_DOUBLE(res));
+            if (!isfinite(d) || d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+                v = LLONG_MIN;
+            else
+                v = (long long)d;
+        } else {
+            int overflow;
+            v = PyLong_AsLongLongAndOverflow(res, &overflow);
+            if (v == -1 && PyErr_Occurred())
+                goto done;
+            if (overflow)
+                v = LLONG_MIN;
+        }
+        char buf[32];
+        int h = format_ll(buf, ':', v);
+        result = PyBytes_FromStringAndSize(buf, h);
+    } else {
+        PyObject *fargs[4] = {c, argv, res, funcname};
+        result = PyObject_Vectorcall(finish, fargs, 4, NULL);
+    }
+done:
+    Py_XDECREF(tmp);
+    Py_XDECREF(ctx);
+    Py_XDECREF(prev_in_exec);
+    Py_XDECREF(prev_state);
+    Py_XDECREF(res);
+    return result;
+}
+
+static PyMethodDef caller_methods[] = {
+    {"setup_run", (PyCFunction)caller_setup_run, METH_VARARGS,
+     "setup_run(RunContext, frozen clock, db module, clock module)"},
+    {"run", (PyCFunction)(void (*)(void))caller_run, METH_FASTCALL,
+     "run(c, sc, state, func, funcname, argv, numkeys, finish): ScriptHost.run's plain case"},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyTypeObject CallerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "pyredis._scripting.Caller",
@@ -589,6 +857,7 @@ static PyTypeObject CallerType = {
     .tp_traverse = (traverseproc)caller_traverse,
     .tp_clear = (inquiry)caller_clear,
     .tp_call = (ternaryfunc)caller_call,
+    .tp_methods = caller_methods,
 };
 
 static struct PyModuleDef module = {
@@ -615,6 +884,19 @@ PyMODINIT_FUNC PyInit__scripting(void)
     INTERN(a_latency_tracking.name, "latency_tracking"); INTERN(a_slow_ns.name, "slow_ns");
     INTERN(a_failed_calls.name, "failed_calls"); INTERN(a_out.name, "out");
     INTERN(a_also_propagated.name, "also_propagated"); INTERN(a_last_cmd.name, "last_cmd");
+    INTERN(a_db.name, "db"); INTERN(a_resp.name, "resp"); INTERN(a_user.name, "user");
+    INTERN(a_restricted.name, "restricted"); INTERN(a_in_exec.name, "in_exec");
+    INTERN(a_state.name, "state"); INTERN(a_now.name, "now"); INTERN(a_time.name, "time");
+    INTERN(a_clock.name, "clock"); INTERN(a_caller.name, "caller");
+    INTERN(a_funcname.name, "funcname"); INTERN(a_read_only.name, "read_only");
+    INTERN(a_eval_mode.name, "eval_mode"); INTERN(a_argv.name, "argv");
+    INTERN(a_start.name, "start"); INTERN(a_killed.name, "killed");
+    INTERN(a_timedout.name, "timedout"); INTERN(a_stale.name, "stale");
+    INTERN(a_allow_oom.name, "allow_oom"); INTERN(a_script_oom.name, "script_oom");
+    INTERN(a_cluster.name, "cluster"); INTERN(a_allow_cross_slot.name, "allow_cross_slot");
+    INTERN(s_end_run, "end_run"); INTERN(s_run, "run");
+    if ((three = PyLong_FromLong(3)) == NULL || (two = PyLong_FromLong(2)) == NULL)
+        return NULL;
 #undef INTERN
     if (PyType_Ready(&CallerType) < 0)
         return NULL;

@@ -95,6 +95,20 @@ SCRIPTS = b''.join([
     ev('return redis.call("GET", KEYS[1])', 'k3'),
     req('SELECT', 0),
     ev('return redis.call("OBJECT", "ENCODING", KEYS[1])', 'a'),
+    # What run makes of a script's result: strings, numbers (truncated,
+    # NaN/inf/out of range as C converts them), the rest through the Lua
+    # encoder, errors with their line.
+    ev('return "x"'), ev('return ""'), ev('return 3.99'), ev('return -3.99'),
+    ev('return 0/0'), ev('return 1/0'), ev('return -1/0'), ev('return 2^63'),
+    ev('return -2^63'), ev('return 2^62'), ev('return {1, "two", {3}}'), ev('return true'),
+    ev('return false'), ev('return nil'), ev('return {ok="fine"}'), ev('return {err="bad"}'),
+    ev('return redis.error_reply("MY own")'), ev('error("boom")'), ev('return x.y'),
+    ev('return {double=1.5}'), ev('return ARGV[1] .. ARGV[2]', 'p', 'q', nkeys=0),
+    ev('return #KEYS + #ARGV', 'k1', 'k2', 'a1', nkeys=2),
+    req('SCRIPT', 'LOAD', 'return {KEYS[1], ARGV[1]}'),
+    req('EVALSHA', 'd006f1a90249474274c76f5be725b8f5804a346b', 1, 'k', 'v'),
+    req('EVALSHA', 'D006F1A90249474274C76F5BE725B8F5804A346B', 0, 'v'),
+    req('EVALSHA', 'fc1ea9e56ba1c3f3dfd7b3c8e6b0b8e2e4dcf9c6', 1, 'k'),
 ])
 
 STATES = ['plain', 'aof+replicas', 'resp3', 'restricted', 'replica', 'slowlog', 'monitor',
@@ -107,6 +121,7 @@ def run(state, use_c):
     assert type(host.redis_call).__name__ == 'Caller'
     if not use_c:
         host.redis_call = host.lua_call     # (before the Lua state is made)
+        host.run_plain = None
     for cmd in TABLE.values():
         for c in [cmd] + list((cmd.subcommands or {}).values()):
             c.calls = c.rejected_calls = c.failed_calls = 0
@@ -142,10 +157,10 @@ def run(state, use_c):
         # A replica whose link is up: writes from scripts are refused.
         server.masterhost = '127.0.0.1'
         server.update_gate()
-    if state == 'slowlog':
-        server.config.set('slowlog-log-slower-than', ['0'])
-        server.config.set('slowlog-max-len', ['1000'])
-        server.config_apply['slowlog-log-slower-than'](server)
+    # Every command in the slow log, or none (no timing decides).
+    server.config.set('slowlog-log-slower-than', ['0' if state == 'slowlog' else '-1'])
+    server.config.set('slowlog-max-len', ['1000'])
+    server.config_apply['slowlog-log-slower-than'](server)
     if state == 'latency-off':
         server.latency_tracking = False
     watcher = None

@@ -30,12 +30,15 @@ BUSY_FUNCTION = (b'-BUSY Redis is busy running a script. You can only call FUNCT
 
 
 class Script:
-    __slots__ = ('body', 'func', 'flags')
+    __slots__ = ('body', 'func', 'flags', 'compat')
 
     def __init__(self, body, func, flags):
         self.body = body
         self.func = func
         self.flags = flags
+        # No shebang: nothing about the script itself is checked before a
+        # run (run_script's plain case).
+        self.compat = bool(flags & EVAL_COMPAT_MODE)
 
 
 def extract_shebang_flags(body, is_function=False):
@@ -96,11 +99,30 @@ def _eval(c, argv, evalsha, ro):
             return NOSCRIPT_ERR
     else:
         sha, script = create_script(host, argv[1])
+    return run_script(c, host, script, sha, argv, numkeys, ro)
+
+
+def run_script(c, host, script, sha, argv, numkeys, ro):
+    """Run an EVAL script for its command: the reply. The plain case - no
+    shebang, not *_RO, no maxmemory, not a replica, not a cluster node:
+    nothing to check before the run - is run_plain's (C) when there is one."""
+    server = c.server
+    state = host.eval_state or host.eval_lua()
+    if (script.compat and not ro and host.run_plain is not None and not server.config.maxmemory
+            and not server.masterhost and server.cluster is None):
+        return host.run_plain(c, host.client or host.script_client(), state, script.func, sha,
+                              argv, numkeys, finish_run)
     try:
-        reply, counted = host.run(c, host.eval_lua(), script.func, sha, argv, numkeys,
-                                  script.flags, ro, True)
+        reply, counted = host.run(c, state, script.func, sha, argv, numkeys, script.flags, ro,
+                                  True)
     except ScriptError as e:
         return e.reply
+    return reply_uncounted(c, argv, reply) if counted else reply
+
+
+def finish_run(c, argv, res, funcname):
+    """run_plain's reply for a result that is not a string or a number."""
+    reply, counted = c.server.scripting.result_reply(res, funcname)
     return reply_uncounted(c, argv, reply) if counted else reply
 
 
@@ -148,12 +170,14 @@ def evalsha(c, argv):
     script = host.scripts.get(sha)
     if script is None:
         return NOSCRIPT_ERR
-    try:
-        reply, counted = host.run(c, host.eval_state or host.eval_lua(), script.func, sha,
-                                  argv, numkeys, script.flags, False, True)
-    except ScriptError as e:
-        return e.reply
-    return reply_uncounted(c, argv, reply) if counted else reply
+    server = c.server
+    if (script.compat and host.run_plain is not None and not server.config.maxmemory
+            and not server.masterhost and server.cluster is None):
+        # (run_script's plain case, one call less)
+        return host.run_plain(c, host.client or host.script_client(),
+                              host.eval_state or host.eval_lua(), script.func, sha, argv,
+                              numkeys, finish_run)
+    return run_script(c, host, script, sha, argv, numkeys, False)
 
 
 @command('eval_ro')

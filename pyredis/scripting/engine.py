@@ -657,19 +657,34 @@ def sha1hex(body):
 
 
 class RunContext:
-    """scriptRunCtx: one script invocation. ScriptHost.run sets who runs
-    what (caller, funcname, read_only, eval_mode, argv, start, guarded);
-    what most runs leave as it is (nothing written, REPL_ALL, not killed...)
-    is a class attribute: a run sets only what it changes."""
-    write_dirty = False
-    repl = 3
-    killed = False
-    timedout = False
-    stale = False
-    allow_oom = False
-    script_oom = False
-    cluster = False         # cluster mode: each call checked (routing.script_check)
-    allow_cross_slot = False
+    """scriptRunCtx: one script invocation: who runs what (caller,
+    funcname, read_only, eval_mode, argv, start, guarded: read-only, stale,
+    out of memory at the start, a restricted user or cluster mode, which
+    make every call take the full checks), and what the run changes as it
+    goes, from what most runs leave as it is (nothing written, REPL_ALL,
+    not killed...). Slots: the C extension (_scripting.c) makes and reads
+    them at their offsets."""
+    __slots__ = ('caller', 'funcname', 'read_only', 'eval_mode', 'argv', 'start', 'guarded',
+                 'write_dirty', 'repl', 'killed', 'timedout', 'stale', 'allow_oom',
+                 'script_oom', 'cluster', 'allow_cross_slot')
+
+    def __init__(self, caller, funcname, read_only, eval_mode, argv, start, guarded):
+        self.caller = caller
+        self.funcname = funcname
+        self.read_only = read_only
+        self.eval_mode = eval_mode
+        self.argv = argv
+        self.start = start
+        self.guarded = guarded
+        self.write_dirty = False
+        self.repl = 3
+        self.killed = False
+        self.timedout = False
+        self.stale = False
+        self.allow_oom = False
+        self.script_oom = False
+        self.cluster = False        # cluster mode: each call checked (routing.script_check)
+        self.allow_cross_slot = False
 
 
 class LuaState:

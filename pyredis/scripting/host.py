@@ -106,6 +106,12 @@ class ScriptError(Exception):
 
 
 class ScriptHost:
+    # (Slots: the C extension reads and writes ctx, state and client at
+    # their offsets for every run.)
+    __slots__ = ('server', 'version', 'client', 'ctx', 'state', 'eval_state', 'scripts',
+                 'scripts_memory', 'acl_check', 'busy', 'functions', 'frozen', 'plain',
+                 'redis_call', 'run_plain')
+
     def __init__(self, server):
         self.server = server
         self.version = server_version()
@@ -127,10 +133,16 @@ class ScriptHost:
         # redis.call as the Lua states get it: lua_call, or in front of it
         # the C extension's Caller, which runs the common call itself
         # (_scripting.c says which) and hands every other one to lua_call.
+        # run_plain(c, sc, state, func, funcname, argv, numkeys, finish):
+        # run's case of an EVAL script without a shebang when nothing is
+        # checked before it runs, in C too (commands/scripting.run_script).
         self.redis_call = self.lua_call
+        self.run_plain = None
         if Caller is not None:
             self.redis_call = Caller(self, server, self.plain, self.lua_call, self.lua_reply,
                                      CommandError, hdr.record, Command, Client)
+            self.redis_call.setup_run(RunContext, self.frozen, db_module, clock)
+            self.run_plain = self.redis_call.run
 
     # -- the EVAL state --------------------------------------------------------
 
@@ -231,27 +243,17 @@ class ScriptHost:
         server = self.server
         if (flags & EVAL_COMPAT_MODE and not server.config.maxmemory and not server.masterhost
                 and server.cluster is None):
-            ctx = RunContext()     # (nothing to check)
-            ctx.caller = c
-            ctx.funcname = funcname
-            ctx.read_only = ro
-            ctx.eval_mode = eval_mode
-            ctx.argv = argv
-            ctx.start = monotonic()
-            ctx.guarded = ro or c.user.restricted
+            # (nothing to check)
+            ctx = RunContext(c, funcname, ro, eval_mode, argv, monotonic(),
+                             ro or c.user.restricted)
         else:
             read_only, allow_oom, script_oom = self.prepare(c, flags, ro)
-            ctx = RunContext()
-            ctx.caller = c
-            ctx.funcname = funcname
-            ctx.read_only = read_only
-            ctx.eval_mode = eval_mode
-            ctx.argv = argv
-            ctx.start = monotonic()
+            stale = self.running_stale()
+            ctx = RunContext(c, funcname, read_only, eval_mode, argv, monotonic(),
+                             read_only or script_oom or stale or c.user.restricted)
             ctx.allow_oom = allow_oom
             ctx.script_oom = script_oom
-            ctx.stale = self.running_stale()
-            ctx.guarded = read_only or script_oom or ctx.stale or c.user.restricted
+            ctx.stale = stale
             if server.cluster is not None:
                 # Every call is checked against the slots (scriptVerifyClusterState).
                 ctx.cluster = ctx.guarded = True
@@ -284,6 +286,11 @@ class ScriptHost:
                 self.end_run(ctx, state)
         # Never the EVAL itself: its effects were queued (preventCommandPropagation).
         c.propagate_argv = []
+        return self.result_reply(res, funcname)
+
+    def result_reply(self, res, funcname):
+        """A run's result (state.run's) as the reply: (reply, whether its
+        error is already counted)."""
         t = type(res)
         # A string or a number: Redis's bulk or integer reply.
         if t is bytes:
