@@ -1,16 +1,24 @@
-/* redis.call's common case in C (pyredis/scripting/host.py).
+/* A script's common case in C (pyredis/scripting/host.py): the run of a
+ * plain EVAL script and its plain redis.call()s.
  *
- * A script's redis.call costs a crossing from Lua to Python (lupa) and then
- * the work of luaRedisGenericCommand + scriptCall + call(). For the common
- * call - a plain command (no container, not noscript, already looked up by
- * ScriptHost._checked once: host.plain), with the right arity, in a run
- * nothing restricts (ctx.guarded: read-only, stale, OOM at start, restricted
- * user, cluster), REPL_ALL, no MONITOR, no client tracking, the script client
- * replying normally - this file does that work without a Python frame, as
- * _speedups.run_requests does for a client's requests. Anything else, and
- * every refusal, goes to ScriptHost.lua_call, the general path in Python, in
- * full (nothing is done here before the decision), so the two cannot
- * disagree on an error's text or order.
+ * Caller.run is ScriptHost.run for an EVAL script without a shebang, not
+ * *_RO, when nothing is checked before a run (no maxmemory, not a replica,
+ * not a cluster node: EVALSHA and run_script decide): the RunContext, the
+ * script client in the caller's database, in_exec (the effects are queued
+ * as in EXEC), db.py's clock frozen, the Lua wrapper, everything put back
+ * however it ended, and a string or number result's reply.
+ *
+ * Caller itself is redis.call. A call costs a crossing from Lua to Python
+ * (lupa) and then the work of luaRedisGenericCommand + scriptCall + call().
+ * For the common call - a plain command (no container, not noscript,
+ * already looked up by ScriptHost._checked once: host.plain), with the
+ * right arity, in a run nothing restricts (ctx.guarded: read-only, stale,
+ * OOM at start, restricted user, cluster), REPL_ALL, no MONITOR, no client
+ * tracking, the script client replying normally - this file does that work
+ * without a Python frame, as _speedups.run_requests does for a client's
+ * requests. Anything else, and every refusal, goes to ScriptHost.lua_call,
+ * the general path in Python, in full (nothing is done here before the
+ * decision), so the two cannot disagree on an error's text or order.
  *
  * What call() does for a command is all done here for the common call: the
  * handler, CommandError's reply, a handler bug's reply (Server._internal_error),
@@ -22,8 +30,15 @@
  * other reply goes to ScriptHost.lua_reply (redisProtocolToLuaType, and the
  * raise of an error reply).
  *
- * The module is optional: without it, redis.call is ScriptHost.lua_call.
- * tests/test_scripting_fast.py runs the same scripts through both.
+ * Why C: the cost here is attribute traffic, which Python's specialized
+ * bytecode does faster than C's generic attribute protocol; what makes C
+ * pay is reading and writing the objects' __slots__ at their offsets
+ * (Command, Client, RunContext, ScriptHost, the frozen clock), found once
+ * from the classes' member descriptors.
+ *
+ * The module is optional: without it, redis.call is ScriptHost.lua_call and
+ * every run ScriptHost.run. tests/test_scripting_fast.py runs the same
+ * scripts through both.
  */
 
 #define PY_SSIZE_T_CLEAN
