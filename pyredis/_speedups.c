@@ -1563,7 +1563,9 @@ type_error:
  * Client._slow_run), and only the loop's own bookkeeping - the table
  * lookup, the arity and gate tests, the run timing, appending the reply -
  * is done here, because in Python it cost about as much as a GET's handler.
- * tests/test_call_paths.py pins it to call().
+ * tests/test_call_paths.py pins it to call(). A client in CLIENT TRACKING
+ * runs here too: each of its commands is followed by what tracking.py asks
+ * (tracked_ran; tests/test_tracking.py pins it to call() and redis-server).
  *
  * It stops at the first request it does not run itself and returns its
  * index with status 1 (the caller gives it to process_command and calls
