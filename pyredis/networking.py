@@ -522,9 +522,9 @@ class Client(asyncio.Protocol):
                 self.blocked_argv = reqs[i - 1]
             if not self.closing:
                 # Blocked (BLPOP...) or paused: keep the rest, unprocessed,
-                # for when it resumes. The requests re-encoded strictly are
-                # their input.
-                self._keep(b''.join(map(resp.bulk_array, reqs[i:])) + buf[done:], 0)
+                # for when it resumes (and as CLIENT LIST's qbuf: the bytes
+                # as they came, inline lines too).
+                self._keep(buf[_request_start(buf, reqs, i):], 0)
             return True
 
     def _propagate_inline(self, cmd, req, dirty):
@@ -733,6 +733,19 @@ class Client(asyncio.Protocol):
 
 if set_request_context is not None:
     set_request_context(CommandError, Replies, hdr.record, Client)
+
+
+def _request_start(buf, reqs, i):
+    """Where reqs[i] starts in buf, reqs being what parse_requests found
+    at its start: a multibulk request in the strict form is as long as its
+    encoding, an inline one ends at its line's LF."""
+    pos = 0
+    for req in reqs[:i]:
+        if buf[pos] == 42:      # '*'
+            pos += len(resp.bulk_array(req))
+        else:
+            pos = buf.index(b'\n', pos) + 1
+    return pos
 
 
 def write_pending(server):

@@ -372,7 +372,8 @@ def test_client_memory_fields_as_redis(server_factory):
 def test_client_list_query_buffer_and_argv_as_redis(server_factory):
     """qbuf of the client running CLIENT LIST/INFO is its whole read
     (pipelined requests before and after it, inline lines as sent), a
-    blocked client's argv-mem is its blocked command's, and a request not
+    blocked client's argv-mem is its blocked command's and its qbuf the
+    requests sent after it, as sent, and a request not
     whole yet shows the arguments read so far (argv-mem) and the bytes
     after them (qbuf), as redis-server 7.0.15 shows them."""
     fields = ('qbuf', 'qbuf-free', 'argv-mem', 'tot-mem', 'cmd', 'flags')
@@ -382,10 +383,10 @@ def test_client_list_query_buffer_and_argv_as_redis(server_factory):
     seen = {}
     for kind in ('pyredis', 'redis'):
         srv = server_factory(kind)
-        conns = [RawConn(srv.port) for _ in range(2 + len(parts))]
+        conns = [RawConn(srv.port) for _ in range(3 + len(parts))]
         try:
-            lister, blocked = conns[:2]
-            for conn, name in zip(conns, ['lister', 'blocked'] + list(parts)):
+            lister, blocked, blocked_inline = conns[:3]
+            for conn, name in zip(conns, ['lister', 'blocked', 'blocked-inline'] + list(parts)):
                 conn.call('CLIENT', 'SETNAME', name)
             got = {}
             lister.send(b'*1\r\n$4\r\nPING\r\n*2\r\n$6\r\nCLIENT\r\n$4\r\nINFO\r\n'
@@ -401,12 +402,14 @@ def test_client_list_query_buffer_and_argv_as_redis(server_factory):
             for key in ('pipelined', 'inline'):
                 got[key] = dict(_fields(got[key].split(b'\r\n', 1)[1][:-2].decode().strip()))
             blocked.send(b'*3\r\n$5\r\nBLPOP\r\n$8\r\nsomelist\r\n$1\r\n0\r\n')
-            for conn, data in zip(conns[2:], parts.values()):
+            # (What follows a blocked command waits in the query buffer.)
+            blocked_inline.send(b'BLPOP otherlist 0\r\nPING\r\nECHO  x\r\n')
+            for conn, data in zip(conns[3:], parts.values()):
                 conn.send(data)
             wait_for(lambda: b'cmd=blpop' in lister.call('CLIENT', 'LIST'), what='blocked')
             time.sleep(0.1)
             listing = lister.call('CLIENT', 'LIST')
-            for name in ['blocked'] + list(parts):
+            for name in ['blocked', 'blocked-inline'] + list(parts):
                 got[name] = _client_line(listing, name)
             seen[kind] = {n: {k: line[k] for k in fields} for n, line in got.items()}
         finally:
