@@ -331,6 +331,8 @@ class Server:
             if pos >= len(ids):
                 ids = self._cron_ids = list(clients)
                 pos = 0
+                if not ids:     # (all gone during this tick)
+                    break
             c = clients.get(ids[pos])
             pos += 1
             if c is None:
