@@ -641,6 +641,18 @@ def X(name, default, set_fn, get_fn, rewrite_fn, **kw):
 
 
 PROTECTED_ACTION = ('no', 'yes', 'local')
+
+
+def allow_protected_action(mode, client):
+    """allowProtectedAction: whether an enable-debug-command /
+    enable-module-command / enable-protected-configs setting (``mode``) lets
+    ``client`` through. 'local' is islocalClient's rule: a unix socket, or
+    a peer at exactly 127.0.0.1 or ::1."""
+    if mode == 'yes':
+        return True
+    if mode != 'local':
+        return False
+    return client.unix or client.addr.rsplit(b':', 1)[0] in (b'127.0.0.1', b'::1')
 MAXMEMORY_POLICIES = ('volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
                       'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction')
 FIXED = dict(mutable=False)

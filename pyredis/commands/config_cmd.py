@@ -214,18 +214,6 @@ def config_get_cmd(c, argv):
     return resp.encode(out, c.resp)
 
 
-def _is_local(c):
-    if c.unix:
-        return True
-    host = c.addr.rsplit(b':', 1)[0]
-    return host.startswith(b'127.') or host in (b'::1',) or host.startswith(b'::ffff:127.')
-
-
-def _allow_protected(server, c):
-    v = server.config.enable_protected_configs
-    return v == 'yes' or (v == 'local' and _is_local(c))
-
-
 def _fail(name, reason=None):
     if isinstance(name, str):
         name = name.encode('utf-8', 'surrogateescape')
@@ -255,7 +243,8 @@ def config_set_cmd(c, argv):
             continue
         if first_error is not None:
             continue
-        if not d.mutable or (d.protected and not _allow_protected(server, c)):
+        if not d.mutable or (d.protected and not config_mod.allow_protected_action(
+                server.config.enable_protected_configs, c)):
             first_error = _fail(typed, "can't set immutable config" if not d.mutable
                                 else "can't set protected config")
             continue

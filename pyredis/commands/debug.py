@@ -10,6 +10,7 @@ import time
 
 from . import command
 from .. import resp
+from ..config import allow_protected_action
 from ..resp import OK, help_reply, subcommand_syntax_error
 from ..stream import MAX_ID, Stream
 from ..util import string2ll
@@ -25,12 +26,7 @@ DEBUG_DENIED = (b'-ERR DEBUG command not allowed. If the enable-debug-command op
 
 
 def debug_allowed(c):
-    mode = getattr(c.server.config, 'enable_debug_command', 'no')
-    if mode in ('yes', True):
-        return True
-    if mode == 'local':
-        return c.unix or c.addr.startswith(b'127.') or c.addr.startswith(b'::1')
-    return False
+    return allow_protected_action(c.server.config.enable_debug_command, c)
 
 
 def _serialized_length(server, v):

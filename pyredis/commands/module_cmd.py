@@ -16,6 +16,7 @@ a module that fails to load stops the server, as it stops Redis.
 
 from . import command
 from .. import log
+from ..config import allow_protected_action
 from ..modules import loader
 from ..resp import OK, encode, help_reply
 
@@ -39,13 +40,7 @@ MODULE_HELP = [
 
 
 def _allowed(c):
-    """allowProtectedAction(server.enable_module_cmd, c)."""
-    mode = getattr(c.server.config, 'enable_module_command', 'no')
-    if mode in ('yes', True):
-        return True
-    if mode == 'local':
-        return c.unix or c.addr.startswith(b'127.') or c.addr.startswith(b'::1')
-    return False
+    return allow_protected_action(c.server.config.enable_module_command, c)
 
 
 def _text(b):
