@@ -23,6 +23,13 @@ more than one, as redis-server 7.0.15 sends them.
 Time is frozen for the run (keyIsExpired's scriptTimeSnapshot): db.py
 reads the server clock through its ``clock`` module attribute, which is
 swapped for a frozen one while a script runs, so the hot path pays nothing.
+
+The common case is run in C when the extension is there (_scripting.c):
+``run_plain`` is ``run`` for an EVAL script without a shebang that nothing
+checks before it runs, ``redis_call`` (what the Lua states get as
+redis.call) runs a plain command's call itself and hands every other one to
+``lua_call``, the general path and the reference
+(tests/test_scripting_fast.py compares the two).
 """
 
 import time
