@@ -38,7 +38,7 @@ import os
 import re
 import stat
 
-from .util import split_args, glob_match
+from .util import addr_host, split_args, glob_match
 
 REDIS_VERSION = '7.0.15'
 
@@ -652,7 +652,7 @@ def allow_protected_action(mode, client):
         return True
     if mode != 'local':
         return False
-    return client.unix or client.addr.rsplit(b':', 1)[0] in (b'127.0.0.1', b'::1')
+    return client.unix or addr_host(client.addr) in (b'127.0.0.1', b'::1')
 MAXMEMORY_POLICIES = ('volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
                       'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction')
 FIXED = dict(mutable=False)

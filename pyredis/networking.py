@@ -50,6 +50,7 @@ import socket
 from . import hdr, log, resp
 from .commands import DISPATCH
 from .config import repr_string
+from .util import format_addr
 from .resp import CommandError, RequestParser, ProtocolError
 from . import clock
 
@@ -935,5 +936,5 @@ def _fmt_addr(a):
     if not a:
         return b''
     if isinstance(a, tuple):
-        return f'{a[0]}:{a[1]}'.encode()
+        return format_addr(a[0], a[1]).encode()
     return str(a).encode()

@@ -73,6 +73,7 @@ from .networking import Client, parse_requests
 from .resp import (MASTER_INLINE, ProtocolError, RequestParser, protocol_error_cause,
                    query_buffer_sample)
 from . import clock
+from .util import addr_host
 
 # Replica states on the master side (INFO's names).
 WAIT_BGSAVE = 'wait_bgsave'
@@ -632,7 +633,7 @@ class Replication:
         r = c.repl
         if r is not None and r.announced_ip:
             return r.announced_ip
-        return c.addr.rsplit(b':', 1)[0]
+        return addr_host(c.addr)
 
     def client_closed(self, c):
         if c.is_replica and c in self.replicas:

@@ -44,7 +44,7 @@ from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, evict_c
                          open_listeners, share_command_names)
 from .notify import NotifyFlags
 from .config import BY_NAME
-from .util import c_string
+from .util import addr_host, c_string
 from .resp import ARITY_ERR, LOADING_ERR, CommandError
 from . import clock
 
@@ -1032,5 +1032,5 @@ def jemalloc_usable(n):
 
 
 def _is_loopback(addr):
-    host = addr.rsplit(b':', 1)[0]
+    host = addr_host(addr)
     return host.startswith(b'127.') or host in (b'::1', b'') or host.startswith(b'::ffff:127.')

@@ -376,6 +376,18 @@ def _match(p, pi, s, si, nesting, skip_longer):
     return pi == plen and si == slen
 
 
+def format_addr(host, port):
+    """anetFormatAddr: ``ip:port``, an IPv6 address in brackets
+    (``[::1]:6379``), as CLIENT LIST, MONITOR and the logs show a peer."""
+    return ('[%s]:%d' if ':' in host else '%s:%d') % (host, port)
+
+
+def addr_host(addr):
+    """The IP of a formatted ``addr`` (bytes), without brackets."""
+    host = addr.rsplit(b':', 1)[0]
+    return host[1:-1] if host.startswith(b'[') else host
+
+
 def bytes_to_human(n):
     """INFO's *_human fields (used_memory_human etc.)."""
     if n < 1024:

@@ -222,3 +222,28 @@ def test_maxclients_refusal(server_factory, cluster):
     assert results[0] == results[1]
     assert results[0][0] == (b'-ERR max number of clients + cluster connections reached\r\n'
                              if cluster else b'-ERR max number of clients reached\r\n')
+
+
+def test_ipv6_peer_addresses(server_factory):
+    """anetFormatAddr: an IPv6 peer is shown in brackets ([::1]:port) in
+    CLIENT INFO/LIST (addr and laddr), and CLIENT KILL ADDR takes that form;
+    a local IPv6 client passes 'enable-debug-command local'."""
+    def scenario(srv):
+        s = socket.create_connection(('::1', srv.port))
+        s.sendall(b'CLIENT INFO\r\n')
+        info = s.recv(4096).decode()
+        addr = re.search(r' addr=(\S+)', info).group(1)
+        laddr = re.search(r' laddr=(\S+)', info).group(1)
+        s.sendall(b'DEBUG SLEEP 0\r\n')
+        debug = s.recv(100)
+        killer = RawConn(srv.port)
+        kill = killer.call('CLIENT', 'KILL', 'ADDR', addr)
+        killer.close()
+        s.close()
+        return (re.sub(r':\d+$', ':P', addr), re.sub(r':\d+$', ':P', laddr), debug, kill)
+
+    results = [scenario(server_factory(kind, '--bind', '127.0.0.1 ::1',
+                                       '--enable-debug-command', 'local'))
+               for kind in KINDS]
+    assert results[0] == results[1]
+    assert results[0] == ('[::1]:P', '[::1]:P', b'+OK\r\n', b':1\r\n')
