@@ -1162,94 +1162,252 @@ static int ql_ass_item(QuickList *q, Py_ssize_t i, PyObject *v)
     return r;
 }
 
-/* insert(i, x): before element i, as deque.insert (i clamped). */
+/* _quicklistNodeAllowMerge (7.0): may nodes a and b become one? (Redis
+ * estimates the merged size as both sizes less 11.) */
+static int ql_allows_merge(const QuickList *q, const QLNode *a, const QLNode *b)
+{
+    unsigned int merge_sz = (unsigned int)(lp_total(a->lp) + lp_total(b->lp) - 11);
+    if (q->fill < 0) {
+        int off = -q->fill - 1;
+        if (off < 5 && merge_sz <= QL_OPT_LEVEL[off])
+            return 1;
+    }
+    if (merge_sz > QL_SIZE_SAFETY_LIMIT)
+        return 0;
+    return q->fill >= 0 && (int)(a->count + b->count) <= q->fill;
+}
+
+/* _quicklistListpackMerge: node i+1's entries join the end of node i. */
+static int ql_merge(QuickList *q, Py_ssize_t i)
+{
+    QLNode *a = QNODE(q, i), *b = QNODE(q, i + 1);
+    size_t ta = lp_total(a->lp), tb = lp_total(b->lp);
+    if (node_insert(a, ta - 1, b->lp + LP_HDR, tb - 7, b->count) < 0)
+        return -1;
+    node_fit(a);
+    ring_remove(q, i + 1);
+    return 0;
+}
+
+/* _quicklistMergeNodes around node c, in Redis's order: (c-2, c-1),
+ * (c+1, c+2), then c with its left neighbour, then the result with its
+ * right one. Merging is what keeps a split from leaving small nodes. */
+static int ql_merge_around(QuickList *q, Py_ssize_t c)
+{
+    if (c >= 2 && ql_allows_merge(q, QNODE(q, c - 1), QNODE(q, c - 2))) {
+        if (ql_merge(q, c - 2) < 0)
+            return -1;
+        c--;
+    }
+    if (c + 2 < q->nnodes && ql_allows_merge(q, QNODE(q, c + 1), QNODE(q, c + 2))) {
+        if (ql_merge(q, c + 1) < 0)
+            return -1;
+    }
+    Py_ssize_t target = c;
+    if (c >= 1 && ql_allows_merge(q, QNODE(q, c), QNODE(q, c - 1))) {
+        if (ql_merge(q, c - 1) < 0)
+            return -1;
+        target = c - 1;
+    }
+    if (target + 1 < q->nnodes && ql_allows_merge(q, QNODE(q, target), QNODE(q, target + 1)))
+        return ql_merge(q, target);
+    return 0;
+}
+
+/* A new node at ring position i holding the entries a[an] then b[bn]. */
+static int ql_new_node(QuickList *q, Py_ssize_t i, const unsigned char *a, size_t an,
+                       const unsigned char *b, size_t bn, uint32_t count)
+{
+    QLNode fresh;
+    if (node_init(&fresh, 7 + an + bn) < 0)
+        return -1;
+    memcpy(fresh.lp + LP_HDR, a, an);
+    memcpy(fresh.lp + LP_HDR + an, b, bn);
+    fresh.lp[LP_HDR + an + bn] = LP_EOF;
+    fresh.count = count;
+    lp_set_header(fresh.lp, 7 + an + bn, count);
+    QLNode *slot = ring_insert(q, i);
+    if (!slot) {
+        PyMem_Free(fresh.lp);
+        return -1;
+    }
+    *slot = fresh;
+    return 0;
+}
+
+/* _quicklistInsert (7.0, packed nodes): the element e before (after=0) or
+ * after (after=1) the entry at byte off, the k-th of node ni. Where it
+ * lands decides node boundaries, hence DUMP's bytes: the node itself when
+ * it has room; else the neighbour node when the entry is at that edge;
+ * else a node of its own at that edge; else the node splits at the entry,
+ * e joins the split-off part, and the nodes around are merged. */
+static int ql_insert_at(QuickList *q, Py_ssize_t ni, size_t off, uint32_t k, Enc *e, int after)
+{
+    QLNode *node = QNODE(q, ni);
+    int full = !ql_allows(q, node, e->raw);
+    int at_tail = after && k == node->count - 1;
+    int at_head = !after && k == 0;
+    int avail_next = at_tail && ni + 1 < q->nnodes && ql_allows(q, QNODE(q, ni + 1), e->raw);
+    int avail_prev = at_head && ni > 0 && ql_allows(q, QNODE(q, ni - 1), e->raw);
+    size_t esz = entry_size(node->lp + off);
+    int r;
+    if (!full) {
+        r = node_insert(node, after ? off + esz : off, e->p, e->size, 1);
+    } else if (avail_next) {
+        r = node_insert(QNODE(q, ni + 1), LP_HDR, e->p, e->size, 1);
+    } else if (avail_prev) {
+        QLNode *prev = QNODE(q, ni - 1);
+        r = node_insert(prev, lp_total(prev->lp) - 1, e->p, e->size, 1);
+    } else if (at_tail || at_head) {
+        if (q->nnodes)
+            node_fit(node);
+        r = ql_new_node(q, ni + after, e->p, e->size, NULL, 0, 1);
+    } else {
+        size_t total = lp_total(node->lp);
+        if (after) {
+            /* node keeps [0, k]; e then (k, end) become a node after it. */
+            size_t cut = off + esz;
+            uint32_t moved = node->count - 1 - k;
+            r = ql_new_node(q, ni + 1, e->p, e->size, node->lp + cut, total - 1 - cut, moved + 1);
+            if (r == 0) {
+                node = QNODE(q, ni);
+                node->lp[cut] = LP_EOF;
+                node->count -= moved;
+                lp_set_header(node->lp, cut + 1, node->count);
+                node_fit(node);
+                r = ql_merge_around(q, ni);
+            }
+        } else {
+            /* [0, k) then e become a node before it; node keeps [k, end). */
+            r = ql_new_node(q, ni, node->lp + LP_HDR, off - LP_HDR, e->p, e->size, k + 1);
+            if (r == 0) {
+                node = QNODE(q, ni + 1);
+                node_remove(node, LP_HDR, off - LP_HDR, k);
+                node_fit(node);
+                r = ql_merge_around(q, ni + 1);
+            }
+        }
+    }
+    if (r == 0) {
+        q->len++;
+        q->version++;
+    }
+    return r;
+}
+
+/* insert(i, x[, after]): x before element i (after false; i clamped as
+ * deque.insert clamps it) or after element i (LINSERT AFTER), placed as
+ * quicklist.c places it. */
 static PyObject *ql_insert(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "insert(index, value)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "insert(index, value[, after])");
         return NULL;
     }
     Py_ssize_t i = PyNumber_AsSsize_t(args[0], PyExc_IndexError);
     if (i == -1 && PyErr_Occurred())
         return NULL;
+    int after = 0;
+    if (nargs == 3 && (after = PyObject_IsTrue(args[2])) < 0)
+        return NULL;
     if (i < 0) {
         i += q->len;
-        if (i < 0)
+        if (i < 0) {
             i = 0;
+            after = 0;
+        }
     }
-    if (i >= q->len)
-        return ql_append(q, args[1]);
-    if (i == 0)
-        return ql_appendleft(q, args[1]);
+    if (i >= q->len) {
+        if (!q->len)
+            return ql_append(q, args[1]);
+        i = q->len - 1;
+        after = 1;
+    }
     Enc e;
     if (enc_make(&e, args[1]) < 0)
         return NULL;
     Py_ssize_t ni;
     size_t off = ql_locate(q, i, &ni);
-    QLNode *node = QNODE(q, ni);
-    int r;
-    if (ql_allows(q, node, e.raw)) {
-        r = node_insert(node, off, e.p, e.size, 1);
-    } else if (off == LP_HDR && ni > 0 && ql_allows(q, QNODE(q, ni - 1), e.raw)) {
-        QLNode *prev = QNODE(q, ni - 1);
-        r = node_insert(prev, lp_total(prev->lp) - 1, e.p, e.size, 1);
-    } else {
-        /* Split the node at off: [.. off) stays, [off ..) moves to a new
-         * node after it; the element joins the left part, or the right
-         * part, or a node of its own between them. */
-        r = -1;
-        if (off != LP_HDR) {
-            size_t total = lp_total(node->lp);
-            uint32_t moved = 0;
-            for (size_t p = off; node->lp[p] != LP_EOF; p += entry_size(node->lp + p))
-                moved++;
-            QLNode right;
-            if (node_init(&right, 7 + (total - 1 - off)) < 0)
-                goto done;
-            memcpy(right.lp + LP_HDR, node->lp + off, total - 1 - off);
-            right.lp[LP_HDR + total - 1 - off] = LP_EOF;
-            right.count = moved;
-            lp_set_header(right.lp, 7 + (total - 1 - off), moved);
-            QLNode *slot = ring_insert(q, ni + 1);
-            if (!slot) {
-                PyMem_Free(right.lp);
-                goto done;
-            }
-            *slot = right;
-            node = QNODE(q, ni);
-            node->lp[off] = LP_EOF;
-            node->count -= moved;
-            lp_set_header(node->lp, off + 1, node->count);
-            node_fit(node);
-            if (ql_allows(q, node, e.raw)) {
-                r = node_insert(node, off, e.p, e.size, 1);
-                goto done;
-            }
-            ni++;
-            node = QNODE(q, ni);
-            if (ql_allows(q, node, e.raw)) {
-                r = node_insert(node, LP_HDR, e.p, e.size, 1);
-                goto done;
-            }
-        }
-        QLNode fresh;
-        if (node_init(&fresh, 7 + e.size) < 0)
-            goto done;
-        QLNode *slot = ring_insert(q, ni);
-        if (!slot) {
-            PyMem_Free(fresh.lp);
-            goto done;
-        }
-        *slot = fresh;
-        r = node_insert(slot, LP_HDR, e.p, e.size, 1);
-    }
-done:
+    /* The entry's place in its node. */
+    uint32_t k = 0;
+    for (size_t p = LP_HDR; p < off; p += entry_size(QNODE(q, ni)->lp + p))
+        k++;
+    int r = ql_insert_at(q, ni, off, k, &e, after);
     enc_free(&e);
     if (r < 0)
         return NULL;
-    q->len++;
-    q->version++;
     Py_RETURN_NONE;
+}
+
+/* rem(x, count) -> how many were removed: LREM's walk (lremCommand):
+ * up to count matches from the head (count > 0), from the tail (count
+ * < 0), or all (0), each deleted in place (quicklistDelIndex: a node goes
+ * only when it empties; nothing is merged or re-packed). */
+static PyObject *ql_rem(QuickList *q, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "rem(value, count)");
+        return NULL;
+    }
+    const unsigned char *s;
+    size_t n;
+    if (bytes_arg(args[0], &s, &n) < 0)
+        return NULL;
+    long long count = PyLong_AsLongLong(args[1]);
+    if (count == -1 && PyErr_Occurred())
+        return NULL;
+    int64_t iv = 0;
+    int isint = parse_int64(s, n, &iv);
+    int from_tail = count < 0;
+    unsigned long long limit = from_tail ? (unsigned long long)(-(count + 1)) + 1
+                                         : (unsigned long long)count;
+    Py_ssize_t removed = 0;
+    if (!from_tail) {
+        Py_ssize_t ni = 0;
+        while (ni < q->nnodes) {
+            QLNode *node = QNODE(q, ni);
+            size_t off = LP_HDR;
+            int gone = 0;
+            while (node->lp[off] != LP_EOF) {
+                if (entry_equals(node->lp + off, s, n, isint, iv)) {
+                    int last = node->count == 1;
+                    ql_delete_at(q, ni, off);
+                    removed++;
+                    if (limit && (unsigned long long)removed == limit)
+                        goto out;
+                    if (last) {
+                        gone = 1;
+                        break;
+                    }
+                } else {
+                    off += entry_size(node->lp + off);
+                }
+            }
+            if (!gone)
+                ni++;
+        }
+    } else {
+        Py_ssize_t ni = q->nnodes - 1;
+        while (ni >= 0) {
+            QLNode *node = QNODE(q, ni);
+            size_t off = lp_total(node->lp) - 1;
+            while (off > LP_HDR) {
+                off = entry_prev(node->lp, off);
+                if (entry_equals(node->lp + off, s, n, isint, iv)) {
+                    int last = node->count == 1;
+                    ql_delete_at(q, ni, off);
+                    removed++;
+                    if ((unsigned long long)removed == limit)
+                        goto out;
+                    if (last)
+                        break;
+                }
+            }
+            ni--;
+        }
+    }
+out:
+    return PyLong_FromSsize_t(removed);
 }
 
 /* index(x[, start[, stop]]) -> the first position of x, as deque.index. */
@@ -1751,7 +1909,8 @@ static PyMethodDef ql_methods[] = {
     {"pop", (PyCFunction)ql_pop, METH_NOARGS, "pop the tail"},
     {"popleft", (PyCFunction)ql_popleft, METH_NOARGS, "pop the head"},
     {"clear", (PyCFunction)ql_clear, METH_NOARGS, "remove everything"},
-    {"insert", (PyCFunction)(void (*)(void))ql_insert, METH_FASTCALL, "insert(i, x)"},
+    {"insert", (PyCFunction)(void (*)(void))ql_insert, METH_FASTCALL, "insert(i, x[, after])"},
+    {"rem", (PyCFunction)(void (*)(void))ql_rem, METH_FASTCALL, "rem(x, count) -> removed (LREM)"},
     {"index", (PyCFunction)(void (*)(void))ql_index, METH_FASTCALL, "index(x[, start[, stop]])"},
     {"range", (PyCFunction)(void (*)(void))ql_range, METH_FASTCALL, "range(start, stop) -> list"},
     {"resp_range", (PyCFunction)(void (*)(void))ql_resp_range, METH_FASTCALL,

@@ -50,6 +50,18 @@ if QuickList is None:
             self.clear()
             self.extend(keep)
 
+        def insert(self, i, x, after=False):
+            deque.insert(self, i + 1 if after else i, x)
+
+        def rem(self, x, count):
+            """LREM: up to |count| matches from the head (count > 0) or
+            the tail (count < 0), or all of them (0); returns how many."""
+            idx = range(len(self)) if count >= 0 else range(len(self) - 1, -1, -1)
+            hits = [i for i in idx if self[i] == x][:abs(count) or None]
+            for i in sorted(hits, reverse=True):
+                del self[i]
+            return len(hits)
+
         def copy(self):
             return QuickList(self.fill, self)
 

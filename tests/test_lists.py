@@ -338,3 +338,58 @@ def test_hscan_listpack_match(compat):
     compat.run(('HSET', 'h', *[x for i in range(100) for x in ('f%d' % i, str(i))]),
                ('HSCAN', 'h', '0', 'MATCH', 'f1*'), ('HSCAN', 'h', '0', 'COUNT', '2'),
                ('HSCAN', 'h', '0', 'MATCH', 'nothing'))
+
+
+@pytest.mark.parametrize('fill', ['2', '3', '4', '-1', '-2'])
+def test_quicklist_node_boundaries_random(compat, fill):
+    # Seeded random sequences of every list write, against redis-server,
+    # comparing DUMP after each step: DUMP carries each node's listpack, so
+    # equal bytes mean the same node boundaries (quicklist.c's inserts,
+    # splits with merging, in-place deletes, replaces), not only the same
+    # elements. Elements mix small strings, integers and big strings (up to
+    # past the 8 KB node limit; none near the 1 GB plain-node threshold).
+    import random
+    rnd = random.Random(20 + int(fill))
+    small = ['a', 'b', 'c', '1', '-7', '300', '70000']
+    sized = ['x' * 40, 'y' * 200, 'z' * 1500, 'w' * 5000, 'v' * 9000]
+
+    def elem():
+        return rnd.choice(small) if rnd.random() < 0.75 else rnd.choice(sized)
+
+    compat.call('CONFIG', 'SET', 'list-max-listpack-size', fill)
+    try:
+        for step in range(300):
+            key, other = rnd.sample(['a', 'b'], 2)
+            op = rnd.randrange(14)
+            if op == 0:
+                cmd = ('RPUSH', key, *[elem() for _ in range(rnd.randint(1, 6))])
+            elif op == 1:
+                cmd = ('LPUSH', key, *[elem() for _ in range(rnd.randint(1, 6))])
+            elif op == 2:
+                cmd = (rnd.choice(['LPUSHX', 'RPUSHX']), key, elem(), elem())
+            elif op == 3:
+                cmd = (rnd.choice(['LPOP', 'RPOP']), key, str(rnd.randint(1, 4)))
+            elif op in (4, 5, 6):
+                cmd = ('LINSERT', key, rnd.choice(['BEFORE', 'AFTER']),
+                       rnd.choice(small + sized[:2]), elem())
+            elif op == 7:
+                cmd = ('LSET', key, str(rnd.randint(-8, 8)), elem())
+            elif op in (8, 9):
+                cmd = ('LREM', key, str(rnd.choice([-2, -1, 0, 1, 2])), rnd.choice(small))
+            elif op == 10:
+                cmd = ('LTRIM', key, str(rnd.randint(0, 2)), str(-rnd.randint(1, 3)))
+            elif op == 11:
+                cmd = ('LMOVE', key, other, rnd.choice(['LEFT', 'RIGHT']),
+                       rnd.choice(['LEFT', 'RIGHT']))
+            elif op == 12:
+                cmd = ('BLMOVE', key, other, rnd.choice(['LEFT', 'RIGHT']),
+                       rnd.choice(['LEFT', 'RIGHT']), '0.001')
+            else:
+                cmd = ('RPOPLPUSH', key, other)
+            compat.call(*cmd)
+            for k in ('a', 'b'):
+                compat.run(('DUMP', k), ('OBJECT', 'ENCODING', k))
+            if rnd.random() < 0.03:
+                compat.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')
+    finally:
+        compat.call('CONFIG', 'SET', 'list-max-listpack-size', '-2')

@@ -4,9 +4,11 @@ A list is a ``QuickList`` (pyredis/_listpack.c): Redis's quicklist, listpack
 nodes of up to list-max-listpack-size (taken when the list is created, as
 quicklistCreate takes it), with O(1) push and pop at both ends and indexing
 that walks the nodes from the nearer end. It answers the deque methods
-(append, popleft, insert, index, iteration...) plus trim() for LTRIM and
-resp_range(), LRANGE's whole reply written from the listpacks without a
-bytes object per element. Redis 7.0 always reports lists as "quicklist"
+(append, popleft, insert, index, iteration...) plus trim() for LTRIM, rem()
+for LREM and resp_range(), LRANGE's whole reply written from the listpacks
+without a bytes object per element. Every write leaves the node boundaries
+redis-server's quicklist.c leaves (insert() splits and merges as
+_quicklistInsert does, deletes never re-pack), so DUMP and RDB bytes match. Redis 7.0 always reports lists as "quicklist"
 (listpack-encoded lists arrived in 7.2), so OBJECT ENCODING does the same.
 
 A list popped to empty is deleted, with the generic "del" event after the
@@ -452,7 +454,7 @@ def linsert(c, argv):
         i = lst.index(argv[3])
     except ValueError:
         return b':-1\r\n'
-    lst.insert(i + 1 if after else i, argv[4])
+    lst.insert(i, argv[4], after)
     c.server.key_modified(c.db, argv[1], L, b'linsert')
     return integer(len(lst))
 
@@ -468,32 +470,8 @@ def lrem(c, argv):
         return err
     if lst is None:
         return ZERO
-    element = argv[3]
-    if count == 0:
-        kept = [v for v in lst if v != element]
-        removed = len(lst) - len(kept)
-        if removed:
-            lst.clear()
-            lst.extend(kept)
-    else:
-        removed = 0
-        limit = abs(count)
-        if count > 0:
-            i = 0
-            while removed < limit:
-                try:
-                    i = lst.index(element, i)
-                except ValueError:
-                    break
-                del lst[i]
-                removed += 1
-        else:
-            # From the tail: find matches on a reversed copy of the indexes.
-            n = len(lst)
-            idx = [n - 1 - i for i, v in enumerate(reversed(lst)) if v == element][:limit]
-            for i in idx:   # descending, so earlier indexes stay valid
-                del lst[i]
-            removed = len(idx)
+    # Deleted in place, as lremCommand does: the nodes left are Redis's.
+    removed = lst.rem(argv[3], count)
     if removed:
         c.server.key_modified(c.db, key, L, b'lrem')
         _deleted_if_empty(c.server, c.db, key, lst)
