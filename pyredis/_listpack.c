@@ -691,8 +691,18 @@ static PyTypeObject PackedHashType = {
  *
  * The interface is the part of collections.deque the server uses (append,
  * appendleft, pop, popleft, extend, extendleft, [i], insert, index, clear,
- * iteration both ways) plus range() and trim() for LRANGE and LTRIM, so the
- * list commands read as before. Elements come back as new bytes objects. */
+ * iteration both ways) plus range() and trim() for LRANGE and LTRIM and
+ * rem() for LREM, so the list commands read as before. Elements come back
+ * as new bytes objects.
+ *
+ * Node boundaries are part of what a client sees (DUMP, RDB files, MEMORY
+ * USAGE), so every write moves them exactly as Redis 7.0 does: pushes fill
+ * the end node by _quicklistNodeAllowInsert's rule; deletes (pops, LREM,
+ * LTRIM, del q[i]) edit nodes in place and drop a node only when it empties,
+ * never re-packing; an assignment replaces the entry in place whatever its
+ * size (lpReplace); insert() is _quicklistInsert, splits and merges
+ * included. Not modelled: plain nodes (elements of 1 GB and more) and
+ * list-compress-depth (LZF nodes). */
 
 #define QL_SIZE_SAFETY_LIMIT 8192
 #define QL_SIZE_ESTIMATE_OVERHEAD 8
