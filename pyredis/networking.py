@@ -646,7 +646,9 @@ class Client(asyncio.Protocol):
             if not self.tail:
                 return None, self.pending_input()
             parser = RequestParser()
-            parser.feed(self.tail)
+            # (Read in place: a tail is never a whole request, so the parser
+            # stops before it would compact its buffer.)
+            parser.buf = self.tail
             try:
                 if parser.next(1 << 62, True, True) is not None:
                     return None, self.pending_input()     # (not a part)
