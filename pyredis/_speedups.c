@@ -1600,7 +1600,11 @@ static long long monotonic_ns(void)
 /* The offsets of Client's slots that are read for every request
  * (LOAD_ATTR_SLOT's shortcut): gated, closing, paused_reading. */
 static PyTypeObject *rr_client_type;
-static Py_ssize_t off_gated, off_closing, off_paused_reading;
+static Py_ssize_t off_gated, off_closing, off_paused_reading, off_last_cmd;
+/* And Command's counters, written after every run of a command: found from
+ * the first command timed (the command table holds one class). */
+static PyTypeObject *rr_command_type;
+static Py_ssize_t off_duration, off_calls;
 
 static int attr_true(PyObject *obj, PyObject *name);
 
@@ -1670,19 +1674,66 @@ static int attr_add(PyObject *obj, PyObject *name, long long n)
 
 /* The end of a run of ``calls`` requests of ``cmd``, the last one ``last``,
  * that took ``d`` ns: its counters, the client's last command, the slow log. */
+/* obj.<slot at off> += n, for an int slot; 1 when done, 0 when the slot
+ * is not a plain int (the caller then takes the attribute protocol). */
+static int slot_add(PyObject *obj, Py_ssize_t off, long long n)
+{
+    PyObject **p = (PyObject **)((char *)obj + off);
+    if (*p == NULL || !PyLong_CheckExact(*p))
+        return 0;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(*p, &overflow);
+    if (overflow || (v > 0 && n > LLONG_MAX - v))
+        return 0;
+    PyObject *sum = PyLong_FromLongLong(v + n);
+    if (sum == NULL)
+        return -1;
+    Py_XSETREF(*p, sum);
+    return 1;
+}
+
+/* What call() does after a run of ``calls`` commands that took ``d`` ns:
+ * the command's counters, last_cmd, latency-tracking and the slow log.
+ * Command's and Client's slots are written at their offsets (this runs for
+ * every read at -P 1, where the attribute protocol cost ~3k instructions). */
 static int end_run(PyObject *client, PyObject *server, PyObject *cmd, long long calls,
                    long long d, PyObject *last)
 {
-    if (attr_add(cmd, s_duration, d) < 0 || attr_add(cmd, s_calls, calls) < 0
-            || PyObject_SetAttr(client, s_last_cmd, cmd) < 0)
+    if (rr_command_type == NULL) {
+        PyObject *type = (PyObject *)Py_TYPE(cmd);
+        if (slot_offset(type, "duration", &off_duration) < 0
+                || slot_offset(type, "calls", &off_calls) < 0)
+            PyErr_Clear();          /* (not slots: the attribute protocol) */
+        else
+            rr_command_type = (PyTypeObject *)Py_NewRef(type);
+    }
+    int a = 0, b = 0;
+    if (Py_TYPE(cmd) == rr_command_type
+            && ((a = slot_add(cmd, off_duration, d)) < 0 || (b = slot_add(cmd, off_calls, calls)) < 0))
         return -1;
+    if ((!a && attr_add(cmd, s_duration, d) < 0) || (!b && attr_add(cmd, s_calls, calls) < 0))
+        return -1;
+    if (Py_TYPE(client) == rr_client_type) {
+        Py_INCREF(cmd);
+        Py_XSETREF(*(PyObject **)((char *)client + off_last_cmd), cmd);
+    } else if (PyObject_SetAttr(client, s_last_cmd, cmd) < 0) {
+        return -1;
+    }
     /* latency-tracking: the run's average, ``calls`` times, in the
      * command's histogram. */
     int tracking = attr_true(server, s_latency_tracking);
     if (tracking < 0)
         return -1;
     if (tracking) {
-        PyObject *r = PyObject_CallFunction(rr_hdr_record, "OLL", cmd, d / 1000 / calls, calls);
+        PyObject *us = PyLong_FromLongLong(d / 1000 / calls);
+        PyObject *n = us ? PyLong_FromLongLong(calls) : NULL;
+        PyObject *r = NULL;
+        if (n != NULL) {
+            PyObject *argv[3] = {cmd, us, n};
+            r = PyObject_Vectorcall(rr_hdr_record, argv, 3, NULL);
+        }
+        Py_XDECREF(us);
+        Py_XDECREF(n);
         if (r == NULL)
             return -1;
         Py_DECREF(r);
@@ -2199,7 +2250,8 @@ static PyObject *py_set_request_context(PyObject *self, PyObject *args)
         return NULL;
     if (slot_offset(client, "gated", &off_gated) < 0
             || slot_offset(client, "closing", &off_closing) < 0
-            || slot_offset(client, "paused_reading", &off_paused_reading) < 0)
+            || slot_offset(client, "paused_reading", &off_paused_reading) < 0
+            || slot_offset(client, "last_cmd", &off_last_cmd) < 0)
         return NULL;
     if (s_server == NULL) {
 #define INTERN(v, s) if ((v = PyUnicode_InternFromString(s)) == NULL) return NULL
