@@ -32,8 +32,9 @@ finders) live here only. Other clients pay one test per read of their socket.
 tracking-table-max-keys: when the table holds more keys, random ones are
 invalidated (and forgotten) until it fits.
 
-Not done here: keys read by scripts are not remembered for the script's
-caller.
+The keys a script's commands read are remembered for the script's caller
+(after_call maps the script client to it); the C redis.call path
+(_scripting.c) leaves every call to the Python one while anyone tracks.
 """
 
 import random
@@ -199,9 +200,19 @@ class Tracking:
         return self.remembers(t.flags), bool(t.flags & CACHING)
 
     def after_call(self, c, cmd, argv):
-        """A command ran (call()): remember the keys a tracking client read."""
+        """A command ran (call()): remember the keys a tracking client read.
+        A script's commands read for the script's caller (call()'s
+        server.script_caller)."""
         t = self.clients.get(c.id)
-        if t is None or not self.remembers(t.flags):
+        if t is None:
+            host = self.server.scripting
+            if host is None or c is not host.client or host.ctx is None:
+                return
+            c = host.ctx.caller
+            t = self.clients.get(c.id)
+            if t is None:
+                return
+        if not self.remembers(t.flags):
             return
         finder = self.finders.get(cmd, False)
         if finder is False:

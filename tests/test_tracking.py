@@ -345,3 +345,37 @@ def test_client_list_tracking_flags_as_redis(servers):
         for c in (a, b, w):
             c.close()
     assert seen[0] == seen[1] == [b't', b'tB', b'tR', b'N']
+
+
+def _script_reads(port):
+    """Keys read by a script (EVAL, EVAL_RO, FCALL) are the caller's reads
+    (call() remembers them for server.script_caller), in default and OPTIN
+    modes; a script's own writes invalidate the other clients."""
+    a, b = RawConn(port), RawConn(port)
+    out = [_call(a, 'HELLO', '3')[:1], _call(a, 'CLIENT', 'TRACKING', 'on')]
+    out.append(_call(a, 'EVAL', 'return redis.call("get", KEYS[1])', '1', 's1'))
+    out.append(_call(a, 'EVAL_RO', 'return redis.call("exists", KEYS[1])', '1', 's2'))
+    out.append(_call(a, 'FUNCTION', 'LOAD', 'REPLACE',
+                     '#!lua name=tlib\nredis.register_function{function_name="tget", '
+                     'callback=function(k) return redis.call("get", k[1]) end, '
+                     'flags={"no-writes"}}'))
+    out.append(_call(a, 'FCALL_RO', 'tget', '1', 's3'))
+    out.append(_call(a, 'EVAL', 'redis.call("set", KEYS[1], "x") return 1', '1', 's4'))
+    for key in ('s1', 's2', 's3', 's4'):
+        _call(b, 'SET', key, 'v')
+    out.append(_call(a, 'PING'))
+    out.append(_call(a, 'CLIENT', 'TRACKING', 'on', 'optin'))
+    out.append(_call(a, 'EVAL', 'return redis.call("get", KEYS[1])', '1', 's5'))
+    out.append(_call(a, 'CLIENT', 'CACHING', 'yes'))
+    out.append(_call(a, 'EVAL', 'return redis.call("get", KEYS[1])', '1', 's6'))
+    _call(b, 'SET', 's5', 'v')
+    _call(b, 'SET', 's6', 'v')
+    out.append(_call(a, 'PING'))
+    a.close()
+    b.close()
+    return out
+
+
+def test_script_reads_are_the_callers_as_redis(servers):
+    ours, theirs = servers
+    assert _script_reads(ours.port) == _script_reads(theirs.port)
