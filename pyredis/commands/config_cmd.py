@@ -143,36 +143,6 @@ def adjust_open_files_limit(config):
         log.notice('Increased maximum number of open files to %d (it was originally set '
                    'to %d).' % (maxfiles, soft))
     return config.maxclients
-    if soft != resource.RLIM_INFINITY and soft < maxfiles:
-        best = maxfiles
-        if hard != resource.RLIM_INFINITY:
-            best = min(best, hard)
-        err = None
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (best, hard))
-        except (OSError, ValueError) as e:
-            err = e
-            best = soft
-        if best < maxfiles:
-            old = config.maxclients
-            if best <= MIN_RESERVED_FDS:
-                log.warning("Your current 'ulimit -n' of %d is not enough for the server to "
-                            "start. Please increase your open file limit to at least %d. "
-                            "Exiting." % (soft, maxfiles))
-                raise SystemExit(1)
-            config.maxclients = best - MIN_RESERVED_FDS
-            log.warning('You requested maxclients of %d requiring at least %d max file '
-                        'descriptors.' % (old, maxfiles))
-            if err is not None:
-                log.warning("Server can't set maximum open files to %d because of OS error: "
-                            "%s." % (maxfiles, getattr(err, 'strerror', None) or err))
-            log.warning("Current maximum open files is %d. maxclients has been reduced to %d "
-                        "to compensate for low ulimit. If you need higher maxclients increase "
-                        "'ulimit -n'." % (best, config.maxclients))
-        else:
-            log.notice('Increased maximum number of open files to %d (it was originally set '
-                       'to %d).' % (maxfiles, soft))
-    return config.maxclients
 
 
 def apply_port(server):
