@@ -186,23 +186,6 @@ typedef struct {
     PyObject *clock_module; /* pyredis.clock */
 } Caller;
 
-static void caller_dealloc(Caller *self)
-{
-    PyObject_GC_UnTrack(self);
-    Py_CLEAR(self->host);
-    Py_CLEAR(self->server);
-    Py_CLEAR(self->plain);
-    Py_CLEAR(self->general);
-    Py_CLEAR(self->convert);
-    Py_CLEAR(self->command_error);
-    Py_CLEAR(self->record);
-    Py_CLEAR(self->run_context);
-    Py_CLEAR(self->frozen);
-    Py_CLEAR(self->db_module);
-    Py_CLEAR(self->clock_module);
-    Py_TYPE(self)->tp_free((PyObject *)self);
-}
-
 static int caller_traverse(Caller *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->host);
@@ -233,6 +216,13 @@ static int caller_clear(Caller *self)
     Py_CLEAR(self->db_module);
     Py_CLEAR(self->clock_module);
     return 0;
+}
+
+static void caller_dealloc(Caller *self)
+{
+    PyObject_GC_UnTrack(self);
+    caller_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 static int caller_init(Caller *self, PyObject *args, PyObject *kwds)

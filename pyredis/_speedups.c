@@ -1449,6 +1449,25 @@ static PyObject *py_decimal(PyObject *self, PyObject *arg)
     return PyBytes_FromStringAndSize(buf, put_decimal(buf, v) - buf);
 }
 
+/* incrDecrCommand's arithmetic: cur + by as the stored value and the
+ * integer reply. 1 with both set, 0 when it would overflow, -1 on error. */
+static int incr_format(int64_t cur, long long by, PyObject **stored, PyObject **reply)
+{
+    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
+            (by > 0 && cur > 0 && by > LLONG_MAX - cur))
+        return 0;
+    char buf[32], *p = put_integer_reply(buf, cur + by);
+    *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
+    if (*stored == NULL)
+        return -1;
+    *reply = PyBytes_FromStringAndSize(buf, p - buf);
+    if (*reply == NULL) {
+        Py_CLEAR(*stored);
+        return -1;
+    }
+    return 1;
+}
+
 /* incr_value(value, by) -> (new_value, reply) | None | False
  *
  * INCR/DECR/INCRBY/DECRBY on a string value (bytes): the new value as
@@ -1469,17 +1488,12 @@ static PyObject *py_incr_value(PyObject *self, PyObject *const *args, Py_ssize_t
     if (!parse_int64((const unsigned char *)PyBytes_AS_STRING(args[0]),
                      (size_t)PyBytes_GET_SIZE(args[0]), &cur))
         Py_RETURN_NONE;
-    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
-            (by > 0 && cur > 0 && by > LLONG_MAX - cur))
+    PyObject *stored, *reply;
+    int r = incr_format(cur, by, &stored, &reply);
+    if (r <= 0) {
+        if (r < 0)
+            return NULL;
         Py_RETURN_FALSE;
-    char buf[32], *p = put_integer_reply(buf, cur + by);
-    PyObject *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
-    if (stored == NULL)
-        return NULL;
-    PyObject *reply = PyBytes_FromStringAndSize(buf, p - buf);
-    if (reply == NULL) {
-        Py_DECREF(stored);
-        return NULL;
     }
     PyObject *t = PyTuple_New(2);
     if (t == NULL) {
@@ -2524,18 +2538,16 @@ static PyObject *py_incr_store(PyObject *self, PyObject *const *args, Py_ssize_t
                                (size_t)PyBytes_GET_SIZE(v), &cur)) {
         Py_RETURN_NONE;
     }
-    if ((by < 0 && cur < 0 && by < LLONG_MIN - cur) ||
-            (by > 0 && cur > 0 && by > LLONG_MAX - cur))
+    PyObject *stored, *reply;
+    int r = incr_format(cur, by, &stored, &reply);
+    if (r <= 0) {
+        if (r < 0)
+            return NULL;
         Py_RETURN_NONE;
-    char buf[32], *p = put_integer_reply(buf, cur + by);
-    PyObject *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
-    if (stored == NULL)
-        return NULL;
-    PyObject *reply = PyBytes_FromStringAndSize(buf, p - buf);
-    if (reply == NULL || PyDict_SetItem(data, key, stored) < 0
-            || PyDict_SetItem(lru, key, clock) < 0) {
+    }
+    if (PyDict_SetItem(data, key, stored) < 0 || PyDict_SetItem(lru, key, clock) < 0) {
         Py_DECREF(stored);
-        Py_XDECREF(reply);
+        Py_DECREF(reply);
         return NULL;
     }
     Py_DECREF(stored);
