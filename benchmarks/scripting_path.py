@@ -18,12 +18,11 @@ import os
 import random
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from request_path import NullTransport, encode, requests  # noqa: E402
+from request_path import NullTransport, encode, feed_reads, requests  # noqa: E402
 from scripting_bench import SCRIPTS  # noqa: E402
 from pyredis import config  # noqa: E402
 from pyredis.assembly import create_server  # noqa: E402
@@ -51,14 +50,7 @@ def run(test, batches, pipeline, use_c=True):
         for r in requests('set', pipeline * 512):
             c.data_received(r)
     reads = [b''.join(reqs[i:i + pipeline]) for i in range(0, len(reqs), pipeline)]
-    t = time.process_time()
-    n = 0
-    feed = c.data_received
-    while n < batches:
-        for data in reads:
-            feed(data)
-        n += len(reads)
-    return (time.process_time() - t) / (n * pipeline) * 1e9
+    return feed_reads(c, reads, batches, pipeline)
 
 
 def main():
