@@ -40,6 +40,7 @@ from .commands import TABLE, DISPATCH
 from .db import Database
 from .lazyfree import LazyFree
 from .memory import malloc_trim
+from .objsize import je_size
 from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, evict_clients,
                          open_listeners, share_command_names)
 from .notify import NotifyFlags
@@ -347,7 +348,7 @@ class Server:
                 continue
             size, peak = c.rbs, c.rbp
             if size // 2 >= 1024 and peak < size // 2:
-                c.rbs = jemalloc_usable(max(1024, peak + 1))
+                c.rbs = je_size(max(1024, peak + 1))
             elif size * 2 < 32768 and peak == size:
                 c.rbs = min(16384, size * 2)
             if now_ms - c.rb_reset >= 5000:
@@ -1018,17 +1019,6 @@ PROTECTED_MODE_ERR = (
     b"'--protected-mode no' option. 4) Set up an authentication password for the "
     b"default user. NOTE: You only need to do one of the above things in order for the "
     b"server to start accepting connections from the outside.\r\n")
-
-
-def jemalloc_usable(n):
-    """The usable size jemalloc gives an allocation of ``n`` bytes (its size
-    classes: 8, multiples of 16 up to 128, then four a power of two)."""
-    if n <= 8:
-        return 8
-    if n <= 128:
-        return (n + 15) & ~15
-    step = 1 << ((n - 1).bit_length() - 3)
-    return (n + step - 1) & ~(step - 1)
 
 
 def _is_loopback(addr):
