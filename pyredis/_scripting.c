@@ -43,6 +43,7 @@
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "pyattr.h"
 #include <structmember.h>
 #include <math.h>
 #include <string.h>
@@ -50,13 +51,6 @@
 
 static PyObject *s_reply, *s_internal_error, *s_slow_call, *s_error_replied, *s_after_call,
                 *s_end_run, *s_run, *three, *two;
-
-static long long monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* An attribute read or written for every call. Command and Client keep
  * theirs in __slots__: those are read at their offsets (as _speedups does
@@ -122,7 +116,7 @@ static int attr_true(PyObject *obj, Attr *name)
     PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
-    int r = v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
+    int r = truth(v);
     Py_DECREF(v);
     return r;
 }
@@ -155,14 +149,8 @@ static int attr_add(PyObject *obj, Attr *name, long long n)
     PyObject *v = get(obj, name);
     if (v == NULL)
         return -1;
-    PyObject *add = PyLong_FromLongLong(n);
-    if (add == NULL) {
-        Py_DECREF(v);
-        return -1;
-    }
-    PyObject *sum = PyNumber_Add(v, add);
+    PyObject *sum = int_plus(v, n);
     Py_DECREF(v);
-    Py_DECREF(add);
     if (sum == NULL)
         return -1;
     int r = set(obj, name, sum);

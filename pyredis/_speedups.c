@@ -58,6 +58,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "lpcommon.h"
+#include "pyattr.h"
 #include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -1604,13 +1605,6 @@ static PyObject *s_server, *s_dispatch, *s_out, *s_gated, *s_closing, *s_paused_
                 *s_limit, *s_after_call, *s_after_command, *s_pending, *s_flush_pending,
                 *s_config, *s_max_keys;
 
-static long long monotonic_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* The offsets of Client's slots that are read for every request
  * (LOAD_ATTR_SLOT's shortcut): gated, closing, paused_reading. */
 static PyTypeObject *rr_client_type;
@@ -1627,12 +1621,8 @@ static inline int slot_true(PyObject *client, Py_ssize_t off, PyObject *name)
 {
     if (Py_TYPE(client) == rr_client_type) {
         PyObject *v = *(PyObject **)((char *)client + off);
-        if (v == Py_True)
-            return 1;
-        if (v == Py_False || v == Py_None)
-            return 0;
         if (v != NULL)
-            return PyObject_IsTrue(v);
+            return truth(v);
     }
     return attr_true(client, name);
 }
@@ -1660,7 +1650,7 @@ static int attr_true(PyObject *obj, PyObject *name)
     PyObject *v = PyObject_GetAttr(obj, name);
     if (v == NULL)
         return -1;
-    int r = v == Py_True ? 1 : v == Py_False || v == Py_None ? 0 : PyObject_IsTrue(v);
+    int r = truth(v);
     Py_DECREF(v);
     return r;
 }
@@ -1671,14 +1661,8 @@ static int attr_add(PyObject *obj, PyObject *name, long long n)
     PyObject *v = PyObject_GetAttr(obj, name);
     if (v == NULL)
         return -1;
-    PyObject *add = PyLong_FromLongLong(n);
-    if (add == NULL) {
-        Py_DECREF(v);
-        return -1;
-    }
-    PyObject *sum = PyNumber_Add(v, add);
+    PyObject *sum = int_plus(v, n);
     Py_DECREF(v);
-    Py_DECREF(add);
     if (sum == NULL)
         return -1;
     int r = PyObject_SetAttr(obj, name, sum);
