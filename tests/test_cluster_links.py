@@ -25,6 +25,19 @@ KINDS = ['pyredis', pytest.param('redis', marks=pytest.mark.skipif(
 IDLE_LINK_MEMORY = 64 + 1024
 
 
+def _kernel_buffers_max():
+    """The most a loopback TCP connection's two kernel buffers can hold:
+    the sender's tcp_wmem maximum plus the receiver's tcp_rmem maximum."""
+    total = 0
+    for name in ('tcp_wmem', 'tcp_rmem'):
+        try:
+            with open('/proc/sys/net/ipv4/' + name) as f:
+                total += int(f.read().split()[2])
+        except (OSError, ValueError, IndexError):
+            total += 8 * 1024 * 1024
+    return total
+
+
 def _links(node, peer):
     """CLUSTER LINKS of ``node`` with ``peer``, by direction."""
     r = node.client()
@@ -136,15 +149,22 @@ def test_link_over_the_sendbuf_limit_is_freed(kind):
         os.kill(b.proc.pid, signal.SIGSTOP)
         try:
             most = 0               # (how full the link was seen: sampled, for the message)
-            for i in range(150):
-                ra.publish('channel', 'x' * 128 * 1024)
+            # The link's own buffer grows only once the kernel's send buffer and the
+            # stopped peer's receive buffer are full, so publish at least their
+            # combined maximum first (tcp_rmem's maximum is 32 MB on some machines).
+            kernel = _kernel_buffers_max()
+            message = 128 * 1024
+            for i in range(kernel // message + 100):
+                ra.publish('channel', 'x' * message)
+                if i * message < kernel:
+                    continue
                 link = _links(a, bid).get('to')
                 if link is not None and link['create-time'] == before['to']['create-time']:
                     used = link['send-buffer-used']
                     assert link['send-buffer-allocated'] >= used
                     assert link['events'] == ('rw' if used else 'r')
                     most = max(most, used)
-                if info_field(a, 'total_cluster_links_buffer_limit_exceeded') == '1':
+                if int(info_field(a, 'total_cluster_links_buffer_limit_exceeded')) >= 1:
                     break
                 time.sleep(0.1)
             else:
