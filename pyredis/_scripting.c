@@ -5,11 +5,20 @@
  * *_RO, when nothing is checked before a run (no maxmemory, not a replica,
  * not a cluster node: EVALSHA and run_script decide): the RunContext, the
  * script client in the caller's database, in_exec (the effects are queued
- * as in EXEC), db.py's clock frozen, the Lua wrapper, everything put back
- * however it ended, and a string or number result's reply.
+ * as in EXEC), db.py's clock frozen, the script, everything put back
+ * however it ended, and a string or number result's reply. The script is
+ * called through Lua's C API, as luaCallFunction does: KEYS and ARGV
+ * filled from the request, the function called with the state's error
+ * handler (run_lua). lupa would convert every argument and the result and
+ * give the GIL back and take it again for the call; here the GIL stays
+ * held (a script is a command: the count hook's Python calls let other
+ * threads in), and only a result that is not a string or a number goes
+ * back through lupa (LuaState.finish_boxed).
  *
- * Caller itself is redis.call. A call costs a crossing from Lua to Python
- * (lupa) and then the work of luaRedisGenericCommand + scriptCall + call().
+ * Caller itself is redis.call as a Python callable (what redis.pcall
+ * calls); the Lua states get as redis.call a C function of this module
+ * (lua_redis_call) that does the same without lupa's crossing. A call
+ * costs the work of luaRedisGenericCommand + scriptCall + call().
  * For the common call - a plain command (no container, not noscript,
  * already looked up by ScriptHost._checked once: host.plain), with the
  * right arity, in a run nothing restricts (ctx.guarded: read-only, stale,
@@ -36,6 +45,9 @@
  * (Command, Client, RunContext, ScriptHost, the frozen clock), found once
  * from the classes' member descriptors.
  *
+ * The Lua C API is lupa's own copy of Lua (lupa.lua51 exports it; bind_lua
+ * looks it up there), so this module works on the very states lupa made.
+ *
  * The module is optional: without it, redis.call is ScriptHost.lua_call and
  * every run ScriptHost.run. tests/test_scripting_fast.py runs the same
  * scripts through both.
@@ -48,9 +60,49 @@
 #include <math.h>
 #include <string.h>
 #include <time.h>
+#include <dlfcn.h>
+
+/* The Lua 5.1 C API, as lupa's lupa.lua51 module exports it (bind_lua
+ * finds it there: the module is loaded with RTLD_LOCAL, so the names are
+ * looked up in its handle). Lua 5.1's types and constants, from lua.h. */
+typedef struct lua_State lua_State;
+typedef int (*lua_CFunction)(lua_State *L);
+#define LUA_REGISTRYINDEX (-10000)
+#define LUA_GLOBALSINDEX (-10002)
+#define lua_upvalueindex(i) (LUA_GLOBALSINDEX - (i))
+#define LUA_MULTRET (-1)
+#define LUA_TSTRING 4
+#define LUA_TNUMBER 3
+
+static struct {
+    int (*gettop)(lua_State *);
+    void (*settop)(lua_State *, int);
+    void (*pushvalue)(lua_State *, int);
+    void (*insert)(lua_State *, int);
+    void (*replace)(lua_State *, int);
+    int (*checkstack)(lua_State *, int);
+    int (*type)(lua_State *, int);
+    double (*tonumber)(lua_State *, int);
+    const char *(*tolstring)(lua_State *, int, size_t *);
+    void *(*touserdata)(lua_State *, int);
+    void (*pushnil)(lua_State *);
+    void (*pushnumber)(lua_State *, double);
+    void (*pushlstring)(lua_State *, const char *, size_t);
+    void (*pushboolean)(lua_State *, int);
+    void (*pushlightuserdata)(lua_State *, void *);
+    void (*pushcclosure)(lua_State *, lua_CFunction, int);
+    void (*rawgeti)(lua_State *, int, int);
+    void (*rawset)(lua_State *, int);
+    void (*rawseti)(lua_State *, int, int);
+    void (*createtable)(lua_State *, int, int);
+    void (*call)(lua_State *, int, int);
+    int (*pcall)(lua_State *, int, int, int);
+    int (*ref)(lua_State *, int);
+} lua;
+static int lua_bound;
 
 static PyObject *s_reply, *s_internal_error, *s_slow_call, *s_error_replied, *s_after_call,
-                *s_end_run, *s_run, *three, *two;
+                *s_end_run, *s_binding, *s_finish_boxed, *three, *two;
 
 /* An attribute read or written for every call. Command and Client keep
  * theirs in __slots__: those are read at their offsets (as _speedups does
@@ -172,6 +224,8 @@ typedef struct {
     PyObject *frozen;       /* the host's frozen clock */
     PyObject *db_module;    /* pyredis.db, whose clock is frozen for a run */
     PyObject *clock_module; /* pyredis.clock */
+    /* An error of the C redis.call, until reraise() raises it for lupa. */
+    PyObject *exc_type, *exc_value, *exc_tb;
 } Caller;
 
 static int caller_traverse(Caller *self, visitproc visit, void *arg)
@@ -187,6 +241,9 @@ static int caller_traverse(Caller *self, visitproc visit, void *arg)
     Py_VISIT(self->frozen);
     Py_VISIT(self->db_module);
     Py_VISIT(self->clock_module);
+    Py_VISIT(self->exc_type);
+    Py_VISIT(self->exc_value);
+    Py_VISIT(self->exc_tb);
     return 0;
 }
 
@@ -203,6 +260,9 @@ static int caller_clear(Caller *self)
     Py_CLEAR(self->frozen);
     Py_CLEAR(self->db_module);
     Py_CLEAR(self->clock_module);
+    Py_CLEAR(self->exc_type);
+    Py_CLEAR(self->exc_value);
+    Py_CLEAR(self->exc_tb);
     return 0;
 }
 
@@ -238,8 +298,20 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
     return 0;
 }
 
+/* A number argument as luaArgsToRedisArgv writes it: %.17g
+ * (PyOS_double_to_string is what Python's b'%.17g' uses). */
+static PyObject *number_arg(double d)
+{
+    char *s = PyOS_double_to_string(d, 'g', 17, 0, NULL);
+    if (s == NULL)
+        return NULL;
+    PyObject *b = PyBytes_FromString(s);
+    PyMem_Free(s);
+    return b;
+}
+
 /* luaArgsToRedisArgv: strings as they are, numbers as %.17g (Lua numbers
- * are doubles; PyOS_double_to_string is what Python's b'%.17g' uses). A
+ * are doubles, which lupa hands over as ints when they are integral). A
  * new list, or NULL without an error set when an argument needs the
  * general path (another type, a number that is not finite). */
 static PyObject *lua_argv(PyObject *args)
@@ -273,13 +345,35 @@ static PyObject *lua_argv(PyObject *args)
             Py_DECREF(argv);
             return NULL;
         }
-        char *s = PyOS_double_to_string(d, 'g', 17, 0, NULL);
-        if (s == NULL) {
+        PyObject *b = number_arg(d);
+        if (b == NULL) {
             Py_DECREF(argv);
-            return NULL;    /* (an error set: MemoryError) */
+            return NULL;
         }
-        PyObject *b = PyBytes_FromString(s);
-        PyMem_Free(s);
+        PyList_SET_ITEM(argv, i, b);
+    }
+    return argv;
+}
+
+/* lua_argv for the arguments on a Lua stack (1..n), read in place. */
+static PyObject *lua_stack_argv(lua_State *L, int n)
+{
+    PyObject *argv = PyList_New(n);
+    if (argv == NULL)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        PyObject *b;
+        int t = lua.type(L, i + 1);
+        if (t == LUA_TSTRING) {
+            size_t len;
+            const char *p = lua.tolstring(L, i + 1, &len);
+            b = PyBytes_FromStringAndSize(p, (Py_ssize_t)len);
+        } else if (t == LUA_TNUMBER && isfinite(lua.tonumber(L, i + 1))) {
+            b = number_arg(lua.tonumber(L, i + 1));
+        } else {
+            Py_DECREF(argv);
+            return NULL;
+        }
         if (b == NULL) {
             Py_DECREF(argv);
             return NULL;
@@ -463,58 +557,64 @@ static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *ar
     return 0;
 }
 
-/* The reply as a Lua value: a bulk string's contents, false for a null
- * bulk, an integer; the rest through host.lua_reply. */
-static PyObject *to_lua(Caller *self, PyObject *reply)
+/* The common replies' Lua values: a bulk string's contents (*p, *len),
+ * false for a null bulk, an integer (*v). Anything else is lua_reply's. */
+enum { R_OTHER, R_FALSE, R_BULK, R_INT };
+
+static int simple_reply(PyObject *reply, const char **p, Py_ssize_t *len, long long *v)
 {
     const char *s = PyBytes_AS_STRING(reply);
     Py_ssize_t n = PyBytes_GET_SIZE(reply);
     if (n >= 4 && s[0] == '$') {
         if (s[1] == '-')
-            Py_RETURN_FALSE;
+            return R_FALSE;
         const char *nl = memchr(s, '\n', n);
-        if (nl != NULL && nl - s + 1 <= n - 2)
-            return PyBytes_FromStringAndSize(nl + 1, n - 2 - (nl + 1 - s));
+        if (nl != NULL && nl - s + 1 <= n - 2) {
+            *p = nl + 1;
+            *len = n - 2 - (nl + 1 - s);
+            return R_BULK;
+        }
     } else if (n >= 4 && n <= 23 && s[0] == ':') {
         /* (At most 19 digits and a sign: no overflow.) */
-        const char *p = s + 1, *end = s + n - 2;
-        int neg = *p == '-';
+        const char *q = s + 1, *end = s + n - 2;
+        int neg = *q == '-';
         if (neg)
-            p++;
-        long long v = 0;
-        if (p < end) {
-            for (; p < end && *p >= '0' && *p <= '9'; p++)
-                v = v * 10 + (*p - '0');
-            if (p == end && (end - s - 1 - neg) <= 18)
-                return PyLong_FromLongLong(neg ? -v : v);
+            q++;
+        long long x = 0;
+        if (q < end) {
+            for (; q < end && *q >= '0' && *q <= '9'; q++)
+                x = x * 10 + (*q - '0');
+            if (q == end && (end - s - 1 - neg) <= 18) {
+                *v = neg ? -x : x;
+                return R_INT;
+            }
         }
+    }
+    return R_OTHER;
+}
+
+/* The reply as a Lua value for lupa: a bulk string's contents, false for a
+ * null bulk, an integer; the rest through host.lua_reply. */
+static PyObject *to_lua(Caller *self, PyObject *reply)
+{
+    const char *p = NULL;
+    Py_ssize_t len = 0;
+    long long v = 0;
+    switch (simple_reply(reply, &p, &len, &v)) {
+    case R_FALSE:
+        Py_RETURN_FALSE;
+    case R_BULK:
+        return PyBytes_FromStringAndSize(p, len);
+    case R_INT:
+        return PyLong_FromLongLong(v);
     }
     return PyObject_CallOneArg(self->convert, reply);
 }
 
-static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
+/* The common call, once fast_call_ok said yes: call()'s work for it. The
+ * reply (bytes, or None when there is none) or NULL on an error. */
+static PyObject *run_call(Caller *self, PyObject *sc, PyObject *cmd, PyObject *argv)
 {
-    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) == 0)
-        return PyObject_Call(self->general, args, kwargs);
-    PyObject *ctx = get(self->host, &a_ctx);
-    if (ctx == NULL)
-        return NULL;
-    if (ctx == Py_None) {
-        Py_DECREF(ctx);
-        return PyObject_Call(self->general, args, NULL);
-    }
-    PyObject *argv = lua_argv(args);
-    if (argv == NULL) {
-        Py_DECREF(ctx);
-        return PyErr_Occurred() ? NULL : PyObject_Call(self->general, args, NULL);
-    }
-    PyObject *cmd = NULL, *sc = NULL;
-    int ok = fast_call_ok(self, ctx, argv, &cmd, &sc);
-    Py_DECREF(ctx);
-    if (ok <= 0) {
-        Py_DECREF(argv);
-        return ok < 0 ? NULL : PyObject_Call(self->general, args, NULL);
-    }
     PyObject *server = self->server, *dirty = NULL, *reply = NULL, *out = NULL;
     PyObject *result = NULL;
     int has_targets = attr_true(server, &a_propagate_targets);
@@ -575,20 +675,278 @@ static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
     }
     if (set(sc, &a_last_cmd, cmd) < 0)
         goto done;
-    if (reply == Py_None || PyBytes_GET_SIZE(reply) == 0) {
-        Py_INCREF(Py_None);
-        result = Py_None;
-    } else {
-        result = to_lua(self, reply);
-    }
+    result = reply;
+    reply = NULL;
 done:
     Py_XDECREF(reply);
     Py_XDECREF(out);
     Py_XDECREF(dirty);
+    return result;
+}
+
+/* redis.call as a Python callable (lupa's crossing): what redis.pcall
+ * calls, and redis.call without the Lua C API. */
+static PyObject *caller_call(Caller *self, PyObject *args, PyObject *kwargs)
+{
+    if ((kwargs != NULL && PyDict_GET_SIZE(kwargs)) || PyTuple_GET_SIZE(args) == 0)
+        return PyObject_Call(self->general, args, kwargs);
+    PyObject *ctx = get(self->host, &a_ctx);
+    if (ctx == NULL)
+        return NULL;
+    if (ctx == Py_None) {
+        Py_DECREF(ctx);
+        return PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *argv = lua_argv(args);
+    if (argv == NULL) {
+        Py_DECREF(ctx);
+        return PyErr_Occurred() ? NULL : PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *cmd = NULL, *sc = NULL;
+    int ok = fast_call_ok(self, ctx, argv, &cmd, &sc);
+    Py_DECREF(ctx);
+    if (ok <= 0) {
+        Py_DECREF(argv);
+        return ok < 0 ? NULL : PyObject_Call(self->general, args, NULL);
+    }
+    PyObject *reply = run_call(self, sc, cmd, argv);
     Py_DECREF(argv);
     Py_DECREF(cmd);
     Py_DECREF(sc);
+    if (reply == NULL || reply == Py_None)
+        return reply;
+    PyObject *result = Py_None;
+    if (PyBytes_GET_SIZE(reply) > 0)
+        result = to_lua(self, reply);
+    else
+        Py_INCREF(result);
+    Py_DECREF(reply);
     return result;
+}
+
+/* -- redis.call as a Lua C function ------------------------------------------
+ *
+ * A call through lupa costs a crossing: the arguments made Python objects
+ * and a tuple, the runtime's lock, the GIL given back and taken again, the
+ * result converted back. The Lua states get instead, as redis.call, a C
+ * closure of this module (pyredis_lua_open makes it; Lua loads it with
+ * package.loadlib, as it loads any C library): it reads its arguments off
+ * the Lua stack and pushes the common replies onto it. Everything else
+ * goes to the Python callables through lupa, by a Lua call from here, with
+ * the arguments as they came: the general path (ScriptHost.lua_call) for a
+ * call the fast path does not take, lua_reply for a reply that is not a
+ * bulk string, a null or an integer, and reraise for a Python error. A
+ * Lua error raised there unwinds through this function, so nothing Python
+ * is held when it calls (err_handler skips its frame to find the
+ * script's line). */
+
+/* What the C run needs of one Lua state (LuaState.binding): the state and
+ * the registry references of what fast.open was given. */
+typedef struct {
+    PyObject_HEAD
+    lua_State *L;
+    int sg, errh, running, fns, box;
+} Binding;
+
+static PyTypeObject BindingType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._scripting.Binding",
+    .tp_doc = "A Lua state as the C run sees it (made by Caller.open_lua)",
+    .tp_basicsize = sizeof(Binding),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+};
+
+/* Between open_lua and the bootstrap's fast.open. */
+static Caller *opening;
+static Binding opened;
+static int opened_ok;
+
+enum { HAND_OVER, DONE, CONVERT, RERAISE };
+
+/* upvalues: the Caller (light userdata), lua_call (general), lua_reply,
+ * reraise, the Caller as lupa wraps it (which keeps it alive). */
+static int lua_redis_call(lua_State *L)
+{
+    Caller *self = (Caller *)lua.touserdata(L, lua_upvalueindex(1));
+    int n = lua.gettop(L), then = HAND_OVER, top = 0;
+    PyGILState_STATE gil = PyGILState_Ensure();
+    PyObject *ctx = NULL, *argv = NULL, *cmd = NULL, *sc = NULL, *reply = NULL;
+    if (n == 0)
+        goto release;
+    if ((ctx = get(self->host, &a_ctx)) == NULL)
+        goto error;
+    if (ctx == Py_None)
+        goto release;
+    if ((argv = lua_stack_argv(L, n)) == NULL) {
+        if (PyErr_Occurred())
+            goto error;
+        goto release;
+    }
+    int ok = fast_call_ok(self, ctx, argv, &cmd, &sc);
+    if (ok < 0)
+        goto error;
+    if (ok == 0)
+        goto release;
+    if ((reply = run_call(self, sc, cmd, argv)) == NULL)
+        goto error;
+    /* (The stack as the command left it: lupa empties the current frame's
+     * stack when Python calls into Lua.) */
+    top = lua.gettop(L);
+    then = DONE;
+    if (reply == Py_None || PyBytes_GET_SIZE(reply) == 0) {
+        lua.pushnil(L);
+    } else {
+        const char *p = NULL;
+        Py_ssize_t len = 0;
+        long long v = 0;
+        switch (simple_reply(reply, &p, &len, &v)) {
+        case R_FALSE:
+            lua.pushboolean(L, 0);
+            break;
+        case R_BULK:
+            lua.pushlstring(L, p, (size_t)len);
+            break;
+        case R_INT:
+            lua.pushnumber(L, (double)v);
+            break;
+        default:
+            lua.pushlstring(L, PyBytes_AS_STRING(reply), (size_t)PyBytes_GET_SIZE(reply));
+            then = CONVERT;
+        }
+    }
+    goto release;
+error:
+    then = RERAISE;
+    Py_CLEAR(self->exc_type);
+    Py_CLEAR(self->exc_value);
+    Py_CLEAR(self->exc_tb);
+    PyErr_Fetch(&self->exc_type, &self->exc_value, &self->exc_tb);
+release:
+    Py_XDECREF(ctx);
+    Py_XDECREF(argv);
+    Py_XDECREF(cmd);
+    Py_XDECREF(sc);
+    Py_XDECREF(reply);
+    PyGILState_Release(gil);
+    switch (then) {
+    case DONE:
+        return 1;
+    case CONVERT:
+        lua.pushvalue(L, lua_upvalueindex(3));
+        lua.insert(L, -2);
+        lua.call(L, 1, LUA_MULTRET);
+        return lua.gettop(L) - top;
+    case RERAISE:
+        lua.pushvalue(L, lua_upvalueindex(4));
+        lua.call(L, 0, 0);
+        return 0;
+    }
+    lua.pushvalue(L, lua_upvalueindex(2));
+    lua.insert(L, 1);
+    lua.call(L, n, LUA_MULTRET);
+    return lua.gettop(L);
+}
+
+/* fast.open(0.5, SG, err_handler, running, fns, box, general, convert,
+ * reraise, caller), from the bootstrap chunk of the state open_lua is
+ * making: the C redis.call, and the rest kept in the registry for the C
+ * run. Nothing (the Python redis.call stays) when it is not called so.
+ * No Python here: lupa runs Lua without the GIL. */
+__attribute__((visibility("default"))) int pyredis_lua_open(lua_State *L)
+{
+    if (!lua_bound || opening == NULL || lua.gettop(L) != 10 || lua.type(L, 1) != LUA_TNUMBER
+            || lua.tonumber(L, 1) != 0.5 || !lua.checkstack(L, 8))
+        return 0;
+    int refs[5];
+    for (int i = 0; i < 5; i++) {
+        lua.pushvalue(L, 2 + i);
+        refs[i] = lua.ref(L, LUA_REGISTRYINDEX);
+    }
+    opened.L = L;
+    opened.sg = refs[0];
+    opened.errh = refs[1];
+    opened.running = refs[2];
+    opened.fns = refs[3];
+    opened.box = refs[4];
+    opened_ok = 1;
+    lua.pushlightuserdata(L, opening);
+    for (int i = 7; i <= 10; i++)
+        lua.pushvalue(L, i);
+    lua.pushcclosure(L, lua_redis_call, 5);
+    return 1;
+}
+
+/* open_lua(boot, args): boot(*args) for a new Lua state whose bootstrap
+ * calls fast.open; (its results, the state's Binding or None). */
+static PyObject *caller_open_lua(Caller *self, PyObject *args)
+{
+    PyObject *boot, *bargs;
+    if (!PyArg_ParseTuple(args, "OO!:open_lua", &boot, &PyTuple_Type, &bargs))
+        return NULL;
+    opening = self;
+    opened_ok = 0;
+    PyObject *res = PyObject_Call(boot, bargs, NULL);
+    opening = NULL;
+    if (res == NULL)
+        return NULL;
+    PyObject *binding = Py_None;
+    Py_INCREF(binding);
+    if (opened_ok) {
+        Binding *b = PyObject_New(Binding, &BindingType);
+        if (b == NULL) {
+            Py_DECREF(res);
+            return NULL;
+        }
+        b->L = opened.L;
+        b->sg = opened.sg;
+        b->errh = opened.errh;
+        b->running = opened.running;
+        b->fns = opened.fns;
+        b->box = opened.box;
+        Py_SETREF(binding, (PyObject *)b);
+    }
+    opened_ok = 0;
+    return Py_BuildValue("(NN)", res, binding);
+}
+
+/* The error the C redis.call kept, raised (for lupa to hand to Lua). */
+static PyObject *caller_reraise(Caller *self, PyObject *unused)
+{
+    if (self->exc_type == NULL) {
+        PyErr_SetString(PyExc_SystemError, "no error to raise");
+        return NULL;
+    }
+    PyErr_Restore(self->exc_type, self->exc_value, self->exc_tb);
+    self->exc_type = self->exc_value = self->exc_tb = NULL;
+    return NULL;
+}
+
+/* bind_lua(path of lupa.lua51): whether the Lua C API was found there. */
+static PyObject *bind_lua(PyObject *module, PyObject *arg)
+{
+    PyObject *path;
+    if (!PyUnicode_FSConverter(arg, &path))
+        return NULL;
+    void *h = dlopen(PyBytes_AS_STRING(path), RTLD_NOW | RTLD_NOLOAD);
+    Py_DECREF(path);
+    if (h == NULL)
+        Py_RETURN_FALSE;
+    int ok = 1;
+#define SYM(field, name) if ((*(void **)&lua.field = dlsym(h, name)) == NULL) ok = 0
+    SYM(gettop, "lua_gettop"); SYM(settop, "lua_settop"); SYM(pushvalue, "lua_pushvalue");
+    SYM(insert, "lua_insert"); SYM(replace, "lua_replace"); SYM(checkstack, "lua_checkstack");
+    SYM(type, "lua_type"); SYM(tonumber, "lua_tonumber"); SYM(tolstring, "lua_tolstring");
+    SYM(touserdata, "lua_touserdata"); SYM(pushnil, "lua_pushnil");
+    SYM(pushnumber, "lua_pushnumber"); SYM(pushlstring, "lua_pushlstring");
+    SYM(pushboolean, "lua_pushboolean"); SYM(pushlightuserdata, "lua_pushlightuserdata");
+    SYM(pushcclosure, "lua_pushcclosure"); SYM(rawgeti, "lua_rawgeti");
+    SYM(rawset, "lua_rawset"); SYM(rawseti, "lua_rawseti");
+    SYM(createtable, "lua_createtable"); SYM(call, "lua_call"); SYM(pcall, "lua_pcall");
+    SYM(ref, "luaL_ref");
+#undef SYM
+    /* (The handle stays open: lupa's module is never unloaded.) */
+    lua_bound = ok;
+    return PyBool_FromLong(ok);
 }
 
 /* "<type><v>\r\n" into buf (32 bytes): its length. (snprintf costs more
@@ -652,44 +1010,175 @@ static PyObject *caller_setup_run(Caller *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-/* run(c, sc, state, func, funcname, argv, numkeys, finish): ScriptHost.run
+/* KEYS or ARGV (name) in SG (at the top of L's stack): a new table of
+ * argv[from:from + count], as Redis makes them for every run. */
+static void set_array(lua_State *L, const char *name, PyObject *argv, Py_ssize_t from,
+                      Py_ssize_t count)
+{
+    lua.pushlstring(L, name, 4);
+    lua.createtable(L, (int)count, 0);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *a = PyList_GET_ITEM(argv, from + i);
+        lua.pushlstring(L, PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
+        lua.rawseti(L, -2, (int)(i + 1));
+    }
+    lua.rawset(L, -3);
+}
+
+/* running[1] = on: the count hook asks Python only while a script runs. */
+static void set_running(lua_State *L, Binding *b, int on)
+{
+    lua.rawgeti(L, LUA_REGISTRYINDEX, b->running);
+    lua.pushboolean(L, on);
+    lua.rawseti(L, -2, 1);
+    lua.settop(L, -2);
+}
+
+/* A bulk reply of s[:n]. */
+static PyObject *bulk_reply(const char *s, Py_ssize_t n)
+{
+    char head[32];
+    int h = format_ll(head, '$', n);
+    PyObject *r = PyBytes_FromStringAndSize(NULL, h + n + 2);
+    if (r != NULL) {
+        char *p = PyBytes_AS_STRING(r);
+        memcpy(p, head, h);
+        memcpy(p + h, s, n);
+        memcpy(p + h + n, "\r\n", 2);
+    }
+    return r;
+}
+
+/* A number result: an integer reply, as C converts a double to a long long
+ * on x86-64 (NaN, the infinities and what is out of range give LLONG_MIN). */
+static PyObject *number_reply(double d)
+{
+    long long v;
+    d = trunc(d);
+    if (!isfinite(d) || d >= 9223372036854775808.0 || d < -9223372036854775808.0)
+        v = LLONG_MIN;
+    else
+        v = (long long)d;
+    char buf[32];
+    return PyBytes_FromStringAndSize(buf, format_ll(buf, ':', v));
+}
+
+/* The script itself, as the Lua run() of engine.py runs it, from C: KEYS
+ * and ARGV set, the function called with err_handler (running set around
+ * it). A string or a number result is made the reply here (*made); any
+ * other, or an error, is left in box for state.finish_boxed, whose result
+ * is returned. NULL with *made set, or on an error. */
+static PyObject *run_lua(Binding *b, PyObject *state, PyObject *c, int ref, PyObject *argv,
+                         Py_ssize_t nkeys, PyObject **made)
+{
+    lua_State *L = b->L;
+    int base = lua.gettop(L);
+    if (!lua.checkstack(L, 8))
+        return PyErr_NoMemory();
+    Py_ssize_t nargs = PyList_GET_SIZE(argv) - 3;
+    lua.rawgeti(L, LUA_REGISTRYINDEX, b->sg);
+    set_array(L, "KEYS", argv, 3, nkeys);
+    set_array(L, "ARGV", argv, 3 + nkeys, nargs - nkeys);
+    lua.settop(L, base);
+    lua.rawgeti(L, LUA_REGISTRYINDEX, b->errh);
+    lua.rawgeti(L, LUA_REGISTRYINDEX, b->fns);
+    lua.rawgeti(L, -1, ref);
+    lua.replace(L, -2);
+    set_running(L, b, 1);
+    int status = lua.pcall(L, 0, 1, base + 1);
+    set_running(L, b, 0);
+    int t = lua.type(L, -1);
+    if (status == 0 && t == LUA_TSTRING) {
+        size_t len;
+        const char *s = lua.tolstring(L, -1, &len);
+        *made = bulk_reply(s, (Py_ssize_t)len);
+        lua.settop(L, base);
+        return NULL;
+    }
+    if (status == 0 && t == LUA_TNUMBER) {
+        *made = number_reply(lua.tonumber(L, -1));
+        lua.settop(L, base);
+        return NULL;
+    }
+    lua.rawgeti(L, LUA_REGISTRYINDEX, b->box);
+    lua.pushvalue(L, -2);
+    lua.rawseti(L, -2, 1);
+    lua.settop(L, base);
+    PyObject *fin = PyObject_GetAttr(state, s_finish_boxed);
+    PyObject *resp = fin ? get(c, &a_resp) : NULL;
+    PyObject *res = NULL;
+    if (resp != NULL) {
+        PyObject *fargs[2] = {resp, status == 0 ? Py_True : Py_False};
+        res = PyObject_Vectorcall(fin, fargs, 2, NULL);
+    }
+    Py_XDECREF(fin);
+    Py_XDECREF(resp);
+    return res;
+}
+
+/* run(c, sc, state, ref, funcname, argv, numkeys, finish): ScriptHost.run
  * for an EVAL script without a shebang, not *_RO, when nothing is checked
  * before a run (no maxmemory, not a replica, not a cluster node: the
- * caller made sure): the run's context, the script client (``sc``) in the
- * caller's database, the effects queued as in EXEC (in_exec), db.py's
- * clock frozen, state.run, and all of it put back however the run ended.
- * A string or a number result is the reply, made here; any other result
- * (a reply the Lua side encoded, an error) is finish(c, argv, result,
- * funcname)'s. */
+ * caller made sure), the script being number ``ref`` of state.keep in a
+ * state that has a binding: the run's context, the script client (``sc``)
+ * in the caller's database, the effects queued as in EXEC (in_exec),
+ * db.py's clock frozen, the script run (run_lua), and all of it put back
+ * however the run ended. A string or a number result is the reply, made
+ * here; any other result (a reply the Lua side encoded, an error) is
+ * finish(c, argv, result, funcname)'s. */
 static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 || !PyList_Check(args[5]) || self->run_context == NULL) {
+    if (nargs != 8 || !PyList_Check(args[5]) || !PyLong_Check(args[3])
+            || !PyLong_Check(args[6]) || self->run_context == NULL) {
         PyErr_SetString(PyExc_TypeError,
-                        "run(c, sc, state, func, funcname, argv, numkeys, finish) after "
+                        "run(c, sc, state, ref, funcname, argv, numkeys, finish) after "
                         "setup_run()");
         return NULL;
     }
-    PyObject *c = args[0], *sc = args[1], *state = args[2], *func = args[3];
-    PyObject *funcname = args[4], *argv = args[5], *numkeys = args[6], *finish = args[7];
+    PyObject *c = args[0], *sc = args[1], *state = args[2];
+    PyObject *funcname = args[4], *argv = args[5], *finish = args[7];
     PyObject *host = self->host, *server = self->server;
     PyObject *ctx = NULL, *prev_in_exec = NULL, *prev_state = NULL, *res = NULL;
-    PyObject *result = NULL, *tmp = NULL, *user = NULL;
+    PyObject *result = NULL, *tmp = NULL, *user = NULL, *made = NULL, *binding = NULL;
     struct timespec ts;
 
+    /* What run_lua takes for granted. */
+    int ref = PyLong_AsLong(args[3]);
+    Py_ssize_t nkeys = PyLong_AsSsize_t(args[6]);
+    if ((ref == -1 || nkeys == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(argv);
+    if (nkeys < 0 || nkeys > n - 3) {
+        PyErr_SetString(PyExc_ValueError, "run: numkeys out of range");
+        return NULL;
+    }
+    for (Py_ssize_t i = 3; i < n; i++) {
+        if (!PyBytes_Check(PyList_GET_ITEM(argv, i))) {
+            PyErr_SetString(PyExc_TypeError, "run: the arguments must be bytes");
+            return NULL;
+        }
+    }
+    if ((binding = PyObject_GetAttr(state, s_binding)) == NULL)
+        return NULL;
+    if (!Py_IS_TYPE(binding, &BindingType)) {
+        PyErr_SetString(PyExc_TypeError, "run: the state has no binding");
+        Py_DECREF(binding);
+        return NULL;
+    }
     if ((user = get(c, &a_user)) == NULL)
-        return NULL;
+        goto done;
     int restricted = attr_true(user, &a_restricted);
-    Py_DECREF(user);
+    Py_CLEAR(user);
     if (restricted < 0)
-        return NULL;
+        goto done;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     PyObject *start = PyFloat_FromDouble((double)ts.tv_sec + ts.tv_nsec * 1e-9);
     if (start == NULL)
-        return NULL;
+        goto done;
     ctx = self->run_context->tp_alloc(self->run_context, 0);
     if (ctx == NULL) {
         Py_DECREF(start);
-        return NULL;
+        goto done;
     }
     {
         PyObject *values[N_FIELDS] = {
@@ -720,28 +1209,10 @@ static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t narg
             || set(server, &a_in_exec, Py_True) < 0
             || set(self->db_module, &a_clock, self->frozen) < 0)
         goto restore;
-    {
-        /* state.run(func, c.resp, numkeys, *argv[3:]) */
-        PyObject *run = PyObject_GetAttr(state, s_run);
-        PyObject *resp = run ? get(c, &a_resp) : NULL;
-        Py_ssize_t n = PyList_GET_SIZE(argv), extra = n > 3 ? n - 3 : 0;
-        PyObject *small[16];
-        PyObject **vec = extra + 3 <= 16 ? small
-                         : PyMem_Malloc((extra + 3) * sizeof(PyObject *));
-        if (run != NULL && resp != NULL && vec != NULL) {
-            vec[0] = func;
-            vec[1] = resp;
-            vec[2] = numkeys;
-            for (Py_ssize_t i = 0; i < extra; i++)
-                vec[3 + i] = PyList_GET_ITEM(argv, 3 + i);
-            res = PyObject_Vectorcall(run, vec, extra + 3, NULL);
-        } else if (vec == NULL) {
-            PyErr_NoMemory();
-        }
-        if (vec != NULL && vec != small)
-            PyMem_Free(vec);
-        Py_XDECREF(run);
-        Py_XDECREF(resp);
+    res = run_lua((Binding *)binding, state, c, ref, argv, nkeys, &made);
+    if (made != NULL) {
+        res = Py_None;
+        Py_INCREF(res);
     }
 restore:
     {
@@ -782,40 +1253,9 @@ restore:
     if ((tmp = PyList_New(0)) == NULL || set(c, &a_propagate_argv, tmp) < 0)
         goto done;
     Py_CLEAR(tmp);
-    if (PyBytes_CheckExact(res)) {
-        /* A string: a bulk reply. */
-        Py_ssize_t n = PyBytes_GET_SIZE(res);
-        char head[32];
-        int h = format_ll(head, '$', n);
-        result = PyBytes_FromStringAndSize(NULL, h + n + 2);
-        if (result != NULL) {
-            char *p = PyBytes_AS_STRING(result);
-            memcpy(p, head, h);
-            memcpy(p + h, PyBytes_AS_STRING(res), n);
-            memcpy(p + h + n, "\r\n", 2);
-        }
-    } else if (PyLong_CheckExact(res) || PyFloat_CheckExact(res)) {
-        /* A number: an integer reply, as C converts a double to a long
-         * long on x86-64 (NaN, the infinities and what is out of range
-         * give LLONG_MIN). */
-        long long v;
-        if (PyFloat_CheckExact(res)) {
-            double d = trunc(PyFloat_AS_DOUBLE(res));
-            if (!isfinite(d) || d >= 9223372036854775808.0 || d < -9223372036854775808.0)
-                v = LLONG_MIN;
-            else
-                v = (long long)d;
-        } else {
-            int overflow;
-            v = PyLong_AsLongLongAndOverflow(res, &overflow);
-            if (v == -1 && PyErr_Occurred())
-                goto done;
-            if (overflow)
-                v = LLONG_MIN;
-        }
-        char buf[32];
-        int h = format_ll(buf, ':', v);
-        result = PyBytes_FromStringAndSize(buf, h);
+    if (made != NULL) {
+        result = made;
+        made = NULL;
     } else {
         PyObject *fargs[4] = {c, argv, res, funcname};
         result = PyObject_Vectorcall(finish, fargs, 4, NULL);
@@ -826,6 +1266,8 @@ done:
     Py_XDECREF(prev_in_exec);
     Py_XDECREF(prev_state);
     Py_XDECREF(res);
+    Py_XDECREF(made);
+    Py_XDECREF(binding);
     return result;
 }
 
@@ -833,8 +1275,18 @@ static PyMethodDef caller_methods[] = {
     {"setup_run", (PyCFunction)caller_setup_run, METH_VARARGS,
      "setup_run(RunContext, frozen clock, db module, clock module)"},
     {"run", (PyCFunction)(void (*)(void))caller_run, METH_FASTCALL,
-     "run(c, sc, state, func, funcname, argv, numkeys, finish): ScriptHost.run's plain case"},
+     "run(c, sc, state, ref, funcname, argv, numkeys, finish): ScriptHost.run's plain case"},
+    {"open_lua", (PyCFunction)caller_open_lua, METH_VARARGS,
+     "open_lua(boot, args): (boot(*args), the new state's Binding or None)"},
+    {"reraise", (PyCFunction)caller_reraise, METH_NOARGS,
+     "raise the error the C redis.call kept"},
     {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef caller_members[] = {
+    {"general", T_OBJECT, offsetof(Caller, general), READONLY, "lua_call"},
+    {"convert", T_OBJECT, offsetof(Caller, convert), READONLY, "lua_reply"},
+    {NULL, 0, 0, 0, NULL},
 };
 
 static PyTypeObject CallerType = {
@@ -851,11 +1303,18 @@ static PyTypeObject CallerType = {
     .tp_clear = (inquiry)caller_clear,
     .tp_call = (ternaryfunc)caller_call,
     .tp_methods = caller_methods,
+    .tp_members = caller_members,
+};
+
+static PyMethodDef module_methods[] = {
+    {"bind_lua", bind_lua, METH_O,
+     "bind_lua(path of lupa.lua51's module): whether the Lua C API was found there"},
+    {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "pyredis._scripting",
-    "redis.call's common case in C (see pyredis/scripting/host.py).", -1, NULL,
+    "redis.call's common case in C (see pyredis/scripting/host.py).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__scripting(void)
@@ -887,11 +1346,12 @@ PyMODINIT_FUNC PyInit__scripting(void)
     INTERN(a_timedout.name, "timedout"); INTERN(a_stale.name, "stale");
     INTERN(a_allow_oom.name, "allow_oom"); INTERN(a_script_oom.name, "script_oom");
     INTERN(a_cluster.name, "cluster"); INTERN(a_allow_cross_slot.name, "allow_cross_slot");
-    INTERN(s_end_run, "end_run"); INTERN(s_run, "run");
+    INTERN(s_end_run, "end_run"); INTERN(s_binding, "binding");
+    INTERN(s_finish_boxed, "finish_boxed");
     if ((three = PyLong_FromLong(3)) == NULL || (two = PyLong_FromLong(2)) == NULL)
         return NULL;
 #undef INTERN
-    if (PyType_Ready(&CallerType) < 0)
+    if (PyType_Ready(&CallerType) < 0 || PyType_Ready(&BindingType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)

@@ -257,6 +257,20 @@ def test_eval_arguments_match_redis(compat):
     compat.call('EVALSHA_RO', 'ffffffffffffffffffffffffffffffffffffffff', '0')
 
 
+def test_many_arguments_match_redis(compat):
+    """KEYS and ARGV of any length (not bounded by the Lua C stack), on
+    every way a run goes: a plain script (the C run), a script with a
+    shebang (ScriptHost.run), a function."""
+    args = [str(i) for i in range(20000)]
+    body = 'return {#KEYS, #ARGV, KEYS[1], ARGV[#ARGV]}'
+    compat.call('EVAL', body, '3', *args)
+    compat.call('EVAL', '#!lua\n' + body, '3', *args)
+    compat.call('FUNCTION', 'LOAD', 'REPLACE', '#!lua name=many\nredis.register_function('
+                '"many", function(k, a) return {#k, #a, k[1], a[#a]} end)')
+    compat.call('FCALL', 'many', '3', *args)
+    compat.call('FUNCTION', 'DELETE', 'many')
+
+
 def test_script_subcommands_match_redis(compat):
     sha = compat.call('SCRIPT', 'LOAD', 'return ARGV[1]')
     sha = sha.split(b'\r\n')[1].decode()

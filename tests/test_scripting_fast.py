@@ -109,6 +109,17 @@ SCRIPTS = b''.join([
     req('EVALSHA', 'd006f1a90249474274c76f5be725b8f5804a346b', 1, 'k', 'v'),
     req('EVALSHA', 'D006F1A90249474274C76F5BE725B8F5804A346B', 0, 'v'),
     req('EVALSHA', 'fc1ea9e56ba1c3f3dfd7b3c8e6b0b8e2e4dcf9c6', 1, 'k'),
+    # Errors on a later line, through each way the C redis.call hands a
+    # call over (lua_call, lua_reply); calls from pcall and a coroutine.
+    ev('local x = 1\n\nreturn redis.call("NOSUCH", KEYS[1])', 'a'),
+    ev('local x = 1\nreturn redis.call("LPUSH", KEYS[1], "x")', 'a'),
+    ev('local x = 1\nreturn redis.call("GET", KEYS[1], {})', 'a'),
+    ev('return {pcall(redis.call, "LPUSH", KEYS[1], "x")}', 'a'),
+    ev('return {pcall(redis.call, "GET", KEYS[1])}', 'a'),
+    ev('return coroutine.wrap(function() return redis.call("INCR", KEYS[1]) end)()', 'n'),
+    ev('local t = {} for i = 1, 3 do t[i] = redis.call("INCR", KEYS[1]) end return t', 'n'),
+    # KEYS and ARGV of any length.
+    ev('return {#KEYS, #ARGV, KEYS[#KEYS], ARGV[#ARGV]}', *range(20000), nkeys=7000),
 ])
 
 STATES = ['plain', 'aof+replicas', 'resp3', 'restricted', 'replica', 'slowlog', 'monitor',
@@ -245,3 +256,27 @@ def test_c_caller_takes_the_common_call():
     assert asked[0] == (b'SET', b'k', b'1')
     assert (b'NOSUCH',) in asked
     assert len(asked) <= 3
+
+
+def test_python_error_in_the_c_call_is_a_script_error():
+    """An error of Python itself inside the C redis.call reaches the
+    script as lupa hands it any Python callable's error: an error with
+    the script's line, or pcall's false; the server goes on."""
+    server = create_server(config.Config())
+    host = server.scripting
+    client = Client(server)
+    client.transport = Transport()
+    server.clients[client.id] = client
+    client.update_gate()
+    client.data_received(ev('return redis.call("SET", KEYS[1], "v")', 'k'))
+    assert host.eval_state.binding is not None
+    host.client.out = ()        # (the C call refuses to read the reply)
+    client.data_received(ev('local x = 1\nreturn redis.call("GET", KEYS[1])', 'k'))
+    client.data_received(ev('return {pcall(redis.call, "GET", KEYS[1])}', 'k'))
+    host.client.out = []
+    client.data_received(ev('return redis.call("GET", KEYS[1])', 'k'))
+    replies = b''.join(client.transport.written).split(b'\r\n')
+    assert replies[1].startswith(b'-ERR ') and b' script: ' in replies[1]
+    assert replies[1].endswith(b', on @user_script:2.')
+    assert replies[2:4] == [b'*2', b'$-1']
+    assert replies[-3:] == [b'$1', b'v', b'']

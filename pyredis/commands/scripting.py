@@ -30,12 +30,15 @@ BUSY_FUNCTION = (b'-BUSY Redis is busy running a script. You can only call FUNCT
 
 
 class Script:
-    __slots__ = ('body', 'func', 'flags', 'compat')
+    __slots__ = ('body', 'func', 'flags', 'compat', 'ref')
 
-    def __init__(self, body, func, flags):
+    def __init__(self, body, func, flags, ref):
         self.body = body
         self.func = func
         self.flags = flags
+        # The function's number in its state (LuaState.keep): how the C run
+        # finds it.
+        self.ref = ref
         # No shebang: nothing about the script itself is checked before a
         # run (run_script's plain case).
         self.compat = bool(flags & EVAL_COMPAT_MODE)
@@ -79,7 +82,7 @@ def create_script(host, body, sha=None):
     func, err = state.compile(body[skip:] if skip else body)
     if func is None:
         raise CommandError(error(b'ERR Error compiling script (new function): ' + err))
-    script = host.scripts[sha] = Script(body, func, flags)
+    script = host.scripts[sha] = Script(body, func, flags, state.keep(func))
     host.scripts_memory += len(body)
     return sha, script
 
@@ -108,9 +111,10 @@ def run_script(c, host, script, sha, argv, numkeys, ro):
     nothing to check before the run - is run_plain's (C) when there is one."""
     server = c.server
     state = host.eval_state or host.eval_lua()
-    if (script.compat and not ro and host.run_plain is not None and not server.config.maxmemory
-            and not server.masterhost and server.cluster is None):
-        return host.run_plain(c, host.client or host.script_client(), state, script.func, sha,
+    if (script.compat and not ro and host.run_plain is not None and state.binding is not None
+            and not server.config.maxmemory and not server.masterhost
+            and server.cluster is None):
+        return host.run_plain(c, host.client or host.script_client(), state, script.ref, sha,
                               argv, numkeys, finish_run)
     try:
         reply, counted = host.run(c, state, script.func, sha, argv, numkeys, script.flags, ro,
@@ -171,12 +175,13 @@ def evalsha(c, argv):
     if script is None:
         return NOSCRIPT_ERR
     server = c.server
-    if (script.compat and host.run_plain is not None and not server.config.maxmemory
-            and not server.masterhost and server.cluster is None):
+    state = host.eval_state or host.eval_lua()
+    if (script.compat and host.run_plain is not None and state.binding is not None
+            and not server.config.maxmemory and not server.masterhost
+            and server.cluster is None):
         # (run_script's plain case, one call less)
-        return host.run_plain(c, host.client or host.script_client(),
-                              host.eval_state or host.eval_lua(), script.func, sha, argv,
-                              numkeys, finish_run)
+        return host.run_plain(c, host.client or host.script_client(), state, script.ref, sha,
+                              argv, numkeys, finish_run)
     return run_script(c, host, script, sha, argv, numkeys, False)
 
 

@@ -28,6 +28,9 @@ bootstrap chunk below, run once per state:
   turns it into Redis's error table and adds the user frame's source and
   line, so errors read as Redis's do: ``ERR ... script: <sha>, on
   @user_script:<line>.`` ``type``/``tostring`` show them as functions.
+  With the C extension, redis.call is a C function of its own (loaded with
+  ``package.loadlib``, given by ``fast.open``), which runs the common call
+  itself and hands the rest to these callables.
 * A script's result is returned to Python as is when it is a string or a
   number, else encoded in Lua (``emit``, with raw lookups as
   luaReplyToRedisReply).
@@ -46,6 +49,10 @@ import math
 import lupa.lua51 as lupa
 
 from .. import log
+try:
+    from .. import _scripting
+except ImportError:     # without the C extension
+    _scripting = None
 from ..commands import DISPATCH
 from . import libs
 from .libs import ScriptRaise
@@ -61,7 +68,7 @@ ALLOWED_GLOBALS = (
 
 BOOTSTRAP = r'''
 local pycall, pypcall, pyerr, pyhook, pyapi, pyrandom, pyrandomseed, libsetup, version,
-      vernum, pyregister, pysresp = ...
+      vernum, pyregister, pysresp, fast = ...
 local G = _G
 local type, error, rawget, rawset, next, tostring, setmetatable, select =
       type, error, rawget, rawset, next, tostring, setmetatable, select
@@ -168,12 +175,21 @@ libsetup(G)
 local SG = {}
 local ENV = protect(SG)
 
+-- redis.call in C (fast.open's), when there is one.
+local fastcall
+
 local function err_handler(err)
   local lvl = 2
   local i = dbg.getinfo(lvl, 'nSl')
   if i and i.what == 'C' then
     lvl = 3
-    i = dbg.getinfo(lvl, 'nSl')
+    i = dbg.getinfo(lvl, 'nSlf')
+    -- (The C redis.call hands what it does not run itself to a Python
+    -- callable: one C frame more between the error and the script.)
+    if i and i.func == fastcall and fastcall then
+      lvl = 4
+      i = dbg.getinfo(lvl, 'nSl')
+    end
   end
   while i and i.source == INTERNAL do
     lvl = lvl + 1
@@ -311,7 +327,7 @@ G.__redis__err__handler = err_handler
 -- and the string metatable's __index too.
 local libraries = {string = 1, math = 1, table = 1, coroutine = 1, redis = 1, cjson = 1,
                    bit = 1, struct = 1, cmsgpack = 1}
-for i = 13, select('#', ...) do
+for i = 14, select('#', ...) do
   local name = select(i, ...)
   if rawget(SG, name) == nil then
     local v = rawget(G, name)
@@ -328,13 +344,13 @@ setmetatable(SG, {
   __newindex = ro_error,
 })
 
--- The count hook (luaMaskCountHook).
 -- The count hook (luaMaskCountHook) stays set: it asks Python only while
--- a script runs (in_script), so no run pays for setting it.
-local in_script = false
+-- a script runs (running[1], which the C run sets too), so no run pays
+-- for setting it.
+local running = {false}
 local in_load = false
 local function hook()
-  if not in_script then
+  if not running[1] then
     -- FUNCTION LOAD's own limit (luaEngineLoadHook): 500 ms.
     if in_load and pyhook(true) then
       dbg.sethook(hook, 'l')
@@ -492,23 +508,15 @@ local function finish(resp, ok, v)
   return false, v, nil
 end
 
--- KEYS and ARGV: new tables for every run, as Redis builds them.
-local function run(f, resp, nkeys, ...)
-  local n = select('#', ...)
-  if n == nkeys then
-    rawset(SG, 'KEYS', {...})
-    rawset(SG, 'ARGV', {})
-  elseif nkeys == 0 then
-    rawset(SG, 'KEYS', {})
-    rawset(SG, 'ARGV', {...})
-  else
-    local all = {...}
-    rawset(SG, 'KEYS', {unpack(all, 1, nkeys)})
-    rawset(SG, 'ARGV', {unpack(all, nkeys + 1, n)})
-  end
-  -- (in_script is cleared on the line of the call: after a kill the hook
+-- KEYS and ARGV: new tables for every run, as Redis builds them (Python
+-- makes them with table_from: any number of arguments, where a call's
+-- arguments are limited by the C stack).
+local function run(f, resp, keys, args)
+  rawset(SG, 'KEYS', keys)
+  rawset(SG, 'ARGV', args)
+  -- (running is cleared on the line of the call: after a kill the hook
   -- fires on every new line, and must not raise here.)
-  in_script = true local ok, v = xpcall(f, err_handler) in_script = false
+  running[1] = true local ok, v = xpcall(f, err_handler) running[1] = false
   if ok then
     local t = type(v)
     if t == 'string' or t == 'number' then return v end
@@ -516,12 +524,9 @@ local function run(f, resp, nkeys, ...)
   return finish(resp, ok, v)
 end
 
-local function call_function(f, resp, nkeys, ...)
-  local n = select('#', ...)
-  local all = {...}
-  local keys, args = {unpack(all, 1, nkeys)}, {unpack(all, nkeys + 1, n)}
+local function call_function(f, resp, keys, args)
   local function call() return f(keys, args) end
-  in_script = true local ok, v = xpcall(call, err_handler) in_script = false
+  running[1] = true local ok, v = xpcall(call, err_handler) running[1] = false
   return finish(resp, ok, v)
 end
 
@@ -570,7 +575,29 @@ end
 -- errors (xpcall), and this chunk keeps its own reference (dbg).
 G.debug = nil
 
-return run, compile, call_function, toresp, load_library, protect, SG, ENV, reset_hook
+-- The C run (_scripting.c's Caller.run) calls a compiled script itself,
+-- by its number in fns (keep), with err_handler, KEYS and ARGV set as run
+-- sets them; a result that is not a string or a number is left in box for
+-- finish_boxed, which Python calls as it calls run.
+local fns, box = {}, {}
+local function keep(f)
+  local id = #fns + 1
+  fns[id] = f
+  return id
+end
+local function finish_boxed(resp, ok)
+  local v = box[1]
+  box[1] = nil
+  return finish(resp, ok, v)
+end
+if fast then
+  fastcall = fast.open(0.5, SG, err_handler, running, fns, box, fast.general, fast.convert,
+                       fast.reraise, pycall)
+  if fastcall then redis.call = fastcall end
+end
+
+return run, compile, call_function, toresp, load_library, protect, SG, ENV, reset_hook, keep,
+       finish_boxed, fastcall ~= nil
 '''
 
 
@@ -648,6 +675,12 @@ def _lua_typename(v):
     return lupa.lua_type(v).encode() if lupa.lua_type(v) else b'userdata'
 
 
+# The C extension's file, which Lua states load redis.call from, when the
+# extension found the Lua C API in lupa's module (bind_lua).
+FAST_LIB = (_scripting.__file__ if _scripting is not None and _scripting.bind_lua(lupa.__file__)
+            else None)
+
+
 def _no_attributes(obj, name, is_setting):
     raise AttributeError('access denied')
 
@@ -704,13 +737,31 @@ class LuaState:
         api = rt.table_from({b'sha1hex': lua_sha1hex, b'log': host.lua_log,
                              b'setresp': host.lua_setresp, b'set_repl': host.lua_set_repl,
                              b'acl': host.lua_acl_check})
+        # With the C extension in front of lua_call (host.redis_call is its
+        # Caller), redis.call is a C function of the extension, loaded into
+        # the state as Lua loads C libraries, and runs go to Lua through the
+        # C API (fast.open gives the extension what it needs of the state):
+        # no lupa crossing for the common call and run (_scripting.c).
+        caller = host.redis_call
+        fast = None
+        if FAST_LIB is not None and isinstance(caller, _scripting.Caller):
+            opener = rt.eval('package.loadlib')(FAST_LIB.encode(), b'pyredis_lua_open')
+            if not isinstance(opener, tuple):
+                fast = rt.table_from({b'open': opener, b'general': caller.general,
+                                      b'convert': caller.convert, b'reraise': caller.reraise})
+        args = (caller, host.lua_pcall, lambda exc: host.lua_error(exc, self),
+                host.interrupt, api,
+                Rand48.random, Rand48.seed, libs.setup(rt), version,
+                _version_num(version), host.lua_register_function, host.script_resp, fast,
+                *[n.encode() for n in ALLOWED_GLOBALS])
+        # binding: what the C run needs of this state (None without it).
+        if fast is not None:
+            results, self.binding = caller.open_lua(boot, args)
+        else:
+            results, self.binding = boot(*args), None
         (self.run, self._compile, self.call_function, self.toresp, self._load_library,
-         self.protect, self.G, self.ENV, self.reset_hook) = boot(
-            host.redis_call, host.lua_pcall, lambda exc: host.lua_error(exc, self),
-            host.interrupt, api,
-            Rand48.random, Rand48.seed, libs.setup(rt), version,
-            _version_num(version), host.lua_register_function, host.script_resp,
-            *[n.encode() for n in ALLOWED_GLOBALS])
+         self.protect, self.G, self.ENV, self.reset_hook, self.keep, self.finish_boxed,
+         _) = results
         self.table_from = rt.table_from
 
     def compile(self, body, name=None):

@@ -26,10 +26,13 @@ swapped for a frozen one while a script runs, so the hot path pays nothing.
 
 The common case is run in C when the extension is there (_scripting.c):
 ``run_plain`` is ``run`` for an EVAL script without a shebang that nothing
-checks before it runs, ``redis_call`` (what the Lua states get as
-redis.call) runs a plain command's call itself and hands every other one to
-``lua_call``, the general path and the reference
-(tests/test_scripting_fast.py compares the two).
+checks before it runs (it calls the script through Lua's C API, in a state
+whose ``binding`` the extension made), ``redis_call`` runs a plain
+command's call itself and hands every other one to ``lua_call``, the
+general path and the reference (tests/test_scripting_fast.py compares the
+two). The Lua states get as redis.call the extension's C function, which
+does what ``redis_call`` does without lupa's crossing; redis.pcall calls
+``redis_call``.
 """
 
 import time
@@ -140,7 +143,7 @@ class ScriptHost:
         # redis.call as the Lua states get it: lua_call, or in front of it
         # the C extension's Caller, which runs the common call itself
         # (_scripting.c says which) and hands every other one to lua_call.
-        # run_plain(c, sc, state, func, funcname, argv, numkeys, finish):
+        # run_plain(c, sc, state, ref, funcname, argv, numkeys, finish):
         # run's case of an EVAL script without a shebang when nothing is
         # checked before it runs, in C too (commands/scripting.run_script).
         self.redis_call = self.lua_call
@@ -280,10 +283,13 @@ class ScriptHost:
         frozen.now = clock.time()
         db_module.clock = frozen
         try:
+            table = state.table_from
+            keys = table(argv[3:3 + numkeys])
+            args = table(argv[3 + numkeys:])
             if eval_mode:
-                res = state.run(func, c.resp, numkeys, *argv[3:])
+                res = state.run(func, c.resp, keys, args)
             else:
-                res = state.call_function(func, c.resp, numkeys, *argv[3:])
+                res = state.call_function(func, c.resp, keys, args)
         finally:
             db_module.clock = clock
             server.in_exec = prev_in_exec
