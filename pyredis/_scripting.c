@@ -71,8 +71,11 @@ typedef int (*lua_CFunction)(lua_State *L);
 #define LUA_GLOBALSINDEX (-10002)
 #define lua_upvalueindex(i) (LUA_GLOBALSINDEX - (i))
 #define LUA_MULTRET (-1)
-#define LUA_TSTRING 4
+#define LUA_TNIL 0
+#define LUA_TBOOLEAN 1
 #define LUA_TNUMBER 3
+#define LUA_TSTRING 4
+#define LUA_TTABLE 5
 
 static struct {
     int (*gettop)(lua_State *);
@@ -83,6 +86,7 @@ static struct {
     int (*checkstack)(lua_State *, int);
     int (*type)(lua_State *, int);
     double (*tonumber)(lua_State *, int);
+    int (*toboolean)(lua_State *, int);
     const char *(*tolstring)(lua_State *, int, size_t *);
     void *(*touserdata)(lua_State *, int);
     void (*pushnil)(lua_State *);
@@ -936,6 +940,7 @@ static PyObject *bind_lua(PyObject *module, PyObject *arg)
     SYM(gettop, "lua_gettop"); SYM(settop, "lua_settop"); SYM(pushvalue, "lua_pushvalue");
     SYM(insert, "lua_insert"); SYM(replace, "lua_replace"); SYM(checkstack, "lua_checkstack");
     SYM(type, "lua_type"); SYM(tonumber, "lua_tonumber"); SYM(tolstring, "lua_tolstring");
+    SYM(toboolean, "lua_toboolean");
     SYM(touserdata, "lua_touserdata"); SYM(pushnil, "lua_pushnil");
     SYM(pushnumber, "lua_pushnumber"); SYM(pushlstring, "lua_pushlstring");
     SYM(pushboolean, "lua_pushboolean"); SYM(pushlightuserdata, "lua_pushlightuserdata");
@@ -1063,13 +1068,31 @@ static PyObject *number_reply(double d)
     return PyBytes_FromStringAndSize(buf, format_ll(buf, ':', v));
 }
 
+/* What emit (engine.py) makes of a result that is not a string, a number
+ * or a table: a boolean as the caller's RESP (resp) and the script's
+ * (redis.setresp: sresp) say, anything else a null. */
+static PyObject *scalar_reply(int t, int on, long resp, long sresp)
+{
+    const char *r;
+    if (t != LUA_TBOOLEAN)
+        r = resp == 3 ? "_\r\n" : "$-1\r\n";
+    else if (sresp == 2)
+        r = on ? ":1\r\n" : resp == 2 ? "$-1\r\n" : "_\r\n";
+    else if (resp == 3)
+        r = on ? "#t\r\n" : "#f\r\n";
+    else
+        r = on ? ":1\r\n" : ":0\r\n";
+    return PyBytes_FromString(r);
+}
+
 /* The script itself, as the Lua run() of engine.py runs it, from C: KEYS
  * and ARGV set, the function called with err_handler (running set around
- * it). A string or a number result is made the reply here (*made); any
- * other, or an error, is left in box for state.finish_boxed, whose result
- * is returned. NULL with *made set, or on an error. */
-static PyObject *run_lua(Binding *b, PyObject *state, PyObject *c, int ref, PyObject *argv,
-                         Py_ssize_t nkeys, PyObject **made)
+ * it). A result that is not a table is made the reply here (*made), as
+ * finish would make it; a table, or an error, is left in box for
+ * state.finish_boxed, whose result is returned. NULL with *made set, or on
+ * an error. */
+static PyObject *run_lua(Binding *b, PyObject *state, PyObject *c, PyObject *sc, int ref,
+                         PyObject *argv, Py_ssize_t nkeys, PyObject **made)
 {
     lua_State *L = b->L;
     int base = lua.gettop(L);
@@ -1098,6 +1121,17 @@ static PyObject *run_lua(Binding *b, PyObject *state, PyObject *c, int ref, PyOb
     if (status == 0 && t == LUA_TNUMBER) {
         *made = number_reply(lua.tonumber(L, -1));
         lua.settop(L, base);
+        return NULL;
+    }
+    if (status == 0 && t != LUA_TTABLE) {
+        int on = t == LUA_TBOOLEAN && lua.toboolean(L, -1);
+        lua.settop(L, base);
+        int overflow = 0;
+        long resp = (long)attr_ll(c, &a_resp, &overflow);
+        long sresp = resp == -1 && PyErr_Occurred() ? -1 : (long)attr_ll(sc, &a_resp, &overflow);
+        if (sresp == -1 && PyErr_Occurred())
+            return NULL;
+        *made = scalar_reply(t, on, resp, sresp);
         return NULL;
     }
     lua.rawgeti(L, LUA_REGISTRYINDEX, b->box);
@@ -1209,7 +1243,7 @@ static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t narg
             || set(server, &a_in_exec, Py_True) < 0
             || set(self->db_module, &a_clock, self->frozen) < 0)
         goto restore;
-    res = run_lua((Binding *)binding, state, c, ref, argv, nkeys, &made);
+    res = run_lua((Binding *)binding, state, c, sc, ref, argv, nkeys, &made);
     if (made != NULL) {
         res = Py_None;
         Py_INCREF(res);

@@ -118,6 +118,11 @@ SCRIPTS = b''.join([
     ev('return {pcall(redis.call, "GET", KEYS[1])}', 'a'),
     ev('return coroutine.wrap(function() return redis.call("INCR", KEYS[1]) end)()', 'n'),
     ev('local t = {} for i = 1, 3 do t[i] = redis.call("INCR", KEYS[1]) end return t', 'n'),
+    # Results that are not tables, as the caller's and the script's RESP say.
+    ev('redis.setresp(3) return true'), ev('redis.setresp(3) return false'),
+    ev('redis.setresp(3) return nil'), ev('return cjson.null'), ev('return redis.call'),
+    ev('return coroutine.create(function() end)'),
+    ev('return redis.call("GET", KEYS[1])', 'no-such-key'),
     # KEYS and ARGV of any length.
     ev('return {#KEYS, #ARGV, KEYS[#KEYS], ARGV[#ARGV]}', *range(20000), nkeys=7000),
 ])
