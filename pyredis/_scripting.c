@@ -6,14 +6,15 @@
  * not a cluster node: EVALSHA and run_script decide): the RunContext, the
  * script client in the caller's database, in_exec (the effects are queued
  * as in EXEC), db.py's clock frozen, the script, everything put back
- * however it ended, and a string or number result's reply. The script is
+ * however it ended, and the reply of a result that is not a table (a
+ * string, a number, nil, a boolean: emit's rules). The script is
  * called through Lua's C API, as luaCallFunction does: KEYS and ARGV
  * filled from the request, the function called with the state's error
  * handler (run_lua). lupa would convert every argument and the result and
  * give the GIL back and take it again for the call; here the GIL stays
  * held (a script is a command: the count hook's Python calls let other
- * threads in), and only a result that is not a string or a number goes
- * back through lupa (LuaState.finish_boxed).
+ * threads in), and only a table result or an error goes back through
+ * lupa (LuaState.finish_boxed).
  *
  * Caller itself is redis.call as a Python callable (what redis.pcall
  * calls); the Lua states get as redis.call a C function of this module
@@ -44,6 +45,9 @@
  * pay is reading and writing the objects' __slots__ at their offsets
  * (Command, Client, RunContext, ScriptHost, the frozen clock), found once
  * from the classes' member descriptors.
+ *
+ * EvalSha is EVALSHA's handler: commands/scripting.py's evalsha without a
+ * Python frame for the common request, which it starts with the C run.
  *
  * The Lua C API is lupa's own copy of Lua (lupa.lua51 exports it; bind_lua
  * looks it up there), so this module works on the very states lupa made.
@@ -1150,37 +1154,26 @@ static PyObject *run_lua(Binding *b, PyObject *state, PyObject *c, PyObject *sc,
     return res;
 }
 
-/* run(c, sc, state, ref, funcname, argv, numkeys, finish): ScriptHost.run
- * for an EVAL script without a shebang, not *_RO, when nothing is checked
- * before a run (no maxmemory, not a replica, not a cluster node: the
- * caller made sure), the script being number ``ref`` of state.keep in a
- * state that has a binding: the run's context, the script client (``sc``)
- * in the caller's database, the effects queued as in EXEC (in_exec),
- * db.py's clock frozen, the script run (run_lua), and all of it put back
- * however the run ended. A string or a number result is the reply, made
- * here; any other result (a reply the Lua side encoded, an error) is
- * finish(c, argv, result, funcname)'s. */
-static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t nargs)
+/* ScriptHost.run for an EVAL script without a shebang, not *_RO, when
+ * nothing is checked before a run (no maxmemory, not a replica, not a
+ * cluster node: the caller made sure), the script being number ``ref`` of
+ * state.keep in a state that has a binding: the run's context, the script
+ * client (``sc``) in the caller's database, the effects queued as in EXEC
+ * (in_exec), db.py's clock frozen, the script run (run_lua), and all of it
+ * put back however the run ended. A result that is not a table is the
+ * reply, made here; any other result (a reply the Lua side encoded, an
+ * error) is finish(c, argv, result, funcname)'s. Caller.run(c, sc, state,
+ * ref, funcname, argv, numkeys, finish) from Python; EvalSha from C. */
+static PyObject *run_plain(Caller *self, PyObject *c, PyObject *sc, PyObject *state,
+                           Binding *binding, int ref, PyObject *funcname, PyObject *argv,
+                           Py_ssize_t nkeys, PyObject *finish)
 {
-    if (nargs != 8 || !PyList_Check(args[5]) || !PyLong_Check(args[3])
-            || !PyLong_Check(args[6]) || self->run_context == NULL) {
-        PyErr_SetString(PyExc_TypeError,
-                        "run(c, sc, state, ref, funcname, argv, numkeys, finish) after "
-                        "setup_run()");
-        return NULL;
-    }
-    PyObject *c = args[0], *sc = args[1], *state = args[2];
-    PyObject *funcname = args[4], *argv = args[5], *finish = args[7];
     PyObject *host = self->host, *server = self->server;
     PyObject *ctx = NULL, *prev_in_exec = NULL, *prev_state = NULL, *res = NULL;
-    PyObject *result = NULL, *tmp = NULL, *user = NULL, *made = NULL, *binding = NULL;
+    PyObject *result = NULL, *tmp = NULL, *user = NULL, *made = NULL;
     struct timespec ts;
 
     /* What run_lua takes for granted. */
-    int ref = PyLong_AsLong(args[3]);
-    Py_ssize_t nkeys = PyLong_AsSsize_t(args[6]);
-    if ((ref == -1 || nkeys == -1) && PyErr_Occurred())
-        return NULL;
     Py_ssize_t n = PyList_GET_SIZE(argv);
     if (nkeys < 0 || nkeys > n - 3) {
         PyErr_SetString(PyExc_ValueError, "run: numkeys out of range");
@@ -1191,13 +1184,6 @@ static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t narg
             PyErr_SetString(PyExc_TypeError, "run: the arguments must be bytes");
             return NULL;
         }
-    }
-    if ((binding = PyObject_GetAttr(state, s_binding)) == NULL)
-        return NULL;
-    if (!Py_IS_TYPE(binding, &BindingType)) {
-        PyErr_SetString(PyExc_TypeError, "run: the state has no binding");
-        Py_DECREF(binding);
-        return NULL;
     }
     if ((user = get(c, &a_user)) == NULL)
         goto done;
@@ -1243,7 +1229,7 @@ static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t narg
             || set(server, &a_in_exec, Py_True) < 0
             || set(self->db_module, &a_clock, self->frozen) < 0)
         goto restore;
-    res = run_lua((Binding *)binding, state, c, sc, ref, argv, nkeys, &made);
+    res = run_lua(binding, state, c, sc, ref, argv, nkeys, &made);
     if (made != NULL) {
         res = Py_None;
         Py_INCREF(res);
@@ -1301,7 +1287,32 @@ done:
     Py_XDECREF(prev_state);
     Py_XDECREF(res);
     Py_XDECREF(made);
-    Py_XDECREF(binding);
+    return result;
+}
+
+static PyObject *caller_run(Caller *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyList_Check(args[5]) || !PyLong_Check(args[3])
+            || !PyLong_Check(args[6]) || self->run_context == NULL) {
+        PyErr_SetString(PyExc_TypeError,
+                        "run(c, sc, state, ref, funcname, argv, numkeys, finish) after "
+                        "setup_run()");
+        return NULL;
+    }
+    int ref = PyLong_AsLong(args[3]);
+    Py_ssize_t nkeys = PyLong_AsSsize_t(args[6]);
+    if ((ref == -1 || nkeys == -1) && PyErr_Occurred())
+        return NULL;
+    PyObject *binding = PyObject_GetAttr(args[2], s_binding);
+    if (binding == NULL)
+        return NULL;
+    PyObject *result = NULL;
+    if (!Py_IS_TYPE(binding, &BindingType))
+        PyErr_SetString(PyExc_TypeError, "run: the state has no binding");
+    else
+        result = run_plain(self, args[0], args[1], args[2], (Binding *)binding, ref, args[4],
+                           args[5], nkeys, args[7]);
+    Py_DECREF(binding);
     return result;
 }
 
@@ -1338,6 +1349,196 @@ static PyTypeObject CallerType = {
     .tp_call = (ternaryfunc)caller_call,
     .tp_methods = caller_methods,
     .tp_members = caller_members,
+};
+
+/* -- EVALSHA's common case ---------------------------------------------------
+ *
+ * EvalSha(evalsha, finish_run, Script, ScriptHost, Client) is the handler
+ * of EVALSHA in the command table: commands/scripting.py's evalsha without
+ * a Python frame for the common request - numkeys 0 to 15 as SMALL_INTS
+ * spells them, not more than the arguments, a lower-case SHA of a cached
+ * script without a shebang, the plain case of run_script (no maxmemory, not
+ * a replica, not a cluster node), the C run there (host.run_plain set, the
+ * EVAL state bound). Every other request, every error reply included, is
+ * evalsha's (the reference: it does all of it again), so the two cannot
+ * disagree. It keeps a __dict__ for the command table's labels. */
+typedef struct {
+    PyObject_HEAD
+    PyObject *dict;
+    PyObject *fallback;     /* commands/scripting.py's evalsha */
+    PyObject *finish;       /* finish_run */
+    vectorcallfunc vectorcall;
+} EvalSha;
+
+static Attr a_server, a_scripting, a_redis_call, a_run_plain, a_scripts, a_eval_state,
+            a_compat, a_ref, a_config, a_maxmemory;
+
+static int evalsha_traverse(EvalSha *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->dict);
+    Py_VISIT(self->fallback);
+    Py_VISIT(self->finish);
+    return 0;
+}
+
+static int evalsha_clear(EvalSha *self)
+{
+    Py_CLEAR(self->dict);
+    Py_CLEAR(self->fallback);
+    Py_CLEAR(self->finish);
+    return 0;
+}
+
+static void evalsha_dealloc(EvalSha *self)
+{
+    PyObject_GC_UnTrack(self);
+    evalsha_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *evalsha_vectorcall(EvalSha *self, PyObject *const *args, size_t nargsf,
+                                    PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    PyObject *server = NULL, *host = NULL, *caller = NULL, *run = NULL, *scripts = NULL;
+    PyObject *state = NULL, *binding = NULL, *config = NULL, *sc = NULL, *ref = NULL;
+    PyObject *cluster = NULL, *compat = NULL, *result = NULL;
+    if (nargs != 2 || kwnames != NULL || !PyList_CheckExact(args[1]))
+        goto fallback;
+    PyObject *c = args[0], *argv = args[1];
+    Py_ssize_t n = PyList_GET_SIZE(argv);
+    if (n < 3)
+        goto fallback;
+    PyObject *sha = PyList_GET_ITEM(argv, 1), *nk = PyList_GET_ITEM(argv, 2);
+    if (!PyBytes_CheckExact(sha) || PyBytes_GET_SIZE(sha) != 40 || !PyBytes_CheckExact(nk))
+        goto fallback;
+    const char *k = PyBytes_AS_STRING(nk);
+    long numkeys;
+    if (PyBytes_GET_SIZE(nk) == 1 && k[0] >= '0' && k[0] <= '9')
+        numkeys = k[0] - '0';
+    else if (PyBytes_GET_SIZE(nk) == 2 && k[0] == '1' && k[1] >= '0' && k[1] <= '5')
+        numkeys = 10 + k[1] - '0';
+    else
+        goto fallback;
+    if (numkeys > n - 3)
+        goto fallback;
+    const char *h = PyBytes_AS_STRING(sha);
+    for (int i = 0; i < 40; i++)
+        if (h[i] >= 'A' && h[i] <= 'Z')
+            goto fallback;
+    int r;
+    if ((server = get(c, &a_server)) == NULL || (host = get(server, &a_scripting)) == NULL
+            || (caller = get(host, &a_redis_call)) == NULL
+            || (run = get(host, &a_run_plain)) == NULL)
+        goto done;
+    if (!Py_IS_TYPE(caller, &CallerType) || run == Py_None
+            || ((Caller *)caller)->run_context == NULL)
+        goto fallback;
+    if ((scripts = get(host, &a_scripts)) == NULL)
+        goto done;
+    if (!PyDict_CheckExact(scripts))
+        goto fallback;
+    PyObject *script = PyDict_GetItemWithError(scripts, sha);     /* (borrowed) */
+    if (script == NULL) {
+        if (PyErr_Occurred())
+            goto done;
+        goto fallback;
+    }
+    Py_INCREF(script);
+    compat = script;        /* (held while it is used) */
+    if ((r = attr_true(script, &a_compat)) < 0)
+        goto done;
+    if (!r)
+        goto fallback;
+    if ((state = get(host, &a_eval_state)) == NULL || (sc = get(host, &a_client)) == NULL)
+        goto done;
+    if (state == Py_None || sc == Py_None)
+        goto fallback;
+    if ((binding = PyObject_GetAttr(state, s_binding)) == NULL)
+        goto done;
+    if (!Py_IS_TYPE(binding, &BindingType))
+        goto fallback;
+    if ((config = get(server, &a_config)) == NULL || (r = attr_true(config, &a_maxmemory)) < 0)
+        goto done;
+    if (r)
+        goto fallback;
+    if ((r = attr_true(server, &a_masterhost)) < 0)
+        goto done;
+    if (r)
+        goto fallback;
+    if ((cluster = get(server, &a_cluster)) == NULL)
+        goto done;
+    if (cluster != Py_None)
+        goto fallback;
+    if ((ref = get(script, &a_ref)) == NULL)
+        goto done;
+    int id = PyLong_AsLong(ref);
+    if (id == -1 && PyErr_Occurred())
+        goto done;
+    result = run_plain((Caller *)caller, c, sc, state, (Binding *)binding, id, sha, argv,
+                       numkeys, self->finish);
+    goto done;
+fallback:
+    result = PyObject_Vectorcall(self->fallback, args, nargsf, kwnames);
+done:
+    Py_XDECREF(server);
+    Py_XDECREF(host);
+    Py_XDECREF(caller);
+    Py_XDECREF(run);
+    Py_XDECREF(scripts);
+    Py_XDECREF(compat);
+    Py_XDECREF(state);
+    Py_XDECREF(sc);
+    Py_XDECREF(binding);
+    Py_XDECREF(config);
+    Py_XDECREF(cluster);
+    Py_XDECREF(ref);
+    return result;
+}
+
+static int evalsha_init(EvalSha *self, PyObject *args, PyObject *kwds)
+{
+    PyObject *fallback, *finish;
+    PyTypeObject *script_type, *host_type, *client_type;
+    if (!PyArg_ParseTuple(args, "OOO!O!O!:EvalSha", &fallback, &finish, &PyType_Type,
+                          &script_type, &PyType_Type, &host_type, &PyType_Type, &client_type))
+        return -1;
+    Attr *of_host[] = {&a_redis_call, &a_run_plain, &a_scripts, &a_eval_state, &a_client};
+    for (size_t i = 0; i < sizeof of_host / sizeof *of_host; i++)
+        if (find_slot(of_host[i], host_type) < 0)
+            return -1;
+    if (find_slot(&a_compat, script_type) < 0 || find_slot(&a_ref, script_type) < 0
+            || find_slot(&a_server, client_type) < 0)
+        return -1;
+    Py_INCREF(fallback);
+    Py_XSETREF(self->fallback, fallback);
+    Py_INCREF(finish);
+    Py_XSETREF(self->finish, finish);
+    self->vectorcall = (vectorcallfunc)evalsha_vectorcall;
+    return 0;
+}
+
+static PyGetSetDef evalsha_getset[] = {
+    {"__dict__", PyObject_GenericGetDict, PyObject_GenericSetDict, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyTypeObject EvalShaType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "pyredis._scripting.EvalSha",
+    .tp_doc = "EvalSha(evalsha, finish_run, Script, ScriptHost, Client): EVALSHA's handler, "
+              "its common case in C",
+    .tp_basicsize = sizeof(EvalSha),
+    .tp_dictoffset = offsetof(EvalSha, dict),
+    .tp_vectorcall_offset = offsetof(EvalSha, vectorcall),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)evalsha_init,
+    .tp_dealloc = (destructor)evalsha_dealloc,
+    .tp_traverse = (traverseproc)evalsha_traverse,
+    .tp_clear = (inquiry)evalsha_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_getset = evalsha_getset,
 };
 
 static PyMethodDef module_methods[] = {
@@ -1381,11 +1582,17 @@ PyMODINIT_FUNC PyInit__scripting(void)
     INTERN(a_allow_oom.name, "allow_oom"); INTERN(a_script_oom.name, "script_oom");
     INTERN(a_cluster.name, "cluster"); INTERN(a_allow_cross_slot.name, "allow_cross_slot");
     INTERN(s_end_run, "end_run"); INTERN(s_binding, "binding");
-    INTERN(s_finish_boxed, "finish_boxed");
+    INTERN(s_finish_boxed, "finish_boxed"); INTERN(a_server.name, "server");
+    INTERN(a_scripting.name, "scripting"); INTERN(a_redis_call.name, "redis_call");
+    INTERN(a_run_plain.name, "run_plain"); INTERN(a_scripts.name, "scripts");
+    INTERN(a_eval_state.name, "eval_state"); INTERN(a_compat.name, "compat");
+    INTERN(a_ref.name, "ref"); INTERN(a_config.name, "config");
+    INTERN(a_maxmemory.name, "maxmemory");
     if ((three = PyLong_FromLong(3)) == NULL || (two = PyLong_FromLong(2)) == NULL)
         return NULL;
 #undef INTERN
-    if (PyType_Ready(&CallerType) < 0 || PyType_Ready(&BindingType) < 0)
+    if (PyType_Ready(&CallerType) < 0 || PyType_Ready(&BindingType) < 0
+            || PyType_Ready(&EvalShaType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
@@ -1393,6 +1600,12 @@ PyMODINIT_FUNC PyInit__scripting(void)
     Py_INCREF(&CallerType);
     if (PyModule_AddObject(m, "Caller", (PyObject *)&CallerType) < 0) {
         Py_DECREF(&CallerType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    Py_INCREF(&EvalShaType);
+    if (PyModule_AddObject(m, "EvalSha", (PyObject *)&EvalShaType) < 0) {
+        Py_DECREF(&EvalShaType);
         Py_DECREF(m);
         return NULL;
     }

@@ -285,3 +285,44 @@ def test_python_error_in_the_c_call_is_a_script_error():
     assert replies[1].endswith(b', on @user_script:2.')
     assert replies[2:4] == [b'*2', b'$-1']
     assert replies[-3:] == [b'$1', b'v', b'']
+
+
+def test_evalsha_handler_takes_the_common_request(monkeypatch):
+    """EVALSHA's C handler runs the common request itself (evalsha is not
+    asked) and hands every other one, errors included, to evalsha."""
+    from pyredis.commands import lookup, scripting
+    from pyredis.scripting.host import ScriptHost
+    asked = []
+
+    def evalsha(c, argv):
+        asked.append(tuple(argv[1:3]))
+        return scripting.evalsha(c, argv)
+    handler = fast.EvalSha(evalsha, scripting.finish_run, scripting.Script, ScriptHost, Client)
+    server = create_server(config.Config())
+    monkeypatch.setattr(lookup(b'evalsha'), 'proc', handler)
+    client = Client(server)
+    client.transport = Transport()
+    server.clients[client.id] = client
+    client.update_gate()
+    body = 'return {KEYS[1], ARGV[1]}'
+    client.data_received(req('SCRIPT', 'LOAD', body))
+    sha = client.transport.written[-1].split(b'\r\n')[1]
+    for args in [(sha, 1, 'k', 'v'), (sha, 0, 'v'), (sha, 2, 'k', 'v'), (sha, 1, 'k', 'v')]:
+        client.data_received(req('EVALSHA', *args))
+    # (The first run makes the script client: evalsha's.)
+    assert asked == [(sha, b'1')]
+    del asked[:]
+    refused = [(sha.upper(), b'1'), (sha, b'01'), (sha, b'16'), (sha, b'-1'), (sha, b'3'),
+               (b'f' * 40, b'0'), (b'short', b'0')]
+    for name, n in refused:
+        client.data_received(req('EVALSHA', name, n, 'k', 'v'))
+    assert asked == refused
+    replies = b''.join(client.transport.written[1:])
+    assert replies == (b'*2\r\n$1\r\nk\r\n$1\r\nv\r\n' b'*0\r\n' b'*1\r\n$1\r\nk\r\n'
+                       b'*2\r\n$1\r\nk\r\n$1\r\nv\r\n' b'*2\r\n$1\r\nk\r\n$1\r\nv\r\n'
+                       b'-ERR value is not an integer or out of range\r\n'
+                       b"-ERR Number of keys can't be greater than number of args\r\n"
+                       b"-ERR Number of keys can't be negative\r\n"
+                       b"-ERR Number of keys can't be greater than number of args\r\n"
+                       b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
+                       b'-NOSCRIPT No matching script. Please use EVAL.\r\n')

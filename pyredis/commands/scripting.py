@@ -9,12 +9,17 @@ AOF or the replicas: only their effects do (see scripting/host.py).
 """
 
 from . import command, lookup
-from ..networking import REPLY_OFF, REPLY_SKIP
+from ..networking import REPLY_OFF, REPLY_SKIP, Client
 from ..resp import NOT_INT_ERR, OK, CommandError, bulk, error, help_reply
 from ..util import split_args, string2ll
 from ..scripting.busy import Busy
 from ..scripting.engine import EVAL_COMPAT_MODE, FLAG_BY_NAME, sha1hex
 from ..scripting.host import ScriptError, ScriptHost
+
+try:
+    from .._scripting import EvalSha
+except ImportError:     # without the C extension
+    EvalSha = None
 
 NOSCRIPT_ERR = b'-NOSCRIPT No matching script. Please use EVAL.\r\n'
 NOTBUSY_ERR = b'-NOTBUSY No scripts in execution right now.\r\n'
@@ -161,9 +166,9 @@ def eval_(c, argv):
     return _eval(c, argv, False, False)
 
 
-@command('evalsha')
 def evalsha(c, argv):
-    # _eval's EVALSHA, spelled out: the common script call.
+    """EVALSHA: _eval's, spelled out for the common script call (the
+    reference for evalsha_handler)."""
     numkeys = SMALL_INTS.get(argv[2])
     if numkeys is None:
         return _eval(c, argv, True, False)
@@ -183,6 +188,17 @@ def evalsha(c, argv):
         return host.run_plain(c, host.client or host.script_client(), state, script.ref, sha,
                               argv, numkeys, finish_run)
     return run_script(c, host, script, sha, argv, numkeys, False)
+
+
+# EVALSHA's handler: its common case in C when the extension is there
+# (_scripting.EvalSha: the request read without a Python frame, the plain
+# run started from C), evalsha for everything else.
+if EvalSha is not None:
+    evalsha_handler = EvalSha(evalsha, finish_run, Script, ScriptHost, Client)
+    evalsha_handler.__module__ = __name__
+else:
+    evalsha_handler = evalsha
+command('evalsha')(evalsha_handler)
 
 
 @command('eval_ro')
