@@ -310,6 +310,19 @@ static int caller_init(Caller *self, PyObject *args, PyObject *kwds)
  * (PyOS_double_to_string is what Python's b'%.17g' uses). */
 static PyObject *number_arg(double d)
 {
+    if (fabs(d) < 1e15 && d == trunc(d) && !(d == 0 && signbit(d))) {
+        /* An integer (EXPIRE's 60): %.17g writes its digits alone. */
+        char buf[24], *p = buf + sizeof buf;
+        long long v = (long long)d;
+        unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+        do {
+            *--p = (char)('0' + u % 10);
+            u /= 10;
+        } while (u);
+        if (v < 0)
+            *--p = '-';
+        return PyBytes_FromStringAndSize(p, buf + sizeof buf - p);
+    }
     char *s = PyOS_double_to_string(d, 'g', 17, 0, NULL);
     if (s == NULL)
         return NULL;
@@ -529,7 +542,8 @@ static int after_handler(Caller *self, PyObject *sc, PyObject *cmd, PyObject *ar
         PyObject *us = PyLong_FromLongLong(d / 1000);
         if (us == NULL)
             return -1;
-        PyObject *res = PyObject_CallFunctionObjArgs(self->record, cmd, us, NULL);
+        PyObject *rargs[2] = {cmd, us};
+        PyObject *res = PyObject_Vectorcall(self->record, rargs, 2, NULL);
         Py_DECREF(us);
         if (res == NULL)
             return -1;
@@ -830,6 +844,15 @@ error:
     Py_CLEAR(self->exc_tb);
     PyErr_Fetch(&self->exc_type, &self->exc_value, &self->exc_tb);
 release:
+    if (then == HAND_OVER && argv != NULL) {
+        /* The arguments as they were read, numbers written out: lupa would
+         * hand -0 over as the integer 0 (luaArgsToRedisArgv writes -0). */
+        for (int i = 0; i < n; i++) {
+            PyObject *a = PyList_GET_ITEM(argv, i);
+            lua.pushlstring(L, PyBytes_AS_STRING(a), (size_t)PyBytes_GET_SIZE(a));
+            lua.replace(L, i + 1);
+        }
+    }
     Py_XDECREF(ctx);
     Py_XDECREF(argv);
     Py_XDECREF(cmd);

@@ -277,6 +277,18 @@ def test_many_arguments_match_redis(compat):
     compat.call('FUNCTION', 'DELETE', 'many')
 
 
+def test_number_arguments_match_redis(compat):
+    """redis.call's number arguments as luaArgsToRedisArgv writes them
+    (%.17g), -0 included, on a command's first call (ScriptHost.lua_call
+    learns it) and on the later ones (the C redis.call)."""
+    body = ('local z = 0 local t = {} for i, v in ipairs({60, -7, 0, -z, 0.5, 2^53, 1e15, '
+            '1e16, 1e17, 123456789012345678, 2^63, -2^63, 1/3, 1/0, -1/0}) do '
+            'redis.call("SET", KEYS[1], v) t[i] = redis.call("GET", KEYS[1]) end return t')
+    compat.call('EVAL', body, '1', 'num')
+    compat.call('EVAL', 'local z = 0 return redis.call("SET", KEYS[1], -z)', '1', 'neg0')
+    compat.call('GET', 'neg0')
+
+
 def test_script_subcommands_match_redis(compat):
     sha = compat.call('SCRIPT', 'LOAD', 'return ARGV[1]')
     sha = sha.split(b'\r\n')[1].decode()

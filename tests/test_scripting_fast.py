@@ -123,6 +123,12 @@ SCRIPTS = b''.join([
     ev('redis.setresp(3) return nil'), ev('return cjson.null'), ev('return redis.call'),
     ev('return coroutine.create(function() end)'),
     ev('return redis.call("GET", KEYS[1])', 'no-such-key'),
+    # Number arguments as luaArgsToRedisArgv writes them (%.17g).
+    # (Not -0: lupa hands it to lua_call as the integer 0; see
+    # test_scripting.py's test_number_arguments_match_redis.)
+    ev('local t = {} for i, v in ipairs({60, -7, 0, 0.5, 2^53, -2^53, 1e15, 1e16, 1e17, '
+       '123456789012345678, 2^63, -2^63, 1/3}) do '
+       'redis.call("SET", KEYS[1], v) t[i] = redis.call("GET", KEYS[1]) end return t', 'num'),
     # KEYS and ARGV of any length.
     ev('return {#KEYS, #ARGV, KEYS[#KEYS], ARGV[#ARGV]}', *range(20000), nkeys=7000),
 ])
