@@ -778,10 +778,13 @@ static PyTypeObject BindingType = {
     .tp_flags = Py_TPFLAGS_DEFAULT,
 };
 
-/* Between open_lua and the bootstrap's fast.open. */
-static Caller *opening;
-static Binding opened;
-static int opened_ok;
+/* Between open_lua and the bootstrap's fast.open, which runs on the same
+ * thread while lupa has let the GIL go: per thread, so that servers of
+ * other threads (embed.py) making their states at the same time cannot
+ * swap them. */
+static _Thread_local Caller *opening;
+static _Thread_local Binding opened;
+static _Thread_local int opened_ok;
 
 enum { HAND_OVER, DONE, CONVERT, RERAISE };
 
