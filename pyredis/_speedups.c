@@ -59,6 +59,7 @@
 #include <Python.h>
 #include "lpcommon.h"
 #include "pyattr.h"
+#include "keyspace.h"
 #include <structmember.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -822,6 +823,19 @@ static PyObject *py_rdb_read_string(PyObject *self, PyObject *args)
     return Py_BuildValue("(Nn)", value, (Py_ssize_t)pos);
 }
 
+/* pyredis._keyspace's functions (keyspace.h), NULL without it. */
+static KeyspaceCAPI *keyspace_api;
+
+/* Whether data and lru are a database's plain Keyspace and its LruView, which
+ * the C paths below store into directly (one insert sets the value and the
+ * access time). Anything else - a dict without the extension, cluster mode's
+ * SlotKeyspace, an LFU policy's LFUField - goes through its own methods. */
+static inline int plain_keyspace(PyObject *data, PyObject *lru)
+{
+    return keyspace_api != NULL && Py_IS_TYPE(data, keyspace_api->keyspace_type)
+        && Py_IS_TYPE(lru, keyspace_api->lru_view_type);
+}
+
 /* load_string_records(buf, pos, limit, end, keyspace, lrus, expires,
  *                     lruclock, now_ms, skip_expired) -> (pos, loaded, expired)
  *
@@ -837,10 +851,16 @@ static PyObject *py_load_string_records(PyObject *self, PyObject *args)
     PyObject *keyspace, *lrus, *expires, *lruclock;
     long long now_ms;
     int skip_expired;
-    if (!PyArg_ParseTuple(args, "y*nnnO!O!O!OLp", &buf, &spos, &slimit, &send,
-                          &PyDict_Type, &keyspace, &PyDict_Type, &lrus,
+    if (!PyArg_ParseTuple(args, "y*nnnOOO!OLp", &buf, &spos, &slimit, &send,
+                          &keyspace, &lrus,
                           &PyDict_Type, &expires, &lruclock, &now_ms, &skip_expired))
         return NULL;
+    int plain = plain_keyspace(keyspace, lrus);
+    if (!plain && (!PyDict_CheckExact(keyspace) || !PyDict_CheckExact(lrus))) {
+        PyBuffer_Release(&buf);
+        PyErr_SetString(PyExc_TypeError, "load_string_records needs a plain keyspace");
+        return NULL;
+    }
     const unsigned char *p = buf.buf;
     size_t end = (size_t)send <= (size_t)buf.len ? (size_t)send : (size_t)buf.len;
     size_t limit = (size_t)slimit < end ? (size_t)slimit : end;
@@ -878,7 +898,11 @@ static PyObject *py_load_string_records(PyObject *self, PyObject *args)
             else PyErr_Clear();
             break;
         }
-        int present = PyDict_Contains(keyspace, key);
+        int present;
+        if (plain)
+            present = keyspace_api->get(keyspace, key) != NULL ? 1 : PyErr_Occurred() ? -1 : 0;
+        else
+            present = PyDict_Contains(keyspace, key);
         if (present != 0) {
             Py_DECREF(key);
             Py_DECREF(value);
@@ -888,8 +912,9 @@ static PyObject *py_load_string_records(PyObject *self, PyObject *args)
         if (has_expire && skip_expired && when < now_ms) {
             expired++;
         } else {
-            if (PyDict_SetItem(keyspace, key, value) < 0 ||
-                    PyDict_SetItem(lrus, key, lruclock) < 0) {
+            if (plain ? keyspace_api->set(keyspace, key, value, lruclock) < 0
+                      : (PyDict_SetItem(keyspace, key, value) < 0 ||
+                         PyDict_SetItem(lrus, key, lruclock) < 0)) {
                 Py_DECREF(key);
                 Py_DECREF(value);
                 failed = 1;
@@ -1388,13 +1413,19 @@ static PyObject *py_mset_pairs(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     PyObject *data = args[0], *lru = args[1], *argv = args[2], *clock = args[3];
     int data_exact = PyDict_CheckExact(data), lru_exact = PyDict_CheckExact(lru);
+    int plain = plain_keyspace(data, lru);
     for (Py_ssize_t i = 1; i + 1 < PyList_GET_SIZE(argv); i += 2) {
         PyObject *k = PyList_GET_ITEM(argv, i), *v = PyList_GET_ITEM(argv, i + 1);
         Py_INCREF(k);
         Py_INCREF(v);
-        int r = data_exact ? PyDict_SetItem(data, k, v) : PyObject_SetItem(data, k, v);
-        if (r == 0)
-            r = lru_exact ? PyDict_SetItem(lru, k, clock) : PyObject_SetItem(lru, k, clock);
+        int r;
+        if (plain)
+            r = keyspace_api->set(data, k, v, clock);
+        else {
+            r = data_exact ? PyDict_SetItem(data, k, v) : PyObject_SetItem(data, k, v);
+            if (r == 0)
+                r = lru_exact ? PyDict_SetItem(lru, k, clock) : PyObject_SetItem(lru, k, clock);
+        }
         Py_DECREF(k);
         Py_DECREF(v);
         if (r < 0)
@@ -2507,12 +2538,13 @@ static PyObject *py_incr_store(PyObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     PyObject *data = args[0], *lru = args[1], *key = args[2], *clock = args[4];
-    if (!PyDict_CheckExact(data) || !PyDict_CheckExact(lru))
+    int plain = plain_keyspace(data, lru);
+    if (!plain && (!PyDict_CheckExact(data) || !PyDict_CheckExact(lru)))
         Py_RETURN_NONE;
     long long by = PyLong_AsLongLong(args[3]);
     if (by == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *v = PyDict_GetItemWithError(data, key);
+    PyObject *v = plain ? keyspace_api->get(data, key) : PyDict_GetItemWithError(data, key);
     int64_t cur = 0;
     if (v == NULL) {
         if (PyErr_Occurred())
@@ -2529,7 +2561,8 @@ static PyObject *py_incr_store(PyObject *self, PyObject *const *args, Py_ssize_t
             return NULL;
         Py_RETURN_NONE;
     }
-    if (PyDict_SetItem(data, key, stored) < 0 || PyDict_SetItem(lru, key, clock) < 0) {
+    if (plain ? keyspace_api->set(data, key, stored, clock) < 0
+              : (PyDict_SetItem(data, key, stored) < 0 || PyDict_SetItem(lru, key, clock) < 0)) {
         Py_DECREF(stored);
         Py_DECREF(reply);
         return NULL;
@@ -2592,6 +2625,12 @@ PyMODINIT_FUNC PyInit__speedups(void)
     crc16_init_table();
     if (PyType_Ready(&KeyGuardType) < 0)
         return NULL;
+    /* The keyspace's C functions, when pyredis._keyspace is built. */
+    PyObject *ks_module = PyImport_ImportModule("pyredis._keyspace");
+    keyspace_api = ks_module ? PyCapsule_Import(KEYSPACE_CAPSULE, 0) : NULL;
+    Py_XDECREF(ks_module);      /* (PyCapsule_Import imports only "pyredis") */
+    if (keyspace_api == NULL)
+        PyErr_Clear();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL)
         return NULL;

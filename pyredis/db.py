@@ -19,10 +19,18 @@ missing. On a replica the key is reported missing but kept: only the master's
 DEL removes it.
 
 ``lru`` maps a key to the server's LRU clock (seconds, 24 bits) at its last
-access, for OBJECT IDLETIME and the approximated-LRU eviction.
+access, for OBJECT IDLETIME and the approximated-LRU eviction (under an LFU
+policy: the LFU field, see evict.LFUField).
 
-Random keys (RANDOMKEY, eviction's samples) come from a KeySample: a Python
-dict has no random-bucket access as Redis's dictGetRandomKey has.
+Both are one table when the C extension is built: ``data`` is a
+_keyspace.Keyspace (a hash table that rehashes incrementally, as Redis's
+dict, so no insert stalls the server while a big table is copied, and whose
+entries hold the access time beside the value, as robj->lru) and ``lru`` a
+_keyspace.LruView of its access times. Without it they are two dicts.
+
+Random keys (RANDOMKEY, eviction's samples) come from the Keyspace's random
+buckets (dictGetRandomKey), or, over a dict, from a KeySample: a Python dict
+has no random-bucket access.
 """
 
 import itertools
@@ -32,6 +40,15 @@ from .notify import NotifyFlags
 from .resp import WRONGTYPE_ERR
 from .stream import Stream
 from . import clock
+
+try:
+    from ._keyspace import Keyspace, LruView, allow_resize
+except ImportError:         # without the C extension: a dict, and a dict of access times
+    Keyspace = dict
+    LruView = None
+
+# The access-time table of the LRU policies (and of no policy).
+PLAIN_LRU = LruView if LruView is not None else dict
 
 NEW = NotifyFlags.NEW
 KEY_MISS = NotifyFlags.KEY_MISS
@@ -45,9 +62,9 @@ class Database:
     def __init__(self, server, dbid):
         self.id = dbid
         self.server = server
-        self.data = {}
+        self.data = Keyspace()
         self.expires = {}
-        self.lru = {}
+        self.lru = new_lru(PLAIN_LRU, self.data)
         # The server's LRU clock, copied here by the cron so that a lookup
         # reads one attribute; keyspace hits/misses are summed by INFO.
         self.lruclock = int(clock.time()) & ((1 << 24) - 1)
@@ -243,17 +260,65 @@ class Database:
             self.server.touch_all_watched_keys_in_db(self)
         if self.blocking_keys:
             self.signal_deleted_streams()
-        # (Same kind of dict: in cluster mode, cluster.slots.SlotKeyspace.)
+        # Same kind of keyspace: in cluster mode, cluster.slots.SlotKeyspace;
+        # same kind of access times: under an LFU policy, evict.LFUField.
         self.data = type(self.data)()
         self.expires = {}
-        # Same kind of dict: under an LFU policy it is evict.LFUField.
-        self.lru = type(self.lru)()
+        self.lru = new_lru(type(self.lru), self.data)
         self.avg_ttl = 0
         self.scan_index = None
         self.expire_scan = None
         self.expire_scan_pos = 0
         self.key_sample.forget()
         return removed
+
+
+# databasesCron's share per run (CRON_DBS_PER_CALL) and its rehashing
+# budget per database (incrementallyRehash: 1 ms).
+CRON_DBS_PER_CALL = 16
+REHASH_US = 1000
+
+
+def databases_cron(server):
+    """databasesCron's table upkeep: shrink tables under 10% full
+    (tryResizeHashTables) and, with activerehashing, give one database
+    that is rehashing a millisecond of it, so that a table that grew
+    finishes moving even if no command touches it. Neither while a child
+    process saves: every page the parent rewrote would be copied (the
+    tables do not grow then either unless badly overfull)."""
+    if LruView is None:
+        return
+    child = bool(getattr(server, 'child_handlers', None))
+    allow_resize(not child)
+    if child:
+        return
+    dbs = server.dbs
+    n = min(CRON_DBS_PER_CALL, len(dbs))
+    start = server.resize_db
+    for j in range(n):
+        dbs[(start + j) % len(dbs)].data.resize_if_sparse()
+    server.resize_db = (start + n) % len(dbs)
+    if server.config.activerehashing:
+        for _ in range(n):
+            db = dbs[server.rehash_db]
+            if db.data.rehash_for(REHASH_US):
+                break
+            server.rehash_db = (server.rehash_db + 1) % len(dbs)
+
+
+def holds_lfu(lru):
+    """Whether a db.lru holds LFU fields (an evict.LFUField: an LFU policy
+    is in force) rather than LRU clocks."""
+    return getattr(type(lru), 'holds_lfu', False)
+
+
+def new_lru(kind, keyspace, old=None):
+    """A ``kind`` of access-time table (PLAIN_LRU or evict.LFUField) for
+    ``keyspace``: the view of its entries' access times, or, without the C
+    extension, a dict of them (a copy of ``old`` if given)."""
+    if LruView is not None:
+        return kind(keyspace)
+    return kind(old) if old is not None else kind()
 
 
 class KeySample:
@@ -274,6 +339,8 @@ class KeySample:
     def sample(self, d, count):
         """``count`` random keys of ``d`` (with repeats; keys deleted from
         ``d`` since the list was taken may be among them)."""
+        if d.__class__ is not dict and LruView is not None and isinstance(d, Keyspace):
+            return d.sample(count)      # random buckets: no list needed
         n = len(d)
         keys = self.keys
         sl = self.source_len
@@ -292,6 +359,8 @@ class KeySample:
 
     def one(self, d):
         """A random key of the non-empty dict ``d``."""
+        if d.__class__ is not dict and LruView is not None and isinstance(d, Keyspace):
+            return d.random_key()
         for _ in range(16):
             keys = self.sample(d, 1)
             if keys and keys[0] in d:

@@ -8,12 +8,13 @@ the OOM gate keeps its check O(1)). The approximations are Redis's own:
   server clock, with wrap-around.
 * LFU: when an LFU policy is selected, the same field takes Redis's LFU
   meaning: 16 bits of "last decrement time" in minutes and an 8-bit
-  logarithmic counter. ``db.lru`` becomes an ``LFUField`` dict whose
+  logarithmic counter. ``db.lru`` becomes an ``LFUField`` (db.lru's plain
+  kind, subclassed) whose
   ``__setitem__`` (the one db.py already calls on every access) applies
   Redis's LFUDecrAndReturn + LFULogIncr with ``lfu-log-factor`` and
   ``lfu-decay-time``; new keys start at LFU_INIT_VAL (5). Under the other
-  policies db.lru stays a plain dict, so LRU pays nothing for LFU.
-  Switching policy at runtime converts the dict type but not the values:
+  policies db.lru stays the plain kind, so LRU pays nothing for LFU.
+  Switching policy at runtime converts the table's type but not the values:
   as in Redis, the clocks take some time to adjust.
 * ``maxmemory-samples`` keys are sampled per database per round into an
   eviction pool of the 16 best candidates (sorted by idle time, by
@@ -26,9 +27,11 @@ the OOM gate keeps its check O(1)). The approximations are Redis's own:
   unlimited); when the budget runs out the command is still allowed and the
   eviction continues from the event loop until memory is under the limit.
 
-Sampling. A Python dict has no "random bucket" access. Skipping a random
-distance with itertools.islice is O(n) per sample, which makes an eviction
-cost milliseconds on a large keyspace. So each database has a db.KeySample
+Sampling. The keyspace table (db.py: _keyspace.Keyspace) gives random keys
+from random buckets, as Redis's dict does. The expires table, and the
+keyspace without the C extension, are dicts, which have no "random bucket"
+access. Skipping a random distance with itertools.islice is O(n) per
+sample, which makes an eviction cost milliseconds on a large keyspace. So each database has a db.KeySample
 of its keys (one for the keyspace, one for the expires dict): a snapshot
 list sampled with random indexes in O(1); a sampled key that no longer
 exists is simply skipped. The snapshot is rebuilt (O(n), in C) once as many
@@ -39,8 +42,9 @@ recently used, the least likely to be chosen under LRU anyway. The snapshot
 keeps references to keys evicted since it was built (at most an eighth of
 the keyspace): their few bytes are released at the next rebuild.
 
-Dict tables under churn. A Python dict does not reuse the slots of deleted
-keys: a cache that keeps evicting and inserting runs out of them and the
+Dict tables under churn (the expires dict; every table without the C
+extension: a Keyspace frees each deleted entry and the cron shrinks its
+table). A Python dict does not reuse the slots of deleted keys: a cache that keeps evicting and inserting runs out of them and the
 dict resizes to three times its live keys, twice the table a copy would
 need. At the limit that doubling (the keyspace and the LRU dict together)
 would be paid for in keys - a large part of the cache evicted at once,
@@ -62,7 +66,7 @@ import sys
 import time
 from bisect import insort
 
-from .db import KeySample
+from .db import KeySample, PLAIN_LRU, new_lru
 from .memory import COMMAND_GUESS, REFRESH_EVERY, Memory, key_usage
 
 LRU_CLOCK_MAX = (1 << 24) - 1
@@ -98,19 +102,21 @@ def lfu_decr_and_return(server, field):
     return counter
 
 
-class LFUField(dict):
+class LFUField(PLAIN_LRU):
     """db.lru under an LFU policy: ``lru[key] = clock`` (what db.py does on
     every access) becomes Redis's updateLFU. Subclassed per server with the
-    ``server`` class attribute, so ``type(lru)()`` makes an empty one."""
+    ``server`` class attribute, so that db.new_lru(type(lru), ...) makes
+    another one."""
     __slots__ = ()
     server = None
+    holds_lfu = True
 
     def __setitem__(self, key, _clock):
         server = self.server
         now = (server.unixtime // 60) & 0xFFFF
         field = self.get(key)
         if field is None:
-            dict.__setitem__(self, key, (now << 8) | LFU_INIT_VAL)
+            PLAIN_LRU.__setitem__(self, key, (now << 8) | LFU_INIT_VAL)
             return
         counter = lfu_decr_and_return(server, field)
         if counter < 255:
@@ -119,7 +125,7 @@ class LFUField(dict):
                 base = 0
             if random.random() < 1.0 / (base * server.config.lfu_log_factor + 1):
                 counter += 1
-        dict.__setitem__(self, key, (now << 8) | counter)
+        PLAIN_LRU.__setitem__(self, key, (now << 8) | counter)
 
 
 def _lfu_class(server):
@@ -130,16 +136,11 @@ def _lfu_class(server):
 
 
 def install_clock_kind(server):
-    """Make every db.lru the dict kind the current policy needs."""
-    if 'lfu' in server.config.maxmemory_policy:
-        cls = _lfu_class(server)
-        for db in server.dbs:
-            if type(db.lru) is not cls:
-                db.lru = cls(db.lru)
-    else:
-        for db in server.dbs:
-            if type(db.lru) is not dict:
-                db.lru = dict(db.lru)
+    """Make every db.lru the kind the current policy needs."""
+    cls = _lfu_class(server) if 'lfu' in server.config.maxmemory_policy else PLAIN_LRU
+    for db in server.dbs:
+        if type(db.lru) is not cls:
+            db.lru = new_lru(cls, db.data, db.lru)
 
 
 def lfu_frequency(server, db, key):
@@ -442,6 +443,8 @@ def compact_dicts(server):
     for db in server.dbs:
         for attr in ('data', 'lru', 'expires'):
             d = getattr(db, attr)
+            if not isinstance(d, dict):
+                continue        # a Keyspace (and its LruView) shrinks itself
             if getsizeof(d) > SPARSE_BYTES_PER_KEY * len(d) + SPARSE_FLOOR:
                 setattr(db, attr, type(d)(d))
 
@@ -480,6 +483,8 @@ def compact_grown_dicts(server):
             continue
         for attr in ('data', 'lru', 'expires'):
             d = getattr(db, attr)
+            if not isinstance(d, dict):
+                continue        # a Keyspace has no slots that deletions leave unused
             size = getsizeof(d)
             if size >= GROWN_FLOOR and 2 * size >= 3 * compact_dict_bytes(len(d)):
                 setattr(db, attr, type(d)(d))

@@ -24,6 +24,7 @@ import time
 
 from .values import object_encoding, QuickList
 from .zset import ZSet
+from .db import Keyspace, LruView
 
 LAZYFREE_THRESHOLD = 64     # Redis's LAZYFREE_THRESHOLD
 SLICE = 0.001               # seconds of freeing per turn of the event loop
@@ -66,6 +67,8 @@ class LazyFree:
         if self.server.loop is None or keys <= LAZYFREE_THRESHOLD:
             return
         for i, table in enumerate(tables):
+            if LruView is not None and isinstance(table, LruView):
+                continue    # the access times go with the keyspace's entries
             self._queue(table, keys if i == 0 else 0)
 
     def _queue(self, obj, count):
@@ -89,7 +92,9 @@ class LazyFree:
         big = LAZYFREE_THRESHOLD
         while queue:
             obj = queue[0]
-            is_dict = isinstance(obj, dict)   # (the LFU table is a dict subclass)
+            # (The LFU table and the cluster keyspace are dict subclasses
+            # without the C extension; with it the keyspace is a Keyspace.)
+            is_dict = isinstance(obj, (dict, Keyspace))
             take = obj.popitem if is_dict else obj.pop
             n = 0
             while obj:

@@ -69,6 +69,7 @@ import struct
 from . import crc64 as _crc64, lzf, stream
 from .listpack import backlen_size, build as lp_build, encode_str as lp_entry
 from .zset import ZSet
+from .db import Keyspace, PLAIN_LRU, holds_lfu
 from .modules import types as module_types
 from .modules.types import ModuleValue
 from .values import PackedHash, QuickList
@@ -628,14 +629,24 @@ def _lfu_frequency_fn():
     return lfu_frequency
 
 
+def _plain_tables(keyspace, lrus, expires):
+    """Whether the C string loader may store into these tables itself: a
+    plain keyspace with its plain LRU clocks (no cluster slot index, no
+    LFU policy), or two plain dicts."""
+    if type(expires) is not dict:
+        return False
+    return (type(keyspace) is Keyspace and type(lrus) is PLAIN_LRU) or \
+        (type(keyspace) is dict and type(lrus) is dict)
+
+
 def set_lfu_frequency(server, db, key, freq):
     """Store a key's LFU counter (FREQ opcode, RESTORE FREQ) when db.lru
     holds LFU fields: 16 bits of minutes, 8 bits of counter."""
     lru = db.lru
-    if type(lru) is dict:
+    if not holds_lfu(lru):
         return False
     minutes = (int(getattr(server, 'unixtime', clock.time())) // 60) & 0xFFFF
-    dict.__setitem__(lru, key, (minutes << 8) | (freq & 255))
+    PLAIN_LRU.__setitem__(lru, key, (minutes << 8) | (freq & 255))
     return True
 
 
@@ -1246,8 +1257,7 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
     skip_expired = not is_replica
     keyspace, lrus, expires = db.data, db.lru, db.expires
     fast = _load_strings_c
-    fast_ok = fast is not None and type(keyspace) is dict and type(lrus) is dict \
-        and type(expires) is dict
+    fast_ok = fast is not None and _plain_tables(keyspace, lrus, expires)
     loaded = 0
     while True:
         pos = r.pos
@@ -1289,12 +1299,13 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
             db = dbs[n]
             touched.add(db)
             keyspace, lrus, expires = db.data, db.lru, db.expires
-            fast_ok = fast is not None and type(keyspace) is dict and type(lrus) is dict \
-                and type(expires) is dict
+            fast_ok = fast is not None and _plain_tables(keyspace, lrus, expires)
             continue
         if t == OP_RESIZEDB:
+            size = r.plain_length()
             r.plain_length()
-            r.plain_length()
+            if type(keyspace) is Keyspace and Keyspace is not dict:
+                keyspace.reserve(size)      # dictExpand: no rehash while loading
             continue
         if t == OP_AUX:
             k = r.string()
@@ -1354,7 +1365,7 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
         elif idle is None:
             lrus[key] = lruclock
         else:
-            if type(lrus) is dict:
+            if not holds_lfu(lrus):
                 lrus[key] = (lruclock - idle) & LRU_CLOCK_MAX
             else:
                 lrus[key] = lruclock

@@ -37,7 +37,7 @@ from time import perf_counter_ns
 
 from . import acl, expire, hdr, log, resp
 from .commands import TABLE, DISPATCH
-from .db import Database
+from .db import Database, databases_cron
 from .lazyfree import LazyFree
 from .memory import malloc_trim
 from .objsize import je_size
@@ -69,6 +69,9 @@ class Server:
         self.config = config
         share_command_names()
         self.dbs = [Database(self, i) for i in range(config.databases)]
+        # databasesCron's next databases to shrink and to rehash.
+        self.resize_db = 0
+        self.rehash_db = 0
         self.clients = {}
         # Clients with replies to write once this turn of the loop has run
         # every read (networking.write_pending).
@@ -813,6 +816,7 @@ class Server:
             evict_clients(self)
         if self.masterhost is None and self.active_expire_enabled and not self.pause_type:
             expire.active_expire_cycle(self)
+        databases_cron(self)
         for hook in self.cron_hooks:
             try:
                 hook()

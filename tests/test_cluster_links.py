@@ -156,7 +156,8 @@ def test_link_over_the_sendbuf_limit_is_freed(kind):
             message = 128 * 1024
             for i in range(kernel // message + 100):
                 ra.publish('channel', 'x' * message)
-                if i * message < kernel:
+                if i * message < kernel and (i % 16 or int(info_field(
+                        a, 'total_cluster_links_buffer_limit_exceeded')) == 0):
                     continue
                 link = _links(a, bid).get('to')
                 if link is not None and link['create-time'] == before['to']['create-time']:
@@ -178,7 +179,8 @@ def test_link_over_the_sendbuf_limit_is_freed(kind):
             assert int(ra.info('memory')['mem_cluster_links']) > 0
         finally:
             os.kill(b.proc.pid, signal.SIGCONT)
-        assert info_field(a, 'total_cluster_links_buffer_limit_exceeded') == '1'
+        # (The link made again may fill and be freed too before the loop sees it.)
+        assert int(info_field(a, 'total_cluster_links_buffer_limit_exceeded')) >= 1
 
 
 # -- nodes.conf: once per turn, before the replies ------------------------------------------

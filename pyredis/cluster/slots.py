@@ -7,15 +7,17 @@ it, when that is not empty - modulo 16384. The C version in _speedups is
 the one used; ``keyslot_py`` is the reference the tests compare it with.
 
 The index exists only in cluster mode, and only for database 0 (the only
-one a cluster node has): ``SlotKeyspace`` is a dict subclass that the
-server puts in place of db 0's ``data``. Every way a key enters or leaves
-the keyspace (SET, DEL, RENAME, RESTORE, expiry, eviction, loading,
-the master's stream) goes through the dict's own methods, so keeping the
+one a cluster node has): ``SlotKeyspace`` is a subclass of the keyspace
+type (_keyspace.Keyspace, or dict without the C extension) that the server
+puts in place of db 0's ``data``. Every way a key enters or leaves the
+keyspace (SET, DEL, RENAME, RESTORE, expiry, eviction, loading, the
+master's stream) goes through the mapping's own methods, so keeping the
 index in them is what keeps it right without a hook in each caller; the
-non-cluster hot path keeps its plain dict and pays nothing. What bypasses
-a subclass's methods - C code calling PyDict_SetItem - is kept away from it
-(rdb.py's string loader runs only on an exact dict). FLUSHALL and
-FLUSHALL ASYNC replace ``data`` with ``type(data)()``: a new empty index.
+non-cluster hot path keeps its plain keyspace and pays nothing. What
+bypasses a subclass's methods - C code storing into the table directly -
+is kept away from it (rdb.py's string loader and the C request paths run
+only on an exact keyspace). FLUSHALL and FLUSHALL ASYNC replace ``data``
+with ``type(data)()``: a new empty index.
 
 The index of a slot is a dict used as an ordered set, so COUNTKEYSINSLOT is
 O(1) and GETKEYSINSLOT O(count). Redis links a slot's keys newest first
@@ -25,6 +27,11 @@ keeps its place, as dbOverwrite keeps the entry.
 """
 
 CLUSTER_SLOTS = 16384
+
+try:
+    from .._keyspace import Keyspace
+except ImportError:         # without the C extension a keyspace is a dict
+    Keyspace = dict
 
 try:
     from .._speedups import keyslot
@@ -67,18 +74,23 @@ if keyslot is None:
     keyslot = keyslot_py
 
 
-class SlotKeyspace(dict):
-    """Database 0's keyspace in cluster mode: a dict that also keeps, for
-    each slot, the keys in it."""
+class SlotKeyspace(Keyspace):
+    """Database 0's keyspace in cluster mode: a keyspace that also keeps,
+    for each slot, the keys in it."""
 
     __slots__ = ('by_slot',)
 
-    def __init__(self, *args, **kwargs):
-        dict.__init__(self)
+    def __init__(self, other=None):
+        Keyspace.__init__(self)
         # slot -> {key: None}, created when the slot gets its first key.
         self.by_slot = {}
-        if args or kwargs:
-            self.update(*args, **kwargs)
+        if other is None:
+            return
+        if Keyspace is not dict and isinstance(other, Keyspace):
+            self.copy_from(other)       # the access times come along
+            self.rebuild()
+        else:
+            self.update(other)
 
     def _index(self, key):
         slot = keyslot(key)
@@ -97,29 +109,32 @@ class SlotKeyspace(dict):
     def __setitem__(self, key, value):
         if key not in self:
             self._index(key)
-        dict.__setitem__(self, key, value)
+        Keyspace.__setitem__(self, key, value)
 
     def __delitem__(self, key):
-        dict.__delitem__(self, key)
+        Keyspace.__delitem__(self, key)
         self._unindex(key)
 
     def pop(self, key, *default):
         if key in self:
             self._unindex(key)
-        return dict.pop(self, key, *default)
+        return Keyspace.pop(self, key, *default)
 
     def popitem(self):
-        key, value = dict.popitem(self)
+        key, value = Keyspace.popitem(self)
         self._unindex(key)
         return key, value
 
     def setdefault(self, key, default=None):
         if key not in self:
             self[key] = default
-        return dict.__getitem__(self, key)
+        return Keyspace.__getitem__(self, key)
 
-    def update(self, *args, **kwargs):
-        for key, value in dict(*args, **kwargs).items():
+    def update(self, other=(), **kwargs):
+        pairs = other.items() if hasattr(other, 'items') else other
+        for key, value in pairs:
+            self[key] = value
+        for key, value in kwargs.items():
             self[key] = value
 
     def __ior__(self, other):
@@ -127,14 +142,14 @@ class SlotKeyspace(dict):
         return self
 
     def clear(self):
-        dict.clear(self)
+        Keyspace.clear(self)
         self.by_slot.clear()
 
     def copy(self):
         return SlotKeyspace(self)
 
     def __reduce__(self):
-        return (SlotKeyspace, (dict(self),))
+        return (SlotKeyspace, (dict(self.items()),))
 
     # -- the index ---------------------------------------------------------
 
@@ -159,7 +174,7 @@ class SlotKeyspace(dict):
         """Index every key again (after something filled the dict through
         dict's own C methods)."""
         self.by_slot = {}
-        for key in dict.keys(self):
+        for key in Keyspace.keys(self):
             self._index(key)
 
 
@@ -168,3 +183,5 @@ def enable(db):
     indexing what it already holds."""
     if type(db.data) is not SlotKeyspace:
         db.data = SlotKeyspace(db.data)
+        if Keyspace is not dict:
+            db.lru = type(db.lru)(db.data)      # the access times came along

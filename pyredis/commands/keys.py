@@ -197,9 +197,13 @@ def scan(c, argv):
         return opts
     pattern, count, typ = opts
     db = c.db
-    cursor, found = scan_container(db, 'scan_index', db.data, count, cursor, len(db.data))
-    out = []
     data = db.data
+    if hasattr(data, 'scan'):
+        # The keyspace table's own buckets (dictScan), nothing to keep up.
+        cursor, found = data.scan(cursor, count)
+    else:
+        cursor, found = scan_container(db, 'scan_index', data, count, cursor, len(data))
+    out = []
     for k in found:
         if pattern is not None and not glob_match(pattern, k):
             continue

@@ -37,6 +37,7 @@ import time
 
 from . import command
 from .. import log, rdb, resp
+from ..db import holds_lfu
 from ..resp import OK, SYNTAX_ERR, NOT_INT_ERR, integer
 from ..notify import NotifyFlags
 from ..util import string2ll, fsync_dir
@@ -658,7 +659,7 @@ def restore_cmd(c, argv):
         if not absttl:
             c.propagate_argv = [[argv[0], key, b'%d' % ttl] + list(argv[3:]) + [b'ABSTTL']]
     # objectSetLRUOrLFU: FREQ counts under an LFU policy, IDLETIME otherwise.
-    if type(db.lru) is not dict:
+    if holds_lfu(db.lru):
         if freq >= 0:
             rdb.set_lfu_frequency(server, db, key, freq)
     elif idle >= 0:
