@@ -49,13 +49,14 @@ import math
 import lupa.lua51 as lupa
 
 from .. import log
+from ..commands import DISPATCH
+from . import libs
+from .libs import ScriptRaise
+
 try:
     from .. import _scripting
 except ImportError:     # without the C extension
     _scripting = None
-from ..commands import DISPATCH
-from . import libs
-from .libs import ScriptRaise
 
 INTERNAL = b'=[redis]'
 
@@ -186,7 +187,7 @@ local function err_handler(err)
     i = dbg.getinfo(lvl, 'nSlf')
     -- (The C redis.call hands what it does not run itself to a Python
     -- callable: one C frame more between the error and the script.)
-    if i and i.func == fastcall and fastcall then
+    if fastcall and i and i.func == fastcall then
       lvl = 4
       i = dbg.getinfo(lvl, 'nSl')
     end
@@ -577,8 +578,8 @@ G.debug = nil
 
 -- The C run (_scripting.c's Caller.run) calls a compiled script itself,
 -- by its number in fns (keep), with err_handler, KEYS and ARGV set as run
--- sets them; a result that is not a string or a number is left in box for
--- finish_boxed, which Python calls as it calls run.
+-- sets them; a table result or an error is left in box for finish_boxed,
+-- which Python calls as it calls run.
 local fns, box = {}, {}
 local function keep(f)
   local id = #fns + 1
@@ -597,7 +598,7 @@ if fast then
 end
 
 return run, compile, call_function, toresp, load_library, protect, SG, ENV, reset_hook, keep,
-       finish_boxed, fastcall ~= nil
+       finish_boxed
 '''
 
 
@@ -760,8 +761,7 @@ class LuaState:
         else:
             results, self.binding = boot(*args), None
         (self.run, self._compile, self.call_function, self.toresp, self._load_library,
-         self.protect, self.G, self.ENV, self.reset_hook, self.keep, self.finish_boxed,
-         _) = results
+         self.protect, self.G, self.ENV, self.reset_hook, self.keep, self.finish_boxed) = results
         self.table_from = rt.table_from
 
     def compile(self, body, name=None):
