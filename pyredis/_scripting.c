@@ -1428,7 +1428,7 @@ static PyObject *evalsha_vectorcall(EvalSha *self, PyObject *const *args, size_t
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     PyObject *server = NULL, *host = NULL, *caller = NULL, *run = NULL, *scripts = NULL;
     PyObject *state = NULL, *binding = NULL, *config = NULL, *sc = NULL, *ref = NULL;
-    PyObject *cluster = NULL, *compat = NULL, *result = NULL;
+    PyObject *cluster = NULL, *script = NULL, *result = NULL;
     if (nargs != 2 || kwnames != NULL || !PyList_CheckExact(args[1]))
         goto fallback;
     PyObject *c = args[0], *argv = args[1];
@@ -1464,14 +1464,13 @@ static PyObject *evalsha_vectorcall(EvalSha *self, PyObject *const *args, size_t
         goto done;
     if (!PyDict_CheckExact(scripts))
         goto fallback;
-    PyObject *script = PyDict_GetItemWithError(scripts, sha);     /* (borrowed) */
+    script = PyDict_GetItemWithError(scripts, sha);
     if (script == NULL) {
         if (PyErr_Occurred())
             goto done;
         goto fallback;
     }
     Py_INCREF(script);
-    compat = script;        /* (held while it is used) */
     if ((r = attr_true(script, &a_compat)) < 0)
         goto done;
     if (!r)
@@ -1512,7 +1511,7 @@ done:
     Py_XDECREF(caller);
     Py_XDECREF(run);
     Py_XDECREF(scripts);
-    Py_XDECREF(compat);
+    Py_XDECREF(script);
     Py_XDECREF(state);
     Py_XDECREF(sc);
     Py_XDECREF(binding);
