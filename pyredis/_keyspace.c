@@ -69,7 +69,7 @@ typedef struct {
     Py_ssize_t rehashidx;   /* next ht[0] bucket to move, -1 when not rehashing */
     Py_ssize_t paused;      /* live iterators: no rehash step meanwhile */
     uint64_t version;       /* changes on insert, delete and rehash step */
-    size_t pop_from;        /* popitem's starting bucket */
+    size_t pop_from[2];     /* popitem's starting bucket in each table */
 } Keyspace;
 
 typedef struct {
@@ -144,6 +144,8 @@ static int rehash(Keyspace *ks, int n)
         PyMem_Free(t0->table);
         *t0 = *t1;
         memset(t1, 0, sizeof *t1);
+        ks->pop_from[0] = ks->pop_from[1];
+        ks->pop_from[1] = 0;
         ks->rehashidx = -1;
         return 0;
     }
@@ -181,9 +183,11 @@ static int resize_to(Keyspace *ks, size_t want)
     ks->version++;
     if (ks->ht[0].table == NULL) {
         ks->ht[0] = fresh;
+        ks->pop_from[0] = 0;
         return 0;
     }
     ks->ht[1] = fresh;
+    ks->pop_from[1] = 0;
     ks->rehashidx = 0;
     return 0;
 }
@@ -327,7 +331,7 @@ static void ks_clear(Keyspace *ks)
     table old[2] = {ks->ht[0], ks->ht[1]};
     memset(ks->ht, 0, sizeof ks->ht);
     ks->rehashidx = -1;
-    ks->pop_from = 0;
+    ks->pop_from[0] = ks->pop_from[1] = 0;
     ks->version++;
     for (int t = 0; t < 2; t++) {
         for (size_t i = 0; i < old[t].size; i++) {
@@ -477,7 +481,9 @@ static PyObject *Keyspace_pop(Keyspace *ks, PyObject *const *args, Py_ssize_t na
 }
 
 /* popitem: some (key, value), removed. For freeing a keyspace in slices
- * (lazyfree): pop_from makes emptying it O(size) in all. */
+ * (lazyfree): pop_from makes emptying it O(size) in all. (Where a table's
+ * buckets moved under pop_from, the first pass finds nothing and the
+ * second starts over at 0.) */
 static PyObject *Keyspace_popitem(Keyspace *ks, PyObject *unused)
 {
     if (KS_SIZE(ks) == 0) {
@@ -487,13 +493,11 @@ static PyObject *Keyspace_popitem(Keyspace *ks, PyObject *unused)
     for (int pass = 0; pass < 2; pass++) {
         for (int t = 0; t < 2; t++) {
             table *ht = &ks->ht[t];
-            size_t start = t == 0 ? ks->pop_from : 0;
-            for (size_t i = start; i < ht->size; i++) {
+            for (size_t i = ks->pop_from[t]; i < ht->size; i++) {
                 entry *e = ht->table[i];
                 if (e == NULL)
                     continue;
-                if (t == 0)
-                    ks->pop_from = i;
+                ks->pop_from[t] = i;
                 ht->table[i] = e->next;
                 ht->used--;
                 ks->version++;
@@ -505,7 +509,7 @@ static PyObject *Keyspace_popitem(Keyspace *ks, PyObject *unused)
                 return item;
             }
         }
-        ks->pop_from = 0;
+        ks->pop_from[0] = ks->pop_from[1] = 0;
     }
     PyErr_SetString(PyExc_SystemError, "keyspace count is wrong");
     return NULL;
@@ -754,12 +758,13 @@ static size_t scan_one(Keyspace *ks, size_t v, PyObject *out, int *err)
     return v;
 }
 
-/* scan(cursor, count) -> (next cursor, keys): SCAN's loop, as
- * scanGenericCommand drives dictScan (at most 10 * count buckets). */
+/* scan(cursor, count, max_buckets=10 * count) -> (next cursor, keys):
+ * SCAN's loop, as scanGenericCommand drives dictScan (the expire cycle
+ * walks its table the same way, 20 buckets per key). */
 static PyObject *Keyspace_scan(Keyspace *ks, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "scan(cursor, count)");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "scan(cursor, count, max_buckets=10 * count)");
         return NULL;
     }
     unsigned long long cursor = PyLong_AsUnsignedLongLong(args[0]);
@@ -770,11 +775,18 @@ static PyObject *Keyspace_scan(Keyspace *ks, PyObject *const *args, Py_ssize_t n
         return NULL;
     if (count < 1)
         count = 1;
+    Py_ssize_t budget = count * 10;
+    if (nargs == 3) {
+        budget = PyLong_AsSsize_t(args[2]);
+        if (budget == -1 && PyErr_Occurred())
+            return NULL;
+        if (budget < 1)
+            budget = 1;
+    }
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
     size_t v = (size_t)cursor;
-    Py_ssize_t budget = count * 10;
     int err = 0;
     uint64_t version = ks->version;
     do {
@@ -853,6 +865,53 @@ static PyObject *Keyspace_tables(Keyspace *ks, PyObject *unused)
                          (Py_ssize_t)ks->ht[1].size, (Py_ssize_t)ks->ht[1].used);
 }
 
+#define STATS_VECTLEN 50      /* DICT_STATS_VECTLEN */
+
+/* chain_stats() -> [(size, used, non-empty buckets, longest chain, entries
+ * counted, [buckets with a chain of 0, 1, ... 49+ entries])] for the table
+ * and, while rehashing, the one it moves to: _dictGetStatsHt's figures,
+ * for DEBUG HTSTATS. */
+static PyObject *Keyspace_chain_stats(Keyspace *ks, PyObject *unused)
+{
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    for (int t = 0; t < (IS_REHASHING(ks) ? 2 : 1); t++) {
+        table *ht = &ks->ht[t];
+        size_t clvector[STATS_VECTLEN] = {0};
+        size_t slots = 0, maxchain = 0, total = 0;
+        for (size_t i = 0; i < ht->size; i++) {
+            size_t len = 0;
+            for (entry *e = ht->table[i]; e; e = e->next)
+                len++;
+            clvector[len < STATS_VECTLEN ? len : STATS_VECTLEN - 1]++;
+            if (len) {
+                slots++;
+                total += len;
+                if (len > maxchain)
+                    maxchain = len;
+            }
+        }
+        PyObject *vec = PyList_New(STATS_VECTLEN);
+        if (vec == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        for (int i = 0; i < STATS_VECTLEN; i++)
+            PyList_SET_ITEM(vec, i, PyLong_FromSize_t(clvector[i]));
+        PyObject *item = Py_BuildValue("(nnnnnN)", (Py_ssize_t)ht->size, (Py_ssize_t)ht->used,
+                                       (Py_ssize_t)slots, (Py_ssize_t)maxchain,
+                                       (Py_ssize_t)total, vec);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return out;
+}
+
 static PyObject *Keyspace_sizeof(Keyspace *ks, PyObject *unused)
 {
     size_t n = Py_TYPE(ks)->tp_basicsize
@@ -896,7 +955,7 @@ static PyMethodDef Keyspace_methods[] = {
      "random_key() -> a random key, or None"},
     {"sample", (PyCFunction)Keyspace_sample, METH_O, "sample(count) -> random keys"},
     {"scan", (PyCFunction)(void (*)(void))Keyspace_scan, METH_FASTCALL,
-     "scan(cursor, count) -> (next cursor, keys)"},
+     "scan(cursor, count, max_buckets=10 * count) -> (next cursor, keys)"},
     {"resize_if_sparse", (PyCFunction)Keyspace_resize_if_sparse, METH_NOARGS,
      "resize_if_sparse() -> True if it started shrinking the table"},
     {"rehash_for", (PyCFunction)Keyspace_rehash_for, METH_O,
@@ -904,6 +963,8 @@ static PyMethodDef Keyspace_methods[] = {
     {"reserve", (PyCFunction)Keyspace_reserve, METH_O, "reserve(n): room for n keys"},
     {"tables", (PyCFunction)Keyspace_tables, METH_NOARGS,
      "tables() -> (size, used, size, used) of the table and the one it moves to"},
+    {"chain_stats", (PyCFunction)Keyspace_chain_stats, METH_NOARGS,
+     "chain_stats() -> the bucket chains' figures of each table (DEBUG HTSTATS)"},
     {"__sizeof__", (PyCFunction)Keyspace_sizeof, METH_NOARGS, NULL},
     {"__reduce__", (PyCFunction)Keyspace_reduce, METH_NOARGS, NULL},
     {NULL}

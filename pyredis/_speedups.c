@@ -851,12 +851,13 @@ static PyObject *py_load_string_records(PyObject *self, PyObject *args)
     PyObject *keyspace, *lrus, *expires, *lruclock;
     long long now_ms;
     int skip_expired;
-    if (!PyArg_ParseTuple(args, "y*nnnOOO!OLp", &buf, &spos, &slimit, &send,
-                          &keyspace, &lrus,
-                          &PyDict_Type, &expires, &lruclock, &now_ms, &skip_expired))
+    if (!PyArg_ParseTuple(args, "y*nnnOOOOLp", &buf, &spos, &slimit, &send,
+                          &keyspace, &lrus, &expires, &lruclock, &now_ms, &skip_expired))
         return NULL;
-    int plain = plain_keyspace(keyspace, lrus);
-    if (!plain && (!PyDict_CheckExact(keyspace) || !PyDict_CheckExact(lrus))) {
+    int plain = plain_keyspace(keyspace, lrus)
+        && Py_IS_TYPE(expires, keyspace_api->keyspace_type);
+    if (!plain && (!PyDict_CheckExact(keyspace) || !PyDict_CheckExact(lrus)
+                   || !PyDict_CheckExact(expires))) {
         PyBuffer_Release(&buf);
         PyErr_SetString(PyExc_TypeError, "load_string_records needs a plain keyspace");
         return NULL;
@@ -922,7 +923,8 @@ static PyObject *py_load_string_records(PyObject *self, PyObject *args)
             }
             if (has_expire) {
                 PyObject *w = PyLong_FromLongLong(when);
-                if (!w || PyDict_SetItem(expires, key, w) < 0) {
+                if (!w || (plain ? keyspace_api->set(expires, key, w, NULL)
+                                 : PyDict_SetItem(expires, key, w)) < 0) {
                     Py_XDECREF(w);
                     Py_DECREF(key);
                     Py_DECREF(value);

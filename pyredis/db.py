@@ -63,7 +63,7 @@ class Database:
         self.id = dbid
         self.server = server
         self.data = Keyspace()
-        self.expires = {}
+        self.expires = Keyspace()
         self.lru = new_lru(PLAIN_LRU, self.data)
         # The server's LRU clock, copied here by the cron so that a lookup
         # reads one attribute; keyspace hits/misses are summed by INFO.
@@ -263,7 +263,7 @@ class Database:
         # Same kind of keyspace: in cluster mode, cluster.slots.SlotKeyspace;
         # same kind of access times: under an LFU policy, evict.LFUField.
         self.data = type(self.data)()
-        self.expires = {}
+        self.expires = Keyspace()
         self.lru = new_lru(type(self.lru), self.data)
         self.avg_ttl = 0
         self.scan_index = None

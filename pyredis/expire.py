@@ -9,13 +9,16 @@ expired - a sign that many more are waiting. The run stops when it has used
 its time budget (25% of the cron period), which is counted in
 ``expired_time_cap_reached_count``.
 
-Redis walks its expires hash table with a scan cursor. A Python dict cannot
-be iterated while it changes, so each database keeps a snapshot list of the
-keys that had a TTL when a pass began, walks it batch by batch across cron
-runs, skips keys that are gone or no longer volatile, and takes a new
-snapshot when it reaches the end. The snapshot costs one list copy per full
-pass, O(1) per key, and keys given a TTL after the snapshot are seen in the
-next pass, as keys added behind Redis's cursor are.
+Redis walks its expires hash table with a scan cursor, and so does this
+cycle: the expires table is a _keyspace.Keyspace (db.py), and each database
+keeps its dictScan cursor (expire_scan_pos) between runs. Without the C
+extension the table is a dict, which cannot be iterated while it changes:
+then each database keeps a snapshot list of the keys that had a TTL when a
+pass began, walks it batch by batch across cron runs, skips keys that are
+gone or no longer volatile, and takes a new snapshot when it reaches the end
+(one list copy per full pass, O(1) per key; keys given a TTL after the
+snapshot are seen in the next pass, as keys added behind Redis's cursor
+are).
 
 A run that used up its budget leaves expired keys behind: then, as Redis
 runs a fast cycle from beforeSleep, a fast cycle of FAST_DURATION runs
@@ -45,6 +48,44 @@ class ExpireState:
         self.current_db = 0
         self.timelimit_exit = False
         self.fast_timer = None      # the next fast cycle, when one is due
+
+
+def _scan_batch(db, expires, num):
+    """The next ``num`` keys of the expires table (a _keyspace.Keyspace)
+    from the database's cursor, visiting at most 20 buckets per key, as
+    activeExpireCycle drives dictScan; the cursor wraps to 0 at the end of
+    a pass. Returns (keys, buckets' worth looked at: 0 when the table had
+    nothing left in this pass)."""
+    cursor, keys = expires.scan(db.expire_scan_pos, num, num * 20)
+    db.expire_scan_pos = cursor
+    return keys, len(keys) or (cursor != 0)
+
+
+def _snapshot_batch(db, expires, num):
+    """The same over a dict (no C extension): the next ``num`` keys that
+    still have a TTL from a snapshot list of the keys that had one when the
+    pass began. As Redis bounds the empty buckets it visits, the stale
+    entries (keys deleted since) looked at per batch are bounded. Returns
+    (keys, entries looked at)."""
+    scan = db.expire_scan
+    pos = db.expire_scan_pos
+    if scan is None or pos >= len(scan):
+        scan = db.expire_scan = list(expires)
+        pos = 0
+    max_checked = num * 20
+    checked = 0
+    n = len(scan)
+    keys = []
+    while len(keys) < num and checked < max_checked and pos < n:
+        key = scan[pos]
+        pos += 1
+        checked += 1
+        if key in expires:
+            keys.append(key)
+    db.expire_scan_pos = pos
+    if pos >= n:
+        db.expire_scan = None
+    return keys, checked
 
 
 def active_expire_cycle(server, fast=False):
@@ -85,24 +126,15 @@ def active_expire_cycle(server, fast=False):
             now = clock.time() * 1000
             expired = sampled = 0
             ttl_sum = ttl_samples = 0
-            scan = db.expire_scan
-            pos = db.expire_scan_pos
-            if scan is None or pos >= len(scan):
-                scan = db.expire_scan = list(expires)
-                pos = 0
             num = min(len(expires), keys_per_loop)
-            # As Redis bounds the empty buckets it visits, bound the stale
-            # snapshot entries (keys deleted since) looked at per batch.
-            max_checked = num * 20
-            checked = 0
-            n = len(scan)
-            while sampled < num and checked < max_checked and pos < n:
-                key = scan[pos]
-                pos += 1
-                checked += 1
+            if expires.__class__ is not dict:
+                keys, checked = _scan_batch(db, expires, num)
+            else:
+                keys, checked = _snapshot_batch(db, expires, num)
+            for key in keys:
                 when = expires.get(key)
                 if when is None:
-                    continue
+                    continue        # (deleted by an earlier one's expiry)
                 sampled += 1
                 if when <= now:
                     delete_expired(db, key)
@@ -110,9 +142,6 @@ def active_expire_cycle(server, fast=False):
                 else:
                     ttl_sum += when - now
                     ttl_samples += 1
-            db.expire_scan_pos = pos
-            if pos >= n:
-                db.expire_scan = None
             total_expired += expired
             total_sampled += sampled
             if ttl_samples:

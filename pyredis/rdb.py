@@ -632,11 +632,10 @@ def _lfu_frequency_fn():
 def _plain_tables(keyspace, lrus, expires):
     """Whether the C string loader may store into these tables itself: a
     plain keyspace with its plain LRU clocks (no cluster slot index, no
-    LFU policy), or two plain dicts."""
-    if type(expires) is not dict:
-        return False
-    return (type(keyspace) is Keyspace and type(lrus) is PLAIN_LRU) or \
-        (type(keyspace) is dict and type(lrus) is dict)
+    LFU policy) and expires table, or three plain dicts."""
+    return (type(keyspace) is Keyspace and type(lrus) is PLAIN_LRU
+            and type(expires) is Keyspace) or \
+        (type(keyspace) is dict and type(lrus) is dict and type(expires) is dict)
 
 
 def set_lfu_frequency(server, db, key, freq):

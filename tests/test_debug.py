@@ -104,3 +104,39 @@ def test_debug_subcommands(compat):
         for req in DEBUG_REQUESTS + PFDEBUG_REQUESTS:
             compat.call(*req)
         compat.call('FLUSHALL')
+
+
+def test_debug_htstats_as_redis(compat):
+    """The empty tables' text and every error as redis-server, in RESP2 and
+    RESP3 (a verbatim string)."""
+    compat.call('DEBUG', 'HTSTATS', '0')
+    for args in (('16',), ('-1',), ('x',), (), ('0', 'full')):
+        compat.call('DEBUG', 'HTSTATS', *args)
+    compat.a.call('HELLO', '3')         # (the client ids differ)
+    compat.b.call('HELLO', '3')
+    compat.call('DEBUG', 'HTSTATS', '0')
+
+
+def test_debug_htstats_figures(pyredis):
+    """With keys, the figures that do not depend on the hash function are
+    Redis's: table sizes (powers of two, one key per bucket at most before
+    growing), element counts, and a distribution that adds up to the
+    table size."""
+    import re
+    r = pyredis.client()
+    r.execute_command('DEBUG', 'POPULATE', '3000')
+    r.expire('key:1', 100)
+    while r.execute_command('DEBUG', 'HTSTATS', '0').count(b'rehashing target'):
+        r.get('key:2')                       # each lookup moves a bucket
+    text = r.execute_command('DEBUG', 'HTSTATS', '0').decode()
+    main, expires = text.split('[Expires HT]\n')
+    assert main.startswith('[Dictionary HT]\nHash table 0 stats (main hash table):\n'
+                           ' table size: 4096\n number of elements: 3000\n')
+    shares = re.findall(r'^   (\d+): (\d+) \((\d+\.\d\d)%\)$', main, re.M)
+    assert sum(int(n) for _, n, _ in shares) == 4096
+    assert sum(int(length) * int(n) for length, n, _ in shares) == 3000
+    slots = int(re.search(r'different slots: (\d+)', main).group(1))
+    assert re.search(r'avg chain length \(computed\): %.2f' % (3000 / slots), main)
+    assert expires.startswith('Hash table 0 stats (main hash table):\n table size: 4\n'
+                              ' number of elements: 1\n different slots: 1\n'
+                              ' max chain length: 1\n')

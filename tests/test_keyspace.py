@@ -141,6 +141,21 @@ def test_growing_moves_buckets_a_few_at_a_time():
     assert ks.tables() == (2048, 1025, 0, 0)
 
 
+def test_popitem_empties_a_table_in_the_middle_of_a_rehash():
+    """What lazy freeing does to a FLUSHALL ASYNC'd keyspace."""
+    ks = Keyspace()
+    for i in range(1025):
+        ks[i] = i
+    assert ks.tables()[2]                   # rehashing
+    popped = {}
+    while ks:
+        key, value = ks.popitem()
+        popped[key] = value
+    assert popped == {i: i for i in range(1025)}
+    with pytest.raises(KeyError):
+        ks.popitem()
+
+
 def test_the_cron_shrinks_a_sparse_table():
     ks = Keyspace()
     for i in range(4096):

@@ -6,6 +6,7 @@ subsystem through ``server.debug_subcommands``.
 
 import hashlib
 import re
+import struct
 import time
 
 from . import command
@@ -314,6 +315,47 @@ def _populate(c, argv):
     return OK
 
 
+def _f32(x):
+    """x as a C float: dictGetStats's averages and shares are floats."""
+    return struct.unpack('f', struct.pack('f', x))[0]
+
+
+def _table_stats(table):
+    """_dictGetStatsHt's text for each table of a keyspace or expires table
+    (two while it rehashes). Over a dict (no C extension), the chains that a
+    table of Redis's size for it would have."""
+    if hasattr(table, 'chain_stats'):
+        tables = table.chain_stats()
+    else:
+        size = 4 if table else 0
+        while size < len(table):
+            size <<= 1
+        chains = {}
+        for key in table:
+            chains[hash(key) & (size - 1)] = chains.get(hash(key) & (size - 1), 0) + 1
+        vec = [0] * 50
+        vec[0] = size - len(chains)
+        for n in chains.values():
+            vec[min(n, 49)] += 1
+        tables = [(size, len(table), len(chains), max(chains.values(), default=0),
+                   len(table), vec)]
+    out = []
+    for t, (size, used, slots, longest, counted, vec) in enumerate(tables):
+        out.append('Hash table %d stats (%s):\n' % (
+            t, 'main hash table' if t == 0 else 'rehashing target'))
+        if not used:
+            out.append('No stats available for empty dictionaries\n')
+            continue
+        out.append(' table size: %d\n number of elements: %d\n different slots: %d\n'
+                   ' max chain length: %d\n avg chain length (counted): %.02f\n'
+                   ' avg chain length (computed): %.02f\n Chain length distribution:\n' % (
+                       size, used, slots, longest, _f32(counted / slots), _f32(used / slots)))
+        for i, n in enumerate(vec[:-1]):
+            if n:
+                out.append('   %d: %d (%.02f%%)\n' % (i, n, _f32(_f32(n / size) * 100)))
+    return ''.join(out)
+
+
 @command('debug')
 def debug(c, argv):
     if not debug_allowed(c):
@@ -392,6 +434,16 @@ def debug(c, argv):
         if object_encoding(server, v) != sub:
             return b'-ERR Not a %s encoded object.\r\n' % sub
         return b'+%s structure printed on stdout\r\n' % sub.capitalize()
+    if sub == b'htstats' and len(argv) == 3:
+        dbid = string2ll(argv[2])
+        if dbid is None:
+            return resp.NOT_INT_ERR
+        if dbid < 0 or dbid >= len(server.dbs):
+            return b'-ERR Out of range database\r\n'
+        db = server.dbs[dbid]
+        text = '[Dictionary HT]\n%s[Expires HT]\n%s' % (_table_stats(db.data),
+                                                        _table_stats(db.expires))
+        return resp.encode(resp.Verbatim(text.encode()), c.resp)
     if sub == b'change-repl-id' and len(argv) == 2:
         repl = getattr(server, 'replication', None)
         if repl is not None:
