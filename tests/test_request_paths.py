@@ -364,12 +364,24 @@ def test_incr_store_matches_the_python_version():
     """INCR's common case in C (incr_store) against its Python version: the
     same reply, the same stores, and nothing changed when it declines
     (another type, a bytearray, not an integer, an overflow, a keyspace or
-    LRU table that is not a plain dict)."""
+    LRU table that is not a plain Keyspace and LruView or a plain dict)."""
     from pyredis.commands.strings import incr_store_py as reference
+    from pyredis.db import Keyspace, PLAIN_LRU, new_lru
     from pyredis.util import LLONG_MAX, LLONG_MIN
 
     class SubDict(dict):
         pass
+
+    class SubView(PLAIN_LRU):
+        __slots__ = ()
+
+    def plain():
+        data = Keyspace()
+        return data, new_lru(PLAIN_LRU, data)
+
+    def lfu_like():
+        data = Keyspace()
+        return data, new_lru(SubView, data)
 
     values = [None, b'0', b'1', b'-1', b'007', b' 1', b'', b'1.5', b'12a',
               b'9223372036854775807', b'-9223372036854775808', b'99999999999999999999',
@@ -377,17 +389,17 @@ def test_incr_store_matches_the_python_version():
     bys = [1, -1, 0, 7, LLONG_MAX, LLONG_MIN]
     for v in values:
         for by in bys:
-            for kinds in ((dict, dict), (SubDict, dict), (dict, SubDict)):
+            for kinds in ((dict, dict), (SubDict, dict), (dict, SubDict), plain, lfu_like):
                 results = []
                 for fn in (speedups.incr_store, reference):
-                    data, lru = kinds[0](), kinds[1]()
+                    data, lru = kinds() if callable(kinds) else (kinds[0](), kinds[1]())
                     data[b'other'] = b'1'
                     lru[b'other'] = 3
                     if v is not None:
                         data[b'k'] = v
                         lru[b'k'] = 4
                     reply = fn(data, lru, b'k', by, 9)
-                    results.append((reply, dict(data), dict(lru)))
+                    results.append((reply, dict(data.items()), {k: lru.get(k) for k in data}))
                 assert results[0] == results[1], (v, by, kinds)
 
 

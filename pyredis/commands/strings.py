@@ -20,6 +20,7 @@ from ..notify import NotifyFlags
 from ..values import STRING, changed_in_place, float_made
 from ..resp import ARITY_ERR, INCR_NAN_ERR, OVERFLOW_ERR
 from .. import clock, objsize
+from ..db import Keyspace, PLAIN_LRU
 
 S = NotifyFlags.STRING
 G = NotifyFlags.GENERIC
@@ -308,7 +309,7 @@ def mset(c, argv):
     notify = server.notify_flags
     lru = db.lru
     if (not notify and not db.watched and not db.expires and db.scan_index is None
-            and not db.blocking_keys and lru.__class__ is dict):
+            and not db.blocking_keys and lru.__class__ is PLAIN_LRU):
         # Nothing to notify, signal, index, un-expire or wake per key (and
         # LRU clocks, not LFU counters): what db.set does, at C speed.
         mset_pairs(db.data, lru, argv, db.lruclock)
@@ -478,13 +479,14 @@ def incr_value_py(v, by):
 
 
 def incr_store_py(data, lru, key, by, clock):
-    """INCRBY's common case, on a key of a plain keyspace (data and lru
-    dicts, not a cluster index nor LFU counters) that is missing or holds an
-    integer string: stores the new value and the key's LRU clock and returns
+    """INCRBY's common case, on a key of a plain keyspace (db.py's Keyspace
+    and LRU clocks, or two plain dicts; not a cluster index nor LFU
+    counters) that is missing or holds an integer string: stores the new value and the key's LRU clock and returns
     the reply; None, having changed nothing, for anything else (the caller's
     general path gives the error). The C version (_speedups.incr_store)
     must do the same."""
-    if data.__class__ is not dict or lru.__class__ is not dict:
+    if not ((data.__class__ is Keyspace and lru.__class__ is PLAIN_LRU)
+            or (data.__class__ is dict and lru.__class__ is dict)):
         return None
     v = data.get(key)
     if v is None:
