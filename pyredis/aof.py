@@ -445,7 +445,6 @@ def rewrite_commands(server, timestamp=False):
     if functions is not None:
         for code in functions():
             yield encode_command([b'FUNCTION', b'LOAD', code])
-    now = clock.time() * 1000
     for db in server.dbs:
         if not db.data:
             continue
@@ -454,9 +453,9 @@ def rewrite_commands(server, timestamp=False):
         out = []
         size = 0
         for key, value in db.data.items():
+            # (A key already expired is written too, with its PEXPIREAT, as
+            # Redis 7.0's rewrite does; it goes when it is next touched.)
             when = expires.get(key)
-            if when is not None and when <= now:
-                continue
             fn = REWRITERS.get(type(value))
             if fn is None:
                 fn = getattr(value, 'aof_rewrite', None)

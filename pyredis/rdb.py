@@ -524,16 +524,16 @@ class Writer:
             self.f.write(chunk)
             self.written += len(chunk)
 
-    def save(self, server, aux=None, now_ms=None):
+    def save(self, server, aux=None):
         enabled = gc.isenabled()
         gc.disable()
         try:
-            self._save(server, aux, now_ms)
+            self._save(server, aux)
         finally:
             if enabled:
                 gc.enable()
 
-    def _save(self, server, aux, now_ms):
+    def _save(self, server, aux):
         opts = self.opts
         w = self.write
         w(b'REDIS%04d' % RDB_VERSION)
@@ -550,18 +550,16 @@ class Writer:
         if functions is not None:
             for code in functions():
                 w(b'\xf5' + encode_string(code, opts.compress))
-        if now_ms is None:
-            now_ms = int(clock.time() * 1000)
         lruclock = getattr(server, 'lruclock', int(clock.time()) & LRU_CLOCK_MAX)
         self.server = server
         for db in server.dbs:
-            self.save_db(db, now_ms, lruclock)
+            self.save_db(db, lruclock)
         w(b'\xff')
         self.flush()
         self.f.write(_pack_Q(self.crc) if opts.checksum else b'\0' * 8)
         self.written += 8
 
-    def save_db(self, db, now_ms, lruclock):
+    def save_db(self, db, lruclock):
         data = db.data
         if not data:
             return
@@ -586,10 +584,10 @@ class Writer:
         for key, v in data.items():
             head = b''
             if expires:
+                # (A key already expired is saved too, as Redis 7.0 does: the
+                # loading master drops it and feeds its DEL to the replicas.)
                 when = expires.get(key)
                 if when is not None:
-                    if when < now_ms:
-                        continue
                     head = b'\xfc' + _pack_q(when)
             if save_lru:
                 idle = (lruclock - lru.get(key, lruclock)) & LRU_CLOCK_MAX

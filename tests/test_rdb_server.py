@@ -287,6 +287,33 @@ def test_key_expired_while_down_is_kept_by_replica(tmp_path):
         srv.stop()
 
 
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_a_key_expired_but_not_yet_deleted_is_saved(kind, tmp_path):
+    """Redis 7.0 writes every key it holds, a logically expired one too
+    (with its past expiry): the master that loads the file drops it and
+    counts it, and feeds its DEL to the replicas that continue from it."""
+    if kind == 'redis' and not REDIS_SERVER:
+        pytest.skip('redis-server is not installed')
+    srv = ServerProcess(kind, ['--enable-debug-command', 'yes'], cwd=str(tmp_path))
+    try:
+        c = srv.client()
+        c.execute_command('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
+        c.set('gone', 1, px=50)
+        c.set('kept', 1)
+        time.sleep(0.1)
+        c.save()
+    finally:
+        srv.stop()
+    assert b'gone' in (tmp_path / 'dump.rdb').read_bytes()
+    srv = ServerProcess(kind, cwd=str(tmp_path))
+    try:
+        c = srv.client()
+        assert c.keys() == [b'kept']
+        assert persistence(c)['rdb_last_load_keys_expired'] == 1
+    finally:
+        srv.stop()
+
+
 def _children(pid):
     try:
         with open('/proc/%d/task/%d/children' % (pid, pid)) as f:

@@ -252,14 +252,14 @@ def _child_main(server, path):
 def _slow_down(server, delay_us):
     orig_save_db = rdb.Writer.save_db
 
-    def save_db(self, db, now_ms, lruclock):
+    def save_db(self, db, lruclock):
         data = db.data
         if not data:
             return
         sleeper = _DelayedDict(data, delay_us)
         db.data = sleeper
         try:
-            orig_save_db(self, db, now_ms, lruclock)
+            orig_save_db(self, db, lruclock)
         finally:
             db.data = data
 
