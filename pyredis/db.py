@@ -1,4 +1,4 @@
-"""A Redis database: the keyspace dict and the expires dict (db.c).
+"""A Redis database: the keyspace and the expires table (db.c).
 
 ``data`` maps a key (bytes) to its value. The value's Python type is its
 Redis type, so no wrapper object is needed on the hot path:
@@ -26,7 +26,8 @@ Both are one table when the C extension is built: ``data`` is a
 _keyspace.Keyspace (a hash table that rehashes incrementally, as Redis's
 dict, so no insert stalls the server while a big table is copied, and whose
 entries hold the access time beside the value, as robj->lru) and ``lru`` a
-_keyspace.LruView of its access times. Without it they are two dicts.
+_keyspace.LruView of its access times. ``expires`` is a Keyspace too (its
+access times unused). Without the extension all three are dicts.
 
 Random keys (RANDOMKEY, eviction's samples) come from the Keyspace's random
 buckets (dictGetRandomKey), or, over a dict, from a KeySample: a Python dict
@@ -296,12 +297,15 @@ def databases_cron(server):
     n = min(CRON_DBS_PER_CALL, len(dbs))
     start = server.resize_db
     for j in range(n):
-        dbs[(start + j) % len(dbs)].data.resize_if_sparse()
+        db = dbs[(start + j) % len(dbs)]
+        db.data.resize_if_sparse()
+        db.expires.resize_if_sparse()
     server.resize_db = (start + n) % len(dbs)
     if server.config.activerehashing:
         for _ in range(n):
             db = dbs[server.rehash_db]
-            if db.data.rehash_for(REHASH_US):
+            # (incrementallyRehash: the keyspace first, else the expires.)
+            if db.data.rehash_for(REHASH_US) or db.expires.rehash_for(REHASH_US):
                 break
             server.rehash_db = (server.rehash_db + 1) % len(dbs)
 

@@ -360,3 +360,32 @@ def test_server_keyspace_types_and_lfu_switch(pyredis):
     assert r.object('idletime', 'k') == 0
     assert r.flushall(asynchronous=True)
     assert r.dbsize() == 0
+
+
+def test_the_cron_finishes_a_rehash_and_shrinks_the_expires_table(pyredis):
+    """databasesCron: a table left in the middle of a rehash by the last
+    write is finished by the cron (activerehashing), and an expires table
+    emptied by PERSIST is shrunk (tryResizeHashTables), for both tables."""
+    import time
+    r = pyredis.client()
+    p = r.pipeline(transaction=False)
+    for i in range(1025):
+        p.set('k%d' % i, 1, ex=1000)
+    p.execute()
+
+    def tables():
+        text = r.execute_command('DEBUG', 'HTSTATS', '0').decode()
+        return text.count('rehashing target'), text
+    deadline = time.time() + 10
+    while tables()[0] and time.time() < deadline:
+        time.sleep(0.05)
+    assert tables()[0] == 0
+    p = r.pipeline(transaction=False)
+    for i in range(1000):
+        p.persist('k%d' % i)
+    p.execute()
+    shrunk = '[Expires HT]\nHash table 0 stats (main hash table):\n table size: 32\n'
+    deadline = time.time() + 10
+    while shrunk not in tables()[1] and time.time() < deadline:
+        time.sleep(0.05)
+    assert shrunk in tables()[1]
