@@ -106,6 +106,7 @@ static struct {
     void (*call)(lua_State *, int, int);
     int (*pcall)(lua_State *, int, int, int);
     int (*ref)(lua_State *, int);
+    int (*error)(lua_State *);
 } lua;
 static int lua_bound;
 
@@ -786,7 +787,53 @@ static _Thread_local Caller *opening;
 static _Thread_local Binding opened;
 static _Thread_local int opened_ok;
 
-enum { HAND_OVER, DONE, CONVERT, RERAISE };
+enum { HAND_OVER, DONE, CONVERT, RERAISE, RAISE };
+
+/* An error reply as the Lua error redis.call raises (luaPushErrorBuff, then
+ * luaError): the table {err = "CODE message", ignore_error_stats_update =
+ * true} on the stack, the command having counted its error already. Made
+ * here rather than raised from Python through lupa: lupa keeps an entry
+ * of its Python references table for every Python exception that crosses
+ * into Lua, and never frees it (about 20 bytes of Lua heap per error).
+ * engine.reply_to_lua's _error_message is the same rule. */
+static void push_error_reply(lua_State *L, const char *s, Py_ssize_t len)
+{
+    len -= 2;                       /* the reply without its CRLF */
+    const char *sp = memchr(s, ' ', (size_t)len);
+    const char *code = "ERR", *msg = s + 1;
+    size_t code_len = 3, msg_len = (size_t)len - 1;
+    if (sp != NULL) {
+        code = s + 1;
+        code_len = (size_t)(sp - s - 1);
+        msg = sp + 1;
+        msg_len = (size_t)(s + len - msg);
+    }
+    while (msg_len && (*msg == '\r' || *msg == '\n')) {
+        msg++;
+        msg_len--;
+    }
+    while (msg_len && (msg[msg_len - 1] == '\r' || msg[msg_len - 1] == '\n'))
+        msg_len--;
+    char small[256];
+    size_t total = code_len + 1 + msg_len;
+    char *buf = total <= sizeof small ? small : PyMem_Malloc(total);
+    lua.createtable(L, 0, 2);
+    lua.pushlstring(L, "err", 3);
+    if (buf != NULL) {
+        memcpy(buf, code, code_len);
+        buf[code_len] = ' ';
+        memcpy(buf + code_len + 1, msg, msg_len);
+        lua.pushlstring(L, buf, total);
+        if (buf != small)
+            PyMem_Free(buf);
+    } else {
+        lua.pushlstring(L, "ERR out of memory", 17);
+    }
+    lua.rawset(L, -3);
+    lua.pushlstring(L, "ignore_error_stats_update", 25);
+    lua.pushboolean(L, 1);
+    lua.rawset(L, -3);
+}
 
 /* upvalues: the Caller (light userdata), lua_call (general), lua_reply,
  * reraise, the Caller as lupa wraps it (which keeps it alive). */
@@ -835,6 +882,11 @@ static int lua_redis_call(lua_State *L)
             lua.pushnumber(L, (double)v);
             break;
         default:
+            if (PyBytes_AS_STRING(reply)[0] == '-' && PyBytes_GET_SIZE(reply) >= 3) {
+                push_error_reply(L, PyBytes_AS_STRING(reply), PyBytes_GET_SIZE(reply));
+                then = RAISE;
+                break;
+            }
             lua.pushlstring(L, PyBytes_AS_STRING(reply), (size_t)PyBytes_GET_SIZE(reply));
             then = CONVERT;
         }
@@ -874,6 +926,8 @@ release:
         lua.pushvalue(L, lua_upvalueindex(4));
         lua.call(L, 0, 0);
         return 0;
+    case RAISE:
+        return lua.error(L);
     }
     lua.pushvalue(L, lua_upvalueindex(2));
     lua.insert(L, 1);
@@ -977,7 +1031,7 @@ static PyObject *bind_lua(PyObject *module, PyObject *arg)
     SYM(pushcclosure, "lua_pushcclosure"); SYM(rawgeti, "lua_rawgeti");
     SYM(rawset, "lua_rawset"); SYM(rawseti, "lua_rawseti");
     SYM(createtable, "lua_createtable"); SYM(call, "lua_call"); SYM(pcall, "lua_pcall");
-    SYM(ref, "luaL_ref");
+    SYM(ref, "luaL_ref"); SYM(error, "lua_error");
 #undef SYM
     /* (The handle stays open: lupa's module is never unloaded.) */
     lua_bound = ok;

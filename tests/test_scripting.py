@@ -520,3 +520,47 @@ def test_read_only_and_stale_replica_match_redis(server_factory):
         out.append([conn.call(*args) for args in REPLICA_CASES])
         conn.close()
     assert out[0] == out[1]
+
+
+def test_error_replies_raised_by_redis_call_match_redis(compat):
+    """A command's error reply in redis.call, made into the Lua error in C
+    (no Python exception through lupa): uncaught, caught by pcall (a string,
+    as Redis's error handler leaves it), in redis.pcall (the table), from a
+    fast EVALSHA and a plain EVAL, with the error statistics after."""
+    compat.call('CONFIG', 'RESETSTAT')
+    compat.call('HSET', 'h', 'f', 'v')
+    compat.call('SET', 's', 'x')
+    for body in ("return redis.call('INCR', KEYS[1])",
+                 "return redis.call('LPUSH', KEYS[1], 'a')",
+                 "local ok, e = pcall(redis.call, 'INCR', KEYS[1]) return {tostring(ok), e}",
+                 "local ok, e = pcall(redis.call, 'INCR', KEYS[1]) return type(e)",
+                 "local e = redis.pcall('INCR', KEYS[1]) return e",
+                 "local e = redis.pcall('INCR', KEYS[1]) return e.err",
+                 "return redis.call('INCRBY', 's', 1)",
+                 "return redis.call('SETEX', 's', -1, 'v')",
+                 "local ok = pcall(redis.call, 'INCR', 'h') return redis.call('GET', 's')"):
+        compat.call('EVAL', body, '1', 'h')
+        sha = compat.call('SCRIPT', 'LOAD', body)
+        compat.call('EVALSHA', sha[sha.index(b'\n') + 1:-2], '1', 'h')
+    compat.call('INFO', 'errorstats')
+
+
+def test_error_replies_do_not_grow_the_lua_heap(pyredis):
+    """lupa keeps an entry for every Python exception raised into Lua and
+    never frees it (about 20 bytes each); an error reply in redis.call is
+    raised in C, so a script that keeps failing leaves the heap as it was."""
+    r = pyredis.client()
+    r.hset('h', 'f', 'v')
+    failing = r.script_load("local ok = pcall(redis.call, 'INCR', KEYS[1]) return 1")
+    heap = r.script_load("collectgarbage('collect') return collectgarbage('count')")
+    p = r.pipeline(transaction=False)
+    for _ in range(2000):
+        p.evalsha(failing, 1, 'h')
+    p.execute()
+    before = r.evalsha(heap, 0)
+    for _ in range(5):
+        p = r.pipeline(transaction=False)
+        for _ in range(4000):
+            p.evalsha(failing, 1, 'h')
+        p.execute()
+    assert r.evalsha(heap, 0) - before < 50     # KB: 20k errors leaked ~400 KB before
