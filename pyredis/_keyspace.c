@@ -9,7 +9,9 @@
  *   then moves one bucket per operation (and more in the cron,
  *   rehash_for()), lookups looking in both tables meanwhile, so no single
  *   operation pays for the whole table. Shrinking is the cron's too
- *   (resize_if_sparse: tryResizeHashTables).
+ *   (resize_if_sparse: tryResizeHashTables). Under maxmemory a table
+ *   grows only when the bigger bucket array fits, or past 1.618 keys per
+ *   bucket (dictExpandAllowed: set_expand_room).
  * - One entry per key holding the key, the value and the key's access time
  *   (the LRU clock, or the LFU field under an LFU policy: Redis's robj->lru).
  *   With a dict beside the keyspace for the access times, every new key was
@@ -70,6 +72,12 @@ typedef struct {
     Py_ssize_t paused;      /* live iterators: no rehash step meanwhile */
     uint64_t version;       /* changes on insert, delete and rehash step */
     size_t pop_from[2];     /* popitem's starting bucket in each table */
+    /* dictExpandAllowed: the bytes a bigger bucket array may take under
+     * maxmemory, as the memory accounting last found them
+     * (set_expand_room), -1 without a limit. So that a cache at its limit
+     * is not made to evict megabytes of keys at once to pay for a doubled
+     * table, it grows past that only above 1.618 keys per bucket. */
+    Py_ssize_t expand_room;
 } Keyspace;
 
 typedef struct {
@@ -80,6 +88,10 @@ typedef struct {
 static PyTypeObject KeyspaceType, LruViewType, KeyspaceIterType;
 
 static int resize_allowed = 1;
+
+/* dictExpandAllowed: below this load a table grows only if the bigger
+ * bucket array fits in its expand_room. */
+#define MAX_LOAD_FACTOR 1.618
 
 /* xorshift64*: random buckets for random_key. */
 static uint64_t rng_state;
@@ -201,8 +213,19 @@ static int expand_if_needed(Keyspace *ks)
     if (t0->size == 0)
         return resize_to(ks, INITIAL_SIZE);
     if (t0->used >= t0->size &&
-            (resize_allowed || t0->used / t0->size > FORCE_RESIZE_RATIO))
+            (resize_allowed || t0->used / t0->size > FORCE_RESIZE_RATIO)) {
+        if (ks->expand_room >= 0
+                && (double)t0->used / (double)t0->size <= MAX_LOAD_FACTOR) {
+            size_t want = INITIAL_SIZE;
+            while (want < t0->used + 1)
+                want <<= 1;
+            size_t more = want * sizeof(entry *);
+            if (more > (size_t)ks->expand_room)
+                return 0;
+            ks->expand_room -= (Py_ssize_t)more;
+        }
         return resize_to(ks, t0->used + 1);
+    }
     return 0;
 }
 
@@ -391,6 +414,7 @@ static PyObject *Keyspace_new(PyTypeObject *type, PyObject *args, PyObject *kwds
     if (ks == NULL)
         return NULL;
     ks->rehashidx = -1;
+    ks->expand_room = -1;
     return (PyObject *)ks;
 }
 
@@ -846,6 +870,17 @@ static PyObject *Keyspace_rehash_for(Keyspace *ks, PyObject *arg)
     Py_RETURN_TRUE;
 }
 
+/* set_expand_room(bytes): the room under maxmemory for a bigger bucket
+ * array (dictExpandAllowed), -1 for no limit. */
+static PyObject *Keyspace_set_expand_room(Keyspace *ks, PyObject *arg)
+{
+    Py_ssize_t room = PyLong_AsSsize_t(arg);
+    if (room == -1 && PyErr_Occurred())
+        return NULL;
+    ks->expand_room = room < 0 ? -1 : room;
+    Py_RETURN_NONE;
+}
+
 /* reserve(n): room for n keys at once (RDB loading's RESIZEDB: dictExpand). */
 static PyObject *Keyspace_reserve(Keyspace *ks, PyObject *arg)
 {
@@ -961,6 +996,8 @@ static PyMethodDef Keyspace_methods[] = {
     {"rehash_for", (PyCFunction)Keyspace_rehash_for, METH_O,
      "rehash_for(us) -> True while rehashing"},
     {"reserve", (PyCFunction)Keyspace_reserve, METH_O, "reserve(n): room for n keys"},
+    {"set_expand_room", (PyCFunction)Keyspace_set_expand_room, METH_O,
+     "set_expand_room(bytes): room under maxmemory for a bigger table, -1 for no limit"},
     {"tables", (PyCFunction)Keyspace_tables, METH_NOARGS,
      "tables() -> (size, used, size, used) of the table and the one it moves to"},
     {"chain_stats", (PyCFunction)Keyspace_chain_stats, METH_NOARGS,

@@ -216,6 +216,7 @@ class Memory:
         self.read_room = 0          # bytes clients may send before a reading
         self.guess = COMMAND_GUESS  # bytes per command, learnt (refresh)
         self.peak = 0
+        self.expand_limited = False # keyspace tables told a room (refresh)
 
     def calibrate(self):
         """Read pymalloc's exact allocated bytes. Between two calibrations
@@ -291,10 +292,22 @@ class Memory:
                           if limit else 1 << 62)
         self.granted = passes
         self.read_room = room >> 1
+        # dictExpandAllowed: the keyspace tables grow within the room.
+        self.set_expand_room(max(limit - used, 0) if limit else -1)
         server.oom_passes = repeat(True, passes)
         if used > self.peak:
             self.peak = used
         return used
+
+    def set_expand_room(self, room):
+        """Tell each keyspace table (_keyspace.Keyspace) how many bytes a
+        bigger bucket array may take (-1: no limit)."""
+        self.expand_limited = room >= 0
+        for db in self.server.dbs:
+            for table in (db.data, db.expires):
+                set_room = getattr(table, 'set_expand_room', None)
+                if set_room is not None:
+                    set_room(room)
 
     def read_overrun(self):
         """Clients sent more than ``read_room`` bytes since the last reading
@@ -311,6 +324,8 @@ class Memory:
         server.oom_passes = iter(())
 
     def cron(self):
+        if self.expand_limited and not self.server.config.maxmemory:
+            self.set_expand_room(-1)        # maxmemory was turned off
         # A calibration costs about 1 ms per million live objects: every
         # second for small heaps, every 5 s per million objects for large
         # ones (a stall of at most ~0.2% of the time).

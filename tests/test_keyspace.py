@@ -389,3 +389,35 @@ def test_the_cron_finishes_a_rehash_and_shrinks_the_expires_table(pyredis):
     while shrunk not in tables()[1] and time.time() < deadline:
         time.sleep(0.05)
     assert shrunk in tables()[1]
+
+
+def test_under_maxmemory_a_table_grows_only_within_the_room():
+    """dictExpandAllowed: with no room for the bigger bucket array a table
+    stays as it is up to 1.618 keys per bucket, then grows anyway; with the
+    room, it grows at one key per bucket and the room shrinks by what it
+    took."""
+    ks = Keyspace()
+    ks.set_expand_room(0)
+    for i in range(7):
+        ks[i] = i
+    assert ks.tables() == (4, 7, 0, 0)      # 1.5 per bucket before the 7th: not yet
+    ks[7] = 7
+    assert ks.tables() == (4, 7, 8, 1)      # 1.75 before the 8th: grows anyway
+    small = Keyspace()
+    small.set_expand_room(8 * 8 + 8 * 16)   # a table of 8 pointers and one of 16
+    for i in range(5):
+        small[i] = i
+    assert small.tables() == (4, 4, 8, 1)   # grew
+    while small.rehash_for(1000):
+        pass
+    for i in range(5, 9):
+        small[i] = i
+    assert small.tables() == (8, 8, 16, 1)  # grew again: the room is used up
+    while small.rehash_for(1000):
+        pass
+    for i in range(9, 17):
+        small[i] = i
+    assert small.tables() == (16, 17, 0, 0)  # no room left for 32 pointers
+    small.set_expand_room(-1)               # no limit
+    small[17] = 17
+    assert small.tables()[2] == 32
