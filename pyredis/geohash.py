@@ -37,6 +37,14 @@ STD_LONG_RANGE = (-180.0, 180.0)
 STD_LAT_RANGE = (-90.0, 90.0)
 
 _sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
+_NAN = float('nan')
+
+
+def _c_cos(x):
+    # C's cos() returns NaN for an infinite argument where math.cos raises:
+    # an infinite radius or box (BYRADIUS inf, or 1e308 km overflowing to
+    # metres) then gives NaN longitude bounds and Redis searches everything.
+    return _cos(x) if x - x == 0 else _NAN
 
 
 def interleave64(xlo, ylo):
@@ -268,9 +276,10 @@ def bounding_box(shape):
         height = shape.conversion * (shape.height / 2)
         width = shape.conversion * (shape.width / 2)
     lat_delta = rad_deg(height / EARTH_RADIUS_IN_METERS)
-    long_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS / _cos(deg_rad(latitude + lat_delta)))
+    long_delta_top = rad_deg(width / EARTH_RADIUS_IN_METERS /
+                             _c_cos(deg_rad(latitude + lat_delta)))
     long_delta_bottom = rad_deg(width / EARTH_RADIUS_IN_METERS /
-                                _cos(deg_rad(latitude - lat_delta)))
+                                _c_cos(deg_rad(latitude - lat_delta)))
     southern = latitude < 0
     return ((longitude - long_delta_bottom) if southern else (longitude - long_delta_top),
             latitude - lat_delta,

@@ -148,6 +148,24 @@ def test_search_errors(compat):
     )
 
 
+def test_infinite_sizes_search_everything(compat):
+    # An infinite radius or box (or one that overflows to infinity in
+    # metres) gives NaN bounds in Redis's C arithmetic, and every point.
+    load(compat)
+    compat.run(
+        ('GEOSEARCH', 'g', 'FROMLONLAT', '0', '0', 'BYRADIUS', 'inf', 'km'),
+        ('GEOSEARCH', 'g', 'FROMLONLAT', '0', '0', 'BYRADIUS', '+inf', 'm', 'WITHDIST', 'ASC'),
+        ('GEOSEARCH', 'g', 'FROMLONLAT', '0', '0', 'BYRADIUS', '1e308', 'km', 'WITHDIST',
+         'ASC'),
+        ('GEOSEARCH', 'g', 'FROMLONLAT', '0', '0', 'BYBOX', 'inf', 'inf', 'km', 'ASC'),
+        ('GEOSEARCH', 'g', 'FROMLONLAT', '0', '0', 'BYBOX', '1e308', '2', 'km', 'ASC'),
+        ('GEORADIUS', 'g', '0', '0', 'inf', 'km', 'ASC'),
+        ('GEORADIUSBYMEMBER', 'g', 'Palermo', 'inf', 'km', 'ASC'),
+        ('GEOSEARCHSTORE', 'd', 'g', 'FROMLONLAT', '0', '0', 'BYRADIUS', 'inf', 'km'),
+        ('ZCARD', 'd'),
+    )
+
+
 def test_store(compat):
     load(compat)
     compat.run(

@@ -215,6 +215,66 @@ def test_consumer_groups(compat, proto):
         compat.call(*cmd)
 
 
+# The clock fields (idle, seen-time, delivery-time) differ between two
+# servers by the milliseconds between the two calls: masked, the rest of the
+# reply is compared byte for byte.
+_CLOCK_FIELDS = re.compile(
+    rb'((?:\$4\r\nidle|\$9\r\nseen-time|\$13\r\ndelivery-time)\r\n):\d+\r\n')
+# XPENDING's extended form: [id, consumer, idle, delivery count].
+_PENDING_IDLE = re.compile(rb'(\*4\r\n\$\d+\r\n\d+-\d+\r\n\$\d+\r\n[^\r]*\r\n):\d+\r\n')
+# XINFO STREAM FULL's PEL entries: [id, consumer, delivery-time, count] or,
+# for a consumer's own PEL, [id, delivery-time, count].
+_PEL_TIME = re.compile(rb'(\*[34]\r\n\$\d+\r\n\d+-\d+\r\n(?:\$\d+\r\n[^\r]*\r\n)?):\d+\r\n')
+
+
+def _masked(reply):
+    for pattern in (_CLOCK_FIELDS, _PENDING_IDLE, _PEL_TIME):
+        reply = pattern.sub(rb'\1:<ms>\r\n', reply)
+    return reply
+
+
+def _call_masked(compat, *args):
+    ra, rb = compat.a.call(*args), compat.b.call(*args)
+    assert _masked(ra) == _masked(rb), 'reply differs for %r:\n pyredis: %r\n redis:   %r' % (
+        args, ra, rb)
+    return ra
+
+
+@pytest.mark.parametrize('proto', [2, 3])
+def test_pending_entries_with_clock_fields(compat, proto):
+    """XINFO CONSUMERS, XPENDING's extended form with IDLE, XCLAIM's IDLE and
+    LASTID, XINFO STREAM FULL with groups and PELs (COUNT too), and the
+    history read of a deleted entry, with their clock fields masked."""
+    if proto == 3:
+        resp3(compat)
+    for cmd in (('XADD', 'p', '1-0', 'f', 'v1'), ('XADD', 'p', '2-0', 'f', 'v2'),
+                ('XADD', 'p', '3-0', 'f', 'v3'), ('XGROUP', 'CREATE', 'p', 'g', '0'),
+                ('XREADGROUP', 'GROUP', 'g', 'alice', 'COUNT', '2', 'STREAMS', 'p', '>'),
+                ('XREADGROUP', 'GROUP', 'g', 'bob', 'STREAMS', 'p', '>'),
+                ('XCLAIM', 'p', 'g', 'carol', '0', '1-0', 'IDLE', '50000', 'LASTID', '9-0'),
+                ('XCLAIM', 'p', 'g', 'carol', '0', '2-0', 'IDLE', '-5', 'JUSTID'),
+                ('XCLAIM', 'p', 'g', 'carol', '0', '2-0', 'LASTID', 'x'),
+                ('XCLAIM', 'p', 'g', 'carol', '0', '2-0', 'IDLE', 'x'),
+                ('XINFO', 'GROUPS', 'p'),
+                ('XPENDING', 'p', 'g'),
+                ('XPENDING', 'p', 'g', 'IDLE', '40000', '-', '+', '10'),
+                ('XPENDING', 'p', 'g', 'IDLE', '99999999', '-', '+', '10'),
+                ('XPENDING', 'p', 'g', 'IDLE', '-1', '-', '+', '10'),
+                ('XPENDING', 'p', 'g', 'IDLE', 'x', '-', '+', '10'),
+                ('XPENDING', 'p', 'g', '-', '+', '10', 'carol'),
+                ('XPENDING', 'p', 'g', '(1-0', '+', '1'),
+                ('XDEL', 'p', '2-0'),
+                ('XREADGROUP', 'GROUP', 'g', 'carol', 'STREAMS', 'p', '0'),
+                ('XREADGROUP', 'GROUP', 'g', 'carol', 'COUNT', '1', 'STREAMS', 'p', '0')):
+        _call_masked(compat, *cmd)
+    for cmd in (('XINFO', 'CONSUMERS', 'p', 'g'),
+                ('XPENDING', 'p', 'g', '-', '+', '10'),
+                ('XINFO', 'STREAM', 'p', 'FULL'),
+                ('XINFO', 'STREAM', 'p', 'FULL', 'COUNT', '1'),
+                ('XINFO', 'STREAM', 'p', 'FULL', 'COUNT', '2')):
+        _call_masked(compat, *cmd)
+
+
 def _random_fields(rnd):
     kind = rnd.random()
     if kind < 0.5:

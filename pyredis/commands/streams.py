@@ -650,9 +650,10 @@ def _deliver(c, key, s, start, count, group, consumer, noack, ops):
     return b'*%d\r\n' % n + b''.join(out)
 
 
-def _history(s, start, count, consumer, now):
+def _history(s, start, count, consumer, now, resp):
     """streamReplyWithRangeFromConsumerPEL: the consumer's own pending
-    entries from ``start``."""
+    entries from ``start``; a deleted entry is its ID and a null array."""
+    deleted = NULL_ARRAY if resp == 2 else NULL3
     out = []
     n = 0
     for eid in consumer.pel.from_id(start):
@@ -661,7 +662,7 @@ def _history(s, start, count, consumer, now):
         e = s.get(eid)
         if e is None:
             s_ = b'%d-%d' % (eid >> 64, eid & M64)
-            out.append(b'*2\r\n$%d\r\n%s\r\n*-1\r\n' % (len(s_), s_))
+            out.append(b'*2\r\n$%d\r\n%s\r\n%s' % (len(s_), s_, deleted))
         else:
             out.append(entry_reply(eid, e))
             nack = consumer.pel.get(eid)
@@ -827,7 +828,7 @@ def _xread(c, argv, xreadgroup):
                 if noack:
                     ops.append([b'XGROUP', b'CREATECONSUMER', key, groupname, consumername])
         if history:
-            out.append(_history(s, start, count, consumer, now))
+            out.append(_history(s, start, count, consumer, now, c.resp))
         else:
             out.append(_deliver(c, key, s, start, count, group, consumer, noack, ops))
         if groups:
