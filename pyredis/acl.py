@@ -391,6 +391,9 @@ class Selector:
                 else:
                     raise SetUserError(ERR_EINVAL)
                 offset += 1
+            if not flags:
+                # '%~pat' (or a bare '%') grants nothing: Redis refuses it.
+                raise SetUserError(ERR_EINVAL)
         else:
             flags = ALL
         pat = op[offset:]

@@ -112,6 +112,14 @@ def test_rule_errors(pair):
         ['ACL', 'WHOAMI', 'x'], ['ACL', 'GETUSER'], ['ACL', 'DRYRUN', 'default'])
 
 
+def test_key_rules_need_a_permission(pair):
+    # A '%' rule with no R or W grants nothing: Redis refuses it (ACLSetSelector).
+    pair.run(*[['ACL', 'SETUSER', 'e', rule] for rule in
+               ('%~x', '%', '%~', '%~*', '%x~a', '%RR~x', '%R~a b')])
+    pair.run(*[['ACL', 'SETUSER', 'e', rule] for rule in
+               ('%R~', '%R', '%W', '%r~a', '%RW~*')], ['ACL', 'GETUSER', 'e'])
+
+
 def test_genpass_lengths(pair):
     r = redis.Redis(port=pair.ours.port)
     assert len(r.acl_genpass()) == 64
