@@ -147,3 +147,26 @@ def test_counters_seen_by_info_in_the_same_pipeline(server_factory):
     ours = server_factory('pyredis')
     theirs = server_factory('redis')
     assert counts(ours.port) == counts(theirs.port)
+
+
+def test_debug_error_is_not_counted_as_an_error(compat):
+    """DEBUG ERROR writes its error with addReplyProto, which bypasses the
+    error statistics: after CONFIG RESETSTAT, total_error_replies stays 0,
+    no errorstat line appears and DEBUG's failed_calls stays 0. (CLIENT
+    REPLY SKIP silences it all the same.)"""
+    compat.call('CONFIG', 'RESETSTAT')
+    compat.call('DEBUG', 'ERROR', 'foo bar')
+    compat.call('DEBUG', 'ERROR', 'WRONGTYPE zz')
+    for conn in (compat.a, compat.b):       # (neither gets a reply)
+        conn.send(encode_command(('CLIENT', 'REPLY', 'SKIP')))
+        conn.send(encode_command(('DEBUG', 'ERROR', 'ERR skipped')))
+    compat.call('MULTI')
+    compat.call('DEBUG', 'ERROR', 'ERR in exec')
+    compat.call('EXEC')
+    a, b = info(compat.ours.port, 'stats'), info(compat.theirs.port, 'stats')
+    assert a['total_error_replies'] == b['total_error_replies'] == '0'
+    assert info(compat.ours.port, 'errorstats') == info(compat.theirs.port, 'errorstats') == {}
+    assert command_counts(info(compat.ours.port, 'commandstats')) == \
+        command_counts(info(compat.theirs.port, 'commandstats'))
+    ours = info(compat.ours.port, 'commandstats')['cmdstat_debug']
+    assert 'failed_calls=0' in ours

@@ -13,6 +13,7 @@ from . import command
 from .. import resp
 from ..config import allow_protected_action
 from ..resp import OK, help_reply, subcommand_syntax_error
+from ..networking import REPLY_OFF, REPLY_SKIP
 from ..stream import MAX_ID, Stream
 from ..util import string2ll
 from ..values import PackedHash, QuickList
@@ -413,8 +414,13 @@ def debug(c, argv):
         log.warning('DEBUG LOG: %s' % argv[2].decode('utf-8', 'replace'))
         return OK
     if sub == b'error' and len(argv) == 3:
-        # addReplyError: the text as the error, '-' always added.
-        return b'-%s\r\n' % argv[2].replace(b'\r', b' ').replace(b'\n', b' ')
+        # Redis builds the error itself and sends it with addReplyProto,
+        # which bypasses afterErrorReply: neither total_error_replies, nor
+        # errorstats, nor the command's failed_calls count it. So it goes
+        # to the output here instead of through call() (which would).
+        if not c.reply_mode & (REPLY_OFF | REPLY_SKIP):
+            c.out.append(b'-%s\r\n' % argv[2].replace(b'\r', b' ').replace(b'\n', b' '))
+        return None
     if sub == b'protocol' and len(argv) == 3:
         return _protocol(c, argv[2].lower())
     if sub == b'replybuffer' and len(argv) == 4:
