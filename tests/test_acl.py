@@ -591,6 +591,26 @@ def test_requirepass_clients_need_auth(server_factory):
     assert replies[0] == replies[1]
 
 
+def test_hello_setname_acts_on_the_spot(server_factory):
+    # Redis 7.0's HELLO names the client when it meets SETNAME: the name
+    # stays whatever follows (no authentication, a wrong password, a bad
+    # option or name).
+    script = [('HELLO', '2', 'SETNAME', 'n1'), ('CLIENT', 'GETNAME'), ('AUTH', 'pw'),
+              ('CLIENT', 'GETNAME'), ('HELLO', '2', 'SETNAME', 'n2', 'SETNAME', 'a b'),
+              ('CLIENT', 'GETNAME'), ('HELLO', '2', 'SETNAME', 'n3', 'bogus'),
+              ('CLIENT', 'GETNAME'), ('HELLO', '2', 'SETNAME', 'n4', 'AUTH', 'default', 'no'),
+              ('CLIENT', 'GETNAME'), ('HELLO', '2', 'AUTH', 'default', 'pw', 'SETNAME', 'n5', 'x'),
+              ('CLIENT', 'GETNAME'), ('HELLO', '2', 'SETNAME', ''), ('CLIENT', 'GETNAME')]
+    out = []
+    for kind in ('pyredis', 'redis'):
+        c = RawConn(server_factory(kind, '--requirepass', 'pw').port)
+        replies = [c.call(*args) for args in script]
+        replies[-2] = replies[-2][:1]       # HELLO's map: the client ids differ
+        out.append(replies)
+    assert out[0] == out[1]
+    assert out[0][3] == b'$2\r\nn1\r\n'
+
+
 @pytest.mark.parametrize('conf', ['user alice on +nosuch\n', 'user alice on bogus\n',
                                   'user alice on ~a b\n', 'user alice on\nuser alice off\n',
                                   'user alice on #abc\n', 'user alice on (~x +get) +nosuch\n'])

@@ -91,10 +91,9 @@ def hello(c, argv):
         i = 2
         if ver < 2 or ver > 3:
             return b'-NOPROTO unsupported protocol version\r\n'
-    setname = None
     # Options act in order, as in Redis 7.0: AUTH authenticates on the spot
-    # (and stays done even if a later option is wrong), SETNAME is checked
-    # when it is met.
+    # and SETNAME names the client on the spot, each staying done whatever
+    # follows (a wrong password, a bad option, a client not authenticated).
     while i < len(argv):
         opt = argv[i].lower()
         more = len(argv) - i - 1
@@ -103,10 +102,10 @@ def hello(c, argv):
                 return WRONGPASS
             i += 3
         elif opt == b'setname' and more >= 1:
-            setname = argv[i + 1]
-            if not valid_client_name(setname):
+            if not valid_client_name(argv[i + 1]):
                 return (b'-ERR Client names cannot contain spaces, newlines or special '
                         b'characters.\r\n')
+            c.name = argv[i + 1]
             i += 2
         else:
             return error(b"ERR Syntax error in HELLO option '%s'" % c_string(argv[i]))
@@ -115,8 +114,6 @@ def hello(c, argv):
                 b'otherwise the HELLO AUTH <user> <pass> option can be used to '
                 b'authenticate the client and select the RESP protocol version at the '
                 b'same time\r\n')
-    if setname is not None:
-        c.name = setname
     if ver:
         c.resp = ver
     c.update_gate()
