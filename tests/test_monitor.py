@@ -71,6 +71,30 @@ def test_monitor_lines_as_redis(pyredis, real_redis):
     assert b'+T [0 addr] "set" "y" "2"\r\n' in ours
 
 
+# Credentials in MONITOR lines: the same redaction as the slow log
+# (test_slowlog.REDACTED_COMMANDS); ACL and CONFIG are admin commands, never
+# shown. A MIGRATE with AUTH used to drop the connection that sent it.
+REDACTED_REQUESTS = [
+    b'MIGRATE 127.0.0.1 1 k 0 10 AUTH sekrit2',
+    b'MIGRATE 127.0.0.1 1 k 0 10 COPY REPLACE AUTH2 u p',
+    b'MIGRATE 127.0.0.1 1 "" 0 10 AUTH p KEYS auth k',
+    b'MIGRATE 127.0.0.1 1 k 0 10 AUTH p bogus AUTH q',
+    b'MIGRATE 127.0.0.1 1 k 0 10 bogus AUTH q', b'MIGRATE 127.0.0.1 1 k 0 10 AUTH',
+    b'MIGRATE 127.0.0.1 1 k 0 10 AUTH2 u', b'MIGRATE 127.0.0.1 1 k 0 10 auth a AUTH2 u v',
+    b'AUTH a b c', b'AUTH a', b'AUTH a b', b'HELLO 2 AUTH u p SETNAME n', b'HELLO 2 AUTH u',
+    b'HELLO x AUTH u p', b'HELLO 4 AUTH u p', b'HELLO 2 AUTH u p bogus AUTH a b',
+    b'CONFIG SET foo bar masterauth x', b'ACL SETUSER nobody', b'ACL DELUSER nobody',
+    b'PING',
+]
+
+
+def test_monitor_redaction_as_redis(pyredis, real_redis):
+    ours = _monitor_lines(pyredis.port, REDACTED_REQUESTS)
+    theirs = _monitor_lines(real_redis.port, REDACTED_REQUESTS)
+    assert ours == theirs
+    assert b'+T [0 addr] "MIGRATE" "127.0.0.1" "1" "k" "0" "10" "AUTH" "(redacted)"\r\n' in ours
+
+
 def test_monitor_client_restrictions(compat):
     compat.call('SET', 'k', 'v')
     compat.call('MULTI')

@@ -82,6 +82,52 @@ def test_slowlog_entries_as_redis(pair):
     pair.call('SLOWLOG', 'LEN')
 
 
+# Each command hides its credentials where its own parsing reaches them
+# (redactClientCommandArgument): ACL SETUSER every argument from the user
+# name on; CONFIG SET the value of each sensitive directive, past an unknown
+# option or a duplicate too, but not with an odd argument count; MIGRATE's
+# AUTH/AUTH2 up to KEYS or a syntax error; AUTH in clear past 3 arguments
+# (the syntax error comes first); HELLO nothing after a bad protocol version.
+REDACTED_COMMANDS = [
+    ['ACL', 'SETUSER', 'x'], ['acl', 'setuser', 'y', 'on', '>pw', '~*'],
+    ['ACL', 'SETUSER', 'z', 'bogus'],
+    ['CONFIG', 'SET', 'masterauth', 'x'], ['config', 'set', 'foo', 'bar', 'masterauth', 'x'],
+    ['config', 'set', 'requirepass', '', 'masterauth', 'y', 'masterauth', 'z'],
+    ['config', 'set', 'MasterAuth', 'q', 'MASTERUSER', 'w'],
+    ['config', 'set', 'masterauth', 'x', 'maxmemory'],
+    ['config', 'set', 'maxmemory', '0', 'masteruser', 'mu'],
+    ['CONFIG', 'SET', 'masterauth', '', 'masteruser', ''],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'AUTH', 'sekrit2'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'COPY', 'REPLACE', 'AUTH2', 'u', 'p'],
+    ['MIGRATE', '127.0.0.1', '1', '', '0', '10', 'AUTH', 'p', 'KEYS', 'auth', 'k'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'AUTH', 'p', 'bogus', 'AUTH', 'q'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'bogus', 'AUTH', 'q'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'AUTH'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'AUTH2', 'u'],
+    ['MIGRATE', '127.0.0.1', '1', 'k', '0', '10', 'auth', 'a', 'AUTH2', 'u', 'v'],
+    ['AUTH', 'a', 'b', 'c'], ['AUTH', 'a'], ['AUTH', 'a', 'b'],
+    ['HELLO', '2', 'AUTH', 'u', 'p', 'SETNAME', 'n'],
+    ['HELLO', '2', 'SETNAME', 'n', 'AUTH', 'u', 'p'],
+    ['CLIENT', 'SETNAME', ''],
+    ['HELLO', '2', 'AUTH', 'u'], ['HELLO', 'x', 'AUTH', 'u', 'p'],
+    ['HELLO', '4', 'AUTH', 'u', 'p'],
+    ['HELLO', '2', 'AUTH', 'u', 'p', 'bogus', 'AUTH', 'a', 'b'],
+]
+
+
+def test_redaction_as_redis(pair):
+    pair.call('CONFIG', 'SET', 'slowlog-log-slower-than', '0')
+    pair.call('CONFIG', 'SET', 'slowlog-max-len', '1000')
+    pair.call('SLOWLOG', 'RESET')
+    for args in REDACTED_COMMANDS:
+        pair.call(*args)
+    ours, theirs = _entries(pair.a), _entries(pair.b)
+    assert ours == theirs
+    logged = [b' '.join(e[1]) for e in ours]
+    assert b'MIGRATE 127.0.0.1 1 k 0 10 AUTH (redacted)' in logged
+    assert not any(b'sekrit2' in line or b'>pw' in line for line in logged)
+
+
 def test_slow_commands_on_the_trusted_path(server_factory):
     """With the default kind of threshold (not a gate), a slow command among
     pipelined fast ones is logged with its own arguments."""

@@ -19,16 +19,20 @@ _RO forms (flagged skip_monitor) are shown before they run, so their
 script's commands follow them; commands refused before running (unknown,
 arity, queued in MULTI) are not shown; AUTH's arguments, HELLO's AUTH
 username and password and MIGRATE's AUTH/AUTH2 credentials are shown as
-"(redacted)". A monitor client cannot run commands that read or write the
-keyspace (it is a replica to Redis: "Replica can't interact with the
-keyspace"), is not closed by ``timeout``, shows the O flag in CLIENT LIST,
-and leaves monitor mode with RESET.
+"(redacted)" (redacted() also hides ACL SETUSER's rules and CONFIG SET's
+secrets, for the slow log: both are admin commands, never shown here). A
+monitor client cannot run commands that read or write the keyspace (it is
+a replica to Redis: "Replica can't interact with the keyspace"), is not
+closed by ``timeout``, shows the O flag in CLIENT LIST, and leaves monitor
+mode with RESET.
 """
 
 import re
 
 from . import command
 from .. import clock
+from ..config import BY_NAME
+from ..util import string2ll
 
 REDACTED = b'"(redacted)"'
 
@@ -49,29 +53,64 @@ def quoted(arg):
 
 
 def redacted(name, argv):
-    """The arguments with credentials hidden (redactClientCommandArgument)."""
+    """The arguments with credentials hidden, None in their place: what the
+    commands' own redactClientCommandArgument calls leave in Redis's
+    original_argv, each where the command's parsing reaches it (a parsing
+    error before a credential leaves it in clear, one after it does not).
+    ``name`` is the command's (a container's for a subcommand); only the
+    commands in REDACTING hide anything."""
+    n = len(argv)
     if name == b'auth':
-        return [argv[0]] + [None] * (len(argv) - 1)
+        # authCommand answers a syntax error for more than 3 arguments first.
+        return [argv[0]] + [None] * (n - 1) if n <= 3 else argv
     args = list(argv)
     if name == b'hello':
+        # helloCommand returns on a bad protocol version before its options.
+        if n >= 2:
+            ver = string2ll(args[1])
+            if ver is None or not 2 <= ver <= 3:
+                return argv
         i = 2
-        while i < len(args):
+        while i < n:
             opt = args[i].lower()
-            if opt == b'auth' and i + 2 < len(args):
+            if opt == b'auth' and i + 2 < n:
                 args[i + 1] = args[i + 2] = None
                 i += 3
-            elif opt == b'setname' and i + 1 < len(args):
+            elif opt == b'setname' and i + 1 < n:
                 i += 2
             else:
                 break
     elif name == b'migrate':
-        for i in range(6, len(args)):
+        # migrateCommand's option walk: it stops at KEYS or at a syntax error.
+        i = 6
+        while i < n:
             opt = args[i].lower()
-            if opt == b'auth' and i + 1 < len(args):
+            if opt in (b'copy', b'replace'):
+                i += 1
+            elif opt == b'auth' and i + 1 < n:
                 args[i + 1] = None
-            elif opt == b'auth2' and i + 2 < len(args):
+                i += 2
+            elif opt == b'auth2' and i + 2 < n:
                 args[i + 1] = args[i + 2] = None
+                i += 3
+            else:
+                break
+    elif name == b'acl':
+        if n >= 3 and args[1].lower() == b'setuser':
+            args[2:] = [None] * (n - 2)
+    elif name == b'config':
+        # configSetCommand looks at every pair, even past an error, so that
+        # a failing CONFIG SET shows no secret either.
+        if n >= 4 and not n % 2 and args[1].lower() == b'set':
+            for i in range(2, n, 2):
+                d = BY_NAME.get(args[i].decode('utf-8', 'surrogateescape').lower())
+                if d is not None and d.sensitive:
+                    args[i + 1] = None
     return args
+
+
+# The commands whose arguments redacted() may hide.
+REDACTING = frozenset((b'auth', b'hello', b'migrate', b'acl', b'config'))
 
 
 def feed(server, c, cmd, argv, before):
@@ -88,7 +127,7 @@ def feed(server, c, cmd, argv, before):
     if source is None:
         source = (b'unix:%s' % server.config.unixsocket.encode()) if c.unix else c.addr
     us = clock.time_ns() // 1000
-    if name in (b'auth', b'hello', b'migrate'):
+    if name in REDACTING:
         argv = redacted(name, argv)
     line = b'+%d.%06d [%d %s] %s\r\n' % (
         us // 1000000, us % 1000000, c.db.id, source,

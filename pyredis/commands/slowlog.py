@@ -33,7 +33,7 @@ from . import command
 from .. import resp
 from ..resp import help_reply
 from ..util import string2ll
-from .monitor import redacted
+from .monitor import REDACTING, redacted
 from .. import clock
 
 GATE_BELOW_US = 1000
@@ -54,7 +54,7 @@ class SlowLog:
         if config.slowlog_max_len <= 0:
             return
         name = cmd.name if cmd.parent is None else cmd.parent.name
-        if name in (b'auth', b'hello', b'migrate'):
+        if name in REDACTING:
             argv = [b'(redacted)' if a is None else a for a in redacted(name, argv)]
         n = len(argv)
         shown = min(n, MAX_ARGC)
