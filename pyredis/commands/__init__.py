@@ -334,5 +334,25 @@ def _sort_ro_key_flags(argv):
     return [(1, ('RO', 'access'))]
 
 
+def _migrate_key_flags(argv):
+    # migrateGetKeys (its second key spec is incomplete, so Redis asks
+    # this finder): argv[3], or the keys after KEYS, looked for from the
+    # sixth argument on, stepping over AUTH's and AUTH2's arguments. KEYS
+    # with a key named in argv[3] finds nothing.
+    first, num = 3, 1
+    i = 6
+    while i < len(argv):
+        arg = argv[i].lower()
+        if arg == b'keys':
+            if argv[3]:
+                return []
+            first = i + 1
+            num = len(argv) - first
+            break
+        i += {b'auth': 2, b'auth2': 3}.get(arg, 1)
+    return [(j, ('RW', 'access', 'delete')) for j in range(first, first + num)]
+
+
 KEY_FLAG_PROCS = {'set': _set_key_flags, 'bitfield': _bitfield_key_flags,
-                  'sort': _sort_key_flags, 'sort_ro': _sort_ro_key_flags}
+                  'sort': _sort_key_flags, 'sort_ro': _sort_ro_key_flags,
+                  'migrate': _migrate_key_flags}
