@@ -4,9 +4,14 @@ loaded from pyredis's pytest11 entry point.
 
 The example application (tests/example_app) has its tests written against
 a ``redis`` fixture. Its conftest gives that fixture from fakeredis; the
-switch to a real pyredis server is one line of that conftest."""
+switch to a real pyredis server is one line of that conftest. The same
+tests written for pytest-redis (its ``redisdb`` fixture, no conftest) switch
+with a one-line conftest too."""
 
 import os
+import re
+import shutil
+import tempfile
 
 import pytest
 
@@ -35,13 +40,36 @@ def redis(redis_client): return redis_client
 '''
 
 
-def _app(pytester, conftest):
-    pytester.makeconftest(conftest)
+# A suite written for pytest-redis asks for its ``redisdb`` fixture by name
+# in its tests, with no conftest of its own; the switch is one conftest line.
+PYTEST_REDIS_TO_PYREDIS_CONFTEST = '''
+from pyredis.pytest_plugin import redis_client as redisdb
+'''
+
+# Which server answered: pytest-redis runs redis-server in a child process,
+# the plugin's session server runs in a thread of the pytest process.
+WHICH_SERVER = '''
+import os
+
+
+def test_which_server(redisdb):
+    assert (redisdb.info('server')['process_id'] == os.getpid()) == %r
+'''
+
+
+def _app(pytester, conftest, fixture='redis'):
+    if conftest is not None:
+        pytester.makeconftest(conftest)
     # (The app's tests are kept as cache_tests.py, so that this suite does
     # not collect them itself.)
     for name, as_name in (('cache.py', 'cache'), ('cache_tests.py', 'test_cache')):
         with open(os.path.join(APP, name)) as f:
-            pytester.makepyfile(**{as_name: f.read()})
+            source = f.read()
+        if name == 'cache_tests.py' and fixture != 'redis':
+            # The same tests as a pytest-redis user writes them, with its
+            # fixture's name.
+            source = re.sub(r'\bredis\b', fixture, source)
+        pytester.makepyfile(**{as_name: source})
     pytester.syspathinsert()
 
 
@@ -55,6 +83,31 @@ def test_example_app_on_pyredis(pytester):
     pytest.importorskip('fakeredis')
     _app(pytester, PYREDIS_CONFTEST)
     pytester.runpytest_subprocess('-p', 'no:cacheprovider').assert_outcomes(passed=4)
+
+
+def _needs_pytest_redis():
+    pytest.importorskip('pytest_redis')
+    if shutil.which('redis-server') is None:
+        pytest.skip('pytest-redis runs a redis-server binary')
+
+
+def test_example_app_on_pytest_redis(pytester):
+    _needs_pytest_redis()
+    _app(pytester, None, fixture='redisdb')
+    pytester.makepyfile(test_which=WHICH_SERVER % False)
+    # pytest-redis puts redis-server's unix socket under the base temporary
+    # directory, and pytester's is deeper than a socket path may be.
+    with tempfile.TemporaryDirectory(prefix='prd') as base:
+        result = pytester.runpytest_subprocess('-p', 'no:cacheprovider',
+                                               '--basetemp=' + os.path.join(base, 't'))
+    result.assert_outcomes(passed=5)
+
+
+def test_example_app_on_pyredis_instead_of_pytest_redis(pytester):
+    _needs_pytest_redis()
+    _app(pytester, PYTEST_REDIS_TO_PYREDIS_CONFTEST, fixture='redisdb')
+    pytester.makepyfile(test_which=WHICH_SERVER % True)
+    pytester.runpytest_subprocess('-p', 'no:cacheprovider').assert_outcomes(passed=5)
 
 
 def test_fixtures_and_options(pytester):
