@@ -643,16 +643,24 @@ def X(name, default, set_fn, get_fn, rewrite_fn, **kw):
 PROTECTED_ACTION = ('no', 'yes', 'local')
 
 
+def is_local_client(client):
+    """islocalClient: a unix socket, or a peer at exactly 127.0.0.1 or ::1
+    (not the rest of 127.0.0.0/8). Protected mode and the 'local' setting
+    of allow_protected_action both use it."""
+    return client.unix or addr_host(client.addr) in (b'127.0.0.1', b'::1')
+
+
 def allow_protected_action(mode, client):
     """allowProtectedAction: whether an enable-debug-command /
     enable-module-command / enable-protected-configs setting (``mode``) lets
-    ``client`` through. 'local' is islocalClient's rule: a unix socket, or
-    a peer at exactly 127.0.0.1 or ::1."""
+    ``client`` through ('local': is_local_client)."""
     if mode == 'yes':
         return True
     if mode != 'local':
         return False
-    return client.unix or addr_host(client.addr) in (b'127.0.0.1', b'::1')
+    return is_local_client(client)
+
+
 MAXMEMORY_POLICIES = ('volatile-lru', 'volatile-lfu', 'volatile-random', 'volatile-ttl',
                       'allkeys-lru', 'allkeys-lfu', 'allkeys-random', 'noeviction')
 FIXED = dict(mutable=False)

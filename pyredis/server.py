@@ -44,8 +44,8 @@ from .objsize import je_size
 from .networking import (Client, REPLY_OFF, REPLY_SKIP, REPLY_SKIP_NEXT, evict_clients,
                          open_listeners, share_command_names)
 from .notify import NotifyFlags
-from .config import BY_NAME
-from .util import addr_host, c_string
+from .config import BY_NAME, is_local_client
+from .util import c_string
 from .resp import ARITY_ERR, LOADING_ERR, CommandError
 from . import clock
 
@@ -222,8 +222,7 @@ class Server:
             if cluster is not None:
                 return b'-ERR max number of clients + cluster connections reached\r\n'
             return b'-ERR max number of clients reached\r\n'
-        if (config.protected_mode and self.acl.default.nopass and not c.unix
-                and not _is_loopback(c.addr)):
+        if config.protected_mode and self.acl.default.nopass and not is_local_client(c):
             self.stat.rejected_conn += 1
             return PROTECTED_MODE_ERR
         self.clients[c.id] = c
@@ -1020,11 +1019,7 @@ PROTECTED_MODE_ERR = (
     b"just disable the protected mode by editing the Redis configuration file, and "
     b"setting the protected mode option to 'no', and then restarting the server. 3) If "
     b"you started the server manually just for testing, restart it with the "
-    b"'--protected-mode no' option. 4) Set up an authentication password for the "
+    b"'--protected-mode no' option. 4) Setup a an authentication password for the "
     b"default user. NOTE: You only need to do one of the above things in order for the "
     b"server to start accepting connections from the outside.\r\n")
 
-
-def _is_loopback(addr):
-    host = addr_host(addr)
-    return host.startswith(b'127.') or host in (b'::1', b'') or host.startswith(b'::ffff:127.')

@@ -681,6 +681,56 @@ def test_protected_mode_follows_the_default_user():
     local = Client(server)
     local.addr = b'127.0.0.1:4000'
     assert server.accept_client(local) is None
+    # islocalClient: exactly 127.0.0.1 or ::1, not the rest of 127.0.0.0/8.
+    for addr in (b'127.0.0.2:4000', b'::ffff:127.0.0.1:4000'):
+        other = Client(server)
+        other.addr = addr
+        assert server.accept_client(other) == PROTECTED_MODE_ERR
     server.acl.get(b'default').apply(b'>secret')
     server.acl.changed()
     assert server.accept_client(outside) is None
+
+
+def _can_bind_127_0_0_2():
+    import socket
+    try:
+        with socket.socket() as s:
+            s.bind(('127.0.0.2', 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _can_bind_127_0_0_2(), reason='this machine cannot bind 127.0.0.2')
+def test_protected_mode_from_another_loopback_address(server_factory):
+    import socket
+
+    def talk(port, source):
+        # The refusal is written on accept, before any request: a PING sent
+        # then could reach a closed socket and reset the connection before
+        # the text is read, so the refused side only reads, up to the close.
+        with socket.socket() as s:
+            s.settimeout(5)
+            s.bind((source, 0))
+            s.connect(('127.0.0.1', port))
+            if source == '127.0.0.1':
+                s.sendall(b'PING\r\n')
+            data = b''
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return data, True
+                data += chunk
+                if data.endswith(b'\r\n') and source == '127.0.0.1':
+                    return data, False
+
+    out = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind, '--bind', '127.0.0.1', '127.0.0.2', '--protected-mode', 'yes')
+        out.append([talk(srv.port, '127.0.0.2'), talk(srv.port, '127.0.0.1'),
+                    srv.client().info('stats')['rejected_connections']])
+    assert out[0] == out[1]
+    denied, closed = out[0][0]
+    assert closed and denied.startswith(b'-DENIED Redis is running in protected mode')
+    assert len(denied) == 1067
+    assert out[0][1] == (b'+PONG\r\n', False) and out[0][2] == 1
