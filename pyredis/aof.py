@@ -56,6 +56,7 @@ import asyncio
 import gc
 import os
 import signal
+import time
 
 from . import log
 from .util import fsync_dir
@@ -1023,7 +1024,7 @@ class Aof:
             self.lastbgrewrite_ok = False
             return False
         self.rewrites += 1
-        start = clock.time()
+        start = time.perf_counter_ns()
         try:
             pid = os.fork()
         except OSError as e:
@@ -1032,9 +1033,8 @@ class Aof:
             return False
         if pid == 0:
             _child_main(server)
-        if hasattr(server, 'stat'):
-            server.stat.latest_fork_usec = int((clock.time() - start) * 1e6)
-            server.stat.total_forks = getattr(server.stat, 'total_forks', 0) + 1
+        if hasattr(server, 'forked'):
+            server.forked(start)
         log.notice('Background append only file rewriting started by pid %d' % pid)
         self.child_pid = pid
         self.rewrite_scheduled = False

@@ -285,22 +285,22 @@ def perform_evictions(server):
     from the event loop) or EVICT_FAIL (noeviction, or nothing left that
     the policy may evict)."""
     if not is_safe_to_evict(server):
-        return EVICT_OK
+        return EVICT_OK     # (as if not triggered: the metrics stay as they are)
     config = server.config
     limit = config.maxmemory
     if not limit:
-        return EVICT_OK
+        return _exceeded_metrics(server, EVICT_OK)
     mem = server.memory
     used = mem.refresh()
     if used <= limit:
-        return EVICT_OK
+        return _exceeded_metrics(server, EVICT_OK)
     if compact_grown_dicts(server):
         used = mem.refresh()
         if used <= limit:
-            return EVICT_OK
+            return _exceeded_metrics(server, EVICT_OK)
     policy = config.maxmemory_policy
     if policy == 'noeviction':
-        return EVICT_FAIL
+        return _exceeded_metrics(server, EVICT_FAIL)
     ev = server.evictor
     budget = time_limit_us(config.maxmemory_eviction_tenacity)
     start = time.monotonic()
@@ -322,6 +322,10 @@ def perform_evictions(server):
         pick = ev.select(policy)
         if pick is None:
             result = EVICT_FAIL
+            # (cant_free: Redis waits here, within the time budget, for
+            # the lazyfree thread's pending jobs, and records the wait as
+            # "eviction-lazyfree". lazyfree.py frees in slices from the
+            # event loop, so there is nothing to wait for.)
             break
         db, key = pick
         freed += key_usage(key, db.data[key])
@@ -345,6 +349,22 @@ def perform_evictions(server):
         server.flush_propagation(wrap=False)
     if result == EVICT_OK and ev.timer_running:
         result = EVICT_RUNNING
+    return _exceeded_metrics(server, result)
+
+
+def _exceeded_metrics(server, result):
+    """performEvictions' update_metrics: a period over maxmemory starts at
+    the first run that could not get under the limit (RUNNING or FAIL) and
+    ends at the next one that finds memory under it; INFO stats shows the
+    periods as total_eviction_exceeded_time and
+    current_eviction_exceeded_time."""
+    st = server.stat
+    if result == EVICT_OK:
+        if st.eviction_exceeded_start:
+            st.eviction_exceeded_us += (time.perf_counter_ns() - st.eviction_exceeded_start) // 1000
+            st.eviction_exceeded_start = 0
+    elif not st.eviction_exceeded_start:
+        st.eviction_exceeded_start = time.perf_counter_ns()
     return result
 
 
@@ -405,12 +425,15 @@ def apply_maxmemory(server):
             server.oom_check = make_oom_check(server)
             server.update_gate()
         used = server.memory.refresh()
-        if used > limit and server.loop is not None:
-            from . import log
-            log.warning('WARNING: the new maxmemory value set via CONFIG SET (%d) is '
-                        'smaller than the current memory usage (%d). This will result in '
-                        'key eviction and/or the inability to accept new write commands '
-                        'depending on the maxmemory-policy.' % (limit, used))
+        if server.loop is not None:
+            if used > limit:
+                from . import log
+                log.warning('WARNING: the new maxmemory value set via CONFIG SET (%d) is '
+                            'smaller than the current memory usage (%d). This will result in '
+                            'key eviction and/or the inability to accept new write commands '
+                            'depending on the maxmemory-policy.' % (limit, used))
+            # (updateMaxmemory runs it in any case: under the new limit, it
+            # ends a period over maxmemory in the INFO stats.)
             perform_evictions(server)
     elif server.oom_check is not None:
         server.oom_check = None

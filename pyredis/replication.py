@@ -65,6 +65,7 @@ rules): a malformed one drops the link and the cached master.
 import asyncio
 import os
 import socket
+import time
 
 from . import log
 from .acl import SUPERUSER
@@ -420,6 +421,7 @@ class Replication:
         status_r, status_w = os.pipe()
         if not diskless:
             job.path = os.path.abspath(server.path('temp-repl-%d.rdb' % os.getpid()))
+        fork_start = time.perf_counter_ns()
         pid = os.fork()
         if pid == 0:                      # the child
             try:
@@ -442,6 +444,7 @@ class Replication:
                 except BaseException:
                     pass
             os._exit(0)
+        server.forked(fork_start)
         os.close(data_w)
         os.close(status_w)
         job.pid = pid

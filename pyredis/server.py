@@ -200,6 +200,17 @@ class Server:
         self._next_client_id += 1
         return self._next_client_id
 
+    def forked(self, start_ns):
+        """redisFork's bookkeeping in the parent, once a child is forked
+        (BGSAVE, BGREWRITEAOF, a full sync's snapshot): latest_fork_usec,
+        total_forks and the "fork" latency event. ``start_ns``: the
+        perf_counter_ns() taken just before fork()."""
+        usec = (perf_counter_ns() - start_ns) // 1000
+        self.stat.latest_fork_usec = usec
+        self.stat.total_forks += 1
+        if self.latency_add is not None:
+            self.latency_add(b'fork', usec // 1000)
+
     def total_commands(self):
         """total_commands_processed: the sum of every command's calls."""
         return sum(
@@ -967,6 +978,13 @@ class Stats:
         self.expire_cycle_time_used = 0.0   # seconds
         self.total_error_replies = 0
         self.errors = {}            # errorstats: error code -> count
+        self.latest_fork_usec = 0   # (Server.forked)
+        self.total_forks = 0
+        # Time spent over maxmemory (evict.py's perform_evictions): the
+        # finished periods in microseconds, and the perf_counter_ns() start
+        # of the current one (0: memory is under the limit).
+        self.eviction_exceeded_us = 0
+        self.eviction_exceeded_start = 0
         self.net_input_bytes = 0
         self.net_output_bytes = 0
         self._samples = []

@@ -68,3 +68,86 @@ def test_latency_graph_rendering():
                    '    \n'
                    '3210\n'
                    'ssss\n')
+
+
+def _info(conn, section):
+    text = conn.call('INFO', section).decode()
+    return dict(line.split(':', 1) for line in text.split('\r\n') if ':' in line
+                and not line.startswith(('$', '#')))
+
+
+def _events(conn):
+    """The names in LATENCY LATEST."""
+    return set(re.findall(rb'\*4\r\n\$\d+\r\n([^\r]+)\r\n', conn.call('LATENCY', 'LATEST')))
+
+
+def _wait_no_child(conn):
+    import time
+    for _ in range(600):
+        info = _info(conn, 'persistence')
+        if info['rdb_bgsave_in_progress'] == '0' and info['aof_rewrite_in_progress'] == '0':
+            return
+        time.sleep(0.05)
+    raise AssertionError('the child did not finish')
+
+
+def test_forks_are_counted_and_recorded(pair):
+    """BGSAVE and BGREWRITEAOF count in total_forks and set
+    latest_fork_usec, as redis-server's redisFork; the fork lasting a
+    millisecond or more is the "fork" latency event (with
+    latency-monitor-threshold 1), whichever way that falls on each
+    server. CONFIG RESETSTAT zeroes both counters."""
+    for conn in (pair.a, pair.b):
+        conn.call('CONFIG', 'SET', 'latency-monitor-threshold', '1')
+        conn.call('DEBUG', 'POPULATE', '300000')
+    for n, cmd in ((1, 'BGSAVE'), (2, 'BGREWRITEAOF')):
+        for conn in (pair.a, pair.b):
+            assert conn.call(cmd).startswith(b'+Background')
+            _wait_no_child(conn)
+            stats = _info(conn, 'stats')
+            assert stats['total_forks'] == str(n)
+            usec = int(stats['latest_fork_usec'])
+            assert usec > 0
+            if usec >= 1000:
+                assert b'fork' in _events(conn)
+                assert conn.call('LATENCY', 'HISTORY', 'fork').startswith(b'*')
+    pair.call('CONFIG', 'RESETSTAT')
+    a, b = _info(pair.a, 'stats'), _info(pair.b, 'stats')
+    for field in ('total_forks', 'latest_fork_usec'):
+        assert a[field] == b[field], field
+
+
+def test_eviction_exceeded_time(pair):
+    """total_eviction_exceeded_time / current_eviction_exceeded_time
+    (milliseconds): a period over maxmemory starts when an eviction run
+    cannot get under the limit (noeviction: the first OOM) and ends at the
+    next run that finds memory under it (here CONFIG SET maxmemory, which
+    runs one in both servers)."""
+    import time
+    pair.call('SET', 'k', 'v')
+    for conn in (pair.a, pair.b):
+        stats = _info(conn, 'stats')
+        assert stats['total_eviction_exceeded_time'] == '0'
+        assert stats['current_eviction_exceeded_time'] == '0'
+    pair.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+    pair.call('CONFIG', 'SET', 'maxmemory', '1')
+    pair.call('SET', 'k2', 'v')             # -OOM
+    time.sleep(0.05)
+    during = []
+    for conn in (pair.a, pair.b):
+        stats = _info(conn, 'stats')
+        current = int(stats['current_eviction_exceeded_time'])
+        assert current >= 50
+        assert int(stats['total_eviction_exceeded_time']) >= current
+        during.append(current)
+    pair.call('CONFIG', 'SET', 'maxmemory', '0')
+    pair.call('CONFIG', 'SET', 'maxmemory', '1gb')
+    pair.call('SET', 'k2', 'v')
+    for conn, current in zip((pair.a, pair.b), during):
+        stats = _info(conn, 'stats')
+        assert stats['current_eviction_exceeded_time'] == '0'
+        assert int(stats['total_eviction_exceeded_time']) >= current
+    pair.call('CONFIG', 'RESETSTAT')
+    for conn in (pair.a, pair.b):
+        assert _info(conn, 'stats')['total_eviction_exceeded_time'] == '0'
+    pair.call('CONFIG', 'SET', 'maxmemory', '0')

@@ -11,6 +11,7 @@ import os
 import platform
 import resource
 import sys
+from time import perf_counter_ns
 
 from . import command, all_commands
 from .. import resp
@@ -157,6 +158,8 @@ def info_memory(server):
 def info_stats(server):
     st = server.stat
     pubsub = server.pubsub
+    exceeded = ((perf_counter_ns() - st.eviction_exceeded_start) // 1000
+                if st.eviction_exceeded_start else 0)
     return [
         ('total_connections_received', st.numconnections),
         ('total_commands_processed', server.total_commands()),
@@ -181,15 +184,16 @@ def info_stats(server):
         ('expire_cycle_cpu_milliseconds', int(st.expire_cycle_time_used * 1000)),
         ('evicted_keys', st.evicted_keys),
         ('evicted_clients', server.stat.evicted_clients),
-        ('total_eviction_exceeded_time', 0),
-        ('current_eviction_exceeded_time', 0),
+        # (milliseconds: the periods over maxmemory, evict.py's perform_evictions)
+        ('total_eviction_exceeded_time', (st.eviction_exceeded_us + exceeded) // 1000),
+        ('current_eviction_exceeded_time', exceeded // 1000),
         ('keyspace_hits', st.keyspace_hits + sum(db.hits for db in server.dbs)),
         ('keyspace_misses', st.keyspace_misses + sum(db.misses for db in server.dbs)),
         ('pubsub_channels', pubsub.num_channels() if pubsub else 0),
         ('pubsub_patterns', pubsub.num_patterns() if pubsub else 0),
         ('pubsubshard_channels', pubsub.num_shard_channels() if pubsub else 0),
-        ('latest_fork_usec', 0),
-        ('total_forks', 0),
+        ('latest_fork_usec', st.latest_fork_usec),
+        ('total_forks', st.total_forks),
         ('migrate_cached_sockets', 0),
         ('slave_expires_tracked_keys', 0),
         ('active_defrag_hits', 0),

@@ -190,6 +190,7 @@ def rdb_save_background(server):
     st.saves += 1
     start = clock.time()
     path = dump_path(server)
+    fork_start = time.perf_counter_ns()
     try:
         pid = os.fork()
     except OSError as e:
@@ -199,9 +200,7 @@ def rdb_save_background(server):
         return False
     if pid == 0:
         _child_main(server, path)
-    stat = server.stat
-    stat.latest_fork_usec = int((clock.time() - start) * 1e6)
-    stat.total_forks = getattr(stat, 'total_forks', 0) + 1
+    server.forked(fork_start)
     log.notice('Background saving started by pid %d' % pid)
     st.child_pid = pid
     st.child_start = start
