@@ -4,7 +4,8 @@ The ten redis-benchmark tests of the data types (LPUSH, RPUSH, LPOP, RPOP,
 SADD, HSET, SPOP, ZADD, LRANGE_100, LRANGE_600) at -P 16 with 50 clients,
 run with benchmarks/compare.py's machinery: both servers started side by
 side with the same arguments, each test run against one then the other,
-the order alternating between rounds, the best requests/s of each kept.
+the order alternating between rounds; every run is listed, and the ratio
+is of the medians.
 
 Two differences from compare.py's per-test loop, both so that the numbers
 mean what redis-benchmark means by them:
@@ -26,6 +27,7 @@ import csv
 import io
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 
@@ -67,7 +69,7 @@ def main():
     bench_extra = shlex.split(args.bench_args)
     ours, our_port = start('pyredis', extra)
     theirs, their_port = start('redis', extra)
-    best = {t: {'pyredis': 0.0, 'redis': 0.0} for t in tests}
+    runs = {t: {'pyredis': [], 'redis': []} for t in tests}
     try:
         for r in range(args.rounds):
             order = [('pyredis', our_port), ('redis', their_port)]
@@ -81,21 +83,24 @@ def main():
                 for kind, port in order:
                     rps = run_test(port, test, args.requests, args.clients, args.pipeline,
                                    bench_extra)
-                    best[test][kind] = max(best[test][kind], rps)
+                    runs[test][kind].append(rps)
                 order.reverse()
     finally:
         for p in (ours, theirs):
             p.terminate()
             p.wait()
-    print('%-12s %4s %12s %12s %7s %7s' % ('test', '-P', 'pyredis rps', 'redis rps', 'ratio',
-                                          'target'))
+    print('%-12s %4s %12s %12s %7s %7s  %s' % ('test', '-P', 'pyredis rps', 'redis rps',
+                                              'ratio', 'target', 'runs (pyredis / redis)'))
     for test in tests:
-        b = best[test]
-        ratio = b['pyredis'] / b['redis'] if b['redis'] else 0.0
+        ours_m = statistics.median(runs[test]['pyredis'])
+        theirs_m = statistics.median(runs[test]['redis'])
+        ratio = ours_m / theirs_m if theirs_m else 0.0
         target = TARGETS.get(test, DEFAULT_TARGET)
-        print('%-12s %4d %12.0f %12.0f %7.2f %7s' % (
-            test.upper(), args.pipeline, b['pyredis'], b['redis'], ratio,
-            ('>=%.2f' % target) + ('' if ratio >= target else ' !')))
+        print('%-12s %4d %12.0f %12.0f %7.2f %7s  %s / %s' % (
+            test.upper(), args.pipeline, ours_m, theirs_m, ratio,
+            ('>=%.2f' % target) + ('' if ratio >= target else ' !'),
+            ' '.join('%.0f' % v for v in runs[test]['pyredis']),
+            ' '.join('%.0f' % v for v in runs[test]['redis'])))
 
 
 if __name__ == '__main__':
