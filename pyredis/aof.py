@@ -582,6 +582,7 @@ class Aof:
         self.cur_timestamp = 0
         self.always = self.everysec = self.ts_enabled = False
         self.slow_fsync_start = 0       # aof_flush_postponed_start's part (flush)
+        self.flush_sleep_us = 0         # DEBUG AOF-FLUSH-SLEEP
         self.child_pid = None
         self.rewrite_scheduled = False
         self.rewrite_time_start = -1
@@ -605,10 +606,21 @@ class Aof:
         return os.path.join(aof_dirname(self.server), name)
 
     def file_size(self, name):
+        """getAppendOnlyFileSize (timed: "aof-fstat")."""
+        start = time.perf_counter_ns()
         try:
             return os.stat(self.path(name)).st_size
         except OSError:
             return 0
+        finally:
+            self.latency(b'aof-fstat', start)
+
+    def latency(self, event, start_ns):
+        """A latency monitor sample for an operation started at start_ns
+        (perf_counter_ns): the events aof.c records."""
+        add = getattr(self.server, 'latency_add', None)
+        if add is not None:
+            add(event, (time.perf_counter_ns() - start_ns) // 1000000)
 
     def persist_manifest(self, m):
         """writeAofManifestFile: temp file, fsync, rename, fsync the dir."""
@@ -793,13 +805,19 @@ class Aof:
         else:
             self.slow_fsync_start = 0
         data = self._encode()
+        if self.flush_sleep_us:
+            # DEBUG AOF-FLUSH-SLEEP: Redis's tests slow the write down so.
+            time.sleep(self.flush_sleep_us / 1e6)
         written = 0
+        start = time.perf_counter_ns()
         try:
             while written < len(data):
                 written += os.write(self.fd, data[written:] if written else data)
         except OSError as e:
+            self._write_latency(start)
             self._write_error(data, written, e)
             return
+        self._write_latency(start)
         if not self.last_write_ok:
             log.warning('AOF write error looks solved, Redis can write again.')
             self.last_write_ok = True
@@ -807,14 +825,28 @@ class Aof:
         self.current_size += written
         self.last_incr_size += written
         if self.always and not self._fsync_suspended():
+            start = time.perf_counter_ns()
             try:
                 os.fdatasync(self.fd)
             except OSError as e:
                 log.warning("Can't persist AOF for fsync error when the AOF fsync policy is "
                             "'always': %s. Exiting..." % e.strerror)
                 os._exit(1)
+            self.latency(b'aof-fsync-always', start)
             self.fsync_offset = self.current_size
             self.last_fsync = self.server.unixtime
+
+    def _write_latency(self, start):
+        """flushAppendOnlyFile's samples of the write: by circumstance (an
+        fsync of the file running, a child running, neither) and all of
+        them as "aof-write"."""
+        if self.everysec and self.fsync_in_progress():
+            self.latency(b'aof-write-pending-fsync', start)
+        elif self.has_active_child():
+            self.latency(b'aof-write-active-child', start)
+        else:
+            self.latency(b'aof-write-alone', start)
+        self.latency(b'aof-write', start)
 
     def _write_error(self, data, written, e):
         now = clock.time()
@@ -1112,6 +1144,7 @@ class Aof:
         temp_am = self.manifest.copy()
         base_name = temp_am.new_base_name(server)
         base_path = self.path(base_name)
+        start = time.perf_counter_ns()
         try:
             os.rename(server.path(tmpfile), base_path)
         except OSError as e:
@@ -1119,6 +1152,7 @@ class Aof:
                 tmpfile, base_path, e.strerror))
             self._rewrite_failed()
             return
+        self.latency(b'aof-rename', start)
         log.notice('Successfully renamed the temporary AOF base file %s into %s' % (
             tmpfile, base_name))
         new_incr_path = None
@@ -1129,6 +1163,7 @@ class Aof:
             incr_name = temp_am.new_incr_name(server)
             new_incr_path = self.path(incr_name)
             self.flush(True)
+            start = time.perf_counter_ns()
             try:
                 os.rename(self.path(temp_incr), new_incr_path)
             except OSError as e:
@@ -1137,6 +1172,7 @@ class Aof:
                 _unlink(base_path)
                 self._rewrite_failed()
                 return
+            self.latency(b'aof-rename', start)
             log.notice('Successfully renamed the temporary AOF incr file %s into %s' % (
                 temp_incr, incr_name))
         temp_am.mark_rewritten_incr_as_history(self.fd != -1)

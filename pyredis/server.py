@@ -676,19 +676,26 @@ class Server:
         """The single path for expiry deletions (lazy and active)."""
         self.stat.expired_keys += 1
         self._delete_and_propagate(db, key, NotifyFlags.EXPIRED, b'expired',
-                                   self.config.lazyfree_lazy_expire)
+                                   self.config.lazyfree_lazy_expire, b'expire-del')
 
     def delete_evicted(self, db, key):
         """The single path for eviction deletions (evict.py)."""
         self.stat.evicted_keys += 1
         self._delete_and_propagate(db, key, NotifyFlags.EVICTED, b'evicted',
-                                   self.config.lazyfree_lazy_eviction)
+                                   self.config.lazyfree_lazy_eviction, b'eviction-del')
 
-    def _delete_and_propagate(self, db, key, cls, event, lazy):
+    def _delete_and_propagate(self, db, key, cls, event, lazy, latency_event=None):
         """Delete a key the server itself removes, fire its keyspace event and
         propagate a DEL (UNLINK when freed lazily, as propagateDeletion
-        does), so the AOF and the replicas drop it too."""
-        db.delete(key, lazy)
+        does), so the AOF and the replicas drop it too. The deletion alone
+        is timed for the latency monitor (expire-del, eviction-del)."""
+        if (latency_event is not None and self.config.latency_monitor_threshold
+                and self.latency_add is not None):
+            start = perf_counter_ns()
+            db.delete(key, lazy)
+            self.latency_add(latency_event, (perf_counter_ns() - start) // 1000000)
+        else:
+            db.delete(key, lazy)
         if self.tracking_on:
             self.tracking.invalidate(key)
         if self.notify_flags:

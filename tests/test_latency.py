@@ -151,3 +151,66 @@ def test_eviction_exceeded_time(pair):
     for conn in (pair.a, pair.b):
         assert _info(conn, 'stats')['total_eviction_exceeded_time'] == '0'
     pair.call('CONFIG', 'SET', 'maxmemory', '0')
+
+
+AOF_EVENTS = {b'aof-write', b'aof-write-alone', b'aof-write-active-child',
+              b'aof-write-pending-fsync', b'aof-fsync-always', b'aof-fstat', b'aof-rename'}
+
+
+def test_aof_latency_events_as_redis(server_factory):
+    """The AOF's latency events under Redis's names: a 32 MB SET with
+    appendfsync always makes a write and an fdatasync of a millisecond or
+    more in both servers (aof-write, aof-write-alone, aof-fsync-always);
+    the same with a BGSAVE child running, aof-write-active-child. (No
+    timing is asserted: the names each server lists are compared.)"""
+    args = ('--appendonly', 'yes', '--appendfsync', 'always',
+            '--latency-monitor-threshold', '1')
+    ours, theirs = server_factory('pyredis', *args), server_factory('redis', *args)
+    pair = Compat(ours, theirs)
+    try:
+        big = 'x' * (32 << 20)
+        pair.call('SET', 'big', big)
+        for conn in (pair.a, pair.b):
+            events = _events(conn)
+            assert {b'aof-write', b'aof-write-alone', b'aof-fsync-always'} <= events, events
+            assert b'aof-write-active-child' not in events
+            assert conn.call('LATENCY', 'HISTORY', 'aof-write').startswith(b'*1\r\n')
+        pair.call('DEBUG', 'POPULATE', '20')
+        pair.call('CONFIG', 'SET', 'rdb-key-save-delay', '100000')
+        pair.call('BGSAVE')
+        pair.call('SET', 'big2', big)
+        for conn in (pair.a, pair.b):
+            assert b'aof-write-active-child' in _events(conn)
+            conn.call('CONFIG', 'SET', 'rdb-key-save-delay', '0')
+        pair.call('LATENCY', 'RESET', 'aof-write-active-child')
+        pair.call('LATENCY', 'HISTORY', 'aof-write-active-child')
+    finally:
+        pair.close()
+
+
+def test_expire_and_eviction_deletions_are_timed(pair):
+    """expire-del and eviction-del: deleting a set of 300,000 members
+    takes a millisecond or more in both servers, whether it expires (here
+    lazily, at a lookup) or is evicted."""
+    import time
+    members = ['m%d' % i for i in range(300000)]
+    for conn in (pair.a, pair.b):
+        conn.call('CONFIG', 'SET', 'latency-monitor-threshold', '1')
+    for key in ('s1', 's2'):
+        for i in range(0, len(members), 10000):
+            pair.call('SADD', key, *members[i:i + 10000])
+    pair.call('DEBUG', 'SET-ACTIVE-EXPIRE', '0')
+    pair.call('PEXPIRE', 's1', '1')
+    time.sleep(0.01)
+    pair.call('EXISTS', 's1')
+    for conn in (pair.a, pair.b):
+        assert b'expire-del' in _events(conn)
+    pair.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-random')
+    pair.call('CONFIG', 'SET', 'maxmemory', '1')
+    pair.call('DBSIZE')
+    for conn in (pair.a, pair.b):
+        events = _events(conn)
+        assert b'eviction-del' in events and b'eviction-cycle' in events, events
+    pair.call('CONFIG', 'SET', 'maxmemory', '0')
+    pair.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
+    pair.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1')

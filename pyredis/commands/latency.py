@@ -11,7 +11,15 @@ fast flag) from the commands' durations, which Server.call() and the
 trusted request path hand to slowlog.py's ``slow_call`` (see its header for
 how the trusted path times runs of one command: the latency monitor gets
 the same per-run figures); "expire-cycle" from the active expiry cycle,
-"eviction-cycle" from the eviction loop.
+"eviction-cycle" from the eviction loop; "expire-del" and "eviction-del"
+from each deletion (Server._delete_and_propagate); "fork" from every fork
+(Server.forked); the AOF's ("aof-write" with one of "aof-write-alone",
+"aof-write-active-child", "aof-write-pending-fsync"; "aof-fsync-always",
+"aof-fstat", "aof-rename") from aof.py; "rdb-unlink-temp-file" when a
+killed BGSAVE's temp file is removed. Redis 7.0.15 records no other event
+(its "aof-rewrite-diff-write" only survives in the doctor's advice;
+"eviction-lazyfree" times a wait for the lazyfree thread pyredis does not
+have).
 
 LATENCY HISTOGRAM and INFO latencystats read the per-command HDR histograms
 (hdr.py) that Server.call() and the trusted request path fill while

@@ -291,7 +291,10 @@ def _bgsave_done(server, pid, status):
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
         log.warning('Background saving terminated by signal %d' % sig)
+        start = time.perf_counter_ns()
         _unlink(server.path('temp-%d.rdb' % pid))
+        if server.latency_add is not None:
+            server.latency_add(b'rdb-unlink-temp-file', (time.perf_counter_ns() - start) // 1000000)
         if sig != signal.SIGUSR1:
             st.last_bgsave_ok = False
     elif os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0:
