@@ -191,10 +191,7 @@ class EmbeddedServer:
             try:
                 # What the server left running (a replica's link to its
                 # master...) ends with the loop.
-                tasks = asyncio.all_tasks(loop)
-                for task in tasks:
-                    task.cancel()
-                loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+                loop.run_until_complete(_cancel_the_rest())
                 loop.run_until_complete(loop.shutdown_asyncgens())
             finally:
                 loop.close()
@@ -267,6 +264,18 @@ class EmbeddedServer:
 
     def __repr__(self):
         return '<pyredis server %s%s>' % (self.url, ' (isolated)' if self.isolated else '')
+
+
+async def _cancel_the_rest():
+    # gather() runs in the loop here: called outside it with no task to
+    # wait for, it asks the event loop policy for the thread's loop, and a
+    # policy set since the server started (asyncio.set_event_loop_policy,
+    # uvloop.install()) has none ("There is no current event loop in thread").
+    tasks = asyncio.all_tasks() - {asyncio.current_task()}
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _shutdown(server):

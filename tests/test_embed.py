@@ -4,6 +4,7 @@ test process, or in a child process, as a Python project uses it."""
 import asyncio
 import os
 import socket
+import threading
 
 import pytest
 
@@ -119,3 +120,20 @@ def test_async_with():
             await r.aclose()
             return value
     assert asyncio.run(main()) == b'b'
+
+
+def test_stop_after_the_event_loop_policy_changed():
+    # A new policy (asyncio.set_event_loop_policy, uvloop.install()) no
+    # longer knows the server thread's loop: stopping must not ask for it.
+    errors = []
+    hook, threading.excepthook = threading.excepthook, errors.append
+    policy = asyncio.get_event_loop_policy()
+    try:
+        server = pyredis.serve()
+        server.client().ping()
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
+        server.stop()
+    finally:
+        threading.excepthook = hook
+        asyncio.set_event_loop_policy(policy)
+    assert errors == []
