@@ -80,9 +80,40 @@ def async_redis_client(pyredis_server):
     flusher = pyredis_server.client()
     flusher.flushall()
     flusher.close()
-    # The client connects lazily, in the test's own event loop, and its
-    # connections go with that loop.
-    return pyredis_server.async_client()
+    # The client connects lazily, in the test's own event loop.
+    client = pyredis_server.async_client()
+    yield client
+    _aclose(client)
+
+
+def _aclose(client):
+    """Close an asyncio client after its test, from synchronous code.
+
+    Its connections belong to the loop the test ran (asyncio.run's,
+    pytest-asyncio's...), and only that loop can close them: aclose() runs
+    there if it is still open. A test that closed its loop with connections
+    still open (asyncio.run(main()) without aclose) left transports that no
+    loop will close: their sockets are shut down, so that the server drops
+    those clients now, and the descriptors go with the transports."""
+    import asyncio
+    pool = client.connection_pool
+    connections = [c for c in list(getattr(pool, '_available_connections', ())) +
+                   list(getattr(pool, '_in_use_connections', ()))
+                   if getattr(c, '_writer', None) is not None]
+    loops = {getattr(c._writer, '_loop', None) for c in connections}
+    loop = loops.pop() if len(loops) == 1 else None
+    if not connections:
+        asyncio.run(client.aclose())
+    elif loop is not None and not loop.is_closed() and not loop.is_running():
+        loop.run_until_complete(client.aclose())
+    else:
+        import socket
+        for conn in connections:
+            sock = conn._writer.transport.get_extra_info('socket')
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except (OSError, AttributeError):
+                pass
 
 
 @pytest.fixture

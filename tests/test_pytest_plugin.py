@@ -138,6 +138,27 @@ def test_async_client(async_redis_client):
     assert asyncio.run(main()) == b'1'
 
 
+LOOP = asyncio.new_event_loop()
+
+
+def test_async_client_left_open_in_a_closed_loop(async_redis_client):
+    asyncio.run(async_redis_client.set('a', 1))
+
+
+def test_async_client_left_open_in_an_open_loop(async_redis_client):
+    LOOP.run_until_complete(async_redis_client.set('a', 1))
+
+
+def test_async_clients_were_closed(redis_client):
+    # The two clients above are gone at their tests' teardown.
+    import time
+    for _ in range(100):
+        if redis_client.info('clients')['connected_clients'] == 1:
+            break
+        time.sleep(0.05)
+    assert redis_client.info('clients')['connected_clients'] == 1
+
+
 def test_factory_master_and_replica(pyredis_factory, tmp_path):
     master = pyredis_factory(repl_diskless_sync_delay=0)
     replica = pyredis_factory(replicaof=['127.0.0.1', master.port], appendonly=True,
@@ -154,7 +175,7 @@ def test_factory_master_and_replica(pyredis_factory, tmp_path):
 ''')
     result = pytester.runpytest_subprocess('-p', 'no:cacheprovider',
                                            '--pyredis-directive', 'maxmemory-policy=volatile-lfu')
-    result.assert_outcomes(passed=4)
+    result.assert_outcomes(passed=7)
 
 
 def test_isolated_option(pytester):
