@@ -124,7 +124,7 @@ typedef struct {
 } Attr;
 
 static Attr a_ctx, a_guarded, a_repl, a_min_args, a_max_args, a_is_write, a_write_dirty,
-            a_masterhost, a_write_denied_reason, a_monitors, a_tracking_on, a_client,
+            a_masterhost, a_write_denied_reason, a_extra_gate, a_monitors, a_tracking_on, a_client,
             a_reply_mode, a_propagate_targets, a_dirty, a_propagate_argv, a_proc,
             a_duration, a_calls, a_latency_tracking, a_slow_ns, a_failed_calls, a_out,
             a_also_propagated, a_last_cmd, a_db, a_resp, a_user, a_restricted, a_in_exec,
@@ -462,13 +462,16 @@ static int fast_call_ok(Caller *self, PyObject *ctx, PyObject *argv, PyObject **
             return -1;
         }
         if (!dirty) {
-            /* A first write: refused on a read-only replica or under
-             * MISCONF (lua_call says so); none of them here. */
+            /* A first write: refused on a read-only replica, under
+             * MISCONF or without min-replicas-to-write's good replicas
+             * (a gate of the replication's: lua_call says so); none of
+             * them here. */
             int a = attr_none(server, &a_masterhost);
             int b = a > 0 ? attr_none(server, &a_write_denied_reason) : a;
-            if (b <= 0) {
+            int g = b > 0 ? attr_none(server, &a_extra_gate) : b;
+            if (g <= 0) {
                 Py_DECREF(sc);
-                return b < 0 ? -1 : 0;
+                return g < 0 ? -1 : 0;
             }
             if (set(ctx, &a_write_dirty, Py_True) < 0) {
                 Py_DECREF(sc);
@@ -1642,6 +1645,7 @@ PyMODINIT_FUNC PyInit__scripting(void)
     INTERN(a_is_write.name, "is_write"); INTERN(a_write_dirty.name, "write_dirty");
     INTERN(a_masterhost.name, "masterhost");
     INTERN(a_write_denied_reason.name, "write_denied_reason");
+    INTERN(a_extra_gate.name, "extra_gate");
     INTERN(a_monitors.name, "monitors"); INTERN(a_tracking_on.name, "tracking_on");
     INTERN(a_client.name, "client"); INTERN(a_reply_mode.name, "reply_mode");
     INTERN(a_propagate_targets.name, "propagate_targets"); INTERN(a_dirty.name, "dirty");

@@ -90,6 +90,7 @@ REPL_TRANSFER = 'sync'
 REPL_CONNECTED = 'connected'
 
 ZERO_REPLID = '0' * 40
+NOREPLICAS_ERR = b'-NOREPLICAS Not enough good replicas to write.\r\n'
 PING_CMD = b'*1\r\n$4\r\nPING\r\n'
 GETACK_CMD = b'*3\r\n$8\r\nREPLCONF\r\n$6\r\nGETACK\r\n$1\r\n*\r\n'
 
@@ -829,14 +830,20 @@ class Replication:
                 and not cfg(server, 'replica_serve_stale_data', True) and not cmd.stale):
             return (b"-MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set "
                     b"to 'no'.\r\n")
-        if (self.masterhost is None and cmd.is_write
-                and cfg(server, 'min_replicas_to_write', 0) > 0
-                and cfg(server, 'min_replicas_max_lag', 10) > 0
-                and self.good_replicas < cfg(server, 'min_replicas_to_write', 0)):
-            return b'-NOREPLICAS Not enough good replicas to write.\r\n'
+        if cmd.is_write and self.too_few_replicas():
+            return NOREPLICAS_ERR
         if self.prev_gate is not None:
             return self.prev_gate(c, cmd, argv)
         return None
+
+    def too_few_replicas(self):
+        """checkGoodReplicasStatus failing: a master with min-replicas-to-write
+        and min-replicas-max-lag set has fewer good replicas (processCommand
+        and a script's first write refuse writes then)."""
+        server = self.server
+        return (self.masterhost is None and cfg(server, 'min_replicas_to_write', 0) > 0
+                and cfg(server, 'min_replicas_max_lag', 10) > 0
+                and self.good_replicas < cfg(server, 'min_replicas_to_write', 0))
 
     def refresh_good_replicas(self):
         lag = cfg(self.server, 'min_replicas_max_lag', 10)

@@ -45,7 +45,7 @@ from ..evict import OOM_ERR
 from ..resp import CommandError, bulk
 from ..commands import DISPATCH, Command
 from ..networking import Client
-from ..replication import REPL_CONNECTED
+from ..replication import NOREPLICAS_ERR, REPL_CONNECTED
 from .functions import Functions
 from .engine import (ALLOW_CROSS_SLOT, ALLOW_OOM, ALLOW_STALE, EVAL_COMPAT_MODE, NO_CLUSTER,
                      NO_WRITES, LuaState,
@@ -212,6 +212,13 @@ class ScriptHost:
                 and repl.link_state != REPL_CONNECTED
                 and not server.config.replica_serve_stale_data)
 
+    def too_few_replicas(self):
+        """min-replicas-to-write unmet (checkGoodReplicasStatus): a script
+        that declares writes is refused before it runs, one without flags at
+        its first write, as scriptVerifyWriteCommandAllow does."""
+        repl = getattr(self.server, 'replication', None)
+        return repl is not None and repl.too_few_replicas()
+
     def prepare(self, caller, flags, ro):
         """scriptPrepareForRun's checks: raises ScriptError, or returns
         (read only, allow-oom, out of memory at the start)."""
@@ -236,6 +243,8 @@ class ScriptHost:
                     raise ScriptError(READONLY_ERR + b'\r\n')
                 if server.write_denied_reason is not None and not caller.is_master:
                     raise ScriptError(server.write_denied_reason)
+                if self.too_few_replicas():
+                    raise ScriptError(NOREPLICAS_ERR)
                 if ro:
                     raise ScriptError(b'-ERR Can not execute a script with write flag using '
                                       b'*_ro command.\r\n')
@@ -374,6 +383,8 @@ class ScriptHost:
                 self._refuse(cmd, READONLY_ERR)
             if server.write_denied_reason is not None:
                 self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+            if self.too_few_replicas():
+                self._refuse(cmd, NOREPLICAS_ERR.rstrip(b'\r\n'))
             ctx.write_dirty = True
         c = self.client
         server = self.server
@@ -451,6 +462,8 @@ class ScriptHost:
                     self._refuse(cmd, READONLY_ERR)
                 if server.write_denied_reason is not None:
                     self._refuse(cmd, server.write_denied_reason.rstrip(b'\r\n'))
+                if self.too_few_replicas():
+                    self._refuse(cmd, NOREPLICAS_ERR.rstrip(b'\r\n'))
         elif ctx.read_only and cmd.fullname in MAY_REPLICATE:
             self._refuse(cmd, b'Write commands are not allowed from read-only scripts.')
         if (cmd.denyoom and ctx.script_oom and not ctx.allow_oom and not ctx.write_dirty
