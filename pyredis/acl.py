@@ -60,7 +60,7 @@ from functools import partial
 from operator import attrgetter
 
 from . import facts, log
-from .commands import DISPATCH, TABLE, Command
+from .commands import DISPATCH, TABLE, Command, lookup
 from .util import glob_match, split_args
 from . import clock
 
@@ -1077,9 +1077,10 @@ class ACL:
 
     # -- authentication ----------------------------------------------------------
 
-    def authenticate(self, c, username, password, command_name):
-        """ACLAuthenticateUser: True, or False with the failure logged
-        (its object: the command's name as typed)."""
+    def authenticate(self, c, username, password, argv):
+        """ACLAuthenticateUser for the AUTH or HELLO ``argv`` the client
+        runs: True, or False with the failure logged (its object: the
+        command's name as typed)."""
         u = self.users.get(username)
         if u is not None and u.check_password(password):
             c.authenticated = True
@@ -1087,7 +1088,7 @@ class ACL:
             c.update_gate()
             return True
         self.add_log(c, DENIED_AUTH, CTX_MULTI if c.multi is not None else CTX_TOPLEVEL,
-                     username=username, obj=command_name)
+                     username=username, obj=argv[0], request=(lookup(argv[0]), argv))
         return False
 
     # -- the permission check -------------------------------------------------------
@@ -1097,9 +1098,8 @@ class ACL:
         res, idx = c.user.check(cmd, argv)
         if res == OK:
             return None
-        c.last_cmd = cmd        # Redis sets it before the gates
         self.add_log(c, res, CTX_MULTI if c.multi is not None else CTX_TOPLEVEL,
-                     argv=argv, cmd=cmd, idx=idx)
+                     argv=argv, cmd=cmd, idx=idx, request=(cmd, argv))
         if res == DENIED_CMD:
             return NOPERM_CMD % cmd.fullname.encode()
         if res == DENIED_KEY:
@@ -1114,7 +1114,7 @@ class ACL:
         res, idx = c.user.check(cmd, argv)
         if res == OK:
             return None
-        self.add_log(c, res, CTX_MULTI, argv=argv, cmd=cmd, idx=idx)
+        self.add_log(c, res, CTX_MULTI, argv=argv, cmd=cmd, idx=idx, request=(cmd, argv))
         reason = {DENIED_CMD: b'no permission to execute the command or subcommand',
                   DENIED_KEY: b'no permission to touch the specified keys',
                   DENIED_CHANNEL: b'no permission to access one of the channels used as '
@@ -1123,17 +1123,19 @@ class ACL:
                 b'accumulated and the EXEC call. This command is no longer allowed for the '
                 b'following reason: %s\r\n' % reason)
 
-    def check_script(self, caller, cmd, argv, log=True):
-        """scriptVerifyACL: None, or the message the script gets (logged,
-        except for redis.acl_check_cmd's question)."""
+    def check_script(self, caller, cmd, argv, request=None):
+        """scriptVerifyACL: None, or the message the script gets, logged
+        with the caller running ``request`` (its EVAL or FCALL argv); not
+        logged without one (redis.acl_check_cmd's question)."""
         user = caller.user
         if not user.restricted:
             return None
         res, idx = user.check(cmd, argv)
         if res == OK:
             return None
-        if log:
-            self.add_log(caller, res, CTX_LUA, argv=argv, cmd=cmd, idx=idx)
+        if request is not None:
+            self.add_log(caller, res, CTX_LUA, argv=argv, cmd=cmd, idx=idx,
+                         request=(lookup(request[0]), request))
         if res == DENIED_CMD:
             return b"The user executing the script can't run this command or subcommand"
         if res == DENIED_KEY:
@@ -1144,10 +1146,14 @@ class ACL:
 
     # -- the ACL log ------------------------------------------------------------------
 
-    def add_log(self, c, reason, context, argv=None, cmd=None, idx=0, username=None,
+    def add_log(self, c, reason, context, request, argv=None, cmd=None, idx=0, username=None,
                 obj=None):
         """addACLLogEntry: grouped with a similar entry of the last 10
-        (same reason, context, object and user, within a minute)."""
+        (same reason, context, object and user, within a minute).
+        ``request``: (Command, argv) of what the client ``c`` runs (a
+        script's caller: its EVAL), for its client-info, which Redis takes
+        at that moment, the command being already its lastcmd (set before
+        the gates; pyredis's call() sets it after the run, so here)."""
         e = LogEntry()
         e.count = 1
         e.reason = reason
@@ -1160,7 +1166,8 @@ class ACL:
             e.object = cmd.fullname.encode()
         else:
             e.object = argv[idx]
-        e.cinfo = self.server.describe_client(c)
+        c.last_cmd = request[0]
+        e.cinfo = self.server.describe_client(c, request[1])
         for i, old in enumerate(self.log[:10]):
             if (old.reason == e.reason and old.context == e.context
                     and abs(old.ctime - e.ctime) <= 60000 and old.object == e.object

@@ -113,6 +113,9 @@ class Server:
         self.fast_aof = None        # the Aof when it is the only target (targets_changed)
         self.also_propagated = []
         self.in_exec = False
+        # (client, EXEC's Command, EXEC's argv) while a client's EXEC runs
+        # its queued commands (commands/transactions.py): describe_client.
+        self.exec_request = None
         # Extension points for the subsystems and command families that live
         # in other modules: their attach(server) functions, which
         # pyredis.assembly calls for each new Server, fill these.
@@ -252,8 +255,10 @@ class Server:
 
     def describe_client(self, c, argv=None):
         """catClientInfoString. ``argv``: the command being run, when ``c``
-        is the client running CLIENT LIST/INFO (its argv-mem, and its qbuf,
-        which holds the read the request came in while it runs); a blocked
+        is the client running it (CLIENT LIST/INFO, an ACL LOG entry): its
+        argv-mem, and its qbuf, which holds the read the request came in
+        while it runs; inside EXEC, Redis's client keeps EXEC as its lastcmd
+        and EXEC's argv-mem, with the queued command's argc. A blocked
         client's argv-mem is its blocked command's (Client.blocked_argv).
 
         The memory figures follow Redis's own accounting, so that they read
@@ -273,6 +278,7 @@ class Server:
         psub = len(c.psubscriptions)
         ssub = len(c.ssubscriptions)
         multi = len(c.multi) if c.multi is not None else -1
+        last = c.last_cmd
         if argv is not None:
             # The query buffer holds the whole read the request came in
             # (sdslen(querybuf): trimmed once the read's requests ran).
@@ -286,6 +292,10 @@ class Server:
         if argv is not None:
             argc = len(argv)
             argv_mem = sum(map(len, argv))
+            running = self.exec_request
+            if running is not None and running[0] is c:
+                last = running[1]
+                argv_mem = sum(map(len, running[2]))
         idle = max(0, now - int(c.last_interaction))
         if qbuf:
             qbuf_alloc = max(qbuf, QUERYBUF_ALLOC)
@@ -319,7 +329,7 @@ class Server:
             idle, flags, c.db.id, sub, psub, ssub, multi,
             qbuf, qbuf_alloc - qbuf, argv_mem, multi_mem, c.rbs, c.rbp, obl, oll, omem,
             tot_mem, b'rw' if backlog else b'r',
-            c.last_cmd.fullname.encode() if c.last_cmd is not None else b'NULL', c.user.name,
+            last.fullname.encode() if last is not None else b'NULL', c.user.name,
             self.tracking.redirect_of(c) if self.tracking is not None else -1, c.resp)
 
     def _clients_cron(self, now):

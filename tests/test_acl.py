@@ -262,6 +262,84 @@ def test_acl_log(pair):
     pair.call('ACL', 'LOG')
 
 
+_CLIENT_FIELDS = re.compile(rb'\b(id|addr|laddr|fd|age|idle)=\S*')
+
+
+def _newest_client_info(conn):
+    """The newest ACL LOG entry's count, reason, context and client-info,
+    the fields that differ between two servers masked."""
+    raw = conn.call('ACL', 'LOG', '1')
+    info = raw[raw.index(b'client-info\r\n') + 13:]
+    info = info[info.index(b'\r\n') + 2:]
+    info = info[:info.index(b'\r\n')]
+    count = re.search(rb'count\r\n:(\d+)', raw).group(1)
+    return count, _CLIENT_FIELDS.sub(rb'\1=*', info)
+
+
+def test_acl_log_client_info_as_redis(server_factory):
+    """An entry's client-info is the client as it is when denied (Redis's
+    catClientInfoString then, the same as CLIENT INFO): the command it
+    runs as cmd= (AUTH's and HELLO's own, EVAL's for a script, EXEC's for
+    a queued command), its query buffer and argument bytes."""
+    def script(admin, u, fresh):
+        admin.call('ACL', 'SETUSER', 'lu', 'on', '>right', '+@all', '~*', '&*')
+        admin.call('ACL', 'SETUSER', 'u', 'on', 'nopass', '+@all', '-set', '~a*', '&c')
+        c = fresh()
+        yield c.call('AUTH', 'lu', 'wrong')
+        yield c.call('AUTH', 'lu', 'wrong')
+        c = fresh()
+        yield c.call('HELLO', '3', 'AUTH', 'lu', 'wrong')
+        c.call('PING')
+        yield c.call('HELLO', '2', 'AUTH', 'lu', 'wrong')
+        u.call('AUTH', 'u', 'x')
+        yield u.call('GET', 'b')
+        u.send(encode_command(['GET', 'bb']) + encode_command(['GET', 'cc'])
+               + encode_command(['PING']))
+        yield [u.read_reply() for _ in range(3)]
+        yield u.call('EVAL', "return redis.pcall('get', KEYS[1])", '1', 'b')
+        yield u.call('EVAL', "return redis.pcall('publish', 'd', 'm')", '0')
+        yield u.call('EVAL', "return redis.pcall('set', 'a', 'm')", '0')
+        yield u.call('MULTI'), u.call('GET', 'b')
+        u.call('EXEC')
+        for args in (['MULTI'], ['GET', 'a'], ['GET', 'a1'], ['PING']):
+            u.call(*args)
+        admin.call('ACL', 'SETUSER', 'u', '-get')
+        yield u.call('EXEC')
+        admin.call('ACL', 'SETUSER', 'u', '+get')
+        c = fresh()
+        yield c.call('MULTI'), c.call('AUTH', 'lu', 'wrong'), c.call('EXEC')
+        c.call('FUNCTION', 'LOAD', "#!lua name=lib\nredis.register_function('f', "
+                                   "function(k) return redis.pcall('get', k[1]) end)")
+        yield u.call('FCALL', 'f', '1', 'zz')
+        yield u.call('SUBSCRIBE', 'nope')
+
+    out = []
+    for kind in ('pyredis', 'redis'):
+        srv = server_factory(kind)
+        admin, u = RawConn(srv.port), RawConn(srv.port)
+        out.append([(reply, _newest_client_info(admin))
+                    for reply in script(admin, u, lambda: RawConn(srv.port))])
+    for ours, theirs in zip(*out):
+        assert ours == theirs
+    infos = [info for _, (_, info) in out[0]]
+    assert b'cmd=auth' in infos[0] and b'qbuf=33 ' in infos[0] and b'argv-mem=11 ' in infos[0]
+    assert b'cmd=hello' in infos[2] and b'cmd=eval' in infos[6] and b'cmd=exec' in infos[11]
+
+
+def test_client_info_inside_exec_as_redis(server_factory):
+    # Inside EXEC Redis's client keeps EXEC's lastcmd and argument bytes.
+    out = []
+    for kind in ('pyredis', 'redis'):
+        c = RawConn(server_factory(kind).port)
+        c.call('MULTI')
+        c.call('CLIENT', 'INFO')
+        c.call('SET', 'a', 'b')
+        reply = c.call('EXEC')
+        out.append(_CLIENT_FIELDS.sub(rb'\1=*', reply[reply.index(b'\r\n', 5):]))
+    assert out[0] == out[1]
+    assert b' argv-mem=4 ' in out[0] and b' cmd=exec ' in out[0]
+
+
 def test_redis_py_acl_api(pair):
     r = redis.Redis(port=pair.ours.port, decode_responses=True)
     assert r.acl_setuser('py', enabled=True, nopass=False, passwords=['+pw1', '+pw2'],

@@ -75,7 +75,7 @@ def auth(c, argv):
         user, password = b'default', argv[1]
     else:
         user, password = argv[1], argv[2]
-    if acl.authenticate(c, user, password, argv[0]):
+    if acl.authenticate(c, user, password, argv):
         return OK
     return WRONGPASS
 
@@ -98,7 +98,7 @@ def hello(c, argv):
         opt = argv[i].lower()
         more = len(argv) - i - 1
         if opt == b'auth' and more >= 2:
-            if not c.server.acl.authenticate(c, argv[i + 1], argv[i + 2], argv[0]):
+            if not c.server.acl.authenticate(c, argv[i + 1], argv[i + 2], argv):
                 return WRONGPASS
             i += 3
         elif opt == b'setname' and more >= 1:

@@ -28,7 +28,7 @@ that write alone, as Redis 7.0 does). Errors inside EXEC are just replies:
 nothing is rolled back.
 """
 
-from . import command
+from . import command, lookup
 from ..networking import REPLY_OFF, REPLY_SKIP
 from ..resp import OK, null_array
 
@@ -155,7 +155,6 @@ def exec_(c, argv):
         return reply
     queued = c.multi
     if server.gated and queued:
-        from ..commands import lookup
         err = server._server_gates(c, _QueuedFlags(lookup(b'exec'), queued), argv)
         if err is not None:
             return exec_abort(c, err)
@@ -165,6 +164,7 @@ def exec_(c, argv):
         # (Silenced, the replies of the commands are too: call() drops them.)
         c.out.append(b'*%d\r\n' % len(queued))
     server.in_exec = True
+    server.exec_request = (c, lookup(argv[0]), argv)
     try:
         call = server.call
         for cmd, args in queued:
@@ -178,6 +178,7 @@ def exec_(c, argv):
             call(c, cmd, args)
     finally:
         server.in_exec = False
+        server.exec_request = None
         discard_transaction(c)
     server.flush_propagation()
     return None

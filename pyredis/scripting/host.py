@@ -131,7 +131,8 @@ class ScriptHost:
         self.eval_state = None
         self.scripts = {}           # sha (lower-case hex bytes) -> Script
         self.scripts_memory = 0
-        # acl_check(caller, cmd, argv) -> error message or None: set by ACLs.
+        # acl_check(caller, cmd, argv[, caller argv]) -> error message or None:
+        # set by ACLs (the caller's argv, its EVAL or FCALL: logged on a denial).
         self.acl_check = None
         # busy(ctx) from the count hook: the long-script machinery.
         self.busy = None
@@ -448,7 +449,7 @@ class ScriptHost:
         server = self.server
         acl = self.acl_check
         if acl is not None:
-            err = acl(ctx.caller, cmd, argv)
+            err = acl(ctx.caller, cmd, argv, ctx.argv)
             if err is not None:
                 self._refuse(cmd, err)
         # scriptVerifyWriteCommandAllow: may-replicate commands count as
@@ -599,7 +600,7 @@ class ScriptHost:
         if cmd is None:
             raise ScriptRaise(b'ERR Invalid command passed to redis.acl_check_cmd()')
         if self.acl_check is not None and self.ctx is not None:
-            return self.acl_check(self.ctx.caller, cmd, argv, False) is None
+            return self.acl_check(self.ctx.caller, cmd, argv) is None
         return True
 
 
