@@ -806,9 +806,31 @@ class Server:
     # -- cron -----------------------------------------------------------------------
 
     def _clock_listener(self):
-        # (Called from whichever thread moved the clock.)
-        if self.loop is not None and not self.loop.is_closed():
-            self.loop.call_soon_threadsafe(self.clock_moved)
+        # (Called from whichever thread moved the clock.) In the server's
+        # own loop (DEBUG CLOCK), clock_moved runs before the loop reads the
+        # next request; from another thread (clock.advance() in a test),
+        # advance() waits for it, or the client's next command could be read
+        # before it ran and see the clock unmoved.
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            same_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_loop = False
+        if same_loop or not loop.is_running():
+            loop.call_soon_threadsafe(self.clock_moved)
+            return
+        import threading
+        done = threading.Event()
+
+        def caught_up():
+            try:
+                self.clock_moved()
+            finally:
+                done.set()
+        loop.call_soon_threadsafe(caught_up)
+        done.wait(5)
 
     def clock_moved(self):
         """The clock jumped (clock.advance): what that time would have

@@ -10,6 +10,8 @@ import pytest
 import pyredis
 from pyredis import clock
 
+from helpers import RawConn
+
 
 @pytest.fixture
 def server():
@@ -105,3 +107,97 @@ def test_debug_clock_refused_by_default():
     with pyredis.serve() as s:
         with pytest.raises(Exception, match='DEBUG command not allowed'):
             s.client().execute_command('DEBUG', 'CLOCK', 'ADVANCE', '10')
+
+
+# -- what reads the clock besides expiry: each follows it when it moves --------------
+
+def test_lru_idle_time_follows_the_clock(server):
+    r = server.client()
+    r.set('k', 'v')
+    server.clock.advance(100)
+    # The LRU clock is the cron's (LRU_CLOCK_RESOLUTION: a second): the
+    # moved clock reaches it at once, not at the next tick.
+    assert r.object('idletime', 'k') >= 100
+    r.get('k')
+    assert r.object('idletime', 'k') < 100
+
+
+def test_lfu_counter_decays_with_the_clock(server):
+    r = server.client()
+    r.config_set('maxmemory-policy', 'allkeys-lfu')
+    r.config_set('lfu-decay-time', 1)                # a point a minute
+    r.set('k', 'v')
+    for _ in range(200):
+        r.get('k')
+    # Frozen, so that no real minute boundary passes between the reads.
+    server.clock.freeze()
+    before = r.object('freq', 'k')
+    assert before > 5                                # LFU_INIT_VAL, then hits
+    server.clock.advance(3 * 60)
+    assert r.object('freq', 'k') == before - 3       # OBJECT FREQ decays as it reads
+    server.clock.advance(24 * 3600)
+    assert r.object('freq', 'k') == 0
+
+
+def test_slowlog_timestamps_follow_the_clock(server):
+    r = server.client()
+    r.config_set('slowlog-log-slower-than', 0)
+    r.slowlog_reset()
+    r.set('a', 1)
+    server.clock.advance(1000)
+    r.set('b', 2)
+    by_arg = {tuple(e['command'].split()): e['start_time'] for e in r.slowlog_get(10)}
+    assert by_arg[(b'SET', b'b', b'2')] - by_arg[(b'SET', b'a', b'1')] >= 1000
+
+
+def test_acl_log_ages_and_groups_by_the_clock(server):
+    r = server.client()
+    r.acl_log_reset()
+    r.acl_setuser('alice', enabled=True, passwords=['+secret'], commands=['+get'], keys=['*'])
+    conn = RawConn(server.port)
+
+    def failed_auth():
+        # (A raw AUTH: redis-py retries a failed one as a connection error.)
+        assert conn.call('AUTH', 'alice', 'wrong').startswith(b'-WRONGPASS')
+    failed_auth()
+    failed_auth()
+    [entry] = r.acl_log()
+    assert entry['count'] == 2 and entry['reason'] == 'auth'
+    server.clock.advance(100)
+    [entry] = r.acl_log()
+    assert entry['age-seconds'] >= 100
+    # Past ACL_LOG_GROUPING_MAX_TIME_DELTA (60 s) the same failure is a new entry.
+    failed_auth()
+    newer, older = r.acl_log()
+    assert (newer['count'], older['count']) == (1, 2)
+    assert newer['age-seconds'] < 100 <= older['age-seconds']
+    conn.close()
+
+
+def test_latency_samples_are_stamped_by_the_clock(server):
+    r = server.client()
+    r.config_set('latency-monitor-threshold', 1)
+    r.latency_reset()
+    r.execute_command('DEBUG', 'SLEEP', '0.01')
+    first = r.execute_command('LATENCY', 'LATEST')
+    server.clock.advance(1000)
+    r.execute_command('DEBUG', 'SLEEP', '0.01')
+    [[event, latest, _, _]] = r.execute_command('LATENCY', 'LATEST')
+    [[_, earlier, _, _]] = first
+    assert event == b'command' and latest - earlier >= 1000
+    # Two samples, a moved clock apart (the history keeps one a second).
+    history = r.execute_command('LATENCY', 'HISTORY', 'command')
+    assert len(history) == 2 and history[1][0] - history[0][0] >= 1000
+
+
+def test_client_list_idle_and_age_follow_the_clock(server):
+    r = server.client()
+    other = server.client()
+    other.client_setname('other')
+    server.clock.advance(100)
+    clients = {c['name']: c for c in r.client_list()}
+    assert int(clients['other']['age']) >= 100
+    assert int(clients['other']['idle']) >= 100
+    other.ping()
+    clients = {c['name']: c for c in r.client_list()}
+    assert int(clients['other']['idle']) < 100 <= int(clients['other']['age'])
