@@ -232,6 +232,24 @@ def _scaled(asize, elesize, samples, n):
     return int(asize + float(elesize) / samples * n)
 
 
+def string_sds(v):
+    """(sdslen, sdsavail, usable size) of a raw-encoded string value's sds,
+    as DEBUG SDSLEN reports them: a value grown in place as make_room
+    recorded it; one SET stored (a bytes value) as sdsnewlen made it from
+    the request's argument, trimmed when that left more than a tenth spare
+    (trimStringObjectIfNeeded); any other as sdsnewlen makes it. (A
+    32 KB or larger argument is the query buffer itself in Redis, sized a
+    little differently: not modelled.)"""
+    n = len(v)
+    e = _grown_state(v) if type(v) is bytearray else None
+    if e is not None:
+        return n, e[2] - n, e[3]
+    alloc, usable = _sds_new(n)
+    if type(v) is bytes and alloc - n > n // 10:
+        alloc = n
+    return n, alloc - n, usable
+
+
 def string_size(v):
     if type(v) is bytes:
         n = len(v)

@@ -1178,13 +1178,17 @@ def is_empty(v):
     return type(v) is not bytes and type(v) is not stream.Stream and len(v) == 0
 
 
-def verify_dump_payload(payload):
-    """verifyDumpPayload: True when the footer's version and CRC are fine."""
+def verify_dump_payload(payload, check_crc=True):
+    """verifyDumpPayload: True when the footer's version and CRC are fine
+    (the CRC is not checked after DEBUG SET-SKIP-CHECKSUM-VALIDATION 1:
+    ``check_crc`` False)."""
     if len(payload) < 10:
         return False
     ver = payload[-10] | (payload[-9] << 8)
     if ver > RDB_VERSION:
         return False
+    if not check_crc:
+        return True
     return _unpack_Q(payload, len(payload) - 8)[0] == crc64(memoryview(payload)[:-8])
 
 
@@ -1374,7 +1378,8 @@ def _load_records(server, data, stats, is_replica, verify_checksum, yield_every,
     if ver >= 5:
         footer = r.take(8)
         expected = _unpack_Q(footer)[0]
-        if verify_checksum and expected != 0:
+        if (verify_checksum and expected != 0
+                and not getattr(server, 'skip_checksum_validation', False)):
             got = crc64(memoryview(data)[:r.pos - 8])
             if got != expected:
                 raise RDBError('Wrong RDB checksum expected: (%x) got (%x). Aborting now.' % (

@@ -107,6 +107,12 @@ class Server:
         self.shutdown_state = None      # SHUTDOWN's wait for replicas (commands/server.py)
         self.signal_shutdown = None     # fn(signal): SIGTERM/SIGINT (commands/server.py)
         self.active_expire_enabled = True
+        # DEBUG knobs (commands/debug.py): PAUSE-CRON, SET-SKIP-CHECKSUM-
+        # VALIDATION (rdb.py's loads and DUMP payloads), SET-DISABLE-DENY-
+        # SCRIPTS (noscript commands allowed in scripts: scripting/host.py).
+        self.cron_paused = False
+        self.skip_checksum_validation = False
+        self.script_disable_deny_script = False
         self.executing_client = None
         # Propagation to the AOF and the replicas: consumers register here.
         self.propagate_targets = []
@@ -857,6 +863,11 @@ class Server:
         if self.shutting_down:
             return
         now = self._update_clocks()
+        if self.cron_paused:
+            # DEBUG PAUSE-CRON 1: serverCron returns right after updating
+            # the cached clocks.
+            self.loop.call_later(1.0 / (self.hz or 1), self.server_cron)
+            return
         self.cronloops += 1
         self.stat.track_instantaneous(now, self.total_commands)
         self._clients_output(self.unixtime)

@@ -140,3 +140,130 @@ def test_debug_htstats_figures(pyredis):
     assert expires.startswith('Hash table 0 stats (main hash table):\n table size: 4\n'
                               ' number of elements: 1\n different slots: 1\n'
                               ' max chain length: 1\n')
+
+
+def test_debug_reload_errors_as_redis(compat):
+    """DEBUG RELOAD NOSAVE with no dump file, then with a corrupt one: the
+    server stays up and answers as redis-server 7.0.15."""
+    import os
+    paths = [os.path.join(srv.dir, 'dump.rdb') for srv in (compat.ours, compat.theirs)]
+    for path in paths:
+        if os.path.exists(path):
+            os.unlink(path)
+    try:
+        compat.call('DEBUG', 'RELOAD', 'NOSAVE')
+        for path in paths:
+            with open(path, 'wb') as f:
+                f.write(b'garbage\n')
+        compat.call('DEBUG', 'RELOAD', 'NOSAVE')
+        compat.call('PING')
+    finally:
+        for path in paths:
+            if os.path.exists(path):
+                os.unlink(path)
+
+
+DEBUG_KNOBS = [
+    ('DEBUG', 'STRINGMATCH-TEST', 'x'),
+    ('DEBUG', 'LEAK', 'some string'), ('DEBUG', 'LEAK'),
+    ('DEBUG', 'AOF-FLUSH-SLEEP', '0'), ('DEBUG', 'AOF-FLUSH-SLEEP'),
+    ('DEBUG', 'SET-SKIP-CHECKSUM-VALIDATION', '0'), ('DEBUG', 'SET-DISABLE-DENY-SCRIPTS', '0'),
+    ('DEBUG', 'PAUSE-CRON', '0'), ('DEBUG', 'PAUSE-CRON'), ('DEBUG', 'PAUSE-CRON', '0', '1'),
+    ('DEBUG', 'MALLCTL', 'x'), ('DEBUG', 'MALLCTL', 'x', '1'), ('DEBUG', 'MALLCTL'),
+    ('DEBUG', 'MALLCTL-STR', 'x'), ('DEBUG', 'MALLCTL-STR', 'x', 'y'),
+    ('DEBUG', 'MALLCTL', 'x', '1', '2'),
+    ('DEBUG', 'CLIENT-EVICTION'), ('DEBUG', 'CLIENT-EVICTION', 'x'),
+    ('DEBUG', 'SDSLEN'),
+]
+
+
+def test_debug_knobs_as_redis(compat):
+    for proto in ('2', '3'):
+        for conn in (compat.a, compat.b):
+            conn.call('HELLO', proto)
+        for req in DEBUG_KNOBS:
+            compat.call(*req)
+
+
+def test_debug_stringmatch_test_as_redis(pyredis, real_redis):
+    """(redis-server runs ten million cycles: a few seconds.)"""
+    from helpers import RawConn
+    replies = []
+    for srv in (pyredis, real_redis):
+        conn = RawConn(srv.port, timeout=120)
+        replies.append(conn.call('DEBUG', 'STRINGMATCH-TEST'))
+        conn.close()
+    assert replies[0] == replies[1] == b'+Apparently Redis did not crash: test passed\r\n'
+
+
+def test_debug_sdslen_as_redis(compat):
+    """DEBUG SDSLEN's figures for the strings pyredis models as Redis
+    allocates them: embstr values, raw values SET stored (trimmed when the
+    allocation left more than a tenth spare), keys of every sds header
+    size; the errors for other encodings and types."""
+    values = {'key': 'hello', 'k3': 'x' * 100, 'K' * 40: 'v' * 50, 'k4': 'y' * 45,
+              'k5': 'z' * 1000, 'k6': 'w' * 300, 'k7': '1' * 30, 'n': '12345', 'f': '1.5',
+              'L' * 300: 'x' * 70000}
+    for k, v in values.items():
+        compat.call('SET', k, v)
+    compat.call('INCRBYFLOAT', 'f', '1')
+    compat.call('RPUSH', 'l', 'a')
+    compat.call('APPEND', 'ap', 'x' * 50)
+    compat.call('APPEND', 'ap', 'y' * 10)
+    compat.call('APPEND', 'k5', 'y' * 10)
+    compat.call('SETRANGE', 'sr', '100', 'x')
+    for k in list(values) + ['ap', 'sr', 'l', 'nokey']:
+        compat.call('DEBUG', 'SDSLEN', k)
+
+
+def test_debug_client_eviction_buckets(compat):
+    """With maxmemory-clients set, the bucket table in Redis's layout
+    (the figures depend on each server's clients)."""
+    import re
+    compat.call('CONFIG', 'SET', 'maxmemory-clients', '100mb')
+    try:
+        texts = [conn.call('DEBUG', 'CLIENT-EVICTION') for conn in (compat.a, compat.b)]
+        masked = [re.sub(rb'tot-mem: +\d+, clients: \d+', b'tot-mem: N, clients: N', t)
+                  .split(b'\r\n', 1)[1] for t in texts]
+        assert masked[0] == masked[1]
+        assert masked[0].count(b'\n') == 20
+    finally:
+        compat.call('CONFIG', 'SET', 'maxmemory-clients', '0')
+
+
+def test_debug_skip_checksum_and_deny_scripts(compat):
+    """SET-SKIP-CHECKSUM-VALIDATION 1 lets RESTORE take a payload whose
+    CRC is wrong (not one of a newer RDB version); SET-DISABLE-DENY-SCRIPTS
+    1 lets a script call a noscript command."""
+    compat.call('SET', 'foo', 'bar')
+    good = compat.a.call('DUMP', 'foo')
+    payload = good.split(b'\r\n')[1]
+    bad = payload[:-8] + b'\0' * 8
+    newer = payload[:-10] + b'\xff\x00' + payload[-8:]
+    for skip in ('0', '1', '0'):
+        compat.call('DEBUG', 'SET-SKIP-CHECKSUM-VALIDATION', skip)
+        compat.call('RESTORE', 'r', '0', bad, 'REPLACE')
+        compat.call('RESTORE', 'r', '0', newer, 'REPLACE')
+        compat.call('GET', 'r')
+    script = "return redis.call('client', 'getname')"
+    for deny in ('0', '1', '0'):
+        compat.call('DEBUG', 'SET-DISABLE-DENY-SCRIPTS', deny)
+        compat.call('EVAL', script, '0')
+
+
+def test_debug_pause_cron(compat):
+    """PAUSE-CRON 1 stops serverCron: a key past its expiry stays in the
+    keyspace (DBSIZE does not expire it) until PAUSE-CRON 0."""
+    import time
+    compat.call('DEBUG', 'PAUSE-CRON', '1')
+    try:
+        compat.call('SET', 'k', 'v', 'PX', '20')
+        time.sleep(0.5)
+        compat.call('DBSIZE')
+    finally:
+        compat.call('DEBUG', 'PAUSE-CRON', '0')
+    for _ in range(100):
+        if compat.a.call('DBSIZE') == compat.b.call('DBSIZE') == b':0\r\n':
+            break
+        time.sleep(0.05)
+    compat.call('DBSIZE')

@@ -357,6 +357,85 @@ def _table_stats(table):
     return ''.join(out)
 
 
+def _atoi(s):
+    """C's atoi: the leading integer, 0 for none ("x" or "00" turn a
+    switch off as surely as "0")."""
+    m = re.match(rb'\s*([+-]?\d+)', s)
+    return int(m.group(1)) if m else 0
+
+
+_LEAKED = []
+
+
+def _stringmatch_fuzz(cycles=20000):
+    """stringmatchlen_fuzz_test: random patterns against random strings
+    (up to 31 bytes of 7-bit characters each), for the matcher not to
+    crash or hang. Redis runs ten million cycles of its C matcher; the
+    Python one gets fewer."""
+    import random
+    from ..util import glob_match
+    total = 0
+    for _ in range(cycles):
+        s = bytes(random.randrange(128) for _ in range(random.randrange(32)))
+        p = bytes(random.randrange(128) for _ in range(random.randrange(32)))
+        total += bool(glob_match(p, s))
+    print('Total matches: %d' % total, flush=True)
+
+
+def _sdslen(c, key):
+    """DEBUG SDSLEN: the key's and the string value's sds figures (length,
+    spare room, allocation). The key is an sdsdup of the request's
+    argument; the value's figures are objsize.string_sds's model (embstr:
+    the sds inside the object's single allocation, no spare room)."""
+    from ..objsize import ROBJ, _sds_new, je_size, string_sds
+    from ..values import object_encoding
+    v = c.db.lookup_notouch(key, notify=False)
+    if v is None:
+        return b'-ERR no such key\r\n'
+    enc = (object_encoding(c.server, v) if type(v) is bytes or type(v) is bytearray
+           else None)
+    if enc != b'embstr' and enc != b'raw':
+        return b'-ERR Not an sds encoded string.\r\n'
+    kalloc, kusable = _sds_new(len(key))
+    if enc == b'embstr':
+        vlen, vavail, vmem = len(v), 0, je_size(ROBJ + 3 + len(v) + 1) - ROBJ
+    else:
+        vlen, vavail, vmem = string_sds(v)
+    return resp.status(b'key_sds_len:%d, key_sds_avail:%d, key_zmalloc: %d, '
+                       b'val_sds_len:%d, val_sds_avail:%d, val_zmalloc: %d' % (
+                           len(key), kalloc - len(key), kusable, vlen, vavail, vmem))
+
+
+def _client_eviction(c):
+    """DEBUG CLIENT-EVICTION: the client memory usage buckets of
+    maxmemory-clients (powers of two from 32 KB to 4 GB). pyredis keeps no
+    buckets: the clients maxmemory-clients may evict (normal and pub/sub,
+    not NO-EVICT) are put in theirs now, at their current memory."""
+    server = c.server
+    if not server.config.maxmemory_clients:
+        return b'-ERR maxmemory-clients is disabled.\r\n'
+    lo, hi = 15, 33         # CLIENT_MEM_USAGE_BUCKET_MIN_LOG / _MAX_LOG
+    sums = [0] * (hi - lo + 1)
+    counts = [0] * (hi - lo + 1)
+    for other in server.clients.values():
+        if (other.is_replica or other.is_master or other.no_evict or other.closing
+                or other.transport is None):
+            continue
+        mem = other.memory()
+        j = min(max(mem.bit_length(), lo), hi) - lo
+        sums[j] += mem
+        counts[j] += 1
+    out = []
+    for j in range(hi - lo + 1):
+        low = 0 if j == 0 else 1 << (j - 1 + lo)
+        if j == hi - lo:
+            out.append('bucket %10d+            : ' % low)
+        else:
+            out.append('bucket %10d - %10d: ' % (low, (1 << (j + lo)) - 1))
+        out.append('tot-mem: %10d, clients: %d\n' % (sums[j], counts[j]))
+    return resp.encode(resp.Verbatim(''.join(out).encode()), c.resp)
+
+
 @command('debug')
 def debug(c, argv):
     if not debug_allowed(c):
@@ -371,9 +450,7 @@ def debug(c, argv):
             time.sleep(secs)
         return OK
     if sub == b'set-active-expire' and len(argv) == 3:
-        # atoi(): "x" or "00" turn it off as surely as "0".
-        m = re.match(rb'\s*([+-]?\d+)', argv[2])
-        server.active_expire_enabled = bool(m and int(m.group(1)))
+        server.active_expire_enabled = bool(_atoi(argv[2]))
         return OK
     if sub == b'object' and len(argv) == 3:
         db = c.db
@@ -458,6 +535,35 @@ def debug(c, argv):
             repl.change_replid()
             repl.clear_replid2()
         return OK
+    if sub == b'stringmatch-test' and len(argv) == 2:
+        _stringmatch_fuzz()
+        return b'+Apparently Redis did not crash: test passed\r\n'
+    if sub == b'sdslen' and len(argv) == 3:
+        return _sdslen(c, argv[2])
+    if sub == b'pause-cron' and len(argv) == 3:
+        server.cron_paused = bool(_atoi(argv[2]))
+        return OK
+    if sub == b'set-skip-checksum-validation' and len(argv) == 3:
+        server.skip_checksum_validation = bool(_atoi(argv[2]))
+        return OK
+    if sub == b'set-disable-deny-scripts' and len(argv) == 3:
+        server.script_disable_deny_script = bool(_atoi(argv[2]))
+        return OK
+    if sub == b'aof-flush-sleep' and len(argv) == 3:
+        aof = getattr(server, 'aof', None)
+        if aof is not None:
+            aof.flush_sleep_us = max(_atoi(argv[2]), 0)
+        return OK
+    if sub == b'leak' and len(argv) == 3:
+        # "Create a memory leak of the input string": a copy nobody frees.
+        _LEAKED.append(bytes(argv[2]))
+        return OK
+    if sub == b'client-eviction' and len(argv) == 2:
+        return _client_eviction(c)
+    if sub in (b'mallctl', b'mallctl-str') and len(argv) >= 3:
+        # Redis built with jemalloc answers mallctl's ENOENT for a name it
+        # does not know; pyredis has no jemalloc, so it knows none.
+        return b'-ERR No such file or directory\r\n'
     handler = server.debug_subcommands.get(sub)
     if handler is not None:
         return handler(c, argv)

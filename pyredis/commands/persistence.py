@@ -635,7 +635,7 @@ def restore_cmd(c, argv):
     if ttl < 0:
         return b'-ERR Invalid TTL value, must be >= 0\r\n'
     payload = argv[3]
-    if not rdb.verify_dump_payload(payload):
+    if not rdb.verify_dump_payload(payload, not c.server.skip_checksum_validation):
         return b'-ERR DUMP payload version or checksum are wrong\r\n'
     try:
         value = rdb.load_dump_payload(payload, c.server.config)
@@ -702,7 +702,7 @@ def debug_reload(c, argv):
         load_file(server, path, allow_dup=merge)
     except (rdb.RDBError, OSError) as e:
         log.warning('Error trying to load the RDB dump: %s' % e)
-        return b'-ERR Error trying to load the RDB dump, check server logs.\r\n'
+        return b'-ERR Error trying to load the RDB dump\r\n'
     log.notice('DB reloaded by DEBUG RELOAD')
     return OK
 

@@ -250,7 +250,7 @@ class Functions:
 
     def restore(self, payload, policy):
         """FUNCTION RESTORE: raises FunctionError."""
-        if not rdb.verify_dump_payload(payload):
+        if not rdb.verify_dump_payload(payload, not self.host.server.skip_checksum_validation):
             raise FunctionError(b'payload version or checksum are wrong')
         r = rdb.Reader(payload, 0, len(payload) - 10)
         codes = []

@@ -442,7 +442,7 @@ class ScriptHost:
         n = len(argv)
         if n < cmd.min_args or n > cmd.max_args:
             self._refuse(cmd, b'Wrong number of args calling Redis command from script')
-        if 'noscript' in cmd.flags:
+        if 'noscript' in cmd.flags and not self.server.script_disable_deny_script:
             self._refuse(cmd, b'This Redis command is not allowed from script')
         if ctx.stale and not cmd.stale:
             self._refuse(cmd, b'Can not execute the command on a stale replica')
