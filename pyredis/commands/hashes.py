@@ -27,6 +27,9 @@ HSCAN over a hash table walks a ``scan.BucketIndex`` kept in ``STATE``
 for the hashes being scanned (the writes keep it up to date; when no scan
 is running, that costs them one check of an empty dict).
 
+HRANDFIELD on a hash past hash-max-listpack-entries picks its fields in
+O(1) each through pyredis/_sampling.c (see "random picks" below).
+
 HINCRBYFLOAT computes in long double precision (util.strtold) and is
 propagated as HSET with the resulting value, so replicas and the AOF never
 redo a floating point sum.
@@ -47,6 +50,11 @@ from ..util import string2ll, strtold, ld_add, format_long_double, glob_match, L
     LLONG_MIN
 from ..notify import NotifyFlags
 from ..resp import ARITY_ERR, COUNT_RANGE_ERR, INCR_NAN_ERR, OVERFLOW_ERR, RANGE_ERR
+
+try:
+    from .._sampling import choice as _choice, choices as _choices, sample as _sample
+except ImportError:     # not built: big values are sampled as small ones, in O(n)
+    _choice = None
 
 H = NotifyFlags.HASH
 G = NotifyFlags.GENERIC
@@ -520,27 +528,54 @@ def hrandfield(c, argv):
         return err
     if h is None:
         return _null(c)
-    return _bulk(random_member(h))
+    return _bulk(random_member(
+        h, h.__class__ is dict and len(h) > c.server.config.hash_max_listpack_entries))
 
 
-def random_member(container):
-    """A uniformly random key of a non-empty dict or set: skip a random
-    distance into it (O(n) in C, no copy)."""
+# -- random picks (HRANDFIELD here, SPOP/SRANDMEMBER in sets.py) ----------------
+#
+# A value past its compact encoding's entry limit (hash-max-listpack-entries,
+# set-max-intset-entries) is a plain dict or set: pyredis/_sampling.c picks
+# its members by probing random slots of CPython's own table, as Redis's
+# dictGetRandomKey probes random buckets, so a pick costs O(1) expected
+# and N distinct picks O(N), whatever the size. Smaller values (and every
+# value when the extension is not built) are picked as before, in O(n)
+# inside C without copying the value: n is bounded by the limit there.
+
+def random_member(container, big=False):
+    """A uniformly random key of a non-empty dict or set (PackedHash too)."""
+    if big and _choice is not None:
+        return _choice(container)
     n = len(container)
     if n == 1:
         return next(iter(container))
     return next(islice(container, random.randrange(n), None))
 
 
+def random_sample(container, count, big=False):
+    """``count`` (at most len) distinct keys, in random order."""
+    if big and _choice is not None:
+        return _sample(container, count)
+    return random.sample(list(container), count)
+
+
+def random_choices(container, count, big=False):
+    """``count`` independent uniform picks (repetitions allowed)."""
+    if big and _choice is not None:
+        return _choices(container, count)
+    return random.choices(list(container), k=count)
+
+
 def _randfield_count(c, h, count, withvalues):
     pair = withvalues and c.resp == 3
+    big = h.__class__ is dict and len(h) > c.server.config.hash_max_listpack_entries
     if count < 0:
         # Repetitions allowed: |count| independent picks.
-        fields = random.choices(list(h), k=-count)
+        fields = random_choices(h, -count, big)
     elif count >= len(h):
         fields = list(h)
     else:
-        fields = random.sample(list(h), count)
+        fields = random_sample(h, count, big)
     parts = [b'*%d\r\n' % (len(fields) * (2 if withvalues and not pair else 1))]
     append = parts.append
     for f in fields:

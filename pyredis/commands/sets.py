@@ -17,17 +17,18 @@ member, or crossing the size limit downwards), so SADD never pays for it.
 SSCAN over a hash table walks a ``scan.BucketIndex`` kept in
 hashes.STATE for the sets being scanned, updated by the writes.
 
-Random picks (SPOP, SRANDMEMBER) skip a random distance into the set, which
-is uniform and costs O(n) inside C at worst without copying the set. SPOP is
-propagated as SREM of the members it removed (or DEL when it took the whole
-set), so replicas remove exactly the same members.
+Random picks (SPOP, SRANDMEMBER): a set past set-max-intset-entries is
+sampled by pyredis/_sampling.c, which probes random slots of the set's
+table (as dictGetRandomKey probes buckets): O(1) expected per pick, so
+SPOP/SRANDMEMBER with a count cost O(count), not O(n). A smaller set (and
+every set without the extension) is sampled by skipping a random distance
+into it, uniform and O(n) inside C without copying it. SPOP is propagated as SREM of the
+members it removed (or DEL when it took the whole set), so replicas remove
+exactly the same members.
 """
 
-import random
-from itertools import islice
-
 from . import command
-from .hashes import STATE, scan_with_index
+from .hashes import STATE, scan_with_index, random_member, random_sample, random_choices
 from .lists import bulk_items
 from .keys import element_scan_args, scan_reply
 from ..resp import ZERO, ONE, integer, SYNTAX_ERR, NOT_INT_ERR, WRONGTYPE_ERR, \
@@ -275,13 +276,6 @@ def smove(c, argv):
 
 # -- random members -------------------------------------------------------------
 
-def random_member(s):
-    n = len(s)
-    if n == 1:
-        return next(iter(s))
-    return next(islice(s, random.randrange(n), None))
-
-
 @command('spop')
 def spop(c, argv):
     if len(argv) == 2 and argv[1] not in c.db.data:
@@ -299,8 +293,8 @@ def spop(c, argv):
         return err
     if s is None:
         return _null(c)
-    m = random_member(s)
     was_big = len(s) > c.server.config.set_max_intset_entries
+    m = random_member(s, was_big)
     _remove(s, m)
     _shrunk(c.server, s, was_big, (m,))
     c.server.key_modified(db, key, S, b'spop')
@@ -330,8 +324,8 @@ def _spop_count(c, argv):
         if server.propagate_targets:
             c.propagate_argv = [[b'DEL', key]]
         return _set_reply(c, members)
-    members = random.sample(list(s), count)
     was_big = len(s) > server.config.set_max_intset_entries
+    members = random_sample(s, count, was_big)
     for m in members:
         _remove(s, m)
     _shrunk(server, s, was_big, members)
@@ -356,12 +350,13 @@ def srandmember(c, argv):
             return err
         if s is None or count == 0:
             return b'*0\r\n'
+        big = len(s) > c.server.config.set_max_intset_entries
         if count < 0:
-            members = random.choices(list(s), k=-count)
+            members = random_choices(s, -count, big)
         elif count >= len(s):
             members = ordered(c.server, s)
         else:
-            members = random.sample(list(s), count)
+            members = random_sample(s, count, big)
         return b'*%d\r\n' % len(members) + b''.join(
             b'$%d\r\n%s\r\n' % (len(m), m) for m in members)
     s, err = c.db.lookup_typed(argv[1], SET)
@@ -369,7 +364,7 @@ def srandmember(c, argv):
         return err
     if s is None:
         return _null(c)
-    m = random_member(s)
+    m = random_member(s, len(s) > c.server.config.set_max_intset_entries)
     return b'$%d\r\n%s\r\n' % (len(m), m)
 
 
