@@ -372,6 +372,28 @@ def test_redis_py_acl_api(pair):
     assert r.acl_list() == ['user default on nopass ~* &* +@all']
 
 
+def test_redis_py_acl_setuser_resets(pair):
+    # redis-py's reset_keys/reset_channels/reset_passwords (resetkeys,
+    # resetchannels, resetpass before the new rules): the users, as both
+    # servers describe them, and what each can do after.
+    for port in (pair.ours.port, pair.theirs.port):
+        r = redis.Redis(port=port, decode_responses=True)
+        assert r.acl_setuser('rs', enabled=True, passwords=['+old1', '+old2'],
+                             keys=['a*', '%R~r*'], channels=['c*'], commands=['+@all'])
+        assert r.acl_setuser('rs', enabled=True, passwords=['+new'], keys=['b*'],
+                             channels=['d*'], reset_keys=True, reset_channels=True,
+                             reset_passwords=True)
+        assert r.acl_setuser('rs2', enabled=True, nopass=True, keys=['x'], channels=['y'],
+                             commands=['+get'], reset=True, reset_keys=True,
+                             reset_channels=True, reset_passwords=True)
+        assert r.acl_setuser('rs3', enabled=False, reset_keys=True, reset_channels=True,
+                             reset_passwords=True)
+    pair.run(['ACL', 'GETUSER', 'rs'], ['ACL', 'GETUSER', 'rs2'], ['ACL', 'GETUSER', 'rs3'],
+             ['ACL', 'LIST'])
+    pair.run(['AUTH', 'rs', 'old1'], ['AUTH', 'rs', 'new'], ['GET', 'a1'], ['GET', 'b1'],
+             ['PUBLISH', 'c1', 'm'], ['PUBLISH', 'd1', 'm'], on='rs')
+
+
 def test_scripts_are_checked(pair):
     pair.call('ACL', 'SETUSER', 'u', 'on', 'nopass', '+@all', '-set', '~a*', '&c')
     pair.run(['AUTH', 'u', 'x'],

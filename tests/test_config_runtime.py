@@ -60,6 +60,71 @@ def test_rename_command(server_factory):
     assert out[2] == b'$1\r\nv\r\n'
 
 
+RENAMES = ('rename-command set store\nrename-command get fetch\nrename-command keys ""\n'
+           'rename-command multi begin\n')
+
+
+def test_rename_command_in_command_introspection(server_factory):
+    # COMMAND finds a renamed command by its new name and shows its own.
+    def scenario(srv):
+        c = RawConn(srv.port)
+        out = [c.call(*args) for args in (
+            ('COMMAND', 'INFO', 'store', 'set', 'fetch', 'get', 'keys', 'begin'),
+            ('COMMAND', 'DOCS', 'fetch'), ('COMMAND', 'DOCS', 'get'),
+            ('COMMAND', 'DOCS', 'keys'), ('COMMAND', 'GETKEYS', 'store', 'k', 'v'),
+            ('COMMAND', 'GETKEYS', 'set', 'k', 'v'), ('COMMAND', 'GETKEYS', 'fetch', 'k'),
+            ('COMMAND', 'COUNT'), ('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'fetch'),
+            ('COMMAND', 'LIST', 'FILTERBY', 'PATTERN', 'get'))]
+        c.close()
+        return out
+    out = both(server_factory, scenario, config_text=RENAMES)
+    assert out[4] == b'*1\r\n$1\r\nk\r\n'
+
+
+def _read_until(conn, end, what):
+    deadline = time.time() + 10
+    while not conn.buf.endswith(end):
+        assert time.time() < deadline, 'no %s: %r' % (what, conn.buf[-300:])
+        conn._fill()
+    return conn.buf
+
+
+def test_rename_command_in_the_aof_and_the_replication_stream(server_factory):
+    """A renamed command is propagated under the name it was called by, as
+    Redis does (c->argv as typed): to the AOF and to replicas alike."""
+    last = b'*3\r\n$5\r\nSTORE\r\n$1\r\ny\r\n$1\r\n2\r\n'
+
+    def scenario(srv):
+        replica = RawConn(srv.port)
+        replica.send(b'PSYNC ? -1\r\n')
+        header = _read_until(replica, b'\r\n', 'FULLRESYNC')
+        assert header.startswith(b'+FULLRESYNC ')
+        replica.buf = b''
+        while not re.match(rb'\n*\$\d+\r\n', replica.buf):
+            replica._fill()
+        m = re.match(rb'\n*\$(\d+)\r\n', replica.buf)
+        while len(replica.buf) < m.end() + int(m.group(1)):
+            replica._fill()
+        replica.buf = replica.buf[m.end() + int(m.group(1)):]     # (the RDB payload)
+        c = RawConn(srv.port)
+        for args in (('STORE', 'k', 'v'), ('store', 'k2', 'v'), ('BEGIN',), ('STORE', 'x', '1'),
+                     ('INCR', 'x'), ('EXEC',), ('SELECT', '1'),
+                     ('EVAL', "return redis.pcall('set', 'z', '3')", '0'), ('STORE', 'y', '2')):
+            c.call(*args)
+        stream = _read_until(replica, last, 'stream').replace(b'*1\r\n$4\r\nPING\r\n', b'')
+        incr = [name for name in os.listdir(os.path.join(srv.dir, 'ad')) if 'incr' in name]
+        with open(os.path.join(srv.dir, 'ad', incr[0]), 'rb') as f:
+            aof = f.read()
+        c.close()
+        replica.close()
+        return stream, aof
+
+    stream, aof = both(server_factory, scenario, '--appendonly', 'yes', '--appenddirname', 'ad',
+                       '--repl-diskless-sync', 'no', config_text=RENAMES)
+    assert stream == aof and aof.endswith(last)
+    assert b'$5\r\nstore\r\n$2\r\nk2\r\n' in aof and b'$5\r\nMULTI\r\n' in aof
+
+
 def test_maxclients(server_factory):
     def scenario(srv):
         conns = [RawConn(srv.port) for _ in range(2)]
