@@ -70,3 +70,29 @@ def test_redis_py_client_pause(server_factory):
     assert r.get('x') == b'1'
     assert r.client_unpause()
     r.close()
+
+
+def _eviction_paused(port):
+    """CLIENT PAUSE WRITE holds eviction back (as it holds expiry): the keys
+    stay while paused although maxmemory is far exceeded; after UNPAUSE the
+    next command that may grow memory evicts them all (and, at a 1-byte
+    limit, still fails)."""
+    a = RawConn(port)
+    out = [a.call('SET', 'k%d' % i, 'v') for i in range(5)]
+    out.append(a.call('CLIENT', 'PAUSE', '100000', 'WRITE'))
+    out.append(a.call('CONFIG', 'SET', 'maxmemory-policy', 'allkeys-lru'))
+    out.append(a.call('CONFIG', 'SET', 'maxmemory', '1'))
+    out += [a.call('DBSIZE'), a.call('GET', 'k1')]
+    time.sleep(0.2)                     # the cron runs meanwhile
+    out += [a.call('DBSIZE'), re.search(rb'evicted_keys:\d+', a.call('INFO', 'stats')).group(0)]
+    out.append(a.call('CLIENT', 'UNPAUSE'))
+    out += [a.call('SET', 'x', 'y'), a.call('DBSIZE')]
+    out.append(re.search(rb'evicted_keys:\d+', a.call('INFO', 'stats')).group(0))
+    out.append(a.call('CONFIG', 'SET', 'maxmemory', '0'))
+    a.close()
+    return out
+
+
+def test_eviction_held_while_paused_as_redis(servers):
+    ours, theirs = servers
+    assert _eviction_paused(ours.port) == _eviction_paused(theirs.port)

@@ -379,3 +379,32 @@ def _script_reads(port):
 def test_script_reads_are_the_callers_as_redis(servers):
     ours, theirs = servers
     assert _script_reads(ours.port) == _script_reads(theirs.port)
+
+
+def _eviction_invalidation(port):
+    """A RESP3 tracking client and a RESP2 one redirected to a subscriber
+    read keys that maxmemory then evicts."""
+    a, b, sub, admin = RawConn(port), RawConn(port), RawConn(port), RawConn(port)
+    out = []
+    _call(a, 'HELLO', '3')
+    sub_id = _call(sub, 'CLIENT', 'ID')[1:-2].decode()
+    out.append(_call(sub, 'SUBSCRIBE', '__redis__:invalidate'))
+    out.append(_call(a, 'CLIENT', 'TRACKING', 'on'))
+    out.append(_call(b, 'CLIENT', 'TRACKING', 'on', 'REDIRECT', sub_id))
+    out.append(_call(admin, 'SET', 'k', 'v'))
+    out.append(_call(a, 'GET', 'k'))
+    out.append(_call(b, 'GET', 'k'))
+    out.append(_call(admin, 'CONFIG', 'SET', 'maxmemory-policy', 'allkeys-random'))
+    out.append(_call(admin, 'CONFIG', 'SET', 'maxmemory', '1'))
+    out.append(_call(admin, 'DBSIZE'))
+    out.append(_read_all(a))            # the invalidation push
+    out.append(_read_all(sub))          # the message on the redirect
+    out.append(_call(admin, 'CONFIG', 'SET', 'maxmemory', '0'))
+    for conn in (a, b, sub, admin):
+        conn.close()
+    return out
+
+
+def test_eviction_invalidates_tracked_keys_as_redis(servers):
+    ours, theirs = servers
+    assert _eviction_invalidation(ours.port) == _eviction_invalidation(theirs.port)
