@@ -108,6 +108,20 @@ class SentinelSet:
     def sentinels(self, port=None):
         return self.client(port).sentinel_sentinels(NAME)
 
+    def query(self, *args, port=None):
+        """A SENTINEL query that answers a list of flat field/value arrays
+        (MASTERS, REPLICAS, SLAVES, SENTINELS), as a list of dicts of
+        strings: read as sent, without redis-py's parsing of the reply."""
+        conn = redis.Connection('127.0.0.1', port or self.ports[0], decode_responses=True,
+                                socket_timeout=5)
+        try:
+            conn.send_command('SENTINEL', *args)
+            reply = conn.read_response()
+        finally:
+            conn.disconnect()
+        return [entry if isinstance(entry, dict) else dict(zip(entry[::2], entry[1::2]))
+                for entry in reply]
+
     def read_logs(self):
         out = []
         for path in self.logs:

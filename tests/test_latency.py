@@ -214,3 +214,49 @@ def test_expire_and_eviction_deletions_are_timed(pair):
     pair.call('CONFIG', 'SET', 'maxmemory', '0')
     pair.call('CONFIG', 'SET', 'maxmemory-policy', 'noeviction')
     pair.call('DEBUG', 'SET-ACTIVE-EXPIRE', '1')
+
+
+def _masked(raw):
+    """A SLOWLOG/LATENCY reply with what differs between two servers
+    masked: unix times, durations and latencies, client ports, and every
+    figure of a verbatim text (with its length)."""
+    raw = re.sub(rb'\*6\r\n:(\d+)\r\n:\d+\r\n:\d+\r\n', rb'*6\r\n:\1\r\n:T\r\n:D\r\n', raw)
+    raw = re.sub(rb'\$\d+\r\n127\.0\.0\.1:\d+\r\n', b'$A\r\n127.0.0.1:P\r\n', raw)
+    raw = re.sub(rb':17\d{8}\r\n:\d+\r\n', b':T\r\n:MS\r\n', raw)     # HISTORY, LATEST
+    raw = re.sub(rb'(:T\r\n:MS\r\n):\d+\r\n', rb'\1:MAX\r\n', raw)  # LATEST's maximum
+    if raw[:1] in (b'=', b'$') and b'\n' in raw[1:-2]:
+        raw = re.sub(rb'\d+', b'N', raw)
+    return raw
+
+
+def test_slowlog_and_latency_in_resp3(pair):
+    """SLOWLOG GET/LEN/HELP and LATENCY LATEST/HISTORY/DOCTOR/GRAPH/
+    HISTOGRAM/HELP after HELLO 3, the same reply types and shapes as
+    redis-server's (times, durations and ports masked)."""
+    for conn in (pair.a, pair.b):
+        conn.call('HELLO', '3')
+        conn.call('CLIENT', 'SETNAME', 'r3')
+        conn.call('CONFIG', 'SET', 'slowlog-log-slower-than', '0')
+        conn.call('CONFIG', 'SET', 'latency-monitor-threshold', '5')
+        conn.call('SLOWLOG', 'RESET')
+        conn.call('LATENCY', 'RESET')
+        conn.call('CONFIG', 'RESETSTAT')
+    pair.call('SET', 'a', 'b')
+    pair.call('RPUSH', 'l', *['e%d' % i for i in range(40)])
+    pair.call('DEBUG', 'SLEEP', '0.02')
+    for args in (('SLOWLOG', 'GET'), ('SLOWLOG', 'GET', '2'), ('SLOWLOG', 'LEN'),
+                 ('SLOWLOG', 'HELP'), ('LATENCY', 'LATEST'), ('LATENCY', 'HISTORY', 'command'),
+                 ('LATENCY', 'HISTORY', 'nosuch'), ('LATENCY', 'DOCTOR'),
+                 ('LATENCY', 'GRAPH', 'command'), ('LATENCY', 'GRAPH', 'nosuch'),
+                 ('LATENCY', 'HISTOGRAM', 'nosuch'), ('LATENCY', 'HISTOGRAM', 'get'),
+                 ('LATENCY', 'HELP')):
+        a, b = _masked(pair.a.call(*args)), _masked(pair.b.call(*args))
+        if args[:2] == ('LATENCY', 'GRAPH') and a[:1] == b'=':
+            # (The labels under the graph are seconds ago.)
+            a, b = a.split(b'\n')[:7], b.split(b'\n')[:7]
+        assert a == b, (args, a, b)
+    # A histogram's buckets depend on the durations: its head only.
+    heads = [re.match(rb'%1\r\n\$3\r\nset\r\n%2\r\n\$5\r\ncalls\r\n:1\r\n'
+                      rb'\$14\r\nhistogram_usec\r\n%\d+\r\n',
+                      conn.call('LATENCY', 'HISTOGRAM', 'set')) for conn in (pair.a, pair.b)]
+    assert all(heads), heads

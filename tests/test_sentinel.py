@@ -6,8 +6,8 @@ followed by WAIT on the same connection so that we know which writes were
 acknowledged by a replica. The master is killed with SIGKILL (or put to
 sleep, or failed over by hand); Sentinel promotes a replica, reconfigures
 the others, and the client carries on; the old master, back, is turned
-into a replica. The Sentinels' own view (SENTINEL MASTER/REPLICAS/
-SENTINELS, GET-MASTER-ADDR-BY-NAME) is checked after every step. The same
+into a replica. The Sentinels' own view (SENTINEL MASTER/MASTERS/SLAVES/
+REPLICAS/SENTINELS, GET-MASTER-ADDR-BY-NAME) is checked after every step. The same
 scenario runs with mixed sets (redis-server and pyredis together).
 
 No assertion on timing: every wait is bounded only to end a broken run.
@@ -150,9 +150,14 @@ class Writer(threading.Thread):
 
 def check_sentinel_view(sset, master, replicas, down=()):
     """Each Sentinel agrees: ``master`` is the master, ``replicas`` are its
-    healthy replicas, ``down`` are known but subjectively down."""
+    healthy replicas, ``down`` are known but subjectively down. Asked the
+    ways the issue names: SENTINEL MASTER and MASTERS, SLAVES and REPLICAS,
+    SENTINELS and GET-MASTER-ADDR-BY-NAME; the replicas' offsets and
+    priorities Sentinel reports are the servers' own (read from their INFO)."""
     run_id = info(master, 'server')['run_id']
     want = {r.port: info(r, 'server')['run_id'] for r in replicas}
+    priority = {r.port: int(cli(r).config_get('replica-priority')['replica-priority'])
+                for r in replicas}
 
     def agreed(port):
         if sset.master_addr(port) != ('127.0.0.1', master.port):
@@ -161,26 +166,56 @@ def check_sentinel_view(sset, master, replicas, down=()):
         if not (m['flags'] == 'master' and m['runid'] == run_id
                 and m['role-reported'] == 'master' and m['num-other-sentinels'] == 2):
             return False
+        masters = sset.query('MASTERS', port=port)
+        if [(e['name'], e['ip'], e['port'], e['flags'], e['runid'], e['role-reported'])
+                for e in masters] != [(NAME, '127.0.0.1', str(master.port), 'master', run_id,
+                                       'master')]:
+            return False
+        if masters[0]['num-slaves'] != str(len(want) + len(down)):
+            return False
         seen = {int(r['port']): r for r in sset.replicas(port)}
+        listed = {int(r['port']): r for r in sset.query('REPLICAS', NAME, port=port)}
+        if set(listed) != set(seen):
+            return False
         for p, rid in want.items():
-            r = seen.get(p)
+            r, e = seen.get(p), listed[p] if p in listed else None
             if r is None or r['flags'] != 'slave' or r['runid'] != rid \
                     or r['role-reported'] != 'slave' or r['master-port'] != master.port \
                     or r['master-link-status'] != 'ok' or r['master-host'] != '127.0.0.1':
                 return False
+            if (e['flags'], e['runid'], e['role-reported'], e['master-host'], e['master-port'],
+                    e['master-link-status'], e['slave-priority'], e['replica-announced']) != \
+                    ('slave', rid, 'slave', '127.0.0.1', str(master.port), 'ok',
+                     str(priority[p]), '1'):
+                return False
+            # Sentinel's copy of the replica's INFO slave_repl_offset: set
+            # once Sentinel has read an INFO taken after the sync (the hello
+            # messages it publishes on the master reach the replicas), and
+            # never ahead of the server's own.
+            offset = int(e['slave-repl-offset'])
+            srv = next(x for x in replicas if x.port == p)
+            if not 0 < offset <= int(info(srv)['slave_repl_offset']):
+                return False
         for srv in down:
             r = seen.get(srv.port)
             if r is None or 's_down' not in r['flags']:
+                return False
+            if 's_down' not in listed[srv.port]['flags'].split(','):
                 return False
         return len(sset.sentinels(port)) == 2
 
     for port in sset.ports:
         wait_for(lambda: agreed(port), 60, 0.2,
                  lambda: 'sentinel %d to agree: %r %r' % (
-                     port, sset.master(port), sset.replicas(port)))
+                     port, sset.query('MASTERS', port=port),
+                     sset.query('REPLICAS', NAME, port=port)))
     m = sset.master()
     assert m['num-slaves'] == len(want) + len(down)
     assert m['quorum'] == 2
+    # The same fields, in the same order, through both names.
+    names = [list(r) for r in sset.query('REPLICAS', NAME)]
+    assert names == [list(r) for r in sset.query('SLAVES', NAME)]
+    assert all(n[:5] == ['name', 'ip', 'port', 'runid', 'flags'] for n in names)
 
 
 def check_no_loss(srv, keys):
