@@ -238,8 +238,9 @@ def string_sds(v):
     recorded it; one SET stored (a bytes value) as sdsnewlen made it from
     the request's argument, trimmed when that left more than a tenth spare
     (trimStringObjectIfNeeded); any other as sdsnewlen makes it. (A
-    32 KB or larger argument is the query buffer itself in Redis, sized a
-    little differently: not modelled.)"""
+    32 KB or larger argument becomes the value in the query buffer it was
+    read into, allocated for its CRLF too: the same size class except at a
+    class boundary, which is not modelled.)"""
     n = len(v)
     e = _grown_state(v) if type(v) is bytearray else None
     if e is not None:
