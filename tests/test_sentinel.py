@@ -194,7 +194,8 @@ def check_sentinel_view(sset, master, replicas, down=()):
             # never ahead of the server's own.
             offset = int(e['slave-repl-offset'])
             srv = next(x for x in replicas if x.port == p)
-            if not 0 < offset <= int(info(srv)['slave_repl_offset']):
+            own = info(srv).get('slave_repl_offset')     # (None while not a replica)
+            if own is None or not 0 < offset <= int(own):
                 return False
         for srv in down:
             r = seen.get(srv.port)
