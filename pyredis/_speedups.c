@@ -23,10 +23,10 @@
  *   rdb_read_string(buf, pos, end) -> (bytes, newpos)   rdbGenericLoadStringObject
  *   rdb_encode_string(s, compress=True) -> bytes        rdbSaveRawString
  *   load_string_records(...)    the loader's fast path for plain string keys
- *   parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now_ns)
+ *   parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need)
  *       the whole requests at the start of buf in the strict form clients
  *       send (multibulk, and plain inline lines), and what follows them
- *   run_requests(client, reqs, i, start) -> (i, status)
+ *   run_requests(client, reqs, i) -> (i, status)
  *       the trusted request path's loop over those requests: the one
  *       inlined copy of Server.call's common case (see the function)
  *   set_command_names({name: name})   the command names it hands out
@@ -1219,16 +1219,13 @@ static PyObject *py_set_command_names(PyObject *self, PyObject *arg)
     Py_RETURN_NONE;
 }
 
-/* parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now)
+/* parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need)
  *
  * The whole requests at the start of buf (bytes or bytearray) in the strict
  * form (scan_prefix; inline requests too when ``inline`` is true: a client's
  * input, not the master's stream), as lists of bytes; how many bytes they take; what
  * follows them (scan_prefix's *need: 0 nothing, >0 a request cut by the end
- * of the read, -1 input for the exact parser); and the monotonic clock in
- * nanoseconds (time.perf_counter_ns's) once they are parsed, where the
- * durations of the commands start: a Python-level clock call per read is a
- * sizeable part of a lone request's cost. This parser is stricter than
+ * of the read, -1 input for the exact parser). This parser is stricter than
  * Redis's, so whatever it accepts Redis reads the same way; a request split
  * across reads stays here (the caller keeps the tail and calls again when
  * it is need bytes long), and only what it refuses goes to the exact parser. */
@@ -1306,23 +1303,18 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
             p += len + 2;
         }
     }
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    PyObject *result = PyTuple_New(4);
+    PyObject *result = PyTuple_New(3);
     PyObject *used = PyLong_FromSsize_t(end - s);
     PyObject *more = PyLong_FromSsize_t(need);
-    PyObject *now = PyLong_FromLongLong((long long)ts.tv_sec * 1000000000LL + ts.tv_nsec);
-    if (result == NULL || used == NULL || more == NULL || now == NULL) {
+    if (result == NULL || used == NULL || more == NULL) {
         Py_XDECREF(result);
         Py_XDECREF(used);
         Py_XDECREF(more);
-        Py_XDECREF(now);
         goto error;
     }
     PyTuple_SET_ITEM(result, 0, out);
     PyTuple_SET_ITEM(result, 1, used);
     PyTuple_SET_ITEM(result, 2, more);
-    PyTuple_SET_ITEM(result, 3, now);
     return result;
 
 error:
@@ -1600,7 +1592,7 @@ type_error:
 
 /* -- run_requests: the trusted request path's loop ----------------------------------
  *
- * run_requests(client, reqs, i, start) -> (i, status)
+ * run_requests(client, reqs, i) -> (i, status)
  *
  * Runs the requests of reqs (what parse_requests returned) from index i, as
  * networking.py's Client._process_input describes: the common case of
@@ -1608,8 +1600,8 @@ type_error:
  * applies to. This is that inlined copy (there is no other one): it calls
  * the same handlers and the same Python helpers for every effect
  * (Server.error_replied, Server._internal_error, Client._propagate_inline,
- * Client._slow_run), and only the loop's own bookkeeping - the table
- * lookup, the arity and gate tests, the run timing, appending the reply -
+ * Server.slow_call), and only the loop's own bookkeeping - the table
+ * lookup, the arity and gate tests, the timing, appending the reply -
  * is done here, because in Python it cost about as much as a GET's handler.
  * tests/test_call_paths.py pins it to call(). A client in CLIENT TRACKING
  * runs here too: each of its commands is followed by what tracking.py asks
@@ -1618,22 +1610,36 @@ type_error:
  * It stops at the first request it does not run itself and returns its
  * index with status 1 (the caller gives it to process_command and calls
  * again after it), or after a request that left the client closing or paused
- * (status 2, i past that request), or at the end (status 0). ``start`` is
- * the monotonic clock reading where the current run's time starts (None:
- * now). Consecutive requests of the same command are timed as one run, as
- * the Python loop did: the counters are added when the run ends, which is
- * always before this returns.
+ * (status 2, i past that request), or at the end (status 0).
+ *
+ * Each request is timed on its own, as call() times each command (Redis's
+ * call()), and its duration goes to the slow log and the latency monitor
+ * (Server.slow_call) when it reaches server.slow_ns, and to the command's
+ * latency histogram. The clock is CLOCK_MONOTONIC, which clock_gettime
+ * reads in the vDSO (about 20 ns), read once per request: a request's time
+ * runs from just before its handler to just before the next request's
+ * handler (or the end of the loop), so it also holds its reply's append,
+ * its propagation and the next request's table lookup (about 100 ns of
+ * bookkeeping: a second reading after each handler cost as much as that
+ * again at -P 16), and the durations of a run add up to exactly the time it
+ * took. What is nobody's command is left out: a run's start and end
+ * (start_run, end_run) and a slow-log entry are each followed by a fresh
+ * reading. What Python objects hold is written once per run of consecutive
+ * requests of one command instead of once per request: the run's sum of
+ * durations and its count go to the command's counters, and its histogram
+ * counts, kept here by microsecond below RUN_HIST_US (a longer request is
+ * counted at once), go to cmd.hist, when the run ends, which is always
+ * before this returns. (INFO, which reads them, does not run here.)
  */
 
 static PyObject *rr_command_error;      /* resp.CommandError */
 static PyObject *rr_replies_type;       /* networking.Replies: a plain list */
-static PyObject *rr_hdr_record;         /* hdr.record */
 static PyObject *s_server, *s_dispatch, *s_out, *s_gated, *s_closing, *s_paused_reading,
                 *s_inline_min, *s_inline_max, *s_denyoom, *s_proc, *s_oom_check,
                 *s_oom_passes, *s_propagate_targets, *s_dirty, *s_propagate_argv,
                 *s_also_propagated, *s_error_replied, *s_failed_calls, *s_internal_error,
                 *s_propagate_inline, *s_duration, *s_calls, *s_last_cmd, *s_slow_ns,
-                *s_slow_run, *s_reply, *s_append, *s_latency_tracking, *s_tracked, *s_id,
+                *s_slow_call, *s_reply, *s_append, *s_latency_tracking, *s_tracked, *s_id,
                 *s_tracking, *s_current_client, *s_table, *s_finders, *s_fast_state, *s_items,
                 *s_limit, *s_after_call, *s_after_command, *s_pending, *s_flush_pending,
                 *s_config, *s_max_keys;
@@ -1703,8 +1709,6 @@ static int attr_add(PyObject *obj, PyObject *name, long long n)
     return r;
 }
 
-/* The end of a run of ``calls`` requests of ``cmd``, the last one ``last``,
- * that took ``d`` ns: its counters, the client's last command, the slow log. */
 /* obj.<slot at off> += n, for an int slot; 1 when done, 0 when the slot
  * is not a plain int (the caller then takes the attribute protocol). */
 static int slot_add(PyObject *obj, Py_ssize_t off, long long n)
@@ -1723,13 +1727,97 @@ static int slot_add(PyObject *obj, Py_ssize_t off, long long n)
     return 1;
 }
 
-/* What call() does after a run of ``calls`` commands that took ``d`` ns:
- * the command's counters, last_cmd, latency-tracking and the slow log.
- * Command's and Client's slots are written at their offsets (this runs for
- * every read at -P 1, where the attribute protocol cost ~3k instructions). */
-static int end_run(PyObject *client, PyObject *server, PyObject *cmd, long long calls,
-                   long long d, PyObject *last)
+static int hdr_count(PyObject *cmd, long long us, long long n);
+
+/* The histogram counts of a run by whole microseconds below this (a run of
+ * ordinary commands lands in a few of them); a longer call is counted in
+ * cmd.hist at once. */
+#define RUN_HIST_US 32
+
+/* A run of requests of one command: what call() adds up for each of them,
+ * added to the command once the run ends (end_run). */
+typedef struct {
+    PyObject *cmd;              /* NULL: no run */
+    long long calls, duration;  /* duration: the exact sum, in ns */
+    long long slow_ns;          /* server.slow_ns when the run started */
+    int tracking;               /* server.latency_tracking when it started */
+    int hist_top;               /* hist[0:hist_top] may hold counts */
+    long long hist[RUN_HIST_US];
+} Run;
+
+/* A run of ``cmd`` starts: the settings it is timed against. Commands
+ * that change them (CONFIG SET, RESETSTAT) do not run here, so they hold
+ * for the run. */
+static int start_run(Run *run, PyObject *server, PyObject *cmd)
 {
+    int tracking = attr_true(server, s_latency_tracking);
+    if (tracking < 0)
+        return -1;
+    PyObject *slow = PyObject_GetAttr(server, s_slow_ns);
+    if (slow == NULL)
+        return -1;
+    int overflow;
+    long long slow_ns = PyLong_AsLongLongAndOverflow(slow, &overflow);
+    Py_DECREF(slow);
+    if (slow_ns == -1 && PyErr_Occurred())
+        return -1;
+    run->slow_ns = overflow > 0 ? LLONG_MAX : slow_ns;
+    run->tracking = tracking;
+    run->calls = run->duration = 0;
+    run->hist_top = 0;
+    Py_INCREF(cmd);
+    Py_XSETREF(run->cmd, cmd);
+    return 0;
+}
+
+/* One request of the run took ``d`` ns (call()'s bookkeeping for that one
+ * call but the counters'): the histogram, the slow log and the latency
+ * monitor. 1 when it went to the slow log (Server.slow_call), 0 when not,
+ * -1 on error. */
+static int time_call(Run *run, PyObject *client, PyObject *server, PyObject *req, long long d)
+{
+    run->calls++;
+    run->duration += d;
+    if (run->tracking) {
+        long long us = d / 1000;
+        if (us < RUN_HIST_US) {
+            if (us >= run->hist_top) {
+                memset(run->hist + run->hist_top, 0,
+                       (us + 1 - run->hist_top) * sizeof(run->hist[0]));
+                run->hist_top = (int)us + 1;
+            }
+            run->hist[us]++;
+        } else if (hdr_count(run->cmd, us, 1) < 0) {
+            return -1;
+        }
+    }
+    if (d >= run->slow_ns) {
+        PyObject *dd = PyLong_FromLongLong(d);
+        if (dd == NULL)
+            return -1;
+        PyObject *r = PyObject_CallMethodObjArgs(server, s_slow_call, client, run->cmd, req,
+                                                 dd, NULL);
+        Py_DECREF(dd);
+        if (r == NULL)
+            return -1;
+        Py_DECREF(r);
+        return 1;
+    }
+    return 0;
+}
+
+/* The end of a run: its calls and their summed duration in the command's
+ * counters, its histogram counts in cmd.hist, the command as the client's
+ * last. Command's and Client's slots are written at their offsets (this
+ * runs for every read at -P 1, where the attribute protocol cost ~3k
+ * instructions). */
+static int end_run(Run *run, PyObject *client)
+{
+    PyObject *cmd = run->cmd;
+    if (cmd == NULL)
+        return 0;
+    run->cmd = NULL;
+    int r = -1;
     if (rr_command_type == NULL) {
         PyObject *type = (PyObject *)Py_TYPE(cmd);
         if (slot_offset(type, "duration", &off_duration) < 0
@@ -1740,51 +1828,25 @@ static int end_run(PyObject *client, PyObject *server, PyObject *cmd, long long 
     }
     int a = 0, b = 0;
     if (Py_TYPE(cmd) == rr_command_type
-            && ((a = slot_add(cmd, off_duration, d)) < 0 || (b = slot_add(cmd, off_calls, calls)) < 0))
-        return -1;
-    if ((!a && attr_add(cmd, s_duration, d) < 0) || (!b && attr_add(cmd, s_calls, calls) < 0))
-        return -1;
+            && ((a = slot_add(cmd, off_duration, run->duration)) < 0
+                || (b = slot_add(cmd, off_calls, run->calls)) < 0))
+        goto done;
+    if ((!a && attr_add(cmd, s_duration, run->duration) < 0)
+            || (!b && attr_add(cmd, s_calls, run->calls) < 0))
+        goto done;
     if (Py_TYPE(client) == rr_client_type) {
         Py_INCREF(cmd);
         Py_XSETREF(*(PyObject **)((char *)client + off_last_cmd), cmd);
     } else if (PyObject_SetAttr(client, s_last_cmd, cmd) < 0) {
-        return -1;
+        goto done;
     }
-    /* latency-tracking: the run's average, ``calls`` times, in the
-     * command's histogram. */
-    int tracking = attr_true(server, s_latency_tracking);
-    if (tracking < 0)
-        return -1;
-    if (tracking) {
-        PyObject *us = PyLong_FromLongLong(d / 1000 / calls);
-        PyObject *n = us ? PyLong_FromLongLong(calls) : NULL;
-        PyObject *r = NULL;
-        if (n != NULL) {
-            PyObject *argv[3] = {cmd, us, n};
-            r = PyObject_Vectorcall(rr_hdr_record, argv, 3, NULL);
-        }
-        Py_XDECREF(us);
-        Py_XDECREF(n);
-        if (r == NULL)
-            return -1;
-        Py_DECREF(r);
-    }
-    PyObject *slow = PyObject_GetAttr(server, s_slow_ns);
-    if (slow == NULL)
-        return -1;
-    int overflow;
-    long long slow_ns = PyLong_AsLongLongAndOverflow(slow, &overflow);
-    Py_DECREF(slow);
-    if (slow_ns == -1 && PyErr_Occurred())
-        return -1;
-    /* d >= slow_ns * calls, without overflowing (slow_ns is 1 << 62 when off). */
-    if (overflow || slow_ns > LLONG_MAX / calls || d < slow_ns * calls)
-        return 0;
-    PyObject *r = PyObject_CallMethod(client, "_slow_run", "OOLL", cmd, last, calls, d);
-    if (r == NULL)
-        return -1;
-    Py_DECREF(r);
-    return 0;
+    for (int us = 0; us < run->hist_top; us++)
+        if (run->hist[us] && hdr_count(cmd, us, run->hist[us]) < 0)
+            goto done;
+    r = 0;
+done:
+    Py_DECREF(cmd);
+    return r;
 }
 
 /* -- CLIENT TRACKING on the trusted path ------------------------------------------
@@ -2019,32 +2081,26 @@ static int tracked_ran(Tracked *tr, PyObject *client, PyObject *cmd, PyObject *r
 
 static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 4 || !PyList_Check(args[1]) || rr_command_error == NULL) {
+    if (nargs != 3 || !PyList_Check(args[1]) || rr_command_error == NULL) {
         PyErr_SetString(PyExc_TypeError,
-                        "run_requests(client, reqs, i, start) after set_request_context()");
+                        "run_requests(client, reqs, i) after set_request_context()");
         return NULL;
     }
     PyObject *client = args[0], *reqs = args[1];
     Py_ssize_t i = PyLong_AsSsize_t(args[2]);
     if (i == -1 && PyErr_Occurred())
         return NULL;
-    long long start;
-    if (args[3] == Py_None) {
-        start = monotonic_ns();
-    } else {
-        start = PyLong_AsLongLong(args[3]);
-        if (start == -1 && PyErr_Occurred())
-            return NULL;
-    }
     PyObject *server = NULL, *dispatch = NULL, *out = NULL, *targets = NULL;
     PyObject *cur = NULL, *proc = NULL;     /* the command whose attributes are read */
-    PyObject *timed = NULL;                 /* the command whose run is being timed */
     PyObject *dirty = NULL, *result = NULL;
-    long long cur_min = 0, cur_max = -1, calls = 0;
+    long long cur_min = 0, cur_max = -1;
     int cur_denyoom = 0, has_targets, status = 0;
-    Py_ssize_t last = -1;   /* the index of the last request of the timed run */
+    Run run;                /* the run of the command being timed */
+    PyObject *timed_req = NULL; /* its request whose time runs (borrowed from reqs) */
+    long long start = 0;    /* when that request's time started */
     Tracked tr;
 
+    run.cmd = NULL;
     tr.t = NULL;
     server = PyObject_GetAttr(client, s_server);
     if (server == NULL)
@@ -2135,20 +2191,24 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
                 }
             }
         }
-        if (cmd != timed) {
-            if (timed != NULL) {
-                long long now = monotonic_ns();
-                if (end_run(client, server, timed, calls, now - start,
-                            PyList_GET_ITEM(reqs, last)) < 0)
-                    goto error;
-                start = monotonic_ns();
-            }
-            Py_INCREF(cmd);
-            Py_XSETREF(timed, cmd);
-            calls = 0;
+        /* The previous request's time ends where this one's starts (one
+         * clock reading per request in a run), but for what is no
+         * command's (a run's bookkeeping, the slow log's entry). */
+        if (cmd == run.cmd) {
+            long long now = monotonic_ns();
+            int logged = time_call(&run, client, server, timed_req, now - start);
+            if (logged < 0)
+                goto error;
+            start = logged ? monotonic_ns() : now;
+        } else {
+            if (run.cmd != NULL
+                    && time_call(&run, client, server, timed_req, monotonic_ns() - start) < 0)
+                goto error;
+            if (end_run(&run, client) < 0 || start_run(&run, server, cmd) < 0)
+                goto error;
+            start = monotonic_ns();
         }
-        calls++;
-        last = i;
+        timed_req = req;
         if (has_targets) {
             Py_XSETREF(dirty, PyObject_GetAttr(server, s_dirty));
             if (dirty == NULL || PyObject_SetAttr(client, s_propagate_argv, Py_None) < 0)
@@ -2254,11 +2314,12 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
             break;
         }
     }
-    if (timed != NULL && end_run(client, server, timed, calls, monotonic_ns() - start,
-                                 PyList_GET_ITEM(reqs, last)) < 0)
+    if (run.cmd != NULL && (time_call(&run, client, server, timed_req, monotonic_ns() - start) < 0
+                            || end_run(&run, client) < 0))
         goto error;
     result = Py_BuildValue("(ni)", i, status);
 error:
+    Py_XDECREF(run.cmd);
     tracked_end(&tr);
     Py_XDECREF(server);
     Py_XDECREF(dispatch);
@@ -2266,18 +2327,17 @@ error:
     Py_XDECREF(targets);
     Py_XDECREF(cur);
     Py_XDECREF(proc);
-    Py_XDECREF(timed);
     Py_XDECREF(dirty);
     return result;
 }
 
-/* set_request_context(CommandError, Replies, hdr.record, Client): what
- * run_requests needs to know. */
+/* set_request_context(CommandError, Replies, Client): what run_requests
+ * needs to know. */
 static PyObject *py_set_request_context(PyObject *self, PyObject *args)
 {
-    PyObject *error, *replies, *record, *client;
-    if (!PyArg_ParseTuple(args, "OO!OO!:set_request_context", &error, &PyType_Type, &replies,
-                          &record, &PyType_Type, &client))
+    PyObject *error, *replies, *client;
+    if (!PyArg_ParseTuple(args, "OO!O!:set_request_context", &error, &PyType_Type, &replies,
+                          &PyType_Type, &client))
         return NULL;
     if (slot_offset(client, "gated", &off_gated) < 0
             || slot_offset(client, "closing", &off_closing) < 0
@@ -2298,7 +2358,7 @@ static PyObject *py_set_request_context(PyObject *self, PyObject *args)
         INTERN(s_internal_error, "_internal_error");
         INTERN(s_propagate_inline, "_propagate_inline"); INTERN(s_duration, "duration");
         INTERN(s_calls, "calls"); INTERN(s_last_cmd, "last_cmd"); INTERN(s_slow_ns, "slow_ns");
-        INTERN(s_slow_run, "_slow_run"); INTERN(s_reply, "reply"); INTERN(s_append, "append");
+        INTERN(s_slow_call, "slow_call"); INTERN(s_reply, "reply"); INTERN(s_append, "append");
         INTERN(s_latency_tracking, "latency_tracking"); INTERN(s_tracked, "tracked");
         INTERN(s_id, "id"); INTERN(s_tracking, "tracking");
         INTERN(s_current_client, "current_client"); INTERN(s_table, "table");
@@ -2313,8 +2373,6 @@ static PyObject *py_set_request_context(PyObject *self, PyObject *args)
     Py_XSETREF(rr_command_error, error);
     Py_INCREF(replies);
     Py_XSETREF(rr_replies_type, replies);
-    Py_INCREF(record);
-    Py_XSETREF(rr_hdr_record, record);
     Py_INCREF(client);
     Py_XSETREF(rr_client_type, (PyTypeObject *)client);
     Py_RETURN_NONE;
@@ -2432,36 +2490,24 @@ static PyTypeObject KeyGuardType = {
 /* -- hdr_record: latency-tracking's count of a call ---------------------------------
  *
  * hdr_record(cmd, us, n=1): hdr.record_py (pyredis/hdr.py) in C, the same
- * counts in the same slots of cmd.hist. It runs once per command, or per run
- * of one command on the trusted path: at one request per read (-P 1) that
- * is every command, where the Python function took about 1,300 of the
- * request path's 20,000 instructions (this, about 700). */
+ * counts in the same slots of cmd.hist, for call() and the scripts' C path;
+ * the trusted path's loop counts with hdr_count itself (once per run and
+ * duration: see run_requests). At one request per read (-P 1) that is every
+ * command, where the Python function took about 1,300 of the request path's
+ * 20,000 instructions (this, about 700). */
 
 static PyObject *s_hist;
 #define HDR_COUNTS_LEN 3072     /* hdr.COUNTS_LEN */
 static PyObject *hdr_slots[HDR_COUNTS_LEN];
 
-static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+/* cmd.hist[slot of us] += n: hdr_record's work, for the callers in C. */
+static int hdr_count(PyObject *cmd, long long us, long long n)
 {
-    if (nargs < 2 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "hdr_record(cmd, us, n=1)");
-        return NULL;
-    }
     if (s_hist == NULL && (s_hist = PyUnicode_InternFromString("hist")) == NULL)
-        return NULL;
-    int overflow;
-    long long us = PyLong_AsLongLongAndOverflow(args[1], &overflow);
-    if (us == -1 && PyErr_Occurred())
-        return NULL;
+        return -1;
     /* Redis records us * 1000 ns clamped to [LATENCY_HISTOGRAM_MIN_VALUE,
      * LATENCY_HISTOGRAM_MAX_VALUE] (1 ns, 1 s). */
-    long long v;
-    if (overflow > 0 || us >= 1000000)
-        v = 1000000000;
-    else if (overflow < 0 || us <= 0)
-        v = 1;
-    else
-        v = us * 1000;
+    long long v = us >= 1000000 ? 1000000000 : us <= 0 ? 1 : us * 1000;
     /* counts_index: two significant digits, sub-bucket half count 128. */
     int b = 64 - __builtin_clzll((unsigned long long)(v | 255)) - 8;
     long long i = ((long long)(b + 1) << 7) + (v >> b) - 128;
@@ -2471,7 +2517,7 @@ static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t
     if (slot == NULL) {
         slot = PyLong_FromLongLong(i);
         if (slot == NULL)
-            return NULL;
+            return -1;
         if (i >= 0 && i < HDR_COUNTS_LEN) {
             Py_INCREF(slot);
             hdr_slots[i] = slot;
@@ -2479,16 +2525,14 @@ static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t
     } else {
         Py_INCREF(slot);
     }
-    PyObject *n = nargs == 3 ? args[2] : NULL, *one = NULL, *count = NULL, *hist = NULL;
-    if (n == NULL && (n = one = PyLong_FromLong(1)) == NULL)
-        goto error;
-    hist = PyObject_GetAttr(args[0], s_hist);
+    PyObject *count = NULL, *hist = PyObject_GetAttr(cmd, s_hist);
     if (hist == NULL)
         goto error;
     if (hist == Py_None) {
         Py_SETREF(hist, PyDict_New());
-        if (hist == NULL || PyDict_SetItem(hist, slot, n) < 0
-                || PyObject_SetAttr(args[0], s_hist, hist) < 0)
+        if (hist == NULL || (count = PyLong_FromLongLong(n)) == NULL
+                || PyDict_SetItem(hist, slot, count) < 0
+                || PyObject_SetAttr(cmd, s_hist, hist) < 0)
             goto error;
     } else {
         if (!PyDict_Check(hist)) {
@@ -2498,26 +2542,39 @@ static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t
         PyObject *old = PyDict_GetItemWithError(hist, slot);
         if (old == NULL && PyErr_Occurred())
             goto error;
-        if (old == NULL) {
-            Py_INCREF(n);
-            count = n;
-        } else if ((count = PyNumber_Add(old, n)) == NULL) {
-            goto error;
-        }
-        if (PyDict_SetItem(hist, slot, count) < 0)
+        count = old == NULL ? PyLong_FromLongLong(n) : int_plus(old, n);
+        if (count == NULL || PyDict_SetItem(hist, slot, count) < 0)
             goto error;
     }
     Py_DECREF(slot);
-    Py_XDECREF(one);
-    Py_XDECREF(count);
+    Py_DECREF(count);
     Py_DECREF(hist);
-    Py_RETURN_NONE;
+    return 0;
 error:
     Py_DECREF(slot);
-    Py_XDECREF(one);
     Py_XDECREF(count);
     Py_XDECREF(hist);
-    return NULL;
+    return -1;
+}
+
+static PyObject *py_hdr_record(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs < 2 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "hdr_record(cmd, us, n=1)");
+        return NULL;
+    }
+    int overflow;
+    long long us = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (us == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow)
+        us = overflow > 0 ? LLONG_MAX : LLONG_MIN;
+    long long n = 1;
+    if (nargs == 3 && (n = PyLong_AsLongLong(args[2])) == -1 && PyErr_Occurred())
+        return NULL;
+    if (hdr_count(args[0], us, n) < 0)
+        return NULL;
+    Py_RETURN_NONE;
 }
 
 /* -- incr_store: INCR's common case -----------------------------------------------
@@ -2602,9 +2659,9 @@ static PyMethodDef methods[] = {
     {"set_command_names", py_set_command_names, METH_O,
      "set_command_names({name: name}) -> None: the names parse_requests hands out"},
     {"parse_requests", (PyCFunction)(void (*)(void))py_parse_requests, METH_FASTCALL,
-     "parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need, now_ns)"},
+     "parse_requests(buf, max_bulk, inline=False) -> (requests, consumed, need)"},
     {"run_requests", (PyCFunction)(void (*)(void))py_run_requests, METH_FASTCALL,
-     "run_requests(client, reqs, i, start) -> (i, status): the trusted path's loop"},
+     "run_requests(client, reqs, i) -> (i, status): the trusted path's loop"},
     {"remember_keys", (PyCFunction)(void (*)(void))py_remember_keys, METH_FASTCALL,
      "remember_keys(table, cid, argv, first, last, step) -> how many keys' sets cid joined"},
     {"hdr_record", (PyCFunction)(void (*)(void))py_hdr_record, METH_FASTCALL,
@@ -2612,7 +2669,7 @@ static PyMethodDef methods[] = {
     {"incr_store", (PyCFunction)(void (*)(void))py_incr_store, METH_FASTCALL,
      "incr_store(data, lru, key, by, clock) -> INCRBY's reply, or None (nothing done)"},
     {"set_request_context", py_set_request_context, METH_VARARGS,
-     "set_request_context(CommandError, Replies, hdr.record, Client) -> None"},
+     "set_request_context(CommandError, Replies, Client) -> None"},
     {NULL, NULL, 0, NULL}
 };
 

@@ -3,8 +3,8 @@ histogram as Redis makes it (hdr_init(1, 1000000000, 2): 1 ns to 1 s,
 two significant digits), kept sparse.
 
 Why not the ``hdrhistogram`` package: recording must cost next to nothing on
-the request path (one per command, or per run of one command on the trusted
-path), and what INFO latencystats and LATENCY HISTOGRAM need of the structure
+the request path (one per command; the trusted path's loop adds a run of
+one command's counts up in C first), and what INFO latencystats and LATENCY HISTOGRAM need of the structure
 is three index formulas and two walks over the counts. A dict of counts
 index -> count holds the same numbers as hdr_histogram.c's counts array
 (3072 slots for this range), so the values reported are the same
@@ -55,8 +55,8 @@ def record_py(cmd, us, n=1):
     """Count ``n`` calls of ``us`` microseconds each into ``cmd.hist`` (a
     dict, made on the first call: updateCommandLatencyHistogram). The slot
     of a duration under 1 ms is looked up, not computed: this runs once per
-    command (or per run of one command on the trusted path), so ``record``
-    is the C version (_speedups.hdr_record), which must count the same."""
+    command, so ``record`` is the C version (_speedups.hdr_record), which
+    must count the same."""
     if us < 1000:
         i = _SLOT_OF_US[us if us > 0 else 0]
     else:

@@ -47,7 +47,7 @@ import asyncio
 import errno
 import socket
 
-from . import hdr, log, resp
+from . import log, resp
 from .commands import DISPATCH
 from .config import repr_string
 from .util import format_addr
@@ -58,7 +58,7 @@ try:
     from ._speedups import parse_requests, run_requests, set_command_names, set_request_context
 except ImportError:     # without the C extension the exact parser takes all
     def parse_requests(buf, max_bulk, inline=False):
-        return [], 0, -1, 0
+        return [], 0, -1
 
     def set_command_names(names):
         pass
@@ -481,9 +481,9 @@ class Client(asyncio.Protocol):
             # (The master's stream, which is not held to proto-max-bulk-len,
             # is read by replication.py, not here.) Plain inline lines are
             # split in C too, but for the master's link (a protocol error).
-            reqs, done, need, start = parse_requests(buf, server.config.proto_max_bulk_len,
-                                                     not self.is_master)
-            if reqs and self._run(reqs, start, buf, done):
+            reqs, done, need = parse_requests(buf, server.config.proto_max_bulk_len,
+                                              not self.is_master)
+            if reqs and self._run(reqs, buf, done):
                 return
             if not need:
                 return
@@ -499,7 +499,7 @@ class Client(asyncio.Protocol):
         else:
             self._keep(buf, 0)
 
-    def _run(self, reqs, start, buf, done):
+    def _run(self, reqs, buf, done):
         """Run ``reqs`` (``buf[done:]`` is the input after them) in
         run_requests (C): the one inlined copy of process_command's and
         call()'s common case. It stops at a request it leaves to
@@ -510,11 +510,10 @@ class Client(asyncio.Protocol):
         server = self.server
         i = 0
         while True:
-            i, status = run_requests(self, reqs, i, start)
+            i, status = run_requests(self, reqs, i)
             if status == 1:
                 server.process_command(self, reqs[i])
                 i += 1
-                start = None    # (the next run's time starts now)
                 if not (self.closing or self.paused_reading):
                     continue
             elif not status:
@@ -548,13 +547,6 @@ class Client(asyncio.Protocol):
                     target(ops)
         else:
             server.after_call(self, cmd, req, dirty)
-
-    def _slow_run(self, cmd, req, calls, duration):
-        """A run of ``calls`` requests of ``cmd`` on the trusted path, the
-        last one ``req``, averaged at least server.slow_ns: one entry for
-        the slow log and the latency monitor (commands/slowlog.py says why
-        a run and not each command)."""
-        self.server.slow_call(self, cmd, req, duration // calls)
 
     def _keep(self, rest, need):
         """Hold unparsed input until more arrives (``need``: the length it
@@ -735,7 +727,7 @@ class Client(asyncio.Protocol):
 
 
 if set_request_context is not None:
-    set_request_context(CommandError, Replies, hdr.record, Client)
+    set_request_context(CommandError, Replies, Client)
 
 
 def _request_start(buf, reqs, i):

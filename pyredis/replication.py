@@ -1294,7 +1294,7 @@ class Replication:
         process = self.server.process_command
         applied = 0
         while applied < len(raw):
-            reqs, done, need, _ = parse_requests(raw[applied:] if applied else raw, 1 << 62)
+            reqs, done, need = parse_requests(raw[applied:] if applied else raw, 1 << 62)
             for req in reqs:
                 # (The strict form is the canonical encoding: its length.)
                 n = command_length(req)

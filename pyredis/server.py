@@ -145,8 +145,7 @@ class Server:
         self.monitors = {}
         self.monitor_feed = None
         # SLOWLOG and LATENCY (commands/slowlog.py): commands that ran for
-        # slow_ns or longer go to slow_call; timing_gate makes every command
-        # take call() while the slow log wants them all timed one by one.
+        # slow_ns or longer go to slow_call.
         self.slow_ns = 1 << 62
         # CLIENT TRACKING (tracking.py): the reads of tracking clients are
         # remembered in call() (and by the trusted path, which reads
@@ -164,7 +163,6 @@ class Server:
         # go to its HDR histogram (hdr.py) while this is on.
         self.latency_tracking = False
         self.latency_add = None     # fn(event, ms): LATENCY (commands/latency.py)
-        self.timing_gate = False
         self.scripting = None       # scripting.host.ScriptHost (commands/scripting.py)
         self.notify_flags = NotifyFlags.parse(config.notify_keyspace_events) or 0
         # Gate: True when some server-wide condition needs the slow checks.
@@ -804,7 +802,7 @@ class Server:
         # for denyoom commands only.)
         self.gated = bool(self.loading or self.masterhost
                           or self.write_denied_reason is not None or self.monitors
-                          or self.timing_gate or self.pause_type
+                          or self.pause_type
                           or self.extra_gate is not None or self.cluster_route is not None)
         for c in self.clients.values():
             c.update_gate()

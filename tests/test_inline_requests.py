@@ -46,12 +46,12 @@ def test_c_parser_splits_inline_lines_as_inline_requests():
         buf = bytes(rnd.choice(alphabet) for _ in range(rnd.randint(1, 30)))
         if buf[:1] == b'*':
             continue    # (a multibulk request's start, for the other scanner)
-        reqs, done, need, _ = parse_requests(buf, 1 << 20, True)
+        reqs, done, need = parse_requests(buf, 1 << 20, True)
         py_reqs, pos = inline_requests(buf, 0)
         assert (reqs or None, done) == (py_reqs, pos), buf
         assert need == (0 if done == len(buf) else -1), buf
         # Not for the master's link: none at all.
-        assert parse_requests(buf, 1 << 20)[:3] == ([], 0, -1)
+        assert parse_requests(buf, 1 << 20) == ([], 0, -1)
     # Lines up to PROTO_INLINE_MAX_SIZE long, not one byte more.
     for n, taken in ((PROTO_INLINE_MAX_SIZE, True), (PROTO_INLINE_MAX_SIZE + 1, False)):
         buf = b'x' * (n - 1) + b'\r\n'

@@ -7,27 +7,22 @@ samples of (unix second, milliseconds), a sample per second at most (the
 highest of that second), and the all-time maximum.
 
 Where events come from: "command" and "fast-command" (a command with the
-fast flag) from the commands' durations, which Server.call() and the
-trusted request path hand to slowlog.py's ``slow_call`` (see its header for
-how the trusted path times runs of one command: the latency monitor gets
-the same per-run figures); "expire-cycle" from the active expiry cycle,
-"eviction-cycle" from the eviction loop; "expire-del" and "eviction-del"
-from each deletion (Server._delete_and_propagate); "fork" from every fork
-(Server.forked); the AOF's ("aof-write" with one of "aof-write-alone",
-"aof-write-active-child", "aof-write-pending-fsync"; "aof-fsync-always",
-"aof-fstat", "aof-rename") from aof.py; "rdb-unlink-temp-file" when a
-killed BGSAVE's temp file is removed. Redis 7.0.15 records no other event
-(its "aof-rewrite-diff-write" only survives in the doctor's advice;
-"eviction-lazyfree" times a wait for the lazyfree thread pyredis does not
-have).
+fast flag) from each command's own duration, which Server.call() and the
+trusted request path hand to slowlog.py's ``slow_call``; "expire-cycle" from
+the active expiry cycle, "eviction-cycle" from the eviction loop;
+"expire-del" and "eviction-del" from each deletion
+(Server._delete_and_propagate); "fork" from every fork (Server.forked); the
+AOF's ("aof-write" with one of "aof-write-alone", "aof-write-active-child",
+"aof-write-pending-fsync"; "aof-fsync-always", "aof-fstat", "aof-rename")
+from aof.py; "rdb-unlink-temp-file" when a killed BGSAVE's temp file is
+removed. Redis 7.0.15 records no other event (its "aof-rewrite-diff-write"
+only survives in the doctor's advice; "eviction-lazyfree" times a wait for
+the lazyfree thread pyredis does not have).
 
 LATENCY HISTOGRAM and INFO latencystats read the per-command HDR histograms
-(hdr.py) that Server.call() and the trusted request path fill while
-latency-tracking is on (``server.latency_tracking``; off, recording costs
-one attribute test per command or run). The trusted path times a run of one
-command as a whole (slowlog.py's header): it records the run's average
-duration once per call of the run, so a pipeline's commands land in one
-bucket where Redis would spread them over neighbouring ones.
+(hdr.py) that Server.call() and the trusted request path fill with each
+call's duration while latency-tracking is on (``server.latency_tracking``;
+off, recording costs one attribute test per command or run of one command).
 """
 
 

@@ -1,28 +1,14 @@
 """SLOWLOG (slowlog.c): the commands that ran for at least
 slowlog-log-slower-than microseconds, newest first, at most slowlog-max-len.
 
-An entry is made where a command's duration is known. Server.call() times
-every command it runs and hands those at or above ``server.slow_ns`` to
-``server.slow_call`` (this module's ``slow_call``), exactly as Redis does.
-
-The trusted request path in networking.py does not time each command: it
-times a run of consecutive requests of the same command as one (one clock
-reading per run, not two per command). Checking each command there would
-cost a clock reading per command on the hottest path, so the slow log is
-fed from it in two ways, chosen by the threshold:
-
-* below GATE_BELOW_US (1 ms: a threshold that low is for looking at
-  ordinary commands, the way tests and ad-hoc investigations set it to 0),
-  the slow log is a server-wide gate (``Server.timing_gate``): every
-  command takes process_command and call(), timed one by one, exact;
-* at or above it (the default is 10 ms), the trusted path compares each
-  run's duration with ``server.slow_ns`` when the run ends (one comparison
-  per run). A run of one command is exact. A longer run is logged as one
-  entry, for its last request, with the run's average duration, when that
-  average is at or above the threshold: a single command that slow among
-  fast ones of the same command in one pipeline is missed (a run of ordinary
-  commands takes microseconds each; thousands of them are needed to reach
-  1 ms), and the alternative is timing every command.
+An entry is made where a command's duration is known: Server.call() and
+the trusted request path's loop (_speedups.run_requests) time every command
+they run, each on its own, and hand those at or above ``server.slow_ns`` to
+``server.slow_call`` (this module's ``slow_call``), as Redis's call() does:
+a slow command among fast ones of the same command in one pipeline is
+logged with its own arguments and duration. (The trusted path reads the
+clock once per command: a command's time there runs to the start of the
+next one's, its reply and propagation included; see run_requests.)
 
 The LATENCY monitor (commands/latency.py) gets the same calls.
 """
@@ -36,7 +22,6 @@ from ..util import string2ll
 from .monitor import REDACTING, redacted
 from .. import clock
 
-GATE_BELOW_US = 1000
 MAX_ARGC = 32       # SLOWLOG_ENTRY_MAX_ARGC
 MAX_STRING = 128    # SLOWLOG_ENTRY_MAX_STRING
 _NEVER = 1 << 62
@@ -126,8 +111,7 @@ def slowlog_help(c, argv):
 # -- the feed ------------------------------------------------------------------------
 
 def slow_call(server, c, cmd, argv, duration_ns):
-    """A command (or, from the trusted path, a run of ``calls`` of the same
-    command averaging this) took at least ``server.slow_ns``."""
+    """A command took at least ``server.slow_ns``."""
     us = duration_ns // 1000
     threshold = server.config.slowlog_log_slower_than
     if 0 <= threshold <= us and 'skip_slowlog' not in cmd.flags:
@@ -137,8 +121,8 @@ def slow_call(server, c, cmd, argv, duration_ns):
 
 
 def update_thresholds(server):
-    """Recompute ``server.slow_ns`` (the smallest duration anything wants
-    to hear about) and whether the slow log needs the timing gate."""
+    """Recompute ``server.slow_ns``: the smallest duration anything wants
+    to hear about."""
     config = server.config
     wanted = []
     threshold = config.slowlog_log_slower_than
@@ -148,10 +132,6 @@ def update_thresholds(server):
     wanted += [fn() for fn in server.slow_threshold_hooks]
     wanted = [w for w in wanted if w is not None]
     server.slow_ns = min(wanted) if wanted else _NEVER
-    gate = on and threshold < GATE_BELOW_US
-    if gate != server.timing_gate:
-        server.timing_gate = gate
-        server.update_gate()
 
 
 def attach(server):
