@@ -1615,21 +1615,21 @@ type_error:
  * Each request is timed on its own, as call() times each command (Redis's
  * call()), and its duration goes to the slow log and the latency monitor
  * (Server.slow_call) when it reaches server.slow_ns, and to the command's
- * latency histogram. The clock is CLOCK_MONOTONIC, which clock_gettime
- * reads in the vDSO (about 20 ns), read once per request: a request's time
- * runs from just before its handler to just before the next request's
- * handler (or the end of the loop), so it also holds its reply's append,
- * its propagation and the next request's table lookup (about 100 ns of
- * bookkeeping: a second reading after each handler cost as much as that
- * again at -P 16), and the durations of a run add up to exactly the time it
- * took. What is nobody's command is left out: a run's start and end
- * (start_run, end_run) and a slow-log entry are each followed by a fresh
- * reading. What Python objects hold is written once per run of consecutive
- * requests of one command instead of once per request: the run's sum of
- * durations and its count go to the command's counters, and its histogram
- * counts, kept here by microsecond below RUN_HIST_US (a longer request is
- * counted at once), go to cmd.hist, when the run ends, which is always
- * before this returns. (INFO, which reads them, does not run here.)
+ * latency histogram. The clock is CLOCK_MONOTONIC, which clock_gettime reads in
+ * the vDSO (about 20 ns), read once per request: a request's time runs from
+ * just before its handler to just before the next request's handler (or the end
+ * of the loop), so it also holds the bookkeeping of its reply (error
+ * statistics, the append, propagation, tracking) and the next request's table
+ * lookup, which call() leaves out (reading the clock after each handler too
+ * cost 20-40 ns more per request at -P 16), and the durations of a run add up
+ * to exactly the time it took. What is nobody's command is left out: a run's
+ * start and end (start_run, end_run) and a slow-log entry are each followed by
+ * a fresh reading. What Python objects hold is written once per run of
+ * consecutive requests of one command instead of once per request: the run's
+ * sum of durations and its count go to the command's counters, and its
+ * histogram counts, kept here by microsecond below RUN_HIST_US (a longer
+ * request is counted at once), go to cmd.hist, when the run ends, which is
+ * always before this returns. (INFO, which reads them, does not run here.)
  */
 
 static PyObject *rr_command_error;      /* resp.CommandError */

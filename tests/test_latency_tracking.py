@@ -148,7 +148,7 @@ def _shape(reply):
 
 
 def test_latency_histogram_after_a_pipeline(pyredis):
-    # The trusted request path records a run of one command, once per call.
+    # The trusted request path records each call of a run of one command.
     conn = RawConn(pyredis.port)
     try:
         conn.call('CONFIG', 'RESETSTAT')
