@@ -10,6 +10,7 @@ import types
 
 import pytest
 
+from pyredis import clock
 from pyredis import config as config_mod
 from pyredis.cluster import bus
 from pyredis.cluster.node import Cluster
@@ -216,6 +217,11 @@ def test_election_after_master_fail(tmp_path):
     c.set_master(master)
     c.update_state()
     master.flags |= FAIL
+    # Never linked to its master: its data is too old (Redis's
+    # repl_down_since 0), unless cluster-replica-validity-factor is 0.
+    c.handle_slave_failover()
+    assert c.failover_auth_time == 0
+    c.server.replication.down_since = clock.time()    # the link went down just now
     c.handle_slave_failover()                         # schedules the election
     assert c.failover_auth_time > 0 and not c.failover_auth_sent
     c.failover_auth_time = ms() - 1                   # the delay has passed

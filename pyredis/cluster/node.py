@@ -992,7 +992,9 @@ class Cluster(ClusterState):
         if repl.link_state == REPL_CONNECTED:
             return int((now - repl.last_io) * 1000)
         if repl.down_since is None:
-            return 0
+            # Never linked: Redis's repl_down_since is 0, "down since
+            # EVER", so its data is as old as the epoch.
+            return int(now * 1000)
         return int((now - repl.down_since) * 1000)
 
     def handle_slave_failover(self):

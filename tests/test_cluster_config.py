@@ -1,0 +1,190 @@
+"""Cluster settings and commands seen from outside, each compared with
+redis-server nodes configured the same way: cluster-announce-ip/-port/
+-bus-port (the node's own replies and what other nodes learn),
+CLUSTER FLUSHSLOTS and SET-CONFIG-EPOCH on a lone node,
+cluster-replica-validity-factor, cluster-migration-barrier and
+cluster-allow-replica-migration, and the replicas' election rank (the
+replica with the better offset goes first).
+
+Everything on 127.0.0.1 (nothing listens at the announced
+127.0.0.2:7001: the other node's attempts to connect there fail, which
+the tests leave alone); no assertion on a duration: a wait only bounds a broken
+run, and the few fixed pauses only give a refused behaviour its chance to
+happen.
+"""
+
+import pytest
+
+from helpers import REDIS_CLI, REDIS_SERVER
+from cluster_helpers import (ClusterNodes, info_field, is_master, node_id, nodes_conf,
+                             nodes_table, raw_text, start_node, wait_for)
+
+pytestmark = pytest.mark.skipif(not REDIS_SERVER or not REDIS_CLI,
+                                reason='redis-server/redis-cli not installed')
+
+ANNOUNCE = ['--cluster-announce-ip', '127.0.0.2', '--cluster-announce-port', '7001',
+            '--cluster-announce-bus-port', '17001']
+
+
+def _masked(text, node):
+    return text.replace(node_id(node), 'ID').replace(':%d@%d' % (node.port, node.port + 10000),
+                                                     ':PORT@BUS')
+
+
+def _announced_views(a_kind, b_kind):
+    """A announces an address, B MEETs it at its real one: A's own CLUSTER
+    NODES/SLOTS/SHARDS and what B learns of A."""
+    a = start_node(a_kind, node_timeout=30000, args=ANNOUNCE)
+    try:
+        b = start_node(b_kind, node_timeout=30000)
+        try:
+            aid = node_id(a)
+            ra = a.raw()
+            alone = _masked(raw_text(a, 'CLUSTER', 'NODES'), a)
+            assert ra.call('CLUSTER', 'ADDSLOTSRANGE', '0', '16383') == b'+OK\r\n'
+            own = [alone, _masked(raw_text(a, 'CLUSTER', 'NODES'), a)]
+            for args in (('CLUSTER', 'SLOTS'), ('CLUSTER', 'SHARDS')):
+                own.append(ra.call(*args).replace(aid.encode(), b'ID'))
+            assert b.raw().call('CLUSTER', 'MEET', '127.0.0.1', a.port) == b'+OK\r\n'
+            wait_for(lambda: aid in nodes_table(b) and
+                     nodes_table(b)[aid][1].startswith('127.0.0.2:'), 30,
+                     what='B to learn the announced address')
+            f = nodes_table(b)[aid]
+            flags = ','.join(x for x in f[2].split(',') if x != 'fail?')
+            seen = [f[1], flags, f[8:]]
+            rb = b.raw()
+            seen.append(rb.call('CLUSTER', 'SLOTS').replace(aid.encode(), b'ID'))
+            wait_for(lambda: '127.0.0.2:7001@17001' in nodes_conf(b), 30)
+            ra.close()
+            rb.close()
+            return own, seen
+        finally:
+            b.stop()
+    finally:
+        a.stop()
+
+
+def test_announced_address_as_redis():
+    """cluster-announce-ip/-port/-bus-port: the node shows that address in
+    CLUSTER NODES, SLOTS and SHARDS, and the nodes it meets (either
+    implementation) learn it from its messages and save it in nodes.conf,
+    as with redis-server nodes."""
+    views = {pair: _announced_views(*pair) for pair in
+             (('redis', 'redis'), ('pyredis', 'redis'), ('redis', 'pyredis'),
+              ('pyredis', 'pyredis'))}
+    oracle_own, oracle_seen = views['redis', 'redis']
+    assert oracle_own[0].startswith('ID 127.0.0.2:7001@17001 myself,master - 0 0 0 connected')
+    assert oracle_seen[0] == '127.0.0.2:7001@17001'
+    for (a_kind, b_kind), (own, seen) in views.items():
+        assert own == views[a_kind, 'redis'][0] == views['redis', 'redis'][0], a_kind
+        assert seen == oracle_seen, (a_kind, b_kind)
+
+
+def _masters_and_replicas(kind, node_timeout, replica_of, master_args=(), replica_args=()):
+    """Three masters (redis-cli --cluster create) and, for each entry of
+    ``replica_of``, a replica of master number ``replica_of[i]`` (MEET and
+    CLUSTER REPLICATE), every replica linked to its master."""
+    c = ClusterNodes([kind] * 3, node_timeout=node_timeout, args=master_args)
+    try:
+        c.create(replicas=0)
+        masters = list(c.nodes)
+        ids = [node_id(m) for m in masters]
+        for i in replica_of:
+            r = start_node(kind, node_timeout, args=replica_args)
+            c.nodes.append(r)
+            assert r.raw().call('CLUSTER', 'MEET', '127.0.0.1', masters[0].port) == b'+OK\r\n'
+            wait_for(lambda: all(x in nodes_table(r) for x in ids), 30, what='gossip')
+            wait_for(lambda: r.raw().call('CLUSTER', 'REPLICATE', ids[i]) == b'+OK\r\n', 30,
+                     what='CLUSTER REPLICATE')
+        for r in c.nodes[3:]:
+            wait_for(lambda: info_field(r, 'master_link_status', 'replication') == 'up', 30,
+                     what='replica linked')
+        c.wait_agree()
+        c.wait_ok()
+        return c
+    except BaseException:
+        c.stop()
+        raise
+
+
+def _tag_of(node):
+    """A hash tag of one of ``node``'s slots."""
+    from pyredis.cluster.slots import keyslot
+    first = nodes_table(node)[node_id(node)][8]
+    lo, _, hi = first.partition('-')
+    return next('t%d' % i for i in range(100000)
+                if int(lo) <= keyslot(b't%d' % i) <= int(hi or lo))
+
+
+def _load(c, n=200, prefix='k'):
+    import redis
+    rc = redis.RedisCluster(host='127.0.0.1', port=c[0].port)
+    for i in range(n):
+        rc.set('%s:%d' % (prefix, i), i)
+    rc.close()
+
+
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_replica_validity_factor(kind):
+    """cluster-replica-validity-factor 1 (with repl-ping-replica-period 1):
+    a replica whose replication link has been down longer than
+    node-timeout + ping period + node-timeout * factor does not start an
+    election when its master fails, and says why in its log; set to 0
+    (always valid), it is elected."""
+    c = _masters_and_replicas(kind, 1000, [0], replica_args=[
+        '--cluster-replica-validity-factor', '1', '--repl-ping-replica-period', '1'])
+    with c:
+        try:
+            master, replica = c[0], c[3]
+            _load(c)
+            # The master now wants a password the replica does not have: its
+            # link drops and stays down (the cluster bus is not affected).
+            m = master.client()
+            m.config_set('requirepass', 'secret')
+            m.execute_command('CLIENT', 'KILL', 'TYPE', 'replica')
+            wait_for(lambda: int(info_field(replica, 'master_link_down_since_seconds',
+                                            'replication')) >= 4, 30,
+                     what='the link down for longer than the factor allows')
+            master.kill()
+            wait_for(lambda: 'Disconnected from master for longer than allowed. Please check '
+                     "the 'cluster-replica-validity-factor' configuration option."
+                     in replica.read_log(), 60, what='the replica to give up')
+            assert not is_master(replica)
+            assert info_field(replica, 'cluster_state') == 'fail'
+            replica.client().config_set('cluster-replica-validity-factor', '0')
+            wait_for(lambda: is_master(replica), 60, what='the election with factor 0')
+            c.wait_ok()
+        except BaseException:
+            print(c.logs())
+            raise
+
+
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_never_linked_replica_is_not_elected(kind):
+    """A replica that never completed a sync with its master (Redis: link
+    down "since ever") is not elected under the default validity factor;
+    with factor 0 it is."""
+    c = _masters_and_replicas(kind, 1000, [])
+    with c:
+        try:
+            master = c[0]
+            mid = node_id(master)
+            master.client().config_set('requirepass', 'secret')
+            replica = start_node(kind, 1000)
+            c.nodes.append(replica)
+            assert replica.raw().call('CLUSTER', 'MEET', '127.0.0.1', c[1].port) == b'+OK\r\n'
+            wait_for(lambda: mid in nodes_table(replica), 30, what='gossip')
+            assert replica.raw().call('CLUSTER', 'REPLICATE', mid) == b'+OK\r\n'
+            wait_for(lambda: all(nodes_table(n)[node_id(replica)][3] == mid
+                                 for n in (c[1], c[2])), 30, what='the replica known')
+            assert info_field(replica, 'master_link_down_since_seconds', 'replication') == '-1'
+            master.kill()
+            wait_for(lambda: 'Disconnected from master for longer than allowed.'
+                     in replica.read_log(), 60, what='the replica to give up')
+            assert not is_master(replica)
+            replica.client().config_set('cluster-replica-validity-factor', '0')
+            wait_for(lambda: is_master(replica), 60, what='the election with factor 0')
+            c.wait_ok()
+        except BaseException:
+            print(c.logs())
+            raise
