@@ -13,6 +13,8 @@ run, and the few fixed pauses only give a refused behaviour its chance to
 happen.
 """
 
+import re
+
 import pytest
 
 from helpers import REDIS_CLI, REDIS_SERVER
@@ -78,6 +80,60 @@ def test_announced_address_as_redis():
     for (a_kind, b_kind), (own, seen) in views.items():
         assert own == views[a_kind, 'redis'][0] == views['redis', 'redis'][0], a_kind
         assert seen == oracle_seen, (a_kind, b_kind)
+
+
+def _lone_epoch_and_flush(kind):
+    n = start_node(kind, args=['--cluster-require-full-coverage', 'no'])
+    try:
+        r = n.raw()
+        out = [r.call('CLUSTER', 'ADDSLOTSRANGE', '0', '99'),
+               info_field(n, 'cluster_slots_assigned')]
+        wait_for(lambda: info_field(n, 'cluster_state') == 'ok', 30)
+        out += [r.call('SET', '{06S}k', 'v'),               # slot 0
+               r.call('CLUSTER', 'FLUSHSLOTS'),
+               r.call('DEL', '{06S}k'),
+               r.call('CLUSTER', 'FLUSHSLOTS'),
+               _masked(raw_text(n, 'CLUSTER', 'NODES'), n),
+               info_field(n, 'cluster_slots_assigned'), info_field(n, 'cluster_state'),
+               r.call('CLUSTER', 'SET-CONFIG-EPOCH', '-3'),
+               r.call('CLUSTER', 'SET-CONFIG-EPOCH', 'x'),
+               r.call('CLUSTER', 'SET-CONFIG-EPOCH', '7'),
+               info_field(n, 'cluster_current_epoch'), info_field(n, 'cluster_my_epoch'),
+               _masked(raw_text(n, 'CLUSTER', 'NODES'), n),
+               r.call('CLUSTER', 'SET-CONFIG-EPOCH', '9'),
+               r.call('CLUSTER', 'SET-CONFIG-EPOCH', '0'),
+               r.call('CLUSTER', 'ADDSLOTS', '5'),
+               r.call('CLUSTER', 'FLUSHSLOTS'),
+               info_field(n, 'cluster_slots_assigned')]
+        wait_for(lambda: re.search(r'^vars currentEpoch 7 lastVoteEpoch 0$', nodes_conf(n), re.M),
+                 10, what='nodes.conf saved')
+        out.append(_masked(nodes_conf(n), n))
+        # With another node known, the epoch cannot be set by hand.
+        other = start_node(kind)
+        try:
+            r2 = other.raw()
+            assert r2.call('CLUSTER', 'MEET', '127.0.0.1', n.port) == b'+OK\r\n'
+            wait_for(lambda: len(nodes_table(other)) == 2, 30)
+            out.append(r2.call('CLUSTER', 'SET-CONFIG-EPOCH', '3'))
+            r2.close()
+        finally:
+            other.stop()
+        r.close()
+        return out
+    finally:
+        n.stop()
+
+
+def test_flushslots_and_set_config_epoch_as_redis():
+    """CLUSTER FLUSHSLOTS refused with a key in the db, then done (slots
+    gone from CLUSTER NODES and INFO, nodes.conf), SET-CONFIG-EPOCH's
+    success (current and own epoch, NODES, nodes.conf) and its errors:
+    the replies of a redis-server node, byte for byte."""
+    ours, theirs = _lone_epoch_and_flush('pyredis'), _lone_epoch_and_flush('redis')
+    assert ours == theirs
+    assert ours[3] == b'-ERR DB must be empty to perform CLUSTER FLUSHSLOTS.\r\n'
+    assert ours[5] == b'+OK\r\n' and ours[7] == '0'
+    assert ours[11] == b'+OK\r\n' and ours[12:14] == ['7', '7']
 
 
 def _masters_and_replicas(kind, node_timeout, replica_of, master_args=(), replica_args=()):
