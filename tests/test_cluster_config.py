@@ -172,6 +172,16 @@ def _tag_of(node):
                 if int(lo) <= keyslot(b't%d' % i) <= int(hi or lo))
 
 
+def _known_offset(node, other):
+    """The replication offset of ``other`` that ``node`` knows (CLUSTER SHARDS)."""
+    r = node.raw()
+    reply = r.call('CLUSTER', 'SHARDS')
+    r.close()
+    m = re.search(rb'\$40\r\n' + node_id(other).encode() + rb'\r\n.*?replication-offset\r\n:(\d+)',
+                  reply, re.S)
+    return int(m.group(1))
+
+
 def _load(c, n=200, prefix='k'):
     import redis
     rc = redis.RedisCluster(host='127.0.0.1', port=c[0].port)
@@ -210,6 +220,52 @@ def test_replica_validity_factor(kind):
             replica.client().config_set('cluster-replica-validity-factor', '0')
             wait_for(lambda: is_master(replica), 60, what='the election with factor 0')
             c.wait_ok()
+        except BaseException:
+            print(c.logs())
+            raise
+
+
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_replica_with_the_better_offset_is_elected(kind):
+    """A master with two replicas whose offsets differ (one cut off from
+    the replication stream before the last writes) is killed: the replica
+    with the better offset has rank 0 and is promoted, the other one,
+    rank 1, waits and then follows it."""
+    c = _masters_and_replicas(kind, 2000, [0, 0])
+    with c:
+        try:
+            master, ahead, behind = c[0], c[3], c[4]
+            _load(c)
+            tag = _tag_of(master)
+            # Both links drop; only ``ahead`` has the password to come back.
+            ahead.client().config_set('masterauth', 'secret')
+            m = master.client()
+            m.config_set('requirepass', 'secret')
+            m.execute_command('CLIENT', 'KILL', 'TYPE', 'replica')
+            wait_for(lambda: info_field(ahead, 'master_link_status', 'replication') == 'up',
+                     30, what='the replica with the password back')
+            m = master.client(password='secret')
+            for i in range(300):
+                m.set('{%s}x:%d' % (tag, i), i)
+            wait_for(lambda: int(info_field(ahead, 'slave_repl_offset', 'replication')) ==
+                     m.info('replication')['master_repl_offset'], 30,
+                     what='the replica in sync')
+            assert int(info_field(behind, 'slave_repl_offset', 'replication')) < \
+                int(info_field(ahead, 'slave_repl_offset', 'replication'))
+            # ``behind`` learns ``ahead``'s offset from its pings (CLUSTER
+            # SHARDS shows the offsets a node knows).
+            offset = int(info_field(ahead, 'slave_repl_offset', 'replication'))
+            wait_for(lambda: _known_offset(behind, ahead) == offset, 30,
+                     what="the other replica to know the better offset")
+            master.kill()
+            wait_for(lambda: is_master(ahead) or is_master(behind), 60, what='an election')
+            assert is_master(ahead) and not is_master(behind)
+            c.wait_ok()
+            wait_for(lambda: nodes_table(behind)[node_id(behind)][3] == node_id(ahead), 60,
+                     what='the other replica to follow the new master')
+            assert '(rank #0, offset' in ahead.read_log()
+            log = behind.read_log()
+            assert '(rank #1, offset' in log or 'Replica rank updated to #1' in log
         except BaseException:
             print(c.logs())
             raise
