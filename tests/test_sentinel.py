@@ -540,3 +540,197 @@ def test_restarted_master_keeps_its_history(servers):
         out[kind] = (stats['sync_partial_ok'], stats['sync_full'],
                      'keys loaded: 51, keys expired: 1.' in again.read_log())
     assert out['pyredis'] == out['redis'] == (1, 0, True)
+
+
+SENTINEL_USER = ('sentinel-user on >sentinel-secret allchannels +multi +slaveof +ping +exec '
+                 '+subscribe +config|rewrite +role +publish +info +client|setname '
+                 '+client|kill +script|kill').split()
+NOREPLICAS = b'-NOREPLICAS Not enough good replicas to write.\r\n'
+
+
+class StaleWriter(threading.Thread):
+    """A client that stays on one server (the old master cut off from the
+    Sentinels): SET s:<n> n over a raw connection, every reply kept."""
+
+    def __init__(self, srv, password):
+        super().__init__(daemon=True)
+        self.srv, self.password = srv, password
+        self.replies = []
+        self.halt = threading.Event()
+
+    def run(self):
+        conn = self.srv.raw()
+        conn.call('AUTH', self.password)
+        n = 0
+        while not self.halt.is_set():
+            n += 1
+            self.replies.append(('s:%d' % n, conn.call('SET', 's:%d' % n, n)))
+            time.sleep(0.01)
+        conn.close()
+
+    def accepted(self):
+        return [k for k, r in self.replies if r == b'+OK\r\n']
+
+    def stop(self):
+        self.halt.set()
+        self.join(10)
+
+
+SCRIPT_AND_MULTI_CASES = [
+    ('EVAL', "return redis.call('set', 'k', 2)", '0'),
+    ('EVAL', "return redis.pcall('set', 'k', 2)", '0'),
+    ('EVAL', "redis.call('get', 'x'); return redis.call('incr', 'k')", '0'),
+    ('EVAL', "#!lua\nreturn redis.call('set', 'k', 2)", '0'),
+    ('EVAL_RO', "#!lua\nreturn 1", '0'),
+    ('EVAL', "#!lua flags=no-writes\nreturn redis.call('get', 'k')", '0'),
+    ('EVAL', "return redis.call('get', 'k')", '0'),
+    ('FUNCTION', 'LOAD', "#!lua name=lib\nredis.register_function('f', function() "
+                         "return redis.call('set', 'k', '1') end)"),
+    ('MULTI',), ('SET', 'k', 'v'), ('EXEC',),
+    ('MULTI',), ('GET', 'k'), ('EXEC',),
+]
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason='redis-server is not installed')
+def test_min_replicas_refusals_match_redis(servers):
+    """Without its good replica, a master refuses a script's first write
+    (scriptVerifyWriteCommandAllow), a script declaring writes before it
+    runs, and EXEC of a queued write, with redis-server's bytes."""
+    out = {}
+    for kind in ('redis', 'pyredis'):
+        conn = servers.start(kind, '--min-replicas-to-write', '1').raw()
+        out[kind] = [conn.call(*args) for args in SCRIPT_AND_MULTI_CASES]
+        conn.close()
+    assert out['pyredis'] == out['redis']
+    assert out['pyredis'][0].startswith(NOREPLICAS[:-2] + b' script: ')
+
+
+@needs_sentinel
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_min_replicas_to_write_bounds_the_loss(kind, servers, sentinels):
+    """min-replicas-to-write 1, min-replicas-max-lag 2 on every server of a
+    set watched by Sentinel (redis-server's run is the oracle). Replicas
+    stopped (SIGSTOP): the master refuses writes with Redis's -NOREPLICAS,
+    Sentinel sees the replicas down and does not fail over; resumed, writes
+    go on. Then the master is cut off from the Sentinels only (their ACL
+    user deleted, as behind a partition): they fail over; a client stuck on
+    the old master writes there until its replicas leave, then gets
+    -NOREPLICAS and nothing more is accepted. The user back, Sentinel turns
+    the old master into a replica: what it accepted alone is gone, and no
+    write acknowledged with WAIT 1 is lost."""
+    def start(*args, **kw):
+        return servers.start(kind, '--min-replicas-to-write', '1',
+                             '--min-replicas-max-lag', '2', *args, config_text=ACL_CONFIG,
+                             password='app-secret', **kw)
+
+    master = start()
+    replicas = [start('--replicaof', '127.0.0.1', str(master.port)) for _ in range(2)]
+    for r in replicas:
+        wait_for(lambda: link_up(r, master), 30, what='replica linked')
+    sset = sentinels(master.port, extra=['sentinel auth-user %s sentinel-user' % NAME,
+                                         'sentinel auth-pass %s sentinel-secret' % NAME])
+    check_sentinel_view(sset, master, replicas)
+    writer = Writer(sset, password='app-secret')
+    writer.start()
+    stale = None
+    try:
+        wait_for(lambda: len(writer.acked) >= 30, 60, what='acknowledged writes')
+
+        # The replicas stop answering: once their last ACK is older than
+        # min-replicas-max-lag, the master refuses writes (reads go on).
+        probe = master.raw()
+        probe.call('AUTH', 'app-secret')
+        for r in replicas:
+            r.proc.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: probe.call('SET', 'probe', '1') == NOREPLICAS, 30,
+                     what='-NOREPLICAS')
+            assert probe.call('GET', 'probe') in (b'$-1\r\n', b'$1\r\n1\r\n')
+            assert probe.call('EVAL', "return redis.pcall('set', 'probe', 2)", '0') == NOREPLICAS
+            assert info(master)['min_slaves_good_slaves'] == 0
+            refused = writer.errors
+            wait_for(lambda: writer.errors > refused + 3, 30, what='the client refused')
+            assert 'Not enough good replicas' in str(writer.last_error)
+            # Sentinel sees the replicas down, not the master.
+            wait_for(lambda: all('s_down' in r['flags'].split(',')
+                                 for p in sset.ports
+                                 for r in sset.query('REPLICAS', NAME, port=p)), 30,
+                     what='replicas subjectively down')
+            assert all(sset.master_addr(p) == ('127.0.0.1', master.port) for p in sset.ports)
+        finally:
+            for r in replicas:
+                r.proc.send_signal(signal.SIGCONT)
+        wait_for(lambda: probe.call('SET', 'probe', '3') == b'+OK\r\n', 30, what='writes again')
+        probe.close()
+        check_sentinel_view(sset, master, replicas)
+
+        # The Sentinels lose the master; clients and replicas do not.
+        acked = len(writer.acked)
+        wait_for(lambda: len(writer.acked) >= acked + 20, 60, what='acknowledged writes')
+        writer.mark()
+        stale = StaleWriter(master, 'app-secret')
+        stale.start()
+        wait_for(lambda: stale.accepted(), 30, what='the stale client writing')
+        admin = cli(master)
+        assert admin.execute_command('ACL', 'DELUSER', 'sentinel-user') == 1
+        wait_for(lambda: all(sset.master_addr(p)[1] != master.port for p in sset.ports),
+                 60, 0.1, 'failover')
+        # The old master, left without replicas, refuses the stale client.
+        wait_for(lambda: stale.replies[-1][1] == NOREPLICAS, 30, what='-NOREPLICAS')
+        first_refused = len(stale.replies) - 1
+        wait_for(lambda: len(stale.replies) > first_refused + 20, 30, what='more stale writes')
+        stale.stop()
+        after = [r for _, r in stale.replies[first_refused:]]
+        assert set(after) == {NOREPLICAS}, after[:5]
+        accepted = stale.accepted()
+        assert accepted
+
+        # The Sentinels reach it again and make it a replica of the new one.
+        assert admin.execute_command('ACL', 'SETUSER', *SENTINEL_USER) in (b'OK', 'OK', True)
+
+        def settled():
+            addrs = {sset.master_addr(p) for p in sset.ports}
+            if len(addrs) != 1 or any(sset.master(p)['flags'] != 'master' for p in sset.ports):
+                return None
+            port = addrs.pop()[1]
+            new = next((r for r in replicas if r.port == port), None)
+            if new is None:
+                return None
+            rest = [r for r in replicas + [master] if r is not new]
+            return all(link_up(r, new) for r in rest) and (new, rest)
+
+        try:
+            new, rest = wait_for(settled, 60, 0.2, 'old master turned into a replica')
+        except AssertionError:
+            print(sset.read_logs())
+            raise
+        others = [r for r in rest if r is not master]
+        # (Sometimes the Sentinels fail over a second time, from the
+        # promoted replica to the other one, with redis-server's sets too:
+        # their logs show +sdown of the new master a down-after period after
+        # the switch and +odown with the quorum at once, as if the votes
+        # about the old master still counted.)
+        switches = sset.read_logs().count('# +switch-master')
+        print('%d +switch-master events logged by the 3 Sentinels' % switches)
+        check_sentinel_view(sset, new, others + [master])
+        wait_for(lambda: len(writer.ok_after_mark) >= 20, 60,
+                 what=lambda: 'writes on the new master (%r)' % writer.last_error)
+    finally:
+        writer.stop()
+        if stale is not None:
+            stale.stop()
+    check_no_loss(new, writer.acked_before)
+    wait_for(lambda: cli(master).exists(writer.ok_after_mark[-1]), 30,
+             what='the old master in sync')
+    check_no_loss(master, writer.acked_before)
+    # What the cut-off master accepted alone is bounded by min-replicas-max-lag
+    # (here: until its replicas left) and lost; the rest reached the new master.
+    on_new = cli(new).mget(accepted)
+    lost = [k for k, v in zip(accepted, on_new) if v is None]
+    print('%d writes accepted by the cut-off master, %d of them lost' % (
+        len(accepted), len(lost)))
+    # The stream is ordered: what is lost is the tail, what the promoted
+    # replica had not received when it was promoted.
+    assert lost == accepted[len(accepted) - len(lost):]
+    if lost:
+        assert cli(master).exists(*lost) == 0
