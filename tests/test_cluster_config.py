@@ -14,12 +14,13 @@ happen.
 """
 
 import re
+import time
 
 import pytest
 
 from helpers import REDIS_CLI, REDIS_SERVER
 from cluster_helpers import (ClusterNodes, info_field, is_master, node_id, nodes_conf,
-                             nodes_table, raw_text, start_node, wait_for)
+                             nodes_table, raw_text, replicas_of, start_node, wait_for)
 
 pytestmark = pytest.mark.skipif(not REDIS_SERVER or not REDIS_CLI,
                                 reason='redis-server/redis-cli not installed')
@@ -296,6 +297,51 @@ def test_never_linked_replica_is_not_elected(kind):
             assert not is_master(replica)
             replica.client().config_set('cluster-replica-validity-factor', '0')
             wait_for(lambda: is_master(replica), 60, what='the election with factor 0')
+            c.wait_ok()
+        except BaseException:
+            print(c.logs())
+            raise
+
+
+def _replicas(c, master):
+    return sorted(n.port for n in replicas_of(c, master))
+
+
+def test_migration_barrier_and_allow_replica_migration():
+    """A master with two replicas, another whose only replica dies: with
+    cluster-migration-barrier 2 (a replica leaves only a master keeping
+    more than 2), no replica migrates; with the barrier at 1 but
+    cluster-allow-replica-migration no, none either; with migration
+    allowed, one of the two moves to the orphaned master."""
+    c = _masters_and_replicas('pyredis', 2000, [0, 0, 1],
+                              replica_args=['--cluster-migration-barrier', '2'])
+    with c:
+        try:
+            rich, poor = c[0], c[1]
+            twins, lost = c[3:5], c[5]
+            assert _replicas(c, rich) == sorted(n.port for n in twins)
+            assert _replicas(c, poor) == [lost.port]
+            lost_id = node_id(lost)
+            lost.kill()
+            for n in twins:
+                wait_for(lambda: 'fail' in nodes_table(n)[lost_id][2].split(','), 30,
+                         what='the replica failed')
+            # Longer than the 5 s a master must stay orphaned (and a cron turn).
+            time.sleep(7)
+            assert _replicas(c, rich) == sorted(n.port for n in twins)
+            assert _replicas(c, poor) == []
+            for n in twins:
+                n.client().config_set('cluster-migration-barrier', '1')
+                n.client().config_set('cluster-allow-replica-migration', 'no')
+            time.sleep(7)
+            assert _replicas(c, rich) == sorted(n.port for n in twins)
+            assert _replicas(c, poor) == []
+            for n in twins:
+                n.client().config_set('cluster-allow-replica-migration', 'yes')
+            wait_for(lambda: len(_replicas(c, poor)) == 1, 60, what='a replica to migrate')
+            assert len(_replicas(c, rich)) == 1
+            moved = next(n for n in twins if n.port in _replicas(c, poor))
+            assert 'Migrating to orphaned master %s' % node_id(poor) in moved.read_log()
             c.wait_ok()
         except BaseException:
             print(c.logs())
