@@ -6,13 +6,20 @@ port whose cluster bus port (port + 10000) is free too; everything on
 127.0.0.1. Use it as a context manager (or call stop()): every node is
 stopped even when the test fails. ``create(replicas=1)`` runs
 ``redis-cli --cluster create`` over them and waits for cluster_state:ok on
-every node.
+every node. ``WriteLoad`` is a redis-py RedisCluster writing all the time
+from a thread, with a log, by phase of the test, of what its client
+handled on its own (redirections followed, errors its retries hid).
 """
 
+import collections
 import os
 import socket
 import subprocess
+import threading
 import time
+
+from redis.cluster import ClusterNode as PyClusterNode, RedisCluster
+from redis.exceptions import AskError, MovedError, TryAgainError
 
 from helpers import REDIS_CLI, ServerProcess
 
@@ -221,3 +228,101 @@ def replicas_of(cluster, master):
 
 def is_master(node):
     return 'master' in nodes_table(node)[node_id(node)][2].split(',')
+
+
+class LoggingCluster(RedisCluster):
+    """A RedisCluster that counts, under its current ``phase``, what it
+    handled without the caller seeing it: the redirections it followed
+    (MOVED, ASK, TRYAGAIN: redis-py reports each to _record_error_metric)
+    and every error that left a node's attempt (_execute_command), which
+    cluster_error_retry_attempts then retries (ConnectionError,
+    ClusterDownError...) or raises."""
+
+    phase = 'start'
+
+    def __init__(self, *args, **kwargs):
+        self.seen = collections.Counter()
+        super().__init__(*args, **kwargs)
+
+    def _execute_command(self, target_node, *args, **kwargs):
+        try:
+            return super()._execute_command(target_node, *args, **kwargs)
+        except Exception as e:
+            self.seen[self.phase, 'left the attempt: ' + type(e).__name__] += 1
+            raise
+
+    def _record_error_metric(self, error, *args, **kwargs):
+        if isinstance(error, (MovedError, AskError, TryAgainError)):
+            self.seen[self.phase, type(error).__name__] += 1
+        return super()._record_error_metric(error, *args, **kwargs)
+
+    def during(self, phase):
+        """What was seen during ``phase``: {kind: count}."""
+        return {kind: n for (p, kind), n in self.seen.items() if p == phase}
+
+
+class WriteLoad(threading.Thread):
+    """SET k:<i> <n> over and over, on keys of every slot; INCR c:<j> too
+    (``counters``). ``phase`` names the part of the test the writes belong
+    to: the client's log is kept by phase, and so is each key's last
+    acknowledged write."""
+
+    def __init__(self, port, counters=True, retries=20):
+        super().__init__(daemon=True)
+        self.rc = LoggingCluster(startup_nodes=[PyClusterNode('127.0.0.1', port)],
+                                 cluster_error_retry_attempts=retries)
+        self.with_counters = counters
+        self.stop_event = threading.Event()
+        self.written = {}
+        self.phase_of = {}
+        self.counters = {}
+        self.errors = []
+        self.error_phases = collections.Counter()
+        self.ops = 0
+        self.ops_by_phase = collections.Counter()
+
+    @property
+    def phase(self):
+        return self.rc.phase
+
+    @phase.setter
+    def phase(self, value):
+        self.rc.phase = value
+
+    def run(self):
+        n = 0
+        while not self.stop_event.is_set():
+            n += 1
+            key = 'k:%d' % (n % 5000)
+            phase = self.phase
+            try:
+                self.rc.set(key, n)
+                self.written[key] = str(n)
+                self.phase_of[key] = phase
+                self.ops += 1
+                self.ops_by_phase[phase] += 1
+                if self.with_counters:
+                    ckey = 'c:%d' % (n % 300)
+                    self.rc.incr(ckey)
+                    self.counters[ckey] = self.counters.get(ckey, 0) + 1
+                    self.ops += 1
+            except Exception as e:     # anything the client did not follow
+                self.errors.append(repr(e))
+                self.error_phases[phase] += 1
+                if len(self.errors) > 20:
+                    return
+                time.sleep(0.05)
+
+    def stop(self):
+        self.stop_event.set()
+        self.join(30)
+
+    def verify(self, phases=None):
+        """Every key (or every key last written in one of ``phases``) reads
+        back its last acknowledged value; every counter its count."""
+        for key, value in self.written.items():
+            if phases is None or self.phase_of[key] in phases:
+                assert self.rc.get(key) == value.encode(), key
+        if phases is None:
+            for key, value in self.counters.items():
+                assert int(self.rc.get(key)) == value, key

@@ -3,60 +3,27 @@ managed by the real tool while a redis-py RedisCluster client writes all
 the time: `--cluster reshard` of 1000 slots (MIGRATE, SETSLOT, -ASK and
 -MOVED followed by the client), `--cluster rebalance`, `--cluster
 add-node` of a seventh node and `--cluster del-node` of it once emptied.
-The load must see no error beyond the redirections its client follows, and
-every key it wrote must read back with its last value afterwards."""
-
-import threading
+The load must see no error beyond the redirections its client follows
+(its client's own log, by step, shows that these were MOVED and ASK only,
+none of the connection or CLUSTERDOWN errors its retries would have hidden),
+and every key it wrote must read back with its last value afterwards."""
 
 import pytest
-from redis.cluster import RedisCluster, ClusterNode as PyClusterNode
 
-from cluster_helpers import ClusterNodes, cli, start_node, wait_for
+from cluster_helpers import ClusterNodes, WriteLoad, cli, start_node, wait_for
 from helpers import REDIS_CLI, RawConn
 from pyredis.cluster.slots import keyslot
 
 pytestmark = pytest.mark.skipif(REDIS_CLI is None, reason='redis-cli is not installed')
 
+REDIRECTIONS = {'MovedError', 'AskError'}
 
-class WriteLoad(threading.Thread):
-    """SET k:<i> <n> over and over, on keys of every slot; INCR too."""
 
-    def __init__(self, port):
-        super().__init__(daemon=True)
-        self.rc = RedisCluster(startup_nodes=[PyClusterNode('127.0.0.1', port)],
-                               cluster_error_retry_attempts=20)
-        self.stop_event = threading.Event()
-        self.written = {}
-        self.counters = {}
-        self.errors = []
-        self.ops = 0
-
-    def run(self):
-        n = 0
-        while not self.stop_event.is_set():
-            n += 1
-            key = 'k:%d' % (n % 5000)
-            try:
-                self.rc.set(key, n)
-                self.written[key] = str(n)
-                ckey = 'c:%d' % (n % 300)
-                self.rc.incr(ckey)
-                self.counters[ckey] = self.counters.get(ckey, 0) + 1
-                self.ops += 2
-            except Exception as e:     # anything the client did not follow
-                self.errors.append(repr(e))
-                if len(self.errors) > 20:
-                    return
-
-    def stop(self):
-        self.stop_event.set()
-        self.join(30)
-
-    def verify(self):
-        for key, value in self.written.items():
-            assert self.rc.get(key) == value.encode(), key
-        for key, value in self.counters.items():
-            assert int(self.rc.get(key)) == value, key
+def _only_redirections(load, *phases):
+    """What the client followed during ``phases``: redirections only."""
+    print({phase: load.rc.during(phase) for phase in phases})
+    for phase in phases:
+        assert set(load.rc.during(phase)) <= REDIRECTIONS, (phase, load.rc.during(phase))
 
 
 def _ids(nodes):
@@ -108,6 +75,7 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             wait_for(lambda: load.ops > 500, 30, what='the load to run')
             masters = [name for name, (_, r) in sorted(_masters(entry).items()) if r]
             src, dst = masters[:2]
+            load.phase = 'reshard'
             out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port,
                       '--cluster-from', src, '--cluster-to', dst, '--cluster-slots', 1000,
                       '--cluster-yes', timeout=600)
@@ -119,6 +87,7 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             before = load.ops
             wait_for(lambda: load.ops > before + 200, 30, what='the load to go on')
 
+            load.phase = 'rebalance'
             out = cli('--cluster', 'rebalance', '127.0.0.1:%d' % entry.port, timeout=600)
             assert '[ERR]' not in out, out
             nodes.wait_agree()
@@ -126,6 +95,7 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             assert max(counts.values()) - min(counts.values()) < 200, counts
 
             extra = start_node('pyredis')
+            load.phase = 'add-node'
             out = cli('--cluster', 'add-node', '127.0.0.1:%d' % extra.port,
                       '127.0.0.1:%d' % entry.port, timeout=120)
             assert '[OK] New node added correctly.' in out, out
@@ -133,6 +103,7 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             nodes.wait_agree()
             nodes.wait_ok()
             new_id = _ids([extra])[extra.port]
+            load.phase = 'reshard to the new node'
             out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port, '--cluster-from',
                       'all', '--cluster-to', new_id, '--cluster-slots', 100, '--cluster-yes',
                       timeout=600)
@@ -142,11 +113,13 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             # Empty it again (weight 0), then remove it. (Having lost its
             # last slot, it may have become a replica of the node that took
             # it, as a Redis 7.0 master does with replica migration on.)
+            load.phase = 'rebalance to weight 0'
             out = cli('--cluster', 'rebalance', '127.0.0.1:%d' % entry.port,
                       '--cluster-weight', '%s=0' % new_id, timeout=600)
             assert '[ERR]' not in out, out
             nodes.wait_agree()
             assert _slot_count(_nodes(entry)[new_id][2]) == 0
+            load.phase = 'del-node'
             out = cli('--cluster', 'del-node', '127.0.0.1:%d' % entry.port, new_id, timeout=120)
             assert 'Sending CLUSTER RESET SOFT to the deleted node.' in out, out
             nodes.nodes.remove(extra)
@@ -162,6 +135,9 @@ def test_reshard_rebalance_add_and_del_node_under_load():
             if extra is not None:
                 extra.stop()
         assert not load.errors, load.errors
+        _only_redirections(load, 'start', 'reshard', 'rebalance', 'add-node',
+                           'reshard to the new node', 'rebalance to weight 0', 'del-node')
+        assert load.rc.during('reshard').get('MovedError', 0) > 0
         load.verify()
         assert len(load.written) > 1000
         # The replicas' slot indexes, fed by their masters' streams, match.
@@ -197,6 +173,8 @@ def test_reshard_between_pyredis_and_redis_server_masters():
         try:
             wait_for(lambda: load.ops > 500, 30, what='the load to run')
             for src, dst in ((py_id, redis_id), (redis_id, py_id)):
+                load.phase = 'reshard %s to %s' % ('pyredis' if src == py_id else 'redis',
+                                                   'pyredis' if dst == py_id else 'redis')
                 out = cli('--cluster', 'reshard', '127.0.0.1:%d' % entry.port,
                           '--cluster-from', src, '--cluster-to', dst, '--cluster-slots', 300,
                           '--cluster-yes', timeout=600)
@@ -208,4 +186,5 @@ def test_reshard_between_pyredis_and_redis_server_masters():
         finally:
             load.stop()
         assert not load.errors, load.errors
+        _only_redirections(load, 'start', 'reshard pyredis to redis', 'reshard redis to pyredis')
         load.verify()
