@@ -267,8 +267,9 @@ class WriteLoad(threading.Thread):
     to: the client's log is kept by phase, and so is each key's last
     acknowledged write."""
 
-    def __init__(self, port, counters=True, retries=20):
+    def __init__(self, port, counters=True, retries=20, max_errors=20):
         super().__init__(daemon=True)
+        self.max_errors = max_errors
         self.rc = LoggingCluster(startup_nodes=[PyClusterNode('127.0.0.1', port)],
                                  cluster_error_retry_attempts=retries)
         self.with_counters = counters
@@ -309,7 +310,7 @@ class WriteLoad(threading.Thread):
             except Exception as e:     # anything the client did not follow
                 self.errors.append(repr(e))
                 self.error_phases[phase] += 1
-                if len(self.errors) > 20:
+                if len(self.errors) > self.max_errors:
                     return
                 time.sleep(0.05)
 

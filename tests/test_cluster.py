@@ -19,9 +19,11 @@ import time
 import pytest
 
 from helpers import REDIS_SERVER, REDIS_CLI
-from cluster_helpers import (ClusterNodes, cli, info_field, is_master, node_id, nodes_conf,
-                             nodes_table, raw_text, replicas_of, start_node, wait_for)
+from cluster_helpers import (ClusterNodes, WriteLoad, cli, info_field, is_master, node_id,
+                             nodes_conf, nodes_table, raw_text, replicas_of, start_node,
+                             wait_for)
 from pyredis.cluster import bus
+from pyredis.cluster.slots import keyslot
 from pyredis.cluster.state import ClusterState, MASTER, MYSELF, SLAVE
 
 needs_redis = pytest.mark.skipif(not REDIS_SERVER or not REDIS_CLI,
@@ -223,6 +225,22 @@ def _check_ok(c):
         assert info_field(n, 'cluster_state') == 'ok'
 
 
+# What a client may meet around a kill -9: the dead node's connection
+# errors, CLUSTERDOWN or uncovered slots until the failover, MOVED after.
+KILL_ERRORS = {'left the attempt: ConnectionError', 'left the attempt: TimeoutError',
+               'left the attempt: ClusterDownError', 'left the attempt: SlotNotCoveredError',
+               'left the attempt: MovedError', 'MovedError'}
+
+
+def _slots_of(node):
+    out = set()
+    for r in nodes_table(node)[node_id(node)][8:]:
+        if not r.startswith('['):
+            lo, _, hi = r.partition('-')
+            out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
 def _roles(c):
     return ['master' if is_master(n) else 'replica' for n in c]
 
@@ -231,7 +249,10 @@ def _roles(c):
 def test_six_pyredis_nodes_create_check_failover():
     """redis-cli --cluster create with six pyredis nodes, --cluster check,
     RedisCluster writes and reads, kill -9 of a master (its replica takes
-    over, the cluster is ok again, the data is there), CLUSTER FAILOVER,
+    over, the cluster is ok again, the data is there; a RedisCluster client
+    writing all along meets only connection errors, CLUSTERDOWN and MOVED
+    around the kill, which its retries hide, and goes on writing to the
+    promoted replica's slots), CLUSTER FAILOVER,
     and the killed node's nodes.conf loaded by redis-server."""
     import redis
     with ClusterNodes(['pyredis'] * 6) as c:
@@ -263,6 +284,7 @@ def test_six_pyredis_nodes_create_check_failover():
 
             # kill -9 of a master: its replica is promoted.
             victim = c[0]
+            victim_slots = _slots_of(victim)
             replica = replicas_of(c, victim)[0]
             wait_for(lambda: info_field(replica, 'master_link_status', 'replication') == 'up')
             wait_for(lambda: all(
@@ -270,11 +292,33 @@ def test_six_pyredis_nodes_create_check_failover():
                 int(info_field(m, 'master_repl_offset', 'replication'))
                 for m in c[:3] for r in replicas_of(c, m)), what='replicas in sync')
             victim_id = node_id(victim)
-            victim.kill()
-            wait_for(lambda: is_master(replica), 60, what='the replica to be promoted')
-            c.wait_ok()
-            for n in c.alive():
-                wait_for(lambda: 'fail' in nodes_table(n)[victim_id][2].split(','), 30)
+            # A RedisCluster client writes before, across and after the kill.
+            load = WriteLoad(c[1].port, counters=False, max_errors=10000)
+            load.start()
+            try:
+                wait_for(lambda: load.ops > 300, 30, what='the load to run')
+                load.phase = 'kill'
+                victim.kill()
+                wait_for(lambda: is_master(replica), 60, what='the replica to be promoted')
+                c.wait_ok()
+                for n in c.alive():
+                    wait_for(lambda: 'fail' in nodes_table(n)[victim_id][2].split(','), 30)
+                load.phase = 'after'
+                wait_for(lambda: load.ops_by_phase['after'] > 300, 60,
+                         what='the client to go on on the promoted replica')
+            finally:
+                load.stop()
+            print('client log by phase:', dict(load.rc.seen), 'raised:', load.error_phases,
+                  load.errors[:3])
+            # Nothing went wrong before the kill; what the client met around
+            # it was the dead node, the uncovered slots and their new owner.
+            assert load.rc.during('start') == {} and 'start' not in load.error_phases
+            assert set(load.rc.during('kill')) <= KILL_ERRORS, load.rc.during('kill')
+            assert set(load.rc.during('after')) <= KILL_ERRORS, load.rc.during('after')
+            assert 'after' not in load.error_phases, load.errors[-3:]
+            load.verify(phases=('after',))
+            assert any(load.phase_of[k] == 'after' and keyslot(k.encode()) in victim_slots
+                       for k in load.phase_of)
             rc = redis.RedisCluster(host='127.0.0.1', port=c[1].port)
             assert [rc.get('key:%d' % i) for i in range(200)] == [b'%d' % i
                                                                  for i in range(200)]
