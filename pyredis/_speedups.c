@@ -2095,6 +2095,7 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
     PyObject *dirty = NULL, *result = NULL;
     long long cur_min = 0, cur_max = -1;
     int cur_denyoom = 0, has_targets, status = 0;
+    int oom_checked = -1;   /* server.oom_check is set (-1: not read yet) */
     Run run;                /* the run of the command being timed */
     PyObject *timed_req = NULL; /* its request whose time runs (borrowed from reqs) */
     long long start = 0;    /* when that request's time started */
@@ -2166,13 +2167,17 @@ static PyObject *py_run_requests(PyObject *self, PyObject *const *args, Py_ssize
         }
         if (cur_denyoom) {
             /* maxmemory: the OOM gate's common case, a pass left on the
-             * estimate, is taken here; the rest is process_command's. */
-            PyObject *oom = PyObject_GetAttr(server, s_oom_check);
-            if (oom == NULL)
-                goto error;
-            int checked = oom != Py_None;
-            Py_DECREF(oom);
-            if (checked) {
+             * estimate, is taken here; the rest is process_command's.
+             * Whether there is a limit is read once per call: only CONFIG
+             * SET changes it, which runs in process_command. */
+            if (oom_checked < 0) {
+                PyObject *oom = PyObject_GetAttr(server, s_oom_check);
+                if (oom == NULL)
+                    goto error;
+                oom_checked = oom != Py_None;
+                Py_DECREF(oom);
+            }
+            if (oom_checked) {
                 PyObject *passes = PyObject_GetAttr(server, s_oom_passes);
                 if (passes == NULL)
                     goto error;

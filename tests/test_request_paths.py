@@ -454,3 +454,15 @@ def test_a_large_read_runs_a_slice_per_turn():
     steps = [b - a for a, b in zip(counter0, counter0[1:])]
     assert counter0[0] == 1 and steps.count(2) == 1 and steps.count(1) == len(steps) - 1
     assert replies[n + 1] == b'%d' % (len(counter0) + 1)
+
+
+def test_maxmemory_set_within_a_pipeline(compat):
+    """maxmemory set and unset between the writes of one read, as in
+    redis-server: run_requests reads whether there is a limit once per call,
+    and CONFIG SET runs in process_command, between two calls."""
+    data = (req(b'SET', b'a', b'1') + req(b'CONFIG', b'SET', b'maxmemory', b'1')
+            + req(b'SET', b'b', b'2') + req(b'GET', b'a') + req(b'INCR', b'c')
+            + req(b'CONFIG', b'SET', b'maxmemory', b'0') + req(b'SET', b'd', b'4'))
+    replies = compat.raw(data, 7)
+    assert replies[2].startswith(b'-OOM') and replies[4].startswith(b'-OOM')
+    assert compat.call('MGET', 'a', 'b', 'c', 'd') == b'*4\r\n$1\r\n1\r\n$-1\r\n$-1\r\n$1\r\n4\r\n'
