@@ -242,6 +242,7 @@ class LoggingCluster(RedisCluster):
 
     def __init__(self, *args, **kwargs):
         self.seen = collections.Counter()
+        self.details = []       # (phase, node, error) of the errors that left an attempt
         super().__init__(*args, **kwargs)
 
     def _execute_command(self, target_node, *args, **kwargs):
@@ -249,6 +250,7 @@ class LoggingCluster(RedisCluster):
             return super()._execute_command(target_node, *args, **kwargs)
         except Exception as e:
             self.seen[self.phase, 'left the attempt: ' + type(e).__name__] += 1
+            self.details.append((self.phase, target_node.name, repr(e)))
             raise
 
     def _record_error_metric(self, error, *args, **kwargs):
