@@ -111,8 +111,8 @@ def test_switch_from_fakeredis(pytester):
 
 
 def test_switch_from_pytest_redis(pytester):
-    from test_pytest_plugin import _app, _needs_pytest_redis
-    _needs_pytest_redis()
+    # (Whether pytest-redis is installed or not: its redisdb is replaced.)
+    from test_pytest_plugin import _app
     block = python_block('as redisdb')
     _app(pytester, block, fixture='redisdb')
     pytester.runpytest_subprocess('-p', 'no:cacheprovider').assert_outcomes(passed=4)
