@@ -83,6 +83,34 @@ def test_announced_address_as_redis():
         assert seen == oracle_seen, (a_kind, b_kind)
 
 
+RUNTIME_STEPS = [
+    ([('cluster-announce-ip', '10.1.2.3'), ('cluster-announce-port', '7005'),
+      ('cluster-announce-bus-port', '17005')], '10.1.2.3:7005@17005'),
+    # Cleared, the address is to be learnt again (from the next MEET).
+    ([('cluster-announce-ip', '')], ':7005@17005'),
+    ([('cluster-announce-port', '0'), ('cluster-announce-bus-port', '0')], ':PORT@BUS'),
+]
+
+
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_announced_address_set_at_runtime(kind):
+    """CONFIG SET of cluster-announce-ip/-port/-bus-port on a running node:
+    CLUSTER NODES follows (redis-server's run shows the expected values),
+    and clearing the ip leaves the address to be learnt again."""
+    n = start_node(kind)
+    try:
+        r = n.raw()
+        for changes, addr in RUNTIME_STEPS:
+            for name, value in changes:
+                assert r.call('CONFIG', 'SET', name, value) == b'+OK\r\n'
+            wait_for(lambda: _masked(raw_text(n, 'CLUSTER', 'NODES'), n) ==
+                     'ID %s myself,master - 0 0 0 connected\n' % addr, 10,
+                     what='CLUSTER NODES to show %s' % addr)
+        r.close()
+    finally:
+        n.stop()
+
+
 def _lone_epoch_and_flush(kind):
     n = start_node(kind, args=['--cluster-require-full-coverage', 'no'])
     try:

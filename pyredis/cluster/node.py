@@ -71,6 +71,7 @@ class Cluster(ClusterState):
         self.failover_auth_count = 0
         self.failover_auth_sent = False
         self.failover_auth_rank = 0
+        self.announced_ip = None
         self.failover_auth_epoch = 0
         self.cant_failover_reason = CANT_FAILOVER_NONE
         self.lastlog_time = 0
@@ -179,8 +180,9 @@ class Cluster(ClusterState):
         me.pport = 0
         me.cport = config.cluster_announce_bus_port or self.bus_port()
         me.hostname = config.cluster_announce_hostname or ''
-        if config.cluster_announce_ip:
-            me.ip = config.cluster_announce_ip
+        self.announced_ip = config.cluster_announce_ip or None
+        if self.announced_ip:
+            me.ip = self.announced_ip
 
     def update_myself_flags_and_ports(self):
         """clusterUpdateMyselfFlags (cluster-replica-no-failover) and the
@@ -1192,8 +1194,12 @@ class Cluster(ClusterState):
         if (config.cluster_announce_hostname or '') != me.hostname:
             me.hostname = config.cluster_announce_hostname or ''
             self.do_before_sleep(TODO_SAVE_CONFIG)
-        if config.cluster_announce_ip and me.ip != config.cluster_announce_ip:
-            me.ip = config.cluster_announce_ip
+        # clusterUpdateMyselfIp: on a change of the setting; set to "" the
+        # address is left to be learnt again (from the next MEET's socket).
+        ip = config.cluster_announce_ip or None
+        if ip != self.announced_ip:
+            self.announced_ip = ip
+            me.ip = ip or ''
             self.do_before_sleep(TODO_SAVE_CONFIG)
         self.update_myself_flags_and_ports()
         handshake_timeout = max(timeout, 1000)
