@@ -267,3 +267,28 @@ def test_debug_pause_cron(compat):
             break
         time.sleep(0.05)
     compat.call('DBSIZE')
+
+
+def test_debug_skip_checksum_on_rdb_load(compat):
+    """DEBUG RELOAD NOSAVE of a dump whose CRC was damaged: refused, then
+    loaded after SET-SKIP-CHECKSUM-VALIDATION 1."""
+    import os
+    paths = [os.path.join(srv.dir, 'dump.rdb') for srv in (compat.ours, compat.theirs)]
+    try:
+        compat.call('SET', 'k', 'v')
+        compat.call('SAVE')
+        for path in paths:
+            with open(path, 'r+b') as f:
+                f.seek(-1, os.SEEK_END)
+                last = f.read(1)
+                f.seek(-1, os.SEEK_END)
+                f.write(bytes([last[0] ^ 0xff]))
+        compat.call('DEBUG', 'RELOAD', 'NOSAVE')
+        compat.call('DEBUG', 'SET-SKIP-CHECKSUM-VALIDATION', '1')
+        compat.call('DEBUG', 'RELOAD', 'NOSAVE')
+        compat.call('GET', 'k')
+    finally:
+        compat.call('DEBUG', 'SET-SKIP-CHECKSUM-VALIDATION', '0')
+        for path in paths:
+            if os.path.exists(path):
+                os.unlink(path)
