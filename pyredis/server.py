@@ -215,6 +215,10 @@ class Server:
         usec = (perf_counter_ns() - start_ns) // 1000
         self.stat.latest_fork_usec = usec
         self.stat.total_forks += 1
+        # stat_fork_rate (GB of used memory per second), for LATENCY DOCTOR.
+        memory = getattr(self, 'memory', None)
+        if memory is not None:
+            self.stat.fork_rate = memory.refresh() * 1e6 / max(usec, 1) / (1 << 30)
         if self.latency_add is not None:
             self.latency_add(b'fork', usec // 1000)
 
@@ -1028,6 +1032,7 @@ class Stats:
         self.errors = {}            # errorstats: error code -> count
         self.latest_fork_usec = 0   # (Server.forked)
         self.total_forks = 0
+        self.fork_rate = 0.0
         # Time spent over maxmemory (evict.py's perform_evictions): the
         # finished periods in microseconds, and the perf_counter_ns() start
         # of the current one (0: memory is under the limit).

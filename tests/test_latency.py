@@ -111,6 +111,9 @@ def test_forks_are_counted_and_recorded(pair):
             if usec >= 1000:
                 assert b'fork' in _events(conn)
                 assert conn.call('LATENCY', 'HISTORY', 'fork').startswith(b'*')
+                assert re.search(rb'\d+\. fork: .* Fork rate is \d+\.\d\d GB/sec '
+                                 rb'\((terrible|poor|good|excellent)\)\.\n',
+                                 conn.call('LATENCY', 'DOCTOR'))
     pair.call('CONFIG', 'RESETSTAT')
     a, b = _info(pair.a, 'stats'), _info(pair.b, 'stats')
     for field in ('total_forks', 'latest_fork_usec'):
@@ -175,6 +178,13 @@ def test_aof_latency_events_as_redis(server_factory):
             assert {b'aof-write', b'aof-write-alone', b'aof-fsync-always'} <= events, events
             assert b'aof-write-active-child' not in events
             assert conn.call('LATENCY', 'HISTORY', 'aof-write').startswith(b'*1\r\n')
+            conn.call('LATENCY', 'RESET', 'command', 'fast-command')
+        # The doctor's advices for these events (its list of events is in
+        # each server's dictionary order).
+        advices = [conn.call('LATENCY', 'DOCTOR').split(b'advices for you:', 1)[1]
+                   for conn in (pair.a, pair.b)]
+        assert advices[0] == advices[1]
+        assert b"Your fsync policy is set to 'always'" in advices[0]
         pair.call('DEBUG', 'POPULATE', '20')
         pair.call('CONFIG', 'SET', 'rdb-key-save-delay', '100000')
         pair.call('BGSAVE')

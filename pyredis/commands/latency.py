@@ -318,6 +318,41 @@ def _analyze(series):
     return n, avg, mad, period
 
 
+# createLatencyReport's advices on the AOF and the disk, in its order.
+_DISK_ADVICES = [
+    ('local_disk', '- It is strongly advised to use local disks for persistence, especially '
+                   'if you are using AOF. Remote disks provided by platform-as-a-service '
+                   'providers are known to be slow.\n'),
+    ('ssd', '- SSD disks are able to reduce fsync latency, and total time needed for '
+            'snapshotting and AOF log rewriting (resulting in smaller memory usage). With '
+            'extremely high write load SSD '
+            'disks can be a good option. However Redis should perform reasonably with high '
+            'load using normal disks. Use this advice as a last resort.\n'),
+    ('data_writeback', '- Mounting ext3/4 filesystems with data=writeback can provide a '
+                       'performance boost compared to data=ordered, however this mode of '
+                       'operation provides less guarantees, and sometimes it can happen that '
+                       'after a hard crash the AOF file will have a half-written command at '
+                       'the end and will require to be repaired before Redis restarts.\n'),
+    ('disk_contention', '- Try to lower the disk contention. This is often caused by other '
+                        'disk intensive processes running in the same computer (including '
+                        'other Redis instances).\n'),
+    ('no_appendfsync', "- Assuming from the point of view of data safety this is viable in "
+                       "your environment, you could try to enable the "
+                       "'no-appendfsync-on-rewrite' option, so that fsync will not be "
+                       "performed while there is a child rewriting the AOF file or producing "
+                       "an RDB file (the moment where there is high disk contention).\n"),
+    ('relax_fsync_policy', "- Your fsync policy is set to 'always'. It is very hard to get "
+                           "good performances with such a setup, if possible try to relax "
+                           "the fsync policy to 'onesec'.\n"),
+    ('write_load_info', '- Latency during the AOF atomic rename operation or when the final '
+                        'difference is flushed to the AOF file at the end of the rewrite, '
+                        'sometimes is caused by very high write load, causing the AOF buffer '
+                        'to get very large. If possible try to send less commands to '
+                        'accomplish the same work, or use Lua scripts to group multiple '
+                        'operations into a single EVALSHA call.\n'),
+]
+
+
 def _report(server):
     config = server.config
     events = server.latency_events
@@ -341,7 +376,21 @@ def _report(server):
                    '%.2f sec). Worst all time event %dms.' % (
                        num, name, n, avg, mad, period / n if n else 0.0, series.max))
         lname = name.lower()
-        if lname == 'command':
+        if lname == 'fork':
+            rate = server.stat.fork_rate
+            if rate < 10:
+                quality = 'terrible'
+            elif rate < 25:
+                quality = 'poor'
+            elif rate < 100:
+                quality = 'good'
+            else:
+                quality = 'excellent'
+            if rate < 25:
+                advise.add('better_vm')
+                advices += 1
+            out.append(' Fork rate is %.2f GB/sec (%s).' % (rate, quality))
+        elif lname == 'command':
             if config.slowlog_log_slower_than < 0:
                 advise.add('slowlog_enabled')
                 advices += 1
@@ -353,6 +402,24 @@ def _report(server):
         elif lname == 'fast-command':
             advise.add('scheduler')
             advices += 1
+        elif lname == 'aof-write-pending-fsync':
+            advise.update(('local_disk', 'disk_contention', 'ssd', 'data_writeback'))
+            advices += 4
+        elif lname == 'aof-write-active-child':
+            advise.update(('no_appendfsync', 'data_writeback', 'ssd'))
+            advices += 3
+        elif lname == 'aof-write-alone':
+            advise.update(('local_disk', 'data_writeback', 'ssd'))
+            advices += 3
+        elif lname == 'aof-fsync-always':
+            advise.add('relax_fsync_policy')
+            advices += 1
+        elif lname in ('aof-fstat', 'rdb-unlink-temp-file'):
+            advise.update(('disk_contention', 'local_disk'))
+            advices += 2
+        elif lname in ('aof-rewrite-diff-write', 'aof-rename'):
+            advise.update(('write_load_info', 'data_writeback', 'ssd', 'local_disk'))
+            advices += 4
         elif lname == 'expire-cycle':
             advise.update(('hz', 'large_objects'))
             advices += 2
@@ -373,6 +440,12 @@ def _report(server):
                    "in your help request.\n")
     else:
         out.append('\nI have a few advices for you:\n\n')
+        if 'better_vm' in advise:
+            out.append('- If you are using a virtual machine, consider upgrading it with a '
+                       'faster one using a hypervisior that provides less latency during '
+                       'fork() calls. Xen is known to have poor fork() performance. Even in '
+                       'the context of the same VM provider, certain kinds of instances can '
+                       'execute fork faster than others.\n')
         if 'slowlog_enabled' in advise:
             out.append("- There are latency issues with potentially slow commands you are "
                        "using. Try to enable the Slow Log Redis feature using the command "
@@ -400,6 +473,10 @@ def _report(server):
                        '  5) Check if the problem is allocator-related by recompiling Redis '
                        'with MALLOC=libc, if you are using Jemalloc. However this may create '
                        'fragmentation problems.\n')
+        for what, text in _DISK_ADVICES:
+            if what in advise and (what != 'relax_fsync_policy'
+                                   or config.appendfsync == 'always'):
+                out.append(text)
         if 'hz' in advise and config.hz < 100:
             out.append("- In order to make the Redis keys expiring process more incremental, "
                        "try to set the 'hz' configuration parameter to 100 using "
