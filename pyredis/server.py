@@ -94,6 +94,11 @@ class Server:
         # next one to visit (Server._clients_cron).
         self._cron_ids = []
         self._cron_pos = 0
+        # updateClientMemUsage: each client's memory as the clients cron last
+        # saw it (id -> (bytes, is replica)) and the sums by kind, so that
+        # INFO (and every metrics scrape) does not walk thousands of clients.
+        self._client_mem = {}
+        self.clients_memory = [0, 0]        # normal (and master, pubsub), replicas
         self.listeners = []
         self.loop = None
         self.start_time = clock.time()
@@ -255,6 +260,7 @@ class Server:
         if self.clients.pop(c.id, None) is None:
             return
         self.output_backlog.discard(c)
+        self._forget_client_memory(c.id)
         # The traffic totals keep what disconnected clients sent and got.
         self.stat.net_input_bytes += c.tot_net_in
         self.stat.net_output_bytes += c.tot_net_out
@@ -363,6 +369,8 @@ class Server:
             if pos >= len(ids):
                 ids = self._cron_ids = list(clients)
                 pos = 0
+                for gone in self._client_mem.keys() - clients.keys():
+                    self._forget_client_memory(gone)    # (dropped without remove_client)
                 if not ids:     # (all gone during this tick)
                     break
             c = clients.get(ids[pos])
@@ -377,6 +385,7 @@ class Server:
                 log.verbose('Closing idle client')
                 c.close()
                 continue
+            self._account_client_memory(c)
             size, peak = c.rbs, c.rbp
             if size // 2 >= 1024 and peak < size // 2:
                 c.rbs = je_size(max(1024, peak + 1))
@@ -386,6 +395,34 @@ class Server:
                 c.rbp = 0
                 c.rb_reset = now_ms
         self._cron_pos = pos
+
+    def _account_client_memory(self, c):
+        mem, kind = c.memory(), 1 if c.is_replica else 0
+        old = self._client_mem.get(c.id)
+        if old is not None:
+            self.clients_memory[old[1]] -= old[0]
+        self._client_mem[c.id] = (mem, kind)
+        self.clients_memory[kind] += mem
+
+    def _forget_client_memory(self, cid):
+        old = self._client_mem.pop(cid, None)
+        if old is not None:
+            self.clients_memory[old[1]] -= old[0]
+
+    def client_memory_by_kind(self):
+        """INFO's mem_clients_normal and mem_clients_slaves. With few
+        clients the exact sum is cheap; past that, Redis's way: the sums the
+        clients cron keeps up to date (each client seen about once a second)."""
+        clients = self.clients
+        if len(clients) <= 128:
+            normal = replicas = 0
+            for c in clients.values():
+                if c.is_replica:
+                    replicas += c.memory()
+                else:
+                    normal += c.memory()
+            return normal, replicas
+        return self.clients_memory[0], self.clients_memory[1]
 
     # -- command execution ------------------------------------------------------
 

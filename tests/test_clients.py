@@ -416,3 +416,28 @@ def test_client_list_query_buffer_and_argv_as_redis(server_factory):
             for conn in conns:
                 conn.close()
     assert seen['pyredis'] == seen['redis']
+
+
+def test_clients_memory_with_many_clients(pyredis):
+    """Past 128 clients INFO's mem_clients_normal is the clients cron's
+    running sum (updateClientMemUsage), not a walk of every client: it
+    counts the clients the cron has seen and drops those gone."""
+    import socket
+    r = redis.Redis(port=pyredis.port)
+
+    def clients_memory():
+        return r.info('memory')['mem_clients_normal']
+
+    base = clients_memory()     # (the exact sum: one or two clients)
+    socks = [socket.create_connection(('127.0.0.1', pyredis.port)) for _ in range(200)]
+    try:
+        # An idle client holds its fixed 1 KB; the cron sees each client
+        # within about a second.
+        wait_for(lambda: clients_memory() >= base + 200 * 1024, timeout=10)
+        for s in socks[140:]:
+            s.close()
+        wait_for(lambda: clients_memory() < base + 160 * 1024, timeout=10)
+        assert clients_memory() >= base + 140 * 1024
+    finally:
+        for s in socks:
+            s.close()

@@ -96,6 +96,7 @@ def info_memory(server):
         startup = server.used_memory_startup = used
     startup = min(startup, used)
     dataset = used - startup
+    clients_normal_replicas = server.client_memory_by_kind()
     return [
         ('used_memory', used),
         ('used_memory_human', bytes_to_human(used).decode()),
@@ -142,10 +143,8 @@ def info_memory(server):
         ('mem_not_counted_for_evict', 0),
         ('mem_replication_backlog', 0),
         ('mem_total_replication_buffers', 0),
-        ('mem_clients_slaves', sum(c.memory() for c in server.clients.values()
-                                   if c.is_replica)),
-        ('mem_clients_normal', sum(c.memory() for c in server.clients.values()
-                                   if not c.is_replica)),
+        ('mem_clients_slaves', clients_normal_replicas[1]),
+        ('mem_clients_normal', clients_normal_replicas[0]),
         ('mem_cluster_links', 0 if server.cluster is None else server.cluster.links_memory()),
         ('mem_aof_buffer', 0),
         ('mem_allocator', 'libc'),
