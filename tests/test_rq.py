@@ -2,6 +2,8 @@
 a stream (XADD with MAXLEN ~, XREVRANGE), so a job's result and a failed
 job's exception are only recorded when streams work."""
 
+import signal
+
 import pytest
 
 rq = pytest.importorskip('rq')
@@ -25,7 +27,15 @@ def test_rq_worker_records_results(pyredis):
     # The worker's command channel (a pub/sub thread that the end of a
     # burst waits a minute for, with redis-server as well) is not needed.
     worker.subscribe = worker.unsubscribe = lambda: None
-    worker.work(burst=True)
+    # The worker installs its own SIGINT/SIGTERM handlers and leaves them:
+    # put pytest's back, or a later SIGTERM raises rq's StopRequested in
+    # whatever test runs then.
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        worker.work(burst=True)
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
     assert ok.get_status() == 'finished'
     assert ok.return_value() == 5
     result = ok.latest_result()
