@@ -408,3 +408,44 @@ def _eviction_invalidation(port):
 def test_eviction_invalidates_tracked_keys_as_redis(servers):
     ours, theirs = servers
     assert _eviction_invalidation(ours.port) == _eviction_invalidation(theirs.port)
+
+
+@pytest.mark.parametrize('kind', ['pyredis', 'redis'])
+def test_redis_py_client_side_cache_invalidated_by_another_client(pyredis, real_redis,
+                                                                  kind, monkeypatch):
+    """redis-py's client-side cache (protocol=3, cache_config): a value read
+    once is served from the cache, and a write from another client
+    invalidates it (CLIENT TRACKING's push) so the next read sees the new
+    value. redis-py enables its cache only for servers that report 7.4 or
+    later; its version gate is lowered here for both 7.0 servers alike."""
+    import redis
+    from redis.cache import CacheConfig
+    from redis.connection import CacheProxyConnection
+    monkeypatch.setattr(CacheProxyConnection, 'MIN_ALLOWED_VERSION', '7.0.0')
+    srv = pyredis if kind == 'pyredis' else real_redis
+    cached = redis.Redis(port=srv.port, protocol=3, cache_config=CacheConfig())
+    writer = redis.Redis(port=srv.port)
+    try:
+        writer.set('csc:k', 'v1')
+        assert cached.get('csc:k') == b'v1'
+        assert cached.get('csc:k') == b'v1'
+        cache = cached.get_cache()
+        assert cache.size == 1                      # served from the cache
+        tracking = writer.execute_command('CLIENT', 'LIST')
+        assert b'flags=t' in tracking               # the cache's connection tracks
+        writer.set('csc:k', 'v2')
+        deadline = time.time() + 5
+        while cached.get('csc:k') != b'v2':
+            assert time.time() < deadline, 'the cached value was never invalidated'
+            time.sleep(0.01)
+        writer.delete('csc:k')
+        deadline = time.time() + 5
+        while cached.get('csc:k') is not None:
+            assert time.time() < deadline, 'the deleted key stayed cached'
+            time.sleep(0.01)
+    finally:
+        cached.close()
+        writer.close()
+        writer = redis.Redis(port=srv.port)
+        writer.delete('csc:k')
+        writer.close()
