@@ -556,11 +556,52 @@ fail:
     return NULL;
 }
 
+/* -- shared integers -------------------------------------------------------------
+ *
+ * OBJ_SHARED_INTEGERS: Redis keeps one object for each integer 0..9999 and
+ * stores it for every value that is one (tryObjectEncoding), so a dataset
+ * of small counters costs no value allocation per key. Here the same: an
+ * argument read from a request, an INCR result or an RDB integer string that
+ * is the canonical decimal of 10..9999 is one shared bytes object (bytes are
+ * immutable, so sharing is safe; the one-character ones are CPython's own
+ * singletons already). It also saves the allocation on the request path. */
+#define SHARED_INTEGERS 10000
+static PyObject *shared_integers[SHARED_INTEGERS];
+
+static PyObject *shared_integer(int v, const char *s, Py_ssize_t len)
+{
+    PyObject *o = shared_integers[v];
+    if (o == NULL) {
+        o = PyBytes_FromStringAndSize(s, len);
+        if (o == NULL)
+            return NULL;
+        shared_integers[v] = o;     /* (the table's reference, kept for good) */
+    }
+    Py_INCREF(o);
+    return o;
+}
+
+/* A bytes object for s[:len]: the shared one when s is "10".."9999". */
+static PyObject *string_bytes(const char *s, Py_ssize_t len)
+{
+    if (len >= 2 && len <= 4 && s[0] >= '1' && s[0] <= '9') {
+        int v = s[0] - '0';
+        for (Py_ssize_t i = 1; i < len; i++) {
+            unsigned d = (unsigned char)s[i] - '0';
+            if (d > 9)
+                return PyBytes_FromStringAndSize(s, len);
+            v = v * 10 + (int)d;
+        }
+        return shared_integer(v, s, len);
+    }
+    return PyBytes_FromStringAndSize(s, len);
+}
+
 static PyObject *int_bytes(int64_t v)
 {
     char tmp[24];
     int k = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-    return PyBytes_FromStringAndSize(tmp, k);
+    return string_bytes(tmp, k);
 }
 
 /* lp_items(blob) -> [bytes]; ValueError when the listpack is malformed. */
@@ -1274,7 +1315,7 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
                 while (*p != '\n' && !INLINE_SPACE(*p))
                     p++;
                 PyObject *arg = k == 0 ? command_name(a, p - a)
-                                       : PyBytes_FromStringAndSize((const char *)a, p - a);
+                                       : string_bytes((const char *)a, p - a);
                 if (arg == NULL)
                     goto error;
                 PyList_SET_ITEM(argv, k++, arg);
@@ -1296,7 +1337,7 @@ static PyObject *py_parse_requests(PyObject *self, PyObject *const *args, Py_ssi
                 len = len * 10 + (*p - '0');
             p += 2;
             PyObject *arg = i == 0 ? command_name(p, len)
-                                   : PyBytes_FromStringAndSize((const char *)p, len);
+                                   : string_bytes((const char *)p, len);
             if (arg == NULL)
                 goto error;
             PyList_SET_ITEM(argv, i, arg);
@@ -1483,7 +1524,7 @@ static int incr_format(int64_t cur, long long by, PyObject **stored, PyObject **
             (by > 0 && cur > 0 && by > LLONG_MAX - cur))
         return 0;
     char buf[32], *p = put_integer_reply(buf, cur + by);
-    *stored = PyBytes_FromStringAndSize(buf + 1, p - buf - 3);
+    *stored = string_bytes(buf + 1, p - buf - 3);
     if (*stored == NULL)
         return -1;
     *reply = PyBytes_FromStringAndSize(buf, p - buf);

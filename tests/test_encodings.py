@@ -164,3 +164,27 @@ def test_string_and_set_encodings_as_redis(pair):
         t('OBJECT', 'ENCODING', k)
     for c in cmds:
         pair.call(*c)
+
+
+def test_small_integers_are_shared():
+    """OBJ_SHARED_INTEGERS: every value that is the decimal of 10..9999
+    (from a request's argument, an INCR or an RDB load) is one shared
+    object, so keys holding small counters cost no value allocation each;
+    OBJECT ENCODING and the values read back are unchanged."""
+    import pyredis
+    with pyredis.serve(enable_debug_command='yes') as server:
+        r = server.client()
+        r.set('a', '1234')
+        r.mset({'b': '1234', 'big': '10000', 'c': '0123'})
+        r.set('n', '1233')
+        r.incr('n')
+        data = server.server.dbs[0].data
+        assert data[b'a'] is data[b'b'] is data[b'n']
+        assert data[b'big'] is not data[b'a'] and data[b'c'] == b'0123'
+        r.execute_command('DEBUG', 'RELOAD')
+        data = server.server.dbs[0].data
+        assert data[b'a'] is data[b'b'] is data[b'n']
+        assert [r.object('encoding', k) for k in ('a', 'big', 'c')] == [b'int', b'int',
+                                                                         b'embstr']
+        assert r.mget('a', 'b', 'n', 'big', 'c') == [b'1234', b'1234', b'1234', b'10000',
+                                                     b'0123']
