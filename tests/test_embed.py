@@ -128,12 +128,16 @@ def test_stop_after_the_event_loop_policy_changed():
     errors = []
     hook, threading.excepthook = threading.excepthook, errors.append
     policy = asyncio.get_event_loop_policy()
+    server = None
     try:
         server = pyredis.serve()
         server.client().ping()
         asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
-        server.stop()
+        stopping, server = server, None
+        stopping.stop()
     finally:
+        if server is not None:      # (the test failed before its stop)
+            server.stop()
         threading.excepthook = hook
         asyncio.set_event_loop_policy(policy)
     assert errors == []
