@@ -189,9 +189,10 @@ def test_latency_samples_are_stamped_by_the_clock(server):
     server.clock.advance(1000)
     r.execute_command('DEBUG', 'SLEEP', '0.01')
     assert latest() - earlier >= 1000
-    # Two samples, a moved clock apart (the history keeps one a second).
+    # The samples, a moved clock apart (the history keeps one a second; a
+    # busy machine may add one of another command over the threshold).
     history = r.execute_command('LATENCY', 'HISTORY', 'command')
-    assert len(history) == 2 and history[1][0] - history[0][0] >= 1000
+    assert len(history) >= 2 and history[-1][0] - history[0][0] >= 1000
 
 
 def test_client_list_idle_and_age_follow_the_clock(server):
