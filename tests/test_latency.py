@@ -150,7 +150,7 @@ def test_eviction_exceeded_time(pair):
     for conn in (pair.a, pair.b):
         stats = _info(conn, 'stats')
         current = int(stats['current_eviction_exceeded_time'])
-        assert current >= 50
+        assert current > 0                  # the period is running
         assert int(stats['total_eviction_exceeded_time']) >= current
         during.append(current)
     pair.call('CONFIG', 'SET', 'maxmemory', '0')
