@@ -5,6 +5,7 @@ commands run in a shell with the ports they show replaced by free ones."""
 import os
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -126,7 +127,14 @@ def test_module_example(tmp_path, monkeypatch):
     exec(compile(use, 'README.md', 'exec'), {})
 
 
+def needs(*tools):
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        pytest.skip('the example runs %s (.ci/run installs it)' % ', '.join(missing))
+
+
 def test_debug_clock_example(tmp_path):
+    needs('pyredis-server', 'redis-cli')
     lines = shell_block('DEBUG CLOCK')
     outputs = run_shell_block(lines, str(tmp_path))
     assert outputs == ['OK\n', 'OK\n', '0\n']
@@ -136,6 +144,7 @@ def test_debug_clock_example(tmp_path):
 
 def test_metrics_example(tmp_path):
     pytest.importorskip('prometheus_client')
+    needs('pyredis-server', 'redis-cli', 'curl')
     outputs = run_shell_block(shell_block('--metrics-port'), str(tmp_path))
     assert outputs[0] == 'OK\n'
     assert 'redis_db_keys{db="db0"} 1.0\n' in outputs[1]
