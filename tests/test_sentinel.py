@@ -150,8 +150,8 @@ class Writer(threading.Thread):
 
 def check_sentinel_view(sset, master, replicas, down=()):
     """Each Sentinel agrees: ``master`` is the master, ``replicas`` are its
-    healthy replicas, ``down`` are known but subjectively down. Asked the
-    ways the issue names: SENTINEL MASTER and MASTERS, SLAVES and REPLICAS,
+    healthy replicas, ``down`` are known but subjectively down. Asked every
+    way a client may: SENTINEL MASTER and MASTERS, SLAVES and REPLICAS,
     SENTINELS and GET-MASTER-ADDR-BY-NAME; the replicas' offsets and
     priorities Sentinel reports are the servers' own (read from their INFO)."""
     run_id = info(master, 'server')['run_id']

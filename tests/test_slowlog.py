@@ -199,7 +199,7 @@ def _buckets(reply):
 
 
 def test_slow_command_among_fast_ones_of_the_same_command(pair):
-    """The issue's case: one LRANGE of a big list, then 100 of a small one,
+    """One LRANGE of a big list, then 100 of a small one,
     in one pipeline. Each is timed on its own (Redis's call()), so the slow
     log has the big one, the latency monitor a "command" sample, the
     histogram one call in a slow bucket and 100 in fast ones."""
