@@ -411,8 +411,8 @@ def test_eviction_invalidates_tracked_keys_as_redis(servers):
 
 
 @pytest.mark.parametrize('kind', ['pyredis', 'redis'])
-def test_redis_py_client_side_cache_invalidated_by_another_client(pyredis, real_redis,
-                                                                  kind, monkeypatch):
+def test_redis_py_client_side_cache_invalidated_by_another_client(kind, request,
+                                                                  monkeypatch):
     """redis-py's client-side cache (protocol=3, cache_config): a value read
     once is served from the cache, and a write from another client
     invalidates it (CLIENT TRACKING's push) so the next read sees the new
@@ -422,7 +422,8 @@ def test_redis_py_client_side_cache_invalidated_by_another_client(pyredis, real_
     from redis.cache import CacheConfig
     from redis.connection import CacheProxyConnection
     monkeypatch.setattr(CacheProxyConnection, 'MIN_ALLOWED_VERSION', '7.0.0')
-    srv = pyredis if kind == 'pyredis' else real_redis
+    # (Only this run's server: the pyredis run needs no redis-server.)
+    srv = request.getfixturevalue('pyredis' if kind == 'pyredis' else 'real_redis')
     cached = redis.Redis(port=srv.port, protocol=3, cache_config=CacheConfig())
     writer = redis.Redis(port=srv.port)
     try:
