@@ -4,6 +4,7 @@ Every server a test starts listens on 127.0.0.1 on a free port and is
 stopped by the fixture that started it, also when the test fails.
 """
 
+import glob
 import os
 import shutil
 import signal
@@ -188,6 +189,23 @@ class RawConn:
             return False
         except ConnectionResetError:
             return True
+
+
+def incr_aof(srv, last=b'$3\r\nend\r\n$1\r\n1\r\n', timeout=10):
+    """The server's incremental AOF file, once it ends with ``last`` (by
+    default the propagation of a ``SET end 1`` the test sent after the
+    commands it checks)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        files = glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))
+        if files:
+            with open(files[0], 'rb') as f:
+                data = f.read()
+            if data.endswith(last):
+                return data
+        if time.monotonic() > deadline:
+            raise AssertionError('AOF not written in ' + srv.dir)
+        time.sleep(0.02)
 
 
 def encode_command(args):

@@ -9,7 +9,7 @@ import time
 import pytest
 import redis
 
-from helpers import RawConn
+from helpers import RawConn, incr_aof
 
 
 def wait_blocked(port, n):
@@ -335,20 +335,6 @@ def test_redis_py_worker_queue(pyredis):
 
 # -- propagation -------------------------------------------------------------
 
-def _incr_aof(srv):
-    import glob
-    import os
-    for _ in range(200):
-        files = glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))
-        if files:
-            with open(files[0], 'rb') as f:
-                data = f.read()
-            if data.endswith(b'$3\r\nend\r\n$1\r\n1\r\n'):
-                return data
-        time.sleep(0.02)
-    raise AssertionError('AOF not written in ' + srv.dir)
-
-
 def test_propagated_forms_match_redis(server_factory):
     """The AOF (what replicas get too) holds the same deterministic commands:
     BLPOP as LPOP, BLMPOP as [LR]POP count, BLMOVE/BRPOPLPUSH served later as
@@ -406,7 +392,7 @@ def test_propagated_forms_match_redis(server_factory):
         c2.call('SADD', 'all', '1', '2', '3')
         c2.call('SPOP', 'all', '3')
         c2.call('SET', 'end', '1')
-        aofs.append(_incr_aof(srv))
+        aofs.append(incr_aof(srv))
         c1.close()
         c2.close()
     assert _commands(aofs[0]) == _commands(aofs[1])
@@ -431,7 +417,7 @@ def test_spop_count_propagates_srem(server_factory):
     popped = r.spop('s', 3)
     single = r.spop('s')
     r.set('end', 1)
-    aof = _incr_aof(srv)
+    aof = incr_aof(srv)
     for m in popped + [single]:
         assert b'*3\r\n$4\r\nSREM\r\n$1\r\ns\r\n$1\r\n%s\r\n' % m in aof
     assert b'SPOP' not in aof

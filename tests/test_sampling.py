@@ -11,14 +11,12 @@ measures the cost per call).
 """
 
 import collections
-import glob
-import os
 import sys
 import time
 
 import pytest
 
-from helpers import RawConn
+from helpers import RawConn, incr_aof
 
 try:
     from pyredis import _sampling
@@ -232,25 +230,13 @@ def test_hrandfield_counts(pyredis):
     c.close()
 
 
-def _incr_aof(srv):
-    for _ in range(300):
-        files = glob.glob(os.path.join(srv.dir, 'appendonlydir', '*.incr.aof'))
-        if files:
-            with open(files[0], 'rb') as f:
-                data = f.read()
-            if data.endswith(b'$3\r\nend\r\n$1\r\n1\r\n'):
-                return data
-        time.sleep(0.02)
-    raise AssertionError('AOF not written in ' + srv.dir)
-
-
 def test_big_spop_propagates_srem_to_aof(server_factory):
     srv = server_factory('pyredis', '--appendonly', 'yes', '--appendfsync', 'everysec')
     r = srv.client()
     _fill_set(r, 's', 20000)
     popped = r.spop('s', 50) + [r.spop('s')]
     r.set('end', 1)
-    aof = _incr_aof(srv)
+    aof = incr_aof(srv)
     assert b'SPOP' not in aof
     for m in popped:
         assert b'*3\r\n$4\r\nSREM\r\n$1\r\ns\r\n$%d\r\n%s\r\n' % (len(m), m) in aof
