@@ -1,8 +1,10 @@
 """Random sampling as the data grows, pyredis and redis-server side by side.
 
 keys: 1,000 RANDOMKEY calls (one round trip each) at 10k, 100k and 1M
-keys. Each size is run in a fresh server, filled with MSET; the time
-includes the first call, which may build a sampling structure.
+keys. Each run is in a fresh server, filled with MSET; the time
+includes the first call, which may build a sampling structure. --rounds
+runs of each server, alternating which goes first; every run is listed
+with the medians and their ratio.
 
 members: one set and one hash of N members/fields each (SADD/HSET in
 batches of 1,000), then 1,000 calls (one round trip each) of each of:
@@ -71,10 +73,16 @@ def run_keys(kind, size, calls):
 
 def keys_main(args):
     for size in args.sizes:
-        times = {kind: run_keys(kind, size, args.calls) for kind in ('pyredis', 'redis')}
-        print('%9d keys: %d RANDOMKEY  pyredis %.3f s  redis %.3f s  ratio %.2fx' % (
-            size, args.calls, times['pyredis'], times['redis'],
-            times['pyredis'] / times['redis']), flush=True)
+        runs = {'pyredis': [], 'redis': []}
+        for r in range(args.rounds):
+            for kind in (('pyredis', 'redis') if r % 2 == 0 else ('redis', 'pyredis')):
+                runs[kind].append(run_keys(kind, size, args.calls))
+        med = {k: statistics.median(v) for k, v in runs.items()}
+        print('%9d keys: %d RANDOMKEY  pyredis %s; median %.3f s  redis %s; median %.3f s'
+              '  ratio %.2fx' % (
+                  size, args.calls, ' '.join('%.3f' % x for x in runs['pyredis']),
+                  med['pyredis'], ' '.join('%.3f' % x for x in runs['redis']), med['redis'],
+                  med['pyredis'] / med['redis']), flush=True)
 
 
 def fill(sock, f, size):
@@ -173,7 +181,8 @@ def main():
                     help='keys (RANDOMKEY) and/or members (SPOP/SRANDMEMBER/HRANDFIELD)')
     ap.add_argument('--sizes', default='10000,100000,1000000')
     ap.add_argument('--calls', type=int, default=1000)
-    ap.add_argument('--rounds', type=int, default=3, help='runs per op (members)')
+    ap.add_argument('--rounds', type=int, default=3,
+                    help='runs per size (keys) and per op (members)')
     args = ap.parse_args()
     args.sizes = [int(x) for x in args.sizes.split(',')]
     what = args.what.split(',')
