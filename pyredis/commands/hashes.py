@@ -52,9 +52,11 @@ from ..notify import NotifyFlags
 from ..resp import ARITY_ERR, COUNT_RANGE_ERR, INCR_NAN_ERR, OVERFLOW_ERR, RANGE_ERR
 
 try:
-    from .._sampling import choice as _choice, choices as _choices, sample as _sample
+    from .._sampling import DICTS as _DICTS, choice as _choice, choices as _choices, \
+        sample as _sample
 except ImportError:     # not built: big values are sampled as small ones, in O(n)
     _choice = None
+    _DICTS = False
 
 H = NotifyFlags.HASH
 G = NotifyFlags.GENERIC
@@ -528,8 +530,7 @@ def hrandfield(c, argv):
         return err
     if h is None:
         return _null(c)
-    return _bulk(random_member(
-        h, h.__class__ is dict and len(h) > c.server.config.hash_max_listpack_entries))
+    return _bulk(random_member(h, _big_hash(c, h)))
 
 
 # -- random picks (HRANDFIELD here, SPOP/SRANDMEMBER in sets.py) ----------------
@@ -538,9 +539,13 @@ def hrandfield(c, argv):
 # set-max-intset-entries) is a plain dict or set: pyredis/_sampling.c picks
 # its members by probing random slots of CPython's own table, as Redis's
 # dictGetRandomKey probes random buckets, so a pick costs O(1) expected
-# and N distinct picks O(N), whatever the size. Smaller values (and every
-# value when the extension is not built) are picked as before, in O(n)
-# inside C without copying the value: n is bounded by the limit there.
+# and N distinct picks O(N), whatever the size. A dict only where the
+# extension reads dicts directly (_sampling.DICTS: CPython 3.11's layout):
+# elsewhere its picks walk the dict, O(n) each, so N of them would cost
+# O(N*n) where one list of the fields costs O(n). The other values (and
+# every value when the extension is not built) are picked in O(n): one pick
+# skips a random distance into the value inside C, several are drawn from a
+# list of its members.
 
 def random_member(container, big=False):
     """A uniformly random key of a non-empty dict or set (PackedHash too)."""
@@ -566,9 +571,15 @@ def random_choices(container, count, big=False):
     return random.choices(list(container), k=count)
 
 
+def _big_hash(c, h):
+    """Whether ``h``'s fields are picked by _sampling (see above)."""
+    return (_DICTS and h.__class__ is dict
+            and len(h) > c.server.config.hash_max_listpack_entries)
+
+
 def _randfield_count(c, h, count, withvalues):
     pair = withvalues and c.resp == 3
-    big = h.__class__ is dict and len(h) > c.server.config.hash_max_listpack_entries
+    big = _big_hash(c, h)
     if count < 0:
         # Repetitions allowed: |count| independent picks.
         fields = random_choices(h, -count, big)
