@@ -15,9 +15,13 @@ the active expiry cycle, "eviction-cycle" from the eviction loop;
 AOF's ("aof-write" with one of "aof-write-alone", "aof-write-active-child",
 "aof-write-pending-fsync"; "aof-fsync-always", "aof-fstat", "aof-rename")
 from aof.py; "rdb-unlink-temp-file" when a killed BGSAVE's temp file is
-removed. Redis 7.0.15 records no other event (its "aof-rewrite-diff-write"
-only survives in the doctor's advice; "eviction-lazyfree" times a wait for
-the lazyfree thread pyredis does not have).
+removed. Redis 7.0.15's other events are not recorded here:
+"command-unblocking" (the reply to a client a blocking command released),
+"while-blocked-cron" (the cron's work while a long script or a load runs),
+"module-acquire-GIL" (modules' GIL, after each sleep), "eviction-lazyfree"
+(a wait for the lazyfree thread, which pyredis does not have) and, in a
+build with active defragmentation, "active-defrag-cycle";
+"aof-rewrite-diff-write" only survives in the doctor's advice.
 
 LATENCY HISTOGRAM and INFO latencystats read the per-command HDR histograms
 (hdr.py) that Server.call() and the trusted request path fill with each
