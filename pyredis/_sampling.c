@@ -446,7 +446,9 @@ PyMODINIT_FUNC PyInit__sampling(void) {
     }
     dicts_ok = ok;
 #endif
-    if (PyModule_AddObject(m, "DICTS", PyBool_FromLong(dicts_ok)) < 0) {
+    PyObject *dicts = PyBool_FromLong(dicts_ok);
+    if (PyModule_AddObject(m, "DICTS", dicts) < 0) {     /* (steals only on success) */
+        Py_DECREF(dicts);
         Py_DECREF(m);
         return NULL;
     }
