@@ -21,10 +21,11 @@ Random picks (SPOP, SRANDMEMBER): a set past set-max-intset-entries is
 sampled by pyredis/_sampling.c, which probes random slots of the set's
 table (as dictGetRandomKey probes buckets): O(1) expected per pick, so
 SPOP/SRANDMEMBER with a count cost O(count), not O(n). A smaller set (and
-every set without the extension) is sampled by skipping a random distance
-into it, uniform and O(n) inside C without copying it. SPOP is propagated as SREM of the
-members it removed (or DEL when it took the whole set), so replicas remove
-exactly the same members.
+every set without the extension) is sampled in O(n): one pick skips a
+random distance into it inside C, several are drawn from a list of its
+members (hashes.py's random_member and friends). SPOP is propagated as SREM
+of the members it removed (or DEL when it took the whole set), so replicas
+remove exactly the same members.
 """
 
 from . import command
