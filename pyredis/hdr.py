@@ -4,8 +4,9 @@ two significant digits), kept sparse.
 
 Why not the ``hdrhistogram`` package: recording must cost next to nothing on
 the request path (one per command; the trusted path's loop adds a run of
-one command's counts up in C first), and what INFO latencystats and LATENCY HISTOGRAM need of the structure
-is three index formulas and two walks over the counts. A dict of counts
+one command's counts up in C first), and what INFO latencystats and LATENCY
+HISTOGRAM need of the structure is three index formulas and two walks over
+the counts. A dict of counts
 index -> count holds the same numbers as hdr_histogram.c's counts array
 (3072 slots for this range), so the values reported are the same
 HDR-rounded ones Redis reports (a 1 us command shows as 1.003, 3 us as
