@@ -386,10 +386,12 @@ def _sdslen(c, key):
     """DEBUG SDSLEN: the key's and the string value's sds figures (length,
     spare room, allocation). The key is an sdsdup of the request's
     argument; the value's figures are objsize.string_sds's model (embstr:
-    the sds inside the object's single allocation, no spare room)."""
+    the sds inside the object's single allocation, no spare room). Redis
+    finds the key in the dict itself (dictFind): no expiry, no hit or miss
+    counted, as DEBUG OBJECT."""
     from ..objsize import ROBJ, _sds_new, je_size, string_sds
     from ..values import object_encoding
-    v = c.db.lookup_notouch(key, notify=False)
+    v = c.db.data.get(key)
     if v is None:
         return b'-ERR no such key\r\n'
     enc = (object_encoding(c.server, v) if type(v) is bytes or type(v) is bytearray
