@@ -201,6 +201,28 @@ class ServerCollector:
         yield errs
 
 
+# A waiting thread asks the holder of the GIL to let go after the switch
+# interval (5 ms by default): the HTTP thread's Python work between two
+# releases could hold the event loop that long. While any endpoint runs, the
+# interval is SWITCH_INTERVAL. The interval belongs to the process (servers
+# embedded in one process share it): the number of endpoints running is
+# counted, and the process's own interval comes back with the last one. (A
+# shorter interval costs only while two threads want the GIL at once: more
+# hand-overs between them.)
+_switch = {'users': 0, 'saved': None}
+_switch_lock = threading.Lock()     # (embedded servers start and stop in their own threads)
+
+
+def _shorten_switch_interval(delta):
+    with _switch_lock:
+        _switch['users'] += delta
+        if delta > 0 and _switch['users'] == 1:
+            _switch['saved'] = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch['saved'], SWITCH_INTERVAL))
+        elif delta < 0 and _switch['users'] == 0:
+            sys.setswitchinterval(_switch['saved'])
+
+
 class Metrics:
     """The endpoint's life: started with the server, moved by CONFIG SET
     metrics-port / metrics-bind, stopped at shutdown."""
@@ -210,7 +232,7 @@ class Metrics:
         self.registry = None
         self.httpd = None
         self.address = None
-        self.switch_interval = None     # the process's own, while we run ours
+        self.short_switch = False       # counted in _shorten_switch_interval
 
     def start(self):
         config = self.server.config
@@ -228,13 +250,9 @@ class Metrics:
             log.warning('Could not start the metrics endpoint on %s:%d: %s' % (
                 config.metrics_bind, config.metrics_port, e.strerror))
             return
-        # A waiting thread asks the holder of the GIL to let go after the
-        # switch interval (5 ms by default): the HTTP thread's Python work
-        # between two releases could hold the loop that long. 0.5 ms bounds
-        # it; with no other thread running the interval costs nothing.
-        if self.switch_interval is None:
-            self.switch_interval = sys.getswitchinterval()
-            sys.setswitchinterval(min(self.switch_interval, SWITCH_INTERVAL))
+        if not self.short_switch:
+            self.short_switch = True
+            _shorten_switch_interval(+1)
         self.address = self.httpd.server_address[:2]
         log.notice('Metrics served on http://%s:%d/metrics' % self.address)
 
@@ -243,9 +261,9 @@ class Metrics:
         (shutdown() waits for the serving thread to notice, up to half a
         second: another thread waits for it, not the loop.)"""
         httpd, self.httpd = self.httpd, None
-        if self.switch_interval is not None:
-            sys.setswitchinterval(self.switch_interval)
-            self.switch_interval = None
+        if self.short_switch:
+            self.short_switch = False
+            _shorten_switch_interval(-1)
         if httpd is None:
             if then is not None:
                 then()

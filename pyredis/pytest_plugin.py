@@ -103,7 +103,13 @@ def _aclose(client):
     loops = {getattr(c._writer, '_loop', None) for c in connections}
     loop = loops.pop() if len(loops) == 1 else None
     if not connections:
-        asyncio.run(client.aclose())
+        # (A loop of its own, closed after: asyncio.run would also clear the
+        # thread's current loop, which a later synchronous test may use.)
+        own = asyncio.new_event_loop()
+        try:
+            own.run_until_complete(client.aclose())
+        finally:
+            own.close()
     elif loop is not None and not loop.is_closed() and not loop.is_running():
         loop.run_until_complete(client.aclose())
     else:

@@ -133,3 +133,23 @@ def test_real_prometheus_scrapes_pyredis(server_factory):
             proc.wait()
         log.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_switch_interval_restored_after_the_last_endpoint():
+    """Two embedded servers with metrics in one process share the process's
+    GIL switch interval: it is short while either endpoint runs and the
+    process's own again once both have stopped, in whatever order."""
+    import sys
+    import pyredis
+    from helpers import free_port
+    own = sys.getswitchinterval()
+    a = pyredis.serve(metrics_port=free_port())
+    b = pyredis.serve(metrics_port=free_port())
+    try:
+        assert sys.getswitchinterval() < own
+        a.stop()
+        assert sys.getswitchinterval() < own
+    finally:
+        a.stop()
+        b.stop()
+    assert sys.getswitchinterval() == own
