@@ -220,10 +220,13 @@ class Server:
         usec = (perf_counter_ns() - start_ns) // 1000
         self.stat.latest_fork_usec = usec
         self.stat.total_forks += 1
-        # stat_fork_rate (GB of used memory per second), for LATENCY DOCTOR.
+        # stat_fork_rate (GB of used memory per second), for LATENCY DOCTOR,
+        # from the last reading: a fresh one would walk the allocator's
+        # arenas and move the OOM gate's estimate, before the child's pid
+        # is even recorded.
         memory = getattr(self, 'memory', None)
         if memory is not None:
-            self.stat.fork_rate = memory.refresh() * 1e6 / max(usec, 1) / (1 << 30)
+            self.stat.fork_rate = memory.used * 1e6 / max(usec, 1) / (1 << 30)
         if self.latency_add is not None:
             self.latency_add(b'fork', usec // 1000)
 
