@@ -207,6 +207,7 @@ class Memory:
         self.calibrate()
         self.baseline = self.reading()
         self.used = 0
+        self.read_at = 0.0          # time.monotonic() of the last refresh()
         # The OOM gate's passes left before the next reading (refresh): an
         # iterator, so that the gate takes one with next(), a C call, where
         # a counter would need a Python function around it.
@@ -247,7 +248,17 @@ class Memory:
         return (malloc_in_use() + self.calib_bytes +
                 int((blocks - cb) * self.block_size))
 
+    def recent(self, max_age):
+        """used_memory as last read when that was at most ``max_age``
+        seconds ago, else a fresh refresh(): a fresh reading walks the
+        allocator's arenas (0.15 ms at 1M objects, 2 ms at 10M), which a
+        metrics scrape need not pay each time."""
+        if time.monotonic() - self.read_at <= max_age:
+            return self.used
+        return self.refresh()
+
     def refresh(self):
+        self.read_at = time.monotonic()
         used = self.reading() - self.baseline
         if used < 0:
             used = 0

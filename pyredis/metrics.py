@@ -25,6 +25,7 @@ from .commands import all_commands
 from .commands.info import SECTIONS
 
 SWITCH_INTERVAL = 0.0005     # seconds: the longest the loop waits for the GIL
+RECENT_READING = 1.0        # seconds: how old a scrape's used_memory may be
 
 # INFO field -> (redis_exporter gauge name, help).
 GAUGES = {
@@ -98,12 +99,23 @@ SNAPSHOT_SECTIONS = ('server', 'clients', 'memory', 'persistence', 'stats', 'rep
 
 
 def snapshot(server):
-    """The numbers a scrape exports, read in the event loop's thread."""
+    """The numbers a scrape exports, read in the event loop's thread.
+    used_memory is the last reading when it is under a second old (INFO
+    itself reads afresh): scrapes back to back would otherwise walk the
+    allocator's arenas each time."""
     fields = {}
-    for name in SNAPSHOT_SECTIONS:
-        fn = server.info_sections.get(name) or SECTIONS[name]
-        for k, v in fn(server):
-            fields[k] = v
+    fresh = server.__dict__.get('used_memory')
+    memory = getattr(server, 'memory', None)
+    if fresh is not None and memory is not None:
+        server.used_memory = lambda: memory.recent(RECENT_READING)
+    try:
+        for name in SNAPSHOT_SECTIONS:
+            fn = server.info_sections.get(name) or SECTIONS[name]
+            for k, v in fn(server):
+                fields[k] = v
+    finally:
+        if fresh is not None:
+            server.used_memory = fresh
     commands = []
     for cmd in all_commands():
         for x in (cmd.subcommands.values() if cmd.subcommands is not None else (cmd,)):
