@@ -57,6 +57,15 @@ def wait_ready(port, proc, timeout=20):
     raise RuntimeError('server did not start')
 
 
+def rss(pid):
+    """A process's resident set size in bytes (VmRSS)."""
+    with open('/proc/%d/status' % pid) as f:
+        for line in f:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 def start(kind, extra):
     port = free_port()
     workdir = tempfile.mkdtemp(prefix='bench-%s-' % kind)

@@ -30,18 +30,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from compare import run_benchmark, start  # noqa: E402
+from compare import rss, run_benchmark, start  # noqa: E402
 
 BATCH = 1000        # keys per MSET
 IN_FLIGHT = 16      # MSETs sent before their replies are read
-
-
-def rss(pid):
-    with open('/proc/%d/status' % pid) as f:
-        for line in f:
-            if line.startswith('VmRSS:'):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def info_field(port, name):
