@@ -6,6 +6,7 @@ stopped by the fixture that started it, also when the test fails.
 
 import glob
 import os
+import random
 import shutil
 import signal
 import socket
@@ -19,7 +20,39 @@ REDIS_SERVER = shutil.which('redis-server')
 REDIS_CLI = shutil.which('redis-cli')
 
 
+def _ephemeral_low():
+    try:
+        with open('/proc/sys/net/ipv4/ip_local_port_range') as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768
+
+
+_EPHEMERAL_LOW = _ephemeral_low()
+_handed_out = set()
+_random = random.Random()
+
+
 def free_port():
+    """A loopback port nothing listens on, for a server a test starts.
+
+    Taken below the kernel's ephemeral range (with its cluster bus port,
+    +10000, below it too) when the range leaves room: a port that bind(0)
+    hands out comes from that range, and between this check and the
+    server's own bind it can become the local port of some outgoing
+    connection (EADDRINUSE). Never the same port twice in one process."""
+    high = _EPHEMERAL_LOW - 10000
+    for _ in range(200 if high > 11000 else 0):
+        port = _random.randrange(10000, high)
+        if port in _handed_out:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(('127.0.0.1', port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
